@@ -1,0 +1,74 @@
+public import Foundation
+
+/// Stable audit event codes. A code never changes meaning once released; new events get new codes.
+public enum AuditCode: String, Sendable, Codable, CaseIterable {
+    case systemInitialized = "system.initialized"
+    case keyGenerated = "key.generated"
+    case invitationCreated = "invitation.created"
+    case invitationRevoked = "invitation.revoked"
+    case userCreated = "user.created"
+}
+
+/// One audited fact: who did what to whom, with what outcome. Written in the same transaction as
+/// the state change it describes (see ``Change``); the tamper-evident chaining over these records
+/// is the audit log's job.
+public struct AuditEvent: Sendable, Equatable, Codable {
+    public enum Outcome: String, Sendable, Codable {
+        case allowed
+        case denied
+        case failed
+    }
+
+    public var code: AuditCode
+    public var time: Date
+    /// Who acted: `user:alice`, `admin-socket`, `system`.
+    public var actor: String
+    /// What was acted on: `invitation:ID`, `key:ssh-user-ca`.
+    public var subject: String
+    public var outcome: Outcome
+    public var reason: String?
+    public var requestID: String?
+    public var sourceAddress: String?
+    /// Extra facts, never secrets.
+    public var details: [String: String]
+
+    public init(
+        code: AuditCode, time: Date, actor: String, subject: String, outcome: Outcome = .allowed,
+        reason: String? = nil, requestID: String? = nil, sourceAddress: String? = nil, details: [String: String] = [:]
+    ) {
+        self.code = code
+        self.time = time
+        self.actor = actor
+        self.subject = subject
+        self.outcome = outcome
+        self.reason = reason
+        self.requestID = requestID
+        self.sourceAddress = sourceAddress
+        self.details = details
+    }
+
+    /// Details as canonical JSON (sorted keys), the form stored.
+    public var detailsJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self.details)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
+
+/// The result of a state-changing operation: its value and the audit events that describe it.
+/// A store commits a `Change` only together with its events, and a `Change` cannot be built
+/// without at least one, so no mutation escapes the log.
+public struct Change<Value: Sendable>: Sendable {
+    public let value: Value
+    public let events: [AuditEvent]
+
+    public init(_ value: Value, event: AuditEvent, _ more: AuditEvent...) {
+        self.value = value
+        self.events = [event] + more
+    }
+
+    public init(_ value: Value, first: AuditEvent, rest: [AuditEvent]) {
+        self.value = value
+        self.events = [first] + rest
+    }
+}

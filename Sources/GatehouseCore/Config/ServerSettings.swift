@@ -1,0 +1,159 @@
+/// The settings `gatehouse serve` runs with, resolved from defaults, a configuration file and
+/// flags (flags win). Every check happens here, before anything is created on disk, so a bad
+/// setting stops the server with one line naming the setting and where it came from.
+public struct ServerSettings: Sendable, Equatable {
+    public enum LogFormat: String, Sendable, Equatable, CaseIterable {
+        case text
+        case json
+    }
+
+    public struct TLSFiles: Sendable, Equatable {
+        public let certificatePath: String
+        public let privateKeyPath: String
+    }
+
+    /// Values as given on the command line; `nil` means "not given".
+    public struct Overrides: Sendable, Equatable {
+        public var dataDir: String?
+        public var listen: String?
+        public var publicURL: String?
+        public var database: String?
+        public var logFormat: String?
+        public var logLevel: String?
+        public var tlsCert: String?
+        public var tlsKey: String?
+        public init() {}
+    }
+
+    public static let defaultDataDir = "./gatehouse-data"
+    public static let defaultListen = "127.0.0.1:8080"
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// Configuration keys and the flag that overrides each, in documentation order.
+    public static let knownKeys: [(key: String, flag: String)] = [
+        ("data_dir", "--data-dir"), ("listen", "--listen"), ("public_url", "--public-url"),
+        ("database", "--database"), ("log_format", "--log-format"), ("log_level", "--log-level"),
+        ("tls.cert", "--tls-cert"), ("tls.key", "--tls-key"),
+    ]
+
+    public let dataDir: String
+    public let listen: ListenAddress
+    public let publicURL: PublicURL
+    public let database: DatabaseLocation
+    public let logFormat: LogFormat
+    public let logLevel: String
+    public let tls: TLSFiles?
+
+    public static func resolve(overrides: Overrides, file: ConfigDocument?, fileName: String = "config") throws(GatehouseError) -> ServerSettings {
+        let known = Set(knownKeys.map(\.key))
+        if let file {
+            for key in file.keys where !known.contains(key) {
+                let hint = knownKeys.map(\.key).joined(separator: ", ")
+                throw GatehouseError(.configInvalid, "\(fileName):\(file[key]!.line): unknown key '\(key)' (known keys: \(hint))")
+            }
+        }
+        let lookup = Lookup(overrides: overrides, file: file, fileName: fileName)
+
+        let dataDir = try lookup.string("data_dir") ?? (Self.defaultDataDir, .default)
+        guard !dataDir.value.isEmpty, !dataDir.value.contains("\0") else {
+            throw lookup.error(dataDir.origin, "data_dir", "must be a non-empty path")
+        }
+        let listenText = try lookup.string("listen") ?? (Self.defaultListen, .default)
+        let listen: ListenAddress
+        do { listen = try ListenAddress(parsing: listenText.value) } catch { throw lookup.error(listenText.origin, "listen", error.message) }
+
+        let certPath = try lookup.string("tls.cert")
+        let keyPath = try lookup.string("tls.key")
+        let tls: TLSFiles?
+        switch (certPath, keyPath) {
+        case (nil, nil): tls = nil
+        case let (cert?, key?): tls = TLSFiles(certificatePath: cert.value, privateKeyPath: key.value)
+        case let (cert?, nil): throw lookup.error(cert.origin, "tls.cert", "is set but tls.key is not; give both or neither")
+        case let (nil, key?): throw lookup.error(key.origin, "tls.key", "is set but tls.cert is not; give both or neither")
+        }
+        if tls == nil && !listen.isLoopback {
+            throw lookup.error(
+                listenText.origin, "listen",
+                "refusing to serve plain HTTP on \(listen), which is not a loopback address; configure tls.cert and tls.key (--tls-cert/--tls-key) or listen on 127.0.0.1"
+            )
+        }
+
+        let publicURL: PublicURL
+        if let given = try lookup.string("public_url") {
+            do { publicURL = try PublicURL(parsing: given.value) } catch { throw lookup.error(given.origin, "public_url", error.message) }
+            if publicURL.scheme == "http" && tls != nil {
+                throw lookup.error(given.origin, "public_url", "uses http while TLS is configured; use https")
+            }
+        } else {
+            guard listen.isLoopback else {
+                throw lookup.error(listenText.origin, "listen", "is not a loopback address, so public_url cannot be derived from it; set public_url (--public-url) to the https URL users reach")
+            }
+            let scheme = tls == nil ? "http" : "https"
+            // Cannot fail: localhost and a valid port always form a valid URL.
+            publicURL = try! PublicURL(parsing: "\(scheme)://localhost:\(listen.port)")
+        }
+
+        let databaseText = try lookup.string("database")
+        let database: DatabaseLocation
+        do { database = try DatabaseLocation(parsing: databaseText?.value, dataDir: dataDir.value) } catch {
+            throw lookup.error(databaseText?.origin ?? .default, "database", error.message)
+        }
+
+        let formatText = try lookup.string("log_format") ?? ("text", .default)
+        guard let logFormat = LogFormat(rawValue: formatText.value) else {
+            throw lookup.error(formatText.origin, "log_format", "must be 'text' or 'json', not '\(formatText.value)'")
+        }
+        let levelText = try lookup.string("log_level") ?? ("info", .default)
+        guard Self.logLevels.contains(levelText.value) else {
+            throw lookup.error(levelText.origin, "log_level", "must be one of \(Self.logLevels.joined(separator: ", "))")
+        }
+
+        return ServerSettings(
+            dataDir: dataDir.value, listen: listen, publicURL: publicURL, database: database,
+            logFormat: logFormat, logLevel: levelText.value, tls: tls
+        )
+    }
+}
+
+/// Where a setting's value came from, for error messages.
+enum SettingOrigin: Equatable {
+    case `default`
+    case flag(String)
+    case file(String, line: Int)
+}
+
+private struct Lookup {
+    let overrides: ServerSettings.Overrides
+    let file: ConfigDocument?
+    let fileName: String
+
+    func string(_ key: String) throws(GatehouseError) -> (value: String, origin: SettingOrigin)? {
+        let flag = ServerSettings.knownKeys.first { $0.key == key }!.flag
+        let flagValue: String? =
+            switch key {
+            case "data_dir": self.overrides.dataDir
+            case "listen": self.overrides.listen
+            case "public_url": self.overrides.publicURL
+            case "database": self.overrides.database
+            case "log_format": self.overrides.logFormat
+            case "log_level": self.overrides.logLevel
+            case "tls.cert": self.overrides.tlsCert
+            case "tls.key": self.overrides.tlsKey
+            default: nil
+            }
+        if let flagValue { return (flagValue, .flag(flag)) }
+        guard let entry = self.file?[key] else { return nil }
+        guard case .string(let text) = entry.value else {
+            throw self.error(.file(self.fileName, line: entry.line), key, "must be a string, found \(entry.value.typeName)")
+        }
+        return (text, .file(self.fileName, line: entry.line))
+    }
+
+    func error(_ origin: SettingOrigin, _ key: String, _ message: String) -> GatehouseError {
+        switch origin {
+        case .default: GatehouseError(.configInvalid, "\(key): \(message)")
+        case .flag(let flag): GatehouseError(.configInvalid, "\(flag): \(message)")
+        case .file(let name, let line): GatehouseError(.configInvalid, "\(name):\(line): \(key): \(message)")
+        }
+    }
+}

@@ -1,0 +1,36 @@
+/// An error meant for the person running Gatehouse: a stable machine-readable ``Code`` and a
+/// message fit to show as is. Diagnostics that would leak internals stay in logs, never here.
+///
+/// The edges map it: the CLI prints `gatehouse: error: MESSAGE`, HTTP and GraphQL return the code
+/// and the message as JSON.
+public struct GatehouseError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Stable error codes. Raw values are part of the public API and never change meaning.
+    public enum Code: String, Sendable, Equatable, CaseIterable {
+        case configInvalid = "config.invalid"
+        case dataDirUnusable = "data_dir.unusable"
+        case rootKeyMissing = "root_key.missing"
+        case rootKeyInvalid = "root_key.invalid"
+        case rootKeyMismatch = "root_key.mismatch"
+        case keyMaterialCorrupted = "key_material.corrupted"
+        case storeUnreachable = "store.unreachable"
+        case storeSchemaTooNew = "store.schema_too_new"
+        case storeFailure = "store.failure"
+        case invalidInput = "input.invalid"
+        case inputTooLarge = "input.too_large"
+        case conflict = "conflict"
+        case notFound = "not_found"
+        case serverNotRunning = "server.not_running"
+        case serverAlreadyRunning = "server.already_running"
+        case `internal` = "internal"
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { self.message }
+}

@@ -1,0 +1,28 @@
+/// What a piece of key material is for. Raw values are stored and bound into sealed blobs:
+/// they never change meaning.
+public enum KeyPurpose: String, Sendable, Hashable, CaseIterable, Codable {
+    /// Signs OIDC ID tokens and JWT access tokens (ES256).
+    case tokenSigning = "token-signing"
+    /// Signs OpenSSH user certificates.
+    case sshUserCA = "ssh-user-ca"
+    /// Signs OpenSSH host certificates.
+    case sshHostCA = "ssh-host-ca"
+    /// The X.509 authority's root key (P-256).
+    case x509Root = "x509-root"
+    /// Signs audit-log checkpoints (Ed25519, C2SP signed-note).
+    case auditSigning = "audit-signing"
+
+    /// The algorithm each purpose uses.
+    public var algorithm: KeyAlgorithm {
+        switch self {
+        case .tokenSigning, .x509Root: .p256
+        case .sshUserCA, .sshHostCA, .auditSigning: .ed25519
+        }
+    }
+}
+
+/// Signature algorithms for Gatehouse's own keys. Raw values are stored.
+public enum KeyAlgorithm: String, Sendable, Hashable, Codable {
+    case ed25519
+    case p256 = "ecdsa-p256"
+}

@@ -1,0 +1,132 @@
+public import Foundation
+public import GatehouseCore
+
+/// A ``Store`` held in memory: for tests and for the conformance suite's reference behaviour.
+/// Transactions are serialized and work on a copy that replaces the state only on commit.
+public final class InMemoryStore: Store {
+    struct State: Sendable {
+        var meta: [MetaKey: String] = [:]
+        var sealedKeys: [KeyPurpose: SealedKeyRecord] = [:]
+        var users: [User] = []
+        var invitations: [Invitation] = []
+        var audit: [AuditRecord] = []
+        /// Test hook: when set, appending audit events fails, as a full disk would.
+        var failAuditAppends = false
+    }
+
+    private let gate = AsyncGate()
+    private let box = LockedBox(State())
+
+    public init() {}
+
+    public var kind: String { "memory" }
+
+    public func read<T: Sendable>(_ body: @Sendable (any StoreReader) async throws -> T) async throws -> T {
+        try await self.gate.withExclusiveAccess {
+            try await body(InMemoryTransaction(state: self.box.value))
+        }
+    }
+
+    public func commit<T: Sendable>(_ body: @Sendable (any StoreWriter) async throws -> Change<T>) async throws -> T {
+        try await self.gate.withExclusiveAccess {
+            let tx = InMemoryTransaction(state: self.box.value)
+            let change = try await body(tx)
+            var state = tx.state
+            guard !state.failAuditAppends else {
+                throw GatehouseError(.storeFailure, "the audit log cannot be written; the change was not made")
+            }
+            for event in change.events {
+                state.audit.append(AuditRecord(sequence: Int64(state.audit.count + 1), event: event))
+            }
+            self.box.value = state
+            return change.value
+        }
+    }
+
+    public func ping() async throws {}
+
+    public func close() async throws {}
+
+    /// Makes every later commit fail at the audit append, for fail-closed tests.
+    public func simulateAuditFailure(_ failing: Bool) {
+        self.box.mutate { $0.failAuditAppends = failing }
+    }
+}
+
+/// A transaction over a private copy of the state.
+final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
+    // @unchecked: one transaction is used by one task at a time, inside the store's gate.
+    var state: InMemoryStore.State
+
+    init(state: InMemoryStore.State) { self.state = state }
+
+    func metaValue(_ key: MetaKey) async throws -> String? { self.state.meta[key] }
+
+    func sealedKeys() async throws -> [SealedKeyRecord] {
+        KeyPurpose.allCases.compactMap { self.state.sealedKeys[$0] }
+    }
+
+    func user(named username: Username) async throws -> User? {
+        self.state.users.first { $0.username == username }
+    }
+
+    func countActiveUsers(role: RoleName) async throws -> Int {
+        self.state.users.count { $0.role == role && $0.status == .active }
+    }
+
+    func countUsers() async throws -> Int { self.state.users.count }
+
+    func invitation(id: String) async throws -> Invitation? {
+        self.state.invitations.first { $0.id == id }
+    }
+
+    func pendingInvitation(for username: Username) async throws -> Invitation? {
+        self.state.invitations.first { $0.username == username && $0.state == .pending }
+    }
+
+    func invitations(state: Invitation.State?) async throws -> [Invitation] {
+        self.state.invitations.filter { state == nil || $0.state == state }
+    }
+
+    func auditRecords(after sequence: Int64, limit: Int) async throws -> [AuditRecord] {
+        Array(self.state.audit.filter { $0.sequence > sequence }.prefix(max(0, limit)))
+    }
+
+    func latestAuditSequence() async throws -> Int64 { self.state.audit.last?.sequence ?? 0 }
+
+    func insertMetaValueIfAbsent(_ key: MetaKey, _ value: String) async throws -> Bool {
+        guard self.state.meta[key] == nil else { return false }
+        self.state.meta[key] = value
+        return true
+    }
+
+    func insertSealedKey(_ record: SealedKeyRecord) async throws {
+        guard self.state.sealedKeys[record.purpose] == nil else {
+            throw GatehouseError(.conflict, "a \(record.purpose.rawValue) key already exists")
+        }
+        self.state.sealedKeys[record.purpose] = record
+    }
+
+    func insertUser(_ user: User) async throws {
+        guard !self.state.users.contains(where: { $0.username == user.username || $0.id == user.id }) else {
+            throw GatehouseError(.conflict, "user \(user.username) already exists")
+        }
+        self.state.users.append(user)
+    }
+
+    func insertInvitation(_ invitation: Invitation) async throws {
+        guard !self.state.invitations.contains(where: {
+            $0.id == invitation.id || $0.tokenHash == invitation.tokenHash
+                || ($0.username == invitation.username && $0.state == .pending && invitation.state == .pending)
+        }) else {
+            throw GatehouseError(.conflict, "a pending invitation for \(invitation.username) already exists")
+        }
+        self.state.invitations.append(invitation)
+    }
+
+    func finishInvitation(id: String, state: Invitation.State, at time: Date) async throws -> Bool {
+        guard let index = self.state.invitations.firstIndex(where: { $0.id == id && $0.state == .pending }) else { return false }
+        self.state.invitations[index].state = state
+        return true
+    }
+}

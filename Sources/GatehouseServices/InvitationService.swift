@@ -1,0 +1,98 @@
+public import Foundation
+public import GatehouseCore
+
+/// Creates invitations: the first administrator's at bootstrap, and everyone else's on an
+/// administrator's request. The token is returned once and only its hash is stored.
+public struct InvitationService: Sendable {
+    /// How long an invitation link works.
+    public static let defaultLifetime: TimeInterval = 24 * 3600
+    public static let bootstrapUsername = Username(uncheckedStored: "admin")
+
+    let environment: ServiceEnvironment
+    let publicURL: PublicURL
+
+    public init(environment: ServiceEnvironment, publicURL: PublicURL) {
+        self.environment = environment
+        self.publicURL = publicURL
+    }
+
+    /// What the caller gets back: the record and the link that carries the secret.
+    public struct Issued: Sendable {
+        public let invitation: Invitation
+        public let enrollmentURL: String
+    }
+
+    /// While no active administrator exists, replaces any pending bootstrap invitation with a
+    /// fresh one and returns it (the old link stops working: its token was never stored, so it
+    /// cannot be printed again). Returns nil once an administrator exists.
+    public func ensureBootstrapInvitation() async throws -> Issued? {
+        let env = self.environment
+        let publicURL = self.publicURL
+        let adminCount = try await env.store.read { tx in try await tx.countActiveUsers(role: .admin) }
+        guard adminCount == 0 else { return nil }
+        return try await env.store.commit { tx -> Change<Issued?> in
+            guard try await tx.countActiveUsers(role: .admin) == 0 else {
+                throw GatehouseError(.conflict, "an administrator enrolled while the bootstrap invitation was being made")
+            }
+            let now = env.time.now()
+            var revoked: [AuditEvent] = []
+            for old in try await tx.invitations(state: .pending) where old.kind == .bootstrap {
+                _ = try await tx.finishInvitation(id: old.id, state: .revoked, at: now)
+                revoked.append(
+                    AuditEvent(code: .invitationRevoked, time: now, actor: "system", subject: "invitation:\(old.id)",
+                               reason: "superseded by a new bootstrap invitation at server start")
+                )
+            }
+            let (invitation, token) = Self.make(
+                kind: .bootstrap, username: Self.bootstrapUsername, email: nil, role: .admin, actor: "system", env: env, now: now
+            )
+            try await tx.insertInvitation(invitation)
+            let created = Self.createdEvent(invitation, actor: "system", now: now)
+            return Change(Issued(invitation: invitation, enrollmentURL: token.enrollmentURL(publicURL: publicURL)), first: created, rest: revoked)
+        }
+    }
+
+    /// Invites `username`. Refused when the user exists or already has a pending invitation.
+    public func invite(username: Username, email: EmailAddress?, role: RoleName, actor: String) async throws -> Issued {
+        let env = self.environment
+        let publicURL = self.publicURL
+        return try await env.store.commit { tx in
+            if try await tx.user(named: username) != nil {
+                throw GatehouseError(.conflict, "user \(username) already exists")
+            }
+            if let pending = try await tx.pendingInvitation(for: username) {
+                throw GatehouseError(.conflict, "\(username) already has a pending invitation (\(pending.id)); revoke it first")
+            }
+            let now = env.time.now()
+            let (invitation, token) = Self.make(kind: .invite, username: username, email: email, role: role, actor: actor, env: env, now: now)
+            try await tx.insertInvitation(invitation)
+            return Change(
+                Issued(invitation: invitation, enrollmentURL: token.enrollmentURL(publicURL: publicURL)),
+                event: Self.createdEvent(invitation, actor: actor, now: now)
+            )
+        }
+    }
+
+    private static func make(
+        kind: Invitation.Kind, username: Username, email: EmailAddress?, role: RoleName, actor: String,
+        env: ServiceEnvironment, now: Date
+    ) -> (Invitation, InvitationToken) {
+        let token = InvitationToken.generate(using: env.random)
+        let invitation = Invitation(
+            id: Identifier.make(using: env.random), kind: kind, username: username, email: email, role: role,
+            tokenHash: token.hash, createdAt: now, expiresAt: now.addingTimeInterval(Self.defaultLifetime),
+            createdBy: actor, state: .pending
+        )
+        return (invitation, token)
+    }
+
+    private static func createdEvent(_ invitation: Invitation, actor: String, now: Date) -> AuditEvent {
+        AuditEvent(
+            code: .invitationCreated, time: now, actor: actor, subject: "invitation:\(invitation.id)",
+            details: [
+                "kind": invitation.kind.rawValue, "username": invitation.username.rawValue, "role": invitation.role.rawValue,
+                "expires_at": ISO8601DateFormatter().string(from: invitation.expiresAt),
+            ]
+        )
+    }
+}

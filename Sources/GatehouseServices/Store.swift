@@ -1,0 +1,92 @@
+public import Foundation
+public import GatehouseCore
+
+/// Gatehouse's state, behind one protocol so that the in-memory, SQLite and PostgreSQL
+/// implementations are interchangeable and checked by one conformance suite.
+///
+/// All access happens inside a transaction. Writes go through ``commit(_:)``, whose body
+/// returns a ``Change``: the store appends the change's audit events in the same transaction,
+/// so a state change and its audit record are durable together or not at all.
+public protocol Store: Sendable {
+    /// Which implementation this is (`memory`, `sqlite`, `postgresql`), for status output.
+    var kind: String { get }
+
+    /// Runs `body` in a read-only view of a consistent snapshot.
+    func read<T: Sendable>(_ body: @Sendable (any StoreReader) async throws -> T) async throws -> T
+
+    /// Runs `body` in a read-write transaction and commits its value together with its audit
+    /// events. If `body` throws, nothing it did is kept.
+    func commit<T: Sendable>(_ body: @Sendable (any StoreWriter) async throws -> Change<T>) async throws -> T
+
+    /// Fails when the store cannot serve requests (for `/readyz`).
+    func ping() async throws
+
+    /// Releases connections. The store is unusable afterwards.
+    func close() async throws
+}
+
+/// Reads available inside a transaction.
+public protocol StoreReader: Sendable {
+    func metaValue(_ key: MetaKey) async throws -> String?
+    func sealedKeys() async throws -> [SealedKeyRecord]
+    func user(named username: Username) async throws -> User?
+    func countActiveUsers(role: RoleName) async throws -> Int
+    func countUsers() async throws -> Int
+    func invitation(id: String) async throws -> Invitation?
+    func pendingInvitation(for username: Username) async throws -> Invitation?
+    func invitations(state: Invitation.State?) async throws -> [Invitation]
+    /// Audit records with sequence numbers greater than `sequence`, oldest first, at most `limit`.
+    func auditRecords(after sequence: Int64, limit: Int) async throws -> [AuditRecord]
+    /// The highest audit sequence number, 0 when the log is empty.
+    func latestAuditSequence() async throws -> Int64
+}
+
+/// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
+/// throw a ``GatehouseError`` with code ``GatehouseError/Code/conflict`` and change nothing.
+public protocol StoreWriter: StoreReader {
+    /// Sets a value only if the key has none; returns false (and changes nothing) if it had one.
+    func insertMetaValueIfAbsent(_ key: MetaKey, _ value: String) async throws -> Bool
+    /// Adds a sealed key. Existing key material is never replaced: a second key for the same
+    /// purpose is a conflict.
+    func insertSealedKey(_ record: SealedKeyRecord) async throws
+    func insertUser(_ user: User) async throws
+    func insertInvitation(_ invitation: Invitation) async throws
+    /// Moves an invitation out of `pending`. Returns false if it was not pending.
+    func finishInvitation(id: String, state: Invitation.State, at time: Date) async throws -> Bool
+}
+
+/// Keys of the small key/value table for installation-wide facts. Raw values are stored.
+public enum MetaKey: String, Sendable, CaseIterable {
+    /// ``RootKey/checkValue`` of the root key the sealed keys were made under.
+    case rootKeyCheck = "root_key_check"
+    /// A random identifier of this installation, set once.
+    case installationID = "installation_id"
+}
+
+/// A sealed private key as stored: purpose, algorithm, public key in clear, private key sealed.
+public struct SealedKeyRecord: Sendable, Equatable {
+    public var purpose: KeyPurpose
+    public var algorithm: KeyAlgorithm
+    public var publicKey: [UInt8]
+    public var sealedPrivateKey: [UInt8]
+    public var createdAt: Date
+
+    public init(purpose: KeyPurpose, algorithm: KeyAlgorithm, publicKey: [UInt8], sealedPrivateKey: [UInt8], createdAt: Date) {
+        self.purpose = purpose
+        self.algorithm = algorithm
+        self.publicKey = publicKey
+        self.sealedPrivateKey = sealedPrivateKey
+        self.createdAt = createdAt
+    }
+}
+
+/// An audit event as stored, with the sequence number the store assigned.
+public struct AuditRecord: Sendable, Equatable {
+    public var sequence: Int64
+    public var event: AuditEvent
+
+    public init(sequence: Int64, event: AuditEvent) {
+        self.sequence = sequence
+        self.event = event
+    }
+}

@@ -1,0 +1,82 @@
+import GatehouseServices
+import SQLKit
+
+/// The schema, as an append-only list of versioned steps. Never edit or reorder a released
+/// migration: add a new one. Each step may differ per dialect where SQL types differ.
+enum Migrations {
+    struct Migration: Sendable {
+        let version: Int64
+        let name: String
+        let statements: @Sendable (SQLDialectKind) -> [String]
+    }
+
+    static let all: [Migration] = [
+        Migration(version: 1, name: "foundation") { _ in
+            [
+                """
+                CREATE TABLE gatehouse_meta (
+                    key TEXT PRIMARY KEY,
+                    value TEXT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE sealed_keys (
+                    purpose TEXT PRIMARY KEY,
+                    algorithm TEXT NOT NULL,
+                    public_key TEXT NOT NULL,
+                    sealed_private_key TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE users (
+                    id TEXT PRIMARY KEY,
+                    username TEXT NOT NULL UNIQUE,
+                    email TEXT,
+                    role TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE invitations (
+                    id TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    username TEXT NOT NULL,
+                    email TEXT,
+                    role TEXT NOT NULL,
+                    token_hash TEXT NOT NULL UNIQUE,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    created_by TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    finished_at BIGINT
+                )
+                """,
+                "CREATE UNIQUE INDEX invitations_one_pending_per_user ON invitations (username) WHERE state = 'pending'",
+                """
+                CREATE TABLE audit_events (
+                    seq BIGINT PRIMARY KEY,
+                    time BIGINT NOT NULL,
+                    code TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    reason TEXT,
+                    request_id TEXT,
+                    source_address TEXT,
+                    details TEXT NOT NULL
+                )
+                """,
+            ]
+        },
+    ]
+
+    static var latestVersion: Int64 { all.last?.version ?? 0 }
+}
+
+/// The two SQL dialects Gatehouse speaks.
+enum SQLDialectKind: Sendable {
+    case sqlite
+    case postgres
+}

@@ -1,0 +1,227 @@
+import Foundation
+import GatehouseCore
+import GatehouseServices
+import SQLKit
+
+/// The queries behind ``StoreReader`` and ``StoreWriter``, written once for both dialects.
+/// Times are stored as milliseconds since 1970; byte strings as base64 text.
+final class SQLTransaction: StoreWriter, @unchecked Sendable {
+    // @unchecked: `db` is one connection inside one transaction, used by one task at a time.
+    let db: any SQLDatabase
+    let dialect: SQLDialectKind
+
+    init(db: any SQLDatabase, dialect: SQLDialectKind) {
+        self.db = db
+        self.dialect = dialect
+    }
+
+    // MARK: reader
+
+    func metaValue(_ key: MetaKey) async throws -> String? {
+        let rows = try await self.db.raw("SELECT value FROM gatehouse_meta WHERE key = \(bind: key.rawValue)").all()
+        return try rows.first?.decode(column: "value", as: String.self)
+    }
+
+    func sealedKeys() async throws -> [SealedKeyRecord] {
+        let rows = try await self.db.raw("""
+            SELECT purpose, algorithm, public_key, sealed_private_key, created_at FROM sealed_keys ORDER BY purpose
+            """).all()
+        return try rows.map { row in
+            let purposeText = try row.decode(column: "purpose", as: String.self)
+            let algorithmText = try row.decode(column: "algorithm", as: String.self)
+            guard let purpose = KeyPurpose(rawValue: purposeText), let algorithm = KeyAlgorithm(rawValue: algorithmText),
+                  let publicKey = Data(base64Encoded: try row.decode(column: "public_key", as: String.self)),
+                  let sealed = Data(base64Encoded: try row.decode(column: "sealed_private_key", as: String.self))
+            else {
+                throw GatehouseError(.keyMaterialCorrupted, "sealed key row '\(purposeText)' is malformed")
+            }
+            return SealedKeyRecord(
+                purpose: purpose, algorithm: algorithm, publicKey: [UInt8](publicKey), sealedPrivateKey: [UInt8](sealed),
+                createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self))
+            )
+        }
+    }
+
+    func user(named username: Username) async throws -> User? {
+        let rows = try await self.db.raw("""
+            SELECT id, username, email, role, status, created_at FROM users WHERE username = \(bind: username.rawValue)
+            """).all()
+        return try rows.first.map(Self.user)
+    }
+
+    func countActiveUsers(role: RoleName) async throws -> Int {
+        try await self.count("SELECT COUNT(*) AS n FROM users WHERE role = \(bind: role.rawValue) AND status = 'active'")
+    }
+
+    func countUsers() async throws -> Int {
+        try await self.count("SELECT COUNT(*) AS n FROM users")
+    }
+
+    private static let invitationColumns = "id, kind, username, email, role, token_hash, created_at, expires_at, created_by, state"
+
+    func invitation(id: String) async throws -> Invitation? {
+        let rows = try await self.db.raw("SELECT \(unsafeRaw: Self.invitationColumns) FROM invitations WHERE id = \(bind: id)").all()
+        return try rows.first.map(Self.invitation)
+    }
+
+    func pendingInvitation(for username: Username) async throws -> Invitation? {
+        let rows = try await self.db.raw("""
+            SELECT \(unsafeRaw: Self.invitationColumns) FROM invitations WHERE username = \(bind: username.rawValue) AND state = 'pending'
+            """).all()
+        return try rows.first.map(Self.invitation)
+    }
+
+    func invitations(state: Invitation.State?) async throws -> [Invitation] {
+        let rows: [any SQLRow]
+        if let state {
+            rows = try await self.db.raw("""
+                SELECT \(unsafeRaw: Self.invitationColumns) FROM invitations WHERE state = \(bind: state.rawValue) ORDER BY created_at, id
+                """).all()
+        } else {
+            rows = try await self.db.raw("SELECT \(unsafeRaw: Self.invitationColumns) FROM invitations ORDER BY created_at, id").all()
+        }
+        return try rows.map(Self.invitation)
+    }
+
+    func auditRecords(after sequence: Int64, limit: Int) async throws -> [AuditRecord] {
+        let rows = try await self.db.raw("""
+            SELECT seq, time, code, actor, subject, outcome, reason, request_id, source_address, details
+            FROM audit_events WHERE seq > \(bind: sequence) ORDER BY seq LIMIT \(bind: Int64(max(0, limit)))
+            """).all()
+        return try rows.map { row in
+            let codeText = try row.decode(column: "code", as: String.self)
+            let outcomeText = try row.decode(column: "outcome", as: String.self)
+            guard let code = AuditCode(rawValue: codeText), let outcome = AuditEvent.Outcome(rawValue: outcomeText),
+                  let details = try? JSONDecoder().decode([String: String].self, from: Data(try row.decode(column: "details", as: String.self).utf8))
+            else {
+                throw GatehouseError(.storeFailure, "audit record is malformed")
+            }
+            return AuditRecord(
+                sequence: try row.decode(column: "seq", as: Int64.self),
+                event: AuditEvent(
+                    code: code, time: Self.date(try row.decode(column: "time", as: Int64.self)),
+                    actor: try row.decode(column: "actor", as: String.self), subject: try row.decode(column: "subject", as: String.self),
+                    outcome: outcome, reason: try row.decode(column: "reason", as: String?.self),
+                    requestID: try row.decode(column: "request_id", as: String?.self),
+                    sourceAddress: try row.decode(column: "source_address", as: String?.self), details: details
+                )
+            )
+        }
+    }
+
+    func latestAuditSequence() async throws -> Int64 {
+        let rows = try await self.db.raw("SELECT COALESCE(MAX(seq), 0) AS n FROM audit_events").all()
+        return try rows.first?.decode(column: "n", as: Int64.self) ?? 0
+    }
+
+    // MARK: writer
+
+    func insertMetaValueIfAbsent(_ key: MetaKey, _ value: String) async throws -> Bool {
+        let rows = try await self.db.raw("""
+            INSERT INTO gatehouse_meta (key, value) VALUES (\(bind: key.rawValue), \(bind: value))
+            ON CONFLICT DO NOTHING RETURNING key
+            """).all()
+        return !rows.isEmpty
+    }
+
+    func insertSealedKey(_ record: SealedKeyRecord) async throws {
+        let rows = try await self.db.raw("""
+            INSERT INTO sealed_keys (purpose, algorithm, public_key, sealed_private_key, created_at)
+            VALUES (\(bind: record.purpose.rawValue), \(bind: record.algorithm.rawValue), \(bind: Data(record.publicKey).base64EncodedString()),
+                    \(bind: Data(record.sealedPrivateKey).base64EncodedString()), \(bind: Self.millis(record.createdAt)))
+            ON CONFLICT DO NOTHING RETURNING purpose
+            """).all()
+        guard !rows.isEmpty else { throw GatehouseError(.conflict, "a \(record.purpose.rawValue) key already exists") }
+    }
+
+    func insertUser(_ user: User) async throws {
+        let rows = try await self.db.raw("""
+            INSERT INTO users (id, username, email, role, status, created_at)
+            VALUES (\(bind: user.id), \(bind: user.username.rawValue), \(bind: user.email?.rawValue), \(bind: user.role.rawValue),
+                    \(bind: user.status.rawValue), \(bind: Self.millis(user.createdAt)))
+            ON CONFLICT DO NOTHING RETURNING id
+            """).all()
+        guard !rows.isEmpty else { throw GatehouseError(.conflict, "user \(user.username) already exists") }
+    }
+
+    func insertInvitation(_ invitation: Invitation) async throws {
+        let rows = try await self.db.raw("""
+            INSERT INTO invitations (id, kind, username, email, role, token_hash, created_at, expires_at, created_by, state)
+            VALUES (\(bind: invitation.id), \(bind: invitation.kind.rawValue), \(bind: invitation.username.rawValue),
+                    \(bind: invitation.email?.rawValue), \(bind: invitation.role.rawValue), \(bind: invitation.tokenHash),
+                    \(bind: Self.millis(invitation.createdAt)), \(bind: Self.millis(invitation.expiresAt)),
+                    \(bind: invitation.createdBy), \(bind: invitation.state.rawValue))
+            ON CONFLICT DO NOTHING RETURNING id
+            """).all()
+        guard !rows.isEmpty else {
+            throw GatehouseError(.conflict, "a pending invitation for \(invitation.username) already exists")
+        }
+    }
+
+    func finishInvitation(id: String, state: Invitation.State, at time: Date) async throws -> Bool {
+        let rows = try await self.db.raw("""
+            UPDATE invitations SET state = \(bind: state.rawValue), finished_at = \(bind: Self.millis(time))
+            WHERE id = \(bind: id) AND state = 'pending' RETURNING id
+            """).all()
+        return !rows.isEmpty
+    }
+
+    /// Appends events with gap-free, commit-ordered sequence numbers. On PostgreSQL the table
+    /// lock makes concurrent writers take turns, so numbers follow commit order.
+    func appendAudit(_ events: [AuditEvent]) async throws {
+        if self.dialect == .postgres {
+            try await self.db.raw("LOCK TABLE audit_events IN EXCLUSIVE MODE").run()
+        }
+        var next = try await self.latestAuditSequence() + 1
+        for event in events {
+            try await self.db.raw("""
+                INSERT INTO audit_events (seq, time, code, actor, subject, outcome, reason, request_id, source_address, details)
+                VALUES (\(bind: next), \(bind: Self.millis(event.time)), \(bind: event.code.rawValue), \(bind: event.actor),
+                        \(bind: event.subject), \(bind: event.outcome.rawValue), \(bind: event.reason), \(bind: event.requestID),
+                        \(bind: event.sourceAddress), \(bind: event.detailsJSON))
+                """).run()
+            next += 1
+        }
+    }
+
+    // MARK: helpers
+
+    private func count(_ query: SQLQueryString) async throws -> Int {
+        let rows = try await self.db.raw(query).all()
+        return Int(try rows.first?.decode(column: "n", as: Int64.self) ?? 0)
+    }
+
+    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+    static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
+
+    private static func user(_ row: any SQLRow) throws -> User {
+        guard let status = User.Status(rawValue: try row.decode(column: "status", as: String.self)) else {
+            throw GatehouseError(.storeFailure, "user record has an unknown status")
+        }
+        return User(
+            id: try row.decode(column: "id", as: String.self),
+            username: Username(uncheckedStored: try row.decode(column: "username", as: String.self)),
+            email: try row.decode(column: "email", as: String?.self).map(EmailAddress.init(uncheckedStored:)),
+            role: RoleName(uncheckedStored: try row.decode(column: "role", as: String.self)),
+            status: status, createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self))
+        )
+    }
+
+    private static func invitation(_ row: any SQLRow) throws -> Invitation {
+        guard let kind = Invitation.Kind(rawValue: try row.decode(column: "kind", as: String.self)),
+              let state = Invitation.State(rawValue: try row.decode(column: "state", as: String.self))
+        else {
+            throw GatehouseError(.storeFailure, "invitation record has an unknown kind or state")
+        }
+        return Invitation(
+            id: try row.decode(column: "id", as: String.self), kind: kind,
+            username: Username(uncheckedStored: try row.decode(column: "username", as: String.self)),
+            email: try row.decode(column: "email", as: String?.self).map(EmailAddress.init(uncheckedStored:)),
+            role: RoleName(uncheckedStored: try row.decode(column: "role", as: String.self)),
+            tokenHash: try row.decode(column: "token_hash", as: String.self),
+            createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)),
+            expiresAt: Self.date(try row.decode(column: "expires_at", as: Int64.self)),
+            createdBy: try row.decode(column: "created_by", as: String.self), state: state
+        )
+    }
+}
