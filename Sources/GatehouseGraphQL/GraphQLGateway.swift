@@ -1,0 +1,98 @@
+import Foundation
+import GatehouseCore
+import Graphiti
+import GraphQL
+
+/// Runs GraphQL requests with limits applied before any parsing or execution:
+/// the body size, the bracket nesting of the document (so the recursive parser cannot be driven
+/// into deep recursion), and the selection depth after fragments are expanded.
+/// Every failure is a GraphQL error response, never a crash.
+public struct GraphQLGateway: Sendable {
+    public struct Limits: Sendable {
+        /// Largest accepted request body (JSON) in bytes.
+        public var maxBodyBytes = 64 * 1024
+        /// Largest accepted query document in bytes.
+        public var maxDocumentBytes = 32 * 1024
+        /// Deepest selection nesting, counting fields through fragments.
+        public var maxDepth = 12
+        /// Deepest bracket nesting ({ [ ( together) in the raw document.
+        public var maxNesting = 64
+        public static let `default` = Limits()
+        public init() {}
+    }
+
+    /// A response ready to send: HTTP status and JSON body.
+    public struct Response: Sendable {
+        public let status: Int
+        public let body: [UInt8]
+    }
+
+    let api: GatehouseAPI
+    let limits: Limits
+
+    public init(limits: Limits = .default) throws {
+        self.api = try GatehouseSchema.makeAPI()
+        self.limits = limits
+    }
+
+    struct Request: Decodable {
+        var query: String
+        var variables: [String: Map]?
+        var operationName: String?
+    }
+
+    public func handle(body: [UInt8], context: GraphQLContext) async -> Response {
+        guard body.count <= self.limits.maxBodyBytes else {
+            return Self.failure(413, "request body is larger than \(self.limits.maxBodyBytes) bytes", code: "REQUEST_TOO_LARGE")
+        }
+        let request: Request
+        do {
+            request = try JSONDecoder().decode(Request.self, from: Data(body))
+        } catch {
+            return Self.failure(400, "request body must be JSON: {\"query\": \"...\", \"variables\": {...}, \"operationName\": \"...\"}", code: "BAD_REQUEST")
+        }
+        guard request.query.utf8.count <= self.limits.maxDocumentBytes else {
+            return Self.failure(400, "query document is larger than \(self.limits.maxDocumentBytes) bytes", code: "QUERY_TOO_LARGE")
+        }
+        guard QueryLimits.nesting(of: request.query) <= self.limits.maxNesting else {
+            return Self.failure(400, "query document nests brackets more than \(self.limits.maxNesting) deep", code: "QUERY_TOO_DEEP")
+        }
+        let document: Document
+        do {
+            document = try parse(source: request.query)
+        } catch let error as GraphQLError {
+            return Self.encode(200, GraphQLResult(errors: [Self.tagged(error, code: "GRAPHQL_PARSE_FAILED")]))
+        } catch {
+            return Self.failure(400, "query could not be parsed", code: "GRAPHQL_PARSE_FAILED")
+        }
+        let depth = QueryLimits.depth(of: document, operationName: request.operationName)
+        guard depth <= self.limits.maxDepth else {
+            return Self.failure(400, "query is \(depth) levels deep; the limit is \(self.limits.maxDepth)", code: "QUERY_TOO_DEEP")
+        }
+        do {
+            let result = try await self.api.execute(
+                request: request.query, context: context, variables: request.variables ?? [:], operationName: request.operationName
+            )
+            return Self.encode(200, result)
+        } catch let error as GraphQLError {
+            return Self.encode(200, GraphQLResult(errors: [error]))
+        } catch {
+            return Self.failure(500, "the query could not be executed", code: "INTERNAL")
+        }
+    }
+
+    static func failure(_ status: Int, _ message: String, code: String) -> Response {
+        Self.encode(status, GraphQLResult(errors: [GraphQLError(message: message, extensions: ["code": .string(code)])]))
+    }
+
+    static func tagged(_ error: GraphQLError, code: String) -> GraphQLError {
+        GraphQLError(message: error.message, locations: error.locations, path: error.path, extensions: ["code": .string(code)])
+    }
+
+    static func encode(_ status: Int, _ result: GraphQLResult) -> Response {
+        let encoder = GraphQLJSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(result)) ?? Data(#"{"errors":[{"message":"response could not be encoded"}]}"#.utf8)
+        return Response(status: status, body: [UInt8](data))
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import GatehouseCore
+import GatehouseServices
+public import Hummingbird
+
+/// The routes served on the local admin socket (`DATA_DIR/admin.sock`, mode 0600). Reaching the
+/// socket is the credential, as with a database's local socket; every change is audited with the
+/// actor `admin-socket`.
+public enum AdminRoutes {
+    static let maxBodyBytes = 16 * 1024
+    static let actor = "admin-socket"
+
+    public static func makeRouter(_ deps: HTTPDependencies) -> Router<BasicRequestContext> {
+        let router = Router()
+        let invitations = InvitationService(environment: deps.environment, publicURL: deps.publicURL)
+
+        router.get("/v1/status") { _, _ in
+            do {
+                let status = try await ServerStatus.read(
+                    environment: deps.environment, version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt
+                )
+                return JSONResponse.make(.ok, status)
+            } catch let error as GatehouseError {
+                return JSONResponse.error(error)
+            }
+        }
+
+        router.post("/v1/invitations") { request, _ in
+            do {
+                let body = try await collectBody(request, limit: Self.maxBodyBytes)
+                let input = try InviteRequest.parse(body)
+                let issued = try await invitations.invite(username: input.username, email: input.email, role: input.role, actor: Self.actor)
+                return JSONResponse.make(.created, InviteResponse(issued))
+            } catch let error as GatehouseError {
+                return JSONResponse.error(error)
+            }
+        }
+        return router
+    }
+}
+
+/// `POST /v1/invitations` body: `{"username": "...", "email": "...", "role": "..."}`.
+/// Unknown fields are refused rather than ignored.
+struct InviteRequest {
+    let username: Username
+    let email: EmailAddress?
+    let role: RoleName
+
+    static func parse(_ body: [UInt8]) throws(GatehouseError) -> InviteRequest {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
+            throw GatehouseError(.invalidInput, "body must be a JSON object")
+        }
+        for key in object.keys where !["username", "email", "role"].contains(key) {
+            throw GatehouseError(.invalidInput, "unknown field '\(key.prefix(64))'")
+        }
+        guard let username = object["username"] as? String else {
+            throw GatehouseError(.invalidInput, "username is required and must be a string")
+        }
+        var email: EmailAddress? = nil
+        if let value = object["email"], !(value is NSNull) {
+            guard let text = value as? String else { throw GatehouseError(.invalidInput, "email must be a string") }
+            email = try EmailAddress(validating: text)
+        }
+        var role = RoleName.member
+        if let value = object["role"], !(value is NSNull) {
+            guard let text = value as? String else { throw GatehouseError(.invalidInput, "role must be a string") }
+            role = try RoleName(validating: text)
+        }
+        return InviteRequest(username: try Username(validating: username), email: email, role: role)
+    }
+}
+
+struct InviteResponse: Encodable {
+    let id: String
+    let username: String
+    let email: String?
+    let role: String
+    let expiresAt: Date
+    let enrollmentURL: String
+
+    init(_ issued: InvitationService.Issued) {
+        self.id = issued.invitation.id
+        self.username = issued.invitation.username.rawValue
+        self.email = issued.invitation.email?.rawValue
+        self.role = issued.invitation.role.rawValue
+        self.expiresAt = issued.invitation.expiresAt
+        self.enrollmentURL = issued.enrollmentURL
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, username, email, role
+        case expiresAt = "expires_at"
+        case enrollmentURL = "enrollment_url"
+    }
+}

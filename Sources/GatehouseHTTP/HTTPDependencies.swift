@@ -1,0 +1,20 @@
+public import Foundation
+public import GatehouseCore
+public import GatehouseServices
+import Prometheus
+
+/// What the HTTP routes need, assembled by the composition root.
+public struct HTTPDependencies: Sendable {
+    public let environment: ServiceEnvironment
+    public let publicURL: PublicURL
+    public let version: String
+    public let startedAt: Date
+    let registry = PrometheusCollectorRegistry()
+
+    public init(environment: ServiceEnvironment, publicURL: PublicURL, version: String, startedAt: Date) {
+        self.environment = environment
+        self.publicURL = publicURL
+        self.version = version
+        self.startedAt = startedAt
+    }
+}

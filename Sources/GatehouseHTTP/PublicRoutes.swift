@@ -1,0 +1,82 @@
+import Foundation
+import GatehouseCore
+import GatehouseGraphQL
+import GatehouseServices
+public import Hummingbird
+
+/// The routes served on `--listen`: health, readiness, metrics and GraphQL.
+public enum PublicRoutes {
+    /// How long `/readyz` waits for the store before answering "not ready".
+    static let readinessTimeout: Duration = .seconds(2)
+
+    public static func makeRouter(_ deps: HTTPDependencies) throws -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: RequestMetrics(registry: deps.registry))
+        router.add(middleware: SecurityHeaders())
+        let gateway = try GraphQLGateway()
+        let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
+
+        router.get("/healthz") { _, _ in
+            JSONResponse.make(.ok, ["status": "alive"])
+        }
+        router.get("/readyz") { _, _ in
+            // The router exists only after the keys were unsealed; the store is checked live.
+            do {
+                try await Self.withDeadline(Self.readinessTimeout) { try await deps.environment.store.ping() }
+                return JSONResponse.make(.ok, ["status": "ready"])
+            } catch {
+                return JSONResponse.make(.serviceUnavailable, ["status": "unavailable", "reason": "store unreachable"])
+            }
+        }
+        router.get("/metrics") { _, _ in
+            let text = deps.registry.emitToString() + ProcessMetrics.render()
+            return JSONResponse.raw(.ok, Array(text.utf8), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        router.post("/graphql") { request, _ in
+            // Only JSON bodies: a cross-site form or text/plain post cannot reach the resolvers.
+            let contentType = request.headers[.contentType]?.lowercased() ?? ""
+            guard contentType.hasPrefix("application/json") || contentType.hasPrefix("application/graphql-response+json") else {
+                return JSONResponse.raw(
+                    .unsupportedMediaType,
+                    Array(#"{"errors":[{"extensions":{"code":"UNSUPPORTED_MEDIA_TYPE"},"message":"send the request as Content-Type: application/json"}]}"#.utf8)
+                )
+            }
+            let body: [UInt8]
+            do {
+                body = try await collectBody(request, limit: GraphQLGateway.Limits.default.maxBodyBytes)
+            } catch {
+                return JSONResponse.raw(
+                    .contentTooLarge,
+                    Array(#"{"errors":[{"extensions":{"code":"REQUEST_TOO_LARGE"},"message":"request body is too large"}]}"#.utf8)
+                )
+            }
+            let response = await gateway.handle(body: body, context: GraphQLContext(serverInfo: info))
+            return JSONResponse.raw(.init(code: response.status), response.body)
+        }
+        return router
+    }
+
+    static func withDeadline(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw CancellationError()
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+}
+
+/// Conservative headers on every response; the pages that come later tighten CSP per route.
+struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[.init("X-Content-Type-Options")!] = "nosniff"
+        response.headers[.init("X-Frame-Options")!] = "DENY"
+        response.headers[.init("Referrer-Policy")!] = "no-referrer"
+        response.headers[.init("Content-Security-Policy")!] = "default-src 'none'; frame-ancestors 'none'"
+        return response
+    }
+}

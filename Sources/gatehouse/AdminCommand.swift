@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import GatehouseClient
+import GatehouseCore
+
+/// `gatehouse admin ...`: administration through the running server's local socket.
+struct Admin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Administer a running server through its local admin socket.",
+        subcommands: [Status.self, Invite.self]
+    )
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the running server's status.")
+
+        @OptionGroup var options: DataDirOption
+        @Flag(help: "Print JSON instead of text.") var json = false
+
+        func run() async throws {
+            do {
+                let status = try await AdminClient(dataDir: self.options.dataDir).status()
+                if self.json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                    encoder.dateEncodingStrategy = .iso8601
+                    print(String(decoding: try encoder.encode(status), as: UTF8.self))
+                    return
+                }
+                print("""
+                    gatehouse \(status.version)
+                    public url:           \(status.publicURL)
+                    store:                \(status.storeKind)
+                    started:              \(ISO8601DateFormatter().string(from: status.startedAt))
+                    users:                \(status.users) (\(status.administrators) administrators)
+                    pending invitations:  \(status.pendingInvitations)
+                    audit events:         \(status.auditEvents)
+                    """)
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Invite: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Invite a person: prints a one-time enrollment URL, valid for 24 hours."
+        )
+
+        @OptionGroup var options: DataDirOption
+        @Argument(help: "Username: a-z, 0-9, '.', '_' and '-', starting with a letter.") var username: String
+        @Option(help: "E-mail address.") var email: String
+        @Option(help: "Role to grant on enrollment (default: member).") var role: String?
+
+        func run() async throws {
+            do {
+                // Check locally first so a typo gets the same clear message without a round trip.
+                _ = try Username(validating: self.username)
+                _ = try EmailAddress(validating: self.email)
+                if let role = self.role { _ = try RoleName(validating: role) }
+                let issued = try await AdminClient(dataDir: self.options.dataDir).invite(
+                    username: self.username, email: self.email, role: self.role
+                )
+                print("Invited \(issued.username) (role \(issued.role)); the link expires \(ISO8601DateFormatter().string(from: issued.expiresAt)).")
+                print("Send them this one-time enrollment URL:")
+                print("")
+                print("    \(issued.enrollmentURL)")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import GatehouseCore
+
+/// `gatehouse`: the server, the agent and every client command in one executable.
+@main
+struct Gatehouse: AsyncParsableCommand {
+    static let version = "0.1.0-dev"
+
+    static let configuration = CommandConfiguration(
+        commandName: "gatehouse",
+        abstract: "One access-control plane: passkey sign-on, SSH certificates, WireGuard, mTLS, one policy, one audit log.",
+        version: Gatehouse.version,
+        subcommands: [Serve.self, Admin.self, GraphQLCommand.self]
+    )
+}
+
+/// Shared `--data-dir` option: where the server keeps its state and admin socket.
+struct DataDirOption: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Data directory (default: \(ServerSettings.defaultDataDir)).")
+    var dataDir: String = ServerSettings.defaultDataDir
+}
+
+/// Prints a user-facing error as one line on standard error and exits with status 1.
+func fail(_ error: any Error) -> ExitCode {
+    let message: String
+    if let error = error as? GatehouseError {
+        message = error.message
+    } else if let error = error as? ConfigError {
+        message = error.description
+    } else {
+        message = "\(error)"
+    }
+    FileHandle.standardError.write(Data("gatehouse: error: \(message)\n".utf8))
+    return ExitCode(1)
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import GatehouseCore
+import Logging
+
+/// `gatehouse serve`: runs the server on the embedded SQLite store by default.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Gatehouse server.",
+        discussion: """
+            Settings come from defaults, then --config FILE (TOML), then flags; flags win.
+            On first start the data dir, root key and key material are created and a one-time
+            enrollment URL for the first administrator is printed.
+            """
+    )
+
+    @Option(help: "Configuration file (TOML subset; see docs/configuration.md).") var config: String?
+    @Option(name: .customLong("data-dir"), help: "Data directory (default: \(ServerSettings.defaultDataDir)).") var dataDir: String?
+    @Option(help: "Address to listen on, HOST:PORT (default: \(ServerSettings.defaultListen)).") var listen: String?
+    @Option(name: .customLong("public-url"), help: "URL users reach Gatehouse at (default: derived from --listen).") var publicURL: String?
+    @Option(help: "postgres://USER@HOST/DB or sqlite:PATH (default: SQLite in the data dir).") var database: String?
+    @Option(name: .customLong("log-format"), help: "text or json (default: text).") var logFormat: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (default: info).") var logLevel: String?
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain for HTTPS.") var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key for HTTPS.") var tlsKey: String?
+
+    func run() async throws {
+        let settings: ServerSettings
+        do {
+            settings = try self.resolveSettings()
+        } catch {
+            throw fail(error)
+        }
+        Self.bootstrapLogging(settings)
+        do {
+            try await ServerRunner(settings: settings, version: Gatehouse.version).run()
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    func resolveSettings() throws -> ServerSettings {
+        var overrides = ServerSettings.Overrides()
+        overrides.dataDir = self.dataDir
+        overrides.listen = self.listen
+        overrides.publicURL = self.publicURL
+        overrides.database = self.database
+        overrides.logFormat = self.logFormat
+        overrides.logLevel = self.logLevel
+        overrides.tlsCert = self.tlsCert
+        overrides.tlsKey = self.tlsKey
+        var document: ConfigDocument? = nil
+        var fileName = "config"
+        if let path = self.config {
+            fileName = path
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw GatehouseError(.configInvalid, "cannot read config file \(path)")
+            }
+            do {
+                document = try ConfigParser(fileName: path).parse([UInt8](data))
+            } catch {
+                throw GatehouseError(.configInvalid, error.description)
+            }
+        }
+        return try ServerSettings.resolve(overrides: overrides, file: document, fileName: fileName)
+    }
+
+    static func bootstrapLogging(_ settings: ServerSettings) {
+        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            switch settings.logFormat {
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import GatehouseCore
+import GatehouseHTTP
+import GatehouseServices
+import GatehouseStorage
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+
+/// Builds and runs the server: the composition root of `gatehouse serve`.
+///
+/// Order matters for the refusals DESIGN.md promises: settings were checked before this runs;
+/// then the data dir, the admin socket claim, the store, the root key and the key material,
+/// each failing with one clear line before anything is listening.
+struct ServerRunner {
+    let settings: ServerSettings
+    let version: String
+    let logger = Logger(label: "gatehouse")
+
+    func run() async throws {
+        let time = SystemTimeSource()
+        let random = SystemRandomSource()
+        umask(0o077)
+
+        let dataDir = try DataDirectory.prepare(self.settings.dataDir)
+        if dataDir.isGroupOrWorldAccessible {
+            self.logger.warning("data dir is accessible to group or others; chmod 700 it", metadata: ["path": "\(dataDir.path)"])
+        }
+        try AdminSocket.claim(dataDir.adminSocketPath)
+        let tlsConfiguration = try self.settings.tls.map(Self.loadTLS)
+
+        let store: SQLStore
+        switch self.settings.database {
+        case .sqlite(let path):
+            store = try await SQLStore.openSQLite(path: path, logger: Logger(label: "gatehouse.store"), time: time)
+        case .postgres(let url):
+            store = try await SQLStore.openPostgres(url: url, logger: Logger(label: "gatehouse.store"), time: time)
+        }
+        do {
+            try await self.serve(store: store, dataDir: dataDir, tls: tlsConfiguration, time: time, random: random)
+            try? await store.close()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    private func serve(store: SQLStore, dataDir: DataDirectory, tls: TLSConfiguration?, time: SystemTimeSource, random: SystemRandomSource) async throws {
+        let environment = ServiceEnvironment(store: store, time: time, random: random)
+        let rootKeyPath = dataDir.rootKeyPath(environment: ProcessInfo.processInfo.environment)
+        let rootKey: RootKey
+        if let existing = try DataDirectory.readRootKey(at: rootKeyPath) {
+            rootKey = existing
+        } else if try await KeyBootstrap.storeHasKeyMaterial(store) {
+            throw GatehouseError(
+                .rootKeyMissing,
+                "root key file \(rootKeyPath) is missing but the store holds sealed keys; restore it (or set GATEHOUSE_ROOT_KEY_FILE). Refusing to create a new one"
+            )
+        } else {
+            rootKey = try DataDirectory.createRootKey(at: rootKeyPath, random: random)
+            self.logger.notice("created root key file", metadata: ["path": "\(rootKeyPath)"])
+        }
+        let keys = try await KeyBootstrap(environment: environment, rootKey: rootKey).loadOrCreate()
+        self.logger.info("key material unsealed", metadata: ["ssh_user_ca": "\(keys[.sshUserCA].fingerprint.prefix(16))"])
+
+        let bootstrap = try await InvitationService(environment: environment, publicURL: self.settings.publicURL).ensureBootstrapInvitation()
+
+        let deps = HTTPDependencies(environment: environment, publicURL: self.settings.publicURL, version: self.version, startedAt: time.now())
+        let listen = self.settings.listen
+        let publicURL = self.settings.publicURL
+        let logger = self.logger
+        let publicApp = Application(
+            router: try PublicRoutes.makeRouter(deps),
+            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+            configuration: .init(address: .hostname(listen.bindHost, port: listen.port), serverName: nil),
+            onServerRunning: { _ in
+                logger.notice("listening", metadata: ["address": "\(listen)", "public_url": "\(publicURL)", "store": "\(store.kind)"])
+                if let bootstrap {
+                    // Printed, never logged: the link carries a secret.
+                    let text = """
+
+                        No administrator is enrolled yet. Open this one-time link within 24 hours to enroll the first one:
+
+                            \(bootstrap.enrollmentURL)
+
+
+                        """
+                    FileHandle.standardOutput.write(Data(text.utf8))
+                }
+            },
+            logger: Logger(label: "gatehouse.http")
+        )
+        let socketPath = dataDir.adminSocketPath
+        let adminApp = Application(
+            router: AdminRoutes.makeRouter(deps),
+            configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: nil),
+            onServerRunning: { _ in
+                chmod(socketPath, 0o600)
+                logger.info("admin socket ready", metadata: ["path": "\(socketPath)"])
+            },
+            logger: Logger(label: "gatehouse.admin")
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: publicApp), .init(service: adminApp)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: Logger(label: "gatehouse.lifecycle")
+            )
+        )
+        do {
+            try await group.run()
+        } catch {
+            unlink(socketPath)
+            throw GatehouseError(.internal, "server stopped: \(Self.describe(error, listen: listen))")
+        }
+        unlink(socketPath)
+        logger.notice("stopped")
+    }
+
+    static func describe(_ error: any Error, listen: ListenAddress) -> String {
+        let text = "\(error)"
+        if text.contains("Address already in use") || text.contains("EADDRINUSE") {
+            return "cannot listen on \(listen): address already in use"
+        }
+        return text
+    }
+
+    static func loadTLS(_ files: ServerSettings.TLSFiles) throws -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(files.certificatePath)
+        } catch {
+            throw GatehouseError(.configInvalid, "tls.cert: cannot read a PEM certificate chain from \(files.certificatePath)")
+        }
+        guard !chain.isEmpty else { throw GatehouseError(.configInvalid, "tls.cert: \(files.certificatePath) holds no certificate") }
+        do {
+            key = try NIOSSLPrivateKey(file: files.privateKeyPath, format: .pem)
+        } catch {
+            throw GatehouseError(.configInvalid, "tls.key: cannot read a PEM private key from \(files.privateKeyPath)")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        return configuration
+    }
+}
