@@ -137,6 +137,8 @@ let package = Package(
                 "GatehouseCore",
                 "GatehouseServices",
                 "GatehouseStorage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,5 +1,5 @@
 public import Crypto
-import Foundation
+public import Foundation
 
 /// Seals and opens key material under the ``RootKey`` with AES-256-GCM.
 ///
@@ -18,14 +18,9 @@ public struct KeySealer: Sendable {
 
     public func seal(_ plaintext: [UInt8], purpose: KeyPurpose, random: some RandomSource) -> [UInt8] {
         let nonce = random.bytes(Self.nonceLength)
-        // A 12-byte nonce is always accepted by AES.GCM.Nonce, and sealing with a 32-byte key cannot fail.
-        let box = try! AES.GCM.seal(
-            plaintext,
-            using: self.rootKey.key,
-            nonce: AES.GCM.Nonce(data: nonce),
-            authenticating: Self.associatedData(purpose)
-        )
-        return [Self.version] + nonce + Array(box.ciphertext) + Array(box.tag)
+        // A 12-byte nonce and a 32-byte key are always accepted, so sealing cannot fail.
+        let (ciphertext, tag) = try! Self.aeadSeal(key: self.rootKey.key, nonce: nonce, plaintext: plaintext, aad: Self.associatedData(purpose))
+        return [Self.version] + nonce + ciphertext + tag
     }
 
     public func open(_ blob: [UInt8], purpose: KeyPurpose) throws(GatehouseError) -> [UInt8] {
@@ -36,11 +31,24 @@ public struct KeySealer: Sendable {
         let ciphertext = blob[(1 + Self.nonceLength)..<(blob.count - Self.tagLength)]
         let tag = blob[(blob.count - Self.tagLength)...]
         do {
-            let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce), ciphertext: ciphertext, tag: tag)
-            return Array(try AES.GCM.open(box, using: self.rootKey.key, authenticating: Self.associatedData(purpose)))
+            return try Self.aeadOpen(key: self.rootKey.key, nonce: nonce, ciphertext: ciphertext, tag: tag, aad: Self.associatedData(purpose))
         } catch {
             throw GatehouseError(.keyMaterialCorrupted, "sealed \(purpose.rawValue) key does not open under this root key (corrupted or tampered)")
         }
+    }
+
+    /// The AEAD primitive (AES-GCM, 96-bit nonce, 128-bit tag), exposed to the package so the
+    /// Wycheproof vectors exercise exactly the calls sealing makes.
+    package static func aeadSeal(key: SymmetricKey, nonce: some DataProtocol, plaintext: some DataProtocol, aad: some DataProtocol) throws -> (ciphertext: [UInt8], tag: [UInt8]) {
+        let box = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(data: nonce), authenticating: aad)
+        return (Array(box.ciphertext), Array(box.tag))
+    }
+
+    package static func aeadOpen(
+        key: SymmetricKey, nonce: some DataProtocol, ciphertext: some DataProtocol, tag: some DataProtocol, aad: some DataProtocol
+    ) throws -> [UInt8] {
+        let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: nonce), ciphertext: ciphertext, tag: tag)
+        return Array(try AES.GCM.open(box, using: key, authenticating: aad))
     }
 
     static func associatedData(_ purpose: KeyPurpose) -> [UInt8] {

@@ -75,8 +75,12 @@ public struct KeyBootstrap: Sendable {
                 )
             }
             let ring = try KeyRing(keys: keys)
-            // At least one key was missing when this transaction started, so `events` is not empty.
-            return Change(ring, first: events[0], rest: Array(events.dropFirst()))
+            guard let first = events.first else {
+                // Another replica generated every key between our read and this transaction:
+                // nothing to write; the retry in loadOrCreate() loads theirs.
+                throw GatehouseError(.conflict, "key material appeared concurrently")
+            }
+            return Change(ring, first: first, rest: Array(events.dropFirst()))
         }
     }
 

@@ -157,7 +157,12 @@ public final class SQLStore: Store {
     /// while the detail goes to the log.
     func mapError(_ error: any Error, action: String) -> any Error {
         if let error = error as? GatehouseError { return error }
-        if error is CancellationError { return error }
+        // Errors raised by the caller's own code pass through untouched; only failures of the
+        // database drivers and the network below them become `store.failure`.
+        let origin = String(reflecting: type(of: error))
+        guard ["PostgresNIO.", "SQLiteNIO.", "SQLKit.", "SQLiteKit.", "PostgresKit.", "NIOCore.", "NIOPosix.", "_ConnectionPoolModule."]
+            .contains(where: origin.hasPrefix)
+        else { return error }
         let detail = Self.describe(error)
         self.logger.error("store operation failed", metadata: ["action": "\(action)", "error": "\(detail)"])
         return GatehouseError(.storeFailure, "could not \(action): \(detail)")

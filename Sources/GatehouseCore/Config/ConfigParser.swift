@@ -109,6 +109,7 @@ private struct LineCursor {
             guard self.current == 0x5D else { throw self.fail("expected ']' to close the table header") }
             self.index += 1
             guard seenTables.insert(name).inserted else { throw self.fail("table [\(name)] is defined twice") }
+            guard document[name] == nil else { throw self.fail("table [\(name)] conflicts with the key '\(name)'") }
             table = name
             try self.expectEndOfLine()
             return
