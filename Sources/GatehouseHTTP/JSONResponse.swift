@@ -54,7 +54,7 @@ func collectBody(_ request: Request, limit: Int) async throws -> [UInt8] {
     do {
         let buffer = try await request.collectBody(upTo: limit)
         return Array(buffer.readableBytesView)
-    } catch let error as HTTPError where error.status == .contentTooLarge {
+    } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
         throw GatehouseError(.inputTooLarge, "request body is larger than \(limit) bytes")
     }
 }

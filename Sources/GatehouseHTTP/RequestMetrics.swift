@@ -3,8 +3,8 @@ import Prometheus
 
 /// Counts requests and records their latency by route, method and status into a Prometheus
 /// registry owned by the server (not the process-global metrics system, so several servers in
-/// one test process do not mix their figures). Unmatched paths share one `route` label so that
-/// scanning cannot blow up the number of series.
+/// one test process do not mix their figures). Unmatched paths share one `route` label
+/// (`NotFound`, as the router names them) so that scanning cannot blow up the number of series.
 public struct RequestMetrics<Context: RequestContext>: RouterMiddleware {
     let registry: PrometheusCollectorRegistry
 

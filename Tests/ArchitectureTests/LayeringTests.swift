@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+/// Enforces the layers of docs/architecture.md (DESIGN.md): executable → adapters → services → core.
+/// Every `import` in Sources/ is checked against what its target's layer may use; a target that
+/// is not classified here fails the test, so new targets must pick a layer on purpose.
+@Suite("Layering")
+struct LayeringTests {
+    enum Layer: String {
+        case core, services, adapter, executable, testing
+    }
+
+    static let platform: Set<String> = ["Foundation", "FoundationEssentials", "Dispatch", "Synchronization"]
+    static let os: Set<String> = ["Glibc", "Musl", "Darwin"]
+
+    /// Each target's layer and the modules it may import beyond the layers below it.
+    static let targets: [String: (layer: Layer, libraries: Set<String>)] = [
+        "GatehouseCore": (.core, ["Crypto", "SwiftASN1", "X509", "NIOCore"]),
+        "GatehouseServices": (.services, []),
+        "GatehouseStorage": (.adapter, Set(["Logging", "NIOCore", "NIOPosix", "NIOSSL", "SQLKit", "SQLiteKit", "SQLiteNIO", "PostgresKit", "PostgresNIO"]).union(os)),
+        "GatehouseGraphQL": (.adapter, ["Graphiti", "GraphQL"]),
+        "GatehouseHTTP": (.adapter, Set(["Hummingbird", "HummingbirdTLS", "HummingbirdCore", "Logging", "NIOCore", "NIOSSL", "Prometheus", "HTTPTypes"]).union(os)),
+        "GatehouseClient": (.adapter, ["AsyncHTTPClient", "NIOCore", "NIOHTTP1"]),
+        "gatehouse": (.executable, []),
+        "GatehouseTesting": (.testing, ["Logging", "PostgresNIO"]),
+    ]
+
+    /// Adapter-to-adapter imports that are allowed on purpose: HTTP serves the GraphQL schema.
+    static let adapterEdges: Set<String> = ["GatehouseHTTP->GatehouseGraphQL"]
+
+    static var root: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// Module names imported by the Swift files under `directory`, with file:line for messages.
+    static func imports(in directory: URL) throws -> [(module: String, location: String)] {
+        var found: [(String, String)] = []
+        let files = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil)!
+        for case let file as URL in files where file.pathExtension == "swift" {
+            let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+            for (number, line) in lines.enumerated() {
+                let words = line.split(separator: " ").map(String.init).filter { !$0.hasPrefix("@") }
+                let modifiers: Set<String> = ["public", "package", "internal", "private", "fileprivate"]
+                let rest = words.drop { modifiers.contains($0) }
+                guard rest.first == "import", rest.count >= 2 else { continue }
+                // `import struct Foo.Bar` and `import Foo.Bar` both name module Foo.
+                let target = rest.count >= 3 && ["struct", "class", "enum", "protocol", "func", "var", "typealias"].contains(rest[rest.startIndex + 1])
+                    ? rest[rest.startIndex + 2] : rest[rest.startIndex + 1]
+                let module = String(target.split(separator: ".").first!)
+                found.append((module, "\(file.lastPathComponent):\(number + 1)"))
+            }
+        }
+        return found
+    }
+
+    static func allowed(_ module: String, in target: String) -> Bool {
+        guard let (layer, libraries) = Self.targets[target] else { return false }
+        if Self.platform.contains(module) || libraries.contains(module) || module == target { return true }
+        guard let other = Self.targets[module] else { return layer == .executable }
+        switch (layer, other.layer) {
+        case (.executable, _): return other.layer != .testing
+        case (.testing, let below): return below != .executable
+        case (.adapter, .adapter): return Self.adapterEdges.contains("\(target)->\(module)")
+        case (.adapter, .services), (.adapter, .core): return true
+        case (.services, .core): return true
+        default: return false
+        }
+    }
+
+    @Test func everyTargetHasALayer() throws {
+        let sources = Self.root.appendingPathComponent("Sources")
+        let names = try FileManager.default.contentsOfDirectory(atPath: sources.path).filter { !$0.hasPrefix(".") }
+        for name in names {
+            #expect(Self.targets[name] != nil, "Sources/\(name) has no layer in ArchitectureTests; classify it")
+        }
+        #expect(names.count >= 7)
+    }
+
+    @Test func importsRespectTheLayers() throws {
+        var checked = 0
+        for (target, _) in Self.targets {
+            let directory = Self.root.appendingPathComponent("Sources").appendingPathComponent(target)
+            for found in try Self.imports(in: directory) {
+                #expect(Self.allowed(found.module, in: target), "\(target) (\(found.location)) may not import \(found.module)")
+                checked += 1
+            }
+        }
+        #expect(checked > 20)
+    }
+
+    /// The checker itself: forbidden edges are caught.
+    @Test func theCheckerCatchesViolations() {
+        #expect(!Self.allowed("Hummingbird", in: "GatehouseCore"))
+        #expect(!Self.allowed("GatehouseServices", in: "GatehouseCore"))
+        #expect(!Self.allowed("GatehouseStorage", in: "GatehouseServices"))
+        #expect(!Self.allowed("SQLKit", in: "GatehouseServices"))
+        #expect(!Self.allowed("GatehouseHTTP", in: "GatehouseStorage"))
+        #expect(!Self.allowed("gatehouse", in: "GatehouseHTTP"))
+        #expect(!Self.allowed("GatehouseTesting", in: "gatehouse"))
+        #expect(Self.allowed("GatehouseCore", in: "GatehouseServices"))
+        #expect(Self.allowed("GatehouseGraphQL", in: "GatehouseHTTP"))
+        #expect(Self.allowed("Crypto", in: "GatehouseCore"))
+    }
+}

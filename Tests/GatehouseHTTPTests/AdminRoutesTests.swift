@@ -1,0 +1,81 @@
+import Foundation
+import GatehouseCore
+import GatehouseHTTP
+import GatehouseServices
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+@Suite("Admin routes")
+struct AdminRoutesTests {
+    @Test func statusAndInvite() async throws {
+        let store = InMemoryStore()
+        let app = Application(router: AdminRoutes.makeRouter(HTTPTestSupport.dependencies(store)))
+        try await app.test(.router) { client in
+            let body = HTTPTestSupport.json(#"{"username":"alice","email":"alice@example.org","role":"sre"}"#)
+            try await client.execute(uri: "/v1/invitations", method: .post, headers: HTTPTestSupport.jsonHeaders, body: body) { response in
+                #expect(response.status == .created)
+                let object = HTTPTestSupport.object(response.body)
+                #expect(object["username"] as? String == "alice")
+                #expect(object["role"] as? String == "sre")
+                #expect((object["enrollment_url"] as? String)?.hasPrefix("http://localhost:8080/enroll#token=") == true)
+            }
+            try await client.execute(uri: "/v1/status", method: .get) { response in
+                #expect(response.status == .ok)
+                let object = HTTPTestSupport.object(response.body)
+                #expect(object["pendingInvitations"] as? Int == 1)
+                #expect(object["auditEvents"] as? Int == 1)
+                #expect(object["storeKind"] as? String == "memory")
+            }
+        }
+    }
+
+    /// Every bad request gets a clear error, and nothing is written.
+    @Test(arguments: [
+        ("", 400, "input.invalid"),
+        ("[]", 400, "input.invalid"),
+        ("{", 400, "input.invalid"),
+        (#"{"email":"a@b.c"}"#, 400, "input.invalid"),
+        (#"{"username":"Alice"}"#, 400, "input.invalid"),
+        (#"{"username":"alice","email":"nope"}"#, 400, "input.invalid"),
+        (#"{"username":"alice","role":"Root!"}"#, 400, "input.invalid"),
+        (#"{"username":"alice","admin":true}"#, 400, "input.invalid"),
+        (#"{"username":5}"#, 400, "input.invalid"),
+        (#"{"username":"alice","email":["a@b.c"]}"#, 400, "input.invalid"),
+        (#"{"username":"'; DROP TABLE invitations; --"}"#, 400, "input.invalid"),
+        ("HUGE", 413, "input.too_large"),
+        (#"{"username":"existing"}"#, 409, "conflict"),
+    ] as [(String, Int, String)])
+    func badInvitations(body named: String, status: Int, code: String) async throws {
+        let body = named == "HUGE" ? #"{"username":""# + String(repeating: "a", count: 20_000) + #""}"# : named
+        let store = InMemoryStore()
+        let deps = HTTPTestSupport.dependencies(store)
+        _ = try await InvitationService(environment: deps.environment, publicURL: deps.publicURL)
+            .invite(username: try Username(validating: "existing"), email: nil, role: .member, actor: "test")
+        let app = Application(router: AdminRoutes.makeRouter(deps))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/invitations", method: .post, headers: HTTPTestSupport.jsonHeaders, body: HTTPTestSupport.json(body)) { response in
+                #expect(Int(response.status.code) == status, "body: \(body.prefix(60))")
+                #expect(HTTPTestSupport.errorCode(response.body) == code, "body: \(body.prefix(60))")
+                let message = (HTTPTestSupport.object(response.body)["error"] as? [String: Any])?["message"] as? String
+                #expect(message?.isEmpty == false)
+            }
+        }
+        let (invitations, audit) = try await store.read { tx in (try await tx.invitations(state: nil).count, try await tx.latestAuditSequence()) }
+        #expect(invitations == 1)
+        #expect(audit == 1)
+    }
+
+    @Test func storeOutageIsAClearError() async throws {
+        let store = SwitchableStore()
+        store.down.value = true
+        let app = Application(router: AdminRoutes.makeRouter(HTTPTestSupport.dependencies(store)))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/status", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(HTTPTestSupport.errorCode(response.body) == "store.unreachable")
+            }
+        }
+    }
+}

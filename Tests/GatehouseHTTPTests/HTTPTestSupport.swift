@@ -1,0 +1,59 @@
+import Foundation
+import GatehouseCore
+import GatehouseHTTP
+import GatehouseServices
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+
+/// A store that forwards to another but can be told its backend is down.
+final class SwitchableStore: Store, @unchecked Sendable {
+    // @unchecked: `down` is a LockedBox; `inner` is immutable.
+    let inner: InMemoryStore
+    let down = LockedBox(false)
+
+    init(_ inner: InMemoryStore = InMemoryStore()) { self.inner = inner }
+
+    var kind: String { "switchable" }
+
+    func read<T: Sendable>(_ body: @Sendable (any StoreReader) async throws -> T) async throws -> T {
+        try self.check()
+        return try await self.inner.read(body)
+    }
+
+    func commit<T: Sendable>(_ body: @Sendable (any StoreWriter) async throws -> Change<T>) async throws -> T {
+        try self.check()
+        return try await self.inner.commit(body)
+    }
+
+    func ping() async throws { try self.check() }
+    func close() async throws {}
+
+    private func check() throws {
+        if self.down.value { throw GatehouseError(.storeUnreachable, "store is down") }
+    }
+}
+
+enum HTTPTestSupport {
+    static func dependencies(_ store: any Store = InMemoryStore()) -> HTTPDependencies {
+        HTTPDependencies(
+            environment: ServiceEnvironment(store: store, time: SystemTimeSource(), random: SystemRandomSource()),
+            publicURL: try! PublicURL(parsing: "http://localhost:8080"), version: "test", startedAt: Date(timeIntervalSince1970: 1_800_000_000)
+        )
+    }
+
+    static func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+    static let jsonHeaders: HTTPFields = [.contentType: "application/json"]
+
+    static func object(_ buffer: ByteBuffer) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))) as? [String: Any] ?? [:]
+    }
+
+    static func errorCode(_ buffer: ByteBuffer) -> String? {
+        if let errors = object(buffer)["errors"] as? [[String: Any]] {
+            return (errors.first?["extensions"] as? [String: Any])?["code"] as? String
+        }
+        return (object(buffer)["error"] as? [String: Any])?["code"] as? String
+    }
+}
