@@ -23,6 +23,10 @@ public final class SQLStore: Store {
 
     let backend: Backend
     let logger: Logger
+    /// How long a PostgreSQL transaction may wait for a connection before failing with
+    /// `store.unreachable`. Only the wait is bounded: once a transaction has begun it runs to
+    /// its end, so a timeout never leaves a caller unsure whether a change was made.
+    let leaseTimeout: Duration = .seconds(5)
 
     private init(backend: Backend, logger: Logger) {
         self.backend = backend
@@ -131,13 +135,57 @@ public final class SQLStore: Store {
                     return try await Self.run(db, begin: readOnly ? "BEGIN" : "BEGIN IMMEDIATE", body)
                 }
             case .postgres(let client, _):
-                return try await client.withConnection { connection in
-                    let db = connection.sql(queryLogLevel: .trace)
-                    return try await Self.run(db, begin: readOnly ? "BEGIN READ ONLY" : "BEGIN", body)
+                // The task group below awaits its children before returning, so `body` does not
+                // actually outlive this call.
+                return try await withoutActuallyEscaping(body) { body in
+                    try await Self.withLeaseDeadline(self.leaseTimeout) { started in
+                        try await client.withConnection { connection in
+                            try started()
+                            let db = connection.sql(queryLogLevel: .trace)
+                            return try await Self.run(db, begin: readOnly ? "BEGIN READ ONLY" : "BEGIN", body)
+                        }
+                    }
                 }
             }
         } catch {
             throw self.mapError(error, action: readOnly ? "read from the store" : "write to the store")
+        }
+    }
+
+    /// Runs `body`, failing with `store.unreachable` if it has not called `started()` within
+    /// `timeout`. `started()` throws if the deadline already passed, so the body either runs
+    /// entirely or not at all.
+    static func withLeaseDeadline<T: Sendable>(
+        _ timeout: Duration, _ body: @escaping @Sendable (_ started: @escaping @Sendable () throws -> Void) async throws -> T
+    ) async throws -> T {
+        let phase = LockedBox(LeasePhase.waiting)
+        let started: @Sendable () throws -> Void = {
+            let ok = phase.mutate { p -> Bool in
+                guard p == .waiting else { return false }
+                p = .started
+                return true
+            }
+            if !ok { throw GatehouseError(.storeUnreachable, "the database did not provide a connection within \(timeout)") }
+        }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body(started) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                let expired = phase.mutate { p -> Bool in
+                    guard p == .waiting else { return false }
+                    p = .timedOut
+                    return true
+                }
+                if expired { throw GatehouseError(.storeUnreachable, "the database did not provide a connection within \(timeout)") }
+                return nil
+            }
+            while let next = try await group.next() {
+                if let value = next {
+                    group.cancelAll()
+                    return value
+                }
+            }
+            throw GatehouseError(.internal, "transaction finished without a result")
         }
     }
 
@@ -221,6 +269,11 @@ public final class SQLStore: Store {
             return try rows.first?.decodeNil(column: "v") == false ? try rows[0].decode(column: "v", as: Int64.self) : 0
         }
     }
+}
+
+/// Where a transaction is in waiting for its connection (see ``SQLStore/withLeaseDeadline(_:_:)``).
+enum LeasePhase: Sendable {
+    case waiting, started, timedOut
 }
 
 /// Runs `body`, failing with a timeout error if it takes longer than `timeout`.

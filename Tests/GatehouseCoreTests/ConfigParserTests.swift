@@ -75,7 +75,7 @@ struct ConfigParserTests {
         ("[[a]]", 1, 2, "arrays of tables ([[...]]) are not supported"),
         ("a.b = 1", 1, 2, "dotted keys are not supported; use a [table] header"),
         ("\"a\" = 1", 1, 1, "quoted keys are not supported"),
-        ("a = 1.5", 1, 6, "only whole numbers are supported; strings must be quoted"),
+        ("a = 1.5", 1, 5, "only whole numbers are supported; strings must be quoted"),
         ("a = 007", 1, 5, "leading zeros are not allowed"),
         ("a = 1__0", 1, 7, "malformed integer"),
         ("a = [1, [2]]", 1, 9, "nested arrays are not supported"),

@@ -277,6 +277,7 @@ private struct LineCursor {
         }
         guard digits > 0, !lastWasUnderscore else { throw self.fail("malformed integer") }
         if let c = self.current, c == 0x2E || c == 0x65 || c == 0x45 || Self.isBareKeyByte(c) {
+            self.index = start  // point at the value, not at the character that ended the number
             throw self.fail("only whole numbers are supported; strings must be quoted")
         }
         let firstDigit = self.bytes[start] == 0x2B || self.bytes[start] == 0x2D ? start + 1 : start

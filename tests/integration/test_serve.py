@@ -1,0 +1,150 @@
+"""`gatehouse serve` on the embedded store: first start, restart, signals, endpoints, admin socket."""
+import hashlib
+import json
+import os
+import re
+import signal
+import sqlite3
+import stat
+
+import requests
+
+from conftest import Server, gatehouse
+
+ENROLL = re.compile(r"http://localhost:\d+/enroll#token=([A-Za-z0-9_-]{43})")
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_first_start_creates_sealed_state_and_prints_one_enrollment_url(servers, tmp_path):
+    data = tmp_path / "data"
+    s = servers(data).start()
+    assert requests.get(s.url + "/healthz").json() == {"status": "alive"}
+    assert mode(data) == 0o700
+    assert mode(data / "root.key") == 0o600
+    assert os.path.getsize(data / "root.key") == 32
+    assert stat.S_ISSOCK(os.stat(data / "admin.sock").st_mode)
+    assert mode(data / "admin.sock") == 0o600
+    assert s.stop() == 0
+    links = ENROLL.findall(s.stdout)
+    assert len(links) == 1, s.stdout
+    # The secret is printed, never logged, and only its hash is stored.
+    assert links[0] not in s.stderr
+    db = sqlite3.connect(data / "gatehouse.sqlite")
+    (stored,) = db.execute("SELECT token_hash FROM invitations WHERE kind = 'bootstrap'").fetchone()
+    assert stored == hashlib.sha256(links[0].encode()).hexdigest()
+    purposes = {row[0] for row in db.execute("SELECT purpose FROM sealed_keys")}
+    assert purposes == {"token-signing", "ssh-user-ca", "ssh-host-ca", "x509-root", "audit-signing"}
+    # Private keys are not stored in clear: every sealed blob is version 1 AES-GCM of a 32-byte key.
+    for (blob,) in db.execute("SELECT sealed_private_key FROM sealed_keys"):
+        import base64
+        raw = base64.b64decode(blob)
+        assert raw[0] == 1 and len(raw) == 1 + 12 + 32 + 16
+    codes = [row[0] for row in db.execute("SELECT code FROM audit_events ORDER BY seq")]
+    assert codes[0] == "system.initialized" and codes.count("key.generated") == 5 and codes[-1] == "invitation.created"
+    # The socket is removed on a clean stop.
+    assert not os.path.exists(data / "admin.sock")
+
+
+def test_restart_keeps_keys_and_stops_bootstrap_once_an_admin_exists(servers, tmp_path):
+    data = tmp_path / "data"
+    s1 = servers(data).start()
+    s1.stop()
+    key_before = (data / "root.key").read_bytes()
+    db = sqlite3.connect(data / "gatehouse.sqlite")
+    keys_before = db.execute("SELECT purpose, public_key, sealed_private_key FROM sealed_keys ORDER BY purpose").fetchall()
+    first = ENROLL.findall(s1.stdout)[0]
+
+    # Before enrollment a restart prints a fresh link and revokes the old one.
+    s2 = servers(data).start()
+    s2.stop()
+    second = ENROLL.findall(s2.stdout)
+    assert len(second) == 1 and second[0] != first
+    states = dict(db.execute("SELECT token_hash, state FROM invitations").fetchall())
+    assert states[hashlib.sha256(first.encode()).hexdigest()] == "revoked"
+    assert states[hashlib.sha256(second[0].encode()).hexdigest()] == "pending"
+
+    # Once an administrator exists, no link is printed.
+    db.execute("INSERT INTO users (id, username, email, role, status, created_at) VALUES ('u1', 'admin', NULL, 'admin', 'active', 0)")
+    db.commit()
+    s3 = servers(data).start()
+    s3.stop()
+    assert ENROLL.findall(s3.stdout) == []
+    assert (data / "root.key").read_bytes() == key_before
+    assert db.execute("SELECT purpose, public_key, sealed_private_key FROM sealed_keys ORDER BY purpose").fetchall() == keys_before
+
+
+def test_sigterm_and_sigint_drain_and_exit_zero(servers, tmp_path):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        s = servers(tmp_path / f"d{int(sig)}").start()
+        assert s.stop(sig) == 0, s.stderr
+        assert "stopped" in s.stderr
+
+
+def test_admin_status_and_invite_through_the_socket(servers, tmp_path):
+    data = tmp_path / "data"
+    s = servers(data).start()
+    r = gatehouse("admin", "invite", "alice", "--email", "alice@example.org", "--role", "sre", "--data-dir", str(data))
+    assert r.returncode == 0, r.stderr
+    link = re.search(r"http://localhost:\d+/enroll#token=[A-Za-z0-9_-]{43}", r.stdout)
+    assert link, r.stdout
+    r = gatehouse("admin", "status", "--json", "--data-dir", str(data))
+    status = json.loads(r.stdout)
+    assert status["pendingInvitations"] == 2 and status["storeKind"] == "sqlite"
+    assert status["auditEvents"] == 8
+    # A second invitation for the same person is refused with a clear line and exit 1.
+    r = gatehouse("admin", "invite", "alice", "--email", "alice@example.org", "--data-dir", str(data))
+    assert r.returncode == 1
+    assert r.stderr.startswith("gatehouse: error: alice already has a pending invitation")
+    # Bad input is refused before anything is sent.
+    for args, message in [
+        (["Alice", "--email", "a@example.org"], "username must start with a lower-case letter"),
+        (["bob", "--email", "not-an-email"], "email must look like"),
+        (["bob", "--email", "b@example.org", "--role", "Root"], "role must be"),
+    ]:
+        r = gatehouse("admin", "invite", *args, "--data-dir", str(data))
+        assert r.returncode == 1 and message in r.stderr, r.stderr
+    status = json.loads(gatehouse("admin", "status", "--json", "--data-dir", str(data)).stdout)
+    assert status["pendingInvitations"] == 2 and status["auditEvents"] == 8
+    s.stop()
+    r = gatehouse("admin", "status", "--data-dir", str(data))
+    assert r.returncode == 1 and "no gatehouse server is running" in r.stderr
+
+
+def test_metrics_graphql_and_json_logs(servers, tmp_path):
+    s = servers(tmp_path / "data", "--log-format", "json").start()
+    q = requests.post(s.url + "/graphql", json={"query": "{ serverInfo { name relyingPartyId publicUrl } }"})
+    assert q.json() == {"data": {"serverInfo": {"name": "Gatehouse", "relyingPartyId": "localhost", "publicUrl": f"http://localhost:{s.port}"}}}
+    deep = "{" * 10_000
+    r = requests.post(s.url + "/graphql", json={"query": deep})
+    assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_DEEP"
+    m = requests.get(s.url + "/metrics").text
+    assert 'gatehouse_http_requests_total{route="/graphql",method="POST",status="200"} 1' in m
+    assert 'gatehouse_http_requests_total{route="/graphql",method="POST",status="400"} 1' in m
+    rss = float(re.search(r"^process_resident_memory_bytes (\S+)$", m, re.M).group(1))
+    assert 1e6 < rss < 2e9
+    assert s.stop() == 0
+    lines = [json.loads(line) for line in s.stderr.splitlines() if line.strip()]
+    assert any(l["message"] == "listening" and l["level"] == "notice" for l in lines)
+    assert all({"time", "level", "label", "message"} <= l.keys() for l in lines)
+
+
+def test_schema_command_matches_checked_in_schema():
+    r = gatehouse("graphql", "schema")
+    root = os.path.join(os.path.dirname(__file__), "../../schema.graphql")
+    assert r.returncode == 0
+    assert r.stdout == open(root).read()
+
+
+def test_config_file_with_flags_overriding(servers, tmp_path):
+    cfg = tmp_path / "gatehouse.toml"
+    port = Server(tmp_path).port
+    cfg.write_text(f'# test config\nlisten = "127.0.0.1:1"\ndata_dir = "{tmp_path / "from-config"}"\nlog_format = "json"\n')
+    s = servers(tmp_path / "from-flag", "--config", str(cfg), port=port)
+    s.args = [a for a in s.args]  # --data-dir and --listen flags override the file
+    s.start()
+    assert os.path.isdir(tmp_path / "from-flag") and not os.path.exists(tmp_path / "from-config")
+    s.stop()
+    assert s.stderr.lstrip().startswith("{")
