@@ -91,7 +91,7 @@ public struct InvitationService: Sendable {
             code: .invitationCreated, time: now, actor: actor, subject: "invitation:\(invitation.id)",
             details: [
                 "kind": invitation.kind.rawValue, "username": invitation.username.rawValue, "role": invitation.role.rawValue,
-                "expires_at": ISO8601DateFormatter().string(from: invitation.expiresAt),
+                "expires_at": invitation.expiresAt.formatted(.iso8601),
             ]
         )
     }

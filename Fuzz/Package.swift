@@ -1,0 +1,19 @@
+// swift-tools-version:6.1
+// libFuzzer harnesses, kept out of the main package so a plain `swift build` never needs the
+// fuzzer runtime. Build and run with scripts/fuzz TARGET SECONDS.
+
+import PackageDescription
+
+let package = Package(
+    name: "gatehouse-fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "gatehouse", path: ".."),
+    ],
+    targets: [
+        .executableTarget(
+            name: "fuzz-config",
+            dependencies: [.product(name: "GatehouseCore", package: "gatehouse")]
+        ),
+    ]
+)
