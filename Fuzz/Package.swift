@@ -15,5 +15,9 @@ let package = Package(
             name: "fuzz-config",
             dependencies: [.product(name: "GatehouseCore", package: "gatehouse")]
         ),
+        .executableTarget(
+            name: "fuzz-graphql",
+            dependencies: [.product(name: "GatehouseGraphQL", package: "gatehouse")]
+        ),
     ]
 )

@@ -1,7 +1,7 @@
 import Foundation
 import GatehouseCore
 import Graphiti
-import GraphQL
+public import GraphQL
 
 /// Runs GraphQL requests with limits applied before any parsing or execution:
 /// the body size, the bracket nesting of the document (so the recursive parser cannot be driven
@@ -35,39 +35,18 @@ public struct GraphQLGateway: Sendable {
         self.limits = limits
     }
 
-    struct Request: Decodable {
-        var query: String
-        var variables: [String: Map]?
-        var operationName: String?
+    /// A GraphQL-over-HTTP request body.
+    public struct Request: Decodable, Sendable {
+        public var query: String
+        public var variables: [String: Map]?
+        public var operationName: String?
     }
 
     public func handle(body: [UInt8], context: GraphQLContext) async -> Response {
-        guard body.count <= self.limits.maxBodyBytes else {
-            return Self.failure(413, "request body is larger than \(self.limits.maxBodyBytes) bytes", code: "REQUEST_TOO_LARGE")
-        }
         let request: Request
-        do {
-            request = try JSONDecoder().decode(Request.self, from: Data(body))
-        } catch {
-            return Self.failure(400, "request body must be JSON: {\"query\": \"...\", \"variables\": {...}, \"operationName\": \"...\"}", code: "BAD_REQUEST")
-        }
-        guard request.query.utf8.count <= self.limits.maxDocumentBytes else {
-            return Self.failure(400, "query document is larger than \(self.limits.maxDocumentBytes) bytes", code: "QUERY_TOO_LARGE")
-        }
-        guard QueryLimits.nesting(of: request.query) <= self.limits.maxNesting else {
-            return Self.failure(400, "query document nests brackets more than \(self.limits.maxNesting) deep", code: "QUERY_TOO_DEEP")
-        }
-        let document: Document
-        do {
-            document = try parse(source: request.query)
-        } catch let error as GraphQLError {
-            return Self.encode(200, GraphQLResult(errors: [Self.tagged(error, code: "GRAPHQL_PARSE_FAILED")]))
-        } catch {
-            return Self.failure(400, "query could not be parsed", code: "GRAPHQL_PARSE_FAILED")
-        }
-        let depth = QueryLimits.depth(of: document, operationName: request.operationName)
-        guard depth <= self.limits.maxDepth else {
-            return Self.failure(400, "query is \(depth) levels deep; the limit is \(self.limits.maxDepth)", code: "QUERY_TOO_DEEP")
+        switch self.admit(body: body) {
+        case .refused(let response): return response
+        case .admitted(let admitted): request = admitted
         }
         do {
             let result = try await self.api.execute(
@@ -79,6 +58,46 @@ public struct GraphQLGateway: Sendable {
         } catch {
             return Self.failure(500, "the query could not be executed", code: "INTERNAL")
         }
+    }
+
+    /// The outcome of the checks made before execution.
+    public enum Admission: Sendable {
+        case admitted(Request)
+        case refused(Response)
+    }
+
+    /// Every check that runs before execution, in order: body size, JSON shape, document size,
+    /// bracket nesting (before the recursive parser sees the document), syntax, and selection
+    /// depth through fragments. Synchronous and total, so it can be fuzzed on its own.
+    public func admit(body: [UInt8]) -> Admission {
+        guard body.count <= self.limits.maxBodyBytes else {
+            return .refused(Self.failure(413, "request body is larger than \(self.limits.maxBodyBytes) bytes", code: "REQUEST_TOO_LARGE"))
+        }
+        let request: Request
+        do {
+            request = try JSONDecoder().decode(Request.self, from: Data(body))
+        } catch {
+            return .refused(Self.failure(400, "request body must be JSON: {\"query\": \"...\", \"variables\": {...}, \"operationName\": \"...\"}", code: "BAD_REQUEST"))
+        }
+        guard request.query.utf8.count <= self.limits.maxDocumentBytes else {
+            return .refused(Self.failure(400, "query document is larger than \(self.limits.maxDocumentBytes) bytes", code: "QUERY_TOO_LARGE"))
+        }
+        guard QueryLimits.nesting(of: request.query) <= self.limits.maxNesting else {
+            return .refused(Self.failure(400, "query document nests brackets more than \(self.limits.maxNesting) deep", code: "QUERY_TOO_DEEP"))
+        }
+        let document: Document
+        do {
+            document = try parse(source: request.query)
+        } catch let error as GraphQLError {
+            return .refused(Self.encode(200, GraphQLResult(errors: [Self.tagged(error, code: "GRAPHQL_PARSE_FAILED")])))
+        } catch {
+            return .refused(Self.failure(400, "query could not be parsed", code: "GRAPHQL_PARSE_FAILED"))
+        }
+        let depth = QueryLimits.depth(of: document, operationName: request.operationName)
+        guard depth <= self.limits.maxDepth else {
+            return .refused(Self.failure(400, "query is \(depth > 1000 ? "too many" : String(depth)) levels deep; the limit is \(self.limits.maxDepth)", code: "QUERY_TOO_DEEP"))
+        }
+        return .admitted(request)
     }
 
     static func failure(_ status: Int, _ message: String, code: String) -> Response {

@@ -56,15 +56,27 @@ public enum PublicRoutes {
         return router
     }
 
+    /// Runs `body` but answers after `timeout` at the latest: on timeout the body is cancelled
+    /// and left to finish on its own, so a probe on a hung connection cannot hang the caller.
     static func withDeadline(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw CancellationError()
+        let outcome = LockedBox<CheckedContinuation<Void, any Error>?>(nil)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            outcome.value = continuation
+            let work = Task {
+                do {
+                    try await body()
+                    outcome.mutate { $0.take() }?.resume()
+                } catch {
+                    outcome.mutate { $0.take() }?.resume(throwing: error)
+                }
             }
-            try await group.next()
-            group.cancelAll()
+            Task {
+                try? await Task.sleep(for: timeout)
+                if let pending = outcome.mutate({ $0.take() }) {
+                    work.cancel()
+                    pending.resume(throwing: CancellationError())
+                }
+            }
         }
     }
 }
@@ -72,7 +84,13 @@ public enum PublicRoutes {
 /// Conservative headers on every response; the pages that come later tighten CSP per route.
 struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var response = try await next(request, context)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            // 404, 405, 413 and friends get the same headers as every other response.
+            response = try error.response(from: request, context: context)
+        }
         response.headers[.init("X-Content-Type-Options")!] = "nosniff"
         response.headers[.init("X-Frame-Options")!] = "DENY"
         response.headers[.init("Referrer-Policy")!] = "no-referrer"

@@ -25,7 +25,21 @@ public struct InvitationService: Sendable {
     /// While no active administrator exists, replaces any pending bootstrap invitation with a
     /// fresh one and returns it (the old link stops working: its token was never stored, so it
     /// cannot be printed again). Returns nil once an administrator exists.
+    ///
+    /// Replicas starting at the same moment may collide on the one pending bootstrap invitation
+    /// allowed; the loser retries, so each start prints a link and the last one issued works.
     public func ensureBootstrapInvitation() async throws -> Issued? {
+        var attempt = 0
+        while true {
+            do {
+                return try await self.replaceBootstrapInvitation()
+            } catch let error as GatehouseError where error.code == .conflict && attempt < 4 {
+                attempt += 1
+            }
+        }
+    }
+
+    private func replaceBootstrapInvitation() async throws -> Issued? {
         let env = self.environment
         let publicURL = self.publicURL
         let adminCount = try await env.store.read { tx in try await tx.countActiveUsers(role: .admin) }

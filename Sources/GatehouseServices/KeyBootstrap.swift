@@ -54,7 +54,9 @@ public struct KeyBootstrap: Sendable {
             let now = env.time.now()
             var events: [AuditEvent] = []
             if !hasCheck {
-                _ = try await tx.insertMetaValueIfAbsent(.rootKeyCheck, self.rootKey.checkValue)
+                guard try await tx.insertMetaValueIfAbsent(.rootKeyCheck, self.rootKey.checkValue) else {
+                    throw GatehouseError(.conflict, "another replica initialized the store concurrently")
+                }
                 _ = try await tx.insertMetaValueIfAbsent(.installationID, Identifier.make(using: env.random))
                 events.append(AuditEvent(code: .systemInitialized, time: now, actor: "system", subject: "installation"))
             }

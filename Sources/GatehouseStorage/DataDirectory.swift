@@ -26,6 +26,19 @@ public struct DataDirectory: Sendable {
                 throw GatehouseError(.dataDirUnusable, "cannot create data dir \(path): \(Self.reason(error))")
             }
         }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw GatehouseError(.dataDirUnusable, "cannot inspect data dir \(path): \(String(cString: strerror(errno)))")
+        }
+        guard info.st_uid == geteuid() else {
+            throw GatehouseError(.dataDirUnusable, "data dir \(path) is owned by uid \(info.st_uid), not by this user (uid \(geteuid())); refusing to use it")
+        }
+        guard info.st_mode & 0o022 == 0 else {
+            throw GatehouseError(
+                .dataDirUnusable,
+                "data dir \(path) is writable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 700 it"
+            )
+        }
         let probe = (path as NSString).appendingPathComponent(".gatehouse-write-check-\(getpid())")
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else {
@@ -36,7 +49,8 @@ public struct DataDirectory: Sendable {
         return DataDirectory(path: path)
     }
 
-    /// True when group or others have any access; the caller warns about it.
+    /// True when group or others may read or enter it; the caller warns about it
+    /// (write access for them is refused by ``prepare(_:)``).
     public var isGroupOrWorldAccessible: Bool {
         guard let mode = (try? FileManager.default.attributesOfItem(atPath: self.path))?[.posixPermissions] as? Int else { return false }
         return mode & 0o077 != 0
@@ -50,9 +64,23 @@ public struct DataDirectory: Sendable {
         return (self.path as NSString).appendingPathComponent("root.key")
     }
 
-    /// Reads the root key if the file exists; `nil` if it does not.
+    /// Reads the root key if the file exists; `nil` if it does not. Like sshd with private keys,
+    /// it refuses a key file that others could read or replace.
     public static func readRootKey(at path: String) throws(GatehouseError) -> RootKey? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { return nil }
+            throw GatehouseError(.rootKeyInvalid, "root key file \(path) cannot be inspected: \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw GatehouseError(
+                .rootKeyInvalid,
+                "root key file \(path) is accessible to group or others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it"
+            )
+        }
+        guard info.st_uid == geteuid() else {
+            throw GatehouseError(.rootKeyInvalid, "root key file \(path) is owned by uid \(info.st_uid), not by this user; refusing to use it")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw GatehouseError(.rootKeyInvalid, "root key file \(path) cannot be read")
         }
@@ -63,19 +91,37 @@ public struct DataDirectory: Sendable {
         }
     }
 
-    /// Creates a new root key file (0600, exclusive create: an existing file is never overwritten)
-    /// and syncs it to disk before returning.
+    /// Creates a new root key file (0600) and returns its key, or returns the key already there.
+    ///
+    /// The key is written and synced to a private temporary file first and then `link(2)`ed into
+    /// place, which fails if the name exists: an existing key file is never overwritten, and a
+    /// replica starting at the same moment either wins or reads the winner's complete file.
     public static func createRootKey(at path: String, random: some RandomSource) throws(GatehouseError) -> RootKey {
         let (key, bytes) = RootKey.generate(using: random)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        let temporary = "\(path).tmp-\(getpid())-\(Hex.encode(random.bytes(4)))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else {
             throw GatehouseError(.rootKeyInvalid, "cannot create root key file \(path): \(String(cString: strerror(errno)))")
         }
-        defer { close(fd) }
+        defer { unlink(temporary) }
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count, fsync(fd) == 0 else {
-            unlink(path)
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == bytes.count, synced else {
             throw GatehouseError(.rootKeyInvalid, "cannot write root key file \(path): \(String(cString: strerror(errno)))")
+        }
+        if link(temporary, path) != 0 {
+            let reason = errno
+            if reason == EEXIST, let existing = try Self.readRootKey(at: path) {
+                return existing
+            }
+            throw GatehouseError(.rootKeyInvalid, "cannot create root key file \(path): \(String(cString: strerror(reason)))")
+        }
+        // Make the new directory entry durable too, before any key is sealed under this key.
+        let directory = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY)
+        if directory >= 0 {
+            fsync(directory)
+            close(directory)
         }
         return key
     }

@@ -12,8 +12,9 @@ enum PostgresURL {
         guard let c = URLComponents(string: url), let host = c.host, !host.isEmpty else {
             throw GatehouseError(.configInvalid, "database URL is not a valid postgres:// URL")
         }
-        let username = c.user.flatMap { $0.removingPercentEncoding } ?? "postgres"
-        let password = c.password.flatMap { $0.removingPercentEncoding }
+        // Decode percent-escapes exactly once (`user`/`password` would decode them already).
+        let username = c.percentEncodedUser.flatMap { $0.removingPercentEncoding } ?? "postgres"
+        let password = c.percentEncodedPassword.flatMap { $0.removingPercentEncoding }
         let path = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
         let database = path.isEmpty ? nil : path
         var tls: PostgresClient.Configuration.TLS = .prefer(.makeClientConfiguration())
@@ -36,6 +37,12 @@ enum PostgresURL {
             host: host, port: c.port ?? 5432, username: username, password: password, database: database, tls: tls
         )
         configuration.options.connectTimeout = .seconds(5)
+        // Server-side bounds, so a stuck statement or an abandoned transaction cannot hold a
+        // connection (and the locks it took) forever.
+        configuration.options.additionalStartupParameters = [
+            ("statement_timeout", "15000"),
+            ("idle_in_transaction_session_timeout", "30000"),
+        ]
         configuration.options.maximumConnections = 10
         return configuration
     }

@@ -265,8 +265,15 @@ public final class SQLStore: Store {
     /// The schema version currently applied.
     public func schemaVersion() async throws -> Int64 {
         try await self.withTransaction(readOnly: true) { db in
-            let rows = try await db.raw("SELECT MAX(version) AS v FROM gatehouse_schema_migrations").all()
-            return try rows.first?.decodeNil(column: "v") == false ? try rows[0].decode(column: "v", as: Int64.self) : 0
+            let rows = try await db.raw("SELECT COALESCE(MAX(version), 0) AS v FROM gatehouse_schema_migrations").all()
+            return try rows.first?.decode(column: "v", as: Int64.self) ?? 0
+        }
+    }
+
+    /// Runs one statement in its own transaction: for tests and maintenance tooling only.
+    package func execute(unsafeSQL sql: String) async throws {
+        try await self.withTransaction(readOnly: false) { db in
+            try await db.raw(SQLQueryString(sql)).run()
         }
     }
 }

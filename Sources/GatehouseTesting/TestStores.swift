@@ -64,6 +64,19 @@ public struct TestStore: Sendable {
     }
 
     public func close() async { await self.cleanup() }
+
+    /// Runs `body` with a fresh store of `kind` and always closes it (dropping a PostgreSQL
+    /// test database) before returning.
+    public static func with(_ kind: TestStoreKind, time: any TimeSource = SystemTimeSource(), _ body: (any Store) async throws -> Void) async throws {
+        let test = try await TestStore.make(kind, time: time)
+        do {
+            try await body(test.store)
+        } catch {
+            await test.close()
+            throw error
+        }
+        await test.close()
+    }
 }
 
 /// Creates and drops throwaway databases on the test PostgreSQL server.

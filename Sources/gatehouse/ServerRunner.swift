@@ -13,7 +13,7 @@ import ServiceLifecycle
 /// Builds and runs the server: the composition root of `gatehouse serve`.
 ///
 /// Order matters for the refusals DESIGN.md promises: settings were checked before this runs;
-/// then the data dir, the admin socket claim, the store, the root key and the key material,
+/// then the data dir and its lock, the store, the root key and the key material,
 /// each failing with one clear line before anything is listening.
 struct ServerRunner {
     let settings: ServerSettings
@@ -27,9 +27,12 @@ struct ServerRunner {
 
         let dataDir = try DataDirectory.prepare(self.settings.dataDir)
         if dataDir.isGroupOrWorldAccessible {
-            self.logger.warning("data dir is accessible to group or others; chmod 700 it", metadata: ["path": "\(dataDir.path)"])
+            self.logger.warning("data dir is readable by group or others; chmod 700 it", metadata: ["path": "\(dataDir.path)"])
         }
-        try AdminSocket.claim(dataDir.adminSocketPath)
+        // Held until this function returns: the process owns the data dir while it serves.
+        let lock = try DataDirectoryLock.acquire(dataDir)
+        defer { withExtendedLifetime(lock) {} }
+        try AdminSocket.prepare(dataDir.adminSocketPath)
         let tlsConfiguration = try self.settings.tls.map(Self.loadTLS)
 
         let store: SQLStore

@@ -62,6 +62,8 @@ def test_a_replica_with_another_root_key_is_refused(servers, tmp_path, postgres_
     k1, k2 = tmp_path / "k1", tmp_path / "k2"
     k1.write_bytes(os.urandom(32))
     k2.write_bytes(os.urandom(32))
+    os.chmod(k1, 0o600)
+    os.chmod(k2, 0o600)
     servers(tmp_path / "a", "--database", url, env={"GATEHOUSE_ROOT_KEY_FILE": str(k1)}).start().stop()
     s = Server(tmp_path / "b", "--database", url, env={"GATEHOUSE_ROOT_KEY_FILE": str(k2)})
     assert s.run_to_exit() == 1

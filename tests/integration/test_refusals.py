@@ -42,6 +42,7 @@ def test_wrong_root_key(initialized, tmp_path):
     before = fingerprint(initialized)
     other = tmp_path / "other.key"
     other.write_bytes(os.urandom(32))
+    os.chmod(other, 0o600)
     msg = refuse(initialized, env={"GATEHOUSE_ROOT_KEY_FILE": str(other)})
     assert "root key does not match" in msg
     assert fingerprint(initialized) == before
@@ -63,6 +64,35 @@ def test_malformed_root_key_file(initialized, content):
     (initialized / "root.key").write_bytes(content)
     msg = refuse(initialized)
     assert f"must hold exactly 32 bytes, found {len(content)}" in msg
+
+
+def test_root_key_readable_by_others(initialized):
+    os.chmod(initialized / "root.key", 0o644)
+    assert "is accessible to group or others (mode 644); chmod 600 it" in refuse(initialized)
+
+
+def test_world_writable_data_dir(tmp_path):
+    data = tmp_path / "open"
+    data.mkdir()
+    os.chmod(data, 0o777)
+    assert "is writable by group or others (mode 777); chmod 700 it" in refuse(data)
+
+
+def test_two_servers_started_at_once_on_one_data_dir(tmp_path):
+    a, b = Server(tmp_path / "data"), Server(tmp_path / "data")
+    a.start(wait=False)
+    b.start(wait=False)
+    import time
+    time.sleep(3)
+    running = [s for s in (a, b) if s.proc.poll() is None]
+    try:
+        assert len(running) == 1
+        loser = a if running[0] is b else b
+        loser.collect()
+        assert "another gatehouse server is already running with this data dir" in loser.stderr
+    finally:
+        for s in (a, b):
+            s.stop()
 
 
 def test_corrupted_key_blob(initialized):
@@ -88,7 +118,7 @@ def test_tampered_public_key(initialized):
 def test_unwritable_data_dir(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)]).returncode != 0:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m,mode=700", "tmpfs", str(ro)]).returncode != 0:
         pytest.skip("cannot mount a read-only tmpfs here")
     try:
         assert "is not writable: Read-only file system" in refuse(ro)

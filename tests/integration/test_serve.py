@@ -142,8 +142,8 @@ def test_config_file_with_flags_overriding(servers, tmp_path):
     cfg = tmp_path / "gatehouse.toml"
     port = Server(tmp_path).port
     cfg.write_text(f'# test config\nlisten = "127.0.0.1:1"\ndata_dir = "{tmp_path / "from-config"}"\nlog_format = "json"\n')
+    # Server passes --data-dir and --listen flags, which override the file's values.
     s = servers(tmp_path / "from-flag", "--config", str(cfg), port=port)
-    s.args = [a for a in s.args]  # --data-dir and --listen flags override the file
     s.start()
     assert os.path.isdir(tmp_path / "from-flag") and not os.path.exists(tmp_path / "from-config")
     s.stop()
