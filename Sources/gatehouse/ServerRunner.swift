@@ -4,6 +4,7 @@ import GatehouseHTTP
 import GatehouseServices
 import GatehouseStorage
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -77,7 +78,8 @@ struct ServerRunner {
         let logger = self.logger
         let publicApp = Application(
             router: try PublicRoutes.makeRouter(deps),
-            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+            // Idle connections are closed after 60 s, so slow or silent clients cannot pin sockets.
+            server: try tls.map { try .tls(Self.http1, tlsConfiguration: $0) } ?? Self.http1,
             configuration: .init(address: .hostname(listen.bindHost, port: listen.port), serverName: nil),
             onServerRunning: { _ in
                 logger.notice("listening", metadata: ["address": "\(listen)", "public_url": "\(publicURL)", "store": "\(store.kind)"])
@@ -122,6 +124,8 @@ struct ServerRunner {
         unlink(socketPath)
         logger.notice("stopped")
     }
+
+    static var http1: HTTPServerBuilder { .http1(configuration: .init(idleTimeout: .seconds(60))) }
 
     static func describe(_ error: any Error, listen: ListenAddress) -> String {
         let text = "\(error)"
