@@ -44,10 +44,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(
+            name: "GatehouseAudit",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: services (use cases, store protocols, in-memory stores)
         .target(
             name: "GatehouseServices",
-            dependencies: ["GatehouseCore"],
+            dependencies: ["GatehouseCore", "GatehouseAudit"],
             swiftSettings: swiftSettings
         ),
 
@@ -152,6 +161,11 @@ let package = Package(
             name: "GatehouseCoreTests",
             dependencies: ["GatehouseCore", "GatehouseTesting", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatehouseAuditTests",
+            dependencies: ["GatehouseCore", "GatehouseAudit", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

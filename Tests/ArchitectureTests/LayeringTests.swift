@@ -16,6 +16,7 @@ struct LayeringTests {
     /// Each target's layer and the modules it may import beyond the layers below it.
     static let targets: [String: (layer: Layer, libraries: Set<String>)] = [
         "GatehouseCore": (.core, ["Crypto", "SwiftASN1", "X509", "NIOCore"]),
+        "GatehouseAudit": (.core, ["Crypto"]),
         "GatehouseServices": (.services, []),
         "GatehouseStorage": (.adapter, Set(["Logging", "NIOCore", "NIOPosix", "NIOSSL", "SQLKit", "SQLiteKit", "SQLiteNIO", "PostgresKit", "PostgresNIO"]).union(os)),
         "GatehouseGraphQL": (.adapter, ["Graphiti", "GraphQL"]),
@@ -63,6 +64,8 @@ struct LayeringTests {
         case (.adapter, .adapter): return Self.adapterEdges.contains("\(target)->\(module)")
         case (.adapter, .services), (.adapter, .core): return true
         case (.services, .core): return true
+        // Core modules build on the shared vocabulary in GatehouseCore, never on each other otherwise.
+        case (.core, .core): return module == "GatehouseCore"
         default: return false
         }
     }
@@ -100,5 +103,7 @@ struct LayeringTests {
         #expect(Self.allowed("GatehouseCore", in: "GatehouseServices"))
         #expect(Self.allowed("GatehouseGraphQL", in: "GatehouseHTTP"))
         #expect(Self.allowed("Crypto", in: "GatehouseCore"))
+        #expect(Self.allowed("GatehouseCore", in: "GatehouseAudit"))
+        #expect(!Self.allowed("GatehouseAudit", in: "GatehouseCore"))
     }
 }

@@ -1,0 +1,127 @@
+public import GatehouseCore
+
+/// One entry as read back for verification: its sequence number, its event, and the leaf hash
+/// recorded when it was appended (if the source keeps one).
+public struct VerifiableEntry: Sendable {
+    public let sequence: Int64
+    public let event: AuditEvent
+    public let recordedHash: TreeHash?
+
+    public init(sequence: Int64, event: AuditEvent, recordedHash: TreeHash?) {
+        self.sequence = sequence
+        self.event = event
+        self.recordedHash = recordedHash
+    }
+}
+
+/// The outcome of verifying a log: counts, the latest verified checkpoint, and the first fault.
+public struct AuditVerification: Sendable {
+    public var entries = 0
+    public var checkpoints = 0
+    public var latest: Checkpoint?
+    public var fault: AuditFault?
+
+    public var isValid: Bool { self.fault == nil }
+}
+
+/// What is wrong, naming the first bad entry or the range it must lie in.
+public enum AuditFault: Sendable, Equatable, CustomStringConvertible {
+    case sequenceBreak(position: Int, found: Int64)
+    case entryAltered(sequence: Int64)
+    case checkpointInvalid(size: Int?, reason: String)
+    case rootMismatch(size: Int, firstSuspect: Int, lastSuspect: Int)
+    case truncated(checkpointSize: Int, entries: Int)
+    case behindTrustedCheckpoint(trustedSize: Int, entries: Int)
+
+    public var description: String {
+        switch self {
+        case .sequenceBreak(let position, let found):
+            "entry \(position) is missing or out of order: found sequence \(found) where \(position) belongs"
+        case .entryAltered(let sequence):
+            "entry \(sequence) was altered: its content no longer matches the hash recorded when it was appended"
+        case .checkpointInvalid(let size, let reason):
+            "checkpoint\(size.map { " at size \($0)" } ?? ""): \(reason)"
+        case .rootMismatch(let size, let first, let last):
+            "entries do not match the signed checkpoint at size \(size): an entry from \(first) to \(last) was altered, removed, inserted or reordered"
+        case .truncated(let size, let entries):
+            "log truncated: a signed checkpoint covers \(size) entries but only \(entries) remain"
+        case .behindTrustedCheckpoint(let size, let entries):
+            "log rolled back: a trusted checkpoint covers \(size) entries but the log has \(entries)"
+        }
+    }
+}
+
+/// Recomputes everything about an audit log from its entries and signed checkpoints.
+/// Pure: the caller reads entries and notes from wherever (live store, bundle file).
+public enum AuditVerifier {
+    /// - Parameters:
+    ///   - entries: every entry, in order, from sequence 1.
+    ///   - checkpoints: signed notes in any order.
+    ///   - verifier: the audit key.
+    ///   - trusted: checkpoints the auditor saw earlier; the log must still contain them.
+    public static func verify(
+        entries: some Sequence<VerifiableEntry>, checkpoints notes: [String], verifier: NoteVerifier, trusted: [Checkpoint] = []
+    ) -> AuditVerification {
+        var result = AuditVerification()
+        var opened: [Checkpoint] = []
+        for note in notes {
+            do {
+                opened.append(try Checkpoint.open(note, verifier: verifier))
+            } catch {
+                let size = note.split(separator: "\n").dropFirst().first.flatMap { Int($0) }
+                result.fault = .checkpointInvalid(size: size, reason: error.description)
+                return result
+            }
+        }
+        let all = (opened + trusted).sorted { $0.size < $1.size }
+        var pending = all[...]
+        var accumulator = MerkleAccumulator()
+        var lastGoodSize = 0
+
+        func checkPending() -> AuditFault? {
+            // Every checkpoint checked here has the current size; suspects start after the last
+            // size that was fully confirmed before it.
+            let confirmedBefore = lastGoodSize
+            while let next = pending.first, next.size == accumulator.size {
+                pending = pending.dropFirst()
+                guard next.root == accumulator.root else {
+                    return .rootMismatch(size: next.size, firstSuspect: confirmedBefore + 1, lastSuspect: next.size)
+                }
+                lastGoodSize = next.size
+                result.checkpoints += 1
+                if result.latest.map({ $0.size <= next.size }) ?? true { result.latest = next }
+            }
+            return nil
+        }
+
+        if let fault = checkPending() {
+            result.fault = fault
+            return result
+        }
+        for entry in entries {
+            let position = accumulator.size + 1
+            guard entry.sequence == Int64(position) else {
+                result.fault = .sequenceBreak(position: position, found: entry.sequence)
+                return result
+            }
+            let leaf = Merkle.leafHash(CanonicalEntry.encode(sequence: entry.sequence, event: entry.event))
+            if let recorded = entry.recordedHash, recorded != leaf {
+                result.fault = .entryAltered(sequence: entry.sequence)
+                return result
+            }
+            accumulator.append(leaf)
+            result.entries = accumulator.size
+            if let fault = checkPending() {
+                result.fault = fault
+                return result
+            }
+        }
+        if let beyond = pending.first {
+            let trustedOnly = trusted.contains(beyond) && !opened.contains(beyond)
+            result.fault = trustedOnly
+                ? .behindTrustedCheckpoint(trustedSize: beyond.size, entries: accumulator.size)
+                : .truncated(checkpointSize: beyond.size, entries: accumulator.size)
+        }
+        return result
+    }
+}
