@@ -65,6 +65,7 @@ let package = Package(
             name: "GatehouseStorage",
             dependencies: [
                 "GatehouseServices",
+                "GatehouseAudit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -88,6 +89,7 @@ let package = Package(
             name: "GatehouseHTTP",
             dependencies: [
                 "GatehouseServices",
+                "GatehouseAudit",
                 "GatehouseGraphQL",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -102,6 +104,7 @@ let package = Package(
             name: "GatehouseClient",
             dependencies: [
                 "GatehouseServices",
+                "GatehouseAudit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -114,6 +117,7 @@ let package = Package(
             name: "gatehouse",
             dependencies: [
                 "GatehouseCore",
+                "GatehouseAudit",
                 "GatehouseServices",
                 "GatehouseStorage",
                 "GatehouseGraphQL",
@@ -165,7 +169,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatehouseAuditTests",
-            dependencies: ["GatehouseCore", "GatehouseAudit", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["GatehouseCore", "GatehouseAudit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,15 +1,20 @@
 public import GatehouseCore
 
-/// One entry as read back for verification: its sequence number, its event, and the leaf hash
-/// recorded when it was appended (if the source keeps one).
+/// One entry as read back for verification: its sequence number, its canonical bytes, and the
+/// leaf hash recorded when it was appended (if the source keeps one).
 public struct VerifiableEntry: Sendable {
     public let sequence: Int64
-    public let event: AuditEvent
+    public let canonical: [UInt8]
     public let recordedHash: TreeHash?
 
     public init(sequence: Int64, event: AuditEvent, recordedHash: TreeHash?) {
+        self.init(sequence: sequence, canonical: CanonicalEntry.encode(sequence: sequence, event: event), recordedHash: recordedHash)
+    }
+
+    /// An entry exactly as exported: the canonical text is what gets hashed.
+    public init(sequence: Int64, canonical: [UInt8], recordedHash: TreeHash?) {
         self.sequence = sequence
-        self.event = event
+        self.canonical = canonical
         self.recordedHash = recordedHash
     }
 }
@@ -73,7 +78,9 @@ public enum AuditVerifier {
                 return result
             }
         }
-        let all = (opened + trusted).sorted { $0.size < $1.size }
+        // A trusted checkpoint the log also carries is checked once.
+        let extra = trusted.filter { t in !opened.contains { $0.size == t.size && $0.root == t.root } }
+        let all = (opened + extra).sorted { $0.size < $1.size }
         var pending = all[...]
         var accumulator = MerkleAccumulator()
         var lastGoodSize = 0
@@ -104,7 +111,7 @@ public enum AuditVerifier {
                 result.fault = .sequenceBreak(position: position, found: entry.sequence)
                 return result
             }
-            let leaf = Merkle.leafHash(CanonicalEntry.encode(sequence: entry.sequence, event: entry.event))
+            let leaf = Merkle.leafHash(entry.canonical)
             if let recorded = entry.recordedHash, recorded != leaf {
                 result.fault = .entryAltered(sequence: entry.sequence)
                 return result

@@ -42,6 +42,14 @@ public struct Checkpoint: Sendable, Equatable {
         return self.text + "\n" + "\u{2014} \(self.origin) \(Data(verifier.keyID + Array(signature)).base64EncodedString())\n"
     }
 
+    /// The complete signed note, with the server's audit key (which must be Ed25519).
+    public func signed(with key: SigningKey) throws -> String {
+        guard case .ed25519(let ed25519) = key else {
+            throw GatehouseError(.keyMaterialCorrupted, "checkpoints are signed with Ed25519; the audit key is \(key.algorithm.rawValue)")
+        }
+        return try self.signed(with: ed25519)
+    }
+
     /// Parses a signed note and checks its signature with `verifier`. Bounded: notes over 8 KiB,
     /// more than 16 signature lines or any malformed line are refused.
     public static func open(_ note: String, verifier: NoteVerifier) throws(CheckpointError) -> Checkpoint {
@@ -121,7 +129,8 @@ public struct NoteVerifier: Sendable, Equatable, CustomStringConvertible {
     }
 
     public init(parsing text: String) throws(CheckpointError) {
-        let parts = text.split(separator: "+", omittingEmptySubsequences: false)
+        // The name never contains '+'; the base64 key may, so split at the first two only.
+        let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[0].isEmpty, let key = Data(base64Encoded: String(parts[2])), key.count == 33, key.first == 0x01 else {
             throw .malformed("verifier key must be NAME+KEYID+BASE64 of an Ed25519 key")
         }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 public import Foundation
 public import GatehouseCore
 public import GatehouseServices
+public import GatehouseAudit
 import NIOCore
 import NIOHTTP1
 
@@ -41,6 +42,56 @@ public struct AdminClient: Sendable {
         return try await self.send(method: .POST, path: "/v1/invitations", body: try JSONEncoder().encode(body))
     }
 
+    // MARK: audit
+
+    public struct CheckpointReply: Sendable, Decodable {
+        public let size: Int64
+        public let note: String
+        public let verifier: String
+    }
+
+    /// The latest signed checkpoint (the server signs a new one first if entries are uncovered).
+    public func auditCheckpoint() async throws -> CheckpointReply {
+        try await self.send(method: .GET, path: "/v1/audit/checkpoint", body: nil)
+    }
+
+    public func auditBundle() async throws -> AuditBundle {
+        try await self.send(method: .GET, path: "/v1/audit/bundle", body: nil, maxBytes: 1 << 30)
+    }
+
+    public struct ProofReply: Sendable, Decodable {
+        public let kind: String
+        public let entry: Int64?
+        public let leafHash: String?
+        public let oldSize: Int64?
+        public let oldRoot: String?
+        public let size: Int64
+        public let root: String
+        public let proof: [String]
+        public let checkpoint: String
+        public let oldCheckpoint: String?
+
+        enum CodingKeys: String, CodingKey {
+            case kind, entry, size, root, proof, checkpoint
+            case leafHash = "leaf_hash"
+            case oldSize = "old_size"
+            case oldRoot = "old_root"
+            case oldCheckpoint = "old_checkpoint"
+        }
+    }
+
+    public func auditInclusionProof(entry: Int64, size: Int64?) async throws -> ProofReply {
+        try await self.send(method: .GET, path: "/v1/audit/proof?entry=\(entry)" + (size.map { "&size=\($0)" } ?? ""), body: nil)
+    }
+
+    public func auditConsistencyProof(oldSize: Int64, size: Int64?) async throws -> ProofReply {
+        try await self.send(method: .GET, path: "/v1/audit/proof?old=\(oldSize)" + (size.map { "&size=\($0)" } ?? ""), body: nil)
+    }
+
+    public func auditTail(limit: Int) async throws -> [String] {
+        try await self.send(method: .GET, path: "/v1/audit/tail?limit=\(limit)", body: nil)
+    }
+
     private struct ErrorBody: Decodable {
         struct Detail: Decodable {
             let code: String
@@ -49,7 +100,7 @@ public struct AdminClient: Sendable {
         let error: Detail
     }
 
-    private func send<T: Decodable>(method: HTTPMethod, path: String, body: Data?) async throws -> T {
+    private func send<T: Decodable>(method: HTTPMethod, path: String, body: Data?, maxBytes: Int = 1 << 20) async throws -> T {
         guard FileManager.default.fileExists(atPath: self.socketPath) else {
             throw GatehouseError(.serverNotRunning, "no gatehouse server is running for this data dir (no socket at \(self.socketPath))")
         }
@@ -66,7 +117,7 @@ public struct AdminClient: Sendable {
         let bytes: ByteBuffer
         do {
             response = try await HTTPClient.shared.execute(request, timeout: self.timeout)
-            bytes = try await response.body.collect(upTo: 1 << 20)
+            bytes = try await response.body.collect(upTo: maxBytes)
         } catch {
             throw GatehouseError(.serverNotRunning, "cannot reach the gatehouse server at \(self.socketPath): \(error)")
         }

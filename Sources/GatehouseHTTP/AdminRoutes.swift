@@ -35,6 +35,7 @@ public enum AdminRoutes {
                 return JSONResponse.error(error)
             }
         }
+        AuditRoutes.add(to: router, log: deps.auditLog)
         return router
     }
 }

@@ -9,12 +9,14 @@ public struct HTTPDependencies: Sendable {
     public let publicURL: PublicURL
     public let version: String
     public let startedAt: Date
+    public let auditLog: AuditLog
     let registry = PrometheusCollectorRegistry()
 
-    public init(environment: ServiceEnvironment, publicURL: PublicURL, version: String, startedAt: Date) {
+    public init(environment: ServiceEnvironment, publicURL: PublicURL, version: String, startedAt: Date, auditLog: AuditLog) {
         self.environment = environment
         self.publicURL = publicURL
         self.version = version
         self.startedAt = startedAt
+        self.auditLog = auditLog
     }
 }

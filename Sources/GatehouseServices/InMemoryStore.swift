@@ -10,6 +10,7 @@ public final class InMemoryStore: Store {
         var users: [User] = []
         var invitations: [Invitation] = []
         var audit: [AuditRecord] = []
+        var checkpoints: [CheckpointRecord] = []
         /// Test hook: when set, appending audit events fails, as a full disk would.
         var failAuditAppends = false
     }
@@ -40,6 +41,17 @@ public final class InMemoryStore: Store {
             }
             self.box.value = state
             return change.value
+        }
+    }
+
+    public func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws {
+        try await self.gate.withExclusiveAccess {
+            self.box.mutate { state in
+                if !state.checkpoints.contains(where: { $0.size == checkpoint.size }) {
+                    state.checkpoints.append(checkpoint)
+                    state.checkpoints.sort { $0.size < $1.size }
+                }
+            }
         }
     }
 
@@ -93,6 +105,8 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func latestAuditSequence() async throws -> Int64 { self.state.audit.last?.sequence ?? 0 }
+
+    func checkpoints() async throws -> [CheckpointRecord] { self.state.checkpoints }
 
     func insertMetaValueIfAbsent(_ key: MetaKey, _ value: String) async throws -> Bool {
         guard self.state.meta[key] == nil else { return false }

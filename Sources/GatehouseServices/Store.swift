@@ -1,5 +1,6 @@
 public import Foundation
 public import GatehouseCore
+import GatehouseAudit
 
 /// Gatehouse's state, behind one protocol so that the in-memory, SQLite and PostgreSQL
 /// implementations are interchangeable and checked by one conformance suite.
@@ -17,6 +18,11 @@ public protocol Store: Sendable {
     /// Runs `body` in a read-write transaction and commits its value together with its audit
     /// events. If `body` throws, nothing it did is kept.
     func commit<T: Sendable>(_ body: @Sendable (any StoreWriter) async throws -> Change<T>) async throws -> T
+
+    /// Stores a signed checkpoint of the audit log. The one write without an audit event: a
+    /// checkpoint is the log's own signature over its events, not a change of state. A second
+    /// checkpoint of the same size (another replica) is ignored.
+    func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws
 
     /// Fails when the store cannot serve requests (for `/readyz`).
     func ping() async throws
@@ -39,6 +45,8 @@ public protocol StoreReader: Sendable {
     func auditRecords(after sequence: Int64, limit: Int) async throws -> [AuditRecord]
     /// The highest audit sequence number, 0 when the log is empty.
     func latestAuditSequence() async throws -> Int64
+    /// Published checkpoints, smallest first.
+    func checkpoints() async throws -> [CheckpointRecord]
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
@@ -80,13 +88,36 @@ public struct SealedKeyRecord: Sendable, Equatable {
     }
 }
 
-/// An audit event as stored, with the sequence number the store assigned.
+/// An audit event as stored, with the sequence number the store assigned and the Merkle leaf
+/// hash of its canonical encoding, recorded when it was appended.
 public struct AuditRecord: Sendable, Equatable {
     public var sequence: Int64
     public var event: AuditEvent
+    public var entryHash: [UInt8]
 
-    public init(sequence: Int64, event: AuditEvent) {
+    public init(sequence: Int64, event: AuditEvent, entryHash: [UInt8]) {
         self.sequence = sequence
         self.event = event
+        self.entryHash = entryHash
+    }
+
+    /// Makes the record for `event` at `sequence`, hashing its canonical encoding.
+    public init(sequence: Int64, event: AuditEvent) {
+        self.init(sequence: sequence, event: event, entryHash: Merkle.leafHash(CanonicalEntry.encode(sequence: sequence, event: event)))
+    }
+}
+
+/// A published checkpoint as stored: its size and root, and the signed note itself.
+public struct CheckpointRecord: Sendable, Equatable {
+    public var size: Int64
+    public var root: [UInt8]
+    public var createdAt: Date
+    public var note: String
+
+    public init(size: Int64, root: [UInt8], createdAt: Date, note: String) {
+        self.size = size
+        self.root = root
+        self.createdAt = createdAt
+        self.note = note
     }
 }

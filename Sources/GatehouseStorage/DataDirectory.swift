@@ -58,6 +58,11 @@ public struct DataDirectory: Sendable {
 
     public var adminSocketPath: String { (self.path as NSString).appendingPathComponent("admin.sock") }
 
+    /// The latest signed audit checkpoint, kept outside the database.
+    public var auditHeadPath: String { Self.auditHeadPath(self.path) }
+
+    public static func auditHeadPath(_ dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("audit-head") }
+
     /// `GATEHOUSE_ROOT_KEY_FILE` if set, else `DATA_DIR/root.key`.
     public func rootKeyPath(environment: [String: String]) -> String {
         if let override = environment["GATEHOUSE_ROOT_KEY_FILE"], !override.isEmpty { return override }

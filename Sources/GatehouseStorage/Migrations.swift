@@ -70,6 +70,20 @@ enum Migrations {
                 """,
             ]
         },
+        Migration(version: 2, name: "audit-merkle") { _ in
+            [
+                // Leaf hash of each entry's canonical encoding, recorded at append time.
+                "ALTER TABLE audit_events ADD COLUMN entry_hash TEXT",
+                """
+                CREATE TABLE audit_checkpoints (
+                    tree_size BIGINT PRIMARY KEY,
+                    root_hash TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    note TEXT NOT NULL
+                )
+                """,
+            ]
+        },
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

@@ -103,6 +103,12 @@ public final class SQLStore: Store {
 
     // MARK: Store
 
+    public func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws {
+        try await self.withTransaction(readOnly: false) { db in
+            try await SQLTransaction(db: db, dialect: self.dialect).recordCheckpoint(checkpoint)
+        }
+    }
+
     public func ping() async throws {
         try await self.withTransaction(readOnly: true) { db in
             _ = try await db.raw("SELECT 1 AS one").all()

@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseCore
 import GatehouseServices
+import GatehouseAudit
 import SQLKit
 
 /// The queries behind ``StoreReader`` and ``StoreWriter``, written once for both dialects.
@@ -85,7 +86,7 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
 
     func auditRecords(after sequence: Int64, limit: Int) async throws -> [AuditRecord] {
         let rows = try await self.db.raw("""
-            SELECT seq, time, code, actor, subject, outcome, reason, request_id, source_address, details
+            SELECT seq, time, code, actor, subject, outcome, reason, request_id, source_address, details, entry_hash
             FROM audit_events WHERE seq > \(bind: sequence) ORDER BY seq LIMIT \(bind: Int64(max(0, limit)))
             """).all()
         return try rows.map { row in
@@ -96,6 +97,7 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
             else {
                 throw GatehouseError(.storeFailure, "audit record is malformed")
             }
+            let hash = try row.decode(column: "entry_hash", as: String?.self).flatMap(Hex.decode) ?? []
             return AuditRecord(
                 sequence: try row.decode(column: "seq", as: Int64.self),
                 event: AuditEvent(
@@ -104,7 +106,8 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
                     outcome: outcome, reason: try row.decode(column: "reason", as: String?.self),
                     requestID: try row.decode(column: "request_id", as: String?.self),
                     sourceAddress: try row.decode(column: "source_address", as: String?.self), details: details
-                )
+                ),
+                entryHash: hash
             )
         }
     }
@@ -112,6 +115,26 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     func latestAuditSequence() async throws -> Int64 {
         let rows = try await self.db.raw("SELECT COALESCE(MAX(seq), 0) AS n FROM audit_events").all()
         return try rows.first?.decode(column: "n", as: Int64.self) ?? 0
+    }
+
+    func checkpoints() async throws -> [CheckpointRecord] {
+        let rows = try await self.db.raw("SELECT tree_size, root_hash, created_at, note FROM audit_checkpoints ORDER BY tree_size").all()
+        return try rows.map { row in
+            CheckpointRecord(
+                size: try row.decode(column: "tree_size", as: Int64.self),
+                root: Hex.decode(try row.decode(column: "root_hash", as: String.self)) ?? [],
+                createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)),
+                note: try row.decode(column: "note", as: String.self)
+            )
+        }
+    }
+
+    func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws {
+        try await self.db.raw("""
+            INSERT INTO audit_checkpoints (tree_size, root_hash, created_at, note)
+            VALUES (\(bind: checkpoint.size), \(bind: Hex.encode(checkpoint.root)), \(bind: Self.millis(checkpoint.createdAt)), \(bind: checkpoint.note))
+            ON CONFLICT DO NOTHING
+            """).run()
     }
 
     // MARK: writer
@@ -174,11 +197,12 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
         }
         var next = try await self.latestAuditSequence() + 1
         for event in events {
+            let record = AuditRecord(sequence: next, event: event)
             try await self.db.raw("""
-                INSERT INTO audit_events (seq, time, code, actor, subject, outcome, reason, request_id, source_address, details)
+                INSERT INTO audit_events (seq, time, code, actor, subject, outcome, reason, request_id, source_address, details, entry_hash)
                 VALUES (\(bind: next), \(bind: Self.millis(event.time)), \(bind: event.code.rawValue), \(bind: event.actor),
                         \(bind: event.subject), \(bind: event.outcome.rawValue), \(bind: event.reason), \(bind: event.requestID),
-                        \(bind: event.sourceAddress), \(bind: event.detailsJSON))
+                        \(bind: event.sourceAddress), \(bind: event.detailsJSON), \(bind: Hex.encode(record.entryHash)))
                 """).run()
             next += 1
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatehouseAudit
 import GatehouseCore
 
 /// `gatehouse`: the server, the agent and every client command in one executable.
@@ -11,7 +12,7 @@ struct Gatehouse: AsyncParsableCommand {
         commandName: "gatehouse",
         abstract: "One access-control plane: passkey sign-on, SSH certificates, WireGuard, mTLS, one policy, one audit log.",
         version: Gatehouse.version,
-        subcommands: [Serve.self, Admin.self, GraphQLCommand.self]
+        subcommands: [Serve.self, Admin.self, Audit.self, GraphQLCommand.self]
     )
 }
 
@@ -27,6 +28,8 @@ func fail(_ error: any Error) -> ExitCode {
     if let error = error as? GatehouseError {
         message = error.message
     } else if let error = error as? ConfigError {
+        message = error.description
+    } else if let error = error as? CheckpointError {
         message = error.description
     } else {
         message = "\(error)"

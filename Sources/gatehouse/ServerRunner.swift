@@ -72,7 +72,16 @@ struct ServerRunner {
 
         let bootstrap = try await InvitationService(environment: environment, publicURL: self.settings.publicURL).ensureBootstrapInvitation()
 
-        let deps = HTTPDependencies(environment: environment, publicURL: self.settings.publicURL, version: self.version, startedAt: time.now())
+        let headPath = dataDir.auditHeadPath
+        let auditLog = try await AuditLog(environment: environment, keys: keys) { checkpoint in
+            try CheckpointPublisher.writeAtomically(checkpoint.note, to: headPath)
+        }
+        let deps = HTTPDependencies(
+            environment: environment, publicURL: self.settings.publicURL, version: self.version, startedAt: time.now(), auditLog: auditLog
+        )
+        let publisher = CheckpointPublisher(
+            log: auditLog, store: store, logger: Logger(label: "gatehouse.audit")
+        )
         let listen = self.settings.listen
         let publicURL = self.settings.publicURL
         let logger = self.logger
@@ -110,7 +119,8 @@ struct ServerRunner {
         )
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: publicApp), .init(service: adminApp)],
+                // Shut down in reverse order: the listeners stop first, the publisher signs last.
+                services: [.init(service: publisher), .init(service: publicApp), .init(service: adminApp)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: Logger(label: "gatehouse.lifecycle")
             )

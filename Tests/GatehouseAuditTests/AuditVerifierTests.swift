@@ -37,10 +37,9 @@ struct AuditVerifierTests {
     }
 
     static func edited(_ entry: VerifiableEntry, keepHash: Bool) -> VerifiableEntry {
-        var event = entry.event
-        event.actor = "mallory"
-        let hash = keepHash ? entry.recordedHash : Merkle.leafHash(CanonicalEntry.encode(sequence: entry.sequence, event: event))
-        return VerifiableEntry(sequence: entry.sequence, event: event, recordedHash: hash)
+        let text = String(decoding: entry.canonical, as: UTF8.self).replacingOccurrences(of: #""actor":"a""#, with: #""actor":"mallory""#)
+        let hash = keepHash ? entry.recordedHash : Merkle.leafHash(Array(text.utf8))
+        return VerifiableEntry(sequence: entry.sequence, canonical: Array(text.utf8), recordedHash: hash)
     }
 
     @Test func anIntactLogVerifies() throws {
@@ -70,11 +69,15 @@ struct AuditVerifierTests {
         swapped.entries.swapAt(2, 3)
         #expect(self.verify(swapped).fault == .sequenceBreak(position: 3, found: 4))
 
-        // Swapping contents but keeping sequence numbers in place changes both entries' hashes.
+        // Swapping two rows' contents but keeping their sequence numbers changes both hashes
+        // (the sequence number is part of the canonical entry).
         var relabeled = try Self.log()
         let (a, b) = (relabeled.entries[2], relabeled.entries[3])
-        relabeled.entries[2] = VerifiableEntry(sequence: 3, event: b.event, recordedHash: b.recordedHash)
-        relabeled.entries[3] = VerifiableEntry(sequence: 4, event: a.event, recordedHash: a.recordedHash)
+        func renumbered(_ entry: VerifiableEntry, to sequence: Int64) -> [UInt8] {
+            Array(String(decoding: entry.canonical, as: UTF8.self).replacingOccurrences(of: "\"seq\":\(entry.sequence),", with: "\"seq\":\(sequence),").utf8)
+        }
+        relabeled.entries[2] = VerifiableEntry(sequence: 3, canonical: renumbered(b, to: 3), recordedHash: b.recordedHash)
+        relabeled.entries[3] = VerifiableEntry(sequence: 4, canonical: renumbered(a, to: 4), recordedHash: a.recordedHash)
         #expect(self.verify(relabeled).fault == .entryAltered(sequence: 3))
 
         var truncated = try Self.log()

@@ -17,6 +17,12 @@ struct CheckpointTests {
         #expect(Hex.encode(NoteVerifier(name: "gatehouse.audit/test", publicKey: Array(0..<32)).keyID) == "8baf95c5")
         let text = Self.verifier.description
         #expect(try NoteVerifier(parsing: text) == Self.verifier)
+        // Base64 keys may contain '+': only the first two separate the fields.
+        for seed in 0..<64 {
+            let key = try Curve25519.Signing.PrivateKey(rawRepresentation: Array(repeating: UInt8(seed), count: 32))
+            let v = NoteVerifier(name: "n", publicKey: Array(key.publicKey.rawRepresentation))
+            #expect(try NoteVerifier(parsing: v.description) == v)
+        }
         #expect(throws: CheckpointError.self) { try NoteVerifier(parsing: text.replacingOccurrences(of: "+", with: "-")) }
         #expect(throws: CheckpointError.self) { try NoteVerifier(parsing: "name+00000000+" + Data([0x01] + Array(repeating: 1, count: 32)).base64EncodedString()) }
     }

@@ -26,6 +26,11 @@ final class SwitchableStore: Store, @unchecked Sendable {
         return try await self.inner.commit(body)
     }
 
+    func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws {
+        try self.check()
+        try await self.inner.recordCheckpoint(checkpoint)
+    }
+
     func ping() async throws { try self.check() }
     func close() async throws {}
 
@@ -35,12 +40,18 @@ final class SwitchableStore: Store, @unchecked Sendable {
 }
 
 enum HTTPTestSupport {
-    static func dependencies(_ store: any Store = InMemoryStore()) -> HTTPDependencies {
-        HTTPDependencies(
-            environment: ServiceEnvironment(store: store, time: SystemTimeSource(), random: SystemRandomSource()),
-            publicURL: try! PublicURL(parsing: "http://localhost:8080"), version: "test", startedAt: Date(timeIntervalSince1970: 1_800_000_000)
+    /// Dependencies over `store`, with keys bootstrapped into it (which appends the
+    /// `system.initialized` and five `key.generated` events).
+    static func dependencies(_ store: any Store = InMemoryStore()) async throws -> HTTPDependencies {
+        let environment = ServiceEnvironment(store: store, time: SystemTimeSource(), random: SystemRandomSource())
+        let keys = try await KeyBootstrap(environment: environment, rootKey: try RootKey(bytes: Array(repeating: 1, count: 32))).loadOrCreate()
+        return HTTPDependencies(
+            environment: environment, publicURL: try PublicURL(parsing: "http://localhost:8080"), version: "test",
+            startedAt: Date(timeIntervalSince1970: 1_800_000_000), auditLog: try await AuditLog(environment: environment, keys: keys)
         )
     }
+
+    static let bootstrapEvents: Int64 = 6
 
     static func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 

@@ -10,8 +10,8 @@ import Testing
 
 @Suite("Public routes")
 struct PublicRoutesTests {
-    func app(_ store: any Store = InMemoryStore()) throws -> some ApplicationProtocol {
-        Application(router: try PublicRoutes.makeRouter(HTTPTestSupport.dependencies(store)))
+    func app(_ store: any Store = InMemoryStore()) async throws -> some ApplicationProtocol {
+        Application(router: try PublicRoutes.makeRouter(try await HTTPTestSupport.dependencies(store)))
     }
 
     @Test func healthAndReadiness() async throws {

@@ -1,0 +1,115 @@
+import Foundation
+import GatehouseAudit
+import GatehouseCore
+import GatehouseServices
+import Hummingbird
+
+/// Audit log routes on the admin socket: the latest checkpoint, proofs, the full bundle and
+/// the tail. The CLI verifies what it receives itself; these routes only read and sign.
+enum AuditRoutes {
+    static func add(to router: Router<BasicRequestContext>, log: AuditLog) {
+        router.get("/v1/audit/checkpoint") { _, _ in
+            try await Self.answer {
+                guard let checkpoint = try await log.publishCheckpoint() else {
+                    throw GatehouseError(.notFound, "the audit log is empty")
+                }
+                return CheckpointResponse(size: checkpoint.size, note: checkpoint.note, verifier: log.verifier.description)
+            }
+        }
+        router.get("/v1/audit/bundle") { _, _ in
+            try await Self.answer { try await log.bundle() }
+        }
+        router.get("/v1/audit/proof") { request, _ in
+            try await Self.answer {
+                let size = try Self.integer(request, "size", required: false)
+                if let old = try Self.integer(request, "old", required: false) {
+                    let proof = try await log.consistencyProof(oldSize: old, size: size)
+                    return ProofResponse(consistency: proof)
+                }
+                let entry = try Self.integer(request, "entry", required: true)!
+                return ProofResponse(inclusion: try await log.inclusionProof(sequence: entry, size: size))
+            }
+        }
+        router.get("/v1/audit/tail") { request, _ in
+            try await Self.answer {
+                let limit = try Self.integer(request, "limit", required: false) ?? 20
+                guard (1...10_000).contains(limit) else { throw GatehouseError(.invalidInput, "limit must be 1 to 10000") }
+                let entries = try await log.entries().suffix(Int(limit))
+                return entries.map { String(decoding: CanonicalEntry.encode(sequence: $0.sequence, event: $0.event), as: UTF8.self) }
+            }
+        }
+    }
+
+    static func answer(_ body: () async throws -> some Encodable) async throws -> Response {
+        do {
+            return JSONResponse.make(.ok, try await body())
+        } catch let error as GatehouseError {
+            return JSONResponse.error(error)
+        }
+    }
+
+    /// A non-negative decimal query parameter of at most 18 digits.
+    static func integer(_ request: Request, _ name: String, required: Bool) throws(GatehouseError) -> Int64? {
+        guard let text = request.uri.queryParameters[Substring(name)].map(String.init) else {
+            if required { throw GatehouseError(.invalidInput, "\(name) is required") }
+            return nil
+        }
+        guard text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = Int64(text) else {
+            throw GatehouseError(.invalidInput, "\(name) must be a whole number")
+        }
+        return value
+    }
+
+    struct CheckpointResponse: Encodable {
+        let size: Int64
+        let note: String
+        let verifier: String
+    }
+
+    struct ProofResponse: Encodable {
+        let kind: String
+        let entry: Int64?
+        let leafHash: String?
+        let oldSize: Int64?
+        let oldRoot: String?
+        let size: Int64
+        let root: String
+        let proof: [String]
+        let checkpoint: String
+        let oldCheckpoint: String?
+
+        init(inclusion p: InclusionProof) {
+            self.kind = "inclusion"
+            self.entry = p.sequence
+            self.leafHash = Hex.encode(p.leafHash)
+            self.oldSize = nil
+            self.oldRoot = nil
+            self.size = p.size
+            self.root = Hex.encode(p.root)
+            self.proof = p.proof.map { Hex.encode($0) }
+            self.checkpoint = p.checkpoint
+            self.oldCheckpoint = nil
+        }
+
+        init(consistency p: ConsistencyProof) {
+            self.kind = "consistency"
+            self.entry = nil
+            self.leafHash = nil
+            self.oldSize = p.oldSize
+            self.oldRoot = Hex.encode(p.oldRoot)
+            self.size = p.newSize
+            self.root = Hex.encode(p.newRoot)
+            self.proof = p.proof.map { Hex.encode($0) }
+            self.checkpoint = p.newCheckpoint
+            self.oldCheckpoint = p.oldCheckpoint
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case kind, entry, size, root, proof, checkpoint
+            case leafHash = "leaf_hash"
+            case oldSize = "old_size"
+            case oldRoot = "old_root"
+            case oldCheckpoint = "old_checkpoint"
+        }
+    }
+}

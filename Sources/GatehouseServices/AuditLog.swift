@@ -1,0 +1,157 @@
+public import Foundation
+public import GatehouseAudit
+public import GatehouseCore
+
+/// The audit log's read side and its signatures: publishing checkpoints, proofs and exports.
+/// Appending happens inside ``Store/commit(_:)``, with the state change it describes.
+public struct AuditLog: Sendable {
+    let environment: ServiceEnvironment
+    let signingKey: SigningKey
+    /// The log's name, in every checkpoint: `gatehouse.audit/<installation id>`.
+    public let origin: String
+    /// Called with every checkpoint this process signs (the server keeps a copy outside the store).
+    let onPublish: @Sendable (CheckpointRecord) throws -> Void
+
+    public init(environment: ServiceEnvironment, keys: KeyRing, onPublish: @escaping @Sendable (CheckpointRecord) throws -> Void = { _ in }) async throws {
+        let key = keys[.auditSigning]
+        guard key.algorithm == .ed25519 else {
+            throw GatehouseError(.keyMaterialCorrupted, "the audit signing key is not an Ed25519 key")
+        }
+        let installation = try await environment.store.read { tx in try await tx.metaValue(.installationID) } ?? "unknown"
+        self.environment = environment
+        self.signingKey = key
+        self.origin = "gatehouse.audit/\(installation)"
+        self.onPublish = onPublish
+    }
+
+    /// The key an auditor verifies checkpoints with.
+    public var verifier: NoteVerifier {
+        NoteVerifier(name: self.origin, publicKey: self.signingKey.publicKeyBytes)
+    }
+
+    /// Every entry from sequence 1, oldest first, read in pages.
+    public func entries() async throws -> [AuditRecord] {
+        try await self.environment.store.read { tx in
+            var all: [AuditRecord] = []
+            while true {
+                let page = try await tx.auditRecords(after: all.last?.sequence ?? 0, limit: 5000)
+                all += page
+                if page.count < 5000 { return all }
+            }
+        }
+    }
+
+    public func checkpoints() async throws -> [CheckpointRecord] {
+        try await self.environment.store.read { tx in try await tx.checkpoints() }
+    }
+
+    /// Signs and stores a checkpoint over every entry so far, unless the latest checkpoint
+    /// already covers them (then returns that one). Each entry is re-hashed from its content
+    /// first: the server never signs over an entry that no longer matches its recorded hash.
+    @discardableResult
+    public func publishCheckpoint() async throws -> CheckpointRecord? {
+        let entries = try await self.entries()
+        let existing = try await self.checkpoints()
+        if let latest = existing.last, latest.size == Int64(entries.count) { return latest }
+        guard !entries.isEmpty else { return nil }
+        var accumulator = MerkleAccumulator()
+        for record in entries {
+            let leaf = Merkle.leafHash(CanonicalEntry.encode(sequence: record.sequence, event: record.event))
+            guard record.sequence == Int64(accumulator.size + 1), leaf == record.entryHash else {
+                throw GatehouseError(
+                    .storeFailure,
+                    "refusing to sign a checkpoint: audit entry \(accumulator.size + 1) is missing or altered; run `gatehouse audit verify`"
+                )
+            }
+            accumulator.append(leaf)
+        }
+        let checkpoint = Checkpoint(origin: self.origin, size: accumulator.size, root: accumulator.root, time: self.environment.time.now())
+        let record = CheckpointRecord(
+            size: Int64(checkpoint.size), root: checkpoint.root, createdAt: checkpoint.time, note: try checkpoint.signed(with: self.signingKey)
+        )
+        try await self.environment.store.recordCheckpoint(record)
+        try self.onPublish(record)
+        return record
+    }
+
+    /// Everything needed to verify the log offline.
+    public func bundle() async throws -> AuditBundle {
+        let entries = try await self.entries()
+        let checkpoints = try await self.checkpoints()
+        return AuditBundle(
+            verifier: self.verifier.description, checkpoints: checkpoints.map(\.note),
+            entries: entries.map {
+                AuditBundle.Entry(
+                    seq: $0.sequence, entry: String(decoding: CanonicalEntry.encode(sequence: $0.sequence, event: $0.event), as: UTF8.self),
+                    hash: Hex.encode($0.entryHash)
+                )
+            }
+        )
+    }
+
+    /// An inclusion proof for entry `sequence` against the checkpoint of `size` (default: latest).
+    public func inclusionProof(sequence: Int64, size: Int64?) async throws -> InclusionProof {
+        let (entries, checkpoint) = try await self.prefix(size: size)
+        guard sequence >= 1, sequence <= checkpoint.size else {
+            throw GatehouseError(.notFound, "entry \(sequence) is not covered by the checkpoint of size \(checkpoint.size)")
+        }
+        let proof = Merkle.inclusionProof(index: Int(sequence - 1), leaves: entries[...])
+        return InclusionProof(
+            sequence: sequence, leafHash: entries[Int(sequence - 1)], size: checkpoint.size, root: checkpoint.root, proof: proof, checkpoint: checkpoint.note
+        )
+    }
+
+    /// A consistency proof from the checkpoint of `oldSize` to the one of `size` (default: latest).
+    public func consistencyProof(oldSize: Int64, size: Int64?) async throws -> ConsistencyProof {
+        let (leaves, newer) = try await self.prefix(size: size)
+        guard let older = try await self.checkpoints().first(where: { $0.size == oldSize }), oldSize <= newer.size else {
+            throw GatehouseError(.notFound, "no checkpoint of size \(oldSize) at or below \(newer.size)")
+        }
+        return ConsistencyProof(
+            oldSize: oldSize, newSize: newer.size, oldRoot: older.root, newRoot: newer.root,
+            proof: Merkle.consistencyProof(oldSize: Int(oldSize), leaves: leaves[...]), oldCheckpoint: older.note, newCheckpoint: newer.note
+        )
+    }
+
+    private func prefix(size: Int64?) async throws -> ([TreeHash], CheckpointRecord) {
+        let checkpoints = try await self.checkpoints()
+        let chosen = size.map { wanted in checkpoints.first { $0.size == wanted } } ?? checkpoints.last
+        guard let checkpoint = chosen else {
+            throw GatehouseError(.notFound, size.map { "no checkpoint of size \($0)" } ?? "no checkpoint has been published yet")
+        }
+        let leaves = try await self.entries().prefix(Int(checkpoint.size)).map(\.entryHash)
+        guard leaves.count == Int(checkpoint.size) else {
+            throw GatehouseError(.storeFailure, "the log has fewer entries than its checkpoint of size \(checkpoint.size)")
+        }
+        return (leaves, checkpoint)
+    }
+}
+
+/// Proof that one entry is in the tree a checkpoint signs.
+public struct InclusionProof: Codable, Sendable {
+    public let sequence: Int64
+    public let leafHash: [UInt8]
+    public let size: Int64
+    public let root: [UInt8]
+    public let proof: [[UInt8]]
+    public let checkpoint: String
+
+    public var verifies: Bool {
+        Merkle.verifyInclusion(leaf: self.leafHash, index: Int(self.sequence - 1), size: Int(self.size), proof: self.proof, root: self.root)
+    }
+}
+
+/// Proof that an older checkpoint's tree is a prefix of a newer one's.
+public struct ConsistencyProof: Codable, Sendable {
+    public let oldSize: Int64
+    public let newSize: Int64
+    public let oldRoot: [UInt8]
+    public let newRoot: [UInt8]
+    public let proof: [[UInt8]]
+    public let oldCheckpoint: String
+    public let newCheckpoint: String
+
+    public var verifies: Bool {
+        Merkle.verifyConsistency(oldSize: Int(self.oldSize), newSize: Int(self.newSize), oldRoot: self.oldRoot, newRoot: self.newRoot, proof: self.proof)
+    }
+}

@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import GatehouseAudit
+import GatehouseClient
+import GatehouseCore
+import GatehouseStorage
+
+/// `gatehouse audit ...`: read, prove and verify the tamper-evident audit log.
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read, prove and verify the tamper-evident audit log.",
+        subcommands: [Verify.self, Checkpoint.self, Prove.self, Export.self, Tail.self]
+    )
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute the whole log and check every signed checkpoint.",
+            discussion: """
+                Without --bundle, fetches the log from the running server and also checks it still
+                contains the checkpoint last written to DATA_DIR/audit-head. With --bundle and --key,
+                verifies an exported bundle with no server at all. Exits 1 and names the first fault.
+                """
+        )
+
+        @OptionGroup var options: DataDirOption
+        @Option(help: "An exported bundle to verify offline (needs --key).") var bundle: String?
+        @Option(help: "The audit verifier key, NAME+KEYID+BASE64 (from `gatehouse audit checkpoint`).") var key: String?
+        @Option(help: "A signed checkpoint you trust (a file); the log must still contain it.") var checkpoint: [String] = []
+
+        func run() async throws {
+            do {
+                let bundle: AuditBundle
+                let verifier: NoteVerifier
+                var trustedNotes = try self.checkpoint.map { path in
+                    guard let data = FileManager.default.contents(atPath: path), data.count <= 8192 else {
+                        throw GatehouseError(.invalidInput, "cannot read checkpoint file \(path)")
+                    }
+                    return String(decoding: data, as: UTF8.self)
+                }
+                if let path = self.bundle {
+                    guard let keyText = self.key else { throw GatehouseError(.invalidInput, "--bundle needs --key: never trust the key inside the bundle") }
+                    verifier = try NoteVerifier(parsing: keyText)
+                    guard let data = FileManager.default.contents(atPath: path) else {
+                        throw GatehouseError(.invalidInput, "cannot read bundle \(path)")
+                    }
+                    bundle = try AuditBundle.decode(data)
+                } else {
+                    bundle = try await AdminClient(dataDir: self.options.dataDir).auditBundle()
+                    verifier = try self.key.map { try NoteVerifier(parsing: $0) } ?? NoteVerifier(parsing: bundle.verifier)
+                    let head = DataDirectory.auditHeadPath(self.options.dataDir)
+                    if let data = FileManager.default.contents(atPath: head) {
+                        trustedNotes.append(String(decoding: data, as: UTF8.self))
+                    }
+                }
+                var trusted: [GatehouseAudit.Checkpoint] = []
+                for note in trustedNotes {
+                    trusted.append(try GatehouseAudit.Checkpoint.open(note, verifier: verifier))
+                }
+                let result = AuditVerifier.verify(entries: bundle.verifiableEntries, checkpoints: bundle.checkpoints, verifier: verifier, trusted: trusted)
+                if let fault = result.fault {
+                    throw GatehouseError(.invalidInput, "audit log FAILED verification: \(fault)")
+                }
+                let latest = result.latest.map { " up to checkpoint \($0.size) of \(CanonicalEntry.timestamp($0.time))" } ?? ""
+                let uncovered = result.entries - (result.latest?.size ?? 0)
+                print("audit log verified: \(result.entries) entries, \(result.checkpoints) signed checkpoints\(latest)"
+                    + (uncovered > 0 ? " (\(uncovered) newer entries not yet under a checkpoint)" : ""))
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Checkpoint: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the latest signed checkpoint and the key that verifies it.")
+        @OptionGroup var options: DataDirOption
+
+        func run() async throws {
+            do {
+                let reply = try await AdminClient(dataDir: self.options.dataDir).auditCheckpoint()
+                print(reply.note, terminator: "")
+                FileHandle.standardError.write(Data("verifier key: \(reply.verifier)\n".utf8))
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Prove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Prove an entry is in a checkpoint, or that one checkpoint extends another.",
+            discussion: "The proof is verified here before it is printed (as JSON)."
+        )
+        @OptionGroup var options: DataDirOption
+        @Option(help: "Entry sequence number to prove.") var entry: Int64?
+        @Option(help: "Older checkpoint size for a consistency proof.") var consistency: Int64?
+        @Option(name: .customLong("checkpoint"), help: "Checkpoint size to prove against (default: latest).") var size: Int64?
+
+        func run() async throws {
+            do {
+                let client = AdminClient(dataDir: self.options.dataDir)
+                let reply: AdminClient.ProofReply
+                let verified: Bool
+                let hashes = { (texts: [String]) in texts.map { Array(Hex.decode($0) ?? []) } }
+                switch (self.entry, self.consistency) {
+                case (let entry?, nil):
+                    reply = try await client.auditInclusionProof(entry: entry, size: self.size)
+                    verified = Merkle.verifyInclusion(
+                        leaf: Hex.decode(reply.leafHash ?? "") ?? [], index: Int(entry - 1), size: Int(reply.size),
+                        proof: hashes(reply.proof), root: Hex.decode(reply.root) ?? []
+                    )
+                case (nil, let old?):
+                    reply = try await client.auditConsistencyProof(oldSize: old, size: self.size)
+                    verified = Merkle.verifyConsistency(
+                        oldSize: Int(old), newSize: Int(reply.size), oldRoot: Hex.decode(reply.oldRoot ?? "") ?? [],
+                        newRoot: Hex.decode(reply.root) ?? [], proof: hashes(reply.proof)
+                    )
+                default:
+                    throw GatehouseError(.invalidInput, "give exactly one of --entry N or --consistency OLD_SIZE")
+                }
+                guard verified else { throw GatehouseError(.invalidInput, "the server's proof does not verify") }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(ProofOutput(reply)), as: UTF8.self))
+            } catch {
+                throw fail(error)
+            }
+        }
+
+        struct ProofOutput: Encodable {
+            let kind: String
+            let entry: Int64?
+            let leaf_hash: String?
+            let old_size: Int64?
+            let old_root: String?
+            let size: Int64
+            let root: String
+            let proof: [String]
+            let checkpoint: String
+            let verified = true
+
+            init(_ r: AdminClient.ProofReply) {
+                (self.kind, self.entry, self.leaf_hash, self.old_size, self.old_root) = (r.kind, r.entry, r.leafHash, r.oldSize, r.oldRoot)
+                (self.size, self.root, self.proof, self.checkpoint) = (r.size, r.root, r.proof, r.checkpoint)
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write every entry and checkpoint to a bundle for offline verification.")
+        @OptionGroup var options: DataDirOption
+        @Option(help: "Output file.") var out: String
+
+        func run() async throws {
+            do {
+                let bundle = try await AdminClient(dataDir: self.options.dataDir).auditBundle()
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                try encoder.encode(bundle).write(to: URL(fileURLWithPath: self.out), options: .atomic)
+                print("wrote \(bundle.entries.count) entries and \(bundle.checkpoints.count) checkpoints to \(self.out)")
+                print("verify with: gatehouse audit verify --bundle \(self.out) --key '\(bundle.verifier)'")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Tail: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the newest entries, one canonical JSON object per line.")
+        @OptionGroup var options: DataDirOption
+        @Option(name: .shortAndLong, help: "How many entries (1-10000).") var n: Int = 20
+
+        func run() async throws {
+            do {
+                for line in try await AdminClient(dataDir: self.options.dataDir).auditTail(limit: self.n) { print(line) }
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}

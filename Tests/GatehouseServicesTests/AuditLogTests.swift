@@ -1,0 +1,65 @@
+import Foundation
+import GatehouseAudit
+import GatehouseCore
+import GatehouseServices
+import GatehouseStorage
+import GatehouseTesting
+import Testing
+
+@Suite("Audit log service")
+struct AuditLogTests {
+    static let rootKey = try! RootKey(bytes: Array(repeating: 5, count: 32))
+
+    func setUp(_ store: any Store) async throws -> (ServiceEnvironment, AuditLog) {
+        let env = ServiceEnvironment(store: store, time: SystemTimeSource(), random: SystemRandomSource())
+        let keys = try await KeyBootstrap(environment: env, rootKey: Self.rootKey).loadOrCreate()
+        return (env, try await AuditLog(environment: env, keys: keys))
+    }
+
+    @Test(arguments: TestStoreKind.available)
+    func publishesVerifiableCheckpointsAndProofs(_ kind: TestStoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let (env, log) = try await self.setUp(store)
+            let first = try #require(try await log.publishCheckpoint())
+            #expect(first.size == 6)
+            // Nothing new: the same checkpoint, not a new signature.
+            let again = try #require(try await log.publishCheckpoint())
+            #expect(again.size == first.size && again.note == first.note)
+            let invitations = InvitationService(environment: env, publicURL: try PublicURL(parsing: "http://localhost:1"))
+            for name in ["a", "b", "c"] {
+                _ = try await invitations.invite(username: try Username(validating: name), email: nil, role: .member, actor: "t")
+            }
+            let second = try #require(try await log.publishCheckpoint())
+            #expect(second.size == 9)
+
+            let bundle = try await log.bundle()
+            let result = AuditVerifier.verify(entries: bundle.verifiableEntries, checkpoints: bundle.checkpoints, verifier: log.verifier)
+            #expect(result.isValid)
+            #expect(result.entries == 9 && result.checkpoints == 2)
+
+            for entry in Int64(1)...9 {
+                let proof = try await log.inclusionProof(sequence: entry, size: nil)
+                #expect(proof.verifies, "entry \(entry)")
+            }
+            #expect(try await log.inclusionProof(sequence: 3, size: 6).verifies)
+            #expect(try await log.consistencyProof(oldSize: 6, size: 9).verifies)
+            await #expect(throws: GatehouseError.self) { _ = try await log.inclusionProof(sequence: 7, size: 6) }
+            await #expect(throws: GatehouseError.self) { _ = try await log.consistencyProof(oldSize: 5, size: nil) }
+        }
+    }
+
+    @Test(arguments: TestStoreKind.sql)
+    func refusesToSignOverAnAlteredEntry(_ kind: TestStoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let (_, log) = try await self.setUp(store)
+            try await (store as! SQLStore).execute(unsafeSQL: "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
+            do {
+                _ = try await log.publishCheckpoint()
+                Issue.record("a checkpoint was signed over an altered entry")
+            } catch let error as GatehouseError {
+                #expect(error.message.contains("audit entry 2 is missing or altered"))
+            }
+            #expect(try await log.checkpoints().isEmpty)
+        }
+    }
+}

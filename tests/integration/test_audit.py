@@ -1,0 +1,242 @@
+"""The audit log end to end: signed checkpoints, proofs, offline bundles checked by an
+independent verifier written here from the specs (RFC 9162, C2SP signed-note and
+tlog-checkpoint), the tamper battery against a real store, and fail-closed appends."""
+import base64
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from conftest import Server, gatehouse
+
+
+# ---------------------------------------------------------------- independent verifier
+
+def mth(leaves):
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return hashlib.sha256(b"\x01" + mth(leaves[:k]) + mth(leaves[k:])).digest()
+
+
+def open_note(note, vkey):
+    name, key_id, key = vkey.split("+", 2)
+    raw = base64.b64decode(key)
+    assert raw[0] == 1 and len(raw) == 33
+    pub = raw[1:]
+    assert hashlib.sha256(name.encode() + b"\n\x01" + pub).digest()[:4].hex() == key_id
+    text, sigs = note.split("\n\n", 1)
+    text += "\n"
+    ok = False
+    for line in sigs.strip("\n").split("\n"):
+        dash, signer, blob = line.split(" ")
+        assert dash == "\u2014"
+        blob = base64.b64decode(blob)
+        if signer == name and blob[:4].hex() == key_id:
+            Ed25519PublicKey.from_public_bytes(pub).verify(blob[4:], text.encode())
+            ok = True
+    assert ok, "no signature from the key"
+    origin, size, root = text.split("\n")[:3]
+    assert origin == name
+    return int(size), base64.b64decode(root)
+
+
+def independent_verify(bundle, vkey):
+    leaves = []
+    for i, e in enumerate(bundle["entries"], start=1):
+        assert e["seq"] == i and json.loads(e["entry"])["seq"] == i
+        leaf = hashlib.sha256(b"\x00" + e["entry"].encode()).digest()
+        assert leaf.hex() == e["hash"]
+        leaves.append(leaf)
+    sizes = []
+    for note in bundle["checkpoints"]:
+        size, root = open_note(note, vkey)
+        assert mth(leaves[:size]) == root, f"checkpoint {size} root mismatch"
+        sizes.append(size)
+    return len(leaves), sizes
+
+
+# ---------------------------------------------------------------- helpers
+
+def run(data, *args):
+    return gatehouse(*args, "--data-dir", str(data))
+
+
+def export(data, tmp_path):
+    out = tmp_path / "bundle.json"
+    r = run(data, "audit", "export", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    bundle = json.loads(out.read_text())
+    return out, bundle
+
+
+def verifier_key(data):
+    r = run(data, "audit", "checkpoint")
+    assert r.returncode == 0, r.stderr
+    return r.stderr.strip().split("verifier key: ")[1]
+
+
+@pytest.fixture
+def server(servers, tmp_path):
+    s = servers(tmp_path / "data").start()
+    for name in ["alice", "bob", "carol", "dave"]:
+        r = run(s.data_dir, "admin", "invite", name, "--email", f"{name}@example.org")
+        assert r.returncode == 0, r.stderr
+    return s
+
+
+# ---------------------------------------------------------------- tests
+
+def test_checkpoints_proofs_and_an_independent_verifier_agree(server, tmp_path):
+    data = server.data_dir
+    key = verifier_key(data)
+    assert run(data, "audit", "verify").stdout.startswith("audit log verified: 11 entries")
+    path, bundle = export(data, tmp_path)
+    assert independent_verify(bundle, key)[0] == 11
+    r = gatehouse("audit", "verify", "--bundle", str(path), "--key", key)
+    assert r.returncode == 0 and "11 entries" in r.stdout, r.stderr
+
+    proof = json.loads(run(data, "audit", "prove", "--entry", "9").stdout)
+    leaf, index, size = bytes.fromhex(proof["leaf_hash"]), 8, proof["size"]
+    # Verify the audit path independently (RFC 9162 2.1.3.2).
+    fn, sn, r_ = index, size - 1, leaf
+    for p in map(bytes.fromhex, proof["proof"]):
+        if fn & 1 or fn == sn:
+            r_ = hashlib.sha256(b"\x01" + p + r_).digest()
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r_ = hashlib.sha256(b"\x01" + r_ + p).digest()
+        fn >>= 1
+        sn >>= 1
+    assert sn == 0 and r_ == open_note(proof["checkpoint"], key)[1]
+
+    older = min(open_note(n, key)[0] for n in bundle["checkpoints"])
+    c = json.loads(run(data, "audit", "prove", "--consistency", str(older)).stdout)
+    assert c["verified"] and c["old_size"] == older
+
+
+def test_bad_cli_input_is_refused(server):
+    data = server.data_dir
+    for args, message in [
+        (["audit", "prove"], "give exactly one of --entry N or --consistency"),
+        (["audit", "prove", "--entry", "0"], "entry 0 is not covered"),
+        (["audit", "prove", "--entry", "9999"], "is not covered"),
+        (["audit", "prove", "--consistency", "3"], "no checkpoint of size 3"),
+        (["audit", "verify", "--bundle", "/nonexistent"], "--bundle needs --key"),
+        (["audit", "tail", "-n", "0"], "limit must be 1 to 10000"),
+    ]:
+        r = run(data, *args)
+        assert r.returncode == 1 and message in r.stderr, (args, r.stderr)
+
+
+def test_offline_bundle_tamper_battery(server, tmp_path):
+    data = server.data_dir
+    key = verifier_key(data)
+    path, bundle = export(data, tmp_path)
+
+    def verdict(mutate, key=key):
+        b = json.loads(json.dumps(bundle))
+        mutate(b)
+        f = tmp_path / "t.json"
+        f.write_text(json.dumps(b))
+        r = gatehouse("audit", "verify", "--bundle", str(f), "--key", key)
+        assert r.returncode == 1, r.stdout
+        return r.stderr
+
+    def edit(b):
+        b["entries"][4]["entry"] = b["entries"][4]["entry"].replace('"actor":"admin-socket"', '"actor":"mallory"').replace('"actor":"system"', '"actor":"mallory"')
+    assert "entry 5 was altered" in verdict(edit)
+
+    def edit_and_rehash(b):
+        edit(b)
+        b["entries"][4]["hash"] = hashlib.sha256(b"\x00" + b["entries"][4]["entry"].encode()).hexdigest()
+    assert "do not match the signed checkpoint" in verdict(edit_and_rehash)
+
+    assert "entry 3 is missing or out of order" in verdict(lambda b: b["entries"].pop(2))
+
+    def swap(b):
+        b["entries"][2], b["entries"][3] = b["entries"][3], b["entries"][2]
+    assert "entry 3 is missing or out of order" in verdict(swap)
+
+    def truncate(b):
+        del b["entries"][-2:]
+    assert "log truncated" in verdict(truncate)
+
+    def forge(b):
+        note = b["checkpoints"][-1]
+        size = note.split("\n")[1]
+        b["checkpoints"][-1] = note.replace(f"\n{size}\n", f"\n{int(size) - 1}\n", 1)
+    assert "checkpoint signature does not verify" in verdict(forge)
+
+    other = gatehouse("audit", "verify", "--bundle", str(path), "--key", key.split("+", 2)[0] + "+00000000+" + key.split("+", 2)[2])
+    assert other.returncode == 1 and "verifier key ID does not match" in other.stderr
+
+    assert "not a gatehouse audit bundle" in verdict(lambda b: b.clear())
+
+
+def test_live_tamper_and_rollback_are_detected(server, tmp_path):
+    data = server.data_dir
+    assert run(data, "audit", "checkpoint").returncode == 0
+    db = sqlite3.connect(os.path.join(data, "gatehouse.sqlite"))
+    original = db.execute("SELECT actor FROM audit_events WHERE seq = 9").fetchone()[0]
+    db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 9")
+    db.commit()
+    r = run(data, "audit", "verify")
+    assert r.returncode == 1 and "entry 9 was altered" in r.stderr
+    # The server also refuses to sign over it.
+    r = run(data, "audit", "checkpoint")
+    db.execute("UPDATE audit_events SET actor = ? WHERE seq = 9", (original,))
+    db.commit()
+    assert run(data, "audit", "verify").returncode == 0
+
+    # Roll the database back to an older, internally consistent state: drop the newest entry
+    # and every checkpoint that covers it. audit-head, outside the database, still knows.
+    last = db.execute("SELECT MAX(seq) FROM audit_events").fetchone()[0]
+    db.execute("DELETE FROM audit_events WHERE seq = ?", (last,))
+    db.execute("DELETE FROM audit_checkpoints WHERE tree_size >= ?", (last,))
+    db.commit()
+    r = run(data, "audit", "verify")
+    assert r.returncode == 1 and "log rolled back" in r.stderr, r.stdout + r.stderr
+
+
+# A read-only remount under a running server is not testable here: Linux refuses to remount a
+# file system read-only while SQLite holds its files open for writing (EBUSY). The read-only
+# case is covered at start (test_refusals.test_unwritable_data_dir).
+@pytest.mark.parametrize("fault", ["full"])
+def test_appends_fail_closed_on_a_broken_disk(servers, tmp_path, fault):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=700", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount tmpfs here")
+    try:
+        s = servers(mnt / "data").start()
+        assert run(s.data_dir, "admin", "invite", "alice", "--email", "a@example.org").returncode == 0
+        if fault == "full":
+            subprocess.run(["dd", "if=/dev/zero", f"of={mnt}/filler", "bs=64k"], capture_output=True)
+        else:
+            subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        r = run(s.data_dir, "admin", "invite", "mallory", "--email", "m@example.org")
+        assert r.returncode == 1 and r.stderr.startswith("gatehouse: error: "), r.stdout + r.stderr
+        if fault == "full":
+            os.remove(mnt / "filler")
+        else:
+            subprocess.run(["mount", "-o", "remount,rw", str(mnt)], check=True)
+        # Nothing of the refused change was kept, and the log still verifies.
+        r = run(s.data_dir, "admin", "status", "--json")
+        assert json.loads(r.stdout)["pendingInvitations"] == 2
+        assert run(s.data_dir, "audit", "verify").returncode == 0
+        # And the server works again once the disk does.
+        assert run(s.data_dir, "admin", "invite", "mallory", "--email", "m@example.org").returncode == 0
+        s.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
