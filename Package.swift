@@ -139,6 +139,9 @@ let package = Package(
             name: "gatehouse-bench",
             dependencies: [
                 "GatehouseCore",
+                "GatehouseAudit",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
                 "GatehouseServices",
                 "GatehouseStorage",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -28,7 +28,7 @@ public final class InMemoryStore: Store {
         }
     }
 
-    public func commit<T: Sendable>(_ body: @Sendable (any StoreWriter) async throws -> Change<T>) async throws -> T {
+    public func commit<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) async throws -> Change<T>) async throws -> T {
         try await self.gate.withExclusiveAccess {
             let tx = InMemoryTransaction(state: self.box.value)
             let change = try await body(tx)

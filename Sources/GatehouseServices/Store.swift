@@ -17,7 +17,7 @@ public protocol Store: Sendable {
 
     /// Runs `body` in a read-write transaction and commits its value together with its audit
     /// events. If `body` throws, nothing it did is kept.
-    func commit<T: Sendable>(_ body: @Sendable (any StoreWriter) async throws -> Change<T>) async throws -> T
+    func commit<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) async throws -> Change<T>) async throws -> T
 
     /// Stores a signed checkpoint of the audit log. The one write without an audit event: a
     /// checkpoint is the log's own signature over its events, not a change of state. A second

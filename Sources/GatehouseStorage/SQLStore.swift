@@ -17,7 +17,7 @@ import SQLiteKit
 /// PostgreSQL uses a pooled `PostgresClient`; each transaction leases one connection.
 public final class SQLStore: Store {
     enum Backend: Sendable {
-        case sqlite(SQLiteConnection, AsyncGate)
+        case sqlite(SQLiteConnection, AsyncGate, SQLiteGroupCommit)
         case postgres(PostgresClient, Task<Void, Never>)
     }
 
@@ -57,7 +57,8 @@ public final class SQLStore: Store {
         } catch {
             throw GatehouseError(.storeUnreachable, "cannot open SQLite database \(path): \(error)")
         }
-        let store = SQLStore(backend: .sqlite(connection, AsyncGate()), logger: logger)
+        let gate = AsyncGate()
+        let store = SQLStore(backend: .sqlite(connection, gate, SQLiteGroupCommit(connection: connection, gate: gate)), logger: logger)
         do {
             let db = connection.sql(queryLogLevel: .trace)
             // WAL with synchronous=FULL: a commit is acknowledged only once it is on disk.
@@ -94,7 +95,7 @@ public final class SQLStore: Store {
 
     public func close() async throws {
         switch self.backend {
-        case .sqlite(let connection, let gate):
+        case .sqlite(let connection, let gate, _):
             try await gate.withExclusiveAccess { try await connection.close() }
         case .postgres(_, let runner):
             runner.cancel()
@@ -121,8 +122,21 @@ public final class SQLStore: Store {
         }
     }
 
-    public func commit<T: Sendable>(_ body: @Sendable (any StoreWriter) async throws -> Change<T>) async throws -> T {
-        try await self.withTransaction(readOnly: false) { db in
+    public func commit<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) async throws -> Change<T>) async throws -> T {
+        if case .sqlite(_, _, let group) = self.backend {
+            let dialect = self.dialect
+            do {
+                return try await group.submit { db, sequencer in
+                    let tx = SQLTransaction(db: db, dialect: dialect, sequencer: sequencer)
+                    let change = try await body(tx)
+                    try await tx.appendAudit(change.events)
+                    return change.value
+                }
+            } catch {
+                throw self.mapError(error, action: "write to the store")
+            }
+        }
+        return try await self.withTransaction(readOnly: false) { db in
             let tx = SQLTransaction(db: db, dialect: self.dialect)
             let change = try await body(tx)
             try await tx.appendAudit(change.events)
@@ -135,7 +149,7 @@ public final class SQLStore: Store {
     func withTransaction<T: Sendable>(readOnly: Bool, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         do {
             switch self.backend {
-            case .sqlite(let connection, let gate):
+            case .sqlite(let connection, let gate, _):
                 return try await gate.withExclusiveAccess {
                     let db = connection.sql(queryLogLevel: .trace)
                     return try await Self.run(db, begin: readOnly ? "BEGIN" : "BEGIN IMMEDIATE", body)

@@ -10,10 +10,18 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     // @unchecked: `db` is one connection inside one transaction, used by one task at a time.
     let db: any SQLDatabase
     let dialect: SQLDialectKind
+    /// Set inside an SQLite group commit: audit sequence numbers come from here.
+    let sequencer: AuditSequencer?
 
-    init(db: any SQLDatabase, dialect: SQLDialectKind) {
+    init(db: any SQLDatabase, dialect: SQLDialectKind, sequencer: AuditSequencer? = nil) {
         self.db = db
         self.dialect = dialect
+        self.sequencer = sequencer
+    }
+
+    static func latestSequence(_ db: any SQLDatabase) async throws -> Int64 {
+        let rows = try await db.raw("SELECT COALESCE(MAX(seq), 0) AS n FROM audit_events").all()
+        return try rows.first?.decode(column: "n", as: Int64.self) ?? 0
     }
 
     // MARK: reader
@@ -113,8 +121,8 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func latestAuditSequence() async throws -> Int64 {
-        let rows = try await self.db.raw("SELECT COALESCE(MAX(seq), 0) AS n FROM audit_events").all()
-        return try rows.first?.decode(column: "n", as: Int64.self) ?? 0
+        if let sequencer = self.sequencer { return sequencer.next - 1 }
+        return try await Self.latestSequence(self.db)
     }
 
     func checkpoints() async throws -> [CheckpointRecord] {
@@ -196,6 +204,7 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
             try await self.db.raw("LOCK TABLE audit_events IN EXCLUSIVE MODE").run()
         }
         var next = try await self.latestAuditSequence() + 1
+        defer { self.sequencer?.next = next }
         for event in events {
             let record = AuditRecord(sequence: next, event: event)
             try await self.db.raw("""

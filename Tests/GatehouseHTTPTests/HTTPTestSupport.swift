@@ -21,7 +21,7 @@ final class SwitchableStore: Store, @unchecked Sendable {
         return try await self.inner.read(body)
     }
 
-    func commit<T: Sendable>(_ body: @Sendable (any StoreWriter) async throws -> Change<T>) async throws -> T {
+    func commit<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) async throws -> Change<T>) async throws -> T {
         try self.check()
         return try await self.inner.commit(body)
     }

@@ -65,6 +65,40 @@ struct SQLStoreTests {
         }
     }
 
+    /// Concurrent commits share SQLite transactions; a caller whose body fails loses only its
+    /// own changes, and the log stays gap-free.
+    @Test func groupCommitIsolatesFailures() async throws {
+        struct Refused: Error {}
+        try await TestStore.with(.sqlite) { store in
+            let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<200 {
+                    group.addTask {
+                        do {
+                            try await store.commit { tx in
+                                try await tx.insertInvitation(StoreConformanceTests.invitation("u\(i)"))
+                                if i % 7 == 0 { throw Refused() }
+                                return Change((), event: StoreConformanceTests.event("u\(i)"))
+                            }
+                            return true
+                        } catch is Refused {
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            let committed = outcomes.filter { $0 }.count
+            #expect(committed == 200 - 29)
+            let (invitations, records) = try await store.read { tx in
+                (try await tx.invitations(state: nil), try await tx.auditRecords(after: 0, limit: 1000))
+            }
+            #expect(invitations.count == committed)
+            #expect(records.map(\.sequence) == Array(1...Int64(committed)))
+            #expect(Set(invitations.map(\.username.rawValue)) == Set(records.map(\.event.subject)))
+            #expect(!invitations.contains { Int($0.username.rawValue.dropFirst())! % 7 == 0 })
+        }
+    }
+
     @Test func aFileThatIsNotADatabaseIsAClearError() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
