@@ -88,8 +88,44 @@ public struct AdminClient: Sendable {
         try await self.send(method: .GET, path: "/v1/audit/proof?old=\(oldSize)" + (size.map { "&size=\($0)" } ?? ""), body: nil)
     }
 
-    public func auditTail(limit: Int) async throws -> [String] {
-        try await self.send(method: .GET, path: "/v1/audit/tail?limit=\(limit)", body: nil)
+    public func auditTail(limit: Int, code: String? = nil, actor: String? = nil) async throws -> [String] {
+        try await self.send(method: .GET, path: "/v1/audit/tail?limit=\(limit)" + Self.filterQuery(code: code, actor: actor), body: nil)
+    }
+
+    /// Follows the log: calls `line` with each canonical entry after `after`, as they are
+    /// appended, until the server ends the stream (at shutdown) or the connection drops.
+    public func followAudit(after: Int64, code: String?, actor: String?, _ line: (String) async throws -> Void) async throws {
+        guard FileManager.default.fileExists(atPath: self.socketPath),
+              let url = URL(httpURLWithSocketPath: self.socketPath, uri: "/v1/audit/stream?after=\(after)" + Self.filterQuery(code: code, actor: actor))
+        else {
+            throw GatehouseError(.serverNotRunning, "no gatehouse server is running for this data dir (no socket at \(self.socketPath))")
+        }
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url.absoluteString), deadline: .distantFuture)
+        guard response.status == .ok else {
+            let body = try await response.body.collect(upTo: 1 << 16)
+            let decoder = JSONDecoder()
+            if let failure = try? decoder.decode(ErrorBody.self, from: Data(body.readableBytesView)) {
+                throw GatehouseError(GatehouseError.Code(rawValue: failure.error.code) ?? .internal, failure.error.message)
+            }
+            throw GatehouseError(.internal, "the server answered \(response.status.code)")
+        }
+        var pending: [UInt8] = []
+        for try await chunk in response.body {
+            pending += chunk.readableBytesView
+            while let newline = pending.firstIndex(of: 0x0A) {
+                try await line(String(decoding: pending[..<newline], as: UTF8.self))
+                pending.removeSubrange(...newline)
+            }
+            guard pending.count <= 1 << 20 else { throw GatehouseError(.internal, "an audit entry is longer than 1 MiB") }
+        }
+    }
+
+    static func filterQuery(code: String?, actor: String?) -> String {
+        var query = ""
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        if let code { query += "&code=" + (code.addingPercentEncoding(withAllowedCharacters: allowed) ?? "") }
+        if let actor { query += "&actor=" + (actor.addingPercentEncoding(withAllowedCharacters: allowed) ?? "") }
+        return query
     }
 
     private struct ErrorBody: Decodable {

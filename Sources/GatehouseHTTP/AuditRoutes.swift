@@ -3,6 +3,8 @@ import GatehouseAudit
 import GatehouseCore
 import GatehouseServices
 import Hummingbird
+import NIOCore
+import ServiceLifecycle
 
 /// Audit log routes on the admin socket: the latest checkpoint, proofs, the full bundle and
 /// the tail. The CLI verifies what it receives itself; these routes only read and sign.
@@ -34,9 +36,43 @@ enum AuditRoutes {
             try await Self.answer {
                 let limit = try Self.integer(request, "limit", required: false) ?? 20
                 guard (1...10_000).contains(limit) else { throw GatehouseError(.invalidInput, "limit must be 1 to 10000") }
-                let entries = try await log.entries().suffix(Int(limit))
+                let filter = try AuditFilter(request)
+                let entries = try await log.entries().filter(filter.matches).suffix(Int(limit))
                 return entries.map { String(decoding: CanonicalEntry.encode(sequence: $0.sequence, event: $0.event), as: UTF8.self) }
             }
+        }
+        // NDJSON, one canonical entry per line, from `after` onwards and then as entries are
+        // appended: resumable by passing the last sequence number seen. Ends when the server
+        // shuts down, so a follower never holds up a graceful stop.
+        router.get("/v1/audit/stream") { request, _ in
+            let after: Int64
+            let filter: AuditFilter
+            do {
+                after = try Self.integer(request, "after", required: false) ?? 0
+                filter = try AuditFilter(request)
+            } catch let error as GatehouseError {
+                return JSONResponse.error(error)
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/x-ndjson"
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                var cursor = after
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    let page = try await log.records(after: cursor, limit: 500)
+                    guard let last = page.last else {
+                        try? await Task.sleep(for: .milliseconds(200))
+                        continue
+                    }
+                    cursor = last.sequence
+                    var buffer = ByteBuffer()
+                    for record in page where filter.matches(record) {
+                        buffer.writeBytes(CanonicalEntry.encode(sequence: record.sequence, event: record.event))
+                        buffer.writeInteger(UInt8(ascii: "\n"))
+                    }
+                    if buffer.readableBytes > 0 { try await writer.write(buffer) }
+                }
+                try await writer.finish(nil)
+            })
         }
     }
 
@@ -45,6 +81,29 @@ enum AuditRoutes {
             return JSONResponse.make(.ok, try await body())
         } catch let error as GatehouseError {
             return JSONResponse.error(error)
+        }
+    }
+
+    /// Filters for tail and stream: exact event code and/or actor.
+    struct AuditFilter: Sendable {
+        let code: String?
+        let actor: String?
+
+        init(_ request: Request) throws(GatehouseError) {
+            let code = request.uri.queryParameters["code"].map(String.init)
+            let actor = request.uri.queryParameters["actor"].map(String.init)
+            for value in [code, actor].compactMap({ $0 }) where value.utf8.count > 256 {
+                throw GatehouseError(.invalidInput, "filters are at most 256 bytes")
+            }
+            if let code, AuditCode(rawValue: code) == nil {
+                throw GatehouseError(.invalidInput, "unknown event code '\(code.prefix(64))'")
+            }
+            self.code = code
+            self.actor = actor
+        }
+
+        func matches(_ record: AuditRecord) -> Bool {
+            (self.code == nil || record.event.code.rawValue == self.code) && (self.actor == nil || record.event.actor == self.actor)
         }
     }
 

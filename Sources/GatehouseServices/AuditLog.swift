@@ -41,6 +41,11 @@ public struct AuditLog: Sendable {
         }
     }
 
+    /// Up to `limit` entries after `sequence`.
+    public func records(after sequence: Int64, limit: Int) async throws -> [AuditRecord] {
+        try await self.environment.store.read { tx in try await tx.auditRecords(after: sequence, limit: limit) }
+    }
+
     public func checkpoints() async throws -> [CheckpointRecord] {
         try await self.environment.store.read { tx in try await tx.checkpoints() }
     }

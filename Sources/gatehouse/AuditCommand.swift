@@ -165,16 +165,47 @@ struct Audit: AsyncParsableCommand {
     }
 
     struct Tail: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the newest entries, one canonical JSON object per line.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print the newest entries, one canonical JSON object per line (NDJSON).",
+            discussion: "With --follow, keeps printing entries as they are appended; resume with --after SEQ."
+        )
         @OptionGroup var options: DataDirOption
         @Option(name: .shortAndLong, help: "How many entries (1-10000).") var n: Int = 20
+        @Flag(name: .shortAndLong, help: "Keep printing new entries as they are appended.") var follow = false
+        @Option(help: "With --follow: start after this sequence number (default: after the last -n entries).") var after: Int64?
+        @Option(help: "Only entries with this event code (e.g. invitation.created).") var code: String?
+        @Option(help: "Only entries by this actor (e.g. admin-socket).") var actor: String?
 
         func run() async throws {
             do {
-                for line in try await AdminClient(dataDir: self.options.dataDir).auditTail(limit: self.n) { print(line) }
+                let client = AdminClient(dataDir: self.options.dataDir)
+                var last: Int64 = 0
+                if self.after == nil {
+                    for line in try await client.auditTail(limit: self.n, code: self.code, actor: self.actor) {
+                        Self.emit(line)
+                        last = Self.sequence(of: line) ?? last
+                    }
+                }
+                guard self.follow else { return }
+                if last == 0 {
+                    // Nothing matched the filter yet: follow from the current end of the log.
+                    last = try await client.auditTail(limit: 1).last.flatMap(Self.sequence(of:)) ?? 0
+                }
+                try await client.followAudit(after: self.after ?? last, code: self.code, actor: self.actor) { line in
+                    Self.emit(line)
+                }
             } catch {
                 throw fail(error)
             }
+        }
+
+        /// Unbuffered, so a follower piped into another program sees each entry at once.
+        static func emit(_ line: String) {
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        }
+
+        static func sequence(of line: String) -> Int64? {
+            ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]).flatMap { ($0["seq"] as? NSNumber)?.int64Value }
         }
     }
 }

@@ -304,3 +304,40 @@ def test_kill_9_under_load_loses_nothing_acknowledged(servers, tmp_path):
     r = run(data, "audit", "verify")
     assert r.returncode == 0, r.stderr
     s2.stop()
+
+
+def test_tail_follow_streams_new_entries_and_never_blocks_shutdown(servers, tmp_path):
+    import time
+    from conftest import BIN
+
+    data = tmp_path / "data"
+    s = servers(data).start()
+    follower = subprocess.Popen([BIN, "audit", "tail", "--follow", "-n", "1", "--code", "invitation.created", "--data-dir", str(data)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(follower.stdout.readline())
+        assert first["code"] == "invitation.created" and first["details"]["kind"] == "bootstrap"
+        for name in ["erin", "frank"]:
+            assert run(data, "admin", "invite", name, "--email", f"{name}@example.org").returncode == 0
+        import queue
+        import threading
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(l) for l in follower.stdout], daemon=True).start()
+        got = [json.loads(lines.get(timeout=10)) for _ in range(2)]
+        assert [g["details"]["username"] for g in got] == ["erin", "frank"]
+        assert [g["seq"] for g in got] == sorted(g["seq"] for g in got)
+        # Stopping the server ends the stream instead of waiting for the follower.
+        started = time.time()
+        assert s.stop() == 0
+        assert time.time() - started < 10
+        follower.wait(timeout=10)
+    finally:
+        follower.kill()
+
+    # Resuming after a sequence number, and filters, also work on a new server.
+    s2 = servers(data).start()
+    lines = run(data, "audit", "tail", "-n", "100", "--actor", "admin-socket").stdout.splitlines()
+    assert [json.loads(l)["details"]["username"] for l in lines] == ["erin", "frank"]
+    r = run(data, "audit", "tail", "--code", "no.such.code")
+    assert r.returncode == 1 and "unknown event code" in r.stderr
+    s2.stop()
