@@ -26,13 +26,19 @@ public struct AuditBundle: Codable, Sendable {
     public let verifier: String
     public let checkpoints: [String]
     public let entries: [Entry]
+    /// Present in a partial export (`--since`): for each entry, its audit path (hex hashes)
+    /// to the tree signed by the last checkpoint. A full export has none: it is recomputed.
+    public let proofs: [[String]]?
 
-    public init(verifier: String, checkpoints: [String], entries: [Entry]) {
+    public init(verifier: String, checkpoints: [String], entries: [Entry], proofs: [[String]]? = nil) {
         self.format = Self.format
         self.verifier = verifier
         self.checkpoints = checkpoints
         self.entries = entries
+        self.proofs = proofs
     }
+
+    public var isPartial: Bool { self.proofs != nil }
 
     /// Reads a bundle, refusing other formats and more than `maxBytes`.
     public static func decode(_ data: Data, maxBytes: Int = 1 << 30) throws(CheckpointError) -> AuditBundle {

@@ -37,6 +37,7 @@ public enum AuditFault: Sendable, Equatable, CustomStringConvertible {
     case rootMismatch(size: Int, firstSuspect: Int, lastSuspect: Int)
     case truncated(checkpointSize: Int, entries: Int)
     case behindTrustedCheckpoint(trustedSize: Int, entries: Int)
+    case notInCheckpoint(sequence: Int64, size: Int)
 
     public var description: String {
         switch self {
@@ -52,6 +53,8 @@ public enum AuditFault: Sendable, Equatable, CustomStringConvertible {
             "log truncated: a signed checkpoint covers \(size) entries but only \(entries) remain"
         case .behindTrustedCheckpoint(let size, let entries):
             "log rolled back: a trusted checkpoint covers \(size) entries but the log has \(entries)"
+        case .notInCheckpoint(let sequence, let size):
+            "entry \(sequence) is not in the tree signed by the checkpoint at size \(size) (altered, or its proof is wrong)"
         }
     }
 }
@@ -59,6 +62,52 @@ public enum AuditFault: Sendable, Equatable, CustomStringConvertible {
 /// Recomputes everything about an audit log from its entries and signed checkpoints.
 /// Pure: the caller reads entries and notes from wherever (live store, bundle file).
 public enum AuditVerifier {
+    /// Verifies a partial export: every checkpoint's signature, and each entry's inclusion in
+    /// the tree of the largest checkpoint through its audit path. Entries must increase.
+    public static func verifyPartial(
+        entries: [VerifiableEntry], proofs: [[TreeHash]], checkpoints notes: [String], verifier: NoteVerifier
+    ) -> AuditVerification {
+        var result = AuditVerification()
+        var opened: [Checkpoint] = []
+        for note in notes {
+            do {
+                opened.append(try Checkpoint.open(note, verifier: verifier))
+            } catch {
+                result.fault = .checkpointInvalid(size: note.split(separator: "\n").dropFirst().first.flatMap { Int($0) }, reason: error.description)
+                return result
+            }
+        }
+        result.checkpoints = opened.count
+        guard let latest = opened.max(by: { $0.size < $1.size }) else {
+            result.fault = .checkpointInvalid(size: nil, reason: "a partial export needs a signed checkpoint")
+            return result
+        }
+        result.latest = latest
+        guard proofs.count == entries.count else {
+            result.fault = .checkpointInvalid(size: latest.size, reason: "the export has \(entries.count) entries but \(proofs.count) proofs")
+            return result
+        }
+        var previous: Int64 = 0
+        for (entry, proof) in zip(entries, proofs) {
+            guard entry.sequence > previous else {
+                result.fault = .sequenceBreak(position: Int(previous + 1), found: entry.sequence)
+                return result
+            }
+            previous = entry.sequence
+            let leaf = Merkle.leafHash(entry.canonical)
+            if let recorded = entry.recordedHash, recorded != leaf {
+                result.fault = .entryAltered(sequence: entry.sequence)
+                return result
+            }
+            guard Merkle.verifyInclusion(leaf: leaf, index: Int(entry.sequence - 1), size: latest.size, proof: proof, root: latest.root) else {
+                result.fault = .notInCheckpoint(sequence: entry.sequence, size: latest.size)
+                return result
+            }
+            result.entries += 1
+        }
+        return result
+    }
+
     /// - Parameters:
     ///   - entries: every entry, in order, from sequence 1.
     ///   - checkpoints: signed notes in any order.

@@ -140,6 +140,46 @@ public enum Merkle {
     }
 }
 
+/// All levels of a tree, built once, for many audit paths in O(log n) each (instead of
+/// O(n) per path with ``Merkle/inclusionProof(index:leaves:)``). Levels pair neighbours and
+/// carry an unpaired last node up unchanged, which yields exactly RFC 9162's tree and paths.
+public struct MerkleLevels: Sendable {
+    private var levels: [[TreeHash]]
+
+    public init(leaves: [TreeHash]) {
+        var levels = [leaves]
+        while let top = levels.last, top.count > 1 {
+            var next: [TreeHash] = []
+            next.reserveCapacity((top.count + 1) / 2)
+            var i = 0
+            while i + 1 < top.count {
+                next.append(Merkle.nodeHash(top[i], top[i + 1]))
+                i += 2
+            }
+            if i < top.count { next.append(top[i]) }
+            levels.append(next)
+        }
+        self.levels = levels
+    }
+
+    public var size: Int { self.levels[0].count }
+
+    public var root: TreeHash { self.levels.last?.first ?? Merkle.emptyRoot }
+
+    /// The audit path of leaf `index`, equal to PATH(index, D[size]).
+    public func inclusionProof(index: Int) -> [TreeHash] {
+        precondition(index >= 0 && index < self.size, "index out of range")
+        var proof: [TreeHash] = []
+        var i = index
+        for level in self.levels.dropLast() {
+            let sibling = i ^ 1
+            if sibling < level.count { proof.append(level[sibling]) }
+            i >>= 1
+        }
+        return proof
+    }
+}
+
 /// Computes the root of a growing tree in one pass: append leaf hashes, ask for the root at any
 /// size. Keeps only the O(log n) perfect subtrees on the right edge (a compact range).
 public struct MerkleAccumulator: Sendable {

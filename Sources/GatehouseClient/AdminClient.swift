@@ -55,8 +55,9 @@ public struct AdminClient: Sendable {
         try await self.send(method: .GET, path: "/v1/audit/checkpoint", body: nil)
     }
 
-    public func auditBundle() async throws -> AuditBundle {
-        try await self.send(method: .GET, path: "/v1/audit/bundle", body: nil, maxBytes: 1 << 30)
+    public func auditBundle(since: Date? = nil) async throws -> AuditBundle {
+        let query = since.map { "?since_ms=\(Int64(max(0, $0.timeIntervalSince1970 * 1000)))" } ?? ""
+        return try await self.send(method: .GET, path: "/v1/audit/bundle" + query, body: nil, maxBytes: 1 << 30)
     }
 
     public struct ProofReply: Sendable, Decodable {

@@ -18,8 +18,13 @@ enum AuditRoutes {
                 return CheckpointResponse(size: checkpoint.size, note: checkpoint.note, verifier: log.verifier.description)
             }
         }
-        router.get("/v1/audit/bundle") { _, _ in
-            try await Self.answer { try await log.bundle() }
+        router.get("/v1/audit/bundle") { request, _ in
+            try await Self.answer {
+                if let since = try Self.integer(request, "since_ms", required: false) {
+                    return try await log.bundle(since: Date(timeIntervalSince1970: Double(since) / 1000))
+                }
+                return try await log.bundle()
+            }
         }
         router.get("/v1/audit/proof") { request, _ in
             try await Self.answer {

@@ -79,6 +79,27 @@ public struct AuditLog: Sendable {
         return record
     }
 
+    /// The entries appended at or after `since`, each with its audit path to a checkpoint
+    /// signed now over the whole log: enough to prove them offline without the rest.
+    public func bundle(since: Date) async throws -> AuditBundle {
+        guard let checkpoint = try await self.publishCheckpoint() else {
+            return AuditBundle(verifier: self.verifier.description, checkpoints: [], entries: [], proofs: [])
+        }
+        let all = try await self.entries().prefix(Int(checkpoint.size))
+        let levels = MerkleLevels(leaves: all.map(\.entryHash))
+        let chosen = all.filter { $0.event.time >= since }
+        return AuditBundle(
+            verifier: self.verifier.description, checkpoints: [checkpoint.note],
+            entries: chosen.map {
+                AuditBundle.Entry(
+                    seq: $0.sequence, entry: String(decoding: CanonicalEntry.encode(sequence: $0.sequence, event: $0.event), as: UTF8.self),
+                    hash: Hex.encode($0.entryHash)
+                )
+            },
+            proofs: chosen.map { levels.inclusionProof(index: Int($0.sequence - 1)).map { Hex.encode($0) } }
+        )
+    }
+
     /// Everything needed to verify the log offline.
     public func bundle() async throws -> AuditBundle {
         let entries = try await self.entries()
@@ -100,7 +121,7 @@ public struct AuditLog: Sendable {
         guard sequence >= 1, sequence <= checkpoint.size else {
             throw GatehouseError(.notFound, "entry \(sequence) is not covered by the checkpoint of size \(checkpoint.size)")
         }
-        let proof = Merkle.inclusionProof(index: Int(sequence - 1), leaves: entries[...])
+        let proof = MerkleLevels(leaves: entries).inclusionProof(index: Int(sequence - 1))
         return InclusionProof(
             sequence: sequence, leafHash: entries[Int(sequence - 1)], size: checkpoint.size, root: checkpoint.root, proof: proof, checkpoint: checkpoint.note
         )

@@ -56,7 +56,15 @@ struct Audit: AsyncParsableCommand {
                 for note in trustedNotes {
                     trusted.append(try GatehouseAudit.Checkpoint.open(note, verifier: verifier))
                 }
-                let result = AuditVerifier.verify(entries: bundle.verifiableEntries, checkpoints: bundle.checkpoints, verifier: verifier, trusted: trusted)
+                let result: AuditVerification
+                if let proofs = bundle.proofs {
+                    let paths = proofs.map { $0.map { Hex.decode($0) ?? [] } }
+                    result = AuditVerifier.verifyPartial(entries: bundle.verifiableEntries, proofs: paths, checkpoints: bundle.checkpoints, verifier: verifier)
+                    if let fault = result.fault { throw GatehouseError(.invalidInput, "audit export FAILED verification: \(fault)") }
+                    print("partial audit export verified: \(result.entries) entries proven in the signed checkpoint at size \(result.latest?.size ?? 0)")
+                    return
+                }
+                result = AuditVerifier.verify(entries: bundle.verifiableEntries, checkpoints: bundle.checkpoints, verifier: verifier, trusted: trusted)
                 if let fault = result.fault {
                     throw GatehouseError(.invalidInput, "audit log FAILED verification: \(fault)")
                 }
@@ -146,13 +154,28 @@ struct Audit: AsyncParsableCommand {
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write every entry and checkpoint to a bundle for offline verification.")
+        static let configuration = CommandConfiguration(
+            abstract: "Write entries and checkpoints to a bundle for offline verification.",
+            discussion: "Without --since: every entry and checkpoint. With --since: the entries from that time on, each with its proof against a checkpoint signed now."
+        )
         @OptionGroup var options: DataDirOption
         @Option(help: "Output file.") var out: String
+        @Option(help: "Only entries at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).") var since: String?
 
         func run() async throws {
             do {
-                let bundle = try await AdminClient(dataDir: self.options.dataDir).auditBundle()
+                var since: Date? = nil
+                if let text = self.since {
+                    let formatter = ISO8601DateFormatter()
+                    formatter.formatOptions = [.withInternetDateTime]
+                    let fractional = ISO8601DateFormatter()
+                    fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+                    guard let date = formatter.date(from: text) ?? fractional.date(from: text) else {
+                        throw GatehouseError(.invalidInput, "--since must be an RFC 3339 time like 2026-11-01T00:00:00Z")
+                    }
+                    since = date
+                }
+                let bundle = try await AdminClient(dataDir: self.options.dataDir).auditBundle(since: since)
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 try encoder.encode(bundle).write(to: URL(fileURLWithPath: self.out), options: .atomic)

@@ -63,6 +63,17 @@ struct MerkleTests {
         ])
     }
 
+    @Test func levelsGiveTheSamePathsAsTheRecursiveDefinition() {
+        let leaves = (0..<70).map { Merkle.leafHash([UInt8($0)]) }
+        for n in 1...70 {
+            let levels = MerkleLevels(leaves: Array(leaves.prefix(n)))
+            #expect(levels.root == Merkle.root(Array(leaves.prefix(n))))
+            for i in 0..<n {
+                #expect(levels.inclusionProof(index: i) == Merkle.inclusionProof(index: i, leaves: leaves[..<n]), "\(i) of \(n)")
+            }
+        }
+    }
+
     /// Every proof for every (index, size) and (old, new) up to 40 leaves verifies, and fails
     /// when any input is changed.
     @Test func allProofsUpTo40Leaves() {
