@@ -29,11 +29,15 @@ public struct AuditBundle: Codable, Sendable {
     /// Present in a partial export (`--since`): for each entry, its audit path (hex hashes)
     /// to the tree signed by the last checkpoint. A full export has none: it is recomputed.
     public let proofs: [[String]]?
+    /// For a partial export: the window's start. Its entries run without gaps from the last
+    /// entry before this time (if any) to the checkpoint.
+    public let since: String?
 
-    public init(verifier: String, checkpoints: [String], entries: [Entry], proofs: [[String]]? = nil) {
+    public init(verifier: String, checkpoints: [String], since: String? = nil, entries: [Entry], proofs: [[String]]? = nil) {
         self.format = Self.format
         self.verifier = verifier
         self.checkpoints = checkpoints
+        self.since = since
         self.entries = entries
         self.proofs = proofs
     }

@@ -1,3 +1,4 @@
+public import Foundation
 public import GatehouseCore
 
 /// One entry as read back for verification: its sequence number, its canonical bytes, and the
@@ -65,7 +66,7 @@ public enum AuditVerifier {
     /// Verifies a partial export: every checkpoint's signature, and each entry's inclusion in
     /// the tree of the largest checkpoint through its audit path. Entries must increase.
     public static func verifyPartial(
-        entries: [VerifiableEntry], proofs: [[TreeHash]], checkpoints notes: [String], verifier: NoteVerifier
+        entries: [VerifiableEntry], proofs: [[TreeHash]], checkpoints notes: [String], verifier: NoteVerifier, since: Date? = nil
     ) -> AuditVerification {
         var result = AuditVerification()
         var opened: [Checkpoint] = []
@@ -87,9 +88,18 @@ public enum AuditVerifier {
             result.fault = .checkpointInvalid(size: latest.size, reason: "the export has \(entries.count) entries but \(proofs.count) proofs")
             return result
         }
-        var previous: Int64 = 0
+        // The window must be complete: consecutive entries ending at the checkpoint, starting
+        // at entry 1 or at the last entry before `since`.
+        var previous = (entries.first?.sequence ?? Int64(latest.size) + 1) - 1
+        if let since, let first = entries.first, first.sequence > 1 {
+            let time = ((try? JSONSerialization.jsonObject(with: Data(first.canonical))) as? [String: Any])?["time"] as? String
+            guard let start = time.flatMap(CanonicalEntry.parseTimestamp), start < since else {
+                result.fault = .sequenceBreak(position: Int(first.sequence - 1), found: first.sequence)
+                return result
+            }
+        }
         for (entry, proof) in zip(entries, proofs) {
-            guard entry.sequence > previous else {
+            guard entry.sequence == previous + 1 else {
                 result.fault = .sequenceBreak(position: Int(previous + 1), found: entry.sequence)
                 return result
             }
@@ -104,6 +114,9 @@ public enum AuditVerifier {
                 return result
             }
             result.entries += 1
+        }
+        if previous != Int64(latest.size) {
+            result.fault = .truncated(checkpointSize: latest.size, entries: Int(previous))
         }
         return result
     }

@@ -61,9 +61,16 @@ public enum CanonicalEntry {
         return out
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, UTC, milliseconds truncated (the precision stores keep).
+    /// Whole milliseconds since 1970, rounded to nearest: the precision stores keep. Rounding
+    /// (not truncation) makes `Date(ms / 1000)` map back to exactly `ms`, which the
+    /// floating-point division does not guarantee under truncation.
+    public static func milliseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded(.toNearestOrAwayFromZero))
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, UTC, at ``milliseconds(_:)`` precision.
     public static func timestamp(_ date: Date) -> String {
-        let millis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let millis = Self.milliseconds(date)
         let seconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
         let ms = Int(millis - seconds * 1000)
         let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400

@@ -11,8 +11,16 @@ public struct AuditLog: Sendable {
     public let origin: String
     /// Called with every checkpoint this process signs (the server keeps a copy outside the store).
     let onPublish: @Sendable (CheckpointRecord) throws -> Void
+    /// The last checkpoint kept outside the store, if any: new checkpoints must extend it.
+    let trustedHead: @Sendable () -> String?
+    /// Publishing is serialized: two checkpoints are never signed at once.
+    let publishGate = AsyncGate()
 
-    public init(environment: ServiceEnvironment, keys: KeyRing, onPublish: @escaping @Sendable (CheckpointRecord) throws -> Void = { _ in }) async throws {
+    public init(
+        environment: ServiceEnvironment, keys: KeyRing,
+        trustedHead: @escaping @Sendable () -> String? = { nil },
+        onPublish: @escaping @Sendable (CheckpointRecord) throws -> Void = { _ in }
+    ) async throws {
         let key = keys[.auditSigning]
         guard key.algorithm == .ed25519 else {
             throw GatehouseError(.keyMaterialCorrupted, "the audit signing key is not an Ed25519 key")
@@ -22,6 +30,20 @@ public struct AuditLog: Sendable {
         self.signingKey = key
         self.origin = "gatehouse.audit/\(installation)"
         self.onPublish = onPublish
+        self.trustedHead = trustedHead
+    }
+
+    /// Entries and checkpoints from one read transaction, so they describe the same log.
+    public func snapshot() async throws -> (entries: [AuditRecord], checkpoints: [CheckpointRecord]) {
+        try await self.environment.store.read { tx in
+            var all: [AuditRecord] = []
+            while true {
+                let page = try await tx.auditRecords(after: all.last?.sequence ?? 0, limit: 5000)
+                all += page
+                if page.count < 5000 { break }
+            }
+            return (all, try await tx.checkpoints())
+        }
     }
 
     /// The key an auditor verifies checkpoints with.
@@ -51,15 +73,31 @@ public struct AuditLog: Sendable {
     }
 
     /// Signs and stores a checkpoint over every entry so far, unless the latest checkpoint
-    /// already covers them (then returns that one). Each entry is re-hashed from its content
-    /// first: the server never signs over an entry that no longer matches its recorded hash.
+    /// already covers them (then returns that one). Before signing, every entry is re-hashed
+    /// from its content, and the new tree must extend the newest stored checkpoint and the
+    /// checkpoint kept outside the store: the server never signs over an altered entry, a
+    /// rewritten history or a database rolled back to an older state.
     @discardableResult
     public func publishCheckpoint() async throws -> CheckpointRecord? {
-        let entries = try await self.entries()
-        let existing = try await self.checkpoints()
-        if let latest = existing.last, latest.size == Int64(entries.count) { return latest }
-        guard !entries.isEmpty else { return nil }
+        try await self.publishGate.withExclusiveAccess { try await self.publishSerialized() }
+    }
+
+    private func publishSerialized() async throws -> CheckpointRecord? {
+        let (entries, existing) = try await self.snapshot()
+        var anchors: [(what: String, checkpoint: Checkpoint)] = []
+        do {
+            if let latest = existing.last {
+                anchors.append(("the newest stored checkpoint", try Checkpoint.open(latest.note, verifier: self.verifier)))
+            }
+            if let head = self.trustedHead() {
+                anchors.append(("the checkpoint kept outside the database", try Checkpoint.open(head, verifier: self.verifier)))
+            }
+        } catch {
+            throw GatehouseError(.storeFailure, "refusing to sign a checkpoint: a previous checkpoint does not verify (\(error))")
+        }
         var accumulator = MerkleAccumulator()
+        var rootsAt: [Int: TreeHash] = [0: accumulator.root]
+        let anchorSizes = Set(anchors.map(\.checkpoint.size))
         for record in entries {
             let leaf = Merkle.leafHash(CanonicalEntry.encode(sequence: record.sequence, event: record.event))
             guard record.sequence == Int64(accumulator.size + 1), leaf == record.entryHash else {
@@ -69,12 +107,35 @@ public struct AuditLog: Sendable {
                 )
             }
             accumulator.append(leaf)
+            if anchorSizes.contains(accumulator.size) { rootsAt[accumulator.size] = accumulator.root }
         }
+        for anchor in anchors {
+            guard anchor.checkpoint.size <= accumulator.size else {
+                throw GatehouseError(
+                    .storeFailure,
+                    "refusing to sign a checkpoint: \(anchor.what) covers \(anchor.checkpoint.size) entries but the log has \(accumulator.size) (rolled back?)"
+                )
+            }
+            guard rootsAt[anchor.checkpoint.size] == anchor.checkpoint.root else {
+                throw GatehouseError(
+                    .storeFailure,
+                    "refusing to sign a checkpoint: the log no longer matches \(anchor.what) at size \(anchor.checkpoint.size) (rewritten?)"
+                )
+            }
+        }
+        if let latest = existing.last, latest.size == Int64(entries.count) { return latest }
+        guard !entries.isEmpty else { return nil }
         let checkpoint = Checkpoint(origin: self.origin, size: accumulator.size, root: accumulator.root, time: self.environment.time.now())
-        let record = CheckpointRecord(
+        var record = CheckpointRecord(
             size: Int64(checkpoint.size), root: checkpoint.root, createdAt: checkpoint.time, note: try checkpoint.signed(with: self.signingKey)
         )
-        try await self.environment.store.recordCheckpoint(record)
+        if try await !self.environment.store.recordCheckpoint(record) {
+            // Another replica signed this size first: it must have signed the same tree.
+            guard let stored = try await self.checkpoints().first(where: { $0.size == record.size }), stored.root == record.root else {
+                throw GatehouseError(.storeFailure, "two checkpoints of size \(record.size) disagree: the log has forked")
+            }
+            record = stored
+        }
         try self.onPublish(record)
         return record
     }
@@ -83,13 +144,16 @@ public struct AuditLog: Sendable {
     /// signed now over the whole log: enough to prove them offline without the rest.
     public func bundle(since: Date) async throws -> AuditBundle {
         guard let checkpoint = try await self.publishCheckpoint() else {
-            return AuditBundle(verifier: self.verifier.description, checkpoints: [], entries: [], proofs: [])
+            return AuditBundle(verifier: self.verifier.description, checkpoints: [], since: CanonicalEntry.timestamp(since), entries: [], proofs: [])
         }
-        let all = try await self.entries().prefix(Int(checkpoint.size))
+        let all = Array(try await self.entries().prefix(Int(checkpoint.size)))
         let levels = MerkleLevels(leaves: all.map(\.entryHash))
-        let chosen = all.filter { $0.event.time >= since }
+        // Every entry from the first one at or after `since` to the checkpoint, plus the one
+        // before it: the verifier can then see the window is complete at both ends.
+        let first = all.firstIndex { $0.event.time >= since } ?? all.count
+        let chosen = all[max(0, first - 1)...]
         return AuditBundle(
-            verifier: self.verifier.description, checkpoints: [checkpoint.note],
+            verifier: self.verifier.description, checkpoints: [checkpoint.note], since: CanonicalEntry.timestamp(since),
             entries: chosen.map {
                 AuditBundle.Entry(
                     seq: $0.sequence, entry: String(decoding: CanonicalEntry.encode(sequence: $0.sequence, event: $0.event), as: UTF8.self),
@@ -102,8 +166,7 @@ public struct AuditLog: Sendable {
 
     /// Everything needed to verify the log offline.
     public func bundle() async throws -> AuditBundle {
-        let entries = try await self.entries()
-        let checkpoints = try await self.checkpoints()
+        let (entries, checkpoints) = try await self.snapshot()
         return AuditBundle(
             verifier: self.verifier.description, checkpoints: checkpoints.map(\.note),
             entries: entries.map {

@@ -44,13 +44,13 @@ public final class InMemoryStore: Store {
         }
     }
 
-    public func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws {
+    public func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws -> Bool {
         try await self.gate.withExclusiveAccess {
             self.box.mutate { state in
-                if !state.checkpoints.contains(where: { $0.size == checkpoint.size }) {
-                    state.checkpoints.append(checkpoint)
-                    state.checkpoints.sort { $0.size < $1.size }
-                }
+                guard !state.checkpoints.contains(where: { $0.size == checkpoint.size }) else { return false }
+                state.checkpoints.append(checkpoint)
+                state.checkpoints.sort { $0.size < $1.size }
+                return true
             }
         }
     }

@@ -21,8 +21,8 @@ public protocol Store: Sendable {
 
     /// Stores a signed checkpoint of the audit log. The one write without an audit event: a
     /// checkpoint is the log's own signature over its events, not a change of state. A second
-    /// checkpoint of the same size (another replica) is ignored.
-    func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws
+    /// checkpoint of the same size (another replica) is not replaced: returns false then.
+    func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws -> Bool
 
     /// Fails when the store cannot serve requests (for `/readyz`).
     func ping() async throws

@@ -104,7 +104,7 @@ public final class SQLStore: Store {
 
     // MARK: Store
 
-    public func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws {
+    public func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws -> Bool {
         try await self.withTransaction(readOnly: false) { db in
             try await SQLTransaction(db: db, dialect: self.dialect).recordCheckpoint(checkpoint)
         }

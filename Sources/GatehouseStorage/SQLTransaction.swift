@@ -137,12 +137,13 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
         }
     }
 
-    func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws {
-        try await self.db.raw("""
+    func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws -> Bool {
+        let rows = try await self.db.raw("""
             INSERT INTO audit_checkpoints (tree_size, root_hash, created_at, note)
             VALUES (\(bind: checkpoint.size), \(bind: Hex.encode(checkpoint.root)), \(bind: Self.millis(checkpoint.createdAt)), \(bind: checkpoint.note))
-            ON CONFLICT DO NOTHING
-            """).run()
+            ON CONFLICT DO NOTHING RETURNING tree_size
+            """).all()
+        return !rows.isEmpty
     }
 
     // MARK: writer
@@ -224,7 +225,8 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
         return Int(try rows.first?.decode(column: "n", as: Int64.self) ?? 0)
     }
 
-    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+    /// The same rounding as the canonical audit encoding, so stored times re-hash identically.
+    static func millis(_ date: Date) -> Int64 { CanonicalEntry.milliseconds(date) }
     static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
 
     private static func user(_ row: any SQLRow) throws -> User {

@@ -110,8 +110,11 @@ final class SQLiteGroupCommit: Sendable {
                     try await db.raw("RELEASE gatehouse_job").run()
                     results.append(.success(value))
                 } catch {
-                    try? await db.raw("ROLLBACK TO gatehouse_job").run()
-                    try? await db.raw("RELEASE gatehouse_job").run()
+                    // If SQLite already rolled back the whole transaction (full disk, I/O error),
+                    // the savepoint is gone and these throw: the batch then fails as a whole,
+                    // rather than letting later jobs run outside any transaction.
+                    try await db.raw("ROLLBACK TO gatehouse_job").run()
+                    try await db.raw("RELEASE gatehouse_job").run()
                     sequencer.next = mark
                     results.append(.failure(error))
                 }

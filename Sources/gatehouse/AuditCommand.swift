@@ -37,6 +37,10 @@ struct Audit: AsyncParsableCommand {
                     }
                     return String(decoding: data, as: UTF8.self)
                 }
+                // Read the head before fetching the log: a checkpoint signed in between is then
+                // inside the fetched log, never ahead of it.
+                let head = DataDirectory.auditHeadPath(self.options.dataDir)
+                let headNote = self.bundle == nil ? FileManager.default.contents(atPath: head).map { String(decoding: $0, as: UTF8.self) } : nil
                 if let path = self.bundle {
                     guard let keyText = self.key else { throw GatehouseError(.invalidInput, "--bundle needs --key: never trust the key inside the bundle") }
                     verifier = try NoteVerifier(parsing: keyText)
@@ -47,10 +51,7 @@ struct Audit: AsyncParsableCommand {
                 } else {
                     bundle = try await AdminClient(dataDir: self.options.dataDir).auditBundle()
                     verifier = try self.key.map { try NoteVerifier(parsing: $0) } ?? NoteVerifier(parsing: bundle.verifier)
-                    let head = DataDirectory.auditHeadPath(self.options.dataDir)
-                    if let data = FileManager.default.contents(atPath: head) {
-                        trustedNotes.append(String(decoding: data, as: UTF8.self))
-                    }
+                    if let headNote { trustedNotes.append(headNote) }
                 }
                 var trusted: [GatehouseAudit.Checkpoint] = []
                 for note in trustedNotes {
@@ -58,8 +59,14 @@ struct Audit: AsyncParsableCommand {
                 }
                 let result: AuditVerification
                 if let proofs = bundle.proofs {
+                    guard trusted.isEmpty else {
+                        throw GatehouseError(.invalidInput, "--checkpoint needs a full export: a partial one cannot show it extends an older checkpoint")
+                    }
                     let paths = proofs.map { $0.map { Hex.decode($0) ?? [] } }
-                    result = AuditVerifier.verifyPartial(entries: bundle.verifiableEntries, proofs: paths, checkpoints: bundle.checkpoints, verifier: verifier)
+                    result = AuditVerifier.verifyPartial(
+                        entries: bundle.verifiableEntries, proofs: paths, checkpoints: bundle.checkpoints, verifier: verifier,
+                        since: bundle.since.flatMap(CanonicalEntry.parseTimestamp)
+                    )
                     if let fault = result.fault { throw GatehouseError(.invalidInput, "audit export FAILED verification: \(fault)") }
                     print("partial audit export verified: \(result.entries) entries proven in the signed checkpoint at size \(result.latest?.size ?? 0)")
                     return

@@ -73,9 +73,11 @@ struct ServerRunner {
         let bootstrap = try await InvitationService(environment: environment, publicURL: self.settings.publicURL).ensureBootstrapInvitation()
 
         let headPath = dataDir.auditHeadPath
-        let auditLog = try await AuditLog(environment: environment, keys: keys) { checkpoint in
-            try CheckpointPublisher.writeAtomically(checkpoint.note, to: headPath)
-        }
+        let auditLog = try await AuditLog(
+            environment: environment, keys: keys,
+            trustedHead: { FileManager.default.contents(atPath: headPath).map { String(decoding: $0, as: UTF8.self) } },
+            onPublish: { checkpoint in try CheckpointPublisher.writeAtomically(checkpoint.note, to: headPath) }
+        )
         let deps = HTTPDependencies(
             environment: environment, publicURL: self.settings.publicURL, version: self.version, startedAt: time.now(), auditLog: auditLog
         )

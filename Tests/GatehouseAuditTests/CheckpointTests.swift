@@ -73,8 +73,14 @@ struct CanonicalEntryTests {
         for seconds in [0.0, 1.5, 951_782_400.999, 1_800_000_000.123, 4_102_444_799.999, -1.0, -86_400.25] {
             let date = Date(timeIntervalSince1970: seconds)
             let text = CanonicalEntry.timestamp(date)
-            #expect(text == formatter.string(from: Date(timeIntervalSince1970: (seconds * 1000).rounded(.down) / 1000)), "\(seconds)")
+            #expect(text == formatter.string(from: Date(timeIntervalSince1970: (seconds * 1000).rounded() / 1000)), "\(seconds)")
             #expect(CanonicalEntry.parseTimestamp(text).map(CanonicalEntry.timestamp) == text)
+        }
+        // Every stored millisecond value maps back to itself, far beyond 2038.
+        var ms: Int64 = 2_200_000_000_000
+        for _ in 0..<20_000 {
+            ms += 7_919
+            #expect(CanonicalEntry.milliseconds(Date(timeIntervalSince1970: Double(ms) / 1000)) == ms)
         }
         for bad in ["", "2026-13-01T00:00:00.000Z", "2026-02-30T00:00:00.000Z", "2026-01-01 00:00:00.000Z", "2026-01-01T00:00:00Z"] {
             #expect(CanonicalEntry.parseTimestamp(bad) == nil, "\(bad)")

@@ -26,9 +26,9 @@ final class SwitchableStore: Store, @unchecked Sendable {
         return try await self.inner.commit(body)
     }
 
-    func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws {
+    func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws -> Bool {
         try self.check()
-        try await self.inner.recordCheckpoint(checkpoint)
+        return try await self.inner.recordCheckpoint(checkpoint)
     }
 
     func ping() async throws { try self.check() }

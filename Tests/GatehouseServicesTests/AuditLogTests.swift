@@ -48,6 +48,36 @@ struct AuditLogTests {
         }
     }
 
+    /// The database is rolled back to an older, consistent state and new entries follow: the
+    /// server refuses to sign a checkpoint that would contradict the one it kept outside.
+    @Test(arguments: TestStoreKind.sql)
+    func refusesToSignOverARollback(_ kind: TestStoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let head = LockedBox<String?>(nil)
+            let env = ServiceEnvironment(store: store, time: SystemTimeSource(), random: SystemRandomSource())
+            let keys = try await KeyBootstrap(environment: env, rootKey: Self.rootKey).loadOrCreate()
+            let log = try await AuditLog(environment: env, keys: keys, trustedHead: { head.value }, onPublish: { head.value = $0.note })
+            let invitations = InvitationService(environment: env, publicURL: try PublicURL(parsing: "http://localhost:1"))
+            _ = try await log.publishCheckpoint()
+            for name in ["a", "b"] {
+                _ = try await invitations.invite(username: try Username(validating: name), email: nil, role: .member, actor: "t")
+            }
+            #expect(try await log.publishCheckpoint()?.size == 8)
+            let sql = store as! SQLStore
+            try await sql.execute(unsafeSQL: "DELETE FROM invitations")
+            try await sql.execute(unsafeSQL: "DELETE FROM audit_events WHERE seq > 6")
+            try await sql.execute(unsafeSQL: "DELETE FROM audit_checkpoints WHERE tree_size > 6")
+            _ = try await invitations.invite(username: try Username(validating: "c"), email: nil, role: .member, actor: "t")
+            do {
+                _ = try await log.publishCheckpoint()
+                Issue.record("a checkpoint was signed over a rolled-back log")
+            } catch let error as GatehouseError {
+                #expect(error.message.contains("covers 8 entries but the log has 7"))
+            }
+            #expect(try await log.checkpoints().map(\.size) == [6])
+        }
+    }
+
     @Test(arguments: TestStoreKind.sql)
     func refusesToSignOverAnAlteredEntry(_ kind: TestStoreKind) async throws {
         try await TestStore.with(kind) { store in

@@ -207,6 +207,12 @@ def test_live_tamper_and_rollback_are_detected(server, tmp_path):
     db.commit()
     r = run(data, "audit", "verify")
     assert r.returncode == 1 and "log rolled back" in r.stderr, r.stdout + r.stderr
+    # New activity after the rollback: the server refuses to sign a checkpoint that would
+    # hide it, and keeps the head it trusts.
+    assert run(data, "admin", "invite", "zed", "--email", "z@example.org").returncode == 0
+    r = run(data, "audit", "checkpoint")
+    assert r.returncode == 1 and "refusing to sign a checkpoint" in r.stderr, r.stdout + r.stderr
+    assert run(data, "audit", "verify").returncode == 1
 
 
 # A read-only remount under a running server is not testable here: Linux refuses to remount a
@@ -354,10 +360,21 @@ def test_partial_export_since_a_time_is_proven_entry_by_entry(server, tmp_path):
     r = run(data, "audit", "export", "--since", cut, "--out", str(out))
     assert r.returncode == 0, r.stderr
     bundle = json.loads(out.read_text())
-    assert [json.loads(e["entry"])["details"]["username"] for e in bundle["entries"]] == ["gina", "hank"]
+    # The window, plus the last entry before it, which shows where the window starts.
+    assert [json.loads(e["entry"])["details"]["username"] for e in bundle["entries"]] == ["dave", "gina", "hank"]
     key = verifier_key(data)
     r = gatehouse("audit", "verify", "--bundle", str(out), "--key", key)
-    assert r.returncode == 0 and "2 entries proven" in r.stdout, r.stderr
+    assert r.returncode == 0 and "3 entries proven" in r.stdout, r.stderr
+
+    # Dropping an entry from the window, or its start, is a fault even though every proof holds.
+    for drop in (1, 0):
+        gap = json.loads(out.read_text())
+        del gap["entries"][drop]
+        del gap["proofs"][drop]
+        f = tmp_path / "gap.json"
+        f.write_text(json.dumps(gap))
+        r = gatehouse("audit", "verify", "--bundle", str(f), "--key", key)
+        assert r.returncode == 1 and "missing or out of order" in r.stderr, r.stdout + r.stderr
 
     # Independently: each path leads from the entry to the signed root (RFC 9162 2.1.3.2).
     size, root = open_note(bundle["checkpoints"][0], key)
@@ -376,8 +393,9 @@ def test_partial_export_since_a_time_is_proven_entry_by_entry(server, tmp_path):
         assert sn == 0 and r_ == root
 
     tampered = json.loads(out.read_text())
-    tampered["entries"][1]["entry"] = tampered["entries"][1]["entry"].replace("hank", "hanx")
-    tampered["entries"][1]["hash"] = hashlib.sha256(b"\x00" + tampered["entries"][1]["entry"].encode()).hexdigest()
+    assert "hank" in tampered["entries"][2]["entry"]
+    tampered["entries"][2]["entry"] = tampered["entries"][2]["entry"].replace("hank", "hanx")
+    tampered["entries"][2]["hash"] = hashlib.sha256(b"\x00" + tampered["entries"][2]["entry"].encode()).hexdigest()
     out.write_text(json.dumps(tampered))
     r = gatehouse("audit", "verify", "--bundle", str(out), "--key", key)
     assert r.returncode == 1 and "is not in the tree signed by the checkpoint" in r.stderr
