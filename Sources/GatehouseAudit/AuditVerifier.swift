@@ -31,7 +31,7 @@ public struct AuditVerification: Sendable {
 }
 
 /// What is wrong, naming the first bad entry or the range it must lie in.
-public enum AuditFault: Sendable, Equatable, CustomStringConvertible {
+public enum AuditFault: Error, Sendable, Equatable, CustomStringConvertible {
     case sequenceBreak(position: Int, found: Int64)
     case entryAltered(sequence: Int64)
     case checkpointInvalid(size: Int?, reason: String)
@@ -63,20 +63,32 @@ public enum AuditFault: Sendable, Equatable, CustomStringConvertible {
 /// Recomputes everything about an audit log from its entries and signed checkpoints.
 /// Pure: the caller reads entries and notes from wherever (live store, bundle file).
 public enum AuditVerifier {
+    /// Opens every note, or names the first that does not verify (by the size it claims).
+    static func open(_ notes: [String], verifier: NoteVerifier) -> Result<[Checkpoint], AuditFault> {
+        var opened: [Checkpoint] = []
+        for note in notes {
+            do {
+                opened.append(try Checkpoint.open(note, verifier: verifier))
+            } catch {
+                let size = note.split(separator: "\n").dropFirst().first.flatMap { Int($0) }
+                return .failure(.checkpointInvalid(size: size, reason: error.description))
+            }
+        }
+        return .success(opened)
+    }
+
     /// Verifies a partial export: every checkpoint's signature, and each entry's inclusion in
     /// the tree of the largest checkpoint through its audit path. Entries must increase.
     public static func verifyPartial(
         entries: [VerifiableEntry], proofs: [[TreeHash]], checkpoints notes: [String], verifier: NoteVerifier, since: Date? = nil
     ) -> AuditVerification {
         var result = AuditVerification()
-        var opened: [Checkpoint] = []
-        for note in notes {
-            do {
-                opened.append(try Checkpoint.open(note, verifier: verifier))
-            } catch {
-                result.fault = .checkpointInvalid(size: note.split(separator: "\n").dropFirst().first.flatMap { Int($0) }, reason: error.description)
-                return result
-            }
+        let opened: [Checkpoint]
+        switch Self.open(notes, verifier: verifier) {
+        case .failure(let fault):
+            result.fault = fault
+            return result
+        case .success(let checkpoints): opened = checkpoints
         }
         result.checkpoints = opened.count
         guard let latest = opened.max(by: { $0.size < $1.size }) else {
@@ -130,15 +142,12 @@ public enum AuditVerifier {
         entries: some Sequence<VerifiableEntry>, checkpoints notes: [String], verifier: NoteVerifier, trusted: [Checkpoint] = []
     ) -> AuditVerification {
         var result = AuditVerification()
-        var opened: [Checkpoint] = []
-        for note in notes {
-            do {
-                opened.append(try Checkpoint.open(note, verifier: verifier))
-            } catch {
-                let size = note.split(separator: "\n").dropFirst().first.flatMap { Int($0) }
-                result.fault = .checkpointInvalid(size: size, reason: error.description)
-                return result
-            }
+        let opened: [Checkpoint]
+        switch Self.open(notes, verifier: verifier) {
+        case .failure(let fault):
+            result.fault = fault
+            return result
+        case .success(let checkpoints): opened = checkpoints
         }
         // A trusted checkpoint the log also carries is checked once.
         let extra = trusted.filter { t in !opened.contains { $0.size == t.size && $0.root == t.root } }

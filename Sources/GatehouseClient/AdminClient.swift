@@ -60,32 +60,11 @@ public struct AdminClient: Sendable {
         return try await self.send(method: .GET, path: "/v1/audit/bundle" + query, body: nil, maxBytes: 1 << 30)
     }
 
-    public struct ProofReply: Sendable, Decodable {
-        public let kind: String
-        public let entry: Int64?
-        public let leafHash: String?
-        public let oldSize: Int64?
-        public let oldRoot: String?
-        public let size: Int64
-        public let root: String
-        public let proof: [String]
-        public let checkpoint: String
-        public let oldCheckpoint: String?
-
-        enum CodingKeys: String, CodingKey {
-            case kind, entry, size, root, proof, checkpoint
-            case leafHash = "leaf_hash"
-            case oldSize = "old_size"
-            case oldRoot = "old_root"
-            case oldCheckpoint = "old_checkpoint"
-        }
-    }
-
-    public func auditInclusionProof(entry: Int64, size: Int64?) async throws -> ProofReply {
+    public func auditInclusionProof(entry: Int64, size: Int64?) async throws -> ProofDocument {
         try await self.send(method: .GET, path: "/v1/audit/proof?entry=\(entry)" + (size.map { "&size=\($0)" } ?? ""), body: nil)
     }
 
-    public func auditConsistencyProof(oldSize: Int64, size: Int64?) async throws -> ProofReply {
+    public func auditConsistencyProof(oldSize: Int64, size: Int64?) async throws -> ProofDocument {
         try await self.send(method: .GET, path: "/v1/audit/proof?old=\(oldSize)" + (size.map { "&size=\($0)" } ?? ""), body: nil)
     }
 

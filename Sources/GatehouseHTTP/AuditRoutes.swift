@@ -30,11 +30,10 @@ enum AuditRoutes {
             try await Self.answer {
                 let size = try Self.integer(request, "size", required: false)
                 if let old = try Self.integer(request, "old", required: false) {
-                    let proof = try await log.consistencyProof(oldSize: old, size: size)
-                    return ProofResponse(consistency: proof)
+                    return Self.document(try await log.consistencyProof(oldSize: old, size: size))
                 }
                 let entry = try Self.integer(request, "entry", required: true)!
-                return ProofResponse(inclusion: try await log.inclusionProof(sequence: entry, size: size))
+                return Self.document(try await log.inclusionProof(sequence: entry, size: size))
             }
         }
         router.get("/v1/audit/tail") { request, _ in
@@ -130,50 +129,18 @@ enum AuditRoutes {
         let verifier: String
     }
 
-    struct ProofResponse: Encodable {
-        let kind: String
-        let entry: Int64?
-        let leafHash: String?
-        let oldSize: Int64?
-        let oldRoot: String?
-        let size: Int64
-        let root: String
-        let proof: [String]
-        let checkpoint: String
-        let oldCheckpoint: String?
+    static func document(_ p: InclusionProof) -> ProofDocument {
+        ProofDocument(
+            kind: "inclusion", entry: p.sequence, leafHash: Hex.encode(p.leafHash), oldSize: nil, oldRoot: nil,
+            size: p.size, root: Hex.encode(p.root), proof: p.proof.map { Hex.encode($0) }, checkpoint: p.checkpoint, oldCheckpoint: nil
+        )
+    }
 
-        init(inclusion p: InclusionProof) {
-            self.kind = "inclusion"
-            self.entry = p.sequence
-            self.leafHash = Hex.encode(p.leafHash)
-            self.oldSize = nil
-            self.oldRoot = nil
-            self.size = p.size
-            self.root = Hex.encode(p.root)
-            self.proof = p.proof.map { Hex.encode($0) }
-            self.checkpoint = p.checkpoint
-            self.oldCheckpoint = nil
-        }
-
-        init(consistency p: ConsistencyProof) {
-            self.kind = "consistency"
-            self.entry = nil
-            self.leafHash = nil
-            self.oldSize = p.oldSize
-            self.oldRoot = Hex.encode(p.oldRoot)
-            self.size = p.newSize
-            self.root = Hex.encode(p.newRoot)
-            self.proof = p.proof.map { Hex.encode($0) }
-            self.checkpoint = p.newCheckpoint
-            self.oldCheckpoint = p.oldCheckpoint
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case kind, entry, size, root, proof, checkpoint
-            case leafHash = "leaf_hash"
-            case oldSize = "old_size"
-            case oldRoot = "old_root"
-            case oldCheckpoint = "old_checkpoint"
-        }
+    static func document(_ p: ConsistencyProof) -> ProofDocument {
+        ProofDocument(
+            kind: "consistency", entry: nil, leafHash: nil, oldSize: p.oldSize, oldRoot: Hex.encode(p.oldRoot),
+            size: p.newSize, root: Hex.encode(p.newRoot), proof: p.proof.map { Hex.encode($0) }, checkpoint: p.newCheckpoint,
+            oldCheckpoint: p.oldCheckpoint
+        )
     }
 }

@@ -113,7 +113,7 @@ struct Audit: AsyncParsableCommand {
         func run() async throws {
             do {
                 let client = AdminClient(dataDir: self.options.dataDir)
-                let reply: AdminClient.ProofReply
+                let reply: ProofDocument
                 let verified: Bool
                 let hashes = { (texts: [String]) in texts.map { Array(Hex.decode($0) ?? []) } }
                 switch (self.entry, self.consistency) {
@@ -135,27 +135,10 @@ struct Audit: AsyncParsableCommand {
                 guard verified else { throw GatehouseError(.invalidInput, "the server's proof does not verify") }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(ProofOutput(reply)), as: UTF8.self))
+                print(String(decoding: try encoder.encode(reply), as: UTF8.self))
+                FileHandle.standardError.write(Data("proof verified\n".utf8))
             } catch {
                 throw fail(error)
-            }
-        }
-
-        struct ProofOutput: Encodable {
-            let kind: String
-            let entry: Int64?
-            let leaf_hash: String?
-            let old_size: Int64?
-            let old_root: String?
-            let size: Int64
-            let root: String
-            let proof: [String]
-            let checkpoint: String
-            let verified = true
-
-            init(_ r: AdminClient.ProofReply) {
-                (self.kind, self.entry, self.leaf_hash, self.old_size, self.old_root) = (r.kind, r.entry, r.leafHash, r.oldSize, r.oldRoot)
-                (self.size, self.root, self.proof, self.checkpoint) = (r.size, r.root, r.proof, r.checkpoint)
             }
         }
     }

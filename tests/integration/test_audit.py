@@ -49,6 +49,24 @@ def open_note(note, vkey):
     return int(size), base64.b64decode(root)
 
 
+def path_root(leaf, index, size, path):
+    """RFC 9162 2.1.3.2: the root an audit path leads to, or None if the path is malformed."""
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            while not fn & 1 and fn:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn >>= 1
+        sn >>= 1
+    return r if sn == 0 else None
+
+
 def independent_verify(bundle, vkey):
     leaves = []
     for i, e in enumerate(bundle["entries"], start=1):
@@ -105,24 +123,12 @@ def test_checkpoints_proofs_and_an_independent_verifier_agree(server, tmp_path):
     assert r.returncode == 0 and "11 entries" in r.stdout, r.stderr
 
     proof = json.loads(run(data, "audit", "prove", "--entry", "9").stdout)
-    leaf, index, size = bytes.fromhex(proof["leaf_hash"]), 8, proof["size"]
-    # Verify the audit path independently (RFC 9162 2.1.3.2).
-    fn, sn, r_ = index, size - 1, leaf
-    for p in map(bytes.fromhex, proof["proof"]):
-        if fn & 1 or fn == sn:
-            r_ = hashlib.sha256(b"\x01" + p + r_).digest()
-            while not fn & 1 and fn:
-                fn >>= 1
-                sn >>= 1
-        else:
-            r_ = hashlib.sha256(b"\x01" + r_ + p).digest()
-        fn >>= 1
-        sn >>= 1
-    assert sn == 0 and r_ == open_note(proof["checkpoint"], key)[1]
+    leaf = bytes.fromhex(proof["leaf_hash"])
+    assert path_root(leaf, 8, proof["size"], [bytes.fromhex(p) for p in proof["proof"]]) == open_note(proof["checkpoint"], key)[1]
 
     older = min(open_note(n, key)[0] for n in bundle["checkpoints"])
-    c = json.loads(run(data, "audit", "prove", "--consistency", str(older)).stdout)
-    assert c["verified"] and c["old_size"] == older
+    r = run(data, "audit", "prove", "--consistency", str(older))
+    assert "proof verified" in r.stderr and json.loads(r.stdout)["old_size"] == older
 
 
 def test_bad_cli_input_is_refused(server):
@@ -379,18 +385,8 @@ def test_partial_export_since_a_time_is_proven_entry_by_entry(server, tmp_path):
     # Independently: each path leads from the entry to the signed root (RFC 9162 2.1.3.2).
     size, root = open_note(bundle["checkpoints"][0], key)
     for e, path in zip(bundle["entries"], bundle["proofs"]):
-        fn, sn, r_ = e["seq"] - 1, size - 1, hashlib.sha256(b"\x00" + e["entry"].encode()).digest()
-        for p in map(bytes.fromhex, path):
-            if fn & 1 or fn == sn:
-                r_ = hashlib.sha256(b"\x01" + p + r_).digest()
-                while not fn & 1 and fn:
-                    fn >>= 1
-                    sn >>= 1
-            else:
-                r_ = hashlib.sha256(b"\x01" + r_ + p).digest()
-            fn >>= 1
-            sn >>= 1
-        assert sn == 0 and r_ == root
+        leaf = hashlib.sha256(b"\x00" + e["entry"].encode()).digest()
+        assert path_root(leaf, e["seq"] - 1, size, [bytes.fromhex(p) for p in path]) == root
 
     tampered = json.loads(out.read_text())
     assert "hank" in tampered["entries"][2]["entry"]
