@@ -9,6 +9,9 @@ public import Hummingbird
 public enum AdminRoutes {
     static let maxBodyBytes = 16 * 1024
     static let actor = "admin-socket"
+    /// Where admin requests come from, in audit events: the local socket (peer credentials are
+    /// not read yet; file permissions decide who may connect).
+    static let source = "unix:admin.sock"
 
     public static func makeRouter(_ deps: HTTPDependencies) -> Router<BasicRequestContext> {
         let router = Router()
@@ -29,7 +32,10 @@ public enum AdminRoutes {
             do {
                 let body = try await collectBody(request, limit: Self.maxBodyBytes)
                 let input = try InviteRequest.parse(body)
-                let issued = try await invitations.invite(username: input.username, email: input.email, role: input.role, actor: Self.actor)
+                let issued = try await invitations.invite(
+                    username: input.username, email: input.email, role: input.role, actor: Self.actor,
+                    requestID: Identifier.make(using: deps.environment.random), sourceAddress: Self.source
+                )
                 return JSONResponse.make(.created, InviteResponse(issued))
             } catch let error as GatehouseError {
                 return JSONResponse.error(error)

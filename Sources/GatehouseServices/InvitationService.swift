@@ -67,7 +67,10 @@ public struct InvitationService: Sendable {
     }
 
     /// Invites `username`. Refused when the user exists or already has a pending invitation.
-    public func invite(username: Username, email: EmailAddress?, role: RoleName, actor: String) async throws -> Issued {
+    /// `requestID` and `sourceAddress` go into the audit event, to tie it to the request.
+    public func invite(
+        username: Username, email: EmailAddress?, role: RoleName, actor: String, requestID: String? = nil, sourceAddress: String? = nil
+    ) async throws -> Issued {
         let env = self.environment
         let publicURL = self.publicURL
         return try await env.store.commit { tx in
@@ -80,10 +83,10 @@ public struct InvitationService: Sendable {
             let now = env.time.now()
             let (invitation, token) = Self.make(kind: .invite, username: username, email: email, role: role, actor: actor, env: env, now: now)
             try await tx.insertInvitation(invitation)
-            return Change(
-                Issued(invitation: invitation, enrollmentURL: token.enrollmentURL(publicURL: publicURL)),
-                event: Self.createdEvent(invitation, actor: actor, now: now)
-            )
+            var event = Self.createdEvent(invitation, actor: actor, now: now)
+            event.requestID = requestID
+            event.sourceAddress = sourceAddress
+            return Change(Issued(invitation: invitation, enrollmentURL: token.enrollmentURL(publicURL: publicURL)), event: event)
         }
     }
 

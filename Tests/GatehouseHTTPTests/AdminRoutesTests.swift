@@ -29,6 +29,10 @@ struct AdminRoutesTests {
                 #expect(object["storeKind"] as? String == "memory")
             }
         }
+        let records = try await store.read { tx in try await tx.auditRecords(after: HTTPTestSupport.bootstrapEvents, limit: 10) }
+        #expect(records.count == 1)
+        #expect(records.first?.event.sourceAddress == "unix:admin.sock")
+        #expect(records.first?.event.requestID?.count == 36)
     }
 
     /// Every bad request gets a clear error, and nothing is written.
