@@ -27,14 +27,7 @@ public enum CanonicalEntry {
         key("code")
         appendString(event.code.rawValue, to: &out)
         key("details")
-        out.append(UInt8(ascii: "{"))
-        for (index, name) in event.details.keys.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }).enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            appendString(name, to: &out)
-            out.append(UInt8(ascii: ":"))
-            appendString(event.details[name]!, to: &out)
-        }
-        out.append(UInt8(ascii: "}"))
+        out.append(contentsOf: CanonicalJSON.object(event.details))
         key("outcome")
         appendString(event.outcome.rawValue, to: &out)
         if let reason = event.reason {
@@ -121,24 +114,6 @@ public enum CanonicalEntry {
     }
 
     static func appendString(_ text: String, to out: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
-        out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case 0x22: out.append(contentsOf: [0x5C, 0x22])
-            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
-            case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x00..<0x20:
-                out.append(contentsOf: Array("\\u00".utf8))
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0x0F)])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+        CanonicalJSON.appendString(text, to: &out)
     }
 }

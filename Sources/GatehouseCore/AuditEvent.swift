@@ -49,9 +49,7 @@ public struct AuditEvent: Sendable, Equatable, Codable {
 
     /// Details as canonical JSON (sorted keys), the form stored.
     public var detailsJSON: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(self.details)) ?? Data("{}".utf8), as: UTF8.self)
+        String(decoding: CanonicalJSON.object(self.details), as: UTF8.self)
     }
 }
 
