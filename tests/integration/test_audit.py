@@ -302,7 +302,7 @@ def test_kill_9_under_load_loses_nothing_acknowledged(servers, tmp_path):
     stop.set()
     for t in threads:
         t.join()
-    assert len(acknowledged) > 100, "the load did not get going"
+    assert len(acknowledged) > 20, "the load did not get going"
 
     s2 = servers(data).start()
     db = sqlite3.connect(os.path.join(data, "gatehouse.sqlite"))
