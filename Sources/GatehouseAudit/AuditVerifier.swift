@@ -101,9 +101,18 @@ public enum AuditVerifier {
             return result
         }
         // The window must be complete: consecutive entries ending at the checkpoint, starting
-        // at entry 1 or at the last entry before `since`.
-        var previous = (entries.first?.sequence ?? Int64(latest.size) + 1) - 1
-        if let since, let first = entries.first, first.sequence > 1 {
+        // at entry 1 or at the last entry before `since`. A partial export always carries at
+        // least that boundary entry.
+        guard let since else {
+            result.fault = .checkpointInvalid(size: latest.size, reason: "a partial export must state the time its window starts")
+            return result
+        }
+        guard !entries.isEmpty || latest.size == 0 else {
+            result.fault = .truncated(checkpointSize: latest.size, entries: 0)
+            return result
+        }
+        var previous = (entries.first?.sequence ?? 1) - 1
+        if let first = entries.first, first.sequence > 1 {
             let time = ((try? JSONSerialization.jsonObject(with: Data(first.canonical))) as? [String: Any])?["time"] as? String
             guard let start = time.flatMap(CanonicalEntry.parseTimestamp), start < since else {
                 result.fault = .sequenceBreak(position: Int(first.sequence - 1), found: first.sequence)

@@ -34,15 +34,19 @@ public struct AuditLog: Sendable {
     }
 
     /// Entries and checkpoints from one read transaction, so they describe the same log.
+    /// Checkpoints are read first: each is committed after the entries it covers, so the
+    /// entries read next include them even where a store shows each statement the latest
+    /// committed state (PostgreSQL's READ COMMITTED).
     public func snapshot() async throws -> (entries: [AuditRecord], checkpoints: [CheckpointRecord]) {
         try await self.environment.store.read { tx in
+            let checkpoints = try await tx.checkpoints()
             var all: [AuditRecord] = []
             while true {
                 let page = try await tx.auditRecords(after: all.last?.sequence ?? 0, limit: 5000)
                 all += page
                 if page.count < 5000 { break }
             }
-            return (all, try await tx.checkpoints())
+            return (all, checkpoints)
         }
     }
 

@@ -162,7 +162,7 @@ public final class SQLStore: Store {
                         try await client.withConnection { connection in
                             try started()
                             let db = connection.sql(queryLogLevel: .trace)
-                            return try await Self.run(db, begin: readOnly ? "BEGIN READ ONLY" : "BEGIN", body)
+                            return try await Self.run(db, begin: readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", body)
                         }
                     }
                 }

@@ -68,7 +68,9 @@ struct Audit: AsyncParsableCommand {
                         since: bundle.since.flatMap(CanonicalEntry.parseTimestamp)
                     )
                     if let fault = result.fault { throw GatehouseError(.invalidInput, "audit export FAILED verification: \(fault)") }
-                    print("partial audit export verified: \(result.entries) entries proven in the signed checkpoint at size \(result.latest?.size ?? 0)")
+                    let first = bundle.entries.first?.seq ?? 0
+                    print("partial audit export verified: \(result.entries) entries proven in the signed checkpoint at size \(result.latest?.size ?? 0)"
+                        + ": every entry from \(first) on, starting with the last entry before \(bundle.since ?? "?") (check that this is the window you asked for)")
                     return
                 }
                 result = AuditVerifier.verify(entries: bundle.verifiableEntries, checkpoints: bundle.checkpoints, verifier: verifier, trusted: trusted)

@@ -396,3 +396,15 @@ def test_partial_export_since_a_time_is_proven_entry_by_entry(server, tmp_path):
     r = gatehouse("audit", "verify", "--bundle", str(out), "--key", key)
     assert r.returncode == 1 and "is not in the tree signed by the checkpoint" in r.stderr
     assert "--since must be an RFC 3339 time" in run(data, "audit", "export", "--since", "yesterday", "--out", str(out)).stderr
+
+    # The start of the window is not taken on trust: without it, or with nothing in it, no pass.
+    for mutate, message in [
+        (lambda b: b.pop("since"), "must state the time its window starts"),
+        (lambda b: (b["entries"].clear(), b["proofs"].clear()), "log truncated"),
+    ]:
+        bad = json.loads(json.dumps(bundle))
+        mutate(bad)
+        f = tmp_path / "bad.json"
+        f.write_text(json.dumps(bad))
+        r = gatehouse("audit", "verify", "--bundle", str(f), "--key", key)
+        assert r.returncode == 1 and message in r.stderr, r.stdout + r.stderr
