@@ -80,6 +80,7 @@ let package = Package(
             name: "GatehouseGraphQL",
             dependencies: [
                 "GatehouseServices",
+                "GatehouseAudit",
                 .product(name: "Graphiti", package: "Graphiti"),
                 .product(name: "GraphQL", package: "GraphQL"),
             ],

@@ -1,5 +1,6 @@
 public import Foundation
 public import GatehouseCore
+public import GatehouseServices
 import Graphiti
 import GraphQL
 
@@ -21,18 +22,28 @@ public struct ServerInfo: Sendable, Codable {
     }
 }
 
-/// What resolvers may use during one request.
+/// What resolvers may use during one request. `auditLog` is set only where the caller is
+/// authenticated (today: the admin socket); the public schema has no field that reads it.
 public struct GraphQLContext: Sendable {
     public let serverInfo: ServerInfo
+    public let auditLog: AuditLog?
 
-    public init(serverInfo: ServerInfo) {
+    public init(serverInfo: ServerInfo, auditLog: AuditLog? = nil) {
         self.serverInfo = serverInfo
+        self.auditLog = auditLog
     }
 }
 
 struct GatehouseResolver: Sendable {
     func serverInfo(context: GraphQLContext, arguments: NoArguments) -> ServerInfo {
         context.serverInfo
+    }
+
+    func auditEvents(context: GraphQLContext, arguments: AuditEventsArguments) async throws -> AuditEventPage {
+        guard let log = context.auditLog else {
+            throw GraphQLError(message: "audit events need an authenticated caller", extensions: ["code": .string("FORBIDDEN")])
+        }
+        return try await AuditEventsQuery.run(arguments, log: log)
     }
 }
 
@@ -41,17 +52,72 @@ struct GatehouseAPI: API {
     let schema: Schema<GatehouseResolver, GraphQLContext>
 }
 
-/// The GraphQL schema, built in one place so the server and `gatehouse graphql schema` agree.
+/// Which schema: the public one on `--listen`, or the administrator's on the admin socket.
+public enum SchemaVariant: Sendable {
+    case `public`
+    case admin
+}
+
+/// The GraphQL schemas, built in one place so the server and `gatehouse graphql schema` agree.
 public enum GatehouseSchema {
-    static func makeAPI() throws -> GatehouseAPI {
+    static func makeAPI(_ variant: SchemaVariant = .public) throws -> GatehouseAPI {
+        switch variant {
+        case .public: try Self.publicAPI()
+        case .admin: try Self.adminAPI()
+        }
+    }
+
+    static func adminAPI() throws -> GatehouseAPI {
         let schema = try Schema<GatehouseResolver, GraphQLContext> {
-            Type(ServerInfo.self, as: "ServerInfo") {
-                Field("name", at: \.name).description("Always \"Gatehouse\".")
-                Field("version", at: \.version).description("The server's version.")
-                Field("publicUrl", at: \.publicUrl).description("The URL users reach Gatehouse at; also the OIDC issuer.")
-                Field("relyingPartyId", at: \.relyingPartyId).description("The WebAuthn relying-party ID passkeys are bound to.")
-                Field("startedAt", at: \.startedAt).description("When this server process started (RFC 3339).")
-            }.description("Public facts about this Gatehouse server.")
+            Self.serverInfoType()
+            Type(AuditEventNode.Detail.self, as: "AuditDetail") {
+                Field("key", at: \.key)
+                Field("value", at: \.value)
+            }.description("One key/value fact of an audit event.")
+            Type(AuditEventNode.self, as: "AuditEvent") {
+                Field("sequence", at: \.sequence).description("Position in the log (a 64-bit number, as a string).")
+                Field("code", at: \.code).description("Stable event code, e.g. invitation.created.")
+                Field("actor", at: \.actor)
+                Field("subject", at: \.subject)
+                Field("outcome", at: \.outcome).description("allowed, denied or failed.")
+                Field("reason", at: \.reason)
+                Field("requestId", at: \.requestId)
+                Field("sourceAddress", at: \.sourceAddress)
+                Field("time", at: \.time).description("UTC, milliseconds (RFC 3339).")
+                Field("details", at: \.details)
+                Field("canonical", at: \.canonical).description("The canonical entry: the exact bytes hashed into the Merkle tree.")
+            }.description("One entry of the tamper-evident audit log.")
+            Type(AuditEventPage.self, as: "AuditEventPage") {
+                Field("events", at: \.events)
+                Field("endCursor", at: \.endCursor).description("The last sequence examined; pass as `after` for the next page.")
+                Field("hasNextPage", at: \.hasNextPage)
+            }.description("A page of audit events.")
+            Query {
+                Field("serverInfo", at: GatehouseResolver.serverInfo).description("Public facts about this server.")
+                Field("auditEvents", at: GatehouseResolver.auditEvents) {
+                    Argument("first", at: \.first).description("How many events, 1 to 500 (default 50).")
+                    Argument("after", at: \.after).description("Start after this cursor (an endCursor).")
+                    Argument("code", at: \.code).description("Only events with this code.")
+                    Argument("actor", at: \.actor).description("Only events by this actor.")
+                }.description("Audit events, oldest first, filtered and paginated; examines at most 10,000 entries per request.")
+            }
+        }
+        return GatehouseAPI(resolver: GatehouseResolver(), schema: schema)
+    }
+
+    static func serverInfoType() -> Graphiti.`Type`<GatehouseResolver, GraphQLContext, ServerInfo> {
+        Type(ServerInfo.self, as: "ServerInfo") {
+            Field("name", at: \.name).description("Always \"Gatehouse\".")
+            Field("version", at: \.version).description("The server's version.")
+            Field("publicUrl", at: \.publicUrl).description("The URL users reach Gatehouse at; also the OIDC issuer.")
+            Field("relyingPartyId", at: \.relyingPartyId).description("The WebAuthn relying-party ID passkeys are bound to.")
+            Field("startedAt", at: \.startedAt).description("When this server process started (RFC 3339).")
+        }.description("Public facts about this Gatehouse server.")
+    }
+
+    static func publicAPI() throws -> GatehouseAPI {
+        let schema = try Schema<GatehouseResolver, GraphQLContext> {
+            Self.serverInfoType()
             Query {
                 Field("serverInfo", at: GatehouseResolver.serverInfo).description("Public facts about this server.")
             }
@@ -59,8 +125,9 @@ public enum GatehouseSchema {
         return GatehouseAPI(resolver: GatehouseResolver(), schema: schema)
     }
 
-    /// The schema in GraphQL SDL, as checked in at `schema.graphql`.
-    public static func printed() throws -> String {
-        printSchema(schema: try makeAPI().schema.schema) + "\n"
+    /// The schema in GraphQL SDL, as checked in at `schema.graphql` (public) and
+    /// `schema.admin.graphql` (admin socket).
+    public static func printed(_ variant: SchemaVariant = .public) throws -> String {
+        printSchema(schema: try makeAPI(variant).schema.schema) + "\n"
     }
 }

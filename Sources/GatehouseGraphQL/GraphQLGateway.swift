@@ -30,8 +30,8 @@ public struct GraphQLGateway: Sendable {
     let api: GatehouseAPI
     let limits: Limits
 
-    public init(limits: Limits = .default) throws {
-        self.api = try GatehouseSchema.makeAPI()
+    public init(_ variant: SchemaVariant = .public, limits: Limits = .default) throws {
+        self.api = try GatehouseSchema.makeAPI(variant)
         self.limits = limits
     }
 

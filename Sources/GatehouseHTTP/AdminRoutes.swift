@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseCore
+import GatehouseGraphQL
 import GatehouseServices
 public import Hummingbird
 
@@ -42,6 +43,24 @@ public enum AdminRoutes {
             }
         }
         AuditRoutes.add(to: router, log: deps.auditLog)
+
+        // The administrator's GraphQL schema: the public one plus reads that need an
+        // authenticated caller (reaching this socket is the authentication).
+        let gateway = try? GraphQLGateway(.admin)
+        let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
+        router.post("/v1/graphql") { request, _ in
+            guard let gateway else {
+                return JSONResponse.error(.internalServerError, code: "internal", "the admin GraphQL schema could not be built")
+            }
+            let body: [UInt8]
+            do {
+                body = try await collectBody(request, limit: GraphQLGateway.Limits.default.maxBodyBytes)
+            } catch let error as GatehouseError {
+                return JSONResponse.error(error)
+            }
+            let response = await gateway.handle(body: body, context: GraphQLContext(serverInfo: info, auditLog: deps.auditLog))
+            return JSONResponse.raw(.init(code: response.status), response.body)
+        }
         return router
     }
 }

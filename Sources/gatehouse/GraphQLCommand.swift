@@ -12,9 +12,11 @@ struct GraphQLCommand: AsyncParsableCommand {
     struct Schema: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the GraphQL schema (SDL).")
 
+        @Flag(help: "The administrator's schema served on the admin socket (schema.admin.graphql).") var admin = false
+
         func run() async throws {
             do {
-                print(try GatehouseSchema.printed(), terminator: "")
+                print(try GatehouseSchema.printed(self.admin ? .admin : .public), terminator: "")
             } catch {
                 throw fail(error)
             }

@@ -71,6 +71,58 @@ struct AdminRoutesTests {
         #expect(audit == HTTPTestSupport.bootstrapEvents + 1)
     }
 
+    @Test func auditEventsQueryFiltersAndPaginates() async throws {
+        let store = InMemoryStore()
+        let deps = try await HTTPTestSupport.dependencies(store)
+        let service = InvitationService(environment: deps.environment, publicURL: deps.publicURL)
+        for name in ["a1", "a2", "a3", "a4", "a5"] {
+            _ = try await service.invite(username: try Username(validating: name), email: nil, role: .member, actor: "admin-socket")
+        }
+        let app = Application(router: AdminRoutes.makeRouter(deps))
+        try await app.test(.router) { client in
+            var cursor: String? = nil
+            var seen: [String] = []
+            for _ in 0..<3 {
+                let after = cursor.map { #", after: "\#($0)""# } ?? ""
+                let result = try await Self.query(client, #"{ auditEvents(first: 2, code: "invitation.created"\#(after)) { events { sequence details { key value } canonical } endCursor hasNextPage } }"#)
+                let page = (result["data"] as? [String: Any])?["auditEvents"] as? [String: Any]
+                let events = page?["events"] as? [[String: Any]] ?? []
+                for event in events {
+                    let details = event["details"] as? [[String: String]] ?? []
+                    seen.append(details.first { $0["key"] == "username" }?["value"] ?? "?")
+                    #expect((event["canonical"] as? String)?.hasPrefix(#"{"actor":"admin-socket""#) == true)
+                }
+                cursor = page?["endCursor"] as? String
+                if page?["hasNextPage"] as? Bool == false { break }
+            }
+            #expect(seen == ["a1", "a2", "a3", "a4", "a5"])
+
+            let bad = try await Self.query(client, #"{ auditEvents(first: 5000) { hasNextPage } }"#)
+            #expect(((bad["errors"] as? [[String: Any]])?.first?["message"] as? String)?.contains("first must be 1 to 500") == true)
+            let badCursor = try await Self.query(client, #"{ auditEvents(after: "-1") { hasNextPage } }"#)
+            #expect((badCursor["errors"] as? [[String: Any]])?.isEmpty == false)
+            let badCode = try await Self.query(client, #"{ auditEvents(code: "nope") { hasNextPage } }"#)
+            #expect((badCode["errors"] as? [[String: Any]])?.isEmpty == false)
+        }
+        // The public endpoint has no such field.
+        let publicApp = Application(router: try PublicRoutes.makeRouter(deps))
+        try await publicApp.test(.router) { client in
+            let body = HTTPTestSupport.json(#"{"query":"{ auditEvents { hasNextPage } }"}"#)
+            try await client.execute(uri: "/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: body) { response in
+                let errors = HTTPTestSupport.object(response.body)["errors"] as? [[String: Any]]
+                #expect((errors?.first?["message"] as? String)?.contains("auditEvents") == true)
+                #expect(HTTPTestSupport.object(response.body)["data"] == nil || !(String(buffer: response.body).contains("canonical")))
+            }
+        }
+    }
+
+    static func query(_ client: some TestClientProtocol, _ text: String) async throws -> [String: Any] {
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: ["query": text]), as: UTF8.self)
+        return try await client.execute(uri: "/v1/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: HTTPTestSupport.json(body)) {
+            HTTPTestSupport.object($0.body)
+        }
+    }
+
     @Test func storeOutageIsAClearError() async throws {
         let store = SwitchableStore()
         let app = Application(router: AdminRoutes.makeRouter(try await HTTPTestSupport.dependencies(store)))

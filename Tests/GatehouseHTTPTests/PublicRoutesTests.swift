@@ -157,5 +157,9 @@ struct PublicRoutesTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let checkedIn = try String(contentsOf: root.appendingPathComponent("schema.graphql"), encoding: .utf8)
         #expect(try GatehouseSchema.printed() == checkedIn, "schema.graphql is stale: run `swift run gatehouse graphql schema > schema.graphql`")
+        let admin = try String(contentsOf: root.appendingPathComponent("schema.admin.graphql"), encoding: .utf8)
+        #expect(try GatehouseSchema.printed(.admin) == admin, "schema.admin.graphql is stale: run `swift run gatehouse graphql schema --admin > schema.admin.graphql`")
+        // The public schema has no way to read the audit log.
+        #expect(!checkedIn.contains("audit"))
     }
 }

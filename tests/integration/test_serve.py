@@ -133,9 +133,12 @@ def test_metrics_graphql_and_json_logs(servers, tmp_path):
 
 def test_schema_command_matches_checked_in_schema():
     r = gatehouse("graphql", "schema")
-    root = os.path.join(os.path.dirname(__file__), "../../schema.graphql")
+    root = os.path.join(os.path.dirname(__file__), "../..")
     assert r.returncode == 0
-    assert r.stdout == open(root).read()
+    assert r.stdout == open(os.path.join(root, "schema.graphql")).read()
+    r = gatehouse("graphql", "schema", "--admin")
+    assert r.returncode == 0 and "auditEvents" in r.stdout
+    assert r.stdout == open(os.path.join(root, "schema.admin.graphql")).read()
 
 
 def test_config_file_with_flags_overriding(servers, tmp_path):
