@@ -408,3 +408,45 @@ def test_partial_export_since_a_time_is_proven_entry_by_entry(server, tmp_path):
         f.write_text(json.dumps(bad))
         r = gatehouse("audit", "verify", "--bundle", str(f), "--key", key)
         assert r.returncode == 1 and message in r.stderr, r.stdout + r.stderr
+
+
+def test_appends_fail_closed_when_the_file_system_dies_under_the_server(servers, tmp_path):
+    """The file system under a running server stops accepting writes, as when the kernel
+    turns it read-only after errors (errors=remount-ro). A plain read-only remount cannot be
+    done here: Linux refuses it (EBUSY) while SQLite holds files open for writing. ext4's
+    shutdown ioctl makes every later write fail instead, which is the same fault as seen by
+    the server. The change must be refused, and nothing of it found after recovery."""
+    import fcntl
+    import signal
+    import struct
+
+    img, mnt = tmp_path / "fs.img", tmp_path / "mnt"
+    mnt.mkdir()
+    subprocess.run(["truncate", "-s", "64M", str(img)], check=True)
+    if subprocess.run(["mkfs.ext4", "-q", "-F", str(img)], capture_output=True).returncode != 0:
+        pytest.skip("mkfs.ext4 is not available")
+    if subprocess.run(["mount", "-o", "loop", str(img), str(mnt)], capture_output=True).returncode != 0:
+        pytest.skip("cannot loop-mount here")
+    try:
+        os.chmod(mnt, 0o700)
+        s = servers(mnt / "data").start()
+        assert run(s.data_dir, "admin", "invite", "alice", "--email", "a@example.org").returncode == 0
+        fd = os.open(str(mnt), os.O_RDONLY)
+        fcntl.ioctl(fd, 0x8004587D, struct.pack("I", 2))  # EXT4_IOC_SHUTDOWN, no log flush
+        os.close(fd)
+        r = run(s.data_dir, "admin", "invite", "mallory", "--email", "m@example.org")
+        assert r.returncode == 1 and r.stderr.startswith("gatehouse: error: "), r.stdout + r.stderr
+        s.stop(signal.SIGKILL)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    # The file system comes back (journal replay); the refused change is not there.
+    assert subprocess.run(["mount", "-o", "loop", str(img), str(mnt)], capture_output=True).returncode == 0
+    try:
+        s2 = servers(mnt / "data").start()
+        db = sqlite3.connect(os.path.join(s2.data_dir, "gatehouse.sqlite"))
+        names = {row[0] for row in db.execute("SELECT username FROM invitations WHERE kind = 'invite'")}
+        assert names == {"alice"}
+        assert run(s2.data_dir, "audit", "verify").returncode == 0
+        s2.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
