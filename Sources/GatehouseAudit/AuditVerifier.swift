@@ -28,6 +28,8 @@ public struct AuditVerification: Sendable {
     public var fault: AuditFault?
 
     public var isValid: Bool { self.fault == nil }
+
+    public init(fault: AuditFault? = nil) { self.fault = fault }
 }
 
 /// What is wrong, naming the first bad entry or the range it must lie in.
@@ -64,17 +66,17 @@ public enum AuditFault: Error, Sendable, Equatable, CustomStringConvertible {
 /// Pure: the caller reads entries and notes from wherever (live store, bundle file).
 public enum AuditVerifier {
     /// Opens every note, or names the first that does not verify (by the size it claims).
-    static func open(_ notes: [String], verifier: NoteVerifier) -> Result<[Checkpoint], AuditFault> {
+    static func open(_ notes: [String], verifier: NoteVerifier) throws(AuditFault) -> [Checkpoint] {
         var opened: [Checkpoint] = []
         for note in notes {
             do {
                 opened.append(try Checkpoint.open(note, verifier: verifier))
             } catch {
                 let size = note.split(separator: "\n").dropFirst().first.flatMap { Int($0) }
-                return .failure(.checkpointInvalid(size: size, reason: error.description))
+                throw .checkpointInvalid(size: size, reason: error.description)
             }
         }
-        return .success(opened)
+        return opened
     }
 
     /// Verifies a partial export: every checkpoint's signature, and each entry's inclusion in
@@ -84,12 +86,7 @@ public enum AuditVerifier {
     ) -> AuditVerification {
         var result = AuditVerification()
         let opened: [Checkpoint]
-        switch Self.open(notes, verifier: verifier) {
-        case .failure(let fault):
-            result.fault = fault
-            return result
-        case .success(let checkpoints): opened = checkpoints
-        }
+        do { opened = try Self.open(notes, verifier: verifier) } catch { return AuditVerification(fault: error) }
         result.checkpoints = opened.count
         guard let latest = opened.max(by: { $0.size < $1.size }) else {
             result.fault = .checkpointInvalid(size: nil, reason: "a partial export needs a signed checkpoint")
@@ -152,12 +149,7 @@ public enum AuditVerifier {
     ) -> AuditVerification {
         var result = AuditVerification()
         let opened: [Checkpoint]
-        switch Self.open(notes, verifier: verifier) {
-        case .failure(let fault):
-            result.fault = fault
-            return result
-        case .success(let checkpoints): opened = checkpoints
-        }
+        do { opened = try Self.open(notes, verifier: verifier) } catch { return AuditVerification(fault: error) }
         // A trusted checkpoint the log also carries is checked once.
         let extra = trusted.filter { t in !opened.contains { $0.size == t.size && $0.root == t.root } }
         let all = (opened + extra).sorted { $0.size < $1.size }
