@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "gatehouse", targets: ["gatehouse"]),
         .library(name: "GatehouseCore", targets: ["GatehouseCore"]),
         .library(name: "GatehouseGraphQL", targets: ["GatehouseGraphQL"]),
+        .library(name: "GatehousePolicy", targets: ["GatehousePolicy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -50,6 +51,12 @@ let package = Package(
                 "GatehouseCore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "GatehousePolicy",
+            dependencies: ["GatehouseCore"],
             swiftSettings: swiftSettings
         ),
 
@@ -170,6 +177,12 @@ let package = Package(
             name: "GatehouseCoreTests",
             dependencies: ["GatehouseCore", "GatehouseTesting", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatehousePolicyTests",
+            dependencies: ["GatehouseCore", "GatehousePolicy"],
+            exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

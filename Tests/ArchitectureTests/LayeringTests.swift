@@ -17,6 +17,7 @@ struct LayeringTests {
     static let targets: [String: (layer: Layer, libraries: Set<String>)] = [
         "GatehouseCore": (.core, ["Crypto", "SwiftASN1", "X509", "NIOCore"]),
         "GatehouseAudit": (.core, ["Crypto"]),
+        "GatehousePolicy": (.core, []),
         "GatehouseServices": (.services, []),
         "GatehouseStorage": (.adapter, Set(["Logging", "NIOCore", "NIOPosix", "NIOSSL", "SQLKit", "SQLiteKit", "SQLiteNIO", "PostgresKit", "PostgresNIO"]).union(os)),
         "GatehouseGraphQL": (.adapter, ["Graphiti", "GraphQL"]),

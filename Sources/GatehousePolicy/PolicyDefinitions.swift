@@ -1,0 +1,65 @@
+import Foundation
+
+/// The named things a policy defines, after checking. ``PolicyCompiler`` produces them and
+/// ``CompiledPolicy`` indexes them.
+public struct PolicyDefinitions: Sendable {
+    public struct Group: Sendable, Equatable {
+        public var name: String
+        public var members: [String]
+        public var location: PolicyLocation
+    }
+
+    public struct Role: Sendable, Equatable {
+        public var name: String
+        /// Users and groups that hold the role permanently (grants add more, for a while).
+        public var members: [PolicyPrincipal]
+        /// Caps every credential issued through this role.
+        public var maxLifetime: Duration?
+        public var location: PolicyLocation
+    }
+
+    public struct Host: Sendable, Equatable {
+        public var name: String
+        public var addresses: [IPPrefix]
+        public var labels: [String: String]
+        /// Networks this host forwards to (a gateway); its packet filter guards them too.
+        public var routes: [IPPrefix]
+        public var location: PolicyLocation
+    }
+
+    public struct Network: Sendable, Equatable {
+        public var name: String
+        public var prefixes: [IPPrefix]
+        public var location: PolicyLocation
+    }
+
+    public struct Service: Sendable, Equatable {
+        public var name: String
+        public var destinations: [IPPrefix]
+        public var ports: [PortRange]
+        public var location: PolicyLocation
+    }
+
+    public struct App: Sendable, Equatable {
+        public var name: String
+        public var clientID: String
+        public var location: PolicyLocation
+    }
+
+    public struct Identity: Sendable, Equatable {
+        public var name: String
+        public var pattern: SPIFFEPattern
+        public var dnsNames: [String]
+        public var location: PolicyLocation
+    }
+
+    public var groups: [Group] = []
+    public var roles: [Role] = []
+    public var hosts: [Host] = []
+    public var networks: [Network] = []
+    public var services: [Service] = []
+    public var apps: [App] = []
+    public var identities: [Identity] = []
+    public var rules: [PolicyRule] = []
+    public var assertions: [PolicyAssertion] = []
+}

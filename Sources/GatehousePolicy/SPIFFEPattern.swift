@@ -1,0 +1,66 @@
+public import GatehouseCore
+
+/// A pattern of SPIFFE IDs a certificate rule may grant: `spiffe://example.org/payments/*`.
+/// `*` matches exactly one path segment, a final `**` one or more; `$user` and `$host` stand for
+/// the requester's own name. Patterns and IDs are checked against the SPIFFE ID rules: lower-case
+/// trust domain, non-empty segments of `A-Z a-z 0-9 . - _`, no `.` or `..`, at most 2048 bytes.
+public struct SPIFFEPattern: Sendable, Hashable, CustomStringConvertible {
+    public let trustDomain: String
+    public let segments: [String]
+
+    public init(parsing text: String) throws(GatehouseError) {
+        let (domain, segments) = try Self.split(text, allowPattern: true)
+        for (i, s) in segments.enumerated() where s == "**" && i != segments.count - 1 {
+            throw GatehouseError(.invalidInput, "'\(text)': '**' may only be the last segment")
+        }
+        self.trustDomain = domain
+        self.segments = segments
+    }
+
+    /// Validates a concrete SPIFFE ID (no wildcards or variables) and returns its parts.
+    public static func validateID(_ text: String) throws(GatehouseError) -> (trustDomain: String, segments: [String]) {
+        try Self.split(text, allowPattern: false)
+    }
+
+    private static func split(_ text: String, allowPattern: Bool) throws(GatehouseError) -> (String, [String]) {
+        guard text.utf8.count <= 2048, text.hasPrefix("spiffe://") else {
+            throw GatehouseError(.invalidInput, "'\(text)' is not a SPIFFE ID (spiffe://TRUST-DOMAIN/PATH, at most 2048 bytes)")
+        }
+        let rest = text.dropFirst("spiffe://".count)
+        let parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let domain = parts[0]
+        guard !domain.isEmpty, domain.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F }) else {
+            throw GatehouseError(.invalidInput, "'\(text)': the trust domain must be lower-case a-z, 0-9, '.', '-', '_'")
+        }
+        let segments = Array(parts.dropFirst())
+        guard !segments.isEmpty else { throw GatehouseError(.invalidInput, "'\(text)': a SPIFFE ID needs a path") }
+        for s in segments {
+            if allowPattern && (s == "*" || s == "**" || s == "$user" || s == "$host") { continue }
+            guard !s.isEmpty, s != ".", s != "..",
+                  s.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F })
+            else {
+                throw GatehouseError(.invalidInput, "'\(text)': path segments must be non-empty A-Z a-z 0-9 . - _ (and not '.' or '..')")
+            }
+        }
+        return (domain, segments)
+    }
+
+    /// Whether `id` (already split by ``validateID(_:)``) matches for a requester named `name`.
+    public func matches(trustDomain: String, segments: [String], name: String?) -> Bool {
+        guard trustDomain == self.trustDomain else { return false }
+        for (i, pattern) in self.segments.enumerated() {
+            if pattern == "**" { return segments.count > i }
+            guard i < segments.count else { return false }
+            switch pattern {
+            case "*": continue
+            case "$user", "$host": if segments[i] != name { return false }
+            default: if segments[i] != pattern { return false }
+            }
+        }
+        return segments.count == self.segments.count
+    }
+
+    public var isEverything: Bool { self.segments == ["**"] }
+
+    public var description: String { "spiffe://\(self.trustDomain)/" + self.segments.joined(separator: "/") }
+}
