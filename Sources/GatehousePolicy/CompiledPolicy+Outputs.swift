@@ -89,7 +89,8 @@ extension CompiledPolicy {
             for source in sources {
                 let boxes = self.reachableBoxes(subject: subject, source: source.isSingleAddress ? source.first : nil)
                 for box in boxes {
-                    for g in guarded {
+                    // A packet never crosses families, and an nftables element cannot either.
+                    for g in guarded where g.isIPv4 == source.isIPv4 {
                         if let cut = box.intersection(first: g.first, last: g.last) { out.insert(NetworkElement(source: source, box: cut)) }
                     }
                 }

@@ -12,7 +12,7 @@ public struct NetworkBox: Sendable, Hashable, Comparable, CustomStringConvertibl
         self.ports = ports
     }
 
-    func intersects(_ o: NetworkBox) -> Bool {
+    public func intersects(_ o: NetworkBox) -> Bool {
         self.ports.proto == o.ports.proto && self.first <= o.last && o.first <= self.last
             && self.ports.low <= o.ports.high && o.ports.low <= self.ports.high
     }
@@ -38,7 +38,8 @@ public struct NetworkBox: Sendable, Hashable, Comparable, CustomStringConvertibl
         return out
     }
 
-    static func subtract(_ boxes: [NetworkBox], _ cut: [NetworkBox]) -> [NetworkBox] {
+    /// Every box of `boxes` with every box of `cut` removed.
+    public static func subtract(_ boxes: [NetworkBox], _ cut: [NetworkBox]) -> [NetworkBox] {
         var result = boxes
         for c in cut { result = result.flatMap { $0.subtracting(c) } }
         return result

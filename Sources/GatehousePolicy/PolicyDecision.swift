@@ -56,6 +56,11 @@ public struct PolicyDenial: Sendable, Equatable, CustomStringConvertible {
     /// The rule behind the reason (the deny rule, or the allow whose condition failed).
     public let rule: PolicyRule?
 
+    public init(reason: Reason, rule: PolicyRule?) {
+        self.reason = reason
+        self.rule = rule
+    }
+
     public static func == (a: Self, b: Self) -> Bool { a.reason == b.reason && a.rule === b.rule }
 
     public var description: String {
