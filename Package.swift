@@ -63,7 +63,7 @@ let package = Package(
         // MARK: services (use cases, store protocols, in-memory stores)
         .target(
             name: "GatehouseServices",
-            dependencies: ["GatehouseCore", "GatehouseAudit"],
+            dependencies: ["GatehouseCore", "GatehouseAudit", "GatehousePolicy"],
             swiftSettings: swiftSettings
         ),
 

@@ -7,6 +7,8 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case invitationCreated = "invitation.created"
     case invitationRevoked = "invitation.revoked"
     case userCreated = "user.created"
+    case policyApplied = "policy.applied"
+    case policyRejected = "policy.rejected"
 }
 
 /// One audited fact: who did what to whom, with what outcome. Written in the same transaction as

@@ -18,6 +18,8 @@ public struct GatehouseError: Error, Sendable, Equatable, CustomStringConvertibl
         case invalidInput = "input.invalid"
         case inputTooLarge = "input.too_large"
         case conflict = "conflict"
+        case policyInvalid = "policy.invalid"
+        case policyTestsFailed = "policy.tests_failed"
         case notFound = "not_found"
         case serverNotRunning = "server.not_running"
         case serverAlreadyRunning = "server.already_running"

@@ -11,6 +11,7 @@ public final class InMemoryStore: Store {
         var invitations: [Invitation] = []
         var audit: [AuditRecord] = []
         var checkpoints: [CheckpointRecord] = []
+        var policies: [PolicyVersionRecord] = []
         /// Test hook: when set, appending audit events fails, as a full disk would.
         var failAuditAppends = false
     }
@@ -107,6 +108,23 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
     func latestAuditSequence() async throws -> Int64 { self.state.audit.last?.sequence ?? 0 }
 
     func checkpoints() async throws -> [CheckpointRecord] { self.state.checkpoints }
+
+    func policyVersion(_ version: Int64?) async throws -> PolicyVersionRecord? {
+        guard let version else { return self.state.policies.last }
+        return self.state.policies.first { $0.info.version == version }
+    }
+
+    func policyHistory(limit: Int) async throws -> [PolicyVersionInfo] {
+        Array(self.state.policies.reversed().prefix(max(0, limit)).map(\.info))
+    }
+
+    func insertPolicyVersion(_ record: PolicyVersionRecord) async throws {
+        guard !self.state.policies.contains(where: { $0.info.version == record.info.version }) else {
+            throw GatehouseError(.conflict, "policy version \(record.info.version) already exists")
+        }
+        self.state.policies.append(record)
+        self.state.policies.sort { $0.info.version < $1.info.version }
+    }
 
     func insertMetaValueIfAbsent(_ key: MetaKey, _ value: String) async throws -> Bool {
         guard self.state.meta[key] == nil else { return false }

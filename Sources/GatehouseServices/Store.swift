@@ -47,6 +47,10 @@ public protocol StoreReader: Sendable {
     func latestAuditSequence() async throws -> Int64
     /// Published checkpoints, smallest first.
     func checkpoints() async throws -> [CheckpointRecord]
+    /// One applied policy version with its text, or the latest when `version` is nil.
+    func policyVersion(_ version: Int64?) async throws -> PolicyVersionRecord?
+    /// Applied policy versions without their text, newest first, at most `limit`.
+    func policyHistory(limit: Int) async throws -> [PolicyVersionInfo]
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
@@ -61,6 +65,9 @@ public protocol StoreWriter: StoreReader {
     func insertInvitation(_ invitation: Invitation) async throws
     /// Moves an invitation out of `pending`. Returns false if it was not pending.
     func finishInvitation(id: String, state: Invitation.State, at time: Date) async throws -> Bool
+    /// Records an applied policy version. A version number that exists already is a conflict
+    /// (two applies raced); versions are never replaced.
+    func insertPolicyVersion(_ record: PolicyVersionRecord) async throws
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

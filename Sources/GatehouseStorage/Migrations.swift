@@ -84,6 +84,21 @@ enum Migrations {
                 """,
             ]
         },
+        Migration(version: 3, name: "policy-versions") { _ in
+            [
+                """
+                CREATE TABLE policy_versions (
+                    version BIGINT PRIMARY KEY,
+                    sha256 TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    applied_at BIGINT NOT NULL,
+                    applied_by TEXT NOT NULL,
+                    comment TEXT,
+                    rule_count BIGINT NOT NULL
+                )
+                """,
+            ]
+        },
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

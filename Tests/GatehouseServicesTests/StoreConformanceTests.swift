@@ -203,4 +203,39 @@ struct StoreConformanceTests {
             #expect(records.first?.event.details["x"] == nasty)
         }
     }
+
+    @Test(arguments: TestStoreKind.available)
+    func policyVersionsAreNumberedKeptAndNeverReplaced(_ kind: TestStoreKind) async throws {
+        try await self.withStore(kind) { store in
+            @Sendable func record(_ version: Int64, _ text: String) -> PolicyVersionRecord {
+                PolicyVersionRecord(
+                    info: PolicyVersionInfo(version: version, sha256: ContentDigest.sha256Hex(text), appliedAt: Self.t0.addingTimeInterval(Double(version)),
+                                            appliedBy: "test", comment: version == 1 ? nil : "second: ünïcode ✓", ruleCount: Int(version)),
+                    source: text
+                )
+            }
+            #expect(try await store.read { tx in try await tx.policyVersion(nil) } == nil)
+            let first = record(1, "group a {}\n"), second = record(2, "# \u{1F512} quoted \"text\"\ngroup b {}\n")
+            for r in [first, second] {
+                try await store.commit { tx in
+                    try await tx.insertPolicyVersion(r)
+                    return Change((), event: Self.event("policy:v\(r.info.version)"))
+                }
+            }
+            await #expect(throws: GatehouseError.self) {
+                try await store.commit { tx in
+                    try await tx.insertPolicyVersion(record(2, "group c {}"))
+                    return Change((), event: Self.event("policy:v2"))
+                }
+            }
+            let (latest, one, missing, history) = try await store.read { tx in
+                (try await tx.policyVersion(nil), try await tx.policyVersion(1), try await tx.policyVersion(9), try await tx.policyHistory(limit: 10))
+            }
+            #expect(latest == second)
+            #expect(one == first)
+            #expect(missing == nil)
+            #expect(history == [second.info, first.info])
+            #expect(try await store.read { tx in try await tx.policyHistory(limit: 1) } == [second.info])
+        }
+    }
 }
