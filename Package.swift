@@ -97,6 +97,7 @@ let package = Package(
             name: "GatehouseHTTP",
             dependencies: [
                 "GatehouseServices",
+                "GatehousePolicy",
                 "GatehouseAudit",
                 "GatehouseGraphQL",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -113,6 +114,7 @@ let package = Package(
             name: "GatehouseClient",
             dependencies: [
                 "GatehouseServices",
+                "GatehousePolicy",
                 "GatehouseAudit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -126,6 +128,7 @@ let package = Package(
             name: "gatehouse",
             dependencies: [
                 "GatehouseCore",
+                "GatehousePolicy",
                 "GatehouseAudit",
                 "GatehouseServices",
                 "GatehouseStorage",

@@ -42,6 +42,36 @@ public struct AdminClient: Sendable {
         return try await self.send(method: .POST, path: "/v1/invitations", body: try JSONEncoder().encode(body))
     }
 
+    // MARK: policy
+
+    /// Largest answer a policy call may bring back: a policy text, JSON-escaped.
+    static let policyReplyBytes = 2 * (8 << 20) + (1 << 20)
+
+    public func policyCheck(source: String, fileName: String) async throws -> PolicyAPI.CheckResult {
+        try await self.send(method: .POST, path: "/v1/policy/check", body: try JSONEncoder().encode(PolicyAPI.SourceBody(source: source, fileName: fileName)))
+    }
+
+    public func policyDiff(source: String, fileName: String) async throws -> PolicyAPI.DiffResult {
+        try await self.send(method: .POST, path: "/v1/policy/diff", body: try JSONEncoder().encode(PolicyAPI.SourceBody(source: source, fileName: fileName)))
+    }
+
+    public func policyApply(source: String, fileName: String, expectedVersion: Int64?, comment: String?) async throws -> PolicyAPI.ApplyResult {
+        let body = PolicyAPI.SourceBody(source: source, fileName: fileName, expectedVersion: expectedVersion, comment: comment)
+        return try await self.send(method: .POST, path: "/v1/policy/apply", body: try JSONEncoder().encode(body))
+    }
+
+    public func policyVersion(_ version: Int64?) async throws -> PolicyAPI.VersionResult {
+        try await self.send(method: .GET, path: "/v1/policy" + (version.map { "?version=\($0)" } ?? ""), body: nil, maxBytes: Self.policyReplyBytes)
+    }
+
+    public func policyHistory(limit: Int) async throws -> [PolicyVersionInfo] {
+        try await self.send(method: .GET, path: "/v1/policy/history?limit=\(limit)", body: nil)
+    }
+
+    public func policyExplain(_ query: PolicyAPI.ExplainQuery) async throws -> PolicyAPI.ExplainResult {
+        try await self.send(method: .POST, path: "/v1/policy/explain", body: try JSONEncoder().encode(query))
+    }
+
     // MARK: audit
 
     public struct CheckpointReply: Sendable, Decodable {

@@ -43,6 +43,7 @@ public enum AdminRoutes {
             }
         }
         AuditRoutes.add(to: router, log: deps.auditLog)
+        PolicyRoutes.add(to: router, policy: deps.policy, random: deps.environment.random, actor: Self.actor, source: Self.source)
 
         // The administrator's GraphQL schema: the public one plus reads that need an
         // authenticated caller (reaching this socket is the authentication).

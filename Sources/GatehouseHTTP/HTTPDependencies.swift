@@ -10,13 +10,15 @@ public struct HTTPDependencies: Sendable {
     public let version: String
     public let startedAt: Date
     public let auditLog: AuditLog
+    public let policy: PolicyService
     let registry = PrometheusCollectorRegistry()
 
-    public init(environment: ServiceEnvironment, publicURL: PublicURL, version: String, startedAt: Date, auditLog: AuditLog) {
+    public init(environment: ServiceEnvironment, publicURL: PublicURL, version: String, startedAt: Date, auditLog: AuditLog, policy: PolicyService) {
         self.environment = environment
         self.publicURL = publicURL
         self.version = version
         self.startedAt = startedAt
         self.auditLog = auditLog
+        self.policy = policy
     }
 }

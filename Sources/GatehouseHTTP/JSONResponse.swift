@@ -41,6 +41,7 @@ enum JSONResponse {
         case .invalidInput, .configInvalid: .badRequest
         case .inputTooLarge: .contentTooLarge
         case .conflict: .conflict
+        case .policyInvalid, .policyTestsFailed: .unprocessableContent
         case .notFound: .notFound
         case .storeFailure, .storeUnreachable: .serviceUnavailable
         default: .internalServerError

@@ -113,6 +113,13 @@ extension CompiledPolicy {
             if let f = r.sources { extras.append("from=\(f.map(\.description).joined(separator: ","))") }
             return "\(r.effect.rawValue) [\(r.name)]" + (extras.isEmpty ? "" : " " + extras.joined(separator: " "))
         }
+        // Who holds which group and role: a membership change changes access as much as a rule.
+        for g in self.definitions.groups {
+            for m in g.members { lines.append("member group:\(g.name) user:\(m)") }
+        }
+        for r in self.definitions.roles {
+            for m in r.members { lines.append("member role:\(r.name) \(m)" + (r.maxLifetime.map { " max_lifetime=\(PolicyDuration.format($0))" } ?? "")) }
+        }
         for (h, host) in self.definitions.hosts.enumerated() {
             for (table, _) in [(self.sshDeny[h], 0), (self.sshAllow[h], 1)] {
                 for (atom, rules) in table {

@@ -11,6 +11,8 @@ public struct ServerStatus: Sendable, Codable, Equatable {
     public var administrators: Int
     public var pendingInvitations: Int
     public var auditEvents: Int64
+    /// The latest applied policy version, nil before the first apply.
+    public var policyVersion: Int64?
 
     public static func read(environment: ServiceEnvironment, version: String, publicURL: PublicURL, startedAt: Date) async throws -> ServerStatus {
         let store = environment.store
@@ -21,7 +23,8 @@ public struct ServerStatus: Sendable, Codable, Equatable {
             return ServerStatus(
                 version: version, publicURL: publicURL.origin, storeKind: store.kind, startedAt: startedAt,
                 users: try await tx.countUsers(), administrators: try await tx.countActiveUsers(role: .admin),
-                pendingInvitations: pending, auditEvents: lastSequence
+                pendingInvitations: pending, auditEvents: lastSequence,
+                policyVersion: try await tx.policyHistory(limit: 1).first?.version
             )
         }
     }

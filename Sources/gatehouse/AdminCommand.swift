@@ -34,6 +34,7 @@ struct Admin: AsyncParsableCommand {
                     users:                \(status.users) (\(status.administrators) administrators)
                     pending invitations:  \(status.pendingInvitations)
                     audit events:         \(status.auditEvents)
+                    policy version:       \(status.policyVersion.map(String.init) ?? "none applied (everything is denied)")
                     """)
             } catch {
                 throw fail(error)

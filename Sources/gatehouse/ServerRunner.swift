@@ -78,8 +78,16 @@ struct ServerRunner {
             trustedHead: { FileManager.default.contents(atPath: headPath).map { String(decoding: $0, as: UTF8.self) } },
             onPublish: { checkpoint in try CheckpointPublisher.writeAtomically(checkpoint.note, to: headPath) }
         )
+        let policy = PolicyService(environment: environment)
+        let active = try await policy.refresh()
+        if let error = active.loadError {
+            self.logger.error("the stored policy does not compile; everything is denied until a valid one is applied", metadata: ["error": "\(error)"])
+        } else {
+            self.logger.info("policy loaded", metadata: ["version": "\(active.info?.version.description ?? "none")", "rules": "\(active.policy.rules.count)"])
+        }
         let deps = HTTPDependencies(
-            environment: environment, publicURL: self.settings.publicURL, version: self.version, startedAt: time.now(), auditLog: auditLog
+            environment: environment, publicURL: self.settings.publicURL, version: self.version, startedAt: time.now(), auditLog: auditLog,
+            policy: policy
         )
         let publisher = CheckpointPublisher(
             log: auditLog, store: store, logger: Logger(label: "gatehouse.audit")
@@ -122,7 +130,10 @@ struct ServerRunner {
         let group = ServiceGroup(
             configuration: .init(
                 // Shut down in reverse order: the listeners stop first, the publisher signs last.
-                services: [.init(service: publisher), .init(service: publicApp), .init(service: adminApp)],
+                services: [
+                    .init(service: publisher), .init(service: PolicyRefresher(policy: policy, logger: Logger(label: "gatehouse.policy"))),
+                    .init(service: publicApp), .init(service: adminApp),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: Logger(label: "gatehouse.lifecycle")
             )

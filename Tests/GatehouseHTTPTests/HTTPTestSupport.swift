@@ -47,7 +47,8 @@ enum HTTPTestSupport {
         let keys = try await KeyBootstrap(environment: environment, rootKey: try RootKey(bytes: Array(repeating: 1, count: 32))).loadOrCreate()
         return HTTPDependencies(
             environment: environment, publicURL: try PublicURL(parsing: "http://localhost:8080"), version: "test",
-            startedAt: Date(timeIntervalSince1970: 1_800_000_000), auditLog: try await AuditLog(environment: environment, keys: keys)
+            startedAt: Date(timeIntervalSince1970: 1_800_000_000), auditLog: try await AuditLog(environment: environment, keys: keys),
+            policy: PolicyService(environment: environment)
         )
     }
 

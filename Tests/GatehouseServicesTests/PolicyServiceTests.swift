@@ -40,7 +40,7 @@ struct PolicyServiceTests {
         let first = try await service.apply(source: Self.v1, fileName: "p", actor: "admin-socket", comment: "first")
         #expect(first.info.version == 1)
         #expect(!first.unchanged)
-        #expect(first.diff.added == ["ssh web-1 group:sre root allow [sre-root] lifetime=8h permit-pty"])
+        #expect(first.diff.added == ["member group:sre user:alice", "ssh web-1 group:sre root allow [sre-root] lifetime=8h permit-pty"])
         let p = service.active.policy
         #expect(p.evaluate(.ssh(login: "root", host: "web-1"), subject: p.subject(user: "alice", now: Self.t0), context: PolicyContext(now: Self.t0)).isAllowed)
 
@@ -49,7 +49,8 @@ struct PolicyServiceTests {
         #expect(again.info.version == 1)
 
         let diff = try await service.diff(source: Self.v2, fileName: "p")
-        #expect(diff.isEmpty, "bob joins a group: the rule table per principal is unchanged")
+        #expect(diff.added == ["member group:sre user:bob"], "bob joining a group is a change in access")
+        #expect(diff.removed.isEmpty)
         let second = try await service.apply(source: Self.v2, fileName: "p", actor: "admin-socket", expectedVersion: 1)
         #expect(second.info.version == 2)
         await #expect(throws: GatehouseError(.conflict, "the active policy is version 2, not 1; run policy diff again")) {
