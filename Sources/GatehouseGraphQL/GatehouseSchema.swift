@@ -27,10 +27,15 @@ public struct ServerInfo: Sendable, Codable {
 public struct GraphQLContext: Sendable {
     public let serverInfo: ServerInfo
     public let auditLog: AuditLog?
+    public let policy: PolicyService?
+    /// Who is asking, for audit events of mutations (`admin-socket`).
+    public let actor: String?
 
-    public init(serverInfo: ServerInfo, auditLog: AuditLog? = nil) {
+    public init(serverInfo: ServerInfo, auditLog: AuditLog? = nil, policy: PolicyService? = nil, actor: String? = nil) {
         self.serverInfo = serverInfo
         self.auditLog = auditLog
+        self.policy = policy
+        self.actor = actor
     }
 }
 
@@ -92,6 +97,14 @@ public enum GatehouseSchema {
                 Field("endCursor", at: \.endCursor).description("The last sequence examined; pass as `after` for the next page.")
                 Field("hasNextPage", at: \.hasNextPage)
             }.description("A page of audit events.")
+            PolicyFields.versionInfo()
+            PolicyFields.version()
+            PolicyFields.diagnostic()
+            PolicyFields.testResult()
+            PolicyFields.check()
+            PolicyFields.diff()
+            PolicyFields.applyResult()
+            PolicyFields.explanation()
             Query {
                 Field("serverInfo", at: GatehouseResolver.serverInfo).description("Public facts about this server.")
                 Field("auditEvents", at: GatehouseResolver.auditEvents) {
@@ -100,6 +113,38 @@ public enum GatehouseSchema {
                     Argument("code", at: \.code).description("Only events with this code.")
                     Argument("actor", at: \.actor).description("Only events by this actor.")
                 }.description("Audit events, oldest first, filtered and paginated; examines at most 10,000 entries per request.")
+                Field("policy", at: GatehouseResolver.policy) {
+                    Argument("version", at: \.version).description("A version number (default: the latest).")
+                }.description("An applied policy version with its text.")
+                Field("policyHistory", at: GatehouseResolver.policyHistory) {
+                    Argument("first", at: \.first).description("How many, newest first, 1 to 1000 (default 20).")
+                }.description("Applied policy versions, newest first.")
+                Field("checkPolicy", at: GatehouseResolver.checkPolicy) {
+                    Argument("source", at: \.source)
+                    Argument("fileName", at: \.fileName).description("Name used in diagnostics.")
+                }.description("Parses, compiles and runs the tests of a policy text; writes nothing.")
+                Field("diffPolicy", at: GatehouseResolver.diffPolicy) {
+                    Argument("source", at: \.source)
+                    Argument("fileName", at: \.fileName)
+                }.description("What a policy text would grant and revoke against the active version.")
+                Field("explainPolicy", at: GatehouseResolver.explainPolicy) {
+                    Argument("user", at: \.user).description("A user name, or host:NAME.")
+                    Argument("ssh", at: \.ssh).description("LOGIN@HOST")
+                    Argument("reach", at: \.reach).description("HOST:PORT, ADDRESS:PORT or [IPv6]:PORT, with /tcp or /udp.")
+                    Argument("app", at: \.app)
+                    Argument("request", at: \.request).description("A role to request.")
+                    Argument("obtain", at: \.obtain).description("A SPIFFE ID.")
+                    Argument("from", at: \.from).description("Source address of the request.")
+                    Argument("stepUpAgeSeconds", at: \.stepUpAgeSeconds).description("Seconds since the last passkey check.")
+                }.description("The active policy's decision for one request (give exactly one of ssh, reach, app, request, obtain), with its reasoning.")
+            }
+            Mutation {
+                Field("applyPolicy", at: GatehouseResolver.applyPolicy) {
+                    Argument("source", at: \.source)
+                    Argument("fileName", at: \.fileName)
+                    Argument("expectedVersion", at: \.expectedVersion).description("Refuse unless this is the active version.")
+                    Argument("comment", at: \.comment).description("Why: kept with the version and in the audit log.")
+                }.description("Applies a policy text as the next version: atomic, audited, refused if it has problems or a test fails.")
             }
         }
         return GatehouseAPI(resolver: GatehouseResolver(), schema: schema)

@@ -47,7 +47,9 @@ public enum AdminRoutes {
 
         // The administrator's GraphQL schema: the public one plus reads that need an
         // authenticated caller (reaching this socket is the authentication).
-        let gateway = try? GraphQLGateway(.admin)
+        var limits = GraphQLGateway.Limits.default
+        limits.maxBodyBytes = PolicyRoutes.maxBodyBytes  // a policy text can travel in a mutation
+        let gateway = try? GraphQLGateway(.admin, limits: limits)
         let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
         router.post("/v1/graphql") { request, _ in
             guard let gateway else {
@@ -55,11 +57,11 @@ public enum AdminRoutes {
             }
             let body: [UInt8]
             do {
-                body = try await collectBody(request, limit: GraphQLGateway.Limits.default.maxBodyBytes)
+                body = try await collectBody(request, limit: PolicyRoutes.maxBodyBytes)
             } catch let error as GatehouseError {
                 return JSONResponse.error(error)
             }
-            let response = await gateway.handle(body: body, context: GraphQLContext(serverInfo: info, auditLog: deps.auditLog))
+            let response = await gateway.handle(body: body, context: GraphQLContext(serverInfo: info, auditLog: deps.auditLog, policy: deps.policy, actor: Self.actor))
             return JSONResponse.raw(.init(code: response.status), response.body)
         }
         return router

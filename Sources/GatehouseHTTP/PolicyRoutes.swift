@@ -51,21 +51,7 @@ enum PolicyRoutes {
                 let bytes = try await collectBody(request, limit: 16 * 1024)
                 try StrictJSON.checkKeys(bytes, allowed: ["user", "ssh", "reach", "app", "request", "obtain", "from", "step_up_age_seconds"])
                 let query = try StrictJSON.decode(PolicyAPI.ExplainQuery.self, bytes)
-                guard let (kind, value) = query.query else {
-                    throw GatehouseError(.invalidInput, "give exactly one of ssh, reach, app, request, obtain")
-                }
-                let active = try await policy.refresh()
-                let parsed = try PolicyQuery.parse(kind, value, in: active.policy)
-                var from: UInt128? = nil
-                if let text = query.from {
-                    guard let p = try? IPPrefix(parsing: text), p.isSingleAddress else { throw GatehouseError(.invalidInput, "from must be one IP address") }
-                    from = p.first
-                }
-                if let age = query.stepUpAgeSeconds, age < 0 { throw GatehouseError(.invalidInput, "step_up_age_seconds must not be negative") }
-                let explanation = try await policy.explain(
-                    user: query.user, request: parsed, sourceAddress: from, stepUpAgo: query.stepUpAgeSeconds.map { .seconds($0) }
-                )
-                return JSONResponse.make(.ok, PolicyAPI.ExplainResult(activeVersion: active.info?.version, explanation))
+                return JSONResponse.make(.ok, try await policy.explain(query))
             }
         }
     }

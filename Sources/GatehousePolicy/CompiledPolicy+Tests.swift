@@ -23,23 +23,29 @@ extension CompiledPolicy {
         func result(_ allowed: Bool, _ detail: String) -> PolicyTestResult {
             PolicyTestResult(assertion: t, passed: allowed == t.expectAllowed, detail: detail)
         }
+        /// A test about a host, app or role the policy does not have is a typo, never a pass.
+        func result(_ d: PolicyDecision) -> PolicyTestResult {
+            if case .deny(let denial) = d {
+                switch denial.reason {
+                case .unknownTarget, .invalidRequest: return PolicyTestResult(assertion: t, passed: false, detail: denial.description)
+                default: break
+                }
+            }
+            return result(d.isAllowed, d.description)
+        }
         guard let subject = self.testSubject(t.subject, now: now, directory: directory, grants: grants) else {
             return PolicyTestResult(assertion: t, passed: false, detail: "'\(t.subject)' is not a group, role, host or valid user name")
         }
         let context = PolicyContext(now: now, sourceAddress: t.sourceAddress?.first, lastStepUp: t.freshStepUp ? now : nil)
         switch t.action {
         case .ssh(let login, let host):
-            let d = self.evaluate(.ssh(login: login, host: host), subject: subject, context: context)
-            return result(d.isAllowed, d.description)
+            return result(self.evaluate(.ssh(login: login, host: host), subject: subject, context: context))
         case .use(let app):
-            let d = self.evaluate(.app(app), subject: subject, context: context)
-            return result(d.isAllowed, d.description)
+            return result(self.evaluate(.app(app), subject: subject, context: context))
         case .request(let role):
-            let d = self.evaluate(.requestRole(role), subject: subject, context: context)
-            return result(d.isAllowed, d.description)
+            return result(self.evaluate(.requestRole(role), subject: subject, context: context))
         case .obtain(let id):
-            let d = self.evaluate(.certificate(spiffeID: id), subject: subject, context: context)
-            return result(d.isAllowed, d.description)
+            return result(self.evaluate(.certificate(spiffeID: id), subject: subject, context: context))
         case .reach(let target, let ports):
             guard let prefixes = self.resolveTarget(target) else {
                 return PolicyTestResult(assertion: t, passed: false, detail: "'\(target)' is not an address, prefix, host, network or service")

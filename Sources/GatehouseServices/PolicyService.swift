@@ -194,4 +194,21 @@ public final class PolicyService: Sendable {
         let lastStepUp = stepUpAgo.map { now.addingTimeInterval(-Double($0.components.seconds)) }
         return active.policy.explain(request, subject: subject, context: PolicyContext(now: now, sourceAddress: sourceAddress, lastStepUp: lastStepUp))
     }
+
+    /// Explains a request as the API and CLI phrase it (`root@web-1`, `db-1:5432`, ...).
+    public func explain(_ query: PolicyAPI.ExplainQuery) async throws -> PolicyAPI.ExplainResult {
+        guard let (kind, value) = query.query else {
+            throw GatehouseError(.invalidInput, "give exactly one of ssh, reach, app, request, obtain")
+        }
+        let active = try await self.refresh()
+        let request = try PolicyQuery.parse(kind, value, in: active.policy)
+        var from: UInt128? = nil
+        if let text = query.from {
+            guard let p = try? IPPrefix(parsing: text), p.isSingleAddress else { throw GatehouseError(.invalidInput, "from must be one IP address") }
+            from = p.first
+        }
+        if let age = query.stepUpAgeSeconds, age < 0 { throw GatehouseError(.invalidInput, "step_up_age_seconds must not be negative") }
+        let explanation = try await self.explain(user: query.user, request: request, sourceAddress: from, stepUpAgo: query.stepUpAgeSeconds.map { .seconds($0) })
+        return PolicyAPI.ExplainResult(activeVersion: active.info?.version, explanation)
+    }
 }

@@ -90,6 +90,22 @@ struct PolicyCompilerTests {
         }
     }
 
+    @Test("a test about a host, app or role the policy lacks fails instead of passing vacuously")
+    func typoTestsFail() throws {
+        let p = try PolicyFixtures.compile(Self.base + """
+            tests {
+              alice cannot ssh root@web-9
+              alice cannot use kibana
+              alice cannot request nope
+              alice cannot obtain spiffe://corp.example/../x
+              alice cannot use grafana
+            }
+            """)
+        let results = p.runTests(now: PolicyFixtures.now)
+        #expect(results.map(\.passed) == [false, false, false, false, true])
+        #expect(results[0].detail == "host 'web-9' is not in the policy")
+    }
+
     @Test("deliberate = true allows a rule that grants everything to everyone")
     func deliberate() throws {
         let policy = try PolicyFixtures.compile(Self.base + "allow app all { who = [everyone] apps = [*] deliberate = true }")
