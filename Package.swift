@@ -151,6 +151,7 @@ let package = Package(
             name: "gatehouse-bench",
             dependencies: [
                 "GatehouseCore",
+                "GatehousePolicy",
                 "GatehouseAudit",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),

@@ -16,6 +16,10 @@ let package = Package(
             dependencies: [.product(name: "GatehouseCore", package: "gatehouse")]
         ),
         .executableTarget(
+            name: "fuzz-policy",
+            dependencies: [.product(name: "GatehousePolicy", package: "gatehouse")]
+        ),
+        .executableTarget(
             name: "fuzz-graphql",
             dependencies: [.product(name: "GatehouseGraphQL", package: "gatehouse")]
         ),

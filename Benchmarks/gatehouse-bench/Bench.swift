@@ -176,6 +176,7 @@ enum Bench {
                 + String(format: "%9.2fx", r.ours / r.baseline)
             print(line)
         }
+        PolicyBench.run()
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -79,6 +79,10 @@ public final class CompiledPolicy: Sendable {
         for (i, h) in definitions.hosts.enumerated() { hostIndex[h.name] = i }
         self.hostIndex = hostIndex
 
+        var labelIndex: [String: [Int]] = [:]
+        for (i, h) in definitions.hosts.enumerated() {
+            for (k, v) in h.labels { labelIndex["\(k)=\(v)", default: []].append(i) }
+        }
         var sshAllow = Array(repeating: [UInt32: [Int32]](), count: definitions.hosts.count)
         var sshDeny = sshAllow
         var reachAllow: [UInt32: [ReachEntry]] = [:]
@@ -97,8 +101,12 @@ public final class CompiledPolicy: Sendable {
                     var seen = Set<Int>()
                     for n in ssh.hostNames { if let i = hostIndex[n], seen.insert(i).inserted { selected.append(i) } }
                     if !ssh.labels.isEmpty {
-                        for (i, h) in definitions.hosts.enumerated() where !seen.contains(i) {
-                            if ssh.labels.allSatisfy({ h.labels[$0.key] == $0.value }) { selected.append(i) }
+                        // Hosts with the rarest of the rule's labels, then checked for the rest.
+                        let lists = ssh.labels.map { labelIndex["\($0.key)=\($0.value)"] ?? [] }
+                        let rarest = lists.min { $0.count < $1.count } ?? []
+                        for i in rarest where !seen.contains(i) {
+                            let labels = definitions.hosts[i].labels
+                            if ssh.labels.allSatisfy({ labels[$0.key] == $0.value }) { selected.append(i) }
                         }
                     }
                 }
@@ -144,7 +152,7 @@ public final class CompiledPolicy: Sendable {
         atoms += self.userRoles[user] ?? []
         for g in groups { atoms += self.groupRoles[g] ?? [] }
         var expiry: [UInt32: (id: String, expiresAt: Date)] = [:]
-        let permanent = Set(atoms)
+        let permanent = atoms
         for grant in grants where grant.user == user && grant.expiresAt > now {
             guard let id = self.atomIDs[.role(grant.role)], !permanent.contains(id) else { continue }
             if let existing = expiry[id], existing.expiresAt >= grant.expiresAt { continue }
@@ -170,8 +178,16 @@ public final class CompiledPolicy: Sendable {
     }
 
     private func makeSubject(name: String?, isHost: Bool, atoms: [UInt32], expiry: [UInt32: (id: String, expiresAt: Date)]) -> PolicySubject {
-        let unique = Array(Set(atoms)).sorted()
-        return PolicySubject(name: name, isHost: isHost, principals: unique.map { self.atomPrincipals[Int($0)] }, atoms: unique, grantExpiry: expiry)
+        // A handful of ids: sorting in place and dropping repeats beats building a Set.
+        var unique = atoms
+        unique.sort()
+        var write = 0
+        for value in unique where write == 0 || unique[write - 1] != value {
+            unique[write] = value
+            write += 1
+        }
+        unique.removeLast(unique.count - write)
+        return PolicySubject(name: name, isHost: isHost, atoms: unique, table: self.atomPrincipals, grantExpiry: expiry)
     }
 
     // MARK: decisions

@@ -149,10 +149,11 @@ private struct Checker {
         case "group":
             a.allow(["members", "description"])
             var members: [String] = []
+            var seen = Set<String>()
             for word in a.words("members", &self) {
                 if (try? Username(validating: word.text)) == nil {
                     self.error(word.location, "group member '\(word.text)' is not a valid user name (groups hold users; roles hold groups)")
-                } else if members.contains(word.text) {
+                } else if !seen.insert(word.text).inserted {
                     self.error(word.location, "'\(word.text)' is listed twice")
                 } else {
                     members.append(word.text)

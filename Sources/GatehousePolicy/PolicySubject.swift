@@ -9,23 +9,26 @@ public struct PolicySubject: Sendable, Equatable {
     /// The user's name, or nil for hosts and for the synthetic members used by policy tests.
     public let name: String?
     public let isHost: Bool
-    /// Principals this subject counts as, sorted, for display.
-    public let principals: [PolicyPrincipal]
-    /// Interned ids of `principals`, parallel.
+    /// Interned ids of the principals this subject counts as, sorted and unique.
     let atoms: [UInt32]
+    /// The policy's id → principal table (shared, not copied), to name the atoms.
+    let table: [PolicyPrincipal]
     /// End of the grant behind a role atom, for the atoms that exist only through a grant.
     let grantExpiry: [UInt32: (id: String, expiresAt: Date)]
 
-    init(name: String?, isHost: Bool, principals: [PolicyPrincipal], atoms: [UInt32], grantExpiry: [UInt32: (id: String, expiresAt: Date)]) {
+    init(name: String?, isHost: Bool, atoms: [UInt32], table: [PolicyPrincipal], grantExpiry: [UInt32: (id: String, expiresAt: Date)]) {
         self.name = name
         self.isHost = isHost
-        self.principals = principals
         self.atoms = atoms
+        self.table = table
         self.grantExpiry = grantExpiry
     }
 
+    /// Every principal this subject counts as (`everyone`, its user, groups, roles), in id order.
+    public var principals: [PolicyPrincipal] { self.atoms.map { self.table[Int($0)] } }
+
     public static func == (a: Self, b: Self) -> Bool {
-        a.name == b.name && a.isHost == b.isHost && a.atoms == b.atoms
+        a.name == b.name && a.isHost == b.isHost && a.principals == b.principals
             && a.grantExpiry.mapValues(\.expiresAt) == b.grantExpiry.mapValues(\.expiresAt)
     }
 }
