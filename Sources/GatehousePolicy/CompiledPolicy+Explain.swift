@@ -20,11 +20,21 @@ public struct PolicyExplanation: Sendable, Equatable {
 extension CompiledPolicy {
     public func explain(_ request: PolicyRequest, subject: PolicySubject, context: PolicyContext) -> PolicyExplanation {
         let decision = self.evaluate(request, subject: subject, context: context)
+        if case .deny(let d) = decision {
+            switch d.reason {
+            case .unknownTarget, .invalidRequest:
+                return PolicyExplanation(request: request, principals: subject.principals(at: context.now), decision: decision, steps: [d.description])
+            default: break
+            }
+        }
         var steps: [String] = []
-        let mine = Set(subject.principals)
+        // Only what the subject holds now: a grant that has ended counts for nothing.
+        let mine = Set(subject.principals(at: context.now))
         for rule in self.rules where rule.kind == request.kind {
             let line = "\(rule.location.line): \(rule.effect.rawValue) \(rule.kind.rawValue) \(rule.name): "
-            let matched = rule.who.filter { $0 == .everyone || mine.contains($0) }
+            // Deny rules also apply through an ended grant (denying more is the safe side).
+            let held = rule.effect == .deny ? Set(subject.principals) : mine
+            let matched = rule.who.filter { held.contains($0) }
             guard !matched.isEmpty else {
                 steps.append(line + "not for you (who: \(rule.who.map(\.description).joined(separator: ", ")))")
                 continue
@@ -44,7 +54,7 @@ extension CompiledPolicy {
             steps.append(line + "allows via \(matched.map(\.description).joined(separator: ", "))")
         }
         if steps.isEmpty { steps.append("no \(request.kind.rawValue) rules in this policy") }
-        return PolicyExplanation(request: request, principals: subject.principals, decision: decision, steps: steps)
+        return PolicyExplanation(request: request, principals: subject.principals(at: context.now), decision: decision, steps: steps)
     }
 
     private func targetMismatch(_ rule: PolicyRule, _ request: PolicyRequest, subject: PolicySubject) -> String? {
@@ -64,7 +74,7 @@ extension CompiledPolicy {
             return q.allRoles || q.roles.contains(role) ? nil : "is for roles \(q.roles.joined(separator: ", "))"
         case (.certificate(let c), .certificate(let id)):
             guard let parts = try? SPIFFEPattern.validateID(id) else { return "the SPIFFE ID is invalid" }
-            return c.patterns.contains { $0.matches(trustDomain: parts.trustDomain, segments: parts.segments, name: subject.name) } ? nil : "covers \(c.patterns.map(\.description).joined(separator: ", "))"
+            return c.patterns.contains { $0.matches(trustDomain: parts.trustDomain, segments: parts.segments, name: subject.name, isHost: subject.isHost) } ? nil : "covers \(c.patterns.map(\.description).joined(separator: ", "))"
         default:
             return "is of another kind"
         }

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// What the SSH certificate authority needs for one login: the rule that allows it and the
 /// certificate contents that rule asks for.
@@ -37,8 +37,9 @@ public struct NetworkElement: Sendable, Hashable, Comparable, CustomStringConver
 extension CompiledPolicy {
     // MARK: SSH
 
-    /// Every login `subject` may use on `host`, each with the rule and certificate options that
-    /// allow it. `$user` becomes the subject's own name; a `*` login is listed as `*`.
+    /// Every named login `subject` may use on `host`, each with the rule and certificate options
+    /// that allow it. `$user` becomes the subject's own name; a rule's `*` allows any login the
+    /// authority asks about with ``evaluate(_:subject:context:)``, but lists none here.
     public func sshLogins(subject: PolicySubject, host: String, context: PolicyContext) -> [SSHLoginGrant] {
         guard let h = self.hostIndex[host] else { return [] }
         var candidates = Set<String>()
@@ -46,7 +47,8 @@ extension CompiledPolicy {
             for r in self.sshAllow[h][atom] ?? [] {
                 guard case .ssh(let ssh) = self.rules[Int(r)].target else { continue }
                 for login in ssh.logins {
-                    if login == "$user" { if let n = subject.name, !subject.isHost { candidates.insert(n) } } else { candidates.insert(login) }
+                    // `*` cannot be listed: the certificate authority asks for the concrete login.
+                    if login == "$user" { if let n = subject.name, !subject.isHost { candidates.insert(n) } } else if login != "*" { candidates.insert(login) }
                 }
             }
         }
@@ -59,39 +61,41 @@ extension CompiledPolicy {
 
     // MARK: network
 
-    /// The boxes `subject` may send to, allows minus denies, before any node is chosen.
+    /// The boxes `subject` may send to at `now`, allows minus denies, before any node is chosen.
     /// `source` is the address the packets come from (a device's tunnel address), checked
     /// against rules' `from`.
-    public func reachableBoxes(subject: PolicySubject, source: UInt128?) -> [NetworkBox] {
+    public func reachableBoxes(subject: PolicySubject, source: UInt128?, at now: Date) -> [NetworkBox] {
         var allowed: [NetworkBox] = []
         var denied: [NetworkBox] = []
-        let context = PolicyContext(now: .distantPast, sourceAddress: source, lastStepUp: nil)
+        let context = PolicyContext(now: now, sourceAddress: source, lastStepUp: nil)
         for atom in subject.atoms {
-            for e in self.reachAllow[atom] ?? [] where CompiledPolicy.unmetCondition(self.rules[Int(e.rule)], context) == nil {
-                allowed += e.ports.map { NetworkBox(first: e.first, last: e.last, ports: $0) }
+            for r in self.reachAllow[atom] ?? [] where subject.holds(atom, at: now) && CompiledPolicy.unmetCondition(self.rules[Int(r)], context) == nil {
+                for e in self.reachEntries[r] ?? [] { allowed += e.ports.map { NetworkBox(first: e.first, last: e.last, ports: $0) } }
             }
-            for e in self.reachDeny[atom] ?? [] where CompiledPolicy.denyApplies(self.rules[Int(e.rule)], context) {
-                denied += e.ports.map { NetworkBox(first: e.first, last: e.last, ports: $0) }
+            for r in self.reachDeny[atom] ?? [] where CompiledPolicy.denyApplies(self.rules[Int(r)], context) {
+                for e in self.reachEntries[r] ?? [] { denied += e.ports.map { NetworkBox(first: e.first, last: e.last, ports: $0) } }
             }
         }
         return NetworkBox.subtract(Array(Set(allowed)), denied)
     }
 
     /// The packet-filter allow set of one node (a host, guarding its own addresses and the
-    /// networks it routes): for each member and each of their source addresses, what they may
-    /// reach through this node. Everything else is dropped by the node's default.
-    public func networkAllowSet(node: String, members: [(subject: PolicySubject, sources: [IPPrefix])]) -> [NetworkElement] {
+    /// networks it routes) at `now`: for each member and each of their source addresses, what
+    /// they may reach through this node. Everything else is dropped by the node's default.
+    public func networkAllowSet(node: String, members: [(subject: PolicySubject, sources: [IPPrefix])], at now: Date) -> [NetworkElement] {
         guard let h = self.hostIndex[node] else { return [] }
         let host = self.definitions.hosts[h]
         let guarded = host.addresses + host.routes
         var out = Set<NetworkElement>()
         for (subject, sources) in members {
             for source in sources {
-                let boxes = self.reachableBoxes(subject: subject, source: source.isSingleAddress ? source.first : nil)
+                let boxes = self.reachableBoxes(subject: subject, source: source.isSingleAddress ? source.first : nil, at: now)
                 for box in boxes {
                     // A packet never crosses families, and an nftables element cannot either.
                     for g in guarded where g.isIPv4 == source.isIPv4 {
-                        if let cut = box.intersection(first: g.first, last: g.last) { out.insert(NetworkElement(source: source, box: cut)) }
+                        for range in g.ranges {
+                            if let cut = box.intersection(first: range.lowerBound, last: range.upperBound) { out.insert(NetworkElement(source: source, box: cut)) }
+                        }
                     }
                 }
             }
@@ -132,14 +136,18 @@ extension CompiledPolicy {
                 }
             }
             let guarded = host.addresses + host.routes
-            for (table, _) in [(self.reachDeny, 0), (self.reachAllow, 1)] {
-                for (atom, entries) in table {
-                    for e in entries {
-                        for g in guarded {
-                            let f = max(e.first, g.first), l = min(e.last, g.last)
-                            guard f <= l else { continue }
-                            let dest = IPPrefix.covering(f...l).map(\.description).joined(separator: ",")
-                            lines.append("net \(host.name) \(who(atom)) \(dest) \(PortRange.describe(e.ports)) \(ruleText(self.rules[Int(e.rule)]))")
+            for table in [self.reachDeny, self.reachAllow] {
+                for (atom, rules) in table {
+                    for r in rules {
+                        for e in self.reachEntries[r] ?? [] {
+                            for g in guarded {
+                                for range in g.ranges {
+                                    let f = max(e.first, range.lowerBound), l = min(e.last, range.upperBound)
+                                    guard f <= l else { continue }
+                                    let dest = IPPrefix.covering(f...l).map(\.description).joined(separator: ",")
+                                    lines.append("net \(host.name) \(who(atom)) \(dest) \(PortRange.describe(e.ports)) \(ruleText(self.rules[Int(r)]))")
+                                }
+                            }
                         }
                     }
                 }

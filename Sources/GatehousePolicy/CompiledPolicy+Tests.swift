@@ -34,7 +34,7 @@ extension CompiledPolicy {
             return result(d.isAllowed, d.description)
         }
         guard let subject = self.testSubject(t.subject, now: now, directory: directory, grants: grants) else {
-            return PolicyTestResult(assertion: t, passed: false, detail: "'\(t.subject)' is not a group, role, host or valid user name")
+            return PolicyTestResult(assertion: t, passed: false, detail: "'\(t.subject)' is not a group, role or host of the policy, nor a user it names; write user:\(t.subject) for anyone else")
         }
         let context = PolicyContext(now: now, sourceAddress: t.sourceAddress?.first, lastStepUp: t.freshStepUp ? now : nil)
         switch t.action {
@@ -50,8 +50,8 @@ extension CompiledPolicy {
             guard let prefixes = self.resolveTarget(target) else {
                 return PolicyTestResult(assertion: t, passed: false, detail: "'\(target)' is not an address, prefix, host, network or service")
             }
-            let boxes = self.reachableBoxes(subject: subject, source: context.sourceAddress)
-            let wanted = prefixes.flatMap { p in ports.map { NetworkBox(first: p.first, last: p.last, ports: $0) } }
+            let boxes = self.reachableBoxes(subject: subject, source: context.sourceAddress, at: now)
+            let wanted = prefixes.flatMap { p in p.ranges.flatMap { r in ports.map { NetworkBox(first: r.lowerBound, last: r.upperBound, ports: $0) } } }
             let uncovered = NetworkBox.subtract(wanted, boxes)
             let touched = wanted.contains { w in boxes.contains { $0.intersects(w) } }
             if t.expectAllowed {
@@ -66,13 +66,22 @@ extension CompiledPolicy {
         }
     }
 
-    /// A test subject: a group or role (a synthetic member of just that), `host:NAME`, or a user.
+    /// A test subject: a group or role (a synthetic member of just that), `host:NAME`, or a user
+    /// the policy or the directory knows. Anything else is a typo, and its tests fail.
     func testSubject(_ name: String, now: Date, directory: [String: [String]], grants: [PolicyGrant]) -> PolicySubject? {
-        if name.hasPrefix("host:") { return self.subject(host: String(name.dropFirst(5))) }
+        if name.hasPrefix("host:") {
+            let host = String(name.dropFirst(5))
+            return self.hostIndex[host] == nil ? nil : self.subject(host: host)
+        }
         if let s = self.subject(memberOf: .group(name)) { return s }
         if let s = self.subject(memberOf: .role(name)) { return s }
-        let user = name.hasPrefix("user:") ? String(name.dropFirst(5)) : name
-        guard PolicyCompiler.isName(user), user.first?.isLetter == true else { return nil }
+        // `user:NAME` is any person, named by the policy or not; a bare name must be one the
+        // policy or directory knows, so a misspelled group is not taken for a stranger.
+        let explicit = name.hasPrefix("user:")
+        let user = explicit ? String(name.dropFirst(5)) : name
+        let known = self.atomIDs[.user(user)] != nil || self.userGroups[user] != nil || self.userRoles[user] != nil
+            || directory[user] != nil || grants.contains { $0.user == user }
+        guard known || (explicit && PolicyCompiler.isName(user) && user.first?.isLetter == true) else { return nil }
         return self.subject(user: user, directoryGroups: directory[user] ?? [], grants: grants, now: now)
     }
 

@@ -23,8 +23,10 @@ public final class CompiledPolicy: Sendable {
     /// resolved here once instead of on every request.
     let sshAllow: [[UInt32: [Int32]]]
     let sshDeny: [[UInt32: [Int32]]]
-    let reachAllow: [UInt32: [ReachEntry]]
-    let reachDeny: [UInt32: [ReachEntry]]
+    /// Reach rules per principal, and each rule's address/port entries once (not per principal).
+    let reachAllow: [UInt32: [Int32]]
+    let reachDeny: [UInt32: [Int32]]
+    let reachEntries: [Int32: [ReachEntry]]
     /// App, request and certificate rules per principal.
     let otherAllow: [PolicyRule.Kind: [UInt32: [Int32]]]
     let otherDeny: [PolicyRule.Kind: [UInt32: [Int32]]]
@@ -36,7 +38,12 @@ public final class CompiledPolicy: Sendable {
         var rule: Int32
     }
 
-    init(definitions: PolicyDefinitions) {
+    /// The most (principal × host) and (rule × address) index entries a policy may expand to:
+    /// a few hundred MiB at worst. A policy past it is refused at compile time rather than
+    /// exhausting the server's memory.
+    public static let maxIndexEntries = 5_000_000
+
+    init(definitions: PolicyDefinitions) throws(PolicyError) {
         self.definitions = definitions
         var ids: [PolicyPrincipal: UInt32] = [.everyone: 0]
         var principals: [PolicyPrincipal] = [.everyone]
@@ -85,10 +92,12 @@ public final class CompiledPolicy: Sendable {
         }
         var sshAllow = Array(repeating: [UInt32: [Int32]](), count: definitions.hosts.count)
         var sshDeny = sshAllow
-        var reachAllow: [UInt32: [ReachEntry]] = [:]
-        var reachDeny: [UInt32: [ReachEntry]] = [:]
+        var reachAllow: [UInt32: [Int32]] = [:]
+        var reachDeny: [UInt32: [Int32]] = [:]
+        var reachEntries: [Int32: [ReachEntry]] = [:]
         var otherAllow: [PolicyRule.Kind: [UInt32: [Int32]]] = [:]
         var otherDeny: [PolicyRule.Kind: [UInt32: [Int32]]] = [:]
+        var indexed = 0
         for rule in definitions.rules {
             let atoms = rule.who.map(intern)
             let index = Int32(rule.index)
@@ -110,6 +119,8 @@ public final class CompiledPolicy: Sendable {
                         }
                     }
                 }
+                indexed += selected.count * atoms.count
+                try Self.checkSize(indexed, rule)
                 for h in selected {
                     for a in atoms {
                         if rule.effect == .allow { sshAllow[h][a, default: []].append(index) } else { sshDeny[h][a, default: []].append(index) }
@@ -118,12 +129,19 @@ public final class CompiledPolicy: Sendable {
             case .reach(let reach):
                 var entries: [ReachEntry] = []
                 for g in reach.grants {
-                    for p in g.destinations { entries.append(ReachEntry(first: p.first, last: p.last, ports: g.ports, rule: index)) }
+                    for p in g.destinations {
+                        for range in p.ranges { entries.append(ReachEntry(first: range.lowerBound, last: range.upperBound, ports: g.ports, rule: index)) }
+                    }
                 }
+                indexed += entries.count + atoms.count
+                try Self.checkSize(indexed, rule)
+                reachEntries[index] = entries
                 for a in atoms {
-                    if rule.effect == .allow { reachAllow[a, default: []] += entries } else { reachDeny[a, default: []] += entries }
+                    if rule.effect == .allow { reachAllow[a, default: []].append(index) } else { reachDeny[a, default: []].append(index) }
                 }
             case .app, .request, .certificate:
+                indexed += atoms.count
+                try Self.checkSize(indexed, rule)
                 for a in atoms {
                     if rule.effect == .allow { otherAllow[rule.kind, default: [:]][a, default: []].append(index) } else { otherDeny[rule.kind, default: [:]][a, default: []].append(index) }
                 }
@@ -133,10 +151,17 @@ public final class CompiledPolicy: Sendable {
         self.sshDeny = sshDeny
         self.reachAllow = reachAllow
         self.reachDeny = reachDeny
+        self.reachEntries = reachEntries
         self.otherAllow = otherAllow
         self.otherDeny = otherDeny
         self.atomIDs = ids
         self.atomPrincipals = principals
+    }
+
+    static func checkSize(_ entries: Int, _ rule: PolicyRule) throws(PolicyError) {
+        guard entries <= Self.maxIndexEntries else {
+            throw PolicyError(rule.location, "the policy expands to more than \(Self.maxIndexEntries) index entries at rule '\(rule.name)' (principals × hosts, addresses); name groups instead of many people or addresses")
+        }
     }
 
     // MARK: subjects
@@ -197,6 +222,10 @@ public final class CompiledPolicy: Sendable {
     public func evaluate(_ request: PolicyRequest, subject: PolicySubject, context: PolicyContext) -> PolicyDecision {
         switch request {
         case .ssh(let login, let host):
+            // A request names one real login; `*` and `$user` are rule syntax, never an answer.
+            guard login != "*", !login.hasPrefix("$") else {
+                return .deny(PolicyDenial(reason: .invalidRequest("'\(login)' is not a login"), rule: nil))
+            }
             guard let h = self.hostIndex[host] else { return .deny(PolicyDenial(reason: .unknownTarget("host '\(host)'"), rule: nil)) }
             let denies = self.sshDeny[h], allows = self.sshAllow[h]
             return self.decide(subject: subject, context: context, request: request, denies: { denies[$0] }, allows: { allows[$0] }) { rule in
@@ -204,16 +233,19 @@ public final class CompiledPolicy: Sendable {
                 return Self.loginMatches(ssh.logins, login: login, subject: subject)
             }
         case .reach(let address, let port, let proto):
+            func hits(_ rule: Int32) -> Bool {
+                (self.reachEntries[rule] ?? []).contains { address >= $0.first && address <= $0.last && $0.ports.contains { $0.contains(proto: proto, port: port) } }
+            }
             for atom in subject.atoms {
-                for e in self.reachDeny[atom] ?? [] where address >= e.first && address <= e.last && e.ports.contains(where: { $0.contains(proto: proto, port: port) }) {
-                    let rule = self.rules[Int(e.rule)]
+                for r in self.reachDeny[atom] ?? [] where hits(r) {
+                    let rule = self.rules[Int(r)]
                     if Self.denyApplies(rule, context) { return .deny(PolicyDenial(reason: .explicitDeny, rule: rule)) }
                 }
             }
             var best = Best()
             for atom in subject.atoms {
-                for e in self.reachAllow[atom] ?? [] where address >= e.first && address <= e.last && e.ports.contains(where: { $0.contains(proto: proto, port: port) }) {
-                    best.consider(self.rules[Int(e.rule)], atom: atom, policy: self, subject: subject, context: context, request: request)
+                for r in self.reachAllow[atom] ?? [] where hits(r) {
+                    best.consider(self.rules[Int(r)], atom: atom, policy: self, subject: subject, context: context, request: request)
                 }
             }
             return best.decision
@@ -235,7 +267,7 @@ public final class CompiledPolicy: Sendable {
             }
             return self.decideOther(.certificate, subject: subject, context: context, request: request) { rule in
                 guard case .certificate(let c) = rule.target else { return false }
-                return c.patterns.contains { $0.matches(trustDomain: parts.trustDomain, segments: parts.segments, name: subject.name) }
+                return c.patterns.contains { $0.matches(trustDomain: parts.trustDomain, segments: parts.segments, name: subject.name, isHost: subject.isHost) }
             }
         }
     }
@@ -312,6 +344,9 @@ public final class CompiledPolicy: Sendable {
         var failure: PolicyDenial? = nil
 
         mutating func consider(_ rule: PolicyRule, atom: UInt32, policy: CompiledPolicy, subject: PolicySubject, context: PolicyContext, request: PolicyRequest) {
+            // A role held through a grant that has ended is not held, even by a subject
+            // resolved before the end.
+            guard subject.holds(atom, at: context.now) else { return }
             if let reason = CompiledPolicy.unmetCondition(rule, context) {
                 if self.failure == nil || (reason != .sourceNotAllowed && self.failure?.reason == .sourceNotAllowed) {
                     self.failure = PolicyDenial(reason: reason, rule: rule)

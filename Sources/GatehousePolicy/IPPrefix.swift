@@ -47,6 +47,9 @@ public struct IPPrefix: Sendable, Hashable, Comparable, CustomStringConvertible 
             length = n
         }
         let candidate = IPPrefix(isIPv4: isIPv4, base: value, length: length)
+        if !isIPv4 && length >= 96 && value >> 32 == 0xFFFF {
+            throw GatehouseError(.invalidInput, "'\(text)' is an IPv4-mapped IPv6 address; write it in IPv4 form")
+        }
         guard candidate.base & candidate.hostMask == 0 else {
             let fixed = IPPrefix(isIPv4: isIPv4, base: value & ~candidate.hostMask, length: length)
             throw GatehouseError(.invalidInput, "'\(text)' has host bits set; did you mean \(fixed)?")
@@ -71,8 +74,28 @@ public struct IPPrefix: Sendable, Hashable, Comparable, CustomStringConvertible 
     public var range: ClosedRange<UInt128> { self.first...self.last }
     public var isSingleAddress: Bool { self.length == (self.isIPv4 ? 32 : 128) }
 
-    public func contains(_ address: UInt128) -> Bool { address >= self.first && address <= self.last }
-    public func contains(_ other: IPPrefix) -> Bool { other.first >= self.first && other.last <= self.last }
+    /// The IPv4 part of the shared space, `::ffff:0:0/96`. IPv6 prefixes never cover it, so an
+    /// IPv6 rule such as `::/0` cannot open IPv4 by accident.
+    static let mappedRange: ClosedRange<UInt128> = v4Mapped...(v4Mapped | 0xFFFF_FFFF)
+
+    /// The address ranges this prefix covers in the shared space: its own range, minus the
+    /// IPv4 part for an IPv6 prefix that spans it.
+    public var ranges: [ClosedRange<UInt128>] {
+        let own = self.first...self.last
+        guard !self.isIPv4, own.overlaps(Self.mappedRange) else { return [own] }
+        var out: [ClosedRange<UInt128>] = []
+        if own.lowerBound < Self.mappedRange.lowerBound { out.append(own.lowerBound...(Self.mappedRange.lowerBound - 1)) }
+        if own.upperBound > Self.mappedRange.upperBound { out.append((Self.mappedRange.upperBound + 1)...own.upperBound) }
+        return out
+    }
+
+    public func contains(_ address: UInt128) -> Bool {
+        address >= self.first && address <= self.last && (self.isIPv4 || !Self.mappedRange.contains(address))
+    }
+
+    public func contains(_ other: IPPrefix) -> Bool {
+        other.isIPv4 == self.isIPv4 && other.first >= self.first && other.last <= self.last
+    }
 
     public var description: String {
         let text = Self.format(self.base, ipv4: self.isIPv4)

@@ -30,7 +30,7 @@ public struct PolicyCompiler: Sendable {
         var checker = Checker()
         checker.run(statements)
         guard checker.diagnostics.isEmpty else { throw PolicyError(Array(checker.diagnostics.prefix(Self.maxDiagnostics))) }
-        return CompiledPolicy(definitions: checker.definitions)
+        return try CompiledPolicy(definitions: checker.definitions)
     }
 }
 
@@ -188,12 +188,8 @@ private struct Checker {
             for word in a.words("to", &self) {
                 if let p = try? IPPrefix(parsing: word.text) {
                     destinations.append(p)
-                } else if let resolved = self.destination(word) {
-                    if resolved.ports != nil {
-                        self.error(word.location, "a service cannot point to another service")
-                    } else {
-                        destinations += resolved.prefixes
-                    }
+                } else if let resolved = self.destination(word, allowServices: false) {
+                    destinations += resolved.prefixes
                 }
             }
             if !a.has("to") { self.error(block.location, "service '\(name)' needs to = [...]") }
@@ -312,9 +308,10 @@ private struct Checker {
         a.allow(allowed)
 
         var who: [PolicyPrincipal] = []
+        var whoSeen = Set<PolicyPrincipal>()
         let hostsMayAsk: Set<PrincipalKind> = kind == .certificate ? [.everyone, .user, .group, .role, .host] : [.everyone, .user, .group, .role]
         for word in a.words("who", &self) {
-            if let p = self.principal(word, allowed: hostsMayAsk), !who.contains(p) { who.append(p) }
+            if let p = self.principal(word, allowed: hostsMayAsk), whoSeen.insert(p).inserted { who.append(p) }
         }
         if !a.has("who") { self.error(block.location, "rule '\(block.labels[1])' needs who = [...]") }
         let sources = a.has("from") ? a.prefixes("from", &self, singleAddresses: false) : nil
@@ -329,21 +326,23 @@ private struct Checker {
         switch kind {
         case .ssh:
             var logins: [String] = []
+            var seenLogins = Set<String>()
             for w in a.words("logins", &self) {
                 guard w.text == "*" || w.text == "$user" || Self.isLogin(w.text) else {
                     self.error(w.location, "'\(w.text)' is not a login: 1–32 of a-z A-Z 0-9 . _ -, or $user, or *")
                     continue
                 }
-                if !logins.contains(w.text) { logins.append(w.text) }
+                if seenLogins.insert(w.text).inserted { logins.append(w.text) }
             }
             if !a.has("logins") { self.error(block.location, "ssh rule needs logins = [...]") }
             var hostNames: [String] = []
+            var seenHosts = Set<String>()
             var allHosts = false
             for w in a.words("hosts", &self) {
                 if w.text == "*" { allHosts = true; continue }
                 let n = w.text.hasPrefix("host:") ? String(w.text.dropFirst(5)) : w.text
                 guard self.hostNames[n] != nil else { self.error(w.location, "unknown host '\(n)'"); continue }
-                if !hostNames.contains(n) { hostNames.append(n) }
+                if seenHosts.insert(n).inserted { hostNames.append(n) }
             }
             let labels = a.labels("labels", &self)
             if !a.has("hosts") && !a.has("labels") { self.error(block.location, "ssh rule needs hosts = [...] or labels = { ... }") }
@@ -389,33 +388,38 @@ private struct Checker {
             if needsPorts && !a.has("ports") { self.error(block.location, "reach rule needs ports = [...] for its addresses, hosts and networks") }
             if !needsPorts && a.has("ports") { self.error(a.location("ports") ?? block.location, "ports do not apply: every target is a service with its own ports") }
             if !plain.isEmpty { grants.insert(.init(destinations: plain, ports: ports), at: 0) }
+            // 0.0.0.0/0 with ::/0 is everything, however it is spelled.
+            if plain.contains(where: { $0.isIPv4 && $0.length == 0 }) && plain.contains(where: { !$0.isIPv4 && $0.length == 0 }) { allDestinations = true }
             let allPorts = Set(ports) == Set(PortRange.any)
             grantsEverything = allDestinations && allPorts
             target = .reach(.init(grants: grants, allDestinations: allDestinations, allPorts: allPorts))
         case .app:
             var names: [String] = []
+            var seenApps = Set<String>()
             var all = false
             for w in a.words("apps", &self) {
                 if w.text == "*" { all = true; continue }
                 guard self.appNames.contains(w.text) else { self.error(w.location, "unknown app '\(w.text)'"); continue }
-                if !names.contains(w.text) { names.append(w.text) }
+                if seenApps.insert(w.text).inserted { names.append(w.text) }
             }
             if !a.has("apps") { self.error(block.location, "app rule needs apps = [...]") }
             grantsEverything = all
             target = .app(names: names, all: all)
         case .request:
             var roles: [String] = []
+            var seenRoles = Set<String>()
             var all = false
             for w in a.words("roles", &self) {
                 if w.text == "*" { all = true; continue }
                 let n = w.text.hasPrefix("role:") ? String(w.text.dropFirst(5)) : w.text
                 guard self.roleNames[n] != nil else { self.error(w.location, "unknown role '\(n)'"); continue }
-                if !roles.contains(n) { roles.append(n) }
+                if seenRoles.insert(n).inserted { roles.append(n) }
             }
             if !a.has("roles") { self.error(block.location, "request rule needs roles = [...]") }
             var approvers: [PolicyPrincipal] = []
+            var seenApprovers = Set<PolicyPrincipal>()
             for w in a.words("approvers", &self) {
-                if let p = self.principal(w, allowed: [.user, .group, .role]), !approvers.contains(p) { approvers.append(p) }
+                if let p = self.principal(w, allowed: [.user, .group, .role]), seenApprovers.insert(p).inserted { approvers.append(p) }
             }
             if isAllow && !a.has("approvers") {
                 self.error(block.location, "request rule needs approvers = [...]: nobody approves their own access")
@@ -434,6 +438,7 @@ private struct Checker {
             target = .request(.init(roles: roles, allRoles: all, approvers: approvers, approvals: approvals, maxDuration: maxDuration, reasonRequired: reasonRequired))
         case .certificate:
             var names: [String] = []
+            var seenIdentities = Set<String>()
             var patterns: [SPIFFEPattern] = []
             var dns: [String] = []
             var all = false
@@ -441,7 +446,7 @@ private struct Checker {
                 if w.text == "*" { all = true; continue }
                 guard let i = self.identityNames[w.text] else { self.error(w.location, "unknown identity '\(w.text)'"); continue }
                 let identity = self.definitions.identities[i]
-                if !names.contains(identity.name) {
+                if seenIdentities.insert(identity.name).inserted {
                     names.append(identity.name)
                     patterns.append(identity.pattern)
                     dns += identity.dnsNames
@@ -472,7 +477,7 @@ private struct Checker {
     }
 
     /// A named destination: a host (its addresses and routes), network, or service (with ports).
-    mutating func destination(_ word: Word) -> (prefixes: [IPPrefix], ports: [PortRange]?)? {
+    mutating func destination(_ word: Word, allowServices: Bool = true) -> (prefixes: [IPPrefix], ports: [PortRange]?)? {
         var text = word.text
         var wanted: String? = nil
         for kind in ["host", "network", "service"] where text.hasPrefix(kind + ":") {
@@ -481,6 +486,10 @@ private struct Checker {
         }
         guard let entry = self.destinationNames[text], wanted == nil || wanted == entry.kind else {
             self.error(word.location, "'\(word.text)' is not an address, a prefix, or a host, network or service name")
+            return nil
+        }
+        if entry.kind == "service" && !allowServices {
+            self.error(word.location, "a service cannot point to another service")
             return nil
         }
         switch entry.kind {

@@ -24,9 +24,9 @@ public enum PolicyDuration {
             }
             number = nil
             sawUnit = true
+            guard seconds <= 400 * 86400 else { throw GatehouseError(.invalidInput, "'\(text.prefix(64))' is longer than 400 days") }
         }
         guard number == nil, sawUnit, seconds >= 1 else { throw Self.error(text) }
-        guard seconds <= 400 * 86400 else { throw GatehouseError(.invalidInput, "'\(text)' is longer than 400 days") }
         return .seconds(seconds)
     }
 

@@ -8,6 +8,8 @@ public struct PolicyParser: Sendable {
         public var maxTokenBytes = 4096
         public var maxListElements = 100_000
         public var maxStatements = 1_000_000
+        /// Bounds the token array (about 60 bytes each) whatever the text is made of.
+        public var maxTokens = 1_000_000
         public static let `default` = Limits()
         public init() {}
     }
@@ -85,6 +87,9 @@ private struct Lexer {
     mutating func tokens() throws(PolicyError) -> [Token] {
         var out: [Token] = []
         while self.index < self.bytes.count {
+            guard out.count < self.limits.maxTokens else {
+                throw PolicyError(self.location, "policy has more than \(self.limits.maxTokens) tokens")
+            }
             let c = self.bytes[self.index]
             let here = self.location
             switch c {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A requester resolved against one compiled policy: who they are and every principal they count
 /// as (their user, groups, roles, and `everyone`), as interned ids for fast matching.
@@ -22,6 +22,18 @@ public struct PolicySubject: Sendable, Equatable {
         self.atoms = atoms
         self.table = table
         self.grantExpiry = grantExpiry
+    }
+
+    /// Whether the principal `atom` counts at `now`: always, unless it comes from a grant that
+    /// has ended.
+    func holds(_ atom: UInt32, at now: Date) -> Bool {
+        guard let grant = self.grantExpiry[atom] else { return true }
+        return grant.expiresAt > now
+    }
+
+    /// The principals this subject holds at `now`.
+    public func principals(at now: Date) -> [PolicyPrincipal] {
+        self.atoms.filter { self.holds($0, at: now) }.map { self.table[Int($0)] }
     }
 
     /// Every principal this subject counts as (`everyone`, its user, groups, roles), in id order.

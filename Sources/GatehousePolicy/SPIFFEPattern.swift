@@ -46,14 +46,17 @@ public struct SPIFFEPattern: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether `id` (already split by ``validateID(_:)``) matches for a requester named `name`.
-    public func matches(trustDomain: String, segments: [String], name: String?) -> Bool {
+    /// `$user` matches only a person's own name and `$host` only a host's, so a user who happens
+    /// to be called `web-1` never obtains the host `web-1`'s identities.
+    public func matches(trustDomain: String, segments: [String], name: String?, isHost: Bool) -> Bool {
         guard trustDomain == self.trustDomain else { return false }
         for (i, pattern) in self.segments.enumerated() {
             if pattern == "**" { return segments.count > i }
             guard i < segments.count else { return false }
             switch pattern {
             case "*": continue
-            case "$user", "$host": if segments[i] != name { return false }
+            case "$user": if isHost || segments[i] != name { return false }
+            case "$host": if !isHost || segments[i] != name { return false }
             default: if segments[i] != pattern { return false }
             }
         }

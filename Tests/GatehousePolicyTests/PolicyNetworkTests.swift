@@ -13,8 +13,8 @@ struct PolicyNetworkTests {
             (p.subject(user: "erin", now: now), [try IPPrefix(parsing: "10.100.0.9")]),
             (p.subject(user: "alice", now: now), [try IPPrefix(parsing: "10.200.0.1")]),
         ]
-        let gateway = p.networkAllowSet(node: "gw-office", members: members).flatMap(\.nftables)
-        let web = p.networkAllowSet(node: "web-1", members: members).flatMap(\.nftables)
+        let gateway = p.networkAllowSet(node: "gw-office", members: members, at: PolicyFixtures.now).flatMap(\.nftables)
+        let web = p.networkAllowSet(node: "web-1", members: members, at: PolicyFixtures.now).flatMap(\.nftables)
         let text = "gw-office\n" + gateway.joined(separator: "\n") + "\nweb-1\n" + web.joined(separator: "\n") + "\n"
         let (expected, actual) = PolicyFixtures.golden("company.network.txt", text)
         #expect(actual == expected)
@@ -33,7 +33,7 @@ struct PolicyNetworkTests {
             allow reach wide { who = [eng] to = [10.1.0.0/16] ports = [1-1024] }
             deny reach hole { who = [temp] to = [10.1.2.0/24] ports = [22] }
             """)
-        let set = p.networkAllowSet(node: "gw", members: [(p.subject(user: "u", now: PolicyFixtures.now), [try IPPrefix(parsing: "10.100.0.1")])])
+        let set = p.networkAllowSet(node: "gw", members: [(p.subject(user: "u", now: PolicyFixtures.now), [try IPPrefix(parsing: "10.100.0.1")])], at: PolicyFixtures.now)
         let lines = set.flatMap(\.nftables)
         #expect(lines.contains("10.100.0.1 . 10.1.2.0/24 . tcp . 1-21"))
         #expect(lines.contains("10.100.0.1 . 10.1.2.0/24 . tcp . 23-1024"))

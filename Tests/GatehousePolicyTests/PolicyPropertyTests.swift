@@ -169,7 +169,7 @@ struct PolicyPropertyTests {
                 let decision = p.evaluate(request, subject: subject, context: context)
                 #expect(p.explain(request, subject: subject, context: context).decision == decision, "seed \(seed)")
                 if case .reach(let address, let port, let proto) = request {
-                    let boxes = p.reachableBoxes(subject: subject, source: context.sourceAddress)
+                    let boxes = p.reachableBoxes(subject: subject, source: context.sourceAddress, at: PolicyFixtures.now)
                     let inBoxes = boxes.contains { address >= $0.first && address <= $0.last && $0.ports.contains(proto: proto, port: port) }
                     #expect(inBoxes == decision.isAllowed, "seed \(seed): \(user) \(request): evaluate \(decision), filter \(inBoxes)")
                 }

@@ -15,11 +15,11 @@ struct PolicyServiceTests {
         allow ssh sre-root { who = [sre] logins = [root] hosts = [web-1] }
         tests {
           alice can ssh root@web-1
-          bob cannot ssh root@web-1
+          user:bob cannot ssh root@web-1
         }
         """
     static let v2 = v1.replacingOccurrences(of: "members = [alice]", with: "members = [alice, bob]")
-        .replacingOccurrences(of: "bob cannot", with: "bob can")
+        .replacingOccurrences(of: "user:bob cannot", with: "bob can")
 
     func environment(_ store: any Store) -> ServiceEnvironment {
         ServiceEnvironment(store: store, time: ManualTimeSource(Self.t0), random: SeededRandomSource(seed: 7))
@@ -82,14 +82,14 @@ struct PolicyServiceTests {
             #expect(error.code == .policyInvalid)
             #expect(error.message.hasPrefix("new.policy:8:11: unknown field 'color'"))
         }
-        let failing = Self.v1.replacingOccurrences(of: "bob cannot", with: "bob can")
+        let failing = Self.v1.replacingOccurrences(of: "user:bob cannot", with: "user:bob can")
         do {
             _ = try await service.apply(source: failing, fileName: "new.policy", actor: "admin-socket")
             Issue.record("a policy with a failing test was applied")
         } catch let error as GatehouseError {
             #expect(error.code == .policyTestsFailed)
             #expect(error.message.contains("1 of 2 policy tests failed"))
-            #expect(error.message.contains("bob can ssh root@web-1"))
+            #expect(error.message.contains("user:bob can ssh root@web-1"))
         }
         #expect(service.active.info?.version == 1)
         #expect(try await service.history(limit: 10).count == 1)

@@ -35,7 +35,7 @@ public func fuzzPolicy(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
             requests.append(.ssh(login: user, host: h.name))
             if let a = h.addresses.first { requests.append(.reach(address: a.first, port: 22, proto: .tcp)) }
             _ = policy.sshLogins(subject: subject, host: h.name, context: context)
-            _ = policy.networkAllowSet(node: h.name, members: [(subject, [IPPrefix(address: 0xFFFF_0A64_0001)])])
+            _ = policy.networkAllowSet(node: h.name, members: [(subject, [IPPrefix(address: 0xFFFF_0A64_0001)])], at: now)
         }
         for r in requests {
             let decision = policy.evaluate(r, subject: subject, context: context)
