@@ -109,12 +109,14 @@ enum PolicyBench {
                 // 100k rules is past the 8 MiB a served policy may have; the benchmark lifts the cap.
                 var limits = PolicyParser.Limits()
                 limits.maxBytes = 64 << 20
+                limits.maxTokens = 20_000_000
                 policy = try! PolicyCompiler(fileName: "synthetic", parserLimits: limits).compile(synthetic.text)
                 compileTimes.append(Self.nanoseconds(ContinuousClock.now - start))
             }
             if ProcessInfo.processInfo.environment["POLICY_BENCH_PHASES"] != nil {
                 var limits = PolicyParser.Limits()
                 limits.maxBytes = 64 << 20
+                limits.maxTokens = 20_000_000
                 let t0 = ContinuousClock.now
                 _ = try! PolicyParser(fileName: "s", limits: limits).parse(synthetic.text)
                 print("  parse only: \(Int(Self.nanoseconds(ContinuousClock.now - t0) / 1e6)) ms")

@@ -70,10 +70,10 @@ extension CompiledPolicy {
         let context = PolicyContext(now: now, sourceAddress: source, lastStepUp: nil)
         for atom in subject.atoms {
             for r in self.reachAllow[atom] ?? [] where subject.holds(atom, at: now) && CompiledPolicy.unmetCondition(self.rules[Int(r)], context) == nil {
-                for e in self.reachEntries[r] ?? [] { allowed += e.ports.map { NetworkBox(first: e.first, last: e.last, ports: $0) } }
+                for e in self.reachEntries[Int(r)] { allowed += e.ports.map { NetworkBox(first: e.first, last: e.last, ports: $0) } }
             }
             for r in self.reachDeny[atom] ?? [] where CompiledPolicy.denyApplies(self.rules[Int(r)], context) {
-                for e in self.reachEntries[r] ?? [] { denied += e.ports.map { NetworkBox(first: e.first, last: e.last, ports: $0) } }
+                for e in self.reachEntries[Int(r)] { denied += e.ports.map { NetworkBox(first: e.first, last: e.last, ports: $0) } }
             }
         }
         return NetworkBox.subtract(Array(Set(allowed)), denied)
@@ -139,7 +139,7 @@ extension CompiledPolicy {
             for table in [self.reachDeny, self.reachAllow] {
                 for (atom, rules) in table {
                     for r in rules {
-                        for e in self.reachEntries[r] ?? [] {
+                        for e in self.reachEntries[Int(r)] {
                             for g in guarded {
                                 for range in g.ranges {
                                     let f = max(e.first, range.lowerBound), l = min(e.last, range.upperBound)

@@ -26,7 +26,8 @@ public final class CompiledPolicy: Sendable {
     /// Reach rules per principal, and each rule's address/port entries once (not per principal).
     let reachAllow: [UInt32: [Int32]]
     let reachDeny: [UInt32: [Int32]]
-    let reachEntries: [Int32: [ReachEntry]]
+    /// Indexed by rule number; empty for rules of other kinds.
+    let reachEntries: [[ReachEntry]]
     /// App, request and certificate rules per principal.
     let otherAllow: [PolicyRule.Kind: [UInt32: [Int32]]]
     let otherDeny: [PolicyRule.Kind: [UInt32: [Int32]]]
@@ -94,7 +95,7 @@ public final class CompiledPolicy: Sendable {
         var sshDeny = sshAllow
         var reachAllow: [UInt32: [Int32]] = [:]
         var reachDeny: [UInt32: [Int32]] = [:]
-        var reachEntries: [Int32: [ReachEntry]] = [:]
+        var reachEntries = Array(repeating: [ReachEntry](), count: definitions.rules.count)
         var otherAllow: [PolicyRule.Kind: [UInt32: [Int32]]] = [:]
         var otherDeny: [PolicyRule.Kind: [UInt32: [Int32]]] = [:]
         var indexed = 0
@@ -135,7 +136,7 @@ public final class CompiledPolicy: Sendable {
                 }
                 indexed += entries.count + atoms.count
                 try Self.checkSize(indexed, rule)
-                reachEntries[index] = entries
+                reachEntries[rule.index] = entries
                 for a in atoms {
                     if rule.effect == .allow { reachAllow[a, default: []].append(index) } else { reachDeny[a, default: []].append(index) }
                 }
@@ -234,7 +235,7 @@ public final class CompiledPolicy: Sendable {
             }
         case .reach(let address, let port, let proto):
             func hits(_ rule: Int32) -> Bool {
-                (self.reachEntries[rule] ?? []).contains { address >= $0.first && address <= $0.last && $0.ports.contains { $0.contains(proto: proto, port: port) } }
+                self.reachEntries[Int(rule)].contains { address >= $0.first && address <= $0.last && $0.ports.contains { $0.contains(proto: proto, port: port) } }
             }
             for atom in subject.atoms {
                 for r in self.reachDeny[atom] ?? [] where hits(r) {
