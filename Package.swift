@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "GatehouseCore", targets: ["GatehouseCore"]),
         .library(name: "GatehouseGraphQL", targets: ["GatehouseGraphQL"]),
         .library(name: "GatehousePolicy", targets: ["GatehousePolicy"]),
+        .library(name: "GatehouseWebAuthn", targets: ["GatehouseWebAuthn"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -57,6 +58,16 @@ let package = Package(
         .target(
             name: "GatehousePolicy",
             dependencies: ["GatehouseCore"],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "GatehouseWebAuthn",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -187,6 +198,12 @@ let package = Package(
             name: "GatehousePolicyTests",
             dependencies: ["GatehouseCore", "GatehousePolicy"],
             exclude: ["Golden"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatehouseWebAuthnTests",
+            dependencies: ["GatehouseCore", "GatehouseWebAuthn", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -20,6 +20,10 @@ let package = Package(
             dependencies: [.product(name: "GatehousePolicy", package: "gatehouse")]
         ),
         .executableTarget(
+            name: "fuzz-cbor",
+            dependencies: [.product(name: "GatehouseWebAuthn", package: "gatehouse")]
+        ),
+        .executableTarget(
             name: "fuzz-graphql",
             dependencies: [.product(name: "GatehouseGraphQL", package: "gatehouse")]
         ),

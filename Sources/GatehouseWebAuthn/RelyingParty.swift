@@ -1,0 +1,171 @@
+import Crypto
+import GatehouseCore
+
+/// Gatehouse as a WebAuthn relying party: verifies registration and authentication ceremonies
+/// with every step of WebAuthn Level 3 §7.1 and §7.2 that belongs to the relying party, and
+/// nothing else (no I/O; challenges, credentials and users come in as values).
+///
+/// User presence and user verification are both required: a passkey is both factors.
+public struct RelyingParty: Sendable {
+    /// The RP ID passkeys are scoped to (a registrable domain, `localhost` for development).
+    public let id: String
+    public let name: String
+    /// Exact origins accepted in clientDataJSON, e.g. `https://gatehouse.example.org`.
+    public let origins: Set<String>
+    /// Algorithms offered and accepted, in order of preference.
+    public let algorithms: [COSEKey.Algorithm]
+    public let idHash: [UInt8]
+
+    public init(id: String, name: String, origins: Set<String>, algorithms: [COSEKey.Algorithm] = [.es256, .edDSA, .rs256]) {
+        self.id = id
+        self.name = name
+        self.origins = origins
+        self.algorithms = algorithms
+        self.idHash = Array(SHA256.hash(data: Array(id.utf8)))
+    }
+
+    /// A credential as stored after registration.
+    public struct StoredCredential: Sendable, Equatable {
+        public var id: [UInt8]
+        public var publicKey: [UInt8]
+        public var signCount: UInt32
+        public var backupEligible: Bool
+        /// The user handle the credential was created for.
+        public var userHandle: [UInt8]
+
+        public init(id: [UInt8], publicKey: [UInt8], signCount: UInt32, backupEligible: Bool, userHandle: [UInt8]) {
+            self.id = id
+            self.publicKey = publicKey
+            self.signCount = signCount
+            self.backupEligible = backupEligible
+            self.userHandle = userHandle
+        }
+    }
+
+    /// What a verified registration establishes.
+    public struct VerifiedRegistration: Sendable, Equatable {
+        public let credentialID: [UInt8]
+        public let publicKey: COSEKey
+        public let signCount: UInt32
+        public let aaguid: [UInt8]
+        public let attestationFormat: String
+        public let backupEligible: Bool
+        public let backedUp: Bool
+        public let transports: [String]
+    }
+
+    /// What a verified assertion establishes.
+    public struct VerifiedAuthentication: Sendable, Equatable {
+        public let credentialID: [UInt8]
+        public let signCount: UInt32
+        public let backedUp: Bool
+    }
+
+    // MARK: registration
+
+    public func verifyRegistration(_ response: RegistrationResponse, challenge: [UInt8]) throws(WebAuthnError) -> VerifiedRegistration {
+        try self.checkClientData(response.clientDataJSON, type: "webauthn.create", challenge: challenge)
+        let clientDataHash = Array(SHA256.hash(data: response.clientDataJSON))
+        let attestation = try CBORDecoder().decode(response.attestationObject)
+        guard let pairs = attestation.mapPairs, pairs.count == 3,
+              let fmt = attestation[text: "fmt"]?.textString,
+              let statement = attestation[text: "attStmt"], statement.mapPairs != nil,
+              let authBytes = attestation[text: "authData"]?.byteString else {
+            throw WebAuthnError(.malformed, "attestationObject must be a map of exactly fmt, attStmt and authData")
+        }
+        let authData = try AuthenticatorData(authBytes)
+        try self.checkAuthenticatorData(authData)
+        guard let credential = authData.attestedCredential else {
+            throw WebAuthnError(.malformed, "a registration must carry attested credential data")
+        }
+        guard credential.credentialID == response.credentialID else {
+            throw WebAuthnError(.malformed, "the credential ID in authenticator data differs from the response's id")
+        }
+        guard self.algorithms.contains(credential.publicKey.algorithm) else {
+            throw WebAuthnError(.unsupportedAlgorithm, "\(credential.publicKey.algorithm.name) was not offered")
+        }
+        try Self.verifyAttestation(format: fmt, statement: statement, authData: authData, clientDataHash: clientDataHash, key: credential.publicKey)
+        return VerifiedRegistration(
+            credentialID: credential.credentialID, publicKey: credential.publicKey, signCount: authData.signCount,
+            aaguid: credential.aaguid, attestationFormat: fmt, backupEligible: authData.flags.contains(.backupEligible),
+            backedUp: authData.flags.contains(.backedUp), transports: response.transports
+        )
+    }
+
+    /// `none` (no statement) and `packed` self attestation (signed by the credential key itself).
+    /// Statements with a certificate chain (`packed` with x5c, `fido-u2f`, ...) are refused as
+    /// unsupported rather than accepted unchecked.
+    static func verifyAttestation(format: String, statement: CBORValue, authData: AuthenticatorData, clientDataHash: [UInt8], key: COSEKey) throws(WebAuthnError) {
+        switch format {
+        case "none":
+            guard statement.mapPairs?.isEmpty == true else { throw WebAuthnError(.attestationInvalid, "attestation format none must have an empty statement") }
+        case "packed":
+            guard let alg = statement[text: "alg"]?.int, let sig = statement[text: "sig"]?.byteString else {
+                throw WebAuthnError(.attestationInvalid, "packed attestation needs alg and sig")
+            }
+            guard statement[text: "x5c"] == nil else {
+                throw WebAuthnError(.attestationUnsupported, "packed attestation with a certificate chain is not supported yet; request attestation 'none'")
+            }
+            guard statement.mapPairs?.count == 2 else { throw WebAuthnError(.attestationInvalid, "packed self attestation has unknown fields") }
+            guard alg == key.algorithm.rawValue else { throw WebAuthnError(.attestationInvalid, "packed self attestation alg differs from the credential key") }
+            guard key.isValidSignature(sig, for: authData.bytes + clientDataHash) else {
+                throw WebAuthnError(.attestationInvalid, "packed self attestation signature does not verify")
+            }
+        default:
+            throw WebAuthnError(.attestationUnsupported, "attestation format '\(format.prefix(32))' is not supported")
+        }
+    }
+
+    // MARK: authentication
+
+    /// Verifies an assertion for `credential` (looked up by the response's credential ID).
+    /// `expectedUserHandle` is the user the ceremony was started for, when one was named.
+    public func verifyAuthentication(
+        _ response: AuthenticationResponse, challenge: [UInt8], credential: StoredCredential, expectedUserHandle: [UInt8]? = nil
+    ) throws(WebAuthnError) -> VerifiedAuthentication {
+        guard ConstantTime.equals(response.credentialID, credential.id) else {
+            throw WebAuthnError(.credentialNotAllowed, "the assertion is for another credential")
+        }
+        if let handle = response.userHandle, !ConstantTime.equals(handle, credential.userHandle) {
+            throw WebAuthnError(.userHandleMismatch, "the user handle does not belong to this credential")
+        }
+        if let expected = expectedUserHandle, !ConstantTime.equals(expected, credential.userHandle) {
+            throw WebAuthnError(.credentialNotAllowed, "the credential belongs to another user")
+        }
+        try self.checkClientData(response.clientDataJSON, type: "webauthn.get", challenge: challenge)
+        let authData = try AuthenticatorData(response.authenticatorData)
+        try self.checkAuthenticatorData(authData)
+        guard authData.attestedCredential == nil else { throw WebAuthnError(.malformed, "an assertion must not carry attested credential data") }
+        guard authData.flags.contains(.backupEligible) == credential.backupEligible else {
+            throw WebAuthnError(.backupStateInvalid, "backup eligibility changed since registration")
+        }
+        let key = try COSEKey(encoded: credential.publicKey)
+        let clientDataHash = Array(SHA256.hash(data: response.clientDataJSON))
+        guard key.isValidSignature(response.signature, for: authData.bytes + clientDataHash) else {
+            throw WebAuthnError(.badSignature, "the assertion signature does not verify")
+        }
+        // A counter that does not move forward means two authenticators share one key: a clone.
+        if authData.signCount != 0 || credential.signCount != 0 {
+            guard authData.signCount > credential.signCount else {
+                throw WebAuthnError(.counterRegression, "signature counter \(authData.signCount) is not above the stored \(credential.signCount): possible cloned authenticator")
+            }
+        }
+        return VerifiedAuthentication(credentialID: credential.id, signCount: authData.signCount, backedUp: authData.flags.contains(.backedUp))
+    }
+
+    // MARK: shared steps
+
+    func checkClientData(_ bytes: [UInt8], type: String, challenge: [UInt8]) throws(WebAuthnError) {
+        let data = try CollectedClientData(bytes)
+        guard data.type == type else { throw WebAuthnError(.typeMismatch, "clientDataJSON type is '\(data.type.prefix(32))', expected \(type)") }
+        guard ConstantTime.equals(data.challenge, challenge) else { throw WebAuthnError(.challengeMismatch, "the challenge is not the one issued") }
+        guard self.origins.contains(data.origin) else { throw WebAuthnError(.originMismatch, "origin '\(data.origin.prefix(128))' is not this relying party's") }
+        guard !data.crossOrigin, data.topOrigin == nil else { throw WebAuthnError(.crossOrigin, "ceremonies from inside another site's frame are refused") }
+    }
+
+    func checkAuthenticatorData(_ authData: AuthenticatorData) throws(WebAuthnError) {
+        guard ConstantTime.equals(authData.rpIDHash, self.idHash) else { throw WebAuthnError(.rpIDMismatch, "the credential is scoped to another RP ID") }
+        guard authData.flags.contains(.userPresent) else { throw WebAuthnError(.userNotPresent, "the authenticator did not test user presence") }
+        guard authData.flags.contains(.userVerified) else { throw WebAuthnError(.userNotVerified, "the authenticator did not verify the user (PIN or biometric)") }
+    }
+}
