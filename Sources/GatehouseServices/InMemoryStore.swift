@@ -12,6 +12,8 @@ public final class InMemoryStore: Store {
         var audit: [AuditRecord] = []
         var checkpoints: [CheckpointRecord] = []
         var policies: [PolicyVersionRecord] = []
+        var credentials: [CredentialRecord] = []
+        var sessions: [SessionRecord] = []
         /// Test hook: when set, appending audit events fails, as a full disk would.
         var failAuditAppends = false
     }
@@ -116,6 +118,41 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
 
     func policyHistory(limit: Int) async throws -> [PolicyVersionInfo] {
         Array(self.state.policies.reversed().prefix(max(0, limit)).map(\.info))
+    }
+
+    func user(id: String) async throws -> User? { self.state.users.first { $0.id == id } }
+
+    func invitation(tokenHash: String) async throws -> Invitation? { self.state.invitations.first { $0.tokenHash == tokenHash } }
+
+    func credential(id: [UInt8]) async throws -> CredentialRecord? { self.state.credentials.first { $0.id == id } }
+
+    func credentials(userID: String) async throws -> [CredentialRecord] { self.state.credentials.filter { $0.userID == userID } }
+
+    func session(tokenHash: String) async throws -> SessionRecord? { self.state.sessions.first { $0.tokenHash == tokenHash } }
+
+    func insertCredential(_ record: CredentialRecord) async throws {
+        guard !self.state.credentials.contains(where: { $0.id == record.id }) else {
+            throw GatehouseError(.conflict, "this passkey is already registered")
+        }
+        self.state.credentials.append(record)
+    }
+
+    func updateCredentialUse(id: [UInt8], signCount: UInt32, backedUp: Bool, at time: Date) async throws {
+        guard let i = self.state.credentials.firstIndex(where: { $0.id == id }) else { throw GatehouseError(.notFound, "no such passkey") }
+        self.state.credentials[i].signCount = signCount
+        self.state.credentials[i].backedUp = backedUp
+        self.state.credentials[i].lastUsedAt = time
+    }
+
+    func insertSession(_ record: SessionRecord) async throws {
+        guard !self.state.sessions.contains(where: { $0.tokenHash == record.tokenHash }) else { throw GatehouseError(.conflict, "session exists") }
+        self.state.sessions.append(record)
+    }
+
+    func touchSession(tokenHash: String, at time: Date, steppedUp: Bool) async throws {
+        guard let i = self.state.sessions.firstIndex(where: { $0.tokenHash == tokenHash }) else { throw GatehouseError(.notFound, "no such session") }
+        self.state.sessions[i].lastSeenAt = max(self.state.sessions[i].lastSeenAt, time)
+        if steppedUp { self.state.sessions[i].steppedUpAt = time }
     }
 
     func insertPolicyVersion(_ record: PolicyVersionRecord) async throws {

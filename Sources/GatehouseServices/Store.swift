@@ -51,6 +51,13 @@ public protocol StoreReader: Sendable {
     func policyVersion(_ version: Int64?) async throws -> PolicyVersionRecord?
     /// Applied policy versions without their text, newest first, at most `limit`.
     func policyHistory(limit: Int) async throws -> [PolicyVersionInfo]
+    func user(id: String) async throws -> User?
+    /// The invitation whose token hashes to `tokenHash`, in any state.
+    func invitation(tokenHash: String) async throws -> Invitation?
+    func credential(id: [UInt8]) async throws -> CredentialRecord?
+    /// A user's passkeys, oldest first.
+    func credentials(userID: String) async throws -> [CredentialRecord]
+    func session(tokenHash: String) async throws -> SessionRecord?
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
@@ -68,6 +75,13 @@ public protocol StoreWriter: StoreReader {
     /// Records an applied policy version. A version number that exists already is a conflict
     /// (two applies raced); versions are never replaced.
     func insertPolicyVersion(_ record: PolicyVersionRecord) async throws
+    /// Adds a passkey. A credential ID that exists (for anyone) is a conflict.
+    func insertCredential(_ record: CredentialRecord) async throws
+    /// Records a successful assertion: the new counter, backup state and time.
+    func updateCredentialUse(id: [UInt8], signCount: UInt32, backedUp: Bool, at time: Date) async throws
+    func insertSession(_ record: SessionRecord) async throws
+    /// Moves `lastSeenAt` forward (and `steppedUpAt` when given).
+    func touchSession(tokenHash: String, at time: Date, steppedUp: Bool) async throws
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

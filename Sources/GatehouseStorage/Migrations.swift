@@ -99,6 +99,43 @@ enum Migrations {
                 """,
             ]
         },
+        Migration(version: 4, name: "passkeys-and-sessions") { _ in
+            [
+                """
+                CREATE TABLE webauthn_credentials (
+                    id TEXT PRIMARY KEY,
+                    user_id TEXT NOT NULL REFERENCES users (id),
+                    user_handle TEXT NOT NULL,
+                    public_key TEXT NOT NULL,
+                    algorithm BIGINT NOT NULL,
+                    sign_count BIGINT NOT NULL,
+                    backup_eligible BOOLEAN NOT NULL,
+                    backed_up BOOLEAN NOT NULL,
+                    aaguid TEXT NOT NULL,
+                    attestation_format TEXT NOT NULL,
+                    transports TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    last_used_at BIGINT
+                )
+                """,
+                "CREATE INDEX webauthn_credentials_user ON webauthn_credentials (user_id)",
+                """
+                CREATE TABLE sessions (
+                    token_hash TEXT PRIMARY KEY,
+                    user_id TEXT NOT NULL REFERENCES users (id),
+                    credential_id TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    last_seen_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    idle_timeout_ms BIGINT NOT NULL,
+                    stepped_up_at BIGINT NOT NULL,
+                    revoked_at BIGINT,
+                    source_address TEXT
+                )
+                """,
+                "CREATE INDEX sessions_user ON sessions (user_id)",
+            ]
+        },
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

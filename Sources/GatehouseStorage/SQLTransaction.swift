@@ -58,6 +58,111 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
         return try rows.first.map(Self.user)
     }
 
+    func user(id: String) async throws -> User? {
+        let rows = try await self.db.raw("SELECT id, username, email, role, status, created_at FROM users WHERE id = \(bind: id)").all()
+        return try rows.first.map(Self.user)
+    }
+
+    func invitation(tokenHash: String) async throws -> Invitation? {
+        let rows = try await self.db.raw("SELECT \(unsafeRaw: Self.invitationColumns) FROM invitations WHERE token_hash = \(bind: tokenHash)").all()
+        return try rows.first.map(Self.invitation)
+    }
+
+    // MARK: passkeys and sessions
+
+    private static let credentialColumns = """
+        id, user_id, user_handle, public_key, algorithm, sign_count, backup_eligible, backed_up, aaguid, attestation_format, transports, created_at, last_used_at
+        """
+
+    func credential(id: [UInt8]) async throws -> CredentialRecord? {
+        let rows = try await self.db.raw("SELECT \(unsafeRaw: Self.credentialColumns) FROM webauthn_credentials WHERE id = \(bind: Base64URL.encode(id))").all()
+        return try rows.first.map(Self.credential)
+    }
+
+    func credentials(userID: String) async throws -> [CredentialRecord] {
+        let rows = try await self.db.raw("""
+            SELECT \(unsafeRaw: Self.credentialColumns) FROM webauthn_credentials WHERE user_id = \(bind: userID) ORDER BY created_at, id
+            """).all()
+        return try rows.map(Self.credential)
+    }
+
+    private static func credential(_ row: any SQLRow) throws -> CredentialRecord {
+        func bytes(_ column: String) throws -> [UInt8] {
+            guard let value = Base64URL.decode(try row.decode(column: column, as: String.self)) else {
+                throw GatehouseError(.storeFailure, "stored passkey has a corrupt \(column)")
+            }
+            return value
+        }
+        let transports = try row.decode(column: "transports", as: String.self)
+        return CredentialRecord(
+            id: try bytes("id"), userID: try row.decode(column: "user_id", as: String.self), userHandle: try bytes("user_handle"),
+            publicKey: try bytes("public_key"), algorithm: try row.decode(column: "algorithm", as: Int64.self),
+            signCount: UInt32(clamping: try row.decode(column: "sign_count", as: Int64.self)),
+            backupEligible: try row.decode(column: "backup_eligible", as: Bool.self), backedUp: try row.decode(column: "backed_up", as: Bool.self),
+            aaguid: try bytes("aaguid"), attestationFormat: try row.decode(column: "attestation_format", as: String.self),
+            transports: transports.isEmpty ? [] : transports.split(separator: ",").map(String.init),
+            createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)),
+            lastUsedAt: try row.decode(column: "last_used_at", as: Int64?.self).map(Self.date)
+        )
+    }
+
+    func insertCredential(_ r: CredentialRecord) async throws {
+        let rows = try await self.db.raw("""
+            INSERT INTO webauthn_credentials (\(unsafeRaw: Self.credentialColumns))
+            VALUES (\(bind: Base64URL.encode(r.id)), \(bind: r.userID), \(bind: Base64URL.encode(r.userHandle)), \(bind: Base64URL.encode(r.publicKey)),
+                    \(bind: r.algorithm), \(bind: Int64(r.signCount)), \(bind: r.backupEligible), \(bind: r.backedUp), \(bind: Base64URL.encode(r.aaguid)),
+                    \(bind: r.attestationFormat), \(bind: r.transports.joined(separator: ",")), \(bind: Self.millis(r.createdAt)),
+                    \(bind: r.lastUsedAt.map(Self.millis)))
+            ON CONFLICT DO NOTHING RETURNING id
+            """).all()
+        guard !rows.isEmpty else { throw GatehouseError(.conflict, "this passkey is already registered") }
+    }
+
+    func updateCredentialUse(id: [UInt8], signCount: UInt32, backedUp: Bool, at time: Date) async throws {
+        let rows = try await self.db.raw("""
+            UPDATE webauthn_credentials SET sign_count = \(bind: Int64(signCount)), backed_up = \(bind: backedUp), last_used_at = \(bind: Self.millis(time))
+            WHERE id = \(bind: Base64URL.encode(id)) RETURNING id
+            """).all()
+        guard !rows.isEmpty else { throw GatehouseError(.notFound, "no such passkey") }
+    }
+
+    private static let sessionColumns = """
+        token_hash, user_id, credential_id, created_at, last_seen_at, expires_at, idle_timeout_ms, stepped_up_at, revoked_at, source_address
+        """
+
+    func session(tokenHash: String) async throws -> SessionRecord? {
+        let rows = try await self.db.raw("SELECT \(unsafeRaw: Self.sessionColumns) FROM sessions WHERE token_hash = \(bind: tokenHash)").all()
+        guard let row = rows.first else { return nil }
+        return SessionRecord(
+            tokenHash: try row.decode(column: "token_hash", as: String.self), userID: try row.decode(column: "user_id", as: String.self),
+            credentialID: Base64URL.decode(try row.decode(column: "credential_id", as: String.self)) ?? [],
+            createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)),
+            lastSeenAt: Self.date(try row.decode(column: "last_seen_at", as: Int64.self)),
+            expiresAt: Self.date(try row.decode(column: "expires_at", as: Int64.self)),
+            idleTimeout: Double(try row.decode(column: "idle_timeout_ms", as: Int64.self)) / 1000,
+            steppedUpAt: Self.date(try row.decode(column: "stepped_up_at", as: Int64.self)),
+            revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date),
+            sourceAddress: try row.decode(column: "source_address", as: String?.self)
+        )
+    }
+
+    func insertSession(_ r: SessionRecord) async throws {
+        try await self.db.raw("""
+            INSERT INTO sessions (\(unsafeRaw: Self.sessionColumns))
+            VALUES (\(bind: r.tokenHash), \(bind: r.userID), \(bind: Base64URL.encode(r.credentialID)), \(bind: Self.millis(r.createdAt)),
+                    \(bind: Self.millis(r.lastSeenAt)), \(bind: Self.millis(r.expiresAt)), \(bind: Int64(r.idleTimeout * 1000)),
+                    \(bind: Self.millis(r.steppedUpAt)), \(bind: r.revokedAt.map(Self.millis)), \(bind: r.sourceAddress))
+            """).run()
+    }
+
+    func touchSession(tokenHash: String, at time: Date, steppedUp: Bool) async throws {
+        let t = Self.millis(time)
+        let rows = try await (steppedUp
+            ? self.db.raw("UPDATE sessions SET last_seen_at = \(bind: t), stepped_up_at = \(bind: t) WHERE token_hash = \(bind: tokenHash) RETURNING token_hash").all()
+            : self.db.raw("UPDATE sessions SET last_seen_at = \(bind: t) WHERE token_hash = \(bind: tokenHash) AND last_seen_at < \(bind: t) RETURNING token_hash").all())
+        _ = rows
+    }
+
     func countActiveUsers(role: RoleName) async throws -> Int {
         try await self.count("SELECT COUNT(*) AS n FROM users WHERE role = \(bind: role.rawValue) AND status = 'active'")
     }

@@ -238,4 +238,60 @@ struct StoreConformanceTests {
             #expect(try await store.read { tx in try await tx.policyHistory(limit: 1) } == [second.info])
         }
     }
+
+    @Test(arguments: TestStoreKind.available)
+    func passkeysAreUniqueAcrossUsersAndSessionsRoundTrip(_ kind: TestStoreKind) async throws {
+        try await self.withStore(kind) { store in
+            let alice = User(id: "u-alice", username: Username(uncheckedStored: "alice"), email: nil, role: .member, status: .active, createdAt: Self.t0)
+            let bob = User(id: "u-bob", username: Username(uncheckedStored: "bob"), email: nil, role: .member, status: .active, createdAt: Self.t0)
+            let key = CredentialRecord(
+                id: [1, 2, 3, 250], userID: "u-alice", userHandle: Array("u-alice".utf8), publicKey: [0xA5, 1, 2], algorithm: -7, signCount: 0,
+                backupEligible: true, backedUp: false, aaguid: Array(repeating: 0, count: 16), attestationFormat: "none",
+                transports: ["internal", "hybrid"], createdAt: Self.t0, lastUsedAt: nil
+            )
+            try await store.commit { tx in
+                try await tx.insertUser(alice)
+                try await tx.insertUser(bob)
+                try await tx.insertCredential(key)
+                return Change((), event: Self.event("user:alice"))
+            }
+            // The same credential ID for another user is a conflict, and nothing is kept.
+            var copy = key
+            copy.userID = "u-bob"
+            let stolen = copy
+            await #expect(throws: GatehouseError.self) {
+                try await store.commit { tx in
+                    try await tx.insertCredential(stolen)
+                    return Change((), event: Self.event("user:bob"))
+                }
+            }
+            let session = SessionRecord(
+                tokenHash: "h1", userID: "u-alice", credentialID: key.id, createdAt: Self.t0, lastSeenAt: Self.t0,
+                expiresAt: Self.t0.addingTimeInterval(43200), idleTimeout: 1800, steppedUpAt: Self.t0, revokedAt: nil, sourceAddress: "127.0.0.1"
+            )
+            try await store.commit { tx in
+                try await tx.updateCredentialUse(id: key.id, signCount: 7, backedUp: true, at: Self.t0.addingTimeInterval(5))
+                try await tx.insertSession(session)
+                try await tx.touchSession(tokenHash: "h1", at: Self.t0.addingTimeInterval(60), steppedUp: false)
+                return Change((), event: Self.event("session"))
+            }
+            let (byID, mine, theirs, stored, byHandle, byToken) = try await store.read { tx in
+                (try await tx.credential(id: key.id), try await tx.credentials(userID: "u-alice"), try await tx.credentials(userID: "u-bob"),
+                 try await tx.session(tokenHash: "h1"), try await tx.user(id: "u-alice"), try await tx.invitation(tokenHash: "nope"))
+            }
+            var used = key
+            used.signCount = 7
+            used.backedUp = true
+            used.lastUsedAt = Self.t0.addingTimeInterval(5)
+            #expect(byID == used)
+            #expect(mine == [used])
+            #expect(theirs.isEmpty)
+            #expect(stored?.lastSeenAt == Self.t0.addingTimeInterval(60))
+            #expect(stored?.steppedUpAt == Self.t0)
+            #expect(stored?.isLive(at: Self.t0.addingTimeInterval(60 + 1799)) == true)
+            #expect(stored?.isLive(at: Self.t0.addingTimeInterval(60 + 1800)) == false)
+            #expect(byHandle == alice)
+            #expect(byToken == nil)
+        }
+    }
 }
