@@ -74,7 +74,7 @@ let package = Package(
         // MARK: services (use cases, store protocols, in-memory stores)
         .target(
             name: "GatehouseServices",
-            dependencies: ["GatehouseCore", "GatehouseAudit", "GatehousePolicy"],
+            dependencies: ["GatehouseCore", "GatehouseAudit", "GatehousePolicy", "GatehouseWebAuthn"],
             swiftSettings: swiftSettings
         ),
 
@@ -109,6 +109,7 @@ let package = Package(
             dependencies: [
                 "GatehouseServices",
                 "GatehousePolicy",
+                "GatehouseWebAuthn",
                 "GatehouseAudit",
                 "GatehouseGraphQL",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -140,6 +141,7 @@ let package = Package(
             dependencies: [
                 "GatehouseCore",
                 "GatehousePolicy",
+                "GatehouseWebAuthn",
                 "GatehouseAudit",
                 "GatehouseServices",
                 "GatehouseStorage",
@@ -213,13 +215,13 @@ let package = Package(
         ),
         .testTarget(
             name: "GatehouseServicesTests",
-            dependencies: ["GatehouseCore", "GatehouseServices", "GatehouseStorage", "GatehouseTesting"],
+            dependencies: ["GatehouseCore", "GatehouseServices", "GatehouseStorage", "GatehouseTesting", "GatehouseWebAuthn", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "GatehouseHTTPTests",
             dependencies: [
-                "GatehouseCore", "GatehouseServices", "GatehouseHTTP", "GatehouseGraphQL", "GatehouseTesting",
+                "GatehouseCore", "GatehouseServices", "GatehouseHTTP", "GatehouseGraphQL", "GatehouseTesting", "GatehouseWebAuthn",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

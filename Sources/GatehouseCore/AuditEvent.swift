@@ -9,6 +9,12 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case userCreated = "user.created"
     case policyApplied = "policy.applied"
     case policyRejected = "policy.rejected"
+    case userEnrolled = "user.enrolled"
+    case enrollmentFailed = "enrollment.failed"
+    case passkeyRegistered = "passkey.registered"
+    case signInSucceeded = "signin.succeeded"
+    case signInFailed = "signin.failed"
+    case passkeyCloneSuspected = "passkey.clone_suspected"
 }
 
 /// One audited fact: who did what to whom, with what outcome. Written in the same transaction as

@@ -20,6 +20,8 @@ public struct GatehouseError: Error, Sendable, Equatable, CustomStringConvertibl
         case conflict = "conflict"
         case policyInvalid = "policy.invalid"
         case policyTestsFailed = "policy.tests_failed"
+        case rateLimited = "rate_limited"
+        case unauthenticated = "unauthenticated"
         case notFound = "not_found"
         case serverNotRunning = "server.not_running"
         case serverAlreadyRunning = "server.already_running"

@@ -11,14 +11,16 @@ public struct HTTPDependencies: Sendable {
     public let startedAt: Date
     public let auditLog: AuditLog
     public let policy: PolicyService
+    public let passkeys: PasskeyService
     let registry = PrometheusCollectorRegistry()
 
-    public init(environment: ServiceEnvironment, publicURL: PublicURL, version: String, startedAt: Date, auditLog: AuditLog, policy: PolicyService) {
+    public init(environment: ServiceEnvironment, publicURL: PublicURL, version: String, startedAt: Date, auditLog: AuditLog, policy: PolicyService, passkeys: PasskeyService) {
         self.environment = environment
         self.publicURL = publicURL
         self.version = version
         self.startedAt = startedAt
         self.auditLog = auditLog
         self.policy = policy
+        self.passkeys = passkeys
     }
 }

@@ -42,6 +42,8 @@ enum JSONResponse {
         case .inputTooLarge: .contentTooLarge
         case .conflict: .conflict
         case .policyInvalid, .policyTestsFailed: .unprocessableContent
+        case .rateLimited: .tooManyRequests
+        case .unauthenticated: .unauthorized
         case .notFound: .notFound
         case .storeFailure, .storeUnreachable: .serviceUnavailable
         default: .internalServerError

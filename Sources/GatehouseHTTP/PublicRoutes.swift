@@ -16,6 +16,7 @@ public enum PublicRoutes {
         let gateway = try GraphQLGateway()
         let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
 
+        WebAuthnRoutes.add(to: router, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random)
         router.get("/healthz") { _, _ in
             JSONResponse.make(.ok, ["status": "alive"])
         }

@@ -58,6 +58,16 @@ public final class InMemoryStore: Store {
         }
     }
 
+    public func recordSessionActivity(tokenHash: String, at time: Date) async throws {
+        try await self.gate.withExclusiveAccess {
+            self.box.mutate { state in
+                if let i = state.sessions.firstIndex(where: { $0.tokenHash == tokenHash }) {
+                    state.sessions[i].lastSeenAt = max(state.sessions[i].lastSeenAt, time)
+                }
+            }
+        }
+    }
+
     public func ping() async throws {}
 
     public func close() async throws {}

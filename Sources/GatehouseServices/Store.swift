@@ -24,6 +24,11 @@ public protocol Store: Sendable {
     /// checkpoint of the same size (another replica) is not replaced: returns false then.
     func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws -> Bool
 
+    /// Moves a live session's idle timer forward. Like checkpoints, a write without an audit
+    /// event: it records use of an access that was audited when the session opened, and would
+    /// otherwise put every page view in the log.
+    func recordSessionActivity(tokenHash: String, at time: Date) async throws
+
     /// Fails when the store cannot serve requests (for `/readyz`).
     func ping() async throws
 

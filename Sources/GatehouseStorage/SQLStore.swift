@@ -1,5 +1,6 @@
 public import GatehouseServices
 public import GatehouseCore
+public import Foundation
 public import Logging
 import NIOCore
 import NIOPosix
@@ -107,6 +108,12 @@ public final class SQLStore: Store {
     public func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws -> Bool {
         try await self.withTransaction(readOnly: false) { db in
             try await SQLTransaction(db: db, dialect: self.dialect).recordCheckpoint(checkpoint)
+        }
+    }
+
+    public func recordSessionActivity(tokenHash: String, at time: Date) async throws {
+        try await self.withTransaction(readOnly: false) { db in
+            try await SQLTransaction(db: db, dialect: self.dialect).touchSession(tokenHash: tokenHash, at: time, steppedUp: false)
         }
     }
 

@@ -153,6 +153,13 @@ public struct RelyingParty: Sendable {
         return VerifiedAuthentication(credentialID: credential.id, signCount: authData.signCount, backedUp: authData.flags.contains(.backedUp))
     }
 
+    /// A credential ID for a user name that has no passkeys: HMAC-SHA-256 under a server
+    /// secret, 16 bytes like a real one, the same every time for the same name. Offered in
+    /// sign-in options so they do not reveal who has an account.
+    public static func decoyCredentialID(for name: String, secret: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array(name.utf8), using: SymmetricKey(data: secret)).prefix(16))
+    }
+
     // MARK: shared steps
 
     func checkClientData(_ bytes: [UInt8], type: String, challenge: [UInt8]) throws(WebAuthnError) {

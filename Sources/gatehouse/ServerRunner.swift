@@ -2,6 +2,7 @@ import Foundation
 import GatehouseCore
 import GatehouseHTTP
 import GatehouseServices
+import GatehouseWebAuthn
 import GatehouseStorage
 import Hummingbird
 import HummingbirdCore
@@ -87,7 +88,11 @@ struct ServerRunner {
         }
         let deps = HTTPDependencies(
             environment: environment, publicURL: self.settings.publicURL, version: self.version, startedAt: time.now(), auditLog: auditLog,
-            policy: policy
+            policy: policy, passkeys: PasskeyService(
+                environment: environment,
+                relyingParty: RelyingParty(id: self.settings.publicURL.relyingPartyID, name: "Gatehouse", origins: [self.settings.publicURL.origin]),
+                ceremonies: CeremonyStore(time: time, random: random), decoySecret: random.bytes(32)
+            )
         )
         let publisher = CheckpointPublisher(
             log: auditLog, store: store, logger: Logger(label: "gatehouse.audit")

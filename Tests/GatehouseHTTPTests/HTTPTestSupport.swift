@@ -2,6 +2,7 @@ import Foundation
 import GatehouseCore
 import GatehouseHTTP
 import GatehouseServices
+import GatehouseWebAuthn
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
@@ -31,6 +32,11 @@ final class SwitchableStore: Store, @unchecked Sendable {
         return try await self.inner.recordCheckpoint(checkpoint)
     }
 
+    func recordSessionActivity(tokenHash: String, at time: Date) async throws {
+        try self.check()
+        try await self.inner.recordSessionActivity(tokenHash: tokenHash, at: time)
+    }
+
     func ping() async throws { try self.check() }
     func close() async throws {}
 
@@ -48,7 +54,11 @@ enum HTTPTestSupport {
         return HTTPDependencies(
             environment: environment, publicURL: try PublicURL(parsing: "http://localhost:8080"), version: "test",
             startedAt: Date(timeIntervalSince1970: 1_800_000_000), auditLog: try await AuditLog(environment: environment, keys: keys),
-            policy: PolicyService(environment: environment)
+            policy: PolicyService(environment: environment),
+            passkeys: PasskeyService(
+                environment: environment, relyingParty: RelyingParty(id: "localhost", name: "Gatehouse", origins: ["http://localhost:8080"]),
+                ceremonies: CeremonyStore(time: environment.time, random: environment.random), decoySecret: Array(repeating: 9, count: 32)
+            )
         )
     }
 

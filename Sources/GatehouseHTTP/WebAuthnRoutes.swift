@@ -1,0 +1,131 @@
+import Foundation
+import GatehouseCore
+import GatehouseServices
+import GatehouseWebAuthn
+import Hummingbird
+
+/// `/api/webauthn/...` on the public listener: enrollment from an invitation and sign-in with a
+/// passkey, in the WebAuthn Level 3 JSON forms. A successful ceremony sets the session cookie.
+enum WebAuthnRoutes {
+    static let maxBodyBytes = 96 * 1024
+    static let cookieName = "gatehouse_session"
+
+    static func add(to router: Router<BasicRequestContext>, passkeys: PasskeyService, publicURL: PublicURL, random: any RandomSource) {
+        let secure = publicURL.scheme == "https"
+        router.post("/api/webauthn/registration/options") { request, _ in
+            await Self.respond {
+                let object = try await Self.object(request, allowed: ["token"])
+                guard let token = object["token"] as? String else { throw GatehouseError(.invalidInput, "token is required") }
+                let (ceremony, options) = try await passkeys.beginEnrollment(token: token)
+                return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
+            }
+        }
+        router.post("/api/webauthn/registration/verify") { request, _ in
+            await Self.respond {
+                let (ceremony, credential) = try await Self.ceremonyBody(request)
+                let enrolled = try await passkeys.finishEnrollment(
+                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: nil
+                )
+                return Self.signedIn(.created, enrolled.session, secure: secure)
+            }
+        }
+        router.post("/api/webauthn/authentication/options") { request, _ in
+            await Self.respond {
+                let object = try await Self.object(request, allowed: ["username"])
+                var username: String? = nil
+                if let value = object["username"], !(value is NSNull) {
+                    guard let text = value as? String else { throw GatehouseError(.invalidInput, "username must be a string") }
+                    username = text.isEmpty ? nil : text
+                }
+                let (ceremony, options) = try await passkeys.beginSignIn(username: username)
+                return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
+            }
+        }
+        router.post("/api/webauthn/authentication/verify") { request, _ in
+            await Self.respond {
+                let (ceremony, credential) = try await Self.ceremonyBody(request)
+                let session = try await passkeys.finishSignIn(
+                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: nil
+                )
+                return Self.signedIn(.ok, session, secure: secure)
+            }
+        }
+        router.get("/api/session") { request, _ in
+            await Self.respond {
+                guard let token = Self.cookie(request), let (user, session) = try await passkeys.authenticate(sessionToken: token) else {
+                    throw GatehouseError(.unauthenticated, "not signed in")
+                }
+                return JSONResponse.make(.ok, SessionInfo(username: user.username.rawValue, role: user.role.rawValue, expiresAt: session.expiresAt))
+            }
+        }
+    }
+
+    struct Started<Options: Encodable>: Encodable {
+        let ceremony: String
+        let publicKey: Options
+    }
+
+    struct SessionInfo: Encodable {
+        let username: String
+        let role: String
+        let expiresAt: Date
+
+        enum CodingKeys: String, CodingKey {
+            case username, role
+            case expiresAt = "expires_at"
+        }
+    }
+
+    /// The session cookie: HttpOnly, SameSite=Lax (top-level sign-in redirects from other apps
+    /// must carry it), Secure everywhere except plain-HTTP loopback development.
+    static func signedIn(_ status: HTTPResponse.Status, _ session: PasskeyService.Session, secure: Bool) -> Response {
+        var response = JSONResponse.make(status, SessionInfo(username: session.user.username.rawValue, role: session.user.role.rawValue, expiresAt: session.expiresAt))
+        let maxAge = Int(PasskeyService.sessionLifetime)
+        response.headers[.setCookie] = "\(Self.cookieName)=\(session.token); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+        return response
+    }
+
+    static func cookie(_ request: Request) -> String? {
+        guard let header = request.headers[.cookie] else { return nil }
+        for part in header.split(separator: ";") {
+            let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            if pair.count == 2, pair[0] == Self.cookieName { return String(pair[1]) }
+        }
+        return nil
+    }
+
+    static func object(_ request: Request, allowed: Set<String>) async throws -> [String: Any] {
+        let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
+        try StrictJSON.checkKeys(bytes, allowed: allowed)
+        return (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
+    }
+
+    /// `{"ceremony": "...", "credential": {...}}`: the credential object re-serialized for the
+    /// strict parser in GatehouseWebAuthn.
+    static func ceremonyBody(_ request: Request) async throws -> (String, [UInt8]) {
+        let object = try await Self.object(request, allowed: ["ceremony", "credential"])
+        guard let ceremony = object["ceremony"] as? String, (1...64).contains(ceremony.utf8.count) else {
+            throw GatehouseError(.invalidInput, "ceremony is required")
+        }
+        guard let credential = object["credential"] as? [String: Any],
+              let bytes = try? JSONSerialization.data(withJSONObject: credential) else {
+            throw GatehouseError(.invalidInput, "credential must be the JSON object the browser returned")
+        }
+        return (ceremony, [UInt8](bytes))
+    }
+
+    static func respond(_ body: () async throws -> Response) async -> Response {
+        do {
+            return try await body()
+        } catch let error as WebAuthnError {
+            let status: HTTPResponse.Status = error.code == .tooLarge ? .contentTooLarge : .badRequest
+            return JSONResponse.error(status, code: error.code.rawValue, error.message)
+        } catch let error as GatehouseError {
+            var response = JSONResponse.error(error)
+            if error.code == .rateLimited { response.headers[.retryAfter] = "60" }
+            return response
+        } catch {
+            return JSONResponse.error(GatehouseError(.storeFailure, "sign-in is unavailable right now; try again"))
+        }
+    }
+}

@@ -1,0 +1,216 @@
+public import Foundation
+public import GatehouseCore
+public import GatehouseWebAuthn
+
+/// Enrollment and sign-in with passkeys: the use cases around ``RelyingParty``. Every
+/// enrollment, sign-in and failure is audited; a failed ceremony changes nothing else.
+public struct PasskeyService: Sendable {
+    /// Sign-in session lifetimes (absolute, and idle for members and for administrators).
+    public static let sessionLifetime: TimeInterval = 12 * 3600
+    public static let idleTimeout: TimeInterval = 30 * 60
+    public static let adminIdleTimeout: TimeInterval = 15 * 60
+
+    let environment: ServiceEnvironment
+    public let relyingParty: RelyingParty
+    let ceremonies: CeremonyStore
+    /// Keys the decoy credential IDs shown for unknown user names, so they are stable per name
+    /// and indistinguishable from real ones (no user enumeration).
+    let decoySecret: [UInt8]
+
+    public init(environment: ServiceEnvironment, relyingParty: RelyingParty, ceremonies: CeremonyStore, decoySecret: [UInt8]) {
+        self.environment = environment
+        self.relyingParty = relyingParty
+        self.ceremonies = ceremonies
+        self.decoySecret = decoySecret
+    }
+
+    /// A new sign-in session: the token goes to the browser once, only its hash is stored.
+    public struct Session: Sendable {
+        public let token: String
+        public let user: User
+        public let expiresAt: Date
+    }
+
+    public struct Enrolled: Sendable {
+        public let user: User
+        public let credentialID: [UInt8]
+        public let session: Session
+    }
+
+    // MARK: enrollment
+
+    /// Begins enrollment with the secret from an invitation link. Every unusable invitation
+    /// (unknown, used, revoked, expired) gets the same answer.
+    public func beginEnrollment(token: String) async throws -> (ceremony: String, options: CreationOptions) {
+        guard !token.isEmpty, token.utf8.count <= 128 else { throw Self.invalidInvitation }
+        let hash = InvitationToken.hash(of: token)
+        let now = self.environment.time.now()
+        guard let invitation = try await self.environment.store.read({ tx in try await tx.invitation(tokenHash: hash) }),
+              InvitationToken.matches(presented: token, storedHash: invitation.tokenHash), invitation.isUsable(at: now) else {
+            throw Self.invalidInvitation
+        }
+        let userID = Identifier.make(using: self.environment.random)
+        let (ceremony, challenge) = try self.ceremonies.begin(.registration(invitationID: invitation.id, userID: userID))
+        let options = CreationOptions(
+            rp: self.relyingParty, userHandle: Array(userID.utf8), userName: invitation.username.rawValue,
+            displayName: invitation.email?.rawValue ?? invitation.username.rawValue, challenge: challenge
+        )
+        return (ceremony, options)
+    }
+
+    static let invalidInvitation = GatehouseError(.notFound, "this enrollment link is not valid: it may have been used, revoked or expired. Ask an administrator for a new one")
+
+    /// Finishes enrollment: verifies the new passkey, creates the account from the invitation,
+    /// uses up the invitation and opens a session, all in one audited transaction.
+    public func finishEnrollment(ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?) async throws -> Enrolled {
+        let env = self.environment
+        guard let pending = self.ceremonies.take(ceremony), case .registration(let invitationID, let userID) = pending.kind else {
+            throw WebAuthnError(.challengeMismatch, "this enrollment has expired or was already finished; start again")
+        }
+        let verified: RelyingParty.VerifiedRegistration
+        do {
+            verified = try self.relyingParty.verifyRegistration(try RegistrationResponse(json: json), challenge: pending.challenge)
+        } catch {
+            try await self.auditFailure(.enrollmentFailed, subject: "invitation:\(invitationID)", error: error, requestID: requestID, sourceAddress: sourceAddress)
+            throw error
+        }
+        let token = InvitationToken.generate(using: env.random)
+        return try await env.store.commit { tx -> Change<Enrolled> in
+            let now = env.time.now()
+            guard let invitation = try await tx.invitation(id: invitationID), invitation.isUsable(at: now) else { throw Self.invalidInvitation }
+            if try await tx.user(named: invitation.username) != nil { throw GatehouseError(.conflict, "user \(invitation.username) already exists") }
+            let user = User(id: userID, username: invitation.username, email: invitation.email, role: invitation.role, status: .active, createdAt: now)
+            try await tx.insertUser(user)
+            try await tx.insertCredential(CredentialRecord(
+                id: verified.credentialID, userID: userID, userHandle: Array(userID.utf8), publicKey: verified.publicKey.encoded,
+                algorithm: verified.publicKey.algorithm.rawValue, signCount: verified.signCount, backupEligible: verified.backupEligible,
+                backedUp: verified.backedUp, aaguid: verified.aaguid, attestationFormat: verified.attestationFormat,
+                transports: verified.transports, createdAt: now, lastUsedAt: now
+            ))
+            guard try await tx.finishInvitation(id: invitationID, state: .used, at: now) else { throw Self.invalidInvitation }
+            let session = try await self.openSession(tx, user: user, credentialID: verified.credentialID, token: token, now: now, sourceAddress: sourceAddress)
+            let subject = "user:\(user.username)"
+            return Change(
+                Enrolled(user: user, credentialID: verified.credentialID, session: session),
+                first: AuditEvent(code: .userEnrolled, time: now, actor: subject, subject: subject, requestID: requestID, sourceAddress: sourceAddress,
+                                  details: ["invitation": invitationID, "role": user.role.rawValue]),
+                rest: [
+                    AuditEvent(code: .passkeyRegistered, time: now, actor: subject, subject: "passkey:\(Base64URL.encode(verified.credentialID).prefix(22))",
+                               requestID: requestID, sourceAddress: sourceAddress, details: Self.passkeyDetails(verified)),
+                    AuditEvent(code: .signInSucceeded, time: now, actor: subject, subject: subject, requestID: requestID, sourceAddress: sourceAddress,
+                               details: ["method": "enrollment"]),
+                ]
+            )
+        }
+    }
+
+    static func passkeyDetails(_ v: RelyingParty.VerifiedRegistration) -> [String: String] {
+        ["algorithm": v.publicKey.algorithm.name, "aaguid": Hex.encode(v.aaguid), "attestation": v.attestationFormat,
+         "backup_eligible": String(v.backupEligible), "backed_up": String(v.backedUp)]
+    }
+
+    // MARK: sign-in
+
+    /// Begins sign-in. With a user name, the options list that user's passkeys; an unknown name
+    /// gets decoy IDs of the same shape, so the answer does not tell who has an account.
+    /// Without one, the browser offers the discoverable passkeys it has for this site.
+    public func beginSignIn(username: String?) async throws -> (ceremony: String, options: RequestOptions) {
+        var allow: [[UInt8]] = []
+        var userID: String? = nil
+        if let username {
+            let name = try Username(validating: username)
+            let found = try await self.environment.store.read { tx -> (User, [CredentialRecord])? in
+                guard let user = try await tx.user(named: name), user.status == .active else { return nil }
+                return (user, try await tx.credentials(userID: user.id))
+            }
+            if let (user, credentials) = found, !credentials.isEmpty {
+                userID = user.id
+                allow = credentials.map(\.id)
+            } else {
+                userID = "decoy"
+                allow = [RelyingParty.decoyCredentialID(for: name.rawValue, secret: self.decoySecret)]
+            }
+        }
+        let (ceremony, challenge) = try self.ceremonies.begin(.authentication(userID: userID))
+        return (ceremony, RequestOptions(rp: self.relyingParty, challenge: challenge, allow: allow))
+    }
+
+    /// Finishes sign-in: verifies the assertion against the stored passkey, moves its counter
+    /// forward and opens a session. A counter that goes backwards is audited as a possible clone.
+    public func finishSignIn(ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?) async throws -> Session {
+        let env = self.environment
+        guard let pending = self.ceremonies.take(ceremony), case .authentication(let expectedUserID) = pending.kind else {
+            throw WebAuthnError(.challengeMismatch, "this sign-in has expired or was already finished; start again")
+        }
+        let response: AuthenticationResponse
+        do {
+            response = try AuthenticationResponse(json: json)
+        } catch {
+            try await self.auditFailure(.signInFailed, subject: "unknown", error: error, requestID: requestID, sourceAddress: sourceAddress)
+            throw error
+        }
+        let found = try await env.store.read { tx -> (CredentialRecord, User)? in
+            guard let c = try await tx.credential(id: response.credentialID), let u = try await tx.user(id: c.userID) else { return nil }
+            return (c, u)
+        }
+        guard let (stored, user) = found, user.status == .active, expectedUserID == nil || expectedUserID == user.id else {
+            let error = WebAuthnError(.credentialNotAllowed, "this passkey is not registered here, or not for this account")
+            try await self.auditFailure(.signInFailed, subject: found.map { "user:\($0.1.username)" } ?? "unknown", error: error, requestID: requestID, sourceAddress: sourceAddress)
+            throw error
+        }
+        let verified: RelyingParty.VerifiedAuthentication
+        do {
+            verified = try self.relyingParty.verifyAuthentication(
+                response, challenge: pending.challenge,
+                credential: .init(id: stored.id, publicKey: stored.publicKey, signCount: stored.signCount, backupEligible: stored.backupEligible, userHandle: stored.userHandle),
+                expectedUserHandle: expectedUserID.map { Array($0.utf8) }
+            )
+        } catch {
+            let code: AuditCode = error.code == .counterRegression ? .passkeyCloneSuspected : .signInFailed
+            try await self.auditFailure(code, subject: "user:\(user.username)", error: error, requestID: requestID, sourceAddress: sourceAddress)
+            throw error
+        }
+        let token = InvitationToken.generate(using: env.random)
+        return try await env.store.commit { tx -> Change<Session> in
+            let now = env.time.now()
+            try await tx.updateCredentialUse(id: stored.id, signCount: verified.signCount, backedUp: verified.backedUp, at: now)
+            let session = try await self.openSession(tx, user: user, credentialID: stored.id, token: token, now: now, sourceAddress: sourceAddress)
+            return Change(session, event: AuditEvent(
+                code: .signInSucceeded, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", requestID: requestID,
+                sourceAddress: sourceAddress, details: ["method": "passkey", "passkey": String(Base64URL.encode(stored.id).prefix(22))]
+            ))
+        }
+    }
+
+    // MARK: sessions
+
+    func openSession(_ tx: any StoreWriter, user: User, credentialID: [UInt8], token: InvitationToken, now: Date, sourceAddress: String?) async throws -> Session {
+        let expires = now.addingTimeInterval(Self.sessionLifetime)
+        try await tx.insertSession(SessionRecord(
+            tokenHash: token.hash, userID: user.id, credentialID: credentialID, createdAt: now, lastSeenAt: now, expiresAt: expires,
+            idleTimeout: user.role == .admin ? Self.adminIdleTimeout : Self.idleTimeout, steppedUpAt: now, revokedAt: nil, sourceAddress: sourceAddress
+        ))
+        return Session(token: token.secret, user: user, expiresAt: expires)
+    }
+
+    /// The user behind a session cookie, if the session is live and the account active; each use
+    /// moves the idle timer forward.
+    public func authenticate(sessionToken: String) async throws -> (user: User, session: SessionRecord)? {
+        guard !sessionToken.isEmpty, sessionToken.utf8.count <= 128 else { return nil }
+        let hash = InvitationToken.hash(of: sessionToken)
+        let now = self.environment.time.now()
+        guard let (session, user) = try await self.environment.store.read({ tx -> (SessionRecord, User)? in
+            guard let s = try await tx.session(tokenHash: hash), let u = try await tx.user(id: s.userID) else { return nil }
+            return (s, u)
+        }), session.isLive(at: now), user.status == .active else { return nil }
+        try await self.environment.store.recordSessionActivity(tokenHash: hash, at: now)
+        return (user, session)
+    }
+
+    func auditFailure(_ code: AuditCode, subject: String, error: any Error, requestID: String?, sourceAddress: String?) async throws {
+        let now = self.environment.time.now()
+        let reason = (error as? WebAuthnError)?.code.rawValue ?? (error as? GatehouseError)?.code.rawValue ?? "error"
+        let event = AuditEvent(code: code, time: now, actor: subject, subject: subject, outcome: .denied, reason: reason, requestID: requestID, sourceAddress: sourceAddress)
+        try await self.environment.store.commit { _ in Change((), event: event) }
+    }
+}

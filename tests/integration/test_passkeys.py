@@ -1,0 +1,225 @@
+"""Passkey enrollment and sign-in over HTTP, with independent peers: python-fido2 (Yubico)
+parses Gatehouse's options and encodes the authenticator's side (CBOR, COSE keys, authenticator
+data, client data), cryptography signs; soft-webauthn, a third-party software authenticator
+that does not verify its user, is refused. Then the negative battery over the wire."""
+import base64
+import hashlib
+import json
+import os
+import re
+import select
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+import fido2.features
+from fido2.cose import ES256
+from fido2.webauthn import (AttestationObject, AttestedCredentialData, AuthenticatorData, CollectedClientData,
+                            PublicKeyCredentialCreationOptions, PublicKeyCredentialRequestOptions, UserVerificationRequirement)
+
+from conftest import gatehouse
+
+# python-fido2's WebAuthn Level 3 JSON mapping: from_dict() reads base64url strings, the form
+# Gatehouse sends.
+fido2.features.webauthn_json_mapping.enabled = True
+
+UP, UV, AT = 0x01, 0x04, 0x40
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def unb64u(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+class Authenticator:
+    """A passkey on a software authenticator, encoded with python-fido2's own classes."""
+
+    def __init__(self, rp_id="localhost"):
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.credential_id = hashlib.sha256(self.key.public_key().public_numbers().x.to_bytes(32, "big")).digest()[:20]
+        self.rp_id = rp_id
+        self.counter = 0
+        self.user_handle = None
+
+    def create(self, options, origin, flags=UP | UV):
+        opts = PublicKeyCredentialCreationOptions.from_dict(options)
+        self.user_handle = opts.user.id
+        client = CollectedClientData.create("webauthn.create", opts.challenge, origin)
+        auth = AuthenticatorData.create(hashlib.sha256(self.rp_id.encode()).digest(), flags | AT, self.counter,
+                                        AttestedCredentialData.create(b"\0" * 16, self.credential_id, ES256.from_cryptography_key(self.key.public_key())))
+        att = AttestationObject.create("none", auth, {})
+        cid = b64u(self.credential_id)
+        return {"id": cid, "rawId": cid, "type": "public-key",
+                "response": {"clientDataJSON": b64u(bytes(client)), "attestationObject": b64u(bytes(att)), "transports": ["internal"]},
+                "clientExtensionResults": {}, "authenticatorAttachment": "platform"}
+
+    def get(self, options, origin, flags=UP | UV, counter=None, user_handle=True):
+        opts = PublicKeyCredentialRequestOptions.from_dict(options)
+        self.counter = self.counter + 1 if counter is None else counter
+        client = CollectedClientData.create("webauthn.get", opts.challenge, origin)
+        auth = AuthenticatorData.create(hashlib.sha256(self.rp_id.encode()).digest(), flags, self.counter)
+        sig = self.key.sign(bytes(auth) + hashlib.sha256(bytes(client)).digest(), ec.ECDSA(hashes.SHA256()))
+        cid = b64u(self.credential_id)
+        response = {"clientDataJSON": b64u(bytes(client)), "authenticatorData": b64u(bytes(auth)), "signature": b64u(sig)}
+        if user_handle:
+            response["userHandle"] = b64u(self.user_handle)
+        return {"id": cid, "rawId": cid, "type": "public-key", "response": response, "clientExtensionResults": {}}
+
+
+def bootstrap_token(server):
+    """The one-time link `gatehouse serve` prints on first start."""
+    # Raw reads: a text-mode readline would buffer ahead and hide the rest from select().
+    fd = server.proc.stdout.fileno()
+    buffered = b""
+    while not re.search(rb"token=[A-Za-z0-9_-]{43}", buffered):
+        ready, _, _ = select.select([fd], [], [], 10)
+        assert ready, "no enrollment link printed"
+        buffered += os.read(fd, 4096)
+    return re.search(rb"token=([A-Za-z0-9_-]{43})", buffered).group(1).decode()
+
+
+def post(server, path, body, cookies=None):
+    return requests.post(server.url + path, json=body, cookies=cookies, timeout=10)
+
+
+def origin(server):
+    return f"http://localhost:{server.port}"
+
+
+@pytest.fixture
+def server(servers, tmp_path):
+    return servers(tmp_path / "data").start()
+
+
+def enroll(server, token, authenticator, flags=UP | UV):
+    r = post(server, "/api/webauthn/registration/options", {"token": token})
+    assert r.status_code == 200, r.text
+    started = r.json()
+    credential = authenticator.create(started["publicKey"], origin(server), flags=flags)
+    return post(server, "/api/webauthn/registration/verify", {"ceremony": started["ceremony"], "credential": credential}), started, credential
+
+
+def sign_in(server, authenticator, username=None, **kwargs):
+    r = post(server, "/api/webauthn/authentication/options", {"username": username} if username else {})
+    assert r.status_code == 200, r.text
+    started = r.json()
+    assertion = authenticator.get(started["publicKey"], origin(server), **kwargs)
+    return post(server, "/api/webauthn/authentication/verify", {"ceremony": started["ceremony"], "credential": assertion}), started
+
+
+def test_enroll_from_the_bootstrap_link_and_sign_in_with_independent_peers(server):
+    token = bootstrap_token(server)
+    passkey = Authenticator()
+    r, started, credential = enroll(server, token, passkey)
+    assert r.status_code == 201, r.text
+    # python-fido2 accepted Gatehouse's options; check what they asked for.
+    opts = PublicKeyCredentialCreationOptions.from_dict(started["publicKey"])
+    assert opts.rp.id == "localhost" and opts.user.name == "admin" and len(opts.challenge) == 32
+    assert opts.authenticator_selection.user_verification == UserVerificationRequirement.REQUIRED
+    assert [p.alg for p in opts.pub_key_cred_params] == [-7, -8, -257]
+    cookie = r.cookies.get("gatehouse_session")
+    assert cookie and len(unb64u(cookie)) == 32
+    set_cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie and "Secure" not in set_cookie  # plain-HTTP loopback
+    me = requests.get(server.url + "/api/session", cookies={"gatehouse_session": cookie}, timeout=10).json()
+    assert me["username"] == "admin" and me["role"] == "admin"
+
+    # The link and the ceremony each work once.
+    again = post(server, "/api/webauthn/registration/verify", {"ceremony": started["ceremony"], "credential": credential})
+    assert again.status_code == 400 and again.json()["error"]["code"] == "webauthn.challenge_mismatch"
+    reused = post(server, "/api/webauthn/registration/options", {"token": token})
+    assert reused.status_code == 404 and "not valid" in reused.json()["error"]["message"]
+
+    # Sign in by name, then with a discoverable credential (no name at all).
+    r, started = sign_in(server, passkey, username="admin")
+    assert r.status_code == 200, r.text
+    assert [c["id"] for c in started["publicKey"]["allowCredentials"]] == [b64u(passkey.credential_id)]
+    r, started = sign_in(server, passkey)
+    assert r.status_code == 200, r.text
+    assert started["publicKey"]["allowCredentials"] == []
+    assert requests.get(server.url + "/api/session", cookies={"gatehouse_session": "x" * 43}, timeout=10).status_code == 401
+
+
+def test_negative_battery_over_the_wire(server, tmp_path):
+    token = bootstrap_token(server)
+    passkey = Authenticator()
+    assert enroll(server, token, passkey)[0].status_code == 201
+
+    def refused(response, code, status=400):
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["code"] == code
+
+    refused(sign_in(server, passkey, flags=UP)[0], "webauthn.user_not_verified")
+    refused(sign_in(server, passkey, flags=UV)[0], "webauthn.user_not_present")
+    wrong = Authenticator(rp_id="evil.example")
+    wrong.credential_id, wrong.key, wrong.user_handle = passkey.credential_id, passkey.key, passkey.user_handle
+    refused(sign_in(server, wrong)[0], "webauthn.rp_id_mismatch")
+    # Counter regression: a clone replays an older count.
+    assert sign_in(server, passkey, counter=10)[0].status_code == 200
+    refused(sign_in(server, passkey, counter=10)[0], "webauthn.counter_regression")
+    refused(sign_in(server, passkey, counter=3)[0], "webauthn.counter_regression")
+    # Someone else's key claiming this credential ID.
+    thief = Authenticator()
+    thief.credential_id, thief.user_handle, thief.counter = passkey.credential_id, passkey.user_handle, 100
+    refused(sign_in(server, thief)[0], "webauthn.bad_signature")
+    # An unknown passkey, and a wrong origin.
+    refused(sign_in(server, _unknown(passkey))[0], "webauthn.credential_not_allowed")
+    r = post(server, "/api/webauthn/authentication/options", {})
+    started = r.json()
+    assertion = passkey.get(started["publicKey"], "https://phish.example")
+    refused(post(server, "/api/webauthn/authentication/verify", {"ceremony": started["ceremony"], "credential": assertion}), "webauthn.origin_mismatch")
+
+    # No enumeration: an unknown name gets the same shape, stable per name.
+    known = post(server, "/api/webauthn/authentication/options", {"username": "admin"}).json()["publicKey"]
+    ghost1 = post(server, "/api/webauthn/authentication/options", {"username": "ghost"}).json()["publicKey"]
+    ghost2 = post(server, "/api/webauthn/authentication/options", {"username": "ghost"}).json()["publicKey"]
+    assert set(known) == set(ghost1) and len(ghost1["allowCredentials"]) == 1
+    assert ghost1["allowCredentials"] == ghost2["allowCredentials"] and ghost1["challenge"] != ghost2["challenge"]
+
+    # A third-party software authenticator that does not verify its user is refused.
+    from soft_webauthn import SoftWebauthnDevice
+    invite = gatehouse("admin", "invite", "carol", "--email", "carol@example.org", "--data-dir", server.data_dir)
+    carol_token = invite.stdout.split("token=")[1].split()[0]
+    started = post(server, "/api/webauthn/registration/options", {"token": carol_token}).json()
+    pk = started["publicKey"]
+    device = SoftWebauthnDevice()
+    created = device.create({"publicKey": {**pk, "challenge": unb64u(pk["challenge"]), "user": {**pk["user"], "id": unb64u(pk["user"]["id"])}}}, origin(server))
+    credential = {"id": created["id"].decode().rstrip("="), "rawId": b64u(created["rawId"]), "type": "public-key",
+                  "response": {"clientDataJSON": b64u(created["response"]["clientDataJSON"]), "attestationObject": b64u(created["response"]["attestationObject"])}}
+    refused(post(server, "/api/webauthn/registration/verify", {"ceremony": started["ceremony"], "credential": credential}), "webauthn.user_not_verified")
+
+    # Malformed, hostile and oversized bodies: a clear error, nothing written.
+    for path in ["/api/webauthn/registration/verify", "/api/webauthn/authentication/verify"]:
+        for body, code in [(b"", "input.invalid"), (b"[]", "input.invalid"), (b'{"ceremony":"x"}', "input.invalid"),
+                           (b'{"ceremony":"x","credential":{},"extra":1}', "input.invalid"),
+                           (b'{"ceremony":"x","credential":{"type":"public-key"}}', "webauthn.challenge_mismatch")]:
+            r = requests.post(server.url + path, data=body, headers={"Content-Type": "application/json"}, timeout=10)
+            assert r.status_code == 400 and r.json()["error"]["code"] == code, (path, body, r.text)
+        r = requests.post(server.url + path, data=b'{"ceremony":"' + b"a" * 200_000 + b'"}', headers={"Content-Type": "application/json"}, timeout=10)
+        assert r.status_code == 413
+    r = post(server, "/api/webauthn/registration/options", {"token": "x" * 5000})
+    assert r.status_code == 404
+    r = post(server, "/api/webauthn/authentication/options", {"username": "Robert'); DROP TABLE users;--"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "input.invalid"
+
+    # Everything above is in the audit log, which still verifies.
+    tail = [json.loads(l) for l in gatehouse("audit", "tail", "-n", "200", "--data-dir", server.data_dir).stdout.splitlines()]
+    codes = [e["code"] for e in tail]
+    for code in ["user.enrolled", "passkey.registered", "signin.succeeded", "signin.failed", "passkey.clone_suspected", "enrollment.failed"]:
+        assert code in codes, code
+    failed = [e for e in tail if e["code"] == "signin.failed"]
+    assert all(e["outcome"] == "denied" for e in failed)
+    assert {e["reason"] for e in failed} >= {"webauthn.user_not_verified", "webauthn.rp_id_mismatch", "webauthn.bad_signature", "webauthn.credential_not_allowed"}
+    status = json.loads(gatehouse("admin", "status", "--json", "--data-dir", server.data_dir).stdout)
+    assert status["users"] == 1  # carol's refused enrollment created nothing
+    assert gatehouse("audit", "verify", "--data-dir", server.data_dir).returncode == 0
+
+
+def _unknown(passkey):
+    other = Authenticator()
+    other.user_handle = passkey.user_handle
+    return other
