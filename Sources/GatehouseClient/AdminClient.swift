@@ -42,6 +42,18 @@ public struct AdminClient: Sendable {
         return try await self.send(method: .POST, path: "/v1/invitations", body: try JSONEncoder().encode(body))
     }
 
+    /// What offboarding ended, per kind of credential.
+    public struct Offboarded: Sendable, Decodable {
+        public let username: String
+        public let revoked: [String: Int]
+    }
+
+    public func offboard(username: String, reason: String?) async throws -> Offboarded {
+        var body: [String: String] = ["username": username]
+        body["reason"] = reason
+        return try await self.send(method: .POST, path: "/v1/users/offboard", body: try JSONEncoder().encode(body))
+    }
+
     // MARK: policy
 
     /// Largest answer a policy call may bring back: a policy text, JSON-escaped.

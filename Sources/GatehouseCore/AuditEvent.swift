@@ -15,6 +15,9 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case signInSucceeded = "signin.succeeded"
     case signInFailed = "signin.failed"
     case passkeyCloneSuspected = "passkey.clone_suspected"
+    case userOffboarded = "user.offboarded"
+    case sessionRevoked = "session.revoked"
+    case signedOut = "signin.signed_out"
 }
 
 /// One audited fact: who did what to whom, with what outcome. Written in the same transaction as

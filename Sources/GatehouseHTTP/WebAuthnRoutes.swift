@@ -52,11 +52,68 @@ enum WebAuthnRoutes {
         }
         router.get("/api/session") { request, _ in
             await Self.respond {
-                guard let token = Self.cookie(request), let (user, session) = try await passkeys.authenticate(sessionToken: token) else {
-                    throw GatehouseError(.unauthenticated, "not signed in")
-                }
+                let (user, session, _) = try await Self.signedInUser(request, passkeys)
                 return JSONResponse.make(.ok, SessionInfo(username: user.username.rawValue, role: user.role.rawValue, expiresAt: session.expiresAt))
             }
+        }
+        router.post("/api/session/signout") { request, _ in
+            await Self.respond {
+                try Self.requireJSON(request)
+                let (_, _, token) = try await Self.signedInUser(request, passkeys)
+                _ = try await passkeys.signOut(sessionToken: token)
+                var response = Response(status: .noContent)
+                response.headers[.setCookie] = "\(Self.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+                return response
+            }
+        }
+        router.get("/api/sessions") { request, _ in
+            await Self.respond {
+                let (user, current, _) = try await Self.signedInUser(request, passkeys)
+                let list = try await passkeys.liveSessions(of: user).map {
+                    SessionListing(id: PasskeyService.sessionID($0), createdAt: $0.createdAt, lastSeenAt: $0.lastSeenAt, expiresAt: $0.expiresAt,
+                                   current: $0.tokenHash == current.tokenHash)
+                }
+                return JSONResponse.make(.ok, list)
+            }
+        }
+        router.post("/api/sessions/revoke") { request, _ in
+            await Self.respond {
+                let (user, _, _) = try await Self.signedInUser(request, passkeys)
+                let object = try await Self.object(request, allowed: ["id"])
+                guard let id = object["id"] as? String, (1...64).contains(id.utf8.count) else { throw GatehouseError(.invalidInput, "id is required") }
+                try await passkeys.revokeSession(of: user, id: id)
+                return Response(status: .noContent)
+            }
+        }
+    }
+
+    /// State-changing requests must be JSON: a cross-site HTML form cannot send that without a
+    /// CORS preflight, which Gatehouse never grants (with SameSite=Lax, the CSRF defence).
+    static func requireJSON(_ request: Request) throws(GatehouseError) {
+        guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
+            throw GatehouseError(.invalidInput, "send Content-Type: application/json")
+        }
+    }
+
+    static func signedInUser(_ request: Request, _ passkeys: PasskeyService) async throws -> (User, SessionRecord, String) {
+        guard let token = Self.cookie(request), let (user, session) = try await passkeys.authenticate(sessionToken: token) else {
+            throw GatehouseError(.unauthenticated, "not signed in")
+        }
+        return (user, session, token)
+    }
+
+    struct SessionListing: Encodable {
+        let id: String
+        let createdAt: Date
+        let lastSeenAt: Date
+        let expiresAt: Date
+        let current: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case id, current
+            case createdAt = "created_at"
+            case lastSeenAt = "last_seen_at"
+            case expiresAt = "expires_at"
         }
     }
 

@@ -140,6 +140,30 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
 
     func session(tokenHash: String) async throws -> SessionRecord? { self.state.sessions.first { $0.tokenHash == tokenHash } }
 
+    func sessions(userID: String) async throws -> [SessionRecord] {
+        self.state.sessions.filter { $0.userID == userID }.sorted { $0.createdAt > $1.createdAt }
+    }
+
+    func revokeSession(tokenHash: String, at time: Date) async throws -> Bool {
+        guard let i = self.state.sessions.firstIndex(where: { $0.tokenHash == tokenHash && $0.revokedAt == nil }) else { return false }
+        self.state.sessions[i].revokedAt = time
+        return true
+    }
+
+    func revokeSessions(userID: String, at time: Date) async throws -> Int {
+        var count = 0
+        for i in self.state.sessions.indices where self.state.sessions[i].userID == userID && self.state.sessions[i].revokedAt == nil {
+            self.state.sessions[i].revokedAt = time
+            count += 1
+        }
+        return count
+    }
+
+    func updateUserStatus(id: String, status: User.Status) async throws {
+        guard let i = self.state.users.firstIndex(where: { $0.id == id }) else { throw GatehouseError(.notFound, "no such user") }
+        self.state.users[i].status = status
+    }
+
     func insertCredential(_ record: CredentialRecord) async throws {
         guard !self.state.credentials.contains(where: { $0.id == record.id }) else {
             throw GatehouseError(.conflict, "this passkey is already registered")

@@ -207,6 +207,39 @@ public struct PasskeyService: Sendable {
         return (user, session)
     }
 
+    /// A session's public name: the start of its token's hash (never the token).
+    public static func sessionID(_ record: SessionRecord) -> String { String(record.tokenHash.prefix(16)) }
+
+    /// Signs out: ends the session behind `sessionToken`. False if it was not live.
+    public func signOut(sessionToken: String) async throws -> Bool {
+        guard let (user, session) = try await self.authenticate(sessionToken: sessionToken) else { return false }
+        let env = self.environment
+        return try await env.store.commit { tx in
+            let now = env.time.now()
+            let ended = try await tx.revokeSession(tokenHash: session.tokenHash, at: now)
+            return Change(ended, event: AuditEvent(code: .signedOut, time: now, actor: "user:\(user.username)", subject: "session:\(Self.sessionID(session))"))
+        }
+    }
+
+    /// The user's live sessions, newest first.
+    public func liveSessions(of user: User) async throws -> [SessionRecord] {
+        let now = self.environment.time.now()
+        return try await self.environment.store.read { tx in try await tx.sessions(userID: user.id) }.filter { $0.isLive(at: now) }
+    }
+
+    /// Ends one of the user's own sessions, named by ``sessionID(_:)``.
+    public func revokeSession(of user: User, id: String) async throws {
+        let env = self.environment
+        guard let target = try await self.liveSessions(of: user).first(where: { Self.sessionID($0) == id }) else {
+            throw GatehouseError(.notFound, "no live session \(id.prefix(32)) of yours")
+        }
+        try await env.store.commit { tx in
+            let now = env.time.now()
+            _ = try await tx.revokeSession(tokenHash: target.tokenHash, at: now)
+            return Change((), event: AuditEvent(code: .sessionRevoked, time: now, actor: "user:\(user.username)", subject: "session:\(id)"))
+        }
+    }
+
     func auditFailure(_ code: AuditCode, subject: String, error: any Error, requestID: String?, sourceAddress: String?) async throws {
         let now = self.environment.time.now()
         let reason = (error as? WebAuthnError)?.code.rawValue ?? (error as? GatehouseError)?.code.rawValue ?? "error"

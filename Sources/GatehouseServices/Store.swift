@@ -63,6 +63,8 @@ public protocol StoreReader: Sendable {
     /// A user's passkeys, oldest first.
     func credentials(userID: String) async throws -> [CredentialRecord]
     func session(tokenHash: String) async throws -> SessionRecord?
+    /// A user's sessions, newest first, live or not.
+    func sessions(userID: String) async throws -> [SessionRecord]
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
@@ -87,6 +89,11 @@ public protocol StoreWriter: StoreReader {
     func insertSession(_ record: SessionRecord) async throws
     /// Moves `lastSeenAt` forward (and `steppedUpAt` when given).
     func touchSession(tokenHash: String, at time: Date, steppedUp: Bool) async throws
+    /// Ends one session; false if it was already ended or does not exist.
+    func revokeSession(tokenHash: String, at time: Date) async throws -> Bool
+    /// Ends every live session of a user; returns how many.
+    func revokeSessions(userID: String, at time: Date) async throws -> Int
+    func updateUserStatus(id: String, status: User.Status) async throws
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

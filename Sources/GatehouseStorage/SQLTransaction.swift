@@ -132,8 +132,18 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
 
     func session(tokenHash: String) async throws -> SessionRecord? {
         let rows = try await self.db.raw("SELECT \(unsafeRaw: Self.sessionColumns) FROM sessions WHERE token_hash = \(bind: tokenHash)").all()
-        guard let row = rows.first else { return nil }
-        return SessionRecord(
+        return try rows.first.map(Self.session)
+    }
+
+    func sessions(userID: String) async throws -> [SessionRecord] {
+        let rows = try await self.db.raw("""
+            SELECT \(unsafeRaw: Self.sessionColumns) FROM sessions WHERE user_id = \(bind: userID) ORDER BY created_at DESC, token_hash
+            """).all()
+        return try rows.map(Self.session)
+    }
+
+    private static func session(_ row: any SQLRow) throws -> SessionRecord {
+        SessionRecord(
             tokenHash: try row.decode(column: "token_hash", as: String.self), userID: try row.decode(column: "user_id", as: String.self),
             credentialID: Base64URL.decode(try row.decode(column: "credential_id", as: String.self)) ?? [],
             createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)),
@@ -144,6 +154,25 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
             revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date),
             sourceAddress: try row.decode(column: "source_address", as: String?.self)
         )
+    }
+
+    func revokeSession(tokenHash: String, at time: Date) async throws -> Bool {
+        let rows = try await self.db.raw("""
+            UPDATE sessions SET revoked_at = \(bind: Self.millis(time)) WHERE token_hash = \(bind: tokenHash) AND revoked_at IS NULL RETURNING token_hash
+            """).all()
+        return !rows.isEmpty
+    }
+
+    func revokeSessions(userID: String, at time: Date) async throws -> Int {
+        let rows = try await self.db.raw("""
+            UPDATE sessions SET revoked_at = \(bind: Self.millis(time)) WHERE user_id = \(bind: userID) AND revoked_at IS NULL RETURNING token_hash
+            """).all()
+        return rows.count
+    }
+
+    func updateUserStatus(id: String, status: User.Status) async throws {
+        let rows = try await self.db.raw("UPDATE users SET status = \(bind: status.rawValue) WHERE id = \(bind: id) RETURNING id").all()
+        guard !rows.isEmpty else { throw GatehouseError(.notFound, "no such user") }
     }
 
     func insertSession(_ r: SessionRecord) async throws {

@@ -7,7 +7,7 @@ import GatehouseCore
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Administer a running server through its local admin socket.",
-        subcommands: [Status.self, Invite.self]
+        subcommands: [Status.self, Invite.self, Offboard.self]
     )
 
     struct Status: AsyncParsableCommand {
@@ -65,6 +65,27 @@ struct Admin: AsyncParsableCommand {
                 print("Send them this one-time enrollment URL:")
                 print("")
                 print("    \(issued.enrollmentURL)")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Offboard: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Offboard a person: disable the account and end everything it holds (sessions today; tokens, certificates and peers as they arrive), at once and audited."
+        )
+
+        @OptionGroup var options: DataDirOption
+        @Argument(help: "Username.") var username: String
+        @Option(help: "Why: recorded in the audit log.") var reason: String?
+
+        func run() async throws {
+            do {
+                _ = try Username(validating: self.username)
+                let result = try await AdminClient(dataDir: self.options.dataDir).offboard(username: self.username, reason: self.reason)
+                let ended = result.revoked.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+                print("Offboarded \(result.username): account disabled; ended \(ended.isEmpty ? "nothing else" : ended).")
             } catch {
                 throw fail(error)
             }

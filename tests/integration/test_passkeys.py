@@ -223,3 +223,51 @@ def _unknown(passkey):
     other = Authenticator()
     other.user_handle = passkey.user_handle
     return other
+
+
+def test_sessions_sign_out_and_offboarding_cut_access_at_once(server):
+    admin = Authenticator()
+    r, _, _ = enroll(server, bootstrap_token(server), admin)
+    assert r.status_code == 201
+    first = r.cookies["gatehouse_session"]
+    r, _ = sign_in(server, admin)
+    second = r.cookies["gatehouse_session"]
+
+    # Two live sessions; the owner sees both and can end the other one.
+    listing = requests.get(server.url + "/api/sessions", cookies={"gatehouse_session": second}, timeout=10).json()
+    assert len(listing) == 2 and [s["current"] for s in listing].count(True) == 1
+    other = next(s["id"] for s in listing if not s["current"])
+    r = requests.post(server.url + "/api/sessions/revoke", json={"id": other}, cookies={"gatehouse_session": second}, timeout=10)
+    assert r.status_code == 204
+    assert requests.get(server.url + "/api/session", cookies={"gatehouse_session": first}, timeout=10).status_code == 401
+
+    # Sign-out needs a JSON request (no cross-site form can send one) and clears the cookie.
+    r = requests.post(server.url + "/api/session/signout", data="x", headers={"Content-Type": "text/plain"}, cookies={"gatehouse_session": second}, timeout=10)
+    assert r.status_code == 400
+    r = requests.post(server.url + "/api/session/signout", json={}, cookies={"gatehouse_session": second}, timeout=10)
+    assert r.status_code == 204 and "Max-Age=0" in r.headers["Set-Cookie"]
+    assert requests.get(server.url + "/api/session", cookies={"gatehouse_session": second}, timeout=10).status_code == 401
+
+    # Bob enrolls and signs in twice; offboarding ends both sessions and any further sign-in.
+    invite = gatehouse("admin", "invite", "bob", "--email", "bob@example.org", "--data-dir", server.data_dir)
+    bob = Authenticator()
+    r, _, _ = enroll(server, invite.stdout.split("token=")[1].split()[0], bob)
+    assert r.status_code == 201
+    bob_sessions = [r.cookies["gatehouse_session"], sign_in(server, bob, username="bob")[0].cookies["gatehouse_session"]]
+    r = gatehouse("admin", "offboard", "bob", "--reason", "left the company", "--data-dir", server.data_dir)
+    assert r.returncode == 0 and "ended 2 sessions" in r.stdout, r.stdout + r.stderr
+    for cookie in bob_sessions:
+        assert requests.get(server.url + "/api/session", cookies={"gatehouse_session": cookie}, timeout=10).status_code == 401
+    r, _ = sign_in(server, bob)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "webauthn.credential_not_allowed"
+    r = gatehouse("admin", "offboard", "bob", "--data-dir", server.data_dir)
+    assert r.returncode == 1 and "already offboarded" in r.stderr
+    r = gatehouse("admin", "offboard", "admin", "--data-dir", server.data_dir)
+    assert r.returncode == 1 and "last active administrator" in r.stderr
+    r = gatehouse("admin", "offboard", "nobody", "--data-dir", server.data_dir)
+    assert r.returncode == 1 and "there is no user nobody" in r.stderr
+
+    tail = [json.loads(l) for l in gatehouse("audit", "tail", "-n", "100", "--data-dir", server.data_dir).stdout.splitlines()]
+    offboarded = [e for e in tail if e["code"] == "user.offboarded"]
+    assert len(offboarded) == 1 and offboarded[0]["details"]["sessions"] == "2" and offboarded[0]["reason"] == "left the company"
+    assert {"session.revoked", "signin.signed_out"} <= {e["code"] for e in tail}

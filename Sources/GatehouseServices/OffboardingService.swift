@@ -1,0 +1,64 @@
+public import Foundation
+public import GatehouseCore
+
+/// Something a user holds that offboarding must end: sessions today; OIDC tokens, SSH
+/// certificates, WireGuard peers and X.509 certificates register here as they arrive, so that
+/// `gatehouse admin offboard` stays one operation that cuts everything at once.
+public protocol OffboardingHook: Sendable {
+    /// A short name for the audit record (`sessions`, `oidc_tokens`, ...).
+    var name: String { get }
+    /// Ends what `user` holds, inside the offboarding transaction; returns how many were ended.
+    func revoke(user: User, in tx: any StoreWriter, at time: Date) async throws -> Int
+}
+
+/// Ends every sign-in session of the user.
+public struct SessionOffboardingHook: OffboardingHook {
+    public init() {}
+    public var name: String { "sessions" }
+    public func revoke(user: User, in tx: any StoreWriter, at time: Date) async throws -> Int {
+        try await tx.revokeSessions(userID: user.id, at: time)
+    }
+}
+
+/// Offboarding: disables the account and runs every registered hook in one transaction, with
+/// one audit event that says how much each hook ended. Refuses to remove the last active
+/// administrator, which would lock everyone out of administration.
+public struct OffboardingService: Sendable {
+    let environment: ServiceEnvironment
+    let hooks: [any OffboardingHook]
+
+    public init(environment: ServiceEnvironment, hooks: [any OffboardingHook] = [SessionOffboardingHook()]) {
+        self.environment = environment
+        self.hooks = hooks
+    }
+
+    public struct Result: Sendable, Equatable {
+        public let user: User
+        /// Hook name → how many it ended.
+        public let revoked: [String: Int]
+    }
+
+    public func offboard(username: Username, actor: String, reason: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws -> Result {
+        let env = self.environment
+        let hooks = self.hooks
+        return try await env.store.commit { tx -> Change<Result> in
+            guard var user = try await tx.user(named: username) else { throw GatehouseError(.notFound, "there is no user \(username)") }
+            guard user.status != .offboarded else { throw GatehouseError(.conflict, "\(username) is already offboarded") }
+            if user.role == .admin, user.status == .active, try await tx.countActiveUsers(role: .admin) <= 1 {
+                throw GatehouseError(.conflict, "\(username) is the last active administrator; enroll another one first")
+            }
+            let now = env.time.now()
+            try await tx.updateUserStatus(id: user.id, status: .offboarded)
+            user.status = .offboarded
+            var revoked: [String: Int] = [:]
+            for hook in hooks { revoked[hook.name] = try await hook.revoke(user: user, in: tx, at: now) }
+            var details = revoked.mapValues(String.init)
+            details["role"] = user.role.rawValue
+            let event = AuditEvent(
+                code: .userOffboarded, time: now, actor: actor, subject: "user:\(username)", reason: reason.map { String($0.prefix(500)) },
+                requestID: requestID, sourceAddress: sourceAddress, details: details
+            )
+            return Change(Result(user: user, revoked: revoked), event: event)
+        }
+    }
+}
