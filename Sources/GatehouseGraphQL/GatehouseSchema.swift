@@ -28,13 +28,15 @@ public struct GraphQLContext: Sendable {
     public let serverInfo: ServerInfo
     public let auditLog: AuditLog?
     public let policy: PolicyService?
+    public let offboarding: OffboardingService?
     /// Who is asking, for audit events of mutations (`admin-socket`).
     public let actor: String?
 
-    public init(serverInfo: ServerInfo, auditLog: AuditLog? = nil, policy: PolicyService? = nil, actor: String? = nil) {
+    public init(serverInfo: ServerInfo, auditLog: AuditLog? = nil, policy: PolicyService? = nil, offboarding: OffboardingService? = nil, actor: String? = nil) {
         self.serverInfo = serverInfo
         self.auditLog = auditLog
         self.policy = policy
+        self.offboarding = offboarding
         self.actor = actor
     }
 }
@@ -49,6 +51,26 @@ struct GatehouseResolver: Sendable {
             throw GraphQLError(message: "audit events need an authenticated caller", extensions: ["code": .string("FORBIDDEN")])
         }
         return try await AuditEventsQuery.run(arguments, log: log)
+    }
+}
+
+struct OffboardingResult: Codable, Sendable {
+    let username: String
+    let revoked: [String]
+}
+
+struct OffboardUserArguments: Codable {
+    let username: String
+    let reason: String?
+}
+
+extension GatehouseResolver {
+    func offboardUser(context: GraphQLContext, arguments: OffboardUserArguments) async throws -> OffboardingResult {
+        guard let service = context.offboarding else {
+            throw GraphQLError(message: "offboarding needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")])
+        }
+        let result = try await service.offboard(username: try Username(validating: arguments.username), actor: context.actor ?? "graphql", reason: arguments.reason)
+        return OffboardingResult(username: result.user.username.rawValue, revoked: result.revoked.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
     }
 }
 
@@ -105,6 +127,10 @@ public enum GatehouseSchema {
             PolicyFields.diff()
             PolicyFields.applyResult()
             PolicyFields.explanation()
+            Type(OffboardingResult.self, as: "OffboardingResult") {
+                Field("username", at: \.username)
+                Field("revoked", at: \.revoked).description("What was ended, as KIND=COUNT (sessions=2, ...).")
+            }.description("An offboarded account and everything offboarding ended.")
             Query {
                 Field("serverInfo", at: GatehouseResolver.serverInfo).description("Public facts about this server.")
                 Field("auditEvents", at: GatehouseResolver.auditEvents) {
@@ -139,6 +165,10 @@ public enum GatehouseSchema {
                 }.description("The active policy's decision for one request (give exactly one of ssh, reach, app, request, obtain), with its reasoning.")
             }
             Mutation {
+                Field("offboardUser", at: GatehouseResolver.offboardUser) {
+                    Argument("username", at: \.username)
+                    Argument("reason", at: \.reason).description("Why: recorded in the audit log.")
+                }.description("Disables an account and ends every session and credential it holds, at once and audited.")
                 Field("applyPolicy", at: GatehouseResolver.applyPolicy) {
                     Argument("source", at: \.source)
                     Argument("fileName", at: \.fileName)

@@ -78,7 +78,9 @@ public enum AdminRoutes {
             } catch let error as GatehouseError {
                 return JSONResponse.error(error)
             }
-            let response = await gateway.handle(body: body, context: GraphQLContext(serverInfo: info, auditLog: deps.auditLog, policy: deps.policy, actor: Self.actor))
+            let response = await gateway.handle(body: body, context: GraphQLContext(
+                serverInfo: info, auditLog: deps.auditLog, policy: deps.policy, offboarding: offboarding, actor: Self.actor
+            ))
             return JSONResponse.raw(.init(code: response.status), response.body)
         }
         return router

@@ -168,3 +168,29 @@ struct PolicyRoutesTests {
         }
     }
 }
+
+@Suite("Offboarding over GraphQL")
+struct OffboardingGraphQLTests {
+    @Test func offboardUserMutation() async throws {
+        let store = InMemoryStore()
+        try await store.commit { tx in
+            try await tx.insertUser(User(id: "u9", username: Username(uncheckedStored: "dana"), email: nil, role: .member, status: .active, createdAt: Date()))
+            return Change((), event: AuditEvent(code: .userCreated, time: Date(), actor: "test", subject: "user:dana"))
+        }
+        let app = Application(router: AdminRoutes.makeRouter(try await HTTPTestSupport.dependencies(store)))
+        try await app.test(.router) { client in
+            let body: [String: Any] = ["query": "mutation { offboardUser(username: \"dana\", reason: \"contract ended\") { username revoked } }"]
+            try await client.execute(uri: "/v1/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: PolicyRoutesTests.body(body)) { response in
+                let result = (HTTPTestSupport.object(response.body)["data"] as? [String: Any])?["offboardUser"] as? [String: Any]
+                #expect(result?["username"] as? String == "dana", "\(String(buffer: response.body))")
+                #expect(result?["revoked"] as? [String] == ["sessions=0"])
+            }
+            let again: [String: Any] = ["query": "mutation { offboardUser(username: \"dana\") { username } }"]
+            try await client.execute(uri: "/v1/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: PolicyRoutesTests.body(again)) { response in
+                let errors = HTTPTestSupport.object(response.body)["errors"] as? [[String: Any]]
+                #expect((errors?.first?["message"] as? String)?.contains("already offboarded") == true)
+            }
+        }
+        #expect(try await store.read { tx in try await tx.user(named: Username(uncheckedStored: "dana")) }?.status == .offboarded)
+    }
+}
