@@ -165,6 +165,7 @@ let package = Package(
             dependencies: [
                 "GatehouseCore",
                 "GatehousePolicy",
+                "GatehouseWebAuthn",
                 "GatehouseAudit",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),

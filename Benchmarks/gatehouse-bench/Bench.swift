@@ -177,6 +177,7 @@ enum Bench {
             print(line)
         }
         PolicyBench.run()
+        try await WebAuthnBench.run()
     }
 
     static func seconds(_ d: Duration) -> Double {

@@ -12,22 +12,27 @@ public struct CollectedClientData: Sendable, Equatable {
     public let crossOrigin: Bool
     public let topOrigin: String?
 
+    struct Wire: Decodable {
+        let type: String
+        let challenge: String
+        let origin: String
+        let crossOrigin: Bool?
+        let topOrigin: String?
+    }
+
     public init(_ bytes: [UInt8]) throws(WebAuthnError) {
         guard bytes.count <= Self.maxBytes else { throw WebAuthnError(.tooLarge, "clientDataJSON is larger than \(Self.maxBytes) bytes") }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
-            throw WebAuthnError(.malformed, "clientDataJSON is not a JSON object")
+        let wire: Wire
+        do {
+            wire = try JSONDecoder().decode(Wire.self, from: Data(bytes))
+        } catch {
+            throw WebAuthnError(.malformed, "clientDataJSON must be a JSON object with string type, challenge and origin")
         }
-        guard let type = object["type"] as? String else { throw WebAuthnError(.malformed, "clientDataJSON has no type") }
-        guard let challengeText = object["challenge"] as? String, let challenge = Base64URL.decode(challengeText) else {
-            throw WebAuthnError(.malformed, "clientDataJSON has no base64url challenge")
-        }
-        guard let origin = object["origin"] as? String else { throw WebAuthnError(.malformed, "clientDataJSON has no origin") }
-        if let value = object["crossOrigin"], !(value is Bool) { throw WebAuthnError(.malformed, "clientDataJSON crossOrigin is not a boolean") }
-        if let value = object["topOrigin"], !(value is String) { throw WebAuthnError(.malformed, "clientDataJSON topOrigin is not a string") }
-        self.type = type
+        guard let challenge = Base64URL.decode(wire.challenge) else { throw WebAuthnError(.malformed, "clientDataJSON challenge is not base64url") }
+        self.type = wire.type
         self.challenge = challenge
-        self.origin = origin
-        self.crossOrigin = object["crossOrigin"] as? Bool ?? false
-        self.topOrigin = object["topOrigin"] as? String
+        self.origin = wire.origin
+        self.crossOrigin = wire.crossOrigin ?? false
+        self.topOrigin = wire.topOrigin
     }
 }
