@@ -18,6 +18,8 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case userOffboarded = "user.offboarded"
     case sessionRevoked = "session.revoked"
     case signedOut = "signin.signed_out"
+    case passkeyRemoved = "passkey.removed"
+    case steppedUp = "signin.stepped_up"
 }
 
 /// One audited fact: who did what to whom, with what outcome. Written in the same transaction as

@@ -22,6 +22,7 @@ public struct GatehouseError: Error, Sendable, Equatable, CustomStringConvertibl
         case policyTestsFailed = "policy.tests_failed"
         case rateLimited = "rate_limited"
         case unauthenticated = "unauthenticated"
+        case stepUpRequired = "step_up_required"
         case notFound = "not_found"
         case serverNotRunning = "server.not_running"
         case serverAlreadyRunning = "server.already_running"

@@ -43,7 +43,7 @@ enum JSONResponse {
         case .conflict: .conflict
         case .policyInvalid, .policyTestsFailed: .unprocessableContent
         case .rateLimited: .tooManyRequests
-        case .unauthenticated: .unauthorized
+        case .unauthenticated, .stepUpRequired: .unauthorized
         case .notFound: .notFound
         case .storeFailure, .storeUnreachable: .serviceUnavailable
         default: .internalServerError

@@ -17,6 +17,7 @@ public enum PublicRoutes {
         let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
 
         WebAuthnRoutes.add(to: router, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random)
+        try PageRoutes.add(to: router, passkeys: deps.passkeys)
         router.get("/healthz") { _, _ in
             JSONResponse.make(.ok, ["status": "alive"])
         }
@@ -95,7 +96,10 @@ struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
         response.headers[.init("X-Content-Type-Options")!] = "nosniff"
         response.headers[.init("X-Frame-Options")!] = "DENY"
         response.headers[.init("Referrer-Policy")!] = "no-referrer"
-        response.headers[.init("Content-Security-Policy")!] = "default-src 'none'; frame-ancestors 'none'"
+        // Pages set their own policy (own script and stylesheet only); everything else gets none.
+        if response.headers[.init("Content-Security-Policy")!] == nil {
+            response.headers[.init("Content-Security-Policy")!] = "default-src 'none'; frame-ancestors 'none'"
+        }
         return response
     }
 }

@@ -50,6 +50,57 @@ enum WebAuthnRoutes {
                 return Self.signedIn(.ok, session, secure: secure)
             }
         }
+        router.get("/api/passkeys") { request, _ in
+            await Self.respond {
+                let (user, _, _) = try await Self.signedInUser(request, passkeys)
+                let list = try await passkeys.passkeys(of: user).map {
+                    PasskeyListing(id: Base64URL.encode($0.id), algorithm: COSEKey.Algorithm(rawValue: $0.algorithm)?.name ?? String($0.algorithm),
+                                   createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt, backedUp: $0.backedUp)
+                }
+                return JSONResponse.make(.ok, list)
+            }
+        }
+        router.post("/api/passkeys/options") { request, _ in
+            await Self.respond {
+                try Self.requireJSON(request)
+                let (user, session, _) = try await Self.signedInUser(request, passkeys)
+                let (ceremony, options) = try await passkeys.beginAddPasskey(user: user, session: session)
+                return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
+            }
+        }
+        router.post("/api/passkeys/verify") { request, _ in
+            await Self.respond {
+                let (user, _, _) = try await Self.signedInUser(request, passkeys)
+                let (ceremony, credential) = try await Self.ceremonyBody(request)
+                let record = try await passkeys.finishAddPasskey(user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: nil)
+                return JSONResponse.make(.created, ["id": Base64URL.encode(record.id)])
+            }
+        }
+        router.post("/api/passkeys/remove") { request, _ in
+            await Self.respond {
+                let (user, _, _) = try await Self.signedInUser(request, passkeys)
+                let object = try await Self.object(request, allowed: ["id"])
+                guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else { throw GatehouseError(.invalidInput, "id is required") }
+                try await passkeys.removePasskey(user: user, id: id, requestID: Identifier.make(using: random))
+                return Response(status: .noContent)
+            }
+        }
+        router.post("/api/webauthn/stepup/options") { request, _ in
+            await Self.respond {
+                try Self.requireJSON(request)
+                let (user, session, _) = try await Self.signedInUser(request, passkeys)
+                let (ceremony, options) = try await passkeys.beginStepUp(user: user, session: session)
+                return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
+            }
+        }
+        router.post("/api/webauthn/stepup/verify") { request, _ in
+            await Self.respond {
+                let (user, _, _) = try await Self.signedInUser(request, passkeys)
+                let (ceremony, credential) = try await Self.ceremonyBody(request)
+                try await passkeys.finishStepUp(user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: nil)
+                return Response(status: .noContent)
+            }
+        }
         router.get("/api/session") { request, _ in
             await Self.respond {
                 let (user, session, _) = try await Self.signedInUser(request, passkeys)
@@ -100,6 +151,21 @@ enum WebAuthnRoutes {
             throw GatehouseError(.unauthenticated, "not signed in")
         }
         return (user, session, token)
+    }
+
+    struct PasskeyListing: Encodable {
+        let id: String
+        let algorithm: String
+        let createdAt: Date
+        let lastUsedAt: Date?
+        let backedUp: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case id, algorithm
+            case createdAt = "created_at"
+            case lastUsedAt = "last_used_at"
+            case backedUp = "backed_up"
+        }
     }
 
     struct SessionListing: Encodable {

@@ -159,6 +159,12 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
         return count
     }
 
+    func deleteCredential(id: [UInt8], userID: String) async throws -> Bool {
+        guard let i = self.state.credentials.firstIndex(where: { $0.id == id && $0.userID == userID }) else { return false }
+        self.state.credentials.remove(at: i)
+        return true
+    }
+
     func updateUserStatus(id: String, status: User.Status) async throws {
         guard let i = self.state.users.firstIndex(where: { $0.id == id }) else { throw GatehouseError(.notFound, "no such user") }
         self.state.users[i].status = status

@@ -207,6 +207,108 @@ public struct PasskeyService: Sendable {
         return (user, session)
     }
 
+    // MARK: passkeys of a signed-in user
+
+    /// How recent a passkey check must be for sensitive account changes (adding a passkey).
+    public static let stepUpWindow: TimeInterval = 5 * 60
+
+    public func passkeys(of user: User) async throws -> [CredentialRecord] {
+        try await self.environment.store.read { tx in try await tx.credentials(userID: user.id) }
+    }
+
+    /// Begins adding another passkey; needs a passkey check in this session within five minutes.
+    public func beginAddPasskey(user: User, session: SessionRecord) async throws -> (ceremony: String, options: CreationOptions) {
+        guard self.environment.time.now().timeIntervalSince(session.steppedUpAt) <= Self.stepUpWindow else {
+            throw GatehouseError(.stepUpRequired, "confirm with one of your passkeys first (step-up), then add the new one")
+        }
+        let existing = try await self.passkeys(of: user).map(\.id)
+        let (ceremony, challenge) = try self.ceremonies.begin(.addPasskey(userID: user.id))
+        let options = CreationOptions(
+            rp: self.relyingParty, userHandle: Array(user.id.utf8), userName: user.username.rawValue,
+            displayName: user.email?.rawValue ?? user.username.rawValue, challenge: challenge, exclude: existing
+        )
+        return (ceremony, options)
+    }
+
+    public func finishAddPasskey(user: User, ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?) async throws -> CredentialRecord {
+        let env = self.environment
+        guard let pending = self.ceremonies.take(ceremony), case .addPasskey(let userID) = pending.kind, userID == user.id else {
+            throw WebAuthnError(.challengeMismatch, "this request has expired or was already finished; start again")
+        }
+        let verified: RelyingParty.VerifiedRegistration
+        do {
+            verified = try self.relyingParty.verifyRegistration(try RegistrationResponse(json: json), challenge: pending.challenge)
+        } catch {
+            try await self.auditFailure(.enrollmentFailed, subject: "user:\(user.username)", error: error, requestID: requestID, sourceAddress: sourceAddress)
+            throw error
+        }
+        return try await env.store.commit { tx -> Change<CredentialRecord> in
+            let now = env.time.now()
+            let record = CredentialRecord(
+                id: verified.credentialID, userID: user.id, userHandle: Array(user.id.utf8), publicKey: verified.publicKey.encoded,
+                algorithm: verified.publicKey.algorithm.rawValue, signCount: verified.signCount, backupEligible: verified.backupEligible,
+                backedUp: verified.backedUp, aaguid: verified.aaguid, attestationFormat: verified.attestationFormat,
+                transports: verified.transports, createdAt: now, lastUsedAt: nil
+            )
+            try await tx.insertCredential(record)
+            return Change(record, event: AuditEvent(
+                code: .passkeyRegistered, time: now, actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(record.id).prefix(22))",
+                requestID: requestID, sourceAddress: sourceAddress, details: Self.passkeyDetails(verified)
+            ))
+        }
+    }
+
+    /// Removes one of the user's passkeys. The last one cannot go: recovery is an administrator's
+    /// re-enrollment invitation, never an account without a passkey.
+    public func removePasskey(user: User, id: [UInt8], requestID: String?) async throws {
+        let env = self.environment
+        try await env.store.commit { tx in
+            let mine = try await tx.credentials(userID: user.id)
+            guard mine.contains(where: { $0.id == id }) else { throw GatehouseError(.notFound, "you have no such passkey") }
+            guard mine.count > 1 else { throw GatehouseError(.conflict, "this is your only passkey; add another before removing it") }
+            _ = try await tx.deleteCredential(id: id, userID: user.id)
+            let now = env.time.now()
+            return Change((), event: AuditEvent(code: .passkeyRemoved, time: now, actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(id).prefix(22))", requestID: requestID))
+        }
+    }
+
+    /// Step-up: a fresh assertion by one of the user's passkeys, which other features can then
+    /// require (within a window) before sensitive actions.
+    public func beginStepUp(user: User, session: SessionRecord) async throws -> (ceremony: String, options: RequestOptions) {
+        let allow = try await self.passkeys(of: user).map(\.id)
+        let (ceremony, challenge) = try self.ceremonies.begin(.stepUp(userID: user.id, sessionHash: session.tokenHash))
+        return (ceremony, RequestOptions(rp: self.relyingParty, challenge: challenge, allow: allow))
+    }
+
+    public func finishStepUp(user: User, ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?) async throws {
+        let env = self.environment
+        guard let pending = self.ceremonies.take(ceremony), case .stepUp(let userID, let sessionHash) = pending.kind, userID == user.id else {
+            throw WebAuthnError(.challengeMismatch, "this step-up has expired or was already finished; start again")
+        }
+        let response = try AuthenticationResponse(json: json)
+        guard let stored = try await env.store.read({ tx in try await tx.credential(id: response.credentialID) }), stored.userID == user.id else {
+            throw WebAuthnError(.credentialNotAllowed, "that passkey is not one of yours")
+        }
+        let verified: RelyingParty.VerifiedAuthentication
+        do {
+            verified = try self.relyingParty.verifyAuthentication(
+                response, challenge: pending.challenge,
+                credential: .init(id: stored.id, publicKey: stored.publicKey, signCount: stored.signCount, backupEligible: stored.backupEligible, userHandle: stored.userHandle),
+                expectedUserHandle: Array(user.id.utf8)
+            )
+        } catch {
+            let code: AuditCode = error.code == .counterRegression ? .passkeyCloneSuspected : .signInFailed
+            try await self.auditFailure(code, subject: "user:\(user.username)", error: error, requestID: requestID, sourceAddress: sourceAddress)
+            throw error
+        }
+        try await env.store.commit { tx in
+            let now = env.time.now()
+            try await tx.updateCredentialUse(id: stored.id, signCount: verified.signCount, backedUp: verified.backedUp, at: now)
+            try await tx.touchSession(tokenHash: sessionHash, at: now, steppedUp: true)
+            return Change((), event: AuditEvent(code: .steppedUp, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", requestID: requestID, sourceAddress: sourceAddress))
+        }
+    }
+
     /// A session's public name: the start of its token's hash (never the token).
     public static func sessionID(_ record: SessionRecord) -> String { String(record.tokenHash.prefix(16)) }
 

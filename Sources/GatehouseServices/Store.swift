@@ -94,6 +94,8 @@ public protocol StoreWriter: StoreReader {
     /// Ends every live session of a user; returns how many.
     func revokeSessions(userID: String, at time: Date) async throws -> Int
     func updateUserStatus(id: String, status: User.Status) async throws
+    /// Removes one of a user's passkeys; false if the user has no such passkey.
+    func deleteCredential(id: [UInt8], userID: String) async throws -> Bool
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

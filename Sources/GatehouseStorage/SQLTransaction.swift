@@ -170,6 +170,13 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
         return rows.count
     }
 
+    func deleteCredential(id: [UInt8], userID: String) async throws -> Bool {
+        let rows = try await self.db.raw("""
+            DELETE FROM webauthn_credentials WHERE id = \(bind: Base64URL.encode(id)) AND user_id = \(bind: userID) RETURNING id
+            """).all()
+        return !rows.isEmpty
+    }
+
     func updateUserStatus(id: String, status: User.Status) async throws {
         let rows = try await self.db.raw("UPDATE users SET status = \(bind: status.rawValue) WHERE id = \(bind: id) RETURNING id").all()
         guard !rows.isEmpty else { throw GatehouseError(.notFound, "no such user") }

@@ -1,0 +1,74 @@
+import Foundation
+import GatehouseCore
+import GatehouseServices
+import GatehouseWebAuthn
+import Hummingbird
+import Mustache
+
+/// The server-rendered pages: enroll, sign in, account, and an error page. Each sets a CSP that
+/// allows only this origin's own script and stylesheet.
+enum PageRoutes {
+    static let csp = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+    static func library() throws -> MustacheLibrary {
+        var library = MustacheLibrary()
+        for (name, text) in [("layout", PageTemplates.layout), ("enroll", PageTemplates.enroll), ("signin", PageTemplates.signIn),
+                             ("account", PageTemplates.account), ("error", PageTemplates.error)] {
+            try library.register(text, named: name)
+        }
+        return library
+    }
+
+    /// Renders `template` inside the layout. Mustache escapes every `{{value}}`; only the
+    /// layout's `{{{body}}}` (our own rendered template) is inserted raw.
+    static func render(_ library: MustacheLibrary, _ template: String, title: String, _ values: [String: any Sendable], status: HTTPResponse.Status) -> Response {
+        let body = library.render(values, withTemplate: template) ?? ""
+        let html = library.render(["title": title, "body": body], withTemplate: "layout") ?? ""
+        var response = JSONResponse.raw(status, Array(html.utf8), contentType: "text/html; charset=utf-8")
+        response.headers[.init("Content-Security-Policy")!] = Self.csp
+        return response
+    }
+
+    static func add(to router: Router<BasicRequestContext>, passkeys: PasskeyService) throws {
+        let library = try Self.library()
+        @Sendable func page(_ template: String, title: String, _ values: [String: any Sendable], status: HTTPResponse.Status = .ok) -> Response {
+            Self.render(library, template, title: title, values, status: status)
+        }
+        @Sendable func day(_ date: Date) -> String { date.formatted(Date.ISO8601FormatStyle().year().month().day()) }
+
+        router.get("/assets/gatehouse.js") { _, _ in
+            var r = JSONResponse.raw(.ok, Array(PageAssets.script.utf8), contentType: "text/javascript; charset=utf-8")
+            r.headers[.cacheControl] = "no-cache"
+            return r
+        }
+        router.get("/assets/gatehouse.css") { _, _ in
+            var r = JSONResponse.raw(.ok, Array(PageAssets.stylesheet.utf8), contentType: "text/css; charset=utf-8")
+            r.headers[.cacheControl] = "no-cache"
+            return r
+        }
+        router.get("/enroll") { _, _ in page("enroll", title: "Create your passkey", [:]) }
+        router.get("/signin") { _, _ in page("signin", title: "Sign in", [:]) }
+        router.get("/account") { request, _ in
+            do {
+                guard let token = WebAuthnRoutes.cookie(request), let (user, current) = try await passkeys.authenticate(sessionToken: token) else {
+                    return Response(status: .seeOther, headers: [.location: "/signin"])
+                }
+                let keys = try await passkeys.passkeys(of: user).map { k -> [String: any Sendable] in
+                    var v: [String: any Sendable] = ["id": Base64URL.encode(k.id), "created": day(k.createdAt), "backedUp": k.backedUp,
+                                            "algorithm": COSEKey.Algorithm(rawValue: k.algorithm)?.name ?? "unknown"]
+                    if let used = k.lastUsedAt { v["lastUsed"] = day(used) }
+                    return v
+                }
+                let sessions = try await passkeys.liveSessions(of: user).map { s -> [String: any Sendable] in
+                    ["id": PasskeyService.sessionID(s), "created": day(s.createdAt), "lastSeen": day(s.lastSeenAt),
+                     "current": s.tokenHash == current.tokenHash]
+                }
+                return page("account", title: user.username.rawValue,
+                            ["username": user.username.rawValue, "role": user.role.rawValue, "passkeys": keys, "sessions": sessions])
+            } catch {
+                return page("error", title: "Unavailable", ["heading": "Something went wrong", "message": "Your account cannot be shown right now. Try again in a moment."],
+                            status: .serviceUnavailable)
+            }
+        }
+    }
+}

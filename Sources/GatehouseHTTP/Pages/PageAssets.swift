@@ -1,0 +1,115 @@
+/// The pages' only script and stylesheet, served from memory under `/assets/`.
+enum PageAssets {
+    static let script = #"""
+        "use strict";
+        // Gatehouse sign-in pages: the only script, for navigator.credentials. No dependencies.
+        const b64u = {
+          encode(buffer) {
+            let s = ""; for (const b of new Uint8Array(buffer)) s += String.fromCharCode(b);
+            return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+          },
+          decode(text) {
+            const s = atob(text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4));
+            return Uint8Array.from(s, c => c.charCodeAt(0)).buffer;
+          },
+        };
+        function say(text, isError) {
+          const el = document.getElementById("status");
+          if (el) { el.textContent = text; el.className = isError ? "error" : ""; }
+        }
+        async function post(path, body) {
+          const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}), credentials: "same-origin" });
+          let data = null; try { data = await r.json(); } catch (_) {}
+          if (!r.ok) throw new Error((data && data.error && data.error.message) || ("request failed: " + r.status));
+          return data;
+        }
+        function creationOptions(o) {
+          return { ...o, challenge: b64u.decode(o.challenge), user: { ...o.user, id: b64u.decode(o.user.id) },
+                   excludeCredentials: (o.excludeCredentials || []).map(c => ({ ...c, id: b64u.decode(c.id) })) };
+        }
+        function requestOptions(o) {
+          return { ...o, challenge: b64u.decode(o.challenge), allowCredentials: (o.allowCredentials || []).map(c => ({ ...c, id: b64u.decode(c.id) })) };
+        }
+        function registrationJSON(c) {
+          return { id: c.id, rawId: b64u.encode(c.rawId), type: c.type, authenticatorAttachment: c.authenticatorAttachment || undefined,
+                   clientExtensionResults: c.getClientExtensionResults(),
+                   response: { clientDataJSON: b64u.encode(c.response.clientDataJSON), attestationObject: b64u.encode(c.response.attestationObject),
+                               transports: c.response.getTransports ? c.response.getTransports() : [] } };
+        }
+        function assertionJSON(c) {
+          return { id: c.id, rawId: b64u.encode(c.rawId), type: c.type, clientExtensionResults: c.getClientExtensionResults(),
+                   response: { clientDataJSON: b64u.encode(c.response.clientDataJSON), authenticatorData: b64u.encode(c.response.authenticatorData),
+                               signature: b64u.encode(c.response.signature), userHandle: c.response.userHandle ? b64u.encode(c.response.userHandle) : undefined } };
+        }
+        async function register(optionsPath, verifyPath, body) {
+          const started = await post(optionsPath, body);
+          const credential = await navigator.credentials.create({ publicKey: creationOptions(started.publicKey) });
+          return post(verifyPath, { ceremony: started.ceremony, credential: registrationJSON(credential) });
+        }
+        async function assert(optionsPath, verifyPath, body) {
+          const started = await post(optionsPath, body);
+          const credential = await navigator.credentials.get({ publicKey: requestOptions(started.publicKey) });
+          return post(verifyPath, { ceremony: started.ceremony, credential: assertionJSON(credential) });
+        }
+        const actions = {
+          async enroll() {
+            const token = new URLSearchParams(location.hash.slice(1)).get("token");
+            if (!token) throw new Error("This link has no enrollment token. Open the link exactly as you received it.");
+            say("Waiting for your passkey…");
+            await register("/api/webauthn/registration/options", "/api/webauthn/registration/verify", { token });
+            history.replaceState(null, "", "/enroll");
+            location.assign("/account");
+          },
+          async signin() {
+            const username = (document.getElementById("username") || {}).value || "";
+            say("Waiting for your passkey…");
+            await assert("/api/webauthn/authentication/options", "/api/webauthn/authentication/verify", username ? { username } : {});
+            location.assign("/account");
+          },
+          async "add-passkey"() {
+            say("Confirm with a passkey you already have…");
+            try {
+              await register("/api/passkeys/options", "/api/passkeys/verify");
+            } catch (e) {
+              if (!/step-up|confirm/.test(e.message)) throw e;
+              await assert("/api/webauthn/stepup/options", "/api/webauthn/stepup/verify");
+              say("Now create the new passkey…");
+              await register("/api/passkeys/options", "/api/passkeys/verify");
+            }
+            location.reload();
+          },
+          async "remove-passkey"(el) { await post("/api/passkeys/remove", { id: el.dataset.id }); location.reload(); },
+          async "revoke-session"(el) { await post("/api/sessions/revoke", { id: el.dataset.id }); location.reload(); },
+          async signout() { await post("/api/session/signout"); location.assign("/signin"); },
+        };
+        async function run(name, el) {
+          try { await actions[name](el); } catch (e) { say(e.message || String(e), true); }
+        }
+        document.addEventListener("click", e => {
+          const el = e.target.closest("button[data-action]");
+          if (el) { e.preventDefault(); run(el.dataset.action, el); }
+        });
+        document.addEventListener("submit", e => {
+          const form = e.target.closest("form[data-action]");
+          if (form) { e.preventDefault(); run(form.dataset.action, form); }
+        });
+        """#
+
+    static let stylesheet = """
+        :root { color-scheme: light dark; --accent: #2458c6; font-family: system-ui, sans-serif; line-height: 1.5; }
+        body { margin: 0; }
+        header { padding: 0.75rem 1rem; border-bottom: 1px solid #8884; }
+        .brand { font-weight: 700; text-decoration: none; color: inherit; }
+        main { max-width: 34rem; margin: 0 auto; padding: 1rem; }
+        h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+        label { display: block; margin: 1rem 0 0.25rem; } .hint { color: #888; font-size: 0.9em; }
+        input { width: 100%; box-sizing: border-box; font-size: 1rem; padding: 0.6rem; border: 1px solid #888; border-radius: 0.4rem; }
+        button { font-size: 1rem; padding: 0.65rem 1.1rem; margin: 1rem 0; border-radius: 0.4rem; border: 1px solid var(--accent);
+                 background: var(--accent); color: #fff; cursor: pointer; min-height: 44px; }
+        button.secondary { background: transparent; color: inherit; border-color: #888; margin: 0; }
+        button:focus-visible, input:focus-visible, a:focus-visible { outline: 3px solid #f0a000; outline-offset: 2px; }
+        .list { list-style: none; padding: 0; } .list li { display: flex; justify-content: space-between; align-items: center; gap: 1rem;
+                 padding: 0.6rem 0; border-bottom: 1px solid #8883; }
+        .error { color: #c0392b; }
+        """
+}
