@@ -29,7 +29,7 @@ enum PageRoutes {
         return response
     }
 
-    static func add(to router: Router<BasicRequestContext>, passkeys: PasskeyService) throws {
+    static func add(to router: Router<GatehouseRequestContext>, passkeys: PasskeyService) throws {
         let library = try Self.library()
         @Sendable func page(_ template: String, title: String, _ values: [String: any Sendable], status: HTTPResponse.Status = .ok) -> Response {
             Self.render(library, template, title: title, values, status: status)

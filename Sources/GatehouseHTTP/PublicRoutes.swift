@@ -9,14 +9,14 @@ public enum PublicRoutes {
     /// How long `/readyz` waits for the store before answering "not ready".
     static let readinessTimeout: Duration = .seconds(2)
 
-    public static func makeRouter(_ deps: HTTPDependencies) throws -> Router<BasicRequestContext> {
-        let router = Router()
+    public static func makeRouter(_ deps: HTTPDependencies) throws -> Router<GatehouseRequestContext> {
+        let router = Router(context: GatehouseRequestContext.self)
         router.add(middleware: RequestMetrics(registry: deps.registry))
         router.add(middleware: SecurityHeaders())
         let gateway = try GraphQLGateway()
         let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
 
-        WebAuthnRoutes.add(to: router, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random)
+        WebAuthnRoutes.add(to: router, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random, time: deps.environment.time)
         try PageRoutes.add(to: router, passkeys: deps.passkeys)
         router.get("/healthz") { _, _ in
             JSONResponse.make(.ok, ["status": "alive"])

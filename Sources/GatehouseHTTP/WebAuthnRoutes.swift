@@ -10,26 +10,43 @@ enum WebAuthnRoutes {
     static let maxBodyBytes = 96 * 1024
     static let cookieName = "gatehouse_session"
 
-    static func add(to router: Router<BasicRequestContext>, passkeys: PasskeyService, publicURL: PublicURL, random: any RandomSource) {
+    /// Sign-in attempts per source network (an IPv4 address or IPv6 /64), and per account name.
+    static let perSourceAttempts = 120, perSourcePeriod: TimeInterval = 60
+    static let perAccountAttempts = 10, perAccountPeriod: TimeInterval = 300
+
+    static func add(to router: Router<GatehouseRequestContext>, passkeys: PasskeyService, publicURL: PublicURL, random: any RandomSource, time: any TimeSource) {
         let secure = publicURL.scheme == "https"
-        router.post("/api/webauthn/registration/options") { request, _ in
+        let perSource = RateLimiter(capacity: Self.perSourceAttempts, per: Self.perSourcePeriod, time: time)
+        let perAccount = RateLimiter(capacity: Self.perAccountAttempts, per: Self.perAccountPeriod, time: time)
+        /// Refuses with 429 and Retry-After once a source (or the named account) is out of attempts.
+        @Sendable func limit(_ context: GatehouseRequestContext, account: String? = nil) throws(GatehouseError) {
+            if let source = context.sourceAddress, let wait = perSource.take(RateLimiter.sourceKey(source)) {
+                throw GatehouseError(.rateLimited, "too many sign-in attempts from your network; try again in \(wait) seconds")
+            }
+            if let account, let wait = perAccount.take("user:" + account) {
+                throw GatehouseError(.rateLimited, "too many sign-in attempts for this account; try again in \(wait) seconds")
+            }
+        }
+        router.post("/api/webauthn/registration/options") { request, context in
             await Self.respond {
+                try limit(context)
                 let object = try await Self.object(request, allowed: ["token"])
                 guard let token = object["token"] as? String else { throw GatehouseError(.invalidInput, "token is required") }
                 let (ceremony, options) = try await passkeys.beginEnrollment(token: token)
                 return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
             }
         }
-        router.post("/api/webauthn/registration/verify") { request, _ in
+        router.post("/api/webauthn/registration/verify") { request, context in
             await Self.respond {
+                try limit(context)
                 let (ceremony, credential) = try await Self.ceremonyBody(request)
                 let enrolled = try await passkeys.finishEnrollment(
-                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: nil
+                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress
                 )
                 return Self.signedIn(.created, enrolled.session, secure: secure)
             }
         }
-        router.post("/api/webauthn/authentication/options") { request, _ in
+        router.post("/api/webauthn/authentication/options") { request, context in
             await Self.respond {
                 let object = try await Self.object(request, allowed: ["username"])
                 var username: String? = nil
@@ -37,15 +54,17 @@ enum WebAuthnRoutes {
                     guard let text = value as? String else { throw GatehouseError(.invalidInput, "username must be a string") }
                     username = text.isEmpty ? nil : text
                 }
+                try limit(context, account: username.flatMap { try? Username(validating: $0).rawValue })
                 let (ceremony, options) = try await passkeys.beginSignIn(username: username)
                 return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
             }
         }
-        router.post("/api/webauthn/authentication/verify") { request, _ in
+        router.post("/api/webauthn/authentication/verify") { request, context in
             await Self.respond {
+                try limit(context)
                 let (ceremony, credential) = try await Self.ceremonyBody(request)
                 let session = try await passkeys.finishSignIn(
-                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: nil
+                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress
                 )
                 return Self.signedIn(.ok, session, secure: secure)
             }
@@ -68,11 +87,13 @@ enum WebAuthnRoutes {
                 return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
             }
         }
-        router.post("/api/passkeys/verify") { request, _ in
+        router.post("/api/passkeys/verify") { request, context in
             await Self.respond {
                 let (user, _, _) = try await Self.signedInUser(request, passkeys)
                 let (ceremony, credential) = try await Self.ceremonyBody(request)
-                let record = try await passkeys.finishAddPasskey(user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: nil)
+                let record = try await passkeys.finishAddPasskey(
+                    user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress
+                )
                 return JSONResponse.make(.created, ["id": Base64URL.encode(record.id)])
             }
         }
@@ -93,11 +114,14 @@ enum WebAuthnRoutes {
                 return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
             }
         }
-        router.post("/api/webauthn/stepup/verify") { request, _ in
+        router.post("/api/webauthn/stepup/verify") { request, context in
             await Self.respond {
+                try limit(context)
                 let (user, _, _) = try await Self.signedInUser(request, passkeys)
                 let (ceremony, credential) = try await Self.ceremonyBody(request)
-                try await passkeys.finishStepUp(user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: nil)
+                try await passkeys.finishStepUp(
+                    user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress
+                )
                 return Response(status: .noContent)
             }
         }
@@ -245,7 +269,11 @@ enum WebAuthnRoutes {
             return JSONResponse.error(status, code: error.code.rawValue, error.message)
         } catch let error as GatehouseError {
             var response = JSONResponse.error(error)
-            if error.code == .rateLimited { response.headers[.retryAfter] = "60" }
+            if error.code == .rateLimited {
+                // The message carries the wait when a limiter knows it; 60 s otherwise.
+                let seconds = error.message.split(separator: " ").reversed().first { Int($0) != nil }.map(String.init) ?? "60"
+                response.headers[.retryAfter] = seconds
+            }
             return response
         } catch {
             return JSONResponse.error(GatehouseError(.storeFailure, "sign-in is unavailable right now; try again"))

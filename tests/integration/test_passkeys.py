@@ -213,6 +213,8 @@ def test_negative_battery_over_the_wire(server, tmp_path):
         assert code in codes, code
     failed = [e for e in tail if e["code"] == "signin.failed"]
     assert all(e["outcome"] == "denied" for e in failed)
+    # The peer address is recorded with every sign-in outcome.
+    assert all(e.get("source") == "127.0.0.1" for e in failed + [e for e in tail if e["code"] == "signin.succeeded"])
     assert {e["reason"] for e in failed} >= {"webauthn.user_not_verified", "webauthn.rp_id_mismatch", "webauthn.bad_signature", "webauthn.credential_not_allowed"}
     status = json.loads(gatehouse("admin", "status", "--json", "--data-dir", server.data_dir).stdout)
     assert status["users"] == 1  # carol's refused enrollment created nothing
@@ -271,3 +273,20 @@ def test_sessions_sign_out_and_offboarding_cut_access_at_once(server):
     offboarded = [e for e in tail if e["code"] == "user.offboarded"]
     assert len(offboarded) == 1 and offboarded[0]["details"]["sessions"] == "2" and offboarded[0]["reason"] == "left the company"
     assert {"session.revoked", "signin.signed_out"} <= {e["code"] for e in tail}
+
+
+def test_sign_in_is_rate_limited_per_account_and_per_source(server):
+    for _ in range(10):
+        assert post(server, "/api/webauthn/authentication/options", {"username": "alice"}).status_code == 200
+    r = post(server, "/api/webauthn/authentication/options", {"username": "alice"})
+    assert r.status_code == 429 and "for this account" in r.json()["error"]["message"]
+    assert 1 <= int(r.headers["Retry-After"]) <= 30
+    # Unknown and known names are limited alike (no enumeration through the limiter).
+    assert post(server, "/api/webauthn/authentication/options", {"username": "bob"}).status_code == 200
+    # The source as a whole: 120 a minute.
+    codes = [post(server, "/api/webauthn/authentication/options", {}).status_code for _ in range(120)]
+    assert codes.count(429) >= 1 and codes[:100].count(429) == 0
+    r = post(server, "/api/webauthn/authentication/verify", {"ceremony": "x", "credential": {}})
+    assert r.status_code == 429 and "from your network" in r.json()["error"]["message"] and int(r.headers["Retry-After"]) >= 1
+    # Health and pages are not sign-in attempts.
+    assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
