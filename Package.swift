@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/GraphQLSwift/Graphiti.git", from: "3.1.0"),
         .package(url: "https://github.com/GraphQLSwift/GraphQL.git", from: "4.3.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // MARK: core (pure: Foundation and swift-crypto only)
@@ -68,6 +70,8 @@ let package = Package(
                 "GatehouseCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -151,6 +155,8 @@ let package = Package(
                 "GatehouseHTTP",
                 "GatehouseClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -207,7 +213,10 @@ let package = Package(
         ),
         .testTarget(
             name: "GatehouseWebAuthnTests",
-            dependencies: ["GatehouseCore", "GatehouseWebAuthn", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "GatehouseCore", "GatehouseWebAuthn", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),

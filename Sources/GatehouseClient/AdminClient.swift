@@ -42,6 +42,11 @@ public struct AdminClient: Sendable {
         return try await self.send(method: .POST, path: "/v1/invitations", body: try JSONEncoder().encode(body))
     }
 
+    /// A recovery link for an existing account (replaces its passkeys when used).
+    public func recover(username: String) async throws -> IssuedInvitation {
+        try await self.send(method: .POST, path: "/v1/users/recover", body: try JSONEncoder().encode(["username": username]))
+    }
+
     /// What offboarding ended, per kind of credential.
     public struct Offboarded: Sendable, Decodable {
         public let username: String

@@ -20,6 +20,7 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case signedOut = "signin.signed_out"
     case passkeyRemoved = "passkey.removed"
     case steppedUp = "signin.stepped_up"
+    case userRecovered = "user.recovered"
 }
 
 /// One audited fact: who did what to whom, with what outcome. Written in the same transaction as

@@ -9,6 +9,9 @@ public struct Invitation: Sendable, Equatable, Codable {
         case bootstrap
         /// An invitation made by an administrator.
         case invite
+        /// Re-enrollment of an existing account that lost its passkeys, issued by an
+        /// administrator: enrolling replaces the account's passkeys and ends its sessions.
+        case recovery
     }
 
     /// Lifecycle. Raw values are stored.

@@ -44,6 +44,21 @@ public enum AdminRoutes {
         }
         AuditRoutes.add(to: router, log: deps.auditLog)
         let offboarding = OffboardingService(environment: deps.environment)
+        router.post("/v1/users/recover") { request, _ in
+            do {
+                let body = try await collectBody(request, limit: Self.maxBodyBytes)
+                try StrictJSON.checkKeys(body, allowed: ["username"])
+                let object = (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]) ?? [:]
+                guard let name = object["username"] as? String else { throw GatehouseError(.invalidInput, "username is required") }
+                let issued = try await invitations.inviteRecovery(
+                    username: try Username(validating: name), actor: Self.actor,
+                    requestID: Identifier.make(using: deps.environment.random), sourceAddress: Self.source
+                )
+                return JSONResponse.make(.created, InviteResponse(issued))
+            } catch let error as GatehouseError {
+                return JSONResponse.error(error)
+            }
+        }
         router.post("/v1/users/offboard") { request, _ in
             do {
                 let body = try await collectBody(request, limit: Self.maxBodyBytes)

@@ -242,6 +242,7 @@ enum WebAuthnRoutes {
     }
 
     static func object(_ request: Request, allowed: Set<String>) async throws -> [String: Any] {
+        try Self.requireJSON(request)
         let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
         try StrictJSON.checkKeys(bytes, allowed: allowed)
         return (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]

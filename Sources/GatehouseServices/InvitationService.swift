@@ -6,6 +6,8 @@ public import GatehouseCore
 public struct InvitationService: Sendable {
     /// How long an invitation link works.
     public static let defaultLifetime: TimeInterval = 24 * 3600
+    /// How long an administrator's invitation works (the bootstrap link keeps 24 hours).
+    public static let inviteLifetime: TimeInterval = 72 * 3600
     public static let bootstrapUsername = Username(uncheckedStored: "admin")
 
     let environment: ServiceEnvironment
@@ -81,7 +83,9 @@ public struct InvitationService: Sendable {
                 throw GatehouseError(.conflict, "\(username) already has a pending invitation (\(pending.id)); revoke it first")
             }
             let now = env.time.now()
-            let (invitation, token) = Self.make(kind: .invite, username: username, email: email, role: role, actor: actor, env: env, now: now)
+            let (made, token) = Self.make(kind: .invite, username: username, email: email, role: role, actor: actor, env: env, now: now)
+            var invitation = made
+            invitation.expiresAt = now.addingTimeInterval(Self.inviteLifetime)
             try await tx.insertInvitation(invitation)
             var event = Self.createdEvent(invitation, actor: actor, now: now)
             event.requestID = requestID
@@ -89,6 +93,32 @@ public struct InvitationService: Sendable {
             return Change(Issued(invitation: invitation, enrollmentURL: token.enrollmentURL(publicURL: publicURL)), event: event)
         }
     }
+
+    /// Issues a recovery link for an existing, active account (lost passkeys). Valid for 24
+    /// hours; enrolling with it replaces the account's passkeys and ends its sessions.
+    public func inviteRecovery(username: Username, actor: String, requestID: String? = nil, sourceAddress: String? = nil) async throws -> Issued {
+        let env = self.environment
+        let publicURL = self.publicURL
+        return try await env.store.commit { tx in
+            guard let user = try await tx.user(named: username) else { throw GatehouseError(.notFound, "there is no user \(username)") }
+            guard user.status == .active else { throw GatehouseError(.conflict, "\(username) is \(user.status.rawValue); only active accounts can be recovered") }
+            if let pending = try await tx.pendingInvitation(for: username) {
+                throw GatehouseError(.conflict, "\(username) already has a pending invitation (\(pending.id)); revoke it first")
+            }
+            let now = env.time.now()
+            let (made, token) = Self.make(kind: .recovery, username: username, email: user.email, role: user.role, actor: actor, env: env, now: now)
+            var invitation = made
+            invitation.expiresAt = now.addingTimeInterval(Self.recoveryLifetime)
+            try await tx.insertInvitation(invitation)
+            var event = Self.createdEvent(invitation, actor: actor, now: now)
+            event.requestID = requestID
+            event.sourceAddress = sourceAddress
+            return Change(Issued(invitation: invitation, enrollmentURL: token.enrollmentURL(publicURL: publicURL)), event: event)
+        }
+    }
+
+    /// How long a recovery link works: shorter than an invitation, since it replaces passkeys.
+    public static let recoveryLifetime: TimeInterval = 24 * 3600
 
     private static func make(
         kind: Invitation.Kind, username: Username, email: EmailAddress?, role: RoleName, actor: String,

@@ -49,7 +49,14 @@ public struct PasskeyService: Sendable {
               InvitationToken.matches(presented: token, storedHash: invitation.tokenHash), invitation.isUsable(at: now) else {
             throw Self.invalidInvitation
         }
-        let userID = Identifier.make(using: self.environment.random)
+        var userID = Identifier.make(using: self.environment.random)
+        if invitation.kind == .recovery {
+            // Recovery re-enrolls the existing account under its own user handle.
+            guard let user = try await self.environment.store.read({ tx in try await tx.user(named: invitation.username) }), user.status == .active else {
+                throw Self.invalidInvitation
+            }
+            userID = user.id
+        }
         let (ceremony, challenge) = try self.ceremonies.begin(.registration(invitationID: invitation.id, userID: userID))
         let options = CreationOptions(
             rp: self.relyingParty, userHandle: Array(userID.utf8), userName: invitation.username.rawValue,
@@ -70,6 +77,7 @@ public struct PasskeyService: Sendable {
         let verified: RelyingParty.VerifiedRegistration
         do {
             verified = try self.relyingParty.verifyRegistration(try RegistrationResponse(json: json), challenge: pending.challenge)
+            try await self.relyingParty.verifyAttestationTrust(verified, now: self.environment.time.now())
         } catch {
             try await self.auditFailure(.enrollmentFailed, subject: "invitation:\(invitationID)", error: error, requestID: requestID, sourceAddress: sourceAddress)
             throw error
@@ -78,9 +86,26 @@ public struct PasskeyService: Sendable {
         return try await env.store.commit { tx -> Change<Enrolled> in
             let now = env.time.now()
             guard let invitation = try await tx.invitation(id: invitationID), invitation.isUsable(at: now) else { throw Self.invalidInvitation }
-            if try await tx.user(named: invitation.username) != nil { throw GatehouseError(.conflict, "user \(invitation.username) already exists") }
-            let user = User(id: userID, username: invitation.username, email: invitation.email, role: invitation.role, status: .active, createdAt: now)
-            try await tx.insertUser(user)
+            let user: User
+            var recovered: AuditEvent? = nil
+            if invitation.kind == .recovery {
+                // Replace every passkey and end every session: whoever holds a lost device
+                // must not keep access through it.
+                guard let existing = try await tx.user(id: userID), existing.status == .active, existing.username == invitation.username else {
+                    throw Self.invalidInvitation
+                }
+                user = existing
+                var removed = 0
+                for old in try await tx.credentials(userID: user.id) where try await tx.deleteCredential(id: old.id, userID: user.id) { removed += 1 }
+                let ended = try await tx.revokeSessions(userID: user.id, at: now)
+                recovered = AuditEvent(code: .userRecovered, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)",
+                                       requestID: requestID, sourceAddress: sourceAddress,
+                                       details: ["invitation": invitationID, "passkeys_removed": String(removed), "sessions_ended": String(ended)])
+            } else {
+                if try await tx.user(named: invitation.username) != nil { throw GatehouseError(.conflict, "user \(invitation.username) already exists") }
+                user = User(id: userID, username: invitation.username, email: invitation.email, role: invitation.role, status: .active, createdAt: now)
+                try await tx.insertUser(user)
+            }
             try await tx.insertCredential(CredentialRecord(
                 id: verified.credentialID, userID: userID, userHandle: Array(userID.utf8), publicKey: verified.publicKey.encoded,
                 algorithm: verified.publicKey.algorithm.rawValue, signCount: verified.signCount, backupEligible: verified.backupEligible,
@@ -92,8 +117,8 @@ public struct PasskeyService: Sendable {
             let subject = "user:\(user.username)"
             return Change(
                 Enrolled(user: user, credentialID: verified.credentialID, session: session),
-                first: AuditEvent(code: .userEnrolled, time: now, actor: subject, subject: subject, requestID: requestID, sourceAddress: sourceAddress,
-                                  details: ["invitation": invitationID, "role": user.role.rawValue]),
+                first: recovered ?? AuditEvent(code: .userEnrolled, time: now, actor: subject, subject: subject, requestID: requestID, sourceAddress: sourceAddress,
+                                               details: ["invitation": invitationID, "role": user.role.rawValue]),
                 rest: [
                     AuditEvent(code: .passkeyRegistered, time: now, actor: subject, subject: "passkey:\(Base64URL.encode(verified.credentialID).prefix(22))",
                                requestID: requestID, sourceAddress: sourceAddress, details: Self.passkeyDetails(verified)),
@@ -238,6 +263,7 @@ public struct PasskeyService: Sendable {
         let verified: RelyingParty.VerifiedRegistration
         do {
             verified = try self.relyingParty.verifyRegistration(try RegistrationResponse(json: json), challenge: pending.challenge)
+            try await self.relyingParty.verifyAttestationTrust(verified, now: self.environment.time.now())
         } catch {
             try await self.auditFailure(.enrollmentFailed, subject: "user:\(user.username)", error: error, requestID: requestID, sourceAddress: sourceAddress)
             throw error

@@ -44,7 +44,7 @@ public struct CreationOptions: Codable, Sendable, Equatable {
         self.timeout = 300_000
         self.excludeCredentials = exclude.map { Descriptor(id: Base64URL.encode($0), transports: nil) }
         self.authenticatorSelection = Selection()
-        self.attestation = "none"
+        self.attestation = rp.attestation.conveyance
     }
 }
 

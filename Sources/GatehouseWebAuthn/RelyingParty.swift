@@ -1,5 +1,8 @@
+public import Foundation
 import Crypto
 import GatehouseCore
+public import X509
+import SwiftASN1
 
 /// Gatehouse as a WebAuthn relying party: verifies registration and authentication ceremonies
 /// with every step of WebAuthn Level 3 §7.1 and §7.2 that belongs to the relying party, and
@@ -15,12 +18,17 @@ public struct RelyingParty: Sendable {
     /// Algorithms offered and accepted, in order of preference.
     public let algorithms: [COSEKey.Algorithm]
     public let idHash: [UInt8]
+    public let attestation: AttestationPolicy
 
-    public init(id: String, name: String, origins: Set<String>, algorithms: [COSEKey.Algorithm] = [.es256, .edDSA, .rs256]) {
+    public init(
+        id: String, name: String, origins: Set<String>, algorithms: [COSEKey.Algorithm] = [.es256, .edDSA, .rs256],
+        attestation: AttestationPolicy = .anyAuthenticator
+    ) {
         self.id = id
         self.name = name
         self.origins = origins
         self.algorithms = algorithms
+        self.attestation = attestation
         self.idHash = Array(SHA256.hash(data: Array(id.utf8)))
     }
 
@@ -52,6 +60,8 @@ public struct RelyingParty: Sendable {
         public let backupEligible: Bool
         public let backedUp: Bool
         public let transports: [String]
+        /// The attestation certificate chain (leaf first) when the statement carried one.
+        public let attestationChain: [Certificate]
     }
 
     /// What a verified assertion establishes.
@@ -84,35 +94,127 @@ public struct RelyingParty: Sendable {
         guard self.algorithms.contains(credential.publicKey.algorithm) else {
             throw WebAuthnError(.unsupportedAlgorithm, "\(credential.publicKey.algorithm.name) was not offered")
         }
-        try Self.verifyAttestation(format: fmt, statement: statement, authData: authData, clientDataHash: clientDataHash, key: credential.publicKey)
+        let chain = try Self.verifyAttestation(format: fmt, statement: statement, authData: authData, clientDataHash: clientDataHash, key: credential.publicKey)
+        if self.attestation.mode == .attested {
+            guard !chain.isEmpty else {
+                throw WebAuthnError(.attestationInvalid, "this server accepts only attested security keys; '\(fmt.prefix(32))' carries no attestation certificate")
+            }
+            if let allowed = self.attestation.allowedAAGUIDs, !allowed.contains(credential.aaguid) {
+                throw WebAuthnError(.attestationInvalid, "authenticator model \(Hex.encode(credential.aaguid)) is not on the allowlist")
+            }
+        }
         return VerifiedRegistration(
             credentialID: credential.credentialID, publicKey: credential.publicKey, signCount: authData.signCount,
             aaguid: credential.aaguid, attestationFormat: fmt, backupEligible: authData.flags.contains(.backupEligible),
-            backedUp: authData.flags.contains(.backedUp), transports: response.transports
+            backedUp: authData.flags.contains(.backedUp), transports: response.transports, attestationChain: chain
         )
     }
 
-    /// `none` (no statement) and `packed` self attestation (signed by the credential key itself).
-    /// Statements with a certificate chain (`packed` with x5c, `fido-u2f`, ...) are refused as
-    /// unsupported rather than accepted unchecked.
-    static func verifyAttestation(format: String, statement: CBORValue, authData: AuthenticatorData, clientDataHash: [UInt8], key: COSEKey) throws(WebAuthnError) {
+    /// In hardware-only mode, checks that the attestation chain ends at a trust anchor and is
+    /// valid at `now` (RFC 5280 path validation). Without an anchor nothing can be trusted.
+    public func verifyAttestationTrust(_ registration: VerifiedRegistration, now: Date) async throws(WebAuthnError) {
+        guard self.attestation.mode == .attested else { return }
+        guard let leaf = registration.attestationChain.first, !self.attestation.trustAnchors.isEmpty else {
+            throw WebAuthnError(.attestationInvalid, "no attestation chain, or no trust anchors configured")
+        }
+        var verifier = Verifier(rootCertificates: CertificateStore(self.attestation.trustAnchors)) { RFC5280Policy(validationTime: now) }
+        let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(Array(registration.attestationChain.dropFirst())))
+        guard case .validCertificate = result else {
+            throw WebAuthnError(.attestationInvalid, "the attestation certificate does not chain to a trusted authenticator vendor")
+        }
+    }
+
+    /// Verifies an attestation statement (WebAuthn §8.2, §8.6, §8.7): `none`, `packed` (self
+    /// attestation, or with a certificate chain) and `fido-u2f`. Returns the chain, leaf first,
+    /// or empty for `none` and self attestation. Whether the chain is trusted is
+    /// ``verifyAttestationTrust(_:now:)``'s question.
+    static func verifyAttestation(format: String, statement: CBORValue, authData: AuthenticatorData, clientDataHash: [UInt8], key: COSEKey) throws(WebAuthnError) -> [Certificate] {
+        let signed = authData.bytes + clientDataHash
         switch format {
         case "none":
             guard statement.mapPairs?.isEmpty == true else { throw WebAuthnError(.attestationInvalid, "attestation format none must have an empty statement") }
+            return []
         case "packed":
             guard let alg = statement[text: "alg"]?.int, let sig = statement[text: "sig"]?.byteString else {
                 throw WebAuthnError(.attestationInvalid, "packed attestation needs alg and sig")
             }
-            guard statement[text: "x5c"] == nil else {
-                throw WebAuthnError(.attestationUnsupported, "packed attestation with a certificate chain is not supported yet; request attestation 'none'")
+            guard let x5c = statement[text: "x5c"] else {
+                guard statement.mapPairs?.count == 2 else { throw WebAuthnError(.attestationInvalid, "packed self attestation has unknown fields") }
+                guard alg == key.algorithm.rawValue else { throw WebAuthnError(.attestationInvalid, "packed self attestation alg differs from the credential key") }
+                guard key.isValidSignature(sig, for: signed) else { throw WebAuthnError(.attestationInvalid, "packed self attestation signature does not verify") }
+                return []
             }
-            guard statement.mapPairs?.count == 2 else { throw WebAuthnError(.attestationInvalid, "packed self attestation has unknown fields") }
-            guard alg == key.algorithm.rawValue else { throw WebAuthnError(.attestationInvalid, "packed self attestation alg differs from the credential key") }
-            guard key.isValidSignature(sig, for: authData.bytes + clientDataHash) else {
-                throw WebAuthnError(.attestationInvalid, "packed self attestation signature does not verify")
+            guard statement.mapPairs?.count == 3 else { throw WebAuthnError(.attestationInvalid, "packed attestation has unknown fields") }
+            let chain = try Self.certificates(x5c)
+            let leaf = chain[0]
+            guard let algorithm = COSEKey.Algorithm(rawValue: alg), Self.isValid(sig, for: signed, by: leaf, algorithm: algorithm) else {
+                throw WebAuthnError(.attestationInvalid, "packed attestation signature does not verify with the attestation certificate")
             }
+            try Self.checkPackedCertificate(leaf, aaguid: authData.attestedCredential?.aaguid ?? [])
+            return chain
+        case "fido-u2f":
+            guard statement.mapPairs?.count == 2, let sig = statement[text: "sig"]?.byteString, let x5c = statement[text: "x5c"] else {
+                throw WebAuthnError(.attestationInvalid, "fido-u2f attestation needs exactly x5c and sig")
+            }
+            let chain = try Self.certificates(x5c)
+            guard chain.count == 1, let certKey = P256.Signing.PublicKey(chain[0].publicKey) else {
+                throw WebAuthnError(.attestationInvalid, "fido-u2f attestation needs one P-256 certificate")
+            }
+            guard key.algorithm == .es256, let credential = authData.attestedCredential,
+                  let value = try? CBORDecoder().decode(credential.publicKey.encoded),
+                  let x = value[int: -2]?.byteString, let y = value[int: -3]?.byteString else {
+                throw WebAuthnError(.attestationInvalid, "fido-u2f credentials are ES256 keys")
+            }
+            let data = [0x00] + authData.rpIDHash + clientDataHash + credential.credentialID + [0x04] + x + y
+            guard let signature = try? P256.Signing.ECDSASignature(derRepresentation: sig), certKey.isValidSignature(signature, for: data) else {
+                throw WebAuthnError(.attestationInvalid, "fido-u2f attestation signature does not verify")
+            }
+            return chain
         default:
             throw WebAuthnError(.attestationUnsupported, "attestation format '\(format.prefix(32))' is not supported")
+        }
+    }
+
+    static func certificates(_ x5c: CBORValue) throws(WebAuthnError) -> [Certificate] {
+        guard case .array(let items) = x5c, (1...5).contains(items.count) else {
+            throw WebAuthnError(.attestationInvalid, "x5c must be a list of one to five certificates")
+        }
+        var out: [Certificate] = []
+        for item in items {
+            guard let der = item.byteString, let certificate = try? Certificate(derEncoded: der) else {
+                throw WebAuthnError(.attestationInvalid, "x5c holds something that is not a DER certificate")
+            }
+            out.append(certificate)
+        }
+        return out
+    }
+
+    static func isValid(_ signature: [UInt8], for data: [UInt8], by certificate: Certificate, algorithm: COSEKey.Algorithm) -> Bool {
+        switch algorithm {
+        case .es256: return certificate.publicKey.isValidSignature(signature, for: data, signatureAlgorithm: .ecdsaWithSHA256)
+        case .rs256: return certificate.publicKey.isValidSignature(signature, for: data, signatureAlgorithm: .sha256WithRSAEncryption)
+        case .edDSA: return certificate.publicKey.isValidSignature(signature, for: data, signatureAlgorithm: .ed25519)
+        }
+    }
+
+    /// The FIDO `id-fido-gen-ce-aaguid` extension (1.3.6.1.4.1.45724.1.1.4).
+    static let aaguidExtension: ASN1ObjectIdentifier = [1, 3, 6, 1, 4, 1, 45724, 1, 1, 4]
+
+    /// §8.2.1: version 3, subject OU "Authenticator Attestation", not a CA, and an AAGUID
+    /// extension (when present) equal to the authenticator data's.
+    static func checkPackedCertificate(_ certificate: Certificate, aaguid: [UInt8]) throws(WebAuthnError) {
+        guard certificate.version == .v3 else { throw WebAuthnError(.attestationInvalid, "attestation certificate is not X.509 v3") }
+        let ou = certificate.subject.flatMap { $0 }.filter { $0.type == .RDNAttributeType.organizationalUnitName }.map { String(describing: $0.value) }
+        guard ou.contains("Authenticator Attestation") else {
+            throw WebAuthnError(.attestationInvalid, "attestation certificate subject OU must be 'Authenticator Attestation'")
+        }
+        if let constraints = try? certificate.extensions.basicConstraints, case .isCertificateAuthority = constraints {
+            throw WebAuthnError(.attestationInvalid, "attestation certificate must not be a CA")
+        }
+        if let ext = certificate.extensions[oid: Self.aaguidExtension] {
+            guard let octets = try? ASN1OctetString(derEncoded: ext.value), Array(octets.bytes) == aaguid else {
+                throw WebAuthnError(.attestationInvalid, "attestation certificate AAGUID differs from the authenticator's")
+            }
         }
     }
 

@@ -7,7 +7,7 @@ import GatehouseCore
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Administer a running server through its local admin socket.",
-        subcommands: [Status.self, Invite.self, Offboard.self]
+        subcommands: [Status.self, Invite.self, Recover.self, Offboard.self]
     )
 
     struct Status: AsyncParsableCommand {
@@ -44,7 +44,7 @@ struct Admin: AsyncParsableCommand {
 
     struct Invite: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Invite a person: prints a one-time enrollment URL, valid for 24 hours."
+            abstract: "Invite a person: prints a one-time enrollment URL, valid for 72 hours."
         )
 
         @OptionGroup var options: DataDirOption
@@ -63,6 +63,28 @@ struct Admin: AsyncParsableCommand {
                 )
                 print("Invited \(issued.username) (role \(issued.role)); the link expires \(ISO8601DateFormatter().string(from: issued.expiresAt)).")
                 print("Send them this one-time enrollment URL:")
+                print("")
+                print("    \(issued.enrollmentURL)")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Recover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Issue a recovery link for someone who lost their passkeys: valid 24 hours, once; using it replaces all their passkeys and ends their sessions."
+        )
+
+        @OptionGroup var options: DataDirOption
+        @Argument(help: "Username.") var username: String
+
+        func run() async throws {
+            do {
+                _ = try Username(validating: self.username)
+                let issued = try await AdminClient(dataDir: self.options.dataDir).recover(username: self.username)
+                print("Recovery link for \(issued.username); it expires \(ISO8601DateFormatter().string(from: issued.expiresAt)).")
+                print("Using it replaces every passkey of \(issued.username) and ends their sessions. Send it over a channel you trust:")
                 print("")
                 print("    \(issued.enrollmentURL)")
             } catch {

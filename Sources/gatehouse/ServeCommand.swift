@@ -22,6 +22,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-format"), help: "text or json (default: text).") var logFormat: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (default: info).") var logLevel: String?
     @Option(name: .customLong("tls-cert"), help: "PEM certificate chain for HTTPS.") var tlsCert: String?
+    @Option(name: .customLong("webauthn-attestation"), help: "Which passkeys may register: any (default) or attested (hardware-only).")
+    var webauthnAttestation: String?
+    @Option(name: .customLong("webauthn-trust-anchors"), help: "PEM file of authenticator vendors' root certificates (for attested).")
+    var webauthnTrustAnchors: String?
+    @Option(name: .customLong("webauthn-aaguids"), help: "Comma-separated AAGUIDs of the allowed authenticator models (for attested).")
+    var webauthnAAGUIDs: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key for HTTPS.") var tlsKey: String?
 
     func run() async throws {
@@ -48,6 +54,9 @@ struct Serve: AsyncParsableCommand {
         overrides.logFormat = self.logFormat
         overrides.logLevel = self.logLevel
         overrides.tlsCert = self.tlsCert
+        overrides.webauthnAttestation = self.webauthnAttestation
+        overrides.webauthnTrustAnchors = self.webauthnTrustAnchors
+        overrides.webauthnAAGUIDs = self.webauthnAAGUIDs
         overrides.tlsKey = self.tlsKey
         var document: ConfigDocument? = nil
         var fileName = "config"

@@ -3,6 +3,8 @@ import GatehouseCore
 import GatehouseHTTP
 import GatehouseServices
 import GatehouseWebAuthn
+import X509
+import SwiftASN1
 import GatehouseStorage
 import Hummingbird
 import HummingbirdCore
@@ -90,7 +92,10 @@ struct ServerRunner {
             environment: environment, publicURL: self.settings.publicURL, version: self.version, startedAt: time.now(), auditLog: auditLog,
             policy: policy, passkeys: PasskeyService(
                 environment: environment,
-                relyingParty: RelyingParty(id: self.settings.publicURL.relyingPartyID, name: "Gatehouse", origins: [self.settings.publicURL.origin]),
+                relyingParty: RelyingParty(
+                    id: self.settings.publicURL.relyingPartyID, name: "Gatehouse", origins: [self.settings.publicURL.origin],
+                    attestation: try Self.attestationPolicy(self.settings.passkeys)
+                ),
                 ceremonies: CeremonyStore(time: time, random: random), decoySecret: random.bytes(32)
             )
         )
@@ -151,6 +156,22 @@ struct ServerRunner {
         }
         unlink(socketPath)
         logger.notice("stopped")
+    }
+
+    /// Hardware-only mode: the vendors' roots from a PEM file, and the allowed models.
+    static func attestationPolicy(_ passkeys: ServerSettings.Passkeys) throws -> AttestationPolicy {
+        guard passkeys.requireAttestation, let path = passkeys.trustAnchorsPath else { return .anyAuthenticator }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw GatehouseError(.configInvalid, "webauthn.trust_anchors: cannot read \(path)")
+        }
+        let anchors: [Certificate]
+        do {
+            anchors = try PEMDocument.parseMultiple(pemString: text).map { try Certificate(pemDocument: $0) }
+        } catch {
+            throw GatehouseError(.configInvalid, "webauthn.trust_anchors: \(path) holds something that is not a PEM certificate")
+        }
+        guard !anchors.isEmpty else { throw GatehouseError(.configInvalid, "webauthn.trust_anchors: \(path) holds no certificate") }
+        return AttestationPolicy(mode: .attested, trustAnchors: anchors, allowedAAGUIDs: passkeys.allowedAAGUIDs.map(Set.init))
     }
 
     static var http1: HTTPServerBuilder { .http1(configuration: .init(idleTimeout: .seconds(60))) }

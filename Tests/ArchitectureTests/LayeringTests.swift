@@ -18,7 +18,7 @@ struct LayeringTests {
         "GatehouseCore": (.core, ["Crypto", "SwiftASN1", "X509", "NIOCore"]),
         "GatehouseAudit": (.core, ["Crypto"]),
         "GatehousePolicy": (.core, []),
-        "GatehouseWebAuthn": (.core, ["Crypto", "_CryptoExtras"]),
+        "GatehouseWebAuthn": (.core, ["Crypto", "_CryptoExtras", "X509", "SwiftASN1"]),
         "GatehouseServices": (.services, []),
         "GatehouseStorage": (.adapter, Set(["Logging", "NIOCore", "NIOPosix", "NIOSSL", "SQLKit", "SQLiteKit", "SQLiteNIO", "PostgresKit", "PostgresNIO"]).union(os)),
         "GatehouseGraphQL": (.adapter, ["Graphiti", "GraphQL"]),

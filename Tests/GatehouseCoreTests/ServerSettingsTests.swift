@@ -100,4 +100,23 @@ struct ServerSettingsTests {
         #expect(throws: GatehouseError.self) { try ListenAddress(parsing: "127.000.0.1:80") }
         #expect(throws: GatehouseError.self) { try ListenAddress(parsing: "[1:2:3:4:5:6:7:8:9]:80") }
     }
+
+    @Test func passkeysAcceptAnyAuthenticatorByDefaultAndHardwareOnlyOnRequest() throws {
+        #expect(try self.resolve().passkeys == .any)
+        let file = """
+            [webauthn]
+            attestation = "attested"
+            trust_anchors = "/etc/gatehouse/fido-roots.pem"
+            aaguids = ["cb69481e-8ff7-4039-93ec-0a2729a154a8", "ee882879721c491397753dfcce97072a"]
+            """
+        let s = try self.resolve(file)
+        #expect(s.passkeys.requireAttestation && s.passkeys.trustAnchorsPath == "/etc/gatehouse/fido-roots.pem")
+        #expect(s.passkeys.allowedAAGUIDs?.count == 2 && s.passkeys.allowedAAGUIDs?[0].first == 0xCB)
+        let flags = try self.resolve { $0.webauthnAttestation = "attested"; $0.webauthnTrustAnchors = "/r.pem"; $0.webauthnAAGUIDs = "cb69481e8ff7403993ec0a2729a154a8" }
+        #expect(flags.passkeys.allowedAAGUIDs?.count == 1)
+        #expect(self.message { $0.webauthnAttestation = "attested" }?.contains("needs webauthn.trust_anchors") == true)
+        #expect(self.message { $0.webauthnAttestation = "maybe" } == "--webauthn-attestation: must be 'any' or 'attested'")
+        #expect(self.message("[webauthn]\nattestation = \"attested\"\ntrust_anchors = \"/r.pem\"\naaguids = [\"xyz\"]")?.contains("is not an AAGUID") == true)
+        #expect(self.message("[webauthn]\naaguids = [1]\nattestation = \"attested\"\ntrust_anchors = \"/r.pem\"")?.contains("must be a list of strings") == true)
+    }
 }

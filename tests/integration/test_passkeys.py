@@ -290,3 +290,112 @@ def test_sign_in_is_rate_limited_per_account_and_per_source(server):
     assert r.status_code == 429 and "from your network" in r.json()["error"]["message"] and int(r.headers["Retry-After"]) >= 1
     # Health and pages are not sign-in attempts.
     assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_recovery_replaces_lost_passkeys_and_ends_their_sessions(server):
+    admin = Authenticator()
+    assert enroll(server, bootstrap_token(server), admin)[0].status_code == 201
+    invite = gatehouse("admin", "invite", "erin", "--email", "erin@example.org", "--data-dir", server.data_dir)
+    lost = Authenticator()
+    r, _, _ = enroll(server, invite.stdout.split("token=")[1].split()[0], lost)
+    assert r.status_code == 201
+    old_session = r.cookies["gatehouse_session"]
+
+    r = gatehouse("admin", "recover", "erin", "--data-dir", server.data_dir)
+    assert r.returncode == 0 and "replaces every passkey" in r.stdout, r.stderr
+    token = r.stdout.split("token=")[1].split()[0]
+    # One pending link at a time; no recovery for people who do not exist.
+    assert "already has a pending invitation" in gatehouse("admin", "recover", "erin", "--data-dir", server.data_dir).stderr
+    assert "there is no user ghost" in gatehouse("admin", "recover", "ghost", "--data-dir", server.data_dir).stderr
+
+    replacement = Authenticator()
+    r, started, _ = enroll(server, token, replacement)
+    assert r.status_code == 201, r.text
+    assert r.json()["username"] == "erin"
+    # Same account (same user handle), new passkey; the lost one and its session are dead.
+    assert started["publicKey"]["user"]["name"] == "erin"
+    assert requests.get(server.url + "/api/session", cookies={"gatehouse_session": old_session}, timeout=10).status_code == 401
+    r, _ = sign_in(server, lost)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "webauthn.credential_not_allowed"
+    assert sign_in(server, replacement, username="erin")[0].status_code == 200
+
+    tail = [json.loads(l) for l in gatehouse("audit", "tail", "-n", "50", "--data-dir", server.data_dir).stdout.splitlines()]
+    recovered = [e for e in tail if e["code"] == "user.recovered"]
+    assert len(recovered) == 1 and recovered[0]["details"]["passkeys_removed"] == "1" and recovered[0]["details"]["sessions_ended"] == "1"
+    kinds = [e["details"].get("kind") for e in tail if e["code"] == "invitation.created"]
+    assert "recovery" in kinds
+    status = json.loads(gatehouse("admin", "status", "--json", "--data-dir", server.data_dir).stdout)
+    assert status["users"] == 2
+
+
+def _vendor(tmp_path, aaguid):
+    """A test authenticator vendor: a root CA and an attestation certificate, made with
+    cryptography's X.509 builder (an implementation independent of Gatehouse's)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID, ObjectIdentifier
+    now = datetime.datetime.now(datetime.timezone.utc)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Vendor Root")])
+    root = (x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name).public_key(root_key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, False, False, False), critical=True)
+            .sign(root_key, hashes.SHA256()))
+    att_key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test Vendor"),
+                         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Authenticator Attestation"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, "Test Key")])
+    att = (x509.CertificateBuilder().subject_name(subject).issuer_name(root_name).public_key(att_key.public_key())
+           .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+           .not_valid_after(now + datetime.timedelta(days=30)).add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+           .add_extension(x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4"), b"\x04\x10" + aaguid), critical=False)
+           .sign(root_key, hashes.SHA256()))
+    pem = tmp_path / "roots.pem"
+    pem.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    return pem, att_key, att.public_bytes(serialization.Encoding.DER)
+
+
+def test_hardware_only_mode_requires_an_attestation_chain_to_a_trusted_vendor(servers, tmp_path):
+    aaguid = bytes(range(16))
+    pem, att_key, att_der = _vendor(tmp_path, aaguid)
+    server = servers(tmp_path / "data", "--webauthn-attestation", "attested", "--webauthn-trust-anchors", str(pem),
+                     "--webauthn-aaguids", aaguid.hex()).start()
+    token = bootstrap_token(server)
+
+    # A passkey without attestation is refused.
+    r, started, _ = enroll(server, token, Authenticator())
+    assert started["publicKey"]["attestation"] == "direct"
+    assert r.status_code == 400 and r.json()["error"]["code"] == "webauthn.attestation_invalid"
+
+    # A packed attestation signed by the vendor's attestation key is accepted.
+    class Attested(Authenticator):
+        def create(self, options, origin, flags=UP | UV):
+            opts = PublicKeyCredentialCreationOptions.from_dict(options)
+            self.user_handle = opts.user.id
+            client = CollectedClientData.create("webauthn.create", opts.challenge, origin)
+            auth = AuthenticatorData.create(hashlib.sha256(b"localhost").digest(), flags | AT, 0,
+                                            AttestedCredentialData.create(aaguid, self.credential_id, ES256.from_cryptography_key(self.key.public_key())))
+            sig = att_key.sign(bytes(auth) + hashlib.sha256(bytes(client)).digest(), ec.ECDSA(hashes.SHA256()))
+            att = AttestationObject.create("packed", auth, {"alg": -7, "sig": sig, "x5c": [att_der]})
+            cid = b64u(self.credential_id)
+            return {"id": cid, "rawId": cid, "type": "public-key",
+                    "response": {"clientDataJSON": b64u(bytes(client)), "attestationObject": b64u(bytes(att))}}
+
+    r, _, _ = enroll(server, token, Attested())
+    assert r.status_code == 201, r.text
+    tail = [json.loads(l) for l in gatehouse("audit", "tail", "-n", "20", "--data-dir", server.data_dir).stdout.splitlines()]
+    registered = [e for e in tail if e["code"] == "passkey.registered"]
+    assert registered[0]["details"]["attestation"] == "packed" and registered[0]["details"]["aaguid"] == aaguid.hex()
+
+
+def test_hardware_only_mode_refuses_to_start_without_usable_trust_anchors(servers, tmp_path):
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    for args, message in [(["--webauthn-attestation", "attested"], "needs webauthn.trust_anchors"),
+                          (["--webauthn-attestation", "attested", "--webauthn-trust-anchors", str(tmp_path / "nope.pem")], "cannot read"),
+                          (["--webauthn-attestation", "attested", "--webauthn-trust-anchors", str(tmp_path / "junk.pem")], "holds no certificate"),
+                          (["--webauthn-attestation", "sometimes"], "must be 'any' or 'attested'")]:
+        s = servers(tmp_path / "d", *args)
+        assert s.run_to_exit() == 1
+        assert message in s.stderr, s.stderr

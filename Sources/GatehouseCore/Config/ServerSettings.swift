@@ -22,6 +22,10 @@ public struct ServerSettings: Sendable, Equatable {
         public var logLevel: String?
         public var tlsCert: String?
         public var tlsKey: String?
+        public var webauthnAttestation: String?
+        public var webauthnTrustAnchors: String?
+        /// Comma-separated on the command line.
+        public var webauthnAAGUIDs: String?
         public init() {}
     }
 
@@ -34,7 +38,19 @@ public struct ServerSettings: Sendable, Equatable {
         ("data_dir", "--data-dir"), ("listen", "--listen"), ("public_url", "--public-url"),
         ("database", "--database"), ("log_format", "--log-format"), ("log_level", "--log-level"),
         ("tls.cert", "--tls-cert"), ("tls.key", "--tls-key"),
+        ("webauthn.attestation", "--webauthn-attestation"), ("webauthn.trust_anchors", "--webauthn-trust-anchors"),
+        ("webauthn.aaguids", "--webauthn-aaguids"),
     ]
+
+    /// Which passkeys may register: any (the default), or only attested authenticators whose
+    /// certificate chains end at `trustAnchorsPath` (PEM), optionally only the listed models.
+    public struct Passkeys: Sendable, Equatable {
+        public let requireAttestation: Bool
+        public let trustAnchorsPath: String?
+        public let allowedAAGUIDs: [[UInt8]]?
+
+        public static let any = Passkeys(requireAttestation: false, trustAnchorsPath: nil, allowedAAGUIDs: nil)
+    }
 
     public let dataDir: String
     public let listen: ListenAddress
@@ -43,6 +59,7 @@ public struct ServerSettings: Sendable, Equatable {
     public let logFormat: LogFormat
     public let logLevel: String
     public let tls: TLSFiles?
+    public let passkeys: Passkeys
 
     public static func resolve(overrides: Overrides, file: ConfigDocument?, fileName: String = "config") throws(GatehouseError) -> ServerSettings {
         let known = Set(knownKeys.map(\.key))
@@ -108,9 +125,33 @@ public struct ServerSettings: Sendable, Equatable {
             throw lookup.error(levelText.origin, "log_level", "must be one of \(Self.logLevels.joined(separator: ", "))")
         }
 
+        let passkeys: Passkeys
+        let attestation = try lookup.string("webauthn.attestation") ?? ("any", .default)
+        switch attestation.value {
+        case "any":
+            passkeys = .any
+        case "attested":
+            guard let anchors = try lookup.string("webauthn.trust_anchors"), !anchors.value.isEmpty else {
+                throw lookup.error(attestation.origin, "webauthn.attestation", "'attested' needs webauthn.trust_anchors (a PEM file of the vendors' root certificates)")
+            }
+            var aaguids: [[UInt8]]? = nil
+            if let list = try lookup.stringList("webauthn.aaguids") {
+                aaguids = []
+                for text in list.value {
+                    guard let bytes = Hex.decode(text.replacingOccurrences(of: "-", with: "")), bytes.count == 16 else {
+                        throw lookup.error(list.origin, "webauthn.aaguids", "'\(text.prefix(40))' is not an AAGUID (32 hex digits, dashes allowed)")
+                    }
+                    aaguids?.append(bytes)
+                }
+            }
+            passkeys = Passkeys(requireAttestation: true, trustAnchorsPath: anchors.value, allowedAAGUIDs: aaguids)
+        default:
+            throw lookup.error(attestation.origin, "webauthn.attestation", "must be 'any' or 'attested'")
+        }
+
         return ServerSettings(
             dataDir: dataDir.value, listen: listen, publicURL: publicURL, database: database,
-            logFormat: logFormat, logLevel: levelText.value, tls: tls
+            logFormat: logFormat, logLevel: levelText.value, tls: tls, passkeys: passkeys
         )
     }
 }
@@ -139,6 +180,9 @@ private struct Lookup {
             case "log_level": self.overrides.logLevel
             case "tls.cert": self.overrides.tlsCert
             case "tls.key": self.overrides.tlsKey
+            case "webauthn.attestation": self.overrides.webauthnAttestation
+            case "webauthn.trust_anchors": self.overrides.webauthnTrustAnchors
+            case "webauthn.aaguids": self.overrides.webauthnAAGUIDs
             default: nil
             }
         if let flagValue { return (flagValue, .flag(flag)) }
@@ -147,6 +191,23 @@ private struct Lookup {
             throw self.error(.file(self.fileName, line: entry.line), key, "must be a string, found \(entry.value.typeName)")
         }
         return (text, .file(self.fileName, line: entry.line))
+    }
+
+    /// A list: comma-separated from a flag; an array of strings (or one string) in the file.
+    func stringList(_ key: String) throws(GatehouseError) -> (value: [String], origin: SettingOrigin)? {
+        if let entry = self.file?[key], case .array(let items) = entry.value,
+           self.overrides.webauthnAAGUIDs == nil || key != "webauthn.aaguids" {
+            var out: [String] = []
+            for item in items {
+                guard case .string(let text) = item else {
+                    throw self.error(.file(self.fileName, line: entry.line), key, "must be a list of strings")
+                }
+                out.append(text)
+            }
+            return (out, .file(self.fileName, line: entry.line))
+        }
+        guard let single = try self.string(key) else { return nil }
+        return (single.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }, single.origin)
     }
 
     func error(_ origin: SettingOrigin, _ key: String, _ message: String) -> GatehouseError {
