@@ -175,6 +175,8 @@ let package = Package(
                 "GatehousePolicy",
                 "GatehouseWebAuthn",
                 "GatehouseAudit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 "GatehouseServices",

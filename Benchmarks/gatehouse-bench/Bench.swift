@@ -62,6 +62,12 @@ enum Bench {
         """
 
     static func main() async throws {
+        let args = CommandLine.arguments
+        if args.count == 7, args[1] == "signin-load" {
+            // gatehouse-bench signin-load URL ORIGIN TOKEN CONCURRENCY SECONDS (scripts/bench runs it).
+            try await SignInLoad.run(url: args[2], origin: args[3], token: args[4], concurrency: Int(args[5]) ?? 8, seconds: Double(args[6]) ?? 10)
+            return
+        }
         var results: [Result] = []
 
         let configBytes = Array(configText.utf8)

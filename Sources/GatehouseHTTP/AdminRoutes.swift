@@ -44,37 +44,7 @@ public enum AdminRoutes {
         }
         AuditRoutes.add(to: router, log: deps.auditLog)
         let offboarding = OffboardingService(environment: deps.environment)
-        router.post("/v1/users/recover") { request, _ in
-            do {
-                let body = try await collectBody(request, limit: Self.maxBodyBytes)
-                try StrictJSON.checkKeys(body, allowed: ["username"])
-                let object = (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]) ?? [:]
-                guard let name = object["username"] as? String else { throw GatehouseError(.invalidInput, "username is required") }
-                let issued = try await invitations.inviteRecovery(
-                    username: try Username(validating: name), actor: Self.actor,
-                    requestID: Identifier.make(using: deps.environment.random), sourceAddress: Self.source
-                )
-                return JSONResponse.make(.created, InviteResponse(issued))
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
-        }
-        router.post("/v1/users/offboard") { request, _ in
-            do {
-                let body = try await collectBody(request, limit: Self.maxBodyBytes)
-                try StrictJSON.checkKeys(body, allowed: ["username", "reason"])
-                let object = (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]) ?? [:]
-                guard let name = object["username"] as? String else { throw GatehouseError(.invalidInput, "username is required") }
-                let reason = object["reason"] as? String
-                let result = try await offboarding.offboard(
-                    username: try Username(validating: name), actor: Self.actor, reason: reason,
-                    requestID: Identifier.make(using: deps.environment.random), sourceAddress: Self.source
-                )
-                return JSONResponse.make(.ok, OffboardResult(username: result.user.username.rawValue, revoked: result.revoked))
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
-        }
+        AccountRoutes.add(to: router, deps: deps, invitations: invitations, offboarding: offboarding)
         PolicyRoutes.add(to: router, policy: deps.policy, random: deps.environment.random, actor: Self.actor, source: Self.source)
 
         // The administrator's GraphQL schema: the public one plus reads that need an

@@ -12,6 +12,8 @@ public struct HTTPDependencies: Sendable {
     public let auditLog: AuditLog
     public let policy: PolicyService
     public let passkeys: PasskeyService
+    /// Sign-in attempts per source network per minute.
+    public var signInRatePerMinute = 120
     let registry = PrometheusCollectorRegistry()
 
     public init(environment: ServiceEnvironment, publicURL: PublicURL, version: String, startedAt: Date, auditLog: AuditLog, policy: PolicyService, passkeys: PasskeyService) {

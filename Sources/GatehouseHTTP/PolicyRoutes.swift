@@ -93,7 +93,7 @@ enum PolicyRoutes {
 
 /// JSON bodies that refuse what they do not know: unknown keys are an error, never ignored.
 enum StrictJSON {
-    static func checkKeys(_ bytes: [UInt8], allowed: Set<String>) throws(GatehouseError) {
+    static func checkKeys(_ bytes: [UInt8], allowed: Set<String>) throws {
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
             throw GatehouseError(.invalidInput, "body must be a JSON object")
         }
@@ -102,7 +102,7 @@ enum StrictJSON {
         }
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws(GatehouseError) -> T {
+    static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
         do {
             return try JSONDecoder().decode(type, from: Data(bytes))
         } catch let DecodingError.keyNotFound(key, _) {

@@ -16,7 +16,8 @@ public enum PublicRoutes {
         let gateway = try GraphQLGateway()
         let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
 
-        WebAuthnRoutes.add(to: router, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random, time: deps.environment.time)
+        WebAuthnRoutes.add(to: router, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random, time: deps.environment.time,
+                          perSourceAttempts: deps.signInRatePerMinute)
         try PageRoutes.add(to: router, passkeys: deps.passkeys)
         router.get("/healthz") { _, _ in
             JSONResponse.make(.ok, ["status": "alive"])

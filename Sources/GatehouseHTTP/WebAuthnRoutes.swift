@@ -11,12 +11,15 @@ enum WebAuthnRoutes {
     static let cookieName = "gatehouse_session"
 
     /// Sign-in attempts per source network (an IPv4 address or IPv6 /64), and per account name.
-    static let perSourceAttempts = 120, perSourcePeriod: TimeInterval = 60
+    static let perSourcePeriod: TimeInterval = 60
     static let perAccountAttempts = 10, perAccountPeriod: TimeInterval = 300
 
-    static func add(to router: Router<GatehouseRequestContext>, passkeys: PasskeyService, publicURL: PublicURL, random: any RandomSource, time: any TimeSource) {
+    static func add(
+        to router: Router<GatehouseRequestContext>, passkeys: PasskeyService, publicURL: PublicURL, random: any RandomSource, time: any TimeSource,
+        perSourceAttempts: Int
+    ) {
         let secure = publicURL.scheme == "https"
-        let perSource = RateLimiter(capacity: Self.perSourceAttempts, per: Self.perSourcePeriod, time: time)
+        let perSource = RateLimiter(capacity: perSourceAttempts, per: Self.perSourcePeriod, time: time)
         let perAccount = RateLimiter(capacity: Self.perAccountAttempts, per: Self.perAccountPeriod, time: time)
         /// Refuses with 429 and Retry-After once a source (or the named account) is out of attempts.
         @Sendable func limit(_ context: GatehouseRequestContext, account: String? = nil) throws(GatehouseError) {

@@ -28,6 +28,8 @@ struct Serve: AsyncParsableCommand {
     var webauthnTrustAnchors: String?
     @Option(name: .customLong("webauthn-aaguids"), help: "Comma-separated AAGUIDs of the allowed authenticator models (for attested).")
     var webauthnAAGUIDs: String?
+    @Option(name: .customLong("signin-rate"), help: "Sign-in attempts per source network per minute (default 120).")
+    var signInRate: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key for HTTPS.") var tlsKey: String?
 
     func run() async throws {
@@ -57,6 +59,7 @@ struct Serve: AsyncParsableCommand {
         overrides.webauthnAttestation = self.webauthnAttestation
         overrides.webauthnTrustAnchors = self.webauthnTrustAnchors
         overrides.webauthnAAGUIDs = self.webauthnAAGUIDs
+        overrides.signInRate = self.signInRate
         overrides.tlsKey = self.tlsKey
         var document: ConfigDocument? = nil
         var fileName = "config"

@@ -88,7 +88,7 @@ struct ServerRunner {
         } else {
             self.logger.info("policy loaded", metadata: ["version": "\(active.info?.version.description ?? "none")", "rules": "\(active.policy.rules.count)"])
         }
-        let deps = HTTPDependencies(
+        var deps = HTTPDependencies(
             environment: environment, publicURL: self.settings.publicURL, version: self.version, startedAt: time.now(), auditLog: auditLog,
             policy: policy, passkeys: PasskeyService(
                 environment: environment,
@@ -99,6 +99,7 @@ struct ServerRunner {
                 ceremonies: CeremonyStore(time: time, random: random), decoySecret: random.bytes(32)
             )
         )
+        deps.signInRatePerMinute = self.settings.signInRatePerMinute
         let publisher = CheckpointPublisher(
             log: auditLog, store: store, logger: Logger(label: "gatehouse.audit")
         )

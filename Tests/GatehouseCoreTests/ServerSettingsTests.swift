@@ -119,4 +119,12 @@ struct ServerSettingsTests {
         #expect(self.message("[webauthn]\nattestation = \"attested\"\ntrust_anchors = \"/r.pem\"\naaguids = [\"xyz\"]")?.contains("is not an AAGUID") == true)
         #expect(self.message("[webauthn]\naaguids = [1]\nattestation = \"attested\"\ntrust_anchors = \"/r.pem\"")?.contains("must be a list of strings") == true)
     }
+
+    @Test func signInRate() throws {
+        #expect(try self.resolve().signInRatePerMinute == 120)
+        #expect(try self.resolve("[webauthn]\nsignin_rate_per_minute = 600").signInRatePerMinute == 600)
+        #expect(try self.resolve("[webauthn]\nsignin_rate_per_minute = 600") { $0.signInRate = "30" }.signInRatePerMinute == 30)
+        #expect(self.message { $0.signInRate = "0" } == "--signin-rate: must be a whole number from 1 to 1000000")
+        #expect(self.message("[webauthn]\nsignin_rate_per_minute = \"lots\"")?.contains("must be a whole number") == true)
+    }
 }

@@ -26,6 +26,7 @@ public struct ServerSettings: Sendable, Equatable {
         public var webauthnTrustAnchors: String?
         /// Comma-separated on the command line.
         public var webauthnAAGUIDs: String?
+        public var signInRate: String?
         public init() {}
     }
 
@@ -39,8 +40,11 @@ public struct ServerSettings: Sendable, Equatable {
         ("database", "--database"), ("log_format", "--log-format"), ("log_level", "--log-level"),
         ("tls.cert", "--tls-cert"), ("tls.key", "--tls-key"),
         ("webauthn.attestation", "--webauthn-attestation"), ("webauthn.trust_anchors", "--webauthn-trust-anchors"),
-        ("webauthn.aaguids", "--webauthn-aaguids"),
+        ("webauthn.aaguids", "--webauthn-aaguids"), ("webauthn.signin_rate_per_minute", "--signin-rate"),
     ]
+
+    /// Sign-in attempts allowed per source network per minute, by default.
+    public static let defaultSignInRate = 120
 
     /// Which passkeys may register: any (the default), or only attested authenticators whose
     /// certificate chains end at `trustAnchorsPath` (PEM), optionally only the listed models.
@@ -60,6 +64,8 @@ public struct ServerSettings: Sendable, Equatable {
     public let logLevel: String
     public let tls: TLSFiles?
     public let passkeys: Passkeys
+    /// Sign-in attempts per source network (IPv4 address, IPv6 /64) per minute.
+    public let signInRatePerMinute: Int
 
     public static func resolve(overrides: Overrides, file: ConfigDocument?, fileName: String = "config") throws(GatehouseError) -> ServerSettings {
         let known = Set(knownKeys.map(\.key))
@@ -149,9 +155,26 @@ public struct ServerSettings: Sendable, Equatable {
             throw lookup.error(attestation.origin, "webauthn.attestation", "must be 'any' or 'attested'")
         }
 
+        var signInRate = Self.defaultSignInRate
+        let rateKey = "webauthn.signin_rate_per_minute"
+        let rate: (Int?, SettingOrigin)?
+        if let flag = overrides.signInRate {
+            rate = (Int(flag), .flag("--signin-rate"))
+        } else if let entry = file?[rateKey], case .integer(let value) = entry.value {
+            rate = (Int(exactly: value), .file(fileName, line: entry.line))
+        } else {
+            rate = try lookup.string(rateKey).map { (Int($0.value), $0.origin) }
+        }
+        if let (value, origin) = rate {
+            guard let value, (1...1_000_000).contains(value) else {
+                throw lookup.error(origin, rateKey, "must be a whole number from 1 to 1000000")
+            }
+            signInRate = value
+        }
+
         return ServerSettings(
             dataDir: dataDir.value, listen: listen, publicURL: publicURL, database: database,
-            logFormat: logFormat, logLevel: levelText.value, tls: tls, passkeys: passkeys
+            logFormat: logFormat, logLevel: levelText.value, tls: tls, passkeys: passkeys, signInRatePerMinute: signInRate
         )
     }
 }
@@ -183,6 +206,7 @@ private struct Lookup {
             case "webauthn.attestation": self.overrides.webauthnAttestation
             case "webauthn.trust_anchors": self.overrides.webauthnTrustAnchors
             case "webauthn.aaguids": self.overrides.webauthnAAGUIDs
+            case "webauthn.signin_rate_per_minute": self.overrides.signInRate
             default: nil
             }
         if let flagValue { return (flagValue, .flag(flag)) }
