@@ -24,6 +24,12 @@ public struct RootKey: Sendable {
         return (try! RootKey(bytes: bytes), bytes)
     }
 
+    /// A secret for one purpose, derived from the root key: HMAC-SHA256(root key, label). The
+    /// same on every replica sharing the root key and across restarts; never stored.
+    public func derive(label: String) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array(label.utf8), using: self.key))
+    }
+
     /// A public check value: HMAC-SHA256(root key, label). Stored beside the sealed keys so that
     /// starting with the wrong root key is told apart from a corrupted key blob.
     public var checkValue: String {

@@ -82,10 +82,13 @@ enum WebAuthnRoutes {
                 return JSONResponse.make(.ok, list)
             }
         }
-        router.post("/api/passkeys/options") { request, _ in
+        router.post("/api/passkeys/options") { request, context in
             await Self.respond {
                 try Self.requireJSON(request)
                 let (user, session, _) = try await Self.signedInUser(request, passkeys)
+                // Each options call holds a pending ceremony: bounded per account, so one
+                // signed-in user cannot fill the table that everyone's sign-ins share.
+                try limit(context, account: user.username.rawValue)
                 let (ceremony, options) = try await passkeys.beginAddPasskey(user: user, session: session)
                 return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
             }
@@ -100,19 +103,20 @@ enum WebAuthnRoutes {
                 return JSONResponse.make(.created, ["id": Base64URL.encode(record.id)])
             }
         }
-        router.post("/api/passkeys/remove") { request, _ in
+        router.post("/api/passkeys/remove") { request, context in
             await Self.respond {
-                let (user, _, _) = try await Self.signedInUser(request, passkeys)
+                let (user, session, _) = try await Self.signedInUser(request, passkeys)
                 let object = try await Self.object(request, allowed: ["id"])
                 guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else { throw GatehouseError(.invalidInput, "id is required") }
-                try await passkeys.removePasskey(user: user, id: id, requestID: Identifier.make(using: random))
+                try await passkeys.removePasskey(user: user, session: session, id: id, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress)
                 return Response(status: .noContent)
             }
         }
-        router.post("/api/webauthn/stepup/options") { request, _ in
+        router.post("/api/webauthn/stepup/options") { request, context in
             await Self.respond {
                 try Self.requireJSON(request)
                 let (user, session, _) = try await Self.signedInUser(request, passkeys)
+                try limit(context, account: user.username.rawValue)
                 let (ceremony, options) = try await passkeys.beginStepUp(user: user, session: session)
                 return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
             }
@@ -134,11 +138,11 @@ enum WebAuthnRoutes {
                 return JSONResponse.make(.ok, SessionInfo(username: user.username.rawValue, role: user.role.rawValue, expiresAt: session.expiresAt))
             }
         }
-        router.post("/api/session/signout") { request, _ in
+        router.post("/api/session/signout") { request, context in
             await Self.respond {
                 try Self.requireJSON(request)
                 let (_, _, token) = try await Self.signedInUser(request, passkeys)
-                _ = try await passkeys.signOut(sessionToken: token)
+                _ = try await passkeys.signOut(sessionToken: token, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress)
                 var response = Response(status: .noContent)
                 response.headers[.setCookie] = "\(Self.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
                 return response
@@ -154,12 +158,12 @@ enum WebAuthnRoutes {
                 return JSONResponse.make(.ok, list)
             }
         }
-        router.post("/api/sessions/revoke") { request, _ in
+        router.post("/api/sessions/revoke") { request, context in
             await Self.respond {
                 let (user, _, _) = try await Self.signedInUser(request, passkeys)
                 let object = try await Self.object(request, allowed: ["id"])
                 guard let id = object["id"] as? String, (1...64).contains(id.utf8.count) else { throw GatehouseError(.invalidInput, "id is required") }
-                try await passkeys.revokeSession(of: user, id: id)
+                try await passkeys.revokeSession(of: user, id: id, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress)
                 return Response(status: .noContent)
             }
         }

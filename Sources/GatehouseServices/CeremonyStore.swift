@@ -13,8 +13,8 @@ public final class CeremonyStore: Sendable {
         case registration(invitationID: String, userID: String)
         /// Sign-in; `userID` when the user named themselves, nil for a discoverable credential.
         case authentication(userID: String?)
-        /// A signed-in user adding another passkey.
-        case addPasskey(userID: String)
+        /// A signed-in user adding another passkey, from the session `sessionHash`.
+        case addPasskey(userID: String, sessionHash: String)
         /// A signed-in user proving presence again (step-up) for the session `sessionHash`.
         case stepUp(userID: String, sessionHash: String)
     }

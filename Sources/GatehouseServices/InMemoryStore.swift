@@ -177,11 +177,16 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
         self.state.credentials.append(record)
     }
 
-    func updateCredentialUse(id: [UInt8], signCount: UInt32, backedUp: Bool, at time: Date) async throws {
+    func lockAccountChanges() async throws {}  // transactions here are already serialized
+
+    func updateCredentialUse(id: [UInt8], signCount: UInt32, backedUp: Bool, at time: Date) async throws -> Bool {
         guard let i = self.state.credentials.firstIndex(where: { $0.id == id }) else { throw GatehouseError(.notFound, "no such passkey") }
+        let stored = self.state.credentials[i].signCount
+        guard signCount > stored || (signCount == 0 && stored == 0) else { return false }
         self.state.credentials[i].signCount = signCount
         self.state.credentials[i].backedUp = backedUp
         self.state.credentials[i].lastUsedAt = time
+        return true
     }
 
     func insertSession(_ record: SessionRecord) async throws {

@@ -42,6 +42,7 @@ public struct OffboardingService: Sendable {
         let env = self.environment
         let hooks = self.hooks
         return try await env.store.commit { tx -> Change<Result> in
+            try await tx.lockAccountChanges()
             guard var user = try await tx.user(named: username) else { throw GatehouseError(.notFound, "there is no user \(username)") }
             guard user.status != .offboarded else { throw GatehouseError(.conflict, "\(username) is already offboarded") }
             if user.role == .admin, user.status == .active, try await tx.countActiveUsers(role: .admin) <= 1 {

@@ -84,6 +84,7 @@ public struct PasskeyService: Sendable {
         }
         let token = InvitationToken.generate(using: env.random)
         return try await env.store.commit { tx -> Change<Enrolled> in
+            try await tx.lockAccountChanges()
             let now = env.time.now()
             guard let invitation = try await tx.invitation(id: invitationID), invitation.isUsable(at: now) else { throw Self.invalidInvitation }
             let user: User
@@ -196,14 +197,29 @@ public struct PasskeyService: Sendable {
             throw error
         }
         let token = InvitationToken.generate(using: env.random)
-        return try await env.store.commit { tx -> Change<Session> in
-            let now = env.time.now()
-            try await tx.updateCredentialUse(id: stored.id, signCount: verified.signCount, backedUp: verified.backedUp, at: now)
-            let session = try await self.openSession(tx, user: user, credentialID: stored.id, token: token, now: now, sourceAddress: sourceAddress)
-            return Change(session, event: AuditEvent(
-                code: .signInSucceeded, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", requestID: requestID,
-                sourceAddress: sourceAddress, details: ["method": "passkey", "passkey": String(Base64URL.encode(stored.id).prefix(22))]
-            ))
+        do {
+            return try await env.store.commit { tx -> Change<Session> in
+                // Re-check under the lock what was read before: the account may have been
+                // offboarded, the passkey removed, or a clone may have signed in meanwhile.
+                try await tx.lockAccountChanges()
+                let now = env.time.now()
+                guard let current = try await tx.user(id: user.id), current.status == .active,
+                      try await tx.credential(id: stored.id)?.userID == user.id else {
+                    throw WebAuthnError(.credentialNotAllowed, "this passkey is not registered here, or not for this account")
+                }
+                guard try await tx.updateCredentialUse(id: stored.id, signCount: verified.signCount, backedUp: verified.backedUp, at: now) else {
+                    throw WebAuthnError(.counterRegression, "another sign-in with this passkey used the same or a higher counter: possible cloned authenticator")
+                }
+                let session = try await self.openSession(tx, user: current, credentialID: stored.id, token: token, now: now, sourceAddress: sourceAddress)
+                return Change(session, event: AuditEvent(
+                    code: .signInSucceeded, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", requestID: requestID,
+                    sourceAddress: sourceAddress, details: ["method": "passkey", "passkey": String(Base64URL.encode(stored.id).prefix(22))]
+                ))
+            }
+        } catch let error as WebAuthnError {
+            try await self.auditFailure(error.code == .counterRegression ? .passkeyCloneSuspected : .signInFailed, subject: "user:\(user.username)",
+                                        error: error, requestID: requestID, sourceAddress: sourceAddress)
+            throw error
         }
     }
 
@@ -247,7 +263,7 @@ public struct PasskeyService: Sendable {
             throw GatehouseError(.stepUpRequired, "confirm with one of your passkeys first (step-up), then add the new one")
         }
         let existing = try await self.passkeys(of: user).map(\.id)
-        let (ceremony, challenge) = try self.ceremonies.begin(.addPasskey(userID: user.id))
+        let (ceremony, challenge) = try self.ceremonies.begin(.addPasskey(userID: user.id, sessionHash: session.tokenHash))
         let options = CreationOptions(
             rp: self.relyingParty, userHandle: Array(user.id.utf8), userName: user.username.rawValue,
             displayName: user.email?.rawValue ?? user.username.rawValue, challenge: challenge, exclude: existing
@@ -257,7 +273,7 @@ public struct PasskeyService: Sendable {
 
     public func finishAddPasskey(user: User, ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?) async throws -> CredentialRecord {
         let env = self.environment
-        guard let pending = self.ceremonies.take(ceremony), case .addPasskey(let userID) = pending.kind, userID == user.id else {
+        guard let pending = self.ceremonies.take(ceremony), case .addPasskey(let userID, let sessionHash) = pending.kind, userID == user.id else {
             throw WebAuthnError(.challengeMismatch, "this request has expired or was already finished; start again")
         }
         let verified: RelyingParty.VerifiedRegistration
@@ -269,7 +285,13 @@ public struct PasskeyService: Sendable {
             throw error
         }
         return try await env.store.commit { tx -> Change<CredentialRecord> in
+            // The account must still be active and the session that began this still live: a
+            // recovery or offboarding that committed meanwhile wins.
+            try await tx.lockAccountChanges()
             let now = env.time.now()
+            guard try await tx.user(id: user.id)?.status == .active, try await tx.session(tokenHash: sessionHash)?.isLive(at: now) == true else {
+                throw GatehouseError(.unauthenticated, "your session ended; sign in again")
+            }
             let record = CredentialRecord(
                 id: verified.credentialID, userID: user.id, userHandle: Array(user.id.utf8), publicKey: verified.publicKey.encoded,
                 algorithm: verified.publicKey.algorithm.rawValue, signCount: verified.signCount, backupEligible: verified.backupEligible,
@@ -284,17 +306,28 @@ public struct PasskeyService: Sendable {
         }
     }
 
-    /// Removes one of the user's passkeys. The last one cannot go: recovery is an administrator's
-    /// re-enrollment invitation, never an account without a passkey.
-    public func removePasskey(user: User, id: [UInt8], requestID: String?) async throws {
+    /// Removes one of the user's passkeys, after a passkey check within five minutes, and ends
+    /// the sessions opened with it (removing a lost laptop's passkey signs the laptop out). The
+    /// last one cannot go: recovery is an administrator's re-enrollment link, never an account
+    /// without a passkey.
+    public func removePasskey(user: User, session: SessionRecord, id: [UInt8], requestID: String?, sourceAddress: String?) async throws {
         let env = self.environment
+        guard env.time.now().timeIntervalSince(session.steppedUpAt) <= Self.stepUpWindow else {
+            throw GatehouseError(.stepUpRequired, "confirm with one of your passkeys first (step-up), then remove it")
+        }
         try await env.store.commit { tx in
+            try await tx.lockAccountChanges()
             let mine = try await tx.credentials(userID: user.id)
             guard mine.contains(where: { $0.id == id }) else { throw GatehouseError(.notFound, "you have no such passkey") }
             guard mine.count > 1 else { throw GatehouseError(.conflict, "this is your only passkey; add another before removing it") }
             _ = try await tx.deleteCredential(id: id, userID: user.id)
             let now = env.time.now()
-            return Change((), event: AuditEvent(code: .passkeyRemoved, time: now, actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(id).prefix(22))", requestID: requestID))
+            var ended = 0
+            for s in try await tx.sessions(userID: user.id) where s.credentialID == id && s.revokedAt == nil {
+                if try await tx.revokeSession(tokenHash: s.tokenHash, at: now) { ended += 1 }
+            }
+            return Change((), event: AuditEvent(code: .passkeyRemoved, time: now, actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(id).prefix(22))",
+                                                requestID: requestID, sourceAddress: sourceAddress, details: ["sessions_ended": String(ended)]))
         }
     }
 
@@ -311,25 +344,33 @@ public struct PasskeyService: Sendable {
         guard let pending = self.ceremonies.take(ceremony), case .stepUp(let userID, let sessionHash) = pending.kind, userID == user.id else {
             throw WebAuthnError(.challengeMismatch, "this step-up has expired or was already finished; start again")
         }
-        let response = try AuthenticationResponse(json: json)
-        guard let stored = try await env.store.read({ tx in try await tx.credential(id: response.credentialID) }), stored.userID == user.id else {
-            throw WebAuthnError(.credentialNotAllowed, "that passkey is not one of yours")
-        }
         let verified: RelyingParty.VerifiedAuthentication
+        let stored: CredentialRecord
         do {
+            let response = try AuthenticationResponse(json: json)
+            guard let found = try await env.store.read({ tx in try await tx.credential(id: response.credentialID) }), found.userID == user.id else {
+                throw WebAuthnError(.credentialNotAllowed, "that passkey is not one of yours")
+            }
+            stored = found
             verified = try self.relyingParty.verifyAuthentication(
                 response, challenge: pending.challenge,
                 credential: .init(id: stored.id, publicKey: stored.publicKey, signCount: stored.signCount, backupEligible: stored.backupEligible, userHandle: stored.userHandle),
                 expectedUserHandle: Array(user.id.utf8)
             )
         } catch {
-            let code: AuditCode = error.code == .counterRegression ? .passkeyCloneSuspected : .signInFailed
+            let code: AuditCode = (error as? WebAuthnError)?.code == .counterRegression ? .passkeyCloneSuspected : .signInFailed
             try await self.auditFailure(code, subject: "user:\(user.username)", error: error, requestID: requestID, sourceAddress: sourceAddress)
             throw error
         }
         try await env.store.commit { tx in
+            try await tx.lockAccountChanges()
             let now = env.time.now()
-            try await tx.updateCredentialUse(id: stored.id, signCount: verified.signCount, backedUp: verified.backedUp, at: now)
+            guard try await tx.user(id: user.id)?.status == .active, try await tx.session(tokenHash: sessionHash)?.isLive(at: now) == true else {
+                throw GatehouseError(.unauthenticated, "your session ended; sign in again")
+            }
+            guard try await tx.updateCredentialUse(id: stored.id, signCount: verified.signCount, backedUp: verified.backedUp, at: now) else {
+                throw WebAuthnError(.counterRegression, "another sign-in with this passkey used the same or a higher counter: possible cloned authenticator")
+            }
             try await tx.touchSession(tokenHash: sessionHash, at: now, steppedUp: true)
             return Change((), event: AuditEvent(code: .steppedUp, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", requestID: requestID, sourceAddress: sourceAddress))
         }
@@ -339,13 +380,14 @@ public struct PasskeyService: Sendable {
     public static func sessionID(_ record: SessionRecord) -> String { String(record.tokenHash.prefix(16)) }
 
     /// Signs out: ends the session behind `sessionToken`. False if it was not live.
-    public func signOut(sessionToken: String) async throws -> Bool {
+    public func signOut(sessionToken: String, requestID: String? = nil, sourceAddress: String? = nil) async throws -> Bool {
         guard let (user, session) = try await self.authenticate(sessionToken: sessionToken) else { return false }
         let env = self.environment
         return try await env.store.commit { tx in
             let now = env.time.now()
             let ended = try await tx.revokeSession(tokenHash: session.tokenHash, at: now)
-            return Change(ended, event: AuditEvent(code: .signedOut, time: now, actor: "user:\(user.username)", subject: "session:\(Self.sessionID(session))"))
+            return Change(ended, event: AuditEvent(code: .signedOut, time: now, actor: "user:\(user.username)", subject: "session:\(Self.sessionID(session))",
+                                                   requestID: requestID, sourceAddress: sourceAddress))
         }
     }
 
@@ -356,7 +398,7 @@ public struct PasskeyService: Sendable {
     }
 
     /// Ends one of the user's own sessions, named by ``sessionID(_:)``.
-    public func revokeSession(of user: User, id: String) async throws {
+    public func revokeSession(of user: User, id: String, requestID: String? = nil, sourceAddress: String? = nil) async throws {
         let env = self.environment
         guard let target = try await self.liveSessions(of: user).first(where: { Self.sessionID($0) == id }) else {
             throw GatehouseError(.notFound, "no live session \(id.prefix(32)) of yours")
@@ -364,7 +406,8 @@ public struct PasskeyService: Sendable {
         try await env.store.commit { tx in
             let now = env.time.now()
             _ = try await tx.revokeSession(tokenHash: target.tokenHash, at: now)
-            return Change((), event: AuditEvent(code: .sessionRevoked, time: now, actor: "user:\(user.username)", subject: "session:\(id)"))
+            return Change((), event: AuditEvent(code: .sessionRevoked, time: now, actor: "user:\(user.username)", subject: "session:\(id)",
+                                                requestID: requestID, sourceAddress: sourceAddress))
         }
     }
 

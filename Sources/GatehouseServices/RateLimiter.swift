@@ -37,10 +37,13 @@ public final class RateLimiter: Sendable {
             }
             bucket.tokens -= 1
             table[key] = bucket
-            if table.count > self.maxKeys {
+            // Sweep in batches (past 110% of the bound, down to 90%), so a flood of new keys
+            // costs one sweep per tenth of the table, not one per request.
+            if table.count > self.maxKeys + self.maxKeys / 10 {
                 table = table.filter { $0.value.tokens + now.timeIntervalSince($0.value.updated) * rate < self.capacity }
-                if table.count > self.maxKeys {
-                    for (k, _) in table.sorted(by: { $0.value.updated < $1.value.updated }).prefix(table.count - self.maxKeys) { table[k] = nil }
+                let target = self.maxKeys - self.maxKeys / 10
+                if table.count > target {
+                    for (k, _) in table.sorted(by: { $0.value.updated < $1.value.updated }).prefix(table.count - target) { table[k] = nil }
                 }
             }
             return nil

@@ -84,8 +84,13 @@ public protocol StoreWriter: StoreReader {
     func insertPolicyVersion(_ record: PolicyVersionRecord) async throws
     /// Adds a passkey. A credential ID that exists (for anyone) is a conflict.
     func insertCredential(_ record: CredentialRecord) async throws
-    /// Records a successful assertion: the new counter, backup state and time.
-    func updateCredentialUse(id: [UInt8], signCount: UInt32, backedUp: Bool, at time: Date) async throws
+    /// Records a successful assertion: the new counter, backup state and time, but only if the
+    /// counter moves forward (or stays 0 for authenticators that keep none). False otherwise:
+    /// another sign-in got there first with a count at least as high, a possible clone.
+    func updateCredentialUse(id: [UInt8], signCount: UInt32, backedUp: Bool, at time: Date) async throws -> Bool
+    /// Serializes account changes (sign-in, enrollment, recovery, passkey changes, offboarding)
+    /// until the transaction ends, so checks made inside it stay true until it commits.
+    func lockAccountChanges() async throws
     func insertSession(_ record: SessionRecord) async throws
     /// Moves `lastSeenAt` forward (and `steppedUpAt` when given).
     func touchSession(tokenHash: String, at time: Date, steppedUp: Bool) async throws

@@ -118,12 +118,20 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "this passkey is already registered") }
     }
 
-    func updateCredentialUse(id: [UInt8], signCount: UInt32, backedUp: Bool, at time: Date) async throws {
+    func updateCredentialUse(id: [UInt8], signCount: UInt32, backedUp: Bool, at time: Date) async throws -> Bool {
+        let count = Int64(signCount)
         let rows = try await self.db.raw("""
-            UPDATE webauthn_credentials SET sign_count = \(bind: Int64(signCount)), backed_up = \(bind: backedUp), last_used_at = \(bind: Self.millis(time))
-            WHERE id = \(bind: Base64URL.encode(id)) RETURNING id
+            UPDATE webauthn_credentials SET sign_count = \(bind: count), backed_up = \(bind: backedUp), last_used_at = \(bind: Self.millis(time))
+            WHERE id = \(bind: Base64URL.encode(id)) AND (sign_count < \(bind: count) OR (sign_count = 0 AND \(bind: count) = 0)) RETURNING id
             """).all()
-        guard !rows.isEmpty else { throw GatehouseError(.notFound, "no such passkey") }
+        return !rows.isEmpty
+    }
+
+    /// A transaction-scoped advisory lock on PostgreSQL (released at commit or rollback); on
+    /// SQLite every write transaction already runs alone.
+    func lockAccountChanges() async throws {
+        guard self.dialect == .postgres else { return }
+        _ = try await self.db.raw("SELECT pg_advisory_xact_lock(7473736) AS locked").all()
     }
 
     private static let sessionColumns = """

@@ -255,11 +255,16 @@ public struct RelyingParty: Sendable {
         return VerifiedAuthentication(credentialID: credential.id, signCount: authData.signCount, backedUp: authData.flags.contains(.backedUp))
     }
 
-    /// A credential ID for a user name that has no passkeys: HMAC-SHA-256 under a server
-    /// secret, 16 bytes like a real one, the same every time for the same name. Offered in
-    /// sign-in options so they do not reveal who has an account.
+    /// A credential ID for a user name that has no passkeys, offered in sign-in options so they
+    /// do not reveal who has an account: derived by HMAC-SHA-256 from a secret every replica
+    /// shares (derived from the root key), so it is the same for the same name across restarts
+    /// and replicas, and 16, 32 or 64 bytes long as real IDs are.
     public static func decoyCredentialID(for name: String, secret: [UInt8]) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array(name.utf8), using: SymmetricKey(data: secret)).prefix(16))
+        let key = SymmetricKey(data: secret)
+        let first = Array(HMAC<SHA256>.authenticationCode(for: Array("id:\(name)".utf8), using: key))
+        let second = Array(HMAC<SHA256>.authenticationCode(for: Array("more:\(name)".utf8), using: key))
+        let length = [16, 32, 64][Int(first[0]) % 3]
+        return Array((first + second).prefix(length))
     }
 
     // MARK: shared steps

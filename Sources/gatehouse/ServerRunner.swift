@@ -96,7 +96,7 @@ struct ServerRunner {
                     id: self.settings.publicURL.relyingPartyID, name: "Gatehouse", origins: [self.settings.publicURL.origin],
                     attestation: try Self.attestationPolicy(self.settings.passkeys)
                 ),
-                ceremonies: CeremonyStore(time: time, random: random), decoySecret: random.bytes(32)
+                ceremonies: CeremonyStore(time: time, random: random), decoySecret: rootKey.derive(label: "gatehouse/webauthn-decoy/v1")
             )
         )
         deps.signInRatePerMinute = self.settings.signInRatePerMinute

@@ -117,7 +117,7 @@ struct PasskeyServiceTests {
         let (_, a) = try await s.service.beginSignIn(username: "ghost")
         let (_, b) = try await s.service.beginSignIn(username: "ghost")
         #expect(a.allowCredentials == b.allowCredentials && a.allowCredentials.count == 1)
-        #expect(Base64URL.decode(a.allowCredentials[0].id)?.count == 16)
+        #expect([16, 32, 64].contains(Base64URL.decode(a.allowCredentials[0].id)?.count ?? 0))
         #expect(a.challenge != b.challenge)
         var messages = Set<String>()
         for token in ["", "nope", String(repeating: "x", count: 43), String(repeating: "y", count: 500)] {
@@ -126,5 +126,42 @@ struct PasskeyServiceTests {
         s.time.advance(by: 25 * 3600)
         do { _ = try await s.service.beginEnrollment(token: s.token) } catch let e as GatehouseError { messages.insert(e.message) }
         #expect(messages.count == 1)
+    }
+
+    @Test("removing a passkey needs a fresh passkey check, never takes the last one, and signs out its sessions")
+    func removal() async throws {
+        let s = try await self.setup(InMemoryStore())
+        let first = P256.Signing.PrivateKey(), second = P256.Signing.PrivateKey()
+        let id1: [UInt8] = Array(repeating: 1, count: 16), id2: [UInt8] = Array(repeating: 2, count: 16)
+        let (c1, o1) = try await s.service.beginEnrollment(token: s.token)
+        let enrolled = try await s.service.finishEnrollment(ceremony: c1, credential: Self.registration(o1, key: first, id: id1), requestID: nil, sourceAddress: nil)
+        let user = enrolled.user
+        guard let session = try await s.service.authenticate(sessionToken: enrolled.session.token)?.session else { Issue.record("no session"); return }
+        await #expect(throws: GatehouseError(.conflict, "this is your only passkey; add another before removing it")) {
+            try await s.service.removePasskey(user: user, session: session, id: id1, requestID: nil, sourceAddress: nil)
+        }
+        let (c2, o2) = try await s.service.beginAddPasskey(user: user, session: session)
+        _ = try await s.service.finishAddPasskey(user: user, ceremony: c2, credential: Self.registration(o2, key: second, id: id2), requestID: nil, sourceAddress: nil)
+        s.time.advance(by: 6 * 60)
+        guard let stale = try await s.service.authenticate(sessionToken: enrolled.session.token)?.session else { Issue.record("no session"); return }
+        await #expect(throws: GatehouseError.self) { try await s.service.removePasskey(user: user, session: stale, id: id1, requestID: nil, sourceAddress: nil) }
+        await #expect(throws: GatehouseError.self) { try await s.service.beginAddPasskey(user: user, session: stale) }
+        // Within the step-up window the removal works, and the session opened with that passkey ends.
+        var fresh = stale
+        fresh.steppedUpAt = s.time.now()
+        try await s.service.removePasskey(user: user, session: fresh, id: id1, requestID: nil, sourceAddress: "192.0.2.7")
+        #expect(try await s.service.passkeys(of: user).map(\.id) == [id2])
+        #expect(try await s.service.authenticate(sessionToken: enrolled.session.token) == nil)
+        let last = try await s.store.read { tx in try await tx.auditRecords(after: 0, limit: 100) }.last?.event
+        #expect(last?.code == .passkeyRemoved && last?.details["sessions_ended"] == "1" && last?.sourceAddress == "192.0.2.7")
+    }
+
+    @Test("decoy IDs depend only on the name and the shared secret, with varied lengths")
+    func decoys() {
+        let secret = Array(repeating: UInt8(5), count: 32)
+        #expect(RelyingParty.decoyCredentialID(for: "ghost", secret: secret) == RelyingParty.decoyCredentialID(for: "ghost", secret: secret))
+        #expect(RelyingParty.decoyCredentialID(for: "ghost", secret: secret) != RelyingParty.decoyCredentialID(for: "ghost", secret: [1]))
+        let lengths = Set((0..<40).map { RelyingParty.decoyCredentialID(for: "user\($0)", secret: secret).count })
+        #expect(lengths == [16, 32, 64])
     }
 }

@@ -51,6 +51,15 @@ enum PageAssets {
           const credential = await navigator.credentials.get({ publicKey: requestOptions(started.publicKey) });
           return post(verifyPath, { ceremony: started.ceremony, credential: assertionJSON(credential) });
         }
+        // Sensitive changes need a passkey check within five minutes: on "step-up" do it, then retry.
+        async function withStepUp(action) {
+          try { return await action(); } catch (e) {
+            if (!/step-up/.test(e.message)) throw e;
+            say("Confirm with a passkey you already have…");
+            await assert("/api/webauthn/stepup/options", "/api/webauthn/stepup/verify");
+            return action();
+          }
+        }
         const actions = {
           async enroll() {
             const token = new URLSearchParams(location.hash.slice(1)).get("token");
@@ -67,18 +76,14 @@ enum PageAssets {
             location.assign("/account");
           },
           async "add-passkey"() {
-            say("Confirm with a passkey you already have…");
-            try {
-              await register("/api/passkeys/options", "/api/passkeys/verify");
-            } catch (e) {
-              if (!/step-up|confirm/.test(e.message)) throw e;
-              await assert("/api/webauthn/stepup/options", "/api/webauthn/stepup/verify");
-              say("Now create the new passkey…");
-              await register("/api/passkeys/options", "/api/passkeys/verify");
-            }
+            say("Waiting for your passkey…");
+            await withStepUp(() => register("/api/passkeys/options", "/api/passkeys/verify"));
             location.reload();
           },
-          async "remove-passkey"(el) { await post("/api/passkeys/remove", { id: el.dataset.id }); location.reload(); },
+          async "remove-passkey"(el) {
+            await withStepUp(() => post("/api/passkeys/remove", { id: el.dataset.id }));
+            location.reload();
+          },
           async "revoke-session"(el) { await post("/api/sessions/revoke", { id: el.dataset.id }); location.reload(); },
           async signout() { await post("/api/session/signout"); location.assign("/signin"); },
         };
