@@ -145,16 +145,19 @@ public struct PasskeyService: Sendable {
         var userID: String? = nil
         if let username {
             let name = try Username(validating: username)
-            let found = try await self.environment.store.read { tx -> (User, [CredentialRecord])? in
-                guard let user = try await tx.user(named: name), user.status == .active else { return nil }
-                return (user, try await tx.credentials(userID: user.id))
+            // Known and unknown names do the same work (two reads, one decoy), so neither the
+            // answer's shape nor its timing tells them apart.
+            let found = try await self.environment.store.read { tx -> (User?, [CredentialRecord]) in
+                let user = try await tx.user(named: name).flatMap { $0.status == .active ? $0 : nil }
+                return (user, try await tx.credentials(userID: user?.id ?? ""))
             }
-            if let (user, credentials) = found, !credentials.isEmpty {
+            let decoy = RelyingParty.decoyCredentialID(for: name.rawValue, secret: self.decoySecret)
+            if let user = found.0, !found.1.isEmpty {
                 userID = user.id
-                allow = credentials.map(\.id)
+                allow = found.1.map(\.id)
             } else {
                 userID = "decoy"
-                allow = [RelyingParty.decoyCredentialID(for: name.rawValue, secret: self.decoySecret)]
+                allow = [decoy]
             }
         }
         let (ceremony, challenge) = try self.ceremonies.begin(.authentication(userID: userID))
