@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseCore
 import GatehousePolicy
 
 /// The policy engine on synthetic policies: 10,000 users, 1,000 hosts, and a rule count that

@@ -14,6 +14,8 @@ public struct HTTPDependencies: Sendable {
     public let passkeys: PasskeyService
     /// Sign-in attempts per source network per minute.
     public var signInRatePerMinute = 120
+    /// Reverse proxies whose X-Forwarded-For is believed.
+    public var trustedProxies: [IPPrefix] = []
     let registry = PrometheusCollectorRegistry()
 
     public init(environment: ServiceEnvironment, publicURL: PublicURL, version: String, startedAt: Date, auditLog: AuditLog, policy: PolicyService, passkeys: PasskeyService) {

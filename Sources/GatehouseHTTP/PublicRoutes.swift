@@ -17,7 +17,7 @@ public enum PublicRoutes {
         let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
 
         WebAuthnRoutes.add(to: router, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random, time: deps.environment.time,
-                          perSourceAttempts: deps.signInRatePerMinute)
+                          perSourceAttempts: deps.signInRatePerMinute, trustedProxies: deps.trustedProxies)
         try PageRoutes.add(to: router, passkeys: deps.passkeys)
         router.get("/healthz") { _, _ in
             JSONResponse.make(.ok, ["status": "alive"])

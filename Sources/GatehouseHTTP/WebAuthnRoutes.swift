@@ -16,14 +16,17 @@ enum WebAuthnRoutes {
 
     static func add(
         to router: Router<GatehouseRequestContext>, passkeys: PasskeyService, publicURL: PublicURL, random: any RandomSource, time: any TimeSource,
-        perSourceAttempts: Int
+        perSourceAttempts: Int, trustedProxies: [IPPrefix]
     ) {
         let secure = publicURL.scheme == "https"
         let perSource = RateLimiter(capacity: perSourceAttempts, per: Self.perSourcePeriod, time: time)
         let perAccount = RateLimiter(capacity: Self.perAccountAttempts, per: Self.perAccountPeriod, time: time)
         /// Refuses with 429 and Retry-After once a source (or the named account) is out of attempts.
-        @Sendable func limit(_ context: GatehouseRequestContext, account: String? = nil) throws(GatehouseError) {
-            if let source = context.sourceAddress, let wait = perSource.take(RateLimiter.sourceKey(source)) {
+        @Sendable func client(_ request: Request, _ context: GatehouseRequestContext) -> String? {
+            GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
+        }
+        @Sendable func limit(_ request: Request, _ context: GatehouseRequestContext, account: String? = nil) throws(GatehouseError) {
+            if let source = client(request, context), let wait = perSource.take(RateLimiter.sourceKey(source)) {
                 throw GatehouseError(.rateLimited, "too many sign-in attempts from your network; try again in \(wait) seconds")
             }
             if let account, let wait = perAccount.take("user:" + account) {
@@ -32,7 +35,7 @@ enum WebAuthnRoutes {
         }
         router.post("/api/webauthn/registration/options") { request, context in
             await Self.respond {
-                try limit(context)
+                try limit(request, context)
                 let object = try await Self.object(request, allowed: ["token"])
                 guard let token = object["token"] as? String else { throw GatehouseError(.invalidInput, "token is required") }
                 let (ceremony, options) = try await passkeys.beginEnrollment(token: token)
@@ -41,10 +44,10 @@ enum WebAuthnRoutes {
         }
         router.post("/api/webauthn/registration/verify") { request, context in
             await Self.respond {
-                try limit(context)
+                try limit(request, context)
                 let (ceremony, credential) = try await Self.ceremonyBody(request)
                 let enrolled = try await passkeys.finishEnrollment(
-                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress
+                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
                 )
                 return Self.signedIn(.created, enrolled.session, secure: secure)
             }
@@ -57,17 +60,17 @@ enum WebAuthnRoutes {
                     guard let text = value as? String else { throw GatehouseError(.invalidInput, "username must be a string") }
                     username = text.isEmpty ? nil : text
                 }
-                try limit(context, account: username.flatMap { try? Username(validating: $0).rawValue })
+                try limit(request, context, account: username.flatMap { try? Username(validating: $0).rawValue })
                 let (ceremony, options) = try await passkeys.beginSignIn(username: username)
                 return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
             }
         }
         router.post("/api/webauthn/authentication/verify") { request, context in
             await Self.respond {
-                try limit(context)
+                try limit(request, context)
                 let (ceremony, credential) = try await Self.ceremonyBody(request)
                 let session = try await passkeys.finishSignIn(
-                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress
+                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
                 )
                 return Self.signedIn(.ok, session, secure: secure)
             }
@@ -88,7 +91,7 @@ enum WebAuthnRoutes {
                 let (user, session, _) = try await Self.signedInUser(request, passkeys)
                 // Each options call holds a pending ceremony: bounded per account, so one
                 // signed-in user cannot fill the table that everyone's sign-ins share.
-                try limit(context, account: user.username.rawValue)
+                try limit(request, context, account: user.username.rawValue)
                 let (ceremony, options) = try await passkeys.beginAddPasskey(user: user, session: session)
                 return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
             }
@@ -98,7 +101,7 @@ enum WebAuthnRoutes {
                 let (user, _, _) = try await Self.signedInUser(request, passkeys)
                 let (ceremony, credential) = try await Self.ceremonyBody(request)
                 let record = try await passkeys.finishAddPasskey(
-                    user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress
+                    user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
                 )
                 return JSONResponse.make(.created, ["id": Base64URL.encode(record.id)])
             }
@@ -108,7 +111,7 @@ enum WebAuthnRoutes {
                 let (user, session, _) = try await Self.signedInUser(request, passkeys)
                 let object = try await Self.object(request, allowed: ["id"])
                 guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else { throw GatehouseError(.invalidInput, "id is required") }
-                try await passkeys.removePasskey(user: user, session: session, id: id, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress)
+                try await passkeys.removePasskey(user: user, session: session, id: id, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
                 return Response(status: .noContent)
             }
         }
@@ -116,18 +119,18 @@ enum WebAuthnRoutes {
             await Self.respond {
                 try Self.requireJSON(request)
                 let (user, session, _) = try await Self.signedInUser(request, passkeys)
-                try limit(context, account: user.username.rawValue)
+                try limit(request, context, account: user.username.rawValue)
                 let (ceremony, options) = try await passkeys.beginStepUp(user: user, session: session)
                 return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
             }
         }
         router.post("/api/webauthn/stepup/verify") { request, context in
             await Self.respond {
-                try limit(context)
+                try limit(request, context)
                 let (user, _, _) = try await Self.signedInUser(request, passkeys)
                 let (ceremony, credential) = try await Self.ceremonyBody(request)
                 try await passkeys.finishStepUp(
-                    user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress
+                    user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
                 )
                 return Response(status: .noContent)
             }
@@ -142,7 +145,7 @@ enum WebAuthnRoutes {
             await Self.respond {
                 try Self.requireJSON(request)
                 let (_, _, token) = try await Self.signedInUser(request, passkeys)
-                _ = try await passkeys.signOut(sessionToken: token, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress)
+                _ = try await passkeys.signOut(sessionToken: token, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
                 var response = Response(status: .noContent)
                 response.headers[.setCookie] = "\(Self.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
                 return response
@@ -163,7 +166,7 @@ enum WebAuthnRoutes {
                 let (user, _, _) = try await Self.signedInUser(request, passkeys)
                 let object = try await Self.object(request, allowed: ["id"])
                 guard let id = object["id"] as? String, (1...64).contains(id.utf8.count) else { throw GatehouseError(.invalidInput, "id is required") }
-                try await passkeys.revokeSession(of: user, id: id, requestID: Identifier.make(using: random), sourceAddress: context.sourceAddress)
+                try await passkeys.revokeSession(of: user, id: id, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
                 return Response(status: .noContent)
             }
         }

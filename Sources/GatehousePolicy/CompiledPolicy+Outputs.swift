@@ -1,3 +1,4 @@
+public import GatehouseCore
 public import Foundation
 
 /// What the SSH certificate authority needs for one login: the rule that allows it and the

@@ -1,3 +1,4 @@
+public import GatehouseCore
 public import Foundation
 
 /// The outcome of one line of a policy's `tests` block.

@@ -1,3 +1,4 @@
+public import GatehouseCore
 /// A block of packets a filter allows: an address range × one protocol × a port range. Allow
 /// sets are unions of boxes; a deny is subtracted box by box, so a compiled set never needs
 /// rule order at run time (nftables sets have none).

@@ -1,3 +1,4 @@
+public import GatehouseCore
 /// One line of a policy's `tests` block, e.g. `alice can ssh root@web-1` or
 /// `contractors cannot reach 10.0.5.0/24:5432`. A policy whose tests fail is never applied.
 ///

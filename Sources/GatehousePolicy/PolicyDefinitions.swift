@@ -1,3 +1,4 @@
+public import GatehouseCore
 import Foundation
 
 /// The named things a policy defines, after checking. ``PolicyCompiler`` produces them and

@@ -1,3 +1,4 @@
+import GatehouseCore
 public import Foundation
 
 /// What someone asks to do. Every enforcement point phrases its question as one of these.

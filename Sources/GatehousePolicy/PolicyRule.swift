@@ -1,3 +1,4 @@
+public import GatehouseCore
 import Foundation
 
 /// Who a rule is about, as written in `who = [...]`.

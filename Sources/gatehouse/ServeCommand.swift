@@ -30,6 +30,8 @@ struct Serve: AsyncParsableCommand {
     var webauthnAAGUIDs: String?
     @Option(name: .customLong("signin-rate"), help: "Sign-in attempts per source network per minute (default 120).")
     var signInRate: String?
+    @Option(name: .customLong("trusted-proxies"), help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed.")
+    var trustedProxies: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key for HTTPS.") var tlsKey: String?
 
     func run() async throws {
@@ -60,6 +62,7 @@ struct Serve: AsyncParsableCommand {
         overrides.webauthnTrustAnchors = self.webauthnTrustAnchors
         overrides.webauthnAAGUIDs = self.webauthnAAGUIDs
         overrides.signInRate = self.signInRate
+        overrides.trustedProxies = self.trustedProxies
         overrides.tlsKey = self.tlsKey
         var document: ConfigDocument? = nil
         var fileName = "config"

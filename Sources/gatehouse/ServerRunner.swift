@@ -100,6 +100,7 @@ struct ServerRunner {
             )
         )
         deps.signInRatePerMinute = self.settings.signInRatePerMinute
+        deps.trustedProxies = self.settings.trustedProxies
         let publisher = CheckpointPublisher(
             log: auditLog, store: store, logger: Logger(label: "gatehouse.audit")
         )

@@ -127,4 +127,12 @@ struct ServerSettingsTests {
         #expect(self.message { $0.signInRate = "0" } == "--signin-rate: must be a whole number from 1 to 1000000")
         #expect(self.message("[webauthn]\nsignin_rate_per_minute = \"lots\"")?.contains("must be a whole number") == true)
     }
+
+    @Test func trustedProxies() throws {
+        #expect(try self.resolve().trustedProxies.isEmpty)
+        #expect(try self.resolve("trusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\"]").trustedProxies.map(\.description) == ["10.0.0.0/8", "fd00::/8"])
+        #expect(try self.resolve("trusted_proxies = [\"10.0.0.0/8\"]") { $0.trustedProxies = "192.0.2.1" }.trustedProxies.map(\.description) == ["192.0.2.1"])
+        #expect(self.message { $0.trustedProxies = "10.0.0.1/8" }?.contains("has host bits set; did you mean 10.0.0.0/8?") == true)
+        #expect(self.message("trusted_proxies = [\"proxy.internal\"]")?.contains("is not an IP address or CIDR prefix") == true)
+    }
 }

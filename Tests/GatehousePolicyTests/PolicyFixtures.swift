@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseCore
 import GatehousePolicy
 
 /// Shared inputs for the policy tests: the example policy from the repository and helpers.

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseCore
 import GatehousePolicy
 import Testing
 

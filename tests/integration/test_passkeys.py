@@ -399,3 +399,22 @@ def test_hardware_only_mode_refuses_to_start_without_usable_trust_anchors(server
         s = servers(tmp_path / "d", *args)
         assert s.run_to_exit() == 1
         assert message in s.stderr, s.stderr
+
+
+def test_client_address_comes_from_trusted_proxies_only(servers, tmp_path):
+    proxied = servers(tmp_path / "a", "--trusted-proxies", "127.0.0.0/8").start()
+    direct = servers(tmp_path / "b").start()
+    for server, expected in [(proxied, "203.0.113.9"), (direct, "127.0.0.1")]:
+        r = requests.post(server.url + "/api/webauthn/authentication/verify", json={"ceremony": "x", "credential": {"type": "public-key"}},
+                          headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}, timeout=10)
+        assert r.status_code == 400
+        # The refused sign-in never reached a credential, so look at a sign-in attempt that did.
+        token = bootstrap_token(server)
+        passkey = Authenticator()
+        started = requests.post(server.url + "/api/webauthn/registration/options", json={"token": token}, timeout=10).json()
+        credential = passkey.create(started["publicKey"], origin(server), flags=UP)
+        r = requests.post(server.url + "/api/webauthn/registration/verify", json={"ceremony": started["ceremony"], "credential": credential},
+                          headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}, timeout=10)
+        assert r.json()["error"]["code"] == "webauthn.user_not_verified"
+        tail = [json.loads(l) for l in gatehouse("audit", "tail", "-n", "5", "--code", "enrollment.failed", "--data-dir", server.data_dir).stdout.splitlines()]
+        assert tail and tail[-1]["source"] == expected, tail

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseCore
 import GatehousePolicy
 
 // libFuzzer entry points (see fuzz-config for how they are wired).

@@ -27,6 +27,8 @@ public struct ServerSettings: Sendable, Equatable {
         /// Comma-separated on the command line.
         public var webauthnAAGUIDs: String?
         public var signInRate: String?
+        /// Comma-separated on the command line.
+        public var trustedProxies: String?
         public init() {}
     }
 
@@ -41,6 +43,7 @@ public struct ServerSettings: Sendable, Equatable {
         ("tls.cert", "--tls-cert"), ("tls.key", "--tls-key"),
         ("webauthn.attestation", "--webauthn-attestation"), ("webauthn.trust_anchors", "--webauthn-trust-anchors"),
         ("webauthn.aaguids", "--webauthn-aaguids"), ("webauthn.signin_rate_per_minute", "--signin-rate"),
+        ("trusted_proxies", "--trusted-proxies"),
     ]
 
     /// Sign-in attempts allowed per source network per minute, by default.
@@ -66,6 +69,8 @@ public struct ServerSettings: Sendable, Equatable {
     public let passkeys: Passkeys
     /// Sign-in attempts per source network (IPv4 address, IPv6 /64) per minute.
     public let signInRatePerMinute: Int
+    /// Reverse proxies whose `X-Forwarded-For` is believed (empty: the header is ignored).
+    public let trustedProxies: [IPPrefix]
 
     public static func resolve(overrides: Overrides, file: ConfigDocument?, fileName: String = "config") throws(GatehouseError) -> ServerSettings {
         let known = Set(knownKeys.map(\.key))
@@ -172,9 +177,19 @@ public struct ServerSettings: Sendable, Equatable {
             signInRate = value
         }
 
+        var trustedProxies: [IPPrefix] = []
+        if let list = try lookup.stringList("trusted_proxies") {
+            for text in list.value {
+                do { trustedProxies.append(try IPPrefix(parsing: text)) } catch {
+                    throw lookup.error(list.origin, "trusted_proxies", error.message)
+                }
+            }
+        }
+
         return ServerSettings(
             dataDir: dataDir.value, listen: listen, publicURL: publicURL, database: database,
-            logFormat: logFormat, logLevel: levelText.value, tls: tls, passkeys: passkeys, signInRatePerMinute: signInRate
+            logFormat: logFormat, logLevel: levelText.value, tls: tls, passkeys: passkeys, signInRatePerMinute: signInRate,
+            trustedProxies: trustedProxies
         )
     }
 }
@@ -207,6 +222,7 @@ private struct Lookup {
             case "webauthn.trust_anchors": self.overrides.webauthnTrustAnchors
             case "webauthn.aaguids": self.overrides.webauthnAAGUIDs
             case "webauthn.signin_rate_per_minute": self.overrides.signInRate
+            case "trusted_proxies": self.overrides.trustedProxies
             default: nil
             }
         if let flagValue { return (flagValue, .flag(flag)) }
@@ -219,8 +235,8 @@ private struct Lookup {
 
     /// A list: comma-separated from a flag; an array of strings (or one string) in the file.
     func stringList(_ key: String) throws(GatehouseError) -> (value: [String], origin: SettingOrigin)? {
-        if let entry = self.file?[key], case .array(let items) = entry.value,
-           self.overrides.webauthnAAGUIDs == nil || key != "webauthn.aaguids" {
+        let flagGiven = (key == "webauthn.aaguids" && self.overrides.webauthnAAGUIDs != nil) || (key == "trusted_proxies" && self.overrides.trustedProxies != nil)
+        if let entry = self.file?[key], case .array(let items) = entry.value, !flagGiven {
             var out: [String] = []
             for item in items {
                 guard case .string(let text) = item else {

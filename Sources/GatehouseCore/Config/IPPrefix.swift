@@ -1,4 +1,4 @@
-public import GatehouseCore
+
 
 /// An IPv4 or IPv6 prefix (`10.0.5.0/24`, `fd00::/8`; a bare address is a full-length prefix).
 /// Both families live in one 128-bit space, IPv4 as `::ffff:a.b.c.d`, so ranges compare and
