@@ -8,12 +8,9 @@ enum AccountRoutes {
     static func add(to router: Router<BasicRequestContext>, deps: HTTPDependencies, invitations: InvitationService, offboarding: OffboardingService) {
         router.post("/v1/users/recover") { request, _ in
             do {
-                let body = try await collectBody(request, limit: AdminRoutes.maxBodyBytes)
-                try StrictJSON.checkKeys(body, allowed: ["username"])
-                let object = (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]) ?? [:]
-                guard let name = object["username"] as? String else { throw GatehouseError(.invalidInput, "username is required") }
+                let (name, _) = try await Self.body(request, allowed: ["username"])
                 let issued = try await invitations.inviteRecovery(
-                    username: try Username(validating: name), actor: AdminRoutes.actor,
+                    username: name, actor: AdminRoutes.actor,
                     requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source
                 )
                 return JSONResponse.make(.created, InviteResponse(issued))
@@ -23,13 +20,10 @@ enum AccountRoutes {
         }
         router.post("/v1/users/offboard") { request, _ in
             do {
-                let body = try await collectBody(request, limit: AdminRoutes.maxBodyBytes)
-                try StrictJSON.checkKeys(body, allowed: ["username", "reason"])
-                let object = (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]) ?? [:]
-                guard let name = object["username"] as? String else { throw GatehouseError(.invalidInput, "username is required") }
-                let reason = object["reason"] as? String
+                let (name, object) = try await Self.body(request, allowed: ["username", "reason"])
+                if let value = object["reason"], !(value is String) { throw GatehouseError(.invalidInput, "reason must be a string") }
                 let result = try await offboarding.offboard(
-                    username: try Username(validating: name), actor: AdminRoutes.actor, reason: reason,
+                    username: name, actor: AdminRoutes.actor, reason: object["reason"] as? String,
                     requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source
                 )
                 return JSONResponse.make(.ok, OffboardResult(username: result.user.username.rawValue, revoked: result.revoked))
@@ -37,5 +31,14 @@ enum AccountRoutes {
                 return JSONResponse.error(error)
             }
         }
+    }
+
+    /// A JSON object with a valid `username` and nothing but `allowed` keys.
+    static func body(_ request: Request, allowed: Set<String>) async throws -> (Username, [String: Any]) {
+        let bytes = try await collectBody(request, limit: AdminRoutes.maxBodyBytes)
+        try StrictJSON.checkKeys(bytes, allowed: allowed)
+        let object = (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
+        guard let name = object["username"] as? String else { throw GatehouseError(.invalidInput, "username is required and must be a string") }
+        return (try Username(validating: name), object)
     }
 }

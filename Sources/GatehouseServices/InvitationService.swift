@@ -73,42 +73,37 @@ public struct InvitationService: Sendable {
     public func invite(
         username: Username, email: EmailAddress?, role: RoleName, actor: String, requestID: String? = nil, sourceAddress: String? = nil
     ) async throws -> Issued {
-        let env = self.environment
-        let publicURL = self.publicURL
-        return try await env.store.commit { tx in
-            if try await tx.user(named: username) != nil {
-                throw GatehouseError(.conflict, "user \(username) already exists")
-            }
-            if let pending = try await tx.pendingInvitation(for: username) {
-                throw GatehouseError(.conflict, "\(username) already has a pending invitation (\(pending.id)); revoke it first")
-            }
-            let now = env.time.now()
-            let (made, token) = Self.make(kind: .invite, username: username, email: email, role: role, actor: actor, env: env, now: now)
-            var invitation = made
-            invitation.expiresAt = now.addingTimeInterval(Self.inviteLifetime)
-            try await tx.insertInvitation(invitation)
-            var event = Self.createdEvent(invitation, actor: actor, now: now)
-            event.requestID = requestID
-            event.sourceAddress = sourceAddress
-            return Change(Issued(invitation: invitation, enrollmentURL: token.enrollmentURL(publicURL: publicURL)), event: event)
+        try await self.issue(kind: .invite, username: username, actor: actor, requestID: requestID, sourceAddress: sourceAddress) { tx in
+            if try await tx.user(named: username) != nil { throw GatehouseError(.conflict, "user \(username) already exists") }
+            return (email, role, Self.inviteLifetime)
         }
     }
 
     /// Issues a recovery link for an existing, active account (lost passkeys). Valid for 24
     /// hours; enrolling with it replaces the account's passkeys and ends its sessions.
     public func inviteRecovery(username: Username, actor: String, requestID: String? = nil, sourceAddress: String? = nil) async throws -> Issued {
+        try await self.issue(kind: .recovery, username: username, actor: actor, requestID: requestID, sourceAddress: sourceAddress) { tx in
+            guard let user = try await tx.user(named: username) else { throw GatehouseError(.notFound, "there is no user \(username)") }
+            guard user.status == .active else { throw GatehouseError(.conflict, "\(username) is \(user.status.rawValue); only active accounts can be recovered") }
+            return (user.email, user.role, Self.recoveryLifetime)
+        }
+    }
+
+    /// One invitation of `kind`, in one audited transaction: `check` vets the account and says
+    /// the e-mail, role and lifetime; one pending invitation per user name at a time.
+    private func issue(
+        kind: Invitation.Kind, username: Username, actor: String, requestID: String?, sourceAddress: String?,
+        check: @escaping @Sendable (any StoreWriter) async throws -> (EmailAddress?, RoleName, TimeInterval)
+    ) async throws -> Issued {
         let env = self.environment
         let publicURL = self.publicURL
         return try await env.store.commit { tx in
-            guard let user = try await tx.user(named: username) else { throw GatehouseError(.notFound, "there is no user \(username)") }
-            guard user.status == .active else { throw GatehouseError(.conflict, "\(username) is \(user.status.rawValue); only active accounts can be recovered") }
+            let (email, role, lifetime) = try await check(tx)
             if let pending = try await tx.pendingInvitation(for: username) {
                 throw GatehouseError(.conflict, "\(username) already has a pending invitation (\(pending.id)); revoke it first")
             }
             let now = env.time.now()
-            let (made, token) = Self.make(kind: .recovery, username: username, email: user.email, role: user.role, actor: actor, env: env, now: now)
-            var invitation = made
-            invitation.expiresAt = now.addingTimeInterval(Self.recoveryLifetime)
+            let (invitation, token) = Self.make(kind: kind, username: username, email: email, role: role, actor: actor, env: env, now: now, lifetime: lifetime)
             try await tx.insertInvitation(invitation)
             var event = Self.createdEvent(invitation, actor: actor, now: now)
             event.requestID = requestID
@@ -122,12 +117,12 @@ public struct InvitationService: Sendable {
 
     private static func make(
         kind: Invitation.Kind, username: Username, email: EmailAddress?, role: RoleName, actor: String,
-        env: ServiceEnvironment, now: Date
+        env: ServiceEnvironment, now: Date, lifetime: TimeInterval = InvitationService.defaultLifetime
     ) -> (Invitation, InvitationToken) {
         let token = InvitationToken.generate(using: env.random)
         let invitation = Invitation(
             id: Identifier.make(using: env.random), kind: kind, username: username, email: email, role: role,
-            tokenHash: token.hash, createdAt: now, expiresAt: now.addingTimeInterval(Self.defaultLifetime),
+            tokenHash: token.hash, createdAt: now, expiresAt: now.addingTimeInterval(lifetime),
             createdBy: actor, state: .pending
         )
         return (invitation, token)

@@ -1,7 +1,7 @@
 public import Foundation
 public import GatehouseCore
 
-/// Something a user holds that offboarding must end: sessions today; OIDC tokens, SSH
+/// Something a user holds that offboarding must end: sessions and pending links today; OIDC tokens, SSH
 /// certificates, WireGuard peers and X.509 certificates register here as they arrive, so that
 /// `gatehouse admin offboard` stays one operation that cuts everything at once.
 public protocol OffboardingHook: Sendable {
@@ -20,6 +20,16 @@ public struct SessionOffboardingHook: OffboardingHook {
     }
 }
 
+/// Revokes a pending invitation or recovery link for the user, so no link outlives the account.
+public struct InvitationOffboardingHook: OffboardingHook {
+    public init() {}
+    public var name: String { "invitations" }
+    public func revoke(user: User, in tx: any StoreWriter, at time: Date) async throws -> Int {
+        guard let pending = try await tx.pendingInvitation(for: user.username) else { return 0 }
+        return try await tx.finishInvitation(id: pending.id, state: .revoked, at: time) ? 1 : 0
+    }
+}
+
 /// Offboarding: disables the account and runs every registered hook in one transaction, with
 /// one audit event that says how much each hook ended. Refuses to remove the last active
 /// administrator, which would lock everyone out of administration.
@@ -27,7 +37,7 @@ public struct OffboardingService: Sendable {
     let environment: ServiceEnvironment
     let hooks: [any OffboardingHook]
 
-    public init(environment: ServiceEnvironment, hooks: [any OffboardingHook] = [SessionOffboardingHook()]) {
+    public init(environment: ServiceEnvironment, hooks: [any OffboardingHook] = [SessionOffboardingHook(), InvitationOffboardingHook()]) {
         self.environment = environment
         self.hooks = hooks
     }

@@ -106,7 +106,7 @@ struct Admin: AsyncParsableCommand {
             do {
                 _ = try Username(validating: self.username)
                 let result = try await AdminClient(dataDir: self.options.dataDir).offboard(username: self.username, reason: self.reason)
-                let ended = result.revoked.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+                let ended = result.revoked.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
                 print("Offboarded \(result.username): account disabled; ended \(ended.isEmpty ? "nothing else" : ended).")
             } catch {
                 throw fail(error)

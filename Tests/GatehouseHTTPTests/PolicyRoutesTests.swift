@@ -183,7 +183,7 @@ struct OffboardingGraphQLTests {
             try await client.execute(uri: "/v1/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: PolicyRoutesTests.body(body)) { response in
                 let result = (HTTPTestSupport.object(response.body)["data"] as? [String: Any])?["offboardUser"] as? [String: Any]
                 #expect(result?["username"] as? String == "dana", "\(String(buffer: response.body))")
-                #expect(result?["revoked"] as? [String] == ["sessions=0"])
+                #expect(result?["revoked"] as? [String] == ["invitations=0", "sessions=0"])
             }
             let again: [String: Any] = ["query": "mutation { offboardUser(username: \"dana\") { username } }"]
             try await client.execute(uri: "/v1/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: PolicyRoutesTests.body(again)) { response in
@@ -192,5 +192,41 @@ struct OffboardingGraphQLTests {
             }
         }
         #expect(try await store.read { tx in try await tx.user(named: Username(uncheckedStored: "dana")) }?.status == .offboarded)
+    }
+}
+
+@Suite("Account routes")
+struct AccountRoutesTests {
+    /// Malformed, hostile and refused bodies: a clear error, and no account or invitation touched.
+    @Test(arguments: [
+        ("/v1/users/offboard", "", 400, "input.invalid"),
+        ("/v1/users/offboard", "[]", 400, "input.invalid"),
+        ("/v1/users/offboard", #"{"reason": "x"}"#, 400, "input.invalid"),
+        ("/v1/users/offboard", #"{"username": 7}"#, 400, "input.invalid"),
+        ("/v1/users/offboard", #"{"username": "dana", "reason": ["x"]}"#, 400, "input.invalid"),
+        ("/v1/users/offboard", #"{"username": "dana", "force": true}"#, 400, "input.invalid"),
+        ("/v1/users/offboard", #"{"username": "Dana'; DROP TABLE users;--"}"#, 400, "input.invalid"),
+        ("/v1/users/offboard", #"{"username": "ghost"}"#, 404, "not_found"),
+        ("/v1/users/recover", #"{"username": "ghost"}"#, 404, "not_found"),
+        ("/v1/users/recover", #"{"username": "dana", "role": "admin"}"#, 400, "input.invalid"),
+        ("/v1/users/recover", "HUGE", 413, "input.too_large"),
+    ] as [(String, String, Int, String)])
+    func refused(path: String, body named: String, status: Int, code: String) async throws {
+        let body = named == "HUGE" ? #"{"username":""# + String(repeating: "a", count: 20_000) + #""}"# : named
+        let store = InMemoryStore()
+        try await store.commit { tx in
+            try await tx.insertUser(User(id: "u9", username: Username(uncheckedStored: "dana"), email: nil, role: .member, status: .active, createdAt: Date()))
+            return Change((), event: AuditEvent(code: .userCreated, time: Date(), actor: "test", subject: "user:dana"))
+        }
+        let app = Application(router: AdminRoutes.makeRouter(try await HTTPTestSupport.dependencies(store)))
+        try await app.test(.router) { client in
+            try await client.execute(uri: path, method: .post, headers: HTTPTestSupport.jsonHeaders, body: ByteBuffer(string: body)) { response in
+                #expect(response.status.code == status, "\(String(buffer: response.body))")
+                #expect(HTTPTestSupport.errorCode(response.body) == code)
+            }
+        }
+        let (dana, invitations) = try await store.read { tx in (try await tx.user(named: Username(uncheckedStored: "dana")), try await tx.invitations(state: nil)) }
+        #expect(dana?.status == .active)
+        #expect(invitations.isEmpty)
     }
 }

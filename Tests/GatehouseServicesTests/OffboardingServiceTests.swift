@@ -60,4 +60,16 @@ struct OffboardingServiceTests {
             try await service.offboard(username: Username(uncheckedStored: "root"), actor: "test", reason: nil)
         }
     }
+
+    @Test("offboarding also revokes a pending invitation or recovery link")
+    func revokesPendingLinks() async throws {
+        let store = InMemoryStore()
+        try await self.seed(store)
+        let env = ServiceEnvironment(store: store, time: ManualTimeSource(Self.t0), random: SeededRandomSource(seed: 4))
+        let issued = try await InvitationService(environment: env, publicURL: try PublicURL(parsing: "http://localhost:8080"))
+            .inviteRecovery(username: Username(uncheckedStored: "alice"), actor: "test")
+        let result = try await OffboardingService(environment: env).offboard(username: Username(uncheckedStored: "alice"), actor: "test", reason: nil)
+        #expect(result.revoked == ["sessions": 2, "invitations": 1])
+        #expect(try await store.read { tx in try await tx.invitation(id: issued.invitation.id) }?.state == .revoked)
+    }
 }

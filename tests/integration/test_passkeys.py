@@ -243,6 +243,19 @@ def test_sessions_sign_out_and_offboarding_cut_access_at_once(server):
     assert r.status_code == 204
     assert requests.get(server.url + "/api/session", cookies={"gatehouse_session": first}, timeout=10).status_code == 401
 
+    # Hostile input on the account endpoints: a clear error, nothing ended or removed.
+    jar = {"gatehouse_session": second}
+    for path, body, code in [("/api/sessions/revoke", {"id": 5}, "input.invalid"), ("/api/sessions/revoke", {"id": "x" * 100}, "input.invalid"),
+                             ("/api/sessions/revoke", {"id": "deadbeefdeadbeef"}, "not_found"), ("/api/sessions/revoke", {"id": other, "all": True}, "input.invalid"),
+                             ("/api/passkeys/remove", {"id": "!!"}, "input.invalid"), ("/api/passkeys/remove", {"id": b64u(b"nope")}, "not_found"),
+                             ("/api/passkeys/remove", {}, "input.invalid")]:
+        r = requests.post(server.url + path, json=body, cookies=jar, timeout=10)
+        assert r.json()["error"]["code"] == code, (path, body, r.text)
+    r = requests.post(server.url + "/api/passkeys/remove", json={"id": b64u(admin.credential_id)}, cookies=jar, timeout=10)
+    assert r.status_code == 409 and "only passkey" in r.json()["error"]["message"]
+    assert requests.post(server.url + "/api/sessions/revoke", json={"id": other}, timeout=10).status_code == 401
+    assert requests.get(server.url + "/api/session", cookies=jar, timeout=10).status_code == 200
+
     # Sign-out needs a JSON request (no cross-site form can send one) and clears the cookie.
     r = requests.post(server.url + "/api/session/signout", data="x", headers={"Content-Type": "text/plain"}, cookies={"gatehouse_session": second}, timeout=10)
     assert r.status_code == 400
