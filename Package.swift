@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "GatehouseGraphQL", targets: ["GatehouseGraphQL"]),
         .library(name: "GatehousePolicy", targets: ["GatehousePolicy"]),
         .library(name: "GatehouseWebAuthn", targets: ["GatehouseWebAuthn"]),
+        .library(name: "GatehouseOIDC", targets: ["GatehouseOIDC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -76,10 +77,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(
+            name: "GatehouseOIDC",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: services (use cases, store protocols, in-memory stores)
         .target(
             name: "GatehouseServices",
-            dependencies: ["GatehouseCore", "GatehouseAudit", "GatehousePolicy", "GatehouseWebAuthn"],
+            dependencies: ["GatehouseCore", "GatehouseAudit", "GatehousePolicy", "GatehouseWebAuthn", "GatehouseOIDC"],
             swiftSettings: swiftSettings
         ),
 
@@ -219,6 +229,12 @@ let package = Package(
                 "GatehouseCore", "GatehouseWebAuthn", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
+            resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatehouseOIDCTests",
+            dependencies: ["GatehouseCore", "GatehouseOIDC", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),

@@ -19,6 +19,7 @@ struct LayeringTests {
         "GatehouseAudit": (.core, ["Crypto"]),
         "GatehousePolicy": (.core, []),
         "GatehouseWebAuthn": (.core, ["Crypto", "_CryptoExtras", "X509", "SwiftASN1"]),
+        "GatehouseOIDC": (.core, ["Crypto"]),
         "GatehouseServices": (.services, []),
         "GatehouseStorage": (.adapter, Set(["Logging", "NIOCore", "NIOPosix", "NIOSSL", "SQLKit", "SQLiteKit", "SQLiteNIO", "PostgresKit", "PostgresNIO"]).union(os)),
         "GatehouseGraphQL": (.adapter, ["Graphiti", "GraphQL"]),

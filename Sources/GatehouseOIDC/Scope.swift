@@ -1,0 +1,27 @@
+/// The scopes Gatehouse knows. An unknown scope is an error (`invalid_scope`) rather than
+/// silently dropped, so a client learns at once that it asked for something that does not exist.
+public enum Scope: String, Sendable, Hashable, CaseIterable, Comparable {
+    case openid
+    case profile
+    case email
+    /// Adds the user's groups and roles (from the policy) to the ID token and userinfo.
+    case groups
+    /// Issues a refresh token.
+    case offlineAccess = "offline_access"
+
+    public static func < (a: Scope, b: Scope) -> Bool { a.rawValue < b.rawValue }
+
+    /// Parses a space-separated scope list (RFC 6749 §3.3). Duplicates collapse.
+    public static func parse(_ text: String?) throws(OAuthError) -> Set<Scope> {
+        guard let text, !text.isEmpty else { return [] }
+        guard text.utf8.count <= 512 else { throw OAuthError(.invalidScope, "scope is too long") }
+        var out: Set<Scope> = []
+        for word in text.split(separator: " ", omittingEmptySubsequences: true) {
+            guard let s = Scope(rawValue: String(word)) else { throw OAuthError(.invalidScope, "unknown scope \(word.prefix(40))") }
+            out.insert(s)
+        }
+        return out
+    }
+
+    public static func format(_ scopes: Set<Scope>) -> String { scopes.sorted().map(\.rawValue).joined(separator: " ") }
+}
