@@ -98,6 +98,7 @@ let package = Package(
             name: "GatehouseStorage",
             dependencies: [
                 "GatehouseServices",
+                "GatehouseOIDC",
                 "GatehouseAudit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

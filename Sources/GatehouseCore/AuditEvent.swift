@@ -21,6 +21,25 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case passkeyRemoved = "passkey.removed"
     case steppedUp = "signin.stepped_up"
     case userRecovered = "user.recovered"
+    case oidcClientRegistered = "oidc.client_registered"
+    case oidcClientRemoved = "oidc.client_removed"
+    case oidcKeyRotated = "oidc.key_rotated"
+    /// A user was sent back to a client with an authorization code.
+    case oidcAuthorized = "oidc.authorized"
+    /// The policy refused a user a client or a proxied app.
+    case oidcDenied = "oidc.denied"
+    case oidcConsentGiven = "oidc.consent_given"
+    /// Tokens were issued (code exchange, refresh or device grant).
+    case oidcTokenIssued = "oidc.token_issued"
+    /// A used authorization code or refresh token came back: its whole grant was revoked.
+    case oidcReplayDetected = "oidc.replay_detected"
+    case oidcTokenRevoked = "oidc.token_revoked"
+    case oidcLogout = "oidc.logout"
+    case oidcDeviceStarted = "oidc.device_started"
+    case oidcDeviceApproved = "oidc.device_approved"
+    case oidcDeviceDenied = "oidc.device_denied"
+    /// The proxy let a user into an app (once per sign-in session and app, per replica).
+    case proxyAllowed = "proxy.allowed"
 }
 
 /// One audited fact: who did what to whom, with what outcome. Written in the same transaction as

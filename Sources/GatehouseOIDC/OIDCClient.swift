@@ -71,25 +71,8 @@ public struct OIDCClient: Sendable, Equatable {
         return b.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
     }
 
-    /// Checks a redirect URI for registration: absolute, no fragment, no user info, https, or
-    /// http to a loopback address only (RFC 8252 §7.3, §8.3). Returns a message when it is not.
-    public static func redirectURIProblem(_ uri: String) -> String? {
-        guard uri.utf8.count <= 2000 else { return "redirect URI is longer than 2000 characters" }
-        guard let c = URLComponents(string: uri), let scheme = c.scheme?.lowercased(), let host = c.host, !host.isEmpty else {
-            return "redirect URI \(uri.prefix(80)) is not an absolute URL"
-        }
-        guard c.fragment == nil else { return "redirect URI \(uri.prefix(80)) has a fragment" }
-        guard c.user == nil, c.password == nil else { return "redirect URI \(uri.prefix(80)) has user info" }
-        switch scheme {
-        case "https": return nil
-        case "http": return Self.isLoopback(host) ? nil : "redirect URI \(uri.prefix(80)) is plain http to a host that is not loopback; use https"
-        default: return "redirect URI \(uri.prefix(80)) has scheme \(scheme.prefix(20)); use https (or http to loopback)"
-        }
-    }
-
-    static func isLoopback(_ host: String) -> Bool {
-        host == "127.0.0.1" || host == "[::1]" || host == "::1" || host == "localhost"
-    }
+    /// Checks a redirect URI for registration (see ``RedirectURI/problem(_:)``).
+    public static func redirectURIProblem(_ uri: String) -> String? { RedirectURI.problem(uri) }
 
     /// The registered redirect URI that `uri` names, compared exactly (RFC 6749 §3.1.2.3,
     /// OAuth 2.1): a single character's difference is a mismatch. The one exception is RFC 8252

@@ -141,6 +141,39 @@ private struct Checker {
 
     // MARK: definitions
 
+    /// An app behind the proxy needs an http(s) upstream and exactly one of a host name or a
+    /// path prefix, unique across apps.
+    fileprivate mutating func checkProxy(_ app: inout PolicyDefinitions.App, _ a: Attributes, _ block: PolicySyntax.Block) {
+        if let upstream = app.upstream {
+            let c = URLComponents(string: upstream)
+            if c?.scheme.map({ ["http", "https"].contains($0) }) != true || (c?.host ?? "").isEmpty || c?.fragment != nil || c?.query != nil {
+                self.error(a.location("upstream") ?? block.location, "upstream must be an http or https URL without query or fragment, e.g. \"http://127.0.0.1:3000\"")
+            }
+            if (app.proxyHost == nil) == (app.proxyPath == nil) {
+                self.error(block.location, "app '\(app.name)' has an upstream: give it exactly one of host = \"name\" or path = \"/prefix/\"")
+            }
+        } else if app.proxyHost != nil || app.proxyPath != nil {
+            self.error(block.location, "app '\(app.name)': host and path need upstream = \"http://...\"")
+        }
+        if let host = app.proxyHost {
+            let lowered = host.lowercased()
+            if !Self.isDNSPattern(lowered) || lowered.hasPrefix("*.") { self.error(a.location("host") ?? block.location, "'\(host)' is not a host name") }
+            if self.definitions.apps.contains(where: { $0.proxyHost == lowered }) { self.error(a.location("host") ?? block.location, "host '\(host)' is proxied by another app") }
+            app.proxyHost = lowered
+        }
+        if let path = app.proxyPath {
+            let ok = path.hasPrefix("/") && path.hasSuffix("/") && path.count >= 3 && !path.contains("..") && !path.contains("//")
+                && path.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") && $0 != UInt8(ascii: "%") }
+            if !ok { self.error(a.location("path") ?? block.location, "path must look like \"/name/\": start and end with /, no '..', '?', '#' or '%'") }
+            for reserved in ["/oauth2/", "/.well-known/", "/v1/", "/assets/", "/graphql/", "/api/", "/signin/", "/enroll/", "/account/", "/device/", "/metrics/", "/healthz/", "/readyz/"] where path.hasPrefix(reserved) || reserved.hasPrefix(path) {
+                self.error(a.location("path") ?? block.location, "path '\(path)' overlaps Gatehouse's own \(reserved)")
+            }
+            if self.definitions.apps.contains(where: { $0.proxyPath.map { $0.hasPrefix(path) || path.hasPrefix($0) } ?? false }) {
+                self.error(a.location("path") ?? block.location, "path '\(path)' overlaps another app's path")
+            }
+        }
+    }
+
     mutating func define(_ block: PolicySyntax.Block) {
         guard block.labels.count == 1, Self.isName(block.labels[0]) else { return }
         let name = block.labels[0]
@@ -197,13 +230,22 @@ private struct Checker {
             if !a.has("ports") { self.error(block.location, "service '\(name)' needs ports = [...]") }
             self.definitions.services.append(.init(name: name, destinations: destinations, ports: ports, location: block.location))
         case "app":
-            a.allow(["client_id", "description"])
+            a.allow(["client_id", "redirect_uris", "upstream", "host", "path", "description"])
             let clientID = a.string("client_id", &self) ?? name
             if self.appNames.contains(name) { self.error(block.location, "app '\(name)' is already defined") }
             if self.clientIDs.contains(clientID) { self.error(block.location, "client_id '\(clientID)' is used by another app") }
             self.appNames.insert(name)
             self.clientIDs.insert(clientID)
-            self.definitions.apps.append(.init(name: name, clientID: clientID, location: block.location))
+            var app = PolicyDefinitions.App(name: name, clientID: clientID, location: block.location)
+            for w in a.words("redirect_uris", &self) {
+                if let problem = RedirectURI.problem(w.text) { self.error(w.location, problem) } else { app.redirectURIs.append(w.text) }
+            }
+            if app.redirectURIs.count > 16 { self.error(block.location, "app '\(name)' lists more than 16 redirect URIs") }
+            app.upstream = a.string("upstream", &self)
+            app.proxyHost = a.string("host", &self)
+            app.proxyPath = a.string("path", &self)
+            self.checkProxy(&app, a, block)
+            self.definitions.apps.append(app)
         case "identity":
             a.allow(["spiffe", "dns", "description"])
             guard let text = a.string("spiffe", &self) else {
@@ -527,7 +569,7 @@ struct Word {
 }
 
 /// A block's attributes, checked for unknown and repeated names, read by type.
-private struct Attributes {
+fileprivate struct Attributes {
     var values: [String: PolicySyntax.Value] = [:]
     var order: [(String, PolicyLocation)] = []
     let block: PolicySyntax.Block

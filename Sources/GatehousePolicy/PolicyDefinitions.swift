@@ -44,6 +44,14 @@ public struct PolicyDefinitions: Sendable {
     public struct App: Sendable, Equatable {
         public var name: String
         public var clientID: String
+        /// Redirect URIs of a public OIDC client declared here (empty: the client, if any, is
+        /// registered with `gatehouse admin oidc-client add`).
+        public var redirectURIs: [String] = []
+        /// Identity-aware proxy: requests for `proxyHost` (a host name), or under `proxyPath` (a
+        /// path prefix), go to `upstream` for users the policy allows.
+        public var upstream: String? = nil
+        public var proxyHost: String? = nil
+        public var proxyPath: String? = nil
         public var location: PolicyLocation
     }
 

@@ -1,6 +1,7 @@
 public import Foundation
 public import GatehouseCore
 import GatehouseAudit
+public import GatehouseOIDC
 
 /// Gatehouse's state, behind one protocol so that the in-memory, SQLite and PostgreSQL
 /// implementations are interchangeable and checked by one conformance suite.
@@ -28,6 +29,10 @@ public protocol Store: Sendable {
     /// event: it records use of an access that was audited when the session opened, and would
     /// otherwise put every page view in the log.
     func recordSessionActivity(tokenHash: String, at time: Date) async throws
+
+    /// Records a device-code poll (time and the interval now required). Unaudited for the same
+    /// reason: a client asking "approved yet?" every five seconds changes no access.
+    func recordDevicePoll(deviceCodeHash: String, at time: Date, interval: Int) async throws
 
     /// Fails when the store cannot serve requests (for `/readyz`).
     func ping() async throws
@@ -65,6 +70,20 @@ public protocol StoreReader: Sendable {
     func session(tokenHash: String) async throws -> SessionRecord?
     /// A user's sessions, newest first, live or not.
     func sessions(userID: String) async throws -> [SessionRecord]
+
+    // OpenID Connect
+    func oidcClient(id: String) async throws -> OIDCClient?
+    /// Registered clients, by id.
+    func oidcClients() async throws -> [OIDCClient]
+    /// Token-signing keys, oldest first, retired or not.
+    func oidcSigningKeys() async throws -> [OIDCSigningKeyRecord]
+    func oidcGrant(id: String) async throws -> OIDCGrantRecord?
+    /// The token with this hash, its grant and the grant's user, in one read.
+    func oidcToken(hash: String) async throws -> OIDCTokenView?
+    /// The scopes the user has approved for a third-party client (space-separated), if any.
+    func oidcConsent(userID: String, clientID: String) async throws -> String?
+    func deviceAuthorization(deviceCodeHash: String) async throws -> DeviceAuthorizationRecord?
+    func deviceAuthorization(userCode: String) async throws -> DeviceAuthorizationRecord?
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
@@ -101,6 +120,36 @@ public protocol StoreWriter: StoreReader {
     func updateUserStatus(id: String, status: User.Status) async throws
     /// Removes one of a user's passkeys; false if the user has no such passkey.
     func deleteCredential(id: [UInt8], userID: String) async throws -> Bool
+
+    // OpenID Connect
+    /// Registers a client; an id that exists is a conflict.
+    func insertOIDCClient(_ client: OIDCClient) async throws
+    /// Removes a client; false if there was none.
+    func deleteOIDCClient(id: String) async throws -> Bool
+    /// Adds a signing key; a kid that exists is a conflict.
+    func insertOIDCSigningKey(_ record: OIDCSigningKeyRecord) async throws
+    /// Schedules the retirement of every key other than `keeping` that has none yet.
+    func retireOIDCSigningKeys(keeping kid: String, at time: Date) async throws
+    func insertOIDCGrant(_ record: OIDCGrantRecord) async throws
+    /// Revokes one grant (and so its tokens); false if it was already revoked.
+    func revokeOIDCGrant(id: String, reason: String, at time: Date) async throws -> Bool
+    /// Revokes every live grant of a user; returns how many.
+    func revokeOIDCGrants(userID: String, reason: String, at time: Date) async throws -> Int
+    /// Revokes every live grant opened from a sign-in session; returns how many.
+    func revokeOIDCGrants(sessionHash: String, reason: String, at time: Date) async throws -> Int
+    /// Revokes every live grant of a client; returns how many.
+    func revokeOIDCGrants(clientID: String, reason: String, at time: Date) async throws -> Int
+    func insertOIDCToken(_ record: OIDCTokenRecord) async throws
+    /// Marks a single-use token used. False if it was used already (or does not exist): the
+    /// caller treats that as replay.
+    func consumeOIDCToken(hash: String, at time: Date) async throws -> Bool
+    /// Revokes one token; false if it was already revoked or does not exist.
+    func revokeOIDCToken(hash: String, at time: Date) async throws -> Bool
+    /// Records (or widens) the scopes a user approved for a client.
+    func saveOIDCConsent(userID: String, clientID: String, scope: String, at time: Date) async throws
+    func insertDeviceAuthorization(_ record: DeviceAuthorizationRecord) async throws
+    /// Replaces a device authorization's mutable fields (status, poll time, interval, grant).
+    func updateDeviceAuthorization(_ record: DeviceAuthorizationRecord) async throws
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

@@ -136,6 +136,90 @@ enum Migrations {
                 "CREATE INDEX sessions_user ON sessions (user_id)",
             ]
         },
+        Migration(version: 5, name: "openid-connect") { _ in
+            [
+                """
+                CREATE TABLE oidc_clients (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    redirect_uris TEXT NOT NULL,
+                    post_logout_redirect_uris TEXT NOT NULL,
+                    secret_hash TEXT,
+                    jwks TEXT NOT NULL,
+                    first_party BOOLEAN NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE oidc_signing_keys (
+                    kid TEXT PRIMARY KEY,
+                    algorithm TEXT NOT NULL,
+                    public_key TEXT NOT NULL,
+                    sealed_private_key TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    retire_at BIGINT
+                )
+                """,
+                """
+                CREATE TABLE oidc_grants (
+                    id TEXT PRIMARY KEY,
+                    user_id TEXT NOT NULL REFERENCES users (id),
+                    client_id TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    nonce TEXT,
+                    auth_time BIGINT NOT NULL,
+                    amr TEXT NOT NULL,
+                    acr TEXT NOT NULL,
+                    session_hash TEXT,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    revoked_at BIGINT,
+                    revoked_reason TEXT
+                )
+                """,
+                "CREATE INDEX oidc_grants_user ON oidc_grants (user_id)",
+                "CREATE INDEX oidc_grants_session ON oidc_grants (session_hash)",
+                "CREATE INDEX oidc_grants_client ON oidc_grants (client_id)",
+                """
+                CREATE TABLE oidc_tokens (
+                    hash TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    grant_id TEXT NOT NULL REFERENCES oidc_grants (id),
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    used_at BIGINT,
+                    revoked_at BIGINT,
+                    redirect_uri TEXT,
+                    code_challenge TEXT
+                )
+                """,
+                "CREATE INDEX oidc_tokens_grant ON oidc_tokens (grant_id)",
+                """
+                CREATE TABLE oidc_consents (
+                    user_id TEXT NOT NULL REFERENCES users (id),
+                    client_id TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    PRIMARY KEY (user_id, client_id)
+                )
+                """,
+                """
+                CREATE TABLE oidc_device_authorizations (
+                    device_code_hash TEXT PRIMARY KEY,
+                    user_code TEXT NOT NULL UNIQUE,
+                    client_id TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    interval_s BIGINT NOT NULL,
+                    last_polled_at BIGINT,
+                    status TEXT NOT NULL,
+                    grant_id TEXT
+                )
+                """,
+            ]
+        },
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

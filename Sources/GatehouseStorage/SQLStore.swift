@@ -117,6 +117,15 @@ public final class SQLStore: Store {
         }
     }
 
+    public func recordDevicePoll(deviceCodeHash: String, at time: Date, interval: Int) async throws {
+        try await self.withTransaction(readOnly: false) { db in
+            try await db.raw("""
+                UPDATE oidc_device_authorizations SET last_polled_at = \(bind: SQLTransaction.millis(time)), interval_s = \(bind: Int64(interval))
+                WHERE device_code_hash = \(bind: deviceCodeHash)
+                """).run()
+        }
+    }
+
     public func ping() async throws {
         try await self.withTransaction(readOnly: true) { db in
             _ = try await db.raw("SELECT 1 AS one").all()

@@ -416,7 +416,7 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     static func millis(_ date: Date) -> Int64 { CanonicalEntry.milliseconds(date) }
     static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
 
-    private static func user(_ row: any SQLRow) throws -> User {
+    static func user(_ row: any SQLRow) throws -> User {
         guard let status = User.Status(rawValue: try row.decode(column: "status", as: String.self)) else {
             throw GatehouseError(.storeFailure, "user record has an unknown status")
         }

@@ -37,6 +37,11 @@ final class SwitchableStore: Store, @unchecked Sendable {
         try await self.inner.recordSessionActivity(tokenHash: tokenHash, at: time)
     }
 
+    func recordDevicePoll(deviceCodeHash: String, at time: Date, interval: Int) async throws {
+        try self.check()
+        try await self.inner.recordDevicePoll(deviceCodeHash: deviceCodeHash, at: time, interval: interval)
+    }
+
     func ping() async throws { try self.check() }
     func close() async throws {}
 
