@@ -124,6 +124,7 @@ let package = Package(
             name: "GatehouseHTTP",
             dependencies: [
                 "GatehouseServices",
+                "GatehouseOIDC",
                 "GatehousePolicy",
                 "GatehouseWebAuthn",
                 "GatehouseAudit",
@@ -136,6 +137,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -163,6 +163,71 @@ public struct AdminClient: Sendable {
         let error: Detail
     }
 
+    /// A registered OAuth client as the admin socket lists it; `secret` only in the reply to a
+    /// registration, once.
+    public struct OIDCClientListing: Sendable, Codable {
+        public let id: String
+        public let name: String
+        public let kind: String
+        public let source: String
+        public let firstParty: Bool
+        public let redirectURIs: [String]
+        public let postLogoutRedirectURIs: [String]
+        public let authMethods: [String]
+        public let secret: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id, name, kind, source, secret
+            case firstParty = "first_party"
+            case redirectURIs = "redirect_uris"
+            case postLogoutRedirectURIs = "post_logout_redirect_uris"
+            case authMethods = "auth_methods"
+        }
+    }
+
+    public struct OIDCClientRequest: Sendable, Encodable {
+        public var id: String
+        public var name: String?
+        public var kind: String
+        public var redirectURIs: [String]
+        public var postLogoutRedirectURIs: [String]
+        public var firstParty: Bool
+        public var jwks: [String: [[String: String]]]?
+
+        public init(id: String, name: String?, kind: String, redirectURIs: [String], postLogoutRedirectURIs: [String], firstParty: Bool, jwks: [String: [[String: String]]]?) {
+            self.id = id
+            self.name = name
+            self.kind = kind
+            self.redirectURIs = redirectURIs
+            self.postLogoutRedirectURIs = postLogoutRedirectURIs
+            self.firstParty = firstParty
+            self.jwks = jwks
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case id, name, kind, jwks
+            case redirectURIs = "redirect_uris"
+            case postLogoutRedirectURIs = "post_logout_redirect_uris"
+            case firstParty = "first_party"
+        }
+    }
+
+    public func addOIDCClient(_ request: OIDCClientRequest) async throws -> OIDCClientListing {
+        try await self.send(method: .POST, path: "/v1/oidc/clients", body: try JSONEncoder().encode(request))
+    }
+
+    public func oidcClients() async throws -> [OIDCClientListing] {
+        try await self.send(method: .GET, path: "/v1/oidc/clients", body: nil)
+    }
+
+    public func removeOIDCClient(id: String) async throws -> [String: String] {
+        try await self.send(method: .POST, path: "/v1/oidc/clients/remove", body: try JSONEncoder().encode(["id": id]))
+    }
+
+    public func rotateOIDCKey(algorithm: String) async throws -> [String: String] {
+        try await self.send(method: .POST, path: "/v1/oidc/keys/rotate", body: try JSONEncoder().encode(["algorithm": algorithm]))
+    }
+
     private func send<T: Decodable>(method: HTTPMethod, path: String, body: Data?, maxBytes: Int = 1 << 20) async throws -> T {
         guard FileManager.default.fileExists(atPath: self.socketPath) else {
             throw GatehouseError(.serverNotRunning, "no gatehouse server is running for this data dir (no socket at \(self.socketPath))")

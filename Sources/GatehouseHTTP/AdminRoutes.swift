@@ -46,6 +46,7 @@ public enum AdminRoutes {
         let offboarding = OffboardingService(environment: deps.environment)
         AccountRoutes.add(to: router, deps: deps, invitations: invitations, offboarding: offboarding)
         PolicyRoutes.add(to: router, policy: deps.policy, random: deps.environment.random, actor: Self.actor, source: Self.source)
+        if let oidc = deps.oidc { OIDCAdminRoutes.add(to: router, oidc: oidc, random: deps.environment.random) }
 
         // The administrator's GraphQL schema: the public one plus reads that need an
         // authenticated caller (reaching this socket is the authentication).

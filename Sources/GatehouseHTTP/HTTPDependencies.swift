@@ -12,6 +12,10 @@ public struct HTTPDependencies: Sendable {
     public let auditLog: AuditLog
     public let policy: PolicyService
     public let passkeys: PasskeyService
+    /// The OpenID Connect provider and the identity-aware proxy; nil serves neither.
+    public var oidc: OIDCService?
+    /// Keys the identity-aware proxy's tickets for apps on their own host names.
+    public var proxyTicketKey: [UInt8] = []
     /// Sign-in attempts per source network per minute.
     public var signInRatePerMinute = 120
     /// Reverse proxies whose X-Forwarded-For is believed.

@@ -13,7 +13,9 @@ enum PageRoutes {
     static func library() throws -> MustacheLibrary {
         var library = MustacheLibrary()
         for (name, text) in [("layout", PageTemplates.layout), ("enroll", PageTemplates.enroll), ("signin", PageTemplates.signIn),
-                             ("account", PageTemplates.account), ("error", PageTemplates.error)] {
+                             ("account", PageTemplates.account), ("error", PageTemplates.error),
+                             ("notice", PageTemplates.notice), ("consent", PageTemplates.consent), ("device-entry", PageTemplates.deviceEntry),
+                             ("device-confirm", PageTemplates.deviceConfirm), ("logout-confirm", PageTemplates.logoutConfirm)] {
             try library.register(text, named: name)
         }
         return library
@@ -21,12 +23,23 @@ enum PageRoutes {
 
     /// Renders `template` inside the layout. Mustache escapes every `{{value}}`; only the
     /// layout's `{{{body}}}` (our own rendered template) is inserted raw.
-    static func render(_ library: MustacheLibrary, _ template: String, title: String, _ values: [String: any Sendable], status: HTTPResponse.Status) -> Response {
+    /// `formTargets`: origins a form on this page may end up at through a redirect (the
+    /// client's redirect URI after consent), which CSP `form-action` must allow as well.
+    static func render(_ library: MustacheLibrary, _ template: String, title: String, _ values: [String: any Sendable], status: HTTPResponse.Status,
+                       formTargets: [String] = []) -> Response {
         let body = library.render(values, withTemplate: template) ?? ""
         let html = library.render(["title": title, "body": body], withTemplate: "layout") ?? ""
         var response = JSONResponse.raw(status, Array(html.utf8), contentType: "text/html; charset=utf-8")
-        response.headers[.init("Content-Security-Policy")!] = Self.csp
+        let extra = formTargets.compactMap(Self.origin).map { " " + $0 }.joined()
+        response.headers[.init("Content-Security-Policy")!] = extra.isEmpty ? Self.csp : Self.csp.replacingOccurrences(of: "form-action 'self'", with: "form-action 'self'" + extra)
         return response
+    }
+
+    /// `scheme://host[:port]` of an http(s) URL, or nil (so nothing odd reaches the header).
+    static func origin(_ url: String) -> String? {
+        guard let c = URLComponents(string: url), let scheme = c.scheme?.lowercased(), scheme == "https" || scheme == "http", let host = c.host?.lowercased(),
+              !host.isEmpty, host.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ";") && $0 != UInt8(ascii: ",") && $0 != UInt8(ascii: "'") }) else { return nil }
+        return "\(scheme)://\(host)" + (c.port.map { ":\($0)" } ?? "")
     }
 
     static func add(to router: Router<GatehouseRequestContext>, passkeys: PasskeyService) throws {

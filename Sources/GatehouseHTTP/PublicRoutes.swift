@@ -9,6 +9,18 @@ public enum PublicRoutes {
     /// How long `/readyz` waits for the store before answering "not ready".
     static let readinessTimeout: Duration = .seconds(2)
 
+    /// The router wrapped with the identity-aware proxy (when OIDC is on): what the listener serves.
+    public static func makeResponder(_ deps: HTTPDependencies) throws -> ProxyingRouter {
+        ProxyingRouter(router: try Self.makeRouter(deps), proxy: Self.proxy(deps))
+    }
+
+    static func proxy(_ deps: HTTPDependencies) -> IdentityProxy? {
+        deps.oidc.map {
+            IdentityProxy(oidc: $0, passkeys: deps.passkeys, environment: deps.environment, publicURL: deps.publicURL, ticketKey: deps.proxyTicketKey,
+                          trustedProxies: deps.trustedProxies)
+        }
+    }
+
     public static func makeRouter(_ deps: HTTPDependencies) throws -> Router<GatehouseRequestContext> {
         let router = Router(context: GatehouseRequestContext.self)
         router.add(middleware: RequestMetrics(registry: deps.registry))
@@ -19,6 +31,13 @@ public enum PublicRoutes {
         WebAuthnRoutes.add(to: router, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random, time: deps.environment.time,
                           perSourceAttempts: deps.signInRatePerMinute, trustedProxies: deps.trustedProxies)
         try PageRoutes.add(to: router, passkeys: deps.passkeys)
+        if let oidc = deps.oidc {
+            try OIDCRoutes.add(to: router, oidc: oidc, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random,
+                               time: deps.environment.time, trustedProxies: deps.trustedProxies)
+            if let proxy = Self.proxy(deps) {
+                router.get("/oauth2/proxy/start") { request, context in await proxy.start(request, context: context) }
+            }
+        }
         router.get("/healthz") { _, _ in
             JSONResponse.make(.ok, ["status": "alive"])
         }

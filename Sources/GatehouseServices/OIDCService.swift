@@ -27,7 +27,7 @@ public struct OIDCService: Sendable {
     }
 
     let environment: ServiceEnvironment
-    let policy: PolicyService
+    public let policy: PolicyService
     let sealer: KeySealer
     public let issuer: String
     public let lifetimes: Lifetimes

@@ -99,6 +99,10 @@ struct ServerRunner {
                 ceremonies: CeremonyStore(time: time, random: random), decoySecret: rootKey.derive(label: "gatehouse/webauthn-decoy/v1")
             )
         )
+        let oidc = OIDCService(environment: environment, policy: policy, rootKey: rootKey, issuer: self.settings.publicURL.origin)
+        try await oidc.prepareKeys(initial: keys[.tokenSigning])
+        deps.oidc = oidc
+        deps.proxyTicketKey = rootKey.derive(label: "gatehouse/proxy-ticket/v1")
         deps.signInRatePerMinute = self.settings.signInRatePerMinute
         deps.trustedProxies = self.settings.trustedProxies
         let publisher = CheckpointPublisher(
@@ -108,7 +112,7 @@ struct ServerRunner {
         let publicURL = self.settings.publicURL
         let logger = self.logger
         let publicApp = Application(
-            router: try PublicRoutes.makeRouter(deps),
+            router: try PublicRoutes.makeResponder(deps),
             // Idle connections are closed after 60 s, so slow or silent clients cannot pin sockets.
             server: try tls.map { try .tls(Self.http1, tlsConfiguration: $0) } ?? Self.http1,
             configuration: .init(address: .hostname(listen.bindHost, port: listen.port), serverName: nil),

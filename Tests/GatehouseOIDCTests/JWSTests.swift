@@ -112,3 +112,23 @@ struct JWSTests {
         }
     }
 }
+
+@Suite("Proxy tickets")
+struct ProxyTicketTests {
+    @Test("a ticket verifies for its app until it expires; tampering and other keys fail")
+    func tickets() {
+        let key = [UInt8](repeating: 3, count: 32)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let ticket = ProxyTicket(sessionHash: "abc", app: "wiki", expiresAt: now.addingTimeInterval(60), nonce: "n1")
+        let text = ticket.encode(key: key)
+        #expect(ProxyTicket.verify(text, app: "wiki", key: key, now: now) == ticket)
+        #expect(ProxyTicket.verify(text, app: "grafana", key: key, now: now) == nil)
+        #expect(ProxyTicket.verify(text, app: "wiki", key: key, now: now.addingTimeInterval(61)) == nil)
+        #expect(ProxyTicket.verify(text, app: "wiki", key: [UInt8](repeating: 4, count: 32), now: now) == nil)
+        let forged = ProxyTicket(sessionHash: "other", app: "wiki", expiresAt: now.addingTimeInterval(60), nonce: "n1").encode(key: [UInt8](repeating: 9, count: 32))
+        #expect(ProxyTicket.verify(forged, app: "wiki", key: key, now: now) == nil)
+        for junk in ["", ".", "a.b", String(repeating: "x", count: 600), text + "x", "x" + text] {
+            #expect(ProxyTicket.verify(junk, app: "wiki", key: key, now: now) == nil)
+        }
+    }
+}

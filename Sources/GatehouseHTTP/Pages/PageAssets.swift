@@ -60,6 +60,11 @@ enum PageAssets {
             return action();
           }
         }
+        // Where to go after signing in: a path on this server only (never another origin).
+        function returnTo() {
+          const to = new URLSearchParams(location.search).get("return_to") || "";
+          return /^\/(?![\/\\])/.test(to) ? to : "/account";
+        }
         const actions = {
           async enroll() {
             const token = new URLSearchParams(location.hash.slice(1)).get("token");
@@ -73,7 +78,7 @@ enum PageAssets {
             const username = (document.getElementById("username") || {}).value || "";
             say("Waiting for your passkey…");
             await assert("/api/webauthn/authentication/options", "/api/webauthn/authentication/verify", username ? { username } : {});
-            location.assign("/account");
+            location.assign(returnTo());
           },
           async "add-passkey"() {
             say("Waiting for your passkey…");

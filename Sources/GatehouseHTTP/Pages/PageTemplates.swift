@@ -69,4 +69,56 @@ enum PageTemplates {
         <p class="error">{{message}}</p>
         <p><a href="/signin">Sign in</a></p>
         """
+
+    static let notice = """
+        <h1>{{heading}}</h1>
+        <p>{{message}}</p>
+        """
+
+    static let consent = """
+        <h1>Allow {{clientName}}?</h1>
+        <p><strong>{{clientName}}</strong> (<code>{{clientID}}</code>) asks to sign you in and to see:</p>
+        <ul class="list">
+        {{#scopes}}<li>{{.}}</li>{{/scopes}}
+        </ul>
+        <form method="post" action="/oauth2/consent">
+        <input type="hidden" name="request" value="{{query}}">
+        <button type="submit" name="decision" value="allow" id="allow">Allow</button>
+        <button type="submit" name="decision" value="deny" id="deny" class="secondary">Deny</button>
+        </form>
+        """
+
+    static let deviceEntry = """
+        <h1>Connect a device</h1>
+        <p>Type the code your device shows.</p>
+        <form method="get" action="/device">
+        <label for="user_code">Code</label>
+        <input id="user_code" name="user_code" autocomplete="off" autocapitalize="characters" spellcheck="false" value="{{userCode}}">
+        <button type="submit" id="continue">Continue</button>
+        </form>
+        {{#problem}}<p class="error">{{problem}}</p>{{/problem}}
+        """
+
+    static let deviceConfirm = """
+        <h1>Sign in {{clientName}} on your device?</h1>
+        <p>Only continue if you started this yourself and your device shows <strong>{{userCode}}</strong>.</p>
+        <p>It will be able to see:</p>
+        <ul class="list">
+        {{#scopes}}<li>{{.}}</li>{{/scopes}}
+        </ul>
+        <form method="post" action="/device">
+        <input type="hidden" name="user_code" value="{{userCode}}">
+        <button type="submit" name="decision" value="allow" id="allow">Allow</button>
+        <button type="submit" name="decision" value="deny" id="deny" class="secondary">Deny</button>
+        </form>
+        """
+
+    static let logoutConfirm = """
+        <h1>Sign out?</h1>
+        <p>An application asked to sign you out of Gatehouse.</p>
+        <form method="post" action="/oauth2/logout">
+        <input type="hidden" name="request" value="{{query}}">
+        <button type="submit" name="confirm" value="yes" id="confirm-signout">Sign out</button>
+        </form>
+        """
 }
