@@ -10,6 +10,7 @@ from conftest import gatehouse
 from test_passkeys import bootstrap_token
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -108,3 +109,90 @@ def test_enroll_sign_out_sign_in_second_passkey_and_offboarding(servers, tmp_pat
     WebDriverWait(browser, 15).until(lambda d: "not registered here" in status(d), message=lambda: status(browser))
     assert browser.find_element(By.ID, "status").get_attribute("class") == "error"
     assert bobs
+
+
+def test_oidc_sign_in_consent_and_device_approval_in_the_browser(servers, tmp_path, browser):
+    """The browser half of OIDC: a signed-out user is sent to sign in with the passkey and comes
+    back to the app with a code; a third-party client shows the consent page (whose form must be
+    allowed to land on the app: CSP form-action); the device page approves a headless client."""
+    import base64
+    import hashlib
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    import requests
+    from authlib.integrations.requests_client import OAuth2Session
+    from authlib.jose import JsonWebKey, JsonWebToken
+
+    from conftest import free_port
+
+    class App(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<!doctype html><title>app</title><p id=app>signed in</p>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    app = ThreadingHTTPServer(("127.0.0.1", free_port()), App)
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    callback = f"http://127.0.0.1:{app.server_address[1]}/cb"
+    server = servers(tmp_path / "data").start()
+    base = f"http://localhost:{server.port}"
+    add_authenticator(browser)
+    browser.get(f"{base}/enroll#token={bootstrap_token(server)}")
+    browser.find_element(By.ID, "enroll").click()
+    wait_for_path(browser, "/account")
+    policy = tmp_path / "p.policy"
+    policy.write_text('group staff { members = [admin] }\napp grafana { client_id = "grafana" }\napp wiki { client_id = "wiki" }\n'
+                      'app cli { client_id = "gatehouse-cli" redirect_uris = ["http://127.0.0.1/callback"] }\n'
+                      'allow app staff-apps { who = [staff] apps = [grafana, wiki, cli] }\n')
+    assert gatehouse("policy", "apply", str(policy), "--data-dir", server.data_dir).returncode == 0
+    secret = next(w for w in gatehouse("admin", "oidc-client", "add", "grafana", "--redirect-uri", callback, "--data-dir", server.data_dir).stdout.split()
+                  if w.startswith("ghcs_"))
+    assert gatehouse("admin", "oidc-client", "add", "wiki", "--public", "--third-party", "--name", "Team Wiki", "--redirect-uri", callback,
+                     "--data-dir", server.data_dir).returncode == 0
+
+    def code_from(url):
+        q = parse_qs(urlsplit(url).query)
+        assert q.get("state") == ["s"], url
+        return q["code"][0]
+
+    # Signed out: authorize → sign-in page → passkey → back to the app with a code.
+    browser.find_element(By.ID, "signout").click()
+    wait_for_path(browser, "/signin")
+    client = OAuth2Session("grafana", secret, scope="openid profile", redirect_uri=callback, code_challenge_method="S256")
+    verifier = "v" * 64
+    url, _ = client.create_authorization_url(f"{base}/oauth2/authorize", code_verifier=verifier, state="s", nonce="n")
+    browser.get(url)
+    WebDriverWait(browser, 15).until(lambda d: "/signin?return_to=" in d.current_url, message=lambda: browser.current_url)
+    browser.find_element(By.ID, "signin").click()
+    WebDriverWait(browser, 15).until(lambda d: d.current_url.startswith(callback), message=lambda: f"at {browser.current_url}: {status(browser)}")
+    token = client.fetch_token(f"http://127.0.0.1:{server.port}/oauth2/token", code=code_from(browser.current_url), code_verifier=verifier)
+    keys = JsonWebKey.import_key_set(requests.get(f"http://127.0.0.1:{server.port}/oauth2/jwks", timeout=10).json())
+    claims = JsonWebToken(["ES256"]).decode(token["id_token"], keys)
+    assert claims["preferred_username"] == "admin" and claims["nonce"] == "n" and claims["acr"] in ("phr", "phrh")
+
+    # A third-party client: the consent page, then the app.
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    browser.get(f"{base}/oauth2/authorize?" + urlencode({"client_id": "wiki", "redirect_uri": callback, "response_type": "code", "scope": "openid",
+                                                       "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Allow Team Wiki?"
+    browser.find_element(By.ID, "allow").click()
+    WebDriverWait(browser, 15).until(lambda d: d.current_url.startswith(callback), message=lambda: f"at {browser.current_url}")
+    r = requests.post(f"http://127.0.0.1:{server.port}/oauth2/token", data={"grant_type": "authorization_code", "code": code_from(browser.current_url),
+                                                                            "code_verifier": verifier, "redirect_uri": callback, "client_id": "wiki"}, timeout=10)
+    assert r.status_code == 200 and "id_token" in r.json(), r.text
+
+    # The device grant: the CLI asks, the person approves on the device page.
+    started = requests.post(f"http://127.0.0.1:{server.port}/oauth2/device_authorization", data={"client_id": "gatehouse-cli", "scope": "openid"}, timeout=10).json()
+    browser.get(started["verification_uri_complete"])
+    assert started["user_code"] in browser.page_source
+    browser.find_element(By.ID, "allow").click()
+    WebDriverWait(browser, 15, ignored_exceptions=[StaleElementReferenceException]).until(lambda d: "is signed in" in d.find_element(By.TAG_NAME, "h1").text)
+    app.shutdown()
