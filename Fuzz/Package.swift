@@ -24,6 +24,10 @@ let package = Package(
             dependencies: [.product(name: "GatehouseWebAuthn", package: "gatehouse")]
         ),
         .executableTarget(
+            name: "fuzz-oauth",
+            dependencies: [.product(name: "GatehouseOIDC", package: "gatehouse"), .product(name: "GatehouseCore", package: "gatehouse")]
+        ),
+        .executableTarget(
             name: "fuzz-graphql",
             dependencies: [.product(name: "GatehouseGraphQL", package: "gatehouse")]
         ),

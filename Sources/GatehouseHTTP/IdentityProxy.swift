@@ -52,12 +52,15 @@ public struct IdentityProxy: Sendable {
 
     /// The proxied app this request is for, if any: by host name first, then by path prefix.
     func match(_ request: Request) -> PolicyDefinitions.App? {
+        self.match(authority: request.head.authority, path: request.uri.path)
+    }
+
+    func match(authority: String?, path: String) -> PolicyDefinitions.App? {
         let apps = self.oidc.policy.active.policy.definitions.apps
-        if let authority = request.head.authority?.lowercased() {
+        if let authority = authority?.lowercased() {
             let host = authority.hasPrefix("[") ? authority : String(authority.split(separator: ":").first ?? "")
             if host != self.publicURL.host, let app = apps.first(where: { $0.upstream != nil && $0.proxyHost == host }) { return app }
         }
-        let path = request.uri.path
         return apps.first { app in app.upstream != nil && app.proxyPath.map { path.hasPrefix($0) || path + "/" == $0 } == true }
     }
 
@@ -91,25 +94,41 @@ public struct IdentityProxy: Sendable {
     /// Policy, audit, assertion, forward.
     func authorizeAndForward(_ request: Request, context: GatehouseRequestContext, app: PolicyDefinitions.App, user: User, session: SessionRecord) async throws -> Response {
         let address = self.clientAddress(request, context)
-        if let denial = self.oidc.policyDenial(user: user, app: app.name, sourceAddress: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: session.steppedUpAt) {
-            let now = self.environment.time.now()
+        guard let assertion = try await self.admit(user: user, session: session, app: app, address: address) else {
+            let denial = self.oidc.policyDenial(user: user, app: app.name, sourceAddress: Self.numeric(address), lastStepUp: session.steppedUpAt)
+            return JSONResponse.raw(.forbidden, Array("You cannot use \(app.name): the access policy does not allow it (\(denial?.description ?? "denied")).\n".utf8),
+                                    contentType: "text/plain; charset=utf-8")
+        }
+        return await self.forward(request, to: app, assertion: assertion, clientAddress: address)
+    }
+
+    static func numeric(_ address: String?) -> UInt128? { address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first) }
+
+    /// Asks the policy; audits a refusal every time and an admission once per session and app.
+    /// Returns the identity assertion for an admitted request, nil for a refused one.
+    func admit(user: User, session: SessionRecord, app: PolicyDefinitions.App, address: String?) async throws -> String? {
+        let now = self.environment.time.now()
+        if let denial = self.oidc.policyDenial(user: user, app: app.name, sourceAddress: Self.numeric(address), lastStepUp: session.steppedUpAt) {
             try await self.environment.store.commit { _ in
                 Change((), event: AuditEvent(code: .oidcDenied, time: now, actor: "user:\(user.username)", subject: "app:\(app.name)", outcome: .denied,
                                              reason: denial.description, requestID: Identifier.make(using: self.environment.random), sourceAddress: address))
             }
-            return JSONResponse.raw(.forbidden, Array("You cannot use \(app.name): the access policy does not allow it (\(denial.description)).\n".utf8), contentType: "text/plain; charset=utf-8")
+            return nil
         }
         let key = "\(session.tokenHash) \(app.name)"
         if self.audited.mutate({ $0.insert(key).inserted }) {
-            let now = self.environment.time.now()
-            try await self.environment.store.commit { _ in
-                Change((), event: AuditEvent(code: .proxyAllowed, time: now, actor: "user:\(user.username)", subject: "app:\(app.name)",
-                                             requestID: Identifier.make(using: self.environment.random), sourceAddress: address,
-                                             details: ["session": PasskeyService.sessionID(session)]))
+            do {
+                try await self.environment.store.commit { _ in
+                    Change((), event: AuditEvent(code: .proxyAllowed, time: now, actor: "user:\(user.username)", subject: "app:\(app.name)",
+                                                 requestID: Identifier.make(using: self.environment.random), sourceAddress: address,
+                                                 details: ["session": PasskeyService.sessionID(session)]))
+                }
+            } catch {
+                _ = self.audited.mutate { $0.remove(key) }  // not audited: refuse, and audit on the next try
+                throw error
             }
         }
-        let assertion = try await self.oidc.proxyAssertion(user: user, app: app.name)
-        return await self.forward(request, to: app, assertion: assertion, clientAddress: address)
+        return try await self.oidc.proxyAssertion(user: user, app: app.name)
     }
 
     func forward(_ request: Request, to app: PolicyDefinitions.App, assertion: String, clientAddress: String?) async -> Response {
@@ -166,7 +185,11 @@ public struct IdentityProxy: Sendable {
 
     /// The app host's own cookie: a ticket naming the Gatehouse session, checked on every request.
     func hostSession(_ request: Request, app: PolicyDefinitions.App) async throws -> (User, SessionRecord)? {
-        guard let value = Self.cookie(request, named: Self.hostCookie),
+        try await self.hostSession(cookie: Self.cookie(request.headers[.cookie], named: Self.hostCookie), app: app)
+    }
+
+    func hostSession(cookie: String?, app: PolicyDefinitions.App) async throws -> (User, SessionRecord)? {
+        guard let value = cookie,
               let ticket = ProxyTicket.verify(value, app: app.name, key: self.ticketKey, now: self.environment.time.now()) else { return nil }
         let now = self.environment.time.now()
         return try await self.environment.store.read { tx -> (User, SessionRecord)? in
@@ -228,8 +251,8 @@ public struct IdentityProxy: Sendable {
         }
     }
 
-    static func cookie(_ request: Request, named name: String) -> String? {
-        guard let header = request.headers[.cookie] else { return nil }
+    static func cookie(_ header: String?, named name: String) -> String? {
+        guard let header else { return nil }
         for part in header.split(separator: ";") {
             let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
             if pair.count == 2, pair[0] == name { return String(pair[1]) }

@@ -3,6 +3,8 @@ import GatehouseCore
 import GatehouseGraphQL
 import GatehouseServices
 public import Hummingbird
+public import HummingbirdCore
+import HummingbirdWebSocket
 
 /// The routes served on `--listen`: health, readiness, metrics and GraphQL.
 public enum PublicRoutes {
@@ -12,6 +14,15 @@ public enum PublicRoutes {
     /// The router wrapped with the identity-aware proxy (when OIDC is on): what the listener serves.
     public static func makeResponder(_ deps: HTTPDependencies) throws -> ProxyingRouter {
         ProxyingRouter(router: try Self.makeRouter(deps), proxy: Self.proxy(deps))
+    }
+
+    /// The listener's HTTP/1.1 server: with the proxy on, WebSocket upgrades for proxied apps
+    /// are decided (and relayed) by it; everything else is plain HTTP/1.1.
+    public static func httpServer(_ deps: HTTPDependencies, http1: HTTP1Channel.Configuration) -> HTTPServerBuilder {
+        guard let proxy = Self.proxy(deps) else { return .http1(configuration: http1) }
+        return .http1WebSocketUpgrade(configuration: .init(http1: http1, ws: .init(maxFrameSize: 1 << 20))) { head, channel, _ in
+            await proxy.webSocketUpgrade(head, channel: channel)
+        }
     }
 
     static func proxy(_ deps: HTTPDependencies) -> IdentityProxy? {

@@ -114,7 +114,8 @@ struct ServerRunner {
         let publicApp = Application(
             router: try PublicRoutes.makeResponder(deps),
             // Idle connections are closed after 60 s, so slow or silent clients cannot pin sockets.
-            server: try tls.map { try .tls(Self.http1, tlsConfiguration: $0) } ?? Self.http1,
+            server: try tls.map { try .tls(PublicRoutes.httpServer(deps, http1: Self.http1Configuration), tlsConfiguration: $0) }
+                ?? PublicRoutes.httpServer(deps, http1: Self.http1Configuration),
             configuration: .init(address: .hostname(listen.bindHost, port: listen.port), serverName: nil),
             onServerRunning: { _ in
                 logger.notice("listening", metadata: ["address": "\(listen)", "public_url": "\(publicURL)", "store": "\(store.kind)"])
@@ -180,7 +181,7 @@ struct ServerRunner {
         return AttestationPolicy(mode: .attested, trustAnchors: anchors, allowedAAGUIDs: passkeys.allowedAAGUIDs.map(Set.init))
     }
 
-    static var http1: HTTPServerBuilder { .http1(configuration: .init(idleTimeout: .seconds(60))) }
+    static var http1Configuration: HTTP1Channel.Configuration { .init(idleTimeout: .seconds(60)) }
 
     static func describe(_ error: any Error, listen: ListenAddress) -> String {
         let text = "\(error)"

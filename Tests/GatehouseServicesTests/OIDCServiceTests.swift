@@ -294,4 +294,37 @@ struct OIDCServiceTests {
         guard case .signIn(let back) = try await f.oidc.authorize(query: Self.query(extra: [("prompt", "login")]), signedIn: f.alice) else { Issue.record("prompt=login ignored"); return }
         #expect(back.contains("login_after=1800000120"))
     }
+
+    @Test("private_key_jwt: a signed assertion authenticates; replayed, misdirected or long-lived ones do not")
+    func privateKeyJWT() async throws {
+        let f = try await Self.fixture(InMemoryStore())
+        let clientKey = TokenSigner(key: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 77)))
+        let registered = try await f.oidc.registerClient(id: "ci-bot", name: nil, kind: .confidential, redirectURIs: ["https://ci.example/cb"], jwks: [clientKey.jwk],
+                                                         firstParty: true, actor: "test")
+        #expect(registered.secret == nil && registered.client.authMethods == [.privateKeyJWT])
+        func assertion(aud: String = "https://gatehouse.example/oauth2/token", jti: String, lifetime: Int = 60) -> String {
+            let now = Int(f.time.now().timeIntervalSince1970)
+            return clientKey.sign(payload: Array(#"{"iss":"ci-bot","sub":"ci-bot","aud":"\#(aud)","exp":\#(now + lifetime),"iat":\#(now),"jti":"\#(jti)"}"#.utf8))
+        }
+        func introspect(_ jwt: String) async throws -> [String: OIDCService.UserinfoValue] {
+            try await f.oidc.introspect(form: FormParameters(["token": "ghat_" + String(repeating: "A", count: 43), "client_assertion": jwt,
+                                                              "client_assertion_type": ClientCredentials.assertionType]), authorization: nil)
+        }
+        #expect(try await introspect(assertion(jti: "one")) == ["active": .bool(false)])
+        for (jwt, reason) in [(assertion(jti: "one"), "already used"), (assertion(aud: "https://elsewhere.example", jti: "two"), "audience"),
+                              (assertion(jti: "three", lifetime: 3600), "five minutes"),
+                              (TokenSigner(key: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 78))).sign(payload: Array("{}".utf8)), "client authentication failed")] {
+            do {
+                _ = try await introspect(jwt)
+                Issue.record("accepted: \(reason)")
+            } catch let error as OAuthError {
+                #expect(error.code == .invalidClient || error.code == .invalidToken, "\(error)")
+                #expect(error.description.contains(reason) || error.code == .invalidToken, "\(error.description)")
+            }
+        }
+        // The secret methods are not open to a key-only client.
+        await #expect(throws: OAuthError.self) {
+            try await f.oidc.introspect(form: FormParameters(["token": "x", "client_id": "ci-bot", "client_secret": "ghcs_x"]), authorization: nil)
+        }
+    }
 }

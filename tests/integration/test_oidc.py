@@ -395,3 +395,53 @@ def test_the_proxy_admits_allowed_users_with_a_signed_assertion(provider, upstre
     assert "gatehouse_proxy" not in r.json()["headers"].get("cookie", "")
     tampered = ticket[:-2] + ("AA" if not ticket.endswith("AA") else "BB")
     assert requests.get(provider.url + "/guide", headers=host, cookies={"gatehouse_proxy": tampered}, allow_redirects=False, timeout=10).status_code == 303
+
+
+def test_websockets_pass_through_the_proxy_for_allowed_users_only(provider):
+    import asyncio
+    from websockets.asyncio.server import serve
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    seen = {}
+    port = free_port()
+
+    async def echo(ws):
+        seen["headers"] = dict(ws.request.headers)
+        async for message in ws:
+            await ws.send(message if isinstance(message, bytes) else "echo:" + message)
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    async def main():
+        async with serve(echo, "127.0.0.1", port):
+            ready.set()
+            await asyncio.Future()
+
+    threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True).start()
+    assert ready.wait(10)
+    provider.apply(provider.policy + f'\napp chat {{ upstream = "http://127.0.0.1:{port}" path = "/chat/" }}\n'
+                                      'allow app chat-staff { who = [staff] apps = [chat] }\n')
+    cookie = "gatehouse_session=" + provider.browser.cookies["gatehouse_session"] + "; theme=dark"
+    with connect(f"ws://127.0.0.1:{provider.server.port}/chat/room?x=1", additional_headers={"Cookie": cookie, "X-Forwarded-User": "root"}) as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=10) == "echo:hello"
+        ws.send(b"\x00\x01" * 40000)
+        assert ws.recv(timeout=10) == b"\x00\x01" * 40000
+    headers = {k.lower(): v for k, v in seen["headers"].items()}
+    claims = jwt.decode(headers["x-gatehouse-assertion"], provider.keys())
+    assert claims["aud"] == "chat" and claims["preferred_username"] == "admin"
+    assert "x-forwarded-user" not in headers and "gatehouse_session" not in headers.get("cookie", "") and "theme=dark" in headers["cookie"]
+
+    # Signed out or denied: no upgrade (the server answers the handshake with an error status),
+    # and the upstream never sees a handshake.
+    seen.clear()
+    bob = provider.member("bob", "bob@example.org")
+    for headers in [{}, {"Cookie": "gatehouse_session=" + bob.cookies["gatehouse_session"]}]:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"ws://127.0.0.1:{provider.server.port}/chat/room", additional_headers=headers)
+        assert refused.value.response.status_code in (303, 400, 403)
+    assert seen == {}
+    assert provider.audit_codes().count("oidc.denied") >= 1
+    loop.call_soon_threadsafe(loop.stop)
