@@ -15,6 +15,18 @@ public struct AuditLog: Sendable {
     let trustedHead: @Sendable () -> String?
     /// Publishing is serialized: two checkpoints are never signed at once.
     let publishGate = AsyncGate()
+    /// The tree this process has verified so far (and its roots at checkpoint sizes), so each
+    /// publish re-hashes only the entries appended since the last one instead of the whole log.
+    let verified = LockedBox<VerifiedTree?>(nil)
+
+    struct RootNotKept: Error {}
+
+    struct VerifiedTree: Sendable {
+        var accumulator = MerkleAccumulator()
+        /// Roots at the sizes of checkpoints met along the way (ours and other replicas').
+        var roots: [Int: TreeHash] = [0: MerkleAccumulator().root]
+        var lastLeaf: TreeHash? = nil
+    }
 
     public init(
         environment: ServiceEnvironment, keys: KeyRing,
@@ -77,17 +89,68 @@ public struct AuditLog: Sendable {
     }
 
     /// Signs and stores a checkpoint over every entry so far, unless the latest checkpoint
-    /// already covers them (then returns that one). Before signing, every entry is re-hashed
-    /// from its content, and the new tree must extend the newest stored checkpoint and the
-    /// checkpoint kept outside the store: the server never signs over an altered entry, a
-    /// rewritten history or a database rolled back to an older state.
+    /// already covers them (then returns that one). Before signing, every entry not yet verified
+    /// by this process is re-hashed from its content (all of them on the first publish after a
+    /// start), and the new tree must extend the newest stored checkpoint and the checkpoint kept
+    /// outside the store: the server never signs over an altered entry, a rewritten history or a
+    /// database rolled back to an older state. An entry altered after this process verified it
+    /// is caught by the next start and by `gatehouse audit verify`, which always reads it all.
     @discardableResult
     public func publishCheckpoint() async throws -> CheckpointRecord? {
         try await self.publishGate.withExclusiveAccess { try await self.publishSerialized() }
     }
 
     private func publishSerialized() async throws -> CheckpointRecord? {
-        let (entries, existing) = try await self.snapshot()
+        do {
+            return try await self.publishVerified()
+        } catch is RootNotKept {
+            // A checkpoint (another replica's) lands at a size this process passed before it
+            // existed: verify from entry 1 once more, which keeps that root too.
+            self.verified.value = nil
+        } catch {
+            self.verified.value = nil  // start over from entry 1 next time
+            throw error
+        }
+        do {
+            return try await self.publishVerified()
+        } catch {
+            self.verified.value = nil
+            throw error
+        }
+    }
+
+    /// Extends the verified tree with the entries appended since the last publish (all of them
+    /// the first time in a process), checks it against the anchors, and signs it.
+    private func publishVerified() async throws -> CheckpointRecord? {
+        // Checkpoints first: each is committed after the entries it covers, so the entries read
+        // next include them. Entries are append-only, so reading them in pages (each its own
+        // short transaction, never holding the store for the whole log) sees a prefix at least.
+        let existing = try await self.checkpoints()
+        var tree = self.verified.value ?? VerifiedTree()
+        // The store must still hold the last entry this process verified, unchanged; if it was
+        // rolled back or rewritten, verify from entry 1 (and the anchors below then refuse).
+        if tree.accumulator.size > 0 {
+            let last = try await self.records(after: Int64(tree.accumulator.size - 1), limit: 1).first
+            if last?.sequence != Int64(tree.accumulator.size) || last?.entryHash != tree.lastLeaf { tree = VerifiedTree() }
+        }
+        let checkpointSizes = Set(existing.map { Int($0.size) })
+        while true {
+            let after = Int64(tree.accumulator.size)
+            let page = try await self.records(after: after, limit: 5000)
+            for record in page {
+                let leaf = Merkle.leafHash(CanonicalEntry.encode(sequence: record.sequence, event: record.event))
+                guard record.sequence == Int64(tree.accumulator.size + 1), leaf == record.entryHash else {
+                    throw GatehouseError(
+                        .storeFailure,
+                        "refusing to sign a checkpoint: audit entry \(tree.accumulator.size + 1) is missing or altered; run `gatehouse audit verify`"
+                    )
+                }
+                tree.accumulator.append(leaf)
+                tree.lastLeaf = leaf
+                if checkpointSizes.contains(tree.accumulator.size) { tree.roots[tree.accumulator.size] = tree.accumulator.root }
+            }
+            if page.count < 5000 { break }
+        }
         var anchors: [(what: String, checkpoint: Checkpoint)] = []
         do {
             if let latest = existing.last {
@@ -99,37 +162,25 @@ public struct AuditLog: Sendable {
         } catch {
             throw GatehouseError(.storeFailure, "refusing to sign a checkpoint: a previous checkpoint does not verify (\(error))")
         }
-        var accumulator = MerkleAccumulator()
-        var rootsAt: [Int: TreeHash] = [0: accumulator.root]
-        let anchorSizes = Set(anchors.map(\.checkpoint.size))
-        for record in entries {
-            let leaf = Merkle.leafHash(CanonicalEntry.encode(sequence: record.sequence, event: record.event))
-            guard record.sequence == Int64(accumulator.size + 1), leaf == record.entryHash else {
-                throw GatehouseError(
-                    .storeFailure,
-                    "refusing to sign a checkpoint: audit entry \(accumulator.size + 1) is missing or altered; run `gatehouse audit verify`"
-                )
-            }
-            accumulator.append(leaf)
-            if anchorSizes.contains(accumulator.size) { rootsAt[accumulator.size] = accumulator.root }
-        }
         for anchor in anchors {
-            guard anchor.checkpoint.size <= accumulator.size else {
+            guard anchor.checkpoint.size <= tree.accumulator.size else {
                 throw GatehouseError(
                     .storeFailure,
-                    "refusing to sign a checkpoint: \(anchor.what) covers \(anchor.checkpoint.size) entries but the log has \(accumulator.size) (rolled back?)"
+                    "refusing to sign a checkpoint: \(anchor.what) covers \(anchor.checkpoint.size) entries but the log has \(tree.accumulator.size) (rolled back?)"
                 )
             }
-            guard rootsAt[anchor.checkpoint.size] == anchor.checkpoint.root else {
+            guard let root = tree.roots[anchor.checkpoint.size] else { throw RootNotKept() }
+            guard root == anchor.checkpoint.root else {
                 throw GatehouseError(
                     .storeFailure,
                     "refusing to sign a checkpoint: the log no longer matches \(anchor.what) at size \(anchor.checkpoint.size) (rewritten?)"
                 )
             }
         }
-        if let latest = existing.last, latest.size == Int64(entries.count) { return latest }
-        guard !entries.isEmpty else { return nil }
-        let checkpoint = Checkpoint(origin: self.origin, size: accumulator.size, root: accumulator.root, time: self.environment.time.now())
+        self.verified.value = tree
+        if let latest = existing.last, latest.size == Int64(tree.accumulator.size) { return latest }
+        guard tree.accumulator.size > 0 else { return nil }
+        let checkpoint = Checkpoint(origin: self.origin, size: tree.accumulator.size, root: tree.accumulator.root, time: self.environment.time.now())
         var record = CheckpointRecord(
             size: Int64(checkpoint.size), root: checkpoint.root, createdAt: checkpoint.time, note: try checkpoint.signed(with: self.signingKey)
         )
@@ -140,6 +191,8 @@ public struct AuditLog: Sendable {
             }
             record = stored
         }
+        tree.roots[checkpoint.size] = checkpoint.root
+        self.verified.value = tree
         try self.onPublish(record)
         return record
     }

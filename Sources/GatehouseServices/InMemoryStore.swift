@@ -32,6 +32,9 @@ public final class InMemoryStore: Store {
 
     public var kind: String { "memory" }
 
+    let generation = LockedBox<UInt64>(0)
+    public var writeGeneration: UInt64? { self.generation.value }
+
     public func read<T: Sendable>(_ body: @Sendable (any StoreReader) async throws -> T) async throws -> T {
         try await self.gate.withExclusiveAccess {
             try await body(InMemoryTransaction(state: self.box.value))
@@ -50,6 +53,7 @@ public final class InMemoryStore: Store {
                 state.audit.append(AuditRecord(sequence: Int64(state.audit.count + 1), event: event))
             }
             self.box.value = state
+            self.generation.mutate { $0 &+= 1 }
             return change.value
         }
     }

@@ -198,9 +198,19 @@ extension OIDCService {
     /// The live access token's view, or nil.
     func activeAccessToken(_ token: String) async throws -> OIDCTokenView? {
         guard OIDCTokenKind.of(token) == .accessToken else { return nil }
-        let hash = InvitationToken.hash(of: token)
         let now = self.environment.time.now()
-        guard let view = try await self.environment.store.read({ tx in try await tx.oidcToken(hash: hash) }), view.token.kind == .accessToken, view.isActive(at: now) else { return nil }
+        guard let view = try await self.tokenView(hash: InvitationToken.hash(of: token)), view.token.kind == .accessToken, view.isActive(at: now) else { return nil }
+        return view
+    }
+
+    /// A token's view, from the cache while nothing was written since it was read. Liveness is
+    /// judged by the caller at the current time, so expiry needs no invalidation.
+    func tokenView(hash: String) async throws -> OIDCTokenView? {
+        let store = self.environment.store
+        let generation = store.writeGeneration
+        if let hit = self.tokenCache.get(hash, generation: generation) { return hit }
+        let view = try await store.read { tx in try await tx.oidcToken(hash: hash) }
+        self.tokenCache.put(hash, view, generation: generation)
         return view
     }
 
@@ -243,9 +253,8 @@ extension OIDCService {
         guard caller.kind == .confidential else { throw OAuthError(.invalidClient, "introspection is for confidential clients (resource servers)") }
         guard let token = form.nonEmpty("token") else { throw OAuthError(.invalidRequest, "token is missing") }
         guard let kind = OIDCTokenKind.of(token), kind == .accessToken || kind == .refreshToken else { return ["active": .bool(false)] }
-        let hash = InvitationToken.hash(of: token)
         let now = self.environment.time.now()
-        guard let view = try await self.environment.store.read({ tx in try await tx.oidcToken(hash: hash) }), view.token.kind == kind, view.isActive(at: now) else {
+        guard let view = try await self.tokenView(hash: InvitationToken.hash(of: token)), view.token.kind == kind, view.isActive(at: now) else {
             return ["active": .bool(false)]
         }
         // A refresh token is the business of the client it was issued to alone.

@@ -33,6 +33,10 @@ public struct OIDCService: Sendable {
     public let lifetimes: Lifetimes
     public let keys: OIDCKeys
     let assertionReplay: ReplayCache
+    /// Registered clients and token views, valid until the next write (see ``GenerationCache``):
+    /// introspection and client authentication answer from memory until something changes.
+    let clientCache = GenerationCache<OIDCClient?>(capacity: 10_000)
+    let tokenCache = GenerationCache<OIDCTokenView?>(capacity: 100_000)
 
     public init(environment: ServiceEnvironment, policy: PolicyService, rootKey: RootKey, issuer: String, lifetimes: Lifetimes = Lifetimes(), keys: OIDCKeys = OIDCKeys()) {
         self.environment = environment
@@ -112,7 +116,16 @@ public struct OIDCService: Sendable {
     /// A client by id: registered in the store, or declared (public) in the active policy.
     public func client(id: String) async throws -> OIDCClient? {
         guard OIDCClient.isValidID(id) else { return nil }
-        if let stored = try await self.environment.store.read({ tx in try await tx.oidcClient(id: id) }) { return stored }
+        let store = self.environment.store
+        let generation = store.writeGeneration
+        let stored: OIDCClient?
+        if let hit = self.clientCache.get(id, generation: generation) {
+            stored = hit
+        } else {
+            stored = try await store.read { tx in try await tx.oidcClient(id: id) }
+            self.clientCache.put(id, stored, generation: generation)
+        }
+        if let stored { return stored }
         guard let app = self.policy.active.policy.definitions.apps.first(where: { $0.clientID == id && !$0.redirectURIs.isEmpty }) else { return nil }
         return OIDCClient(id: id, name: app.name, kind: .public, redirectURIs: app.redirectURIs, firstParty: true, source: .policy, createdAt: Date(timeIntervalSince1970: 0))
     }

@@ -34,6 +34,12 @@ public protocol Store: Sendable {
     /// reason: a client asking "approved yet?" every five seconds changes no access.
     func recordDevicePoll(deviceCodeHash: String, at time: Date, interval: Int) async throws
 
+    /// A counter this process moves after every write it makes, when this process is the only
+    /// writer (SQLite behind the data dir lock, memory); nil when other processes may write
+    /// (PostgreSQL replicas). A value read from the store before reading the counter's current
+    /// value again and finding it unchanged is still current, so caches keyed on it are exact.
+    var writeGeneration: UInt64? { get }
+
     /// Fails when the store cannot serve requests (for `/readyz`).
     func ping() async throws
 

@@ -28,6 +28,13 @@ public final class SQLStore: Store {
     /// `store.unreachable`. Only the wait is bounded: once a transaction has begun it runs to
     /// its end, so a timeout never leaves a caller unsure whether a change was made.
     let leaseTimeout: Duration = .seconds(5)
+    /// Moves after every write through this process (see ``Store/writeGeneration``).
+    let generation = LockedBox<UInt64>(0)
+
+    public var writeGeneration: UInt64? {
+        if case .sqlite = self.backend { return self.generation.value }
+        return nil
+    }
 
     private init(backend: Backend, logger: Logger) {
         self.backend = backend
@@ -139,6 +146,8 @@ public final class SQLStore: Store {
     }
 
     public func commit<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) async throws -> Change<T>) async throws -> T {
+        // After the commit (or its failure): a reader that saw the old generation re-reads.
+        defer { self.generation.mutate { $0 &+= 1 } }
         if case .sqlite(_, _, let group) = self.backend {
             let dialect = self.dialect
             do {
@@ -308,6 +317,7 @@ public final class SQLStore: Store {
 
     /// Runs one statement in its own transaction: for tests and maintenance tooling only.
     package func execute(unsafeSQL sql: String) async throws {
+        defer { self.generation.mutate { $0 &+= 1 } }
         try await self.withTransaction(readOnly: false) { db in
             try await db.raw(SQLQueryString(sql)).run()
         }

@@ -140,18 +140,45 @@ extension SQLTransaction {
 
     private static let tokenColumns = "hash, kind, grant_id, created_at, expires_at, used_at, revoked_at, redirect_uri, code_challenge"
 
+    /// One query for the token, its grant and the grant's user (introspection and every
+    /// exchange read it), columns prefixed per table.
     func oidcToken(hash: String) async throws -> OIDCTokenView? {
-        guard let row = try await self.db.raw("SELECT \(unsafeRaw: Self.tokenColumns) FROM oidc_tokens WHERE hash = \(bind: hash)").all().first else { return nil }
-        guard let kind = OIDCTokenKind(rawValue: try row.decode(column: "kind", as: String.self)) else {
-            throw GatehouseError(.storeFailure, "stored token has an unknown kind")
+        guard let row = try await self.db.raw("""
+            SELECT t.kind AS t_kind, t.grant_id AS t_grant_id, t.created_at AS t_created_at, t.expires_at AS t_expires_at, t.used_at AS t_used_at,
+                   t.revoked_at AS t_revoked_at, t.redirect_uri AS t_redirect_uri, t.code_challenge AS t_code_challenge,
+                   g.user_id AS g_user_id, g.client_id AS g_client_id, g.scope AS g_scope, g.nonce AS g_nonce, g.auth_time AS g_auth_time, g.amr AS g_amr,
+                   g.acr AS g_acr, g.session_hash AS g_session_hash, g.created_at AS g_created_at, g.expires_at AS g_expires_at,
+                   g.revoked_at AS g_revoked_at, g.revoked_reason AS g_revoked_reason,
+                   u.username AS u_username, u.email AS u_email, u.role AS u_role, u.status AS u_status, u.created_at AS u_created_at
+            FROM oidc_tokens t JOIN oidc_grants g ON g.id = t.grant_id JOIN users u ON u.id = g.user_id
+            WHERE t.hash = \(bind: hash)
+            """).all().first else { return nil }
+        guard let kind = OIDCTokenKind(rawValue: try row.decode(column: "t_kind", as: String.self)),
+              let status = User.Status(rawValue: try row.decode(column: "u_status", as: String.self)) else {
+            throw GatehouseError(.storeFailure, "stored token has an unknown kind or user status")
         }
+        let grantID = try row.decode(column: "t_grant_id", as: String.self)
+        let userID = try row.decode(column: "g_user_id", as: String.self)
         let token = OIDCTokenRecord(
-            hash: hash, kind: kind, grantID: try row.decode(column: "grant_id", as: String.self),
-            createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)), expiresAt: Self.date(try row.decode(column: "expires_at", as: Int64.self)),
-            usedAt: try row.decode(column: "used_at", as: Int64?.self).map(Self.date), revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date),
-            redirectURI: try row.decode(column: "redirect_uri", as: String?.self), codeChallenge: try row.decode(column: "code_challenge", as: String?.self)
+            hash: hash, kind: kind, grantID: grantID,
+            createdAt: Self.date(try row.decode(column: "t_created_at", as: Int64.self)), expiresAt: Self.date(try row.decode(column: "t_expires_at", as: Int64.self)),
+            usedAt: try row.decode(column: "t_used_at", as: Int64?.self).map(Self.date), revokedAt: try row.decode(column: "t_revoked_at", as: Int64?.self).map(Self.date),
+            redirectURI: try row.decode(column: "t_redirect_uri", as: String?.self), codeChallenge: try row.decode(column: "t_code_challenge", as: String?.self)
         )
-        guard let grant = try await self.oidcGrant(id: token.grantID), let user = try await self.user(id: grant.userID) else { return nil }
+        let grant = OIDCGrantRecord(
+            id: grantID, userID: userID, clientID: try row.decode(column: "g_client_id", as: String.self), scope: try row.decode(column: "g_scope", as: String.self),
+            nonce: try row.decode(column: "g_nonce", as: String?.self), authTime: Self.date(try row.decode(column: "g_auth_time", as: Int64.self)),
+            amr: try row.decode(column: "g_amr", as: String.self).split(separator: " ").map(String.init), acr: try row.decode(column: "g_acr", as: String.self),
+            sessionHash: try row.decode(column: "g_session_hash", as: String?.self),
+            createdAt: Self.date(try row.decode(column: "g_created_at", as: Int64.self)), expiresAt: Self.date(try row.decode(column: "g_expires_at", as: Int64.self)),
+            revokedAt: try row.decode(column: "g_revoked_at", as: Int64?.self).map(Self.date), revokedReason: try row.decode(column: "g_revoked_reason", as: String?.self)
+        )
+        let user = User(
+            id: userID, username: Username(uncheckedStored: try row.decode(column: "u_username", as: String.self)),
+            email: try row.decode(column: "u_email", as: String?.self).map(EmailAddress.init(uncheckedStored:)),
+            role: RoleName(uncheckedStored: try row.decode(column: "u_role", as: String.self)), status: status,
+            createdAt: Self.date(try row.decode(column: "u_created_at", as: Int64.self))
+        )
         return OIDCTokenView(token: token, grant: grant, user: user)
     }
 

@@ -42,6 +42,8 @@ final class SwitchableStore: Store, @unchecked Sendable {
         try await self.inner.recordDevicePoll(deviceCodeHash: deviceCodeHash, at: time, interval: interval)
     }
 
+    var writeGeneration: UInt64? { self.inner.writeGeneration }
+
     func ping() async throws { try self.check() }
     func close() async throws {}
 
