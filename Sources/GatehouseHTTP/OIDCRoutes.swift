@@ -196,6 +196,9 @@ enum OIDCRoutes {
                 guard let typed = form["user_code"], let decision = form["decision"], ["allow", "deny"].contains(decision) else {
                     throw OAuthError(.invalidRequest, "the form is incomplete")
                 }
+                if deviceLimiter.take("user:" + user.user.username.rawValue) != nil || client(request, context).map({ deviceLimiter.take(RateLimiter.sourceKey($0)) != nil }) == true {
+                    return page("device-entry", title: "Connect a device", ["userCode": "", "problem": "Too many attempts; wait a minute and try again."], status: .tooManyRequests)
+                }
                 let address = client(request, context)
                 switch try await oidc.decideDevice(userCode: typed, approve: decision == "allow", signedIn: user, requestID: Identifier.make(using: random),
                                                    sourceAddress: address, source: source(address)) {
@@ -263,7 +266,7 @@ enum OIDCRoutes {
 
     /// Browser form posts must come from our own pages (a second line behind SameSite=Lax).
     static func requireSameOrigin(_ request: Request, _ publicURL: PublicURL) throws {
-        if let origin = request.headers[.origin], origin != "null", origin != publicURL.origin {
+        if let origin = request.headers[.origin], origin != publicURL.origin {
             throw OAuthError(.invalidRequest, "this form must be sent from Gatehouse's own page")
         }
     }
