@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseCore
+import GatehousePolicy
 import GatehouseServices
 import Hummingbird
 import HummingbirdWebSocket
@@ -12,7 +13,7 @@ import NIOCore
 /// the identity assertion in its handshake. A refused upgrade is not upgraded: the request
 /// then takes the ordinary HTTP path and gets its redirect or 403 there.
 extension IdentityProxy {
-    static let maxMessage = 16 << 20
+    static let maxMessage = 1 << 20
 
     func webSocketUpgrade(_ head: HTTPRequest, channel: any Channel) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         let rawPath = head.path ?? "/"
@@ -29,6 +30,15 @@ extension IdentityProxy {
                 found = nil
             }
             guard let (user, session) = found else { return .dontUpgrade }
+            // Browsers send the page's origin with a WebSocket handshake and cookies ride along
+            // from any site: only the app's own pages may open one.
+            if let origin = head.headerFields[.origin] {
+                let expected = self.publicURL.scheme + "://" + self.publicHost(of: app)
+                let implicitPort = self.publicURL.port == nil
+                guard origin.lowercased() == expected.lowercased() || (implicitPort && origin.lowercased() == expected.lowercased() + ":" + (self.publicURL.scheme == "https" ? "443" : "80")) else {
+                    return .dontUpgrade
+                }
+            }
             let address = GatehouseRequestContext.clientAddress(peer: channel.remoteAddress?.ipAddress, forwardedFor: head.headerFields[values: .init("X-Forwarded-For")!],
                                                                 trusted: self.trustedProxies)
             guard let assertion = try await self.admit(user: user, session: session, app: app, address: address) else { return .dontUpgrade }
@@ -52,6 +62,14 @@ extension IdentityProxy {
                         group.addTask {
                             for try await message in upIn.messages(maxSize: Self.maxMessage) { try await outbound.write(Self.frame(message)) }
                         }
+                        // The connection lives only as long as the access: once a second, the
+                        // session must still be live, the account active and the policy allowing.
+                        group.addTask {
+                            while true {
+                                try await Task.sleep(for: .seconds(1))
+                                guard try await self.stillAdmitted(user: user, session: session, app: app) else { return }
+                            }
+                        }
                         // Either side closing ends the relay; the other side is then closed.
                         try await group.next()
                         group.cancelAll()
@@ -61,6 +79,18 @@ extension IdentityProxy {
         } catch {
             return .dontUpgrade
         }
+    }
+
+    func stillAdmitted(user: User, session: SessionRecord, app: PolicyDefinitions.App) async throws -> Bool {
+        let now = self.environment.time.now()
+        let live = try await self.environment.store.read { tx -> Bool in
+            guard let s = try await tx.session(tokenHash: session.tokenHash), s.isLive(at: now), try await tx.user(id: user.id)?.status == .active else { return false }
+            return true
+        }
+        return live && self.oidc.policyDenial(user: user, app: app.name, lastStepUp: session.steppedUpAt).map { denial in
+            if case .sourceNotAllowed = denial.reason { return true }  // the source was checked at the handshake
+            return false
+        } ?? true
     }
 
     static func frame(_ message: WebSocketMessage) -> WebSocketOutboundWriter.OutboundFrame {

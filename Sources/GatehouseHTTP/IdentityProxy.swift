@@ -69,6 +69,9 @@ public struct IdentityProxy: Sendable {
     }
 
     func handle(_ request: Request, context: GatehouseRequestContext, app: PolicyDefinitions.App) async -> Response {
+        guard Self.isCanonicalPath(request.uri.path) else {
+            return JSONResponse.raw(.badRequest, Array("This path has dot-segments or encoded slashes; Gatehouse does not forward it.\n".utf8), contentType: "text/plain; charset=utf-8")
+        }
         do {
             if let prefix = app.proxyPath, request.uri.path + "/" == prefix {
                 return Self.redirect(prefix + (request.uri.query.map { "?" + $0 } ?? ""))
@@ -116,7 +119,10 @@ public struct IdentityProxy: Sendable {
             return nil
         }
         let key = "\(session.tokenHash) \(app.name)"
-        if self.audited.mutate({ $0.insert(key).inserted }) {
+        if self.audited.mutate({ seen in
+            if seen.count >= 100_000 { seen.removeAll() }  // bounded: at worst an admission is audited twice
+            return seen.insert(key).inserted
+        }) {
             do {
                 try await self.environment.store.commit { _ in
                     Change((), event: AuditEvent(code: .proxyAllowed, time: now, actor: "user:\(user.username)", subject: "app:\(app.name)",
@@ -138,7 +144,8 @@ public struct IdentityProxy: Sendable {
         out.method = HTTPMethod(rawValue: request.method.rawValue)
         for field in request.headers {
             let name = field.name.canonicalName
-            if Self.hopByHop.contains(name) || Self.strippedRequestHeaders.contains(name) || name.hasPrefix("x-gatehouse-") { continue }
+            // Names with `_` are dropped too: CGI-style stacks read `X_Forwarded_User` as `X-Forwarded-User`.
+            if Self.hopByHop.contains(name) || Self.strippedRequestHeaders.contains(name) || name.hasPrefix("x-gatehouse-") || name.contains("_") { continue }
             if name == "cookie" {
                 let kept = field.value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
                     .filter { !$0.hasPrefix(WebAuthnRoutes.cookieName + "=") && !$0.hasPrefix(Self.hostCookie + "=") }
@@ -150,7 +157,7 @@ public struct IdentityProxy: Sendable {
         out.headers.add(name: Self.assertionHeader, value: assertion)
         if let clientAddress { out.headers.add(name: "X-Forwarded-For", value: clientAddress) }
         out.headers.add(name: "X-Forwarded-Proto", value: self.publicURL.scheme)
-        if let authority = request.head.authority { out.headers.add(name: "X-Forwarded-Host", value: authority) }
+        out.headers.add(name: "X-Forwarded-Host", value: self.publicHost(of: app))
         if let length = request.headers[.contentLength].flatMap(Int.init) {
             out.body = .stream(request.body, length: .known(Int64(length)))
         } else if request.method != .get && request.method != .head {
@@ -159,13 +166,46 @@ public struct IdentityProxy: Sendable {
         do {
             let response = try await HTTPClient.shared.execute(out, timeout: .seconds(300))
             var headers = HTTPFields()
-            for (name, value) in response.headers where !Self.hopByHop.contains(name.lowercased()) || name.lowercased() == "content-length" {
+            for (name, value) in response.headers where (!Self.hopByHop.contains(name.lowercased()) || name.lowercased() == "content-length") && Self.keepResponseHeader(name, value) {
                 if let field = HTTPFields.Element.Name(name) { headers.append(HTTPFields.Element(name: field, value: value)) }
             }
             return Response(status: .init(code: Int(response.status.code)), headers: headers, body: ResponseBody(asyncSequence: response.body))
         } catch {
             return Self.badGateway(app)
         }
+    }
+
+    /// The host (and port) users reach `app` at, from configuration, never from the request.
+    func publicHost(of app: PolicyDefinitions.App) -> String {
+        (app.proxyHost ?? self.publicURL.host) + (self.publicURL.port.map { ":\($0)" } ?? "")
+    }
+
+    /// Headers an app must not set on Gatehouse's users: a cookie named like Gatehouse's (session
+    /// fixation on a shared origin) and a service worker scope wider than the app's path.
+    static func keepResponseHeader(_ name: String, _ value: String) -> Bool {
+        switch name.lowercased() {
+        case "service-worker-allowed": return false
+        case "set-cookie":
+            let cookie = value.trimmingCharacters(in: .whitespaces).lowercased()
+            return !cookie.hasPrefix(WebAuthnRoutes.cookieName) && !cookie.hasPrefix(Self.hostCookie)
+        default: return true
+        }
+    }
+
+    /// A path a redirect may go to after sign-in: on the same host, no scheme-relative `//`, no
+    /// backslashes, no control characters or spaces (which browsers strip or reinterpret).
+    static func localPath(_ text: String?) -> String {
+        guard let text, text.utf8.count <= 2048, text.hasPrefix("/"), !text.hasPrefix("//"),
+              text.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F && $0 != UInt8(ascii: "\\") }) else { return "/" }
+        return text
+    }
+
+    /// Paths with dot-segments or encoded dots and slashes are refused: `/wiki/../admin/` must
+    /// not be admitted under the wiki's rule and then resolved by the upstream to another app.
+    static func isCanonicalPath(_ path: String) -> Bool {
+        let lowered = path.lowercased()
+        if lowered.contains("%2e") || lowered.contains("%2f") || lowered.contains("%5c") || lowered.contains("\\") { return false }
+        return !path.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == "." || $0 == ".." }
     }
 
     static func badGateway(_ app: PolicyDefinitions.App) -> Response {
@@ -210,8 +250,7 @@ public struct IdentityProxy: Sendable {
               }) else {
             return JSONResponse.raw(.badRequest, Array("This sign-in link is not valid or was already used. Open the app again.\n".utf8), contentType: "text/plain; charset=utf-8")
         }
-        let rd = request.uri.queryParameters.get("rd").map { String($0) } ?? "/"
-        let target = rd.hasPrefix("/") && !rd.hasPrefix("//") && !rd.hasPrefix("/\\") ? rd : "/"
+        let target = Self.localPath(request.uri.queryParameters.get("rd").map { String($0) })
         let cookie = ProxyTicket(sessionHash: ticket.sessionHash, app: app.name, expiresAt: now.addingTimeInterval(PasskeyService.sessionLifetime),
                                  nonce: Base64URL.encode(self.environment.random.bytes(12))).encode(key: self.ticketKey)
         var response = Self.redirect(target)
@@ -229,7 +268,7 @@ public struct IdentityProxy: Sendable {
                   let host = app.proxyHost else {
                 return JSONResponse.error(GatehouseError(.notFound, "there is no such proxied app"))
             }
-            let rd = request.uri.queryParameters.get("rd").map { String($0) } ?? "/"
+            let rd = Self.localPath(request.uri.queryParameters.get("rd").map { String($0) })
             guard let token = WebAuthnRoutes.cookie(request), let (user, session) = try await self.passkeys.authenticate(sessionToken: token) else {
                 return Self.redirect("/signin?return_to=" + FormParameters.encode("/oauth2/proxy/start?" + FormParameters.encode([("app", name), ("rd", rd)])))
             }

@@ -138,10 +138,20 @@ enum OIDCRoutes {
                 return Self.noStore(Response(status: .ok))
             }
         }
-        router.post("/oauth2/device_authorization") { request, _ in
+        // Each start writes a row and an audit entry, and public clients need no secret: bounded
+        // per network and per client.
+        let deviceStarts = RateLimiter(capacity: 30, per: 60, time: time)
+        let deviceStartsPerClient = RateLimiter(capacity: 300, per: 60, time: time)
+        router.post("/oauth2/device_authorization") { request, context in
             await Self.backChannel {
                 let form = try await Self.formBody(request)
                 let caller = try await oidc.authenticateClient(try ClientCredentials.parse(authorization: request.headers[.authorization], form: form))
+                if let address = client(request, context), deviceStarts.take(RateLimiter.sourceKey(address)) != nil {
+                    throw OAuthError(.slowDown, "too many device authorizations from this network; wait a minute")
+                }
+                if deviceStartsPerClient.take("client:" + caller.id) != nil {
+                    throw OAuthError(.slowDown, "too many device authorizations for this client; wait a minute")
+                }
                 return Self.noStore(JSONResponse.make(.ok, try await oidc.startDeviceAuthorization(client: caller, scope: form["scope"])))
             }
         }
@@ -264,9 +274,15 @@ enum OIDCRoutes {
         return try FormParameters(parsing: bytes)
     }
 
-    /// Browser form posts must come from our own pages (a second line behind SameSite=Lax).
+    /// Browser form posts must come from our own pages (a second line behind SameSite=Lax,
+    /// which does not separate Gatehouse from apps on sibling host names). Browsers say where a
+    /// request comes from in Sec-Fetch-Site, which pages cannot set: it must be `same-origin`.
+    /// Without it (older browsers, other clients) the Origin must be ours. (Our pages send no
+    /// referrer, so browsers send `Origin: null` on their form posts: Origin alone cannot tell.)
     static func requireSameOrigin(_ request: Request, _ publicURL: PublicURL) throws {
-        if let origin = request.headers[.origin], origin != publicURL.origin {
+        if let site = request.headers[.init("Sec-Fetch-Site")!] {
+            guard site == "same-origin" else { throw OAuthError(.invalidRequest, "this form must be sent from Gatehouse's own page") }
+        } else if request.headers[.origin] != publicURL.origin {
             throw OAuthError(.invalidRequest, "this form must be sent from Gatehouse's own page")
         }
     }

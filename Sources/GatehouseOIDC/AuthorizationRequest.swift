@@ -16,10 +16,13 @@ public struct AuthorizationRequest: Sendable, Equatable {
     public var prompt: Set<Prompt>
     /// Seconds: the user must have authenticated within this long (OIDC `max_age`).
     public var maxAge: Int?
-    /// Unix time: the user must have authenticated at or after it. Gatehouse sets it itself when
-    /// it sends the user to sign in again for `prompt=login`, so the repeated request is
-    /// satisfied by that sign-in rather than looping.
-    public var loginAfter: Int?
+    /// Unix time: the user must have authenticated at or after it. Gatehouse adds it (MACed, see
+    /// ``LoginAfter``) when it sends the user to sign in again, so the repeated request is
+    /// satisfied by that sign-in rather than looping. Set from `loginAfterToken` by the caller
+    /// that holds the key; nil until then.
+    public var loginAfter: Int? = nil
+    /// The `login_after` parameter as received, unverified.
+    public var loginAfterToken: String?
     public var loginHint: String?
 
     public enum Prompt: String, Sendable, Hashable {
@@ -79,21 +82,18 @@ public struct AuthorizationRequest: Sendable, Equatable {
             guard text.utf8.count <= 10, let v = Int(text), v >= 0 else { throw fail(.invalidRequest, "max_age must be a non-negative number of seconds") }
             maxAge = v
         }
-        var loginAfter: Int? = nil
-        if let text = params.nonEmpty("login_after") {
-            guard text.utf8.count <= 12, let v = Int(text), v >= 0 else { throw fail(.invalidRequest, "login_after must be a Unix time") }
-            loginAfter = v
-        }
         return AuthorizationRequest(
             clientID: clientID, redirectURI: redirectURI, scopes: scopes, state: state, nonce: params.nonEmpty("nonce"), codeChallenge: challenge,
-            prompt: prompt, maxAge: maxAge, loginAfter: loginAfter, loginHint: params.nonEmpty("login_hint")
+            prompt: prompt, maxAge: maxAge, loginAfterToken: params.nonEmpty("login_after"), loginHint: params.nonEmpty("login_hint")
         )
     }
 
-    /// The earliest authentication time this request accepts at `now`, if it constrains one.
+    /// The earliest authentication time this request accepts at `now`, if it constrains one. A
+    /// verified `login_after` stands for `max_age` too: it was set when this very request sent
+    /// the user to sign in again, so that sign-in satisfies it (`max_age=0` does not loop).
     public func earliestAuthTime(now: Date) -> Date? {
-        let bounds = [self.maxAge.map { now.addingTimeInterval(-TimeInterval($0)) }, self.loginAfter.map { Date(timeIntervalSince1970: TimeInterval($0)) }].compactMap { $0 }
-        return bounds.max()
+        if let after = self.loginAfter { return Date(timeIntervalSince1970: TimeInterval(after)) }
+        return self.maxAge.map { now.addingTimeInterval(-TimeInterval($0)) }
     }
 
     /// Where the response goes: the redirect URI with `params` (and `iss`, RFC 9207) appended.

@@ -28,13 +28,14 @@ public enum AuthorizationStep: Sendable, Equatable {
         guard let session else {
             return silent ? .error(OAuthError(.loginRequired, "the user is not signed in")) : .signIn(loginAfter: nil)
         }
-        // prompt=login: Gatehouse sends the user to sign in and back with `login_after` set; a
-        // `login_after` older than ten minutes does not count (it cannot be used to skip the prompt).
-        if request.prompt.contains(.login), (request.loginAfter.map { TimeInterval($0) < now.timeIntervalSince1970 - 600 } ?? true) {
-            return .signIn(loginAfter: Int(now.timeIntervalSince1970.rounded(.down)))
+        // prompt=login: Gatehouse sends the user to sign in and back with a (verified)
+        // `login_after`, which the returning request then checks instead.
+        let freshSignIn = AuthorizationStep.signIn(loginAfter: Int(now.timeIntervalSince1970.rounded(.down)))
+        if request.prompt.contains(.login), request.loginAfter == nil {
+            return silent ? .error(OAuthError(.loginRequired, "prompt=login needs a sign-in")) : freshSignIn
         }
         if let earliest = request.earliestAuthTime(now: now), session.authTime < earliest {
-            return silent ? .error(OAuthError(.loginRequired, "the sign-in is older than max_age allows")) : .signIn(loginAfter: nil)
+            return silent ? .error(OAuthError(.loginRequired, "the sign-in is older than max_age allows")) : freshSignIn
         }
         if let policyDenial { return silent ? .error(OAuthError(.accessDenied, "the policy does not allow this user to use this app")) : .denied(reason: policyDenial) }
         if !firstParty && (!consentGiven || request.prompt.contains(.consent)) {

@@ -230,7 +230,7 @@ private struct Checker {
             if !a.has("ports") { self.error(block.location, "service '\(name)' needs ports = [...]") }
             self.definitions.services.append(.init(name: name, destinations: destinations, ports: ports, location: block.location))
         case "app":
-            a.allow(["client_id", "redirect_uris", "upstream", "host", "path", "description"])
+            a.allow(["client_id", "redirect_uris", "upstream", "host", "path", "share_origin", "description"])
             let clientID = a.string("client_id", &self) ?? name
             if self.appNames.contains(name) { self.error(block.location, "app '\(name)' is already defined") }
             if self.clientIDs.contains(clientID) { self.error(block.location, "client_id '\(clientID)' is used by another app") }
@@ -245,6 +245,14 @@ private struct Checker {
             app.proxyHost = a.string("host", &self)
             app.proxyPath = a.string("path", &self)
             self.checkProxy(&app, a, block)
+            // A path app is served on Gatehouse's own origin: its pages' scripts can do anything
+            // the signed-in user can do on Gatehouse. That must be a deliberate choice.
+            if app.proxyPath != nil, a.bool("share_origin", &self) != true {
+                self.error(a.location("path") ?? block.location,
+                           "app '\(name)' under a path shares Gatehouse's origin (its scripts act as the signed-in user on Gatehouse); give it its own host = \"...\", or add share_origin = true if it is as trusted as Gatehouse")
+            } else if app.proxyPath == nil, a.has("share_origin") {
+                self.error(a.location("share_origin") ?? block.location, "share_origin applies only to an app with a path")
+            }
             self.definitions.apps.append(app)
         case "identity":
             a.allow(["spiffe", "dns", "description"])

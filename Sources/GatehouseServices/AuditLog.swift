@@ -26,7 +26,12 @@ public struct AuditLog: Sendable {
         /// Roots at the sizes of checkpoints met along the way (ours and other replicas').
         var roots: [Int: TreeHash] = [0: MerkleAccumulator().root]
         var lastLeaf: TreeHash? = nil
+        /// When this tree was last built from entry 1: every ten minutes it is rebuilt, so an
+        /// entry altered after it was verified is caught within that time, not only at restart.
+        var fullyVerifiedAt: Date? = nil
     }
+
+    static let fullVerificationInterval: TimeInterval = 600
 
     public init(
         environment: ServiceEnvironment, keys: KeyRing,
@@ -113,6 +118,9 @@ public struct AuditLog: Sendable {
         }
         do {
             return try await self.publishVerified()
+        } catch is RootNotKept {
+            self.verified.value = nil
+            throw GatehouseError(.storeFailure, "refusing to sign a checkpoint: a stored checkpoint does not match any prefix of the log")
         } catch {
             self.verified.value = nil
             throw error
@@ -126,14 +134,29 @@ public struct AuditLog: Sendable {
         // next include them. Entries are append-only, so reading them in pages (each its own
         // short transaction, never holding the store for the whole log) sees a prefix at least.
         let existing = try await self.checkpoints()
+        let now = self.environment.time.now()
         var tree = self.verified.value ?? VerifiedTree()
+        if let at = tree.fullyVerifiedAt, now.timeIntervalSince(at) >= Self.fullVerificationInterval { tree = VerifiedTree() }
         // The store must still hold the last entry this process verified, unchanged; if it was
         // rolled back or rewritten, verify from entry 1 (and the anchors below then refuse).
         if tree.accumulator.size > 0 {
             let last = try await self.records(after: Int64(tree.accumulator.size - 1), limit: 1).first
             if last?.sequence != Int64(tree.accumulator.size) || last?.entryHash != tree.lastLeaf { tree = VerifiedTree() }
         }
-        let checkpointSizes = Set(existing.map { Int($0.size) })
+        var anchors: [(what: String, checkpoint: Checkpoint)] = []
+        do {
+            if let latest = existing.last {
+                anchors.append(("the newest stored checkpoint", try Checkpoint.open(latest.note, verifier: self.verifier)))
+            }
+            if let head = self.trustedHead() {
+                anchors.append(("the checkpoint kept outside the database", try Checkpoint.open(head, verifier: self.verifier)))
+            }
+        } catch {
+            throw GatehouseError(.storeFailure, "refusing to sign a checkpoint: a previous checkpoint does not verify (\(error))")
+        }
+        // Roots are kept at every size something may later be compared against.
+        let checkpointSizes = Set(existing.map { Int($0.size) }).union(anchors.map(\.checkpoint.size))
+        if tree.accumulator.size == 0 { tree.fullyVerifiedAt = now }
         while true {
             let after = Int64(tree.accumulator.size)
             let page = try await self.records(after: after, limit: 5000)
@@ -150,17 +173,6 @@ public struct AuditLog: Sendable {
                 if checkpointSizes.contains(tree.accumulator.size) { tree.roots[tree.accumulator.size] = tree.accumulator.root }
             }
             if page.count < 5000 { break }
-        }
-        var anchors: [(what: String, checkpoint: Checkpoint)] = []
-        do {
-            if let latest = existing.last {
-                anchors.append(("the newest stored checkpoint", try Checkpoint.open(latest.note, verifier: self.verifier)))
-            }
-            if let head = self.trustedHead() {
-                anchors.append(("the checkpoint kept outside the database", try Checkpoint.open(head, verifier: self.verifier)))
-            }
-        } catch {
-            throw GatehouseError(.storeFailure, "refusing to sign a checkpoint: a previous checkpoint does not verify (\(error))")
         }
         for anchor in anchors {
             guard anchor.checkpoint.size <= tree.accumulator.size else {

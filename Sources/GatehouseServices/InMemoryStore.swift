@@ -366,6 +366,12 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
         self.state.deviceAuthorizations[record.deviceCodeHash] = record
     }
 
+    func consumeDeviceAuthorization(deviceCodeHash: String) async throws -> Bool {
+        guard self.state.deviceAuthorizations[deviceCodeHash]?.status == .approved else { return false }
+        self.state.deviceAuthorizations[deviceCodeHash]?.status = .used
+        return true
+    }
+
     func updateDeviceAuthorization(_ record: DeviceAuthorizationRecord) async throws {
         guard self.state.deviceAuthorizations[record.deviceCodeHash] != nil else { throw GatehouseError(.notFound, "no such device authorization") }
         self.state.deviceAuthorizations[record.deviceCodeHash] = record

@@ -40,7 +40,7 @@ extension OIDCService {
         let params: FormParameters
         do { params = try FormParameters(parsing: query) } catch { return .show(error) }
         let client = try await params.nonEmpty("client_id").asyncFlatMap { try await self.client(id: $0) }
-        let request: AuthorizationRequest
+        var request: AuthorizationRequest
         do {
             request = try AuthorizationRequest.validate(params, client: client)
         } catch {
@@ -51,14 +51,17 @@ extension OIDCService {
         }
         guard let client else { return .show(OAuthError(.invalidClient, "unknown client")) }
         let now = self.environment.time.now()
+        request.loginAfter = LoginAfter.verify(request.loginAfterToken, key: self.loginAfterKey, now: now)
         var denial: PolicyDenial? = nil
         var consentGiven = false
         if let signedIn {
             denial = self.policyDenial(user: signedIn.user, clientID: client.id, sourceAddress: source, lastStepUp: signedIn.session.steppedUpAt)
             if !client.firstParty {
-                let stored = try await self.environment.store.read { tx in try await tx.oidcConsent(userID: signedIn.user.id, clientID: client.id) }
-                let approved = Set((stored ?? "").split(separator: " ").map(String.init))
-                consentGiven = request.scopes.allSatisfy { approved.contains($0.rawValue) }
+                // Consent exists (even for no scopes at all) and covers every scope asked for.
+                if let stored = try await self.environment.store.read({ tx in try await tx.oidcConsent(userID: signedIn.user.id, clientID: client.id) }) {
+                    let approved = Set(stored.split(separator: " ").map(String.init))
+                    consentGiven = request.scopes.allSatisfy { approved.contains($0.rawValue) }
+                }
             }
         }
         var step = AuthorizationStep.decide(
@@ -68,14 +71,14 @@ extension OIDCService {
         // An app rule with `step_up`: a fresh passkey sign-in satisfies it.
         if case .denied = step, case .stepUpRequired = denial?.reason {
             step = request.prompt.contains(.none) ? .error(OAuthError(.interactionRequired, "this app needs a fresh passkey check")) : .signIn(loginAfter: Int(now.timeIntervalSince1970))
-            if request.loginAfter.map({ TimeInterval($0) >= now.timeIntervalSince1970 - 600 }) == true {
+            if request.loginAfter != nil {
                 step = .denied(reason: denial!.description)  // they just signed in and it still is not enough
             }
         }
         switch step {
         case .signIn(let loginAfter):
             var values = params.values
-            if let loginAfter { values["login_after"] = String(loginAfter) }
+            if let loginAfter { values["login_after"] = LoginAfter.encode(loginAfter, key: self.loginAfterKey) }
             return .signIn(returnTo: "/oauth2/authorize?" + FormParameters.encode(values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
         case .error(let e):
             return .redirect(AuthorizationRequest.errorRedirect(e, redirectURI: request.redirectURI, state: request.state, issuer: self.issuer))

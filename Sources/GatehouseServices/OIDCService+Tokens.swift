@@ -42,9 +42,12 @@ extension OIDCService {
     enum Redemption: Sendable {
         case issued(TokenResponse)
         case replayed
+        /// The policy no longer allows it: the grant was revoked (and that audited).
+        case refused
     }
 
     static let invalidGrant = OAuthError(.invalidGrant, "the code or token is invalid, expired, revoked, or was issued to another client")
+    static let notAllowed = OAuthError(.invalidGrant, "the access policy no longer allows this user this client")
 
     func exchangeCode(_ form: FormParameters, client: OIDCClient, requestID: String?, sourceAddress: String?) async throws -> TokenResponse {
         guard let code = form.nonEmpty("code"), OIDCTokenKind.of(code) == .authorizationCode else { throw Self.invalidGrant }
@@ -66,8 +69,9 @@ extension OIDCService {
             guard let challenge = view.token.codeChallenge, PKCE.verify(verifier: verifier, challenge: challenge) else {
                 throw OAuthError(.invalidGrant, "code_verifier does not match the code_challenge")
             }
+            guard self.grantStillAllowed(user: view.user, clientID: client.id) else { throw Self.notAllowed }
             guard try await tx.consumeOIDCToken(hash: hash, at: now) else { throw Self.invalidGrant }
-            let response = try await self.issueTokens(tx, grant: view.grant, user: view.user, client: client, nonce: view.grant.nonce, signer: signer, now: now)
+            let response = try await self.issueTokens(tx, grant: view.grant, scope: view.grant.scope, user: view.user, client: client, nonce: view.grant.nonce, signer: signer, now: now)
             return Change(.issued(response), event: self.issuedEvent(view.grant, user: view.user, grantType: "authorization_code", response, now: now, requestID: requestID, sourceAddress: sourceAddress))
         }
         guard case .issued(let response) = outcome else { throw Self.invalidGrant }
@@ -90,18 +94,27 @@ extension OIDCService {
                 return Change(.replayed, event: self.replayEvent(view, client: client, kind: "refresh_token", now: now, requestID: requestID, sourceAddress: sourceAddress))
             }
             guard view.isActive(at: now) else { throw Self.invalidGrant }
-            var grant = view.grant
+            guard self.grantStillAllowed(user: view.user, clientID: client.id) else {
+                _ = try await tx.revokeOIDCGrant(id: view.grant.id, reason: "policy", at: now)
+                return Change(.refused, event: AuditEvent(code: .oidcDenied, time: now, actor: "user:\(view.user.username)", subject: "client:\(client.id)", outcome: .denied,
+                                                          reason: "the policy no longer allows this client; grant revoked", requestID: requestID, sourceAddress: sourceAddress,
+                                                          details: ["grant": view.grant.id]))
+            }
+            var scope = view.scope
             if let narrowed {
-                let granted = Set(grant.scope.split(separator: " ").map(String.init))
+                let granted = Set(scope.split(separator: " ").map(String.init))
                 guard narrowed.allSatisfy({ granted.contains($0.rawValue) }) else { throw OAuthError(.invalidScope, "a refresh cannot widen the granted scope") }
-                grant.scope = Scope.format(narrowed)
+                scope = Scope.format(narrowed)
             }
             guard try await tx.consumeOIDCToken(hash: hash, at: now) else { throw Self.invalidGrant }
-            let response = try await self.issueTokens(tx, grant: grant, user: view.user, client: client, nonce: nil, signer: signer, now: now)
-            return Change(.issued(response), event: self.issuedEvent(grant, user: view.user, grantType: "refresh_token", response, now: now, requestID: requestID, sourceAddress: sourceAddress))
+            let response = try await self.issueTokens(tx, grant: view.grant, scope: scope, user: view.user, client: client, nonce: nil, signer: signer, now: now)
+            return Change(.issued(response), event: self.issuedEvent(view.grant, user: view.user, grantType: "refresh_token", response, now: now, requestID: requestID, sourceAddress: sourceAddress))
         }
-        guard case .issued(let response) = outcome else { throw Self.invalidGrant }
-        return response
+        switch outcome {
+        case .issued(let response): return response
+        case .refused: throw Self.notAllowed
+        case .replayed: throw Self.invalidGrant
+        }
     }
 
     func redeemDevice(_ form: FormParameters, client: OIDCClient, requestID: String?, sourceAddress: String?) async throws -> TokenResponse {
@@ -130,21 +143,24 @@ extension OIDCService {
         let signer = try await self.snapshot().signer
         let outcome = try await env.store.commit { tx -> Change<Redemption> in
             let now = env.time.now()
-            guard var current = try await tx.deviceAuthorization(deviceCodeHash: hash), let grantID = current.grantID,
+            guard let current = try await tx.deviceAuthorization(deviceCodeHash: hash), let grantID = current.grantID,
                   let grant = try await tx.oidcGrant(id: grantID), let user = try await tx.user(id: grant.userID) else { throw Self.invalidGrant }
             let view = OIDCTokenView(token: OIDCTokenRecord(hash: hash, kind: .deviceCode, grantID: grantID, createdAt: current.createdAt, expiresAt: current.expiresAt), grant: grant, user: user)
-            if current.status == .used {
+            guard try await tx.consumeDeviceAuthorization(deviceCodeHash: hash) else {
+                // Redeemed already (or concurrently): whoever holds a second copy must not win.
                 _ = try await tx.revokeOIDCGrant(id: grantID, reason: "device_code_reuse", at: now)
                 return Change(.replayed, event: self.replayEvent(view, client: client, kind: "device_code", now: now, requestID: requestID, sourceAddress: sourceAddress))
             }
             guard grant.isLive(at: now), user.status == .active else { throw Self.invalidGrant }
-            current.status = .used
-            try await tx.updateDeviceAuthorization(current)
-            let response = try await self.issueTokens(tx, grant: grant, user: user, client: client, nonce: nil, signer: signer, now: now)
+            guard self.grantStillAllowed(user: user, clientID: client.id) else { throw Self.notAllowed }
+            let response = try await self.issueTokens(tx, grant: grant, scope: grant.scope, user: user, client: client, nonce: nil, signer: signer, now: now)
             return Change(.issued(response), event: self.issuedEvent(grant, user: user, grantType: "device_code", response, now: now, requestID: requestID, sourceAddress: sourceAddress))
         }
-        guard case .issued(let response) = outcome else { throw Self.invalidGrant }
-        return response
+        switch outcome {
+        case .issued(let response): return response
+        case .refused: throw Self.notAllowed
+        case .replayed: throw Self.invalidGrant
+        }
     }
 
     func replayEvent(_ view: OIDCTokenView, client: OIDCClient, kind: String, now: Date, requestID: String?, sourceAddress: String?) -> AuditEvent {
@@ -160,16 +176,19 @@ extension OIDCService {
 
     /// Issues an access token, a refresh token (with `offline_access`) and an ID token (with
     /// `openid`) for a live grant, inside the caller's transaction.
-    func issueTokens(_ tx: any StoreWriter, grant: OIDCGrantRecord, user: User, client: OIDCClient, nonce: String?, signer: TokenSigner, now: Date) async throws -> TokenResponse {
+    func issueTokens(_ tx: any StoreWriter, grant: OIDCGrantRecord, scope: String, user: User, client: OIDCClient, nonce: String?, signer: TokenSigner, now: Date) async throws -> TokenResponse {
         let random = self.environment.random
-        let scopes = Set(grant.scope.split(separator: " ").compactMap { Scope(rawValue: String($0)) })
+        let scopes = Set(scope.split(separator: " ").compactMap { Scope(rawValue: String($0)) })
+        let ownScope = scope == grant.scope ? nil : scope
         let access = OIDCTokenKind.accessToken.generate(using: random)
         let accessExpiry = min(now.addingTimeInterval(self.lifetimes.accessToken), grant.expiresAt)
-        try await tx.insertOIDCToken(OIDCTokenRecord(hash: InvitationToken.hash(of: access), kind: .accessToken, grantID: grant.id, createdAt: now, expiresAt: accessExpiry))
+        try await tx.insertOIDCToken(OIDCTokenRecord(hash: InvitationToken.hash(of: access), kind: .accessToken, grantID: grant.id, createdAt: now, expiresAt: accessExpiry,
+                                                     scope: ownScope))
         var refresh: String? = nil
         if scopes.contains(.offlineAccess) {
             let value = OIDCTokenKind.refreshToken.generate(using: random)
-            try await tx.insertOIDCToken(OIDCTokenRecord(hash: InvitationToken.hash(of: value), kind: .refreshToken, grantID: grant.id, createdAt: now, expiresAt: grant.expiresAt))
+            try await tx.insertOIDCToken(OIDCTokenRecord(hash: InvitationToken.hash(of: value), kind: .refreshToken, grantID: grant.id, createdAt: now, expiresAt: grant.expiresAt,
+                                                         scope: ownScope))
             refresh = value
         }
         var idToken: String? = nil
@@ -180,7 +199,7 @@ extension OIDCService {
             self.addProfileClaims(&claims.preferredUsername, &claims.email, &claims.groups, &claims.roles, user: user, scopes: scopes)
             idToken = signer.sign(payload: claims.encoded())
         }
-        return TokenResponse(accessToken: access, expiresIn: Int(accessExpiry.timeIntervalSince(now).rounded()), refreshToken: refresh, idToken: idToken, scope: grant.scope)
+        return TokenResponse(accessToken: access, expiresIn: Int(accessExpiry.timeIntervalSince(now).rounded()), refreshToken: refresh, idToken: idToken, scope: scope)
     }
 
     func addProfileClaims(_ username: inout String?, _ email: inout String?, _ groups: inout [String]?, _ roles: inout [String]?, user: User, scopes: Set<Scope>) {
@@ -199,7 +218,8 @@ extension OIDCService {
     func activeAccessToken(_ token: String) async throws -> OIDCTokenView? {
         guard OIDCTokenKind.of(token) == .accessToken else { return nil }
         let now = self.environment.time.now()
-        guard let view = try await self.tokenView(hash: InvitationToken.hash(of: token)), view.token.kind == .accessToken, view.isActive(at: now) else { return nil }
+        guard let view = try await self.tokenView(hash: InvitationToken.hash(of: token)), view.token.kind == .accessToken, view.isActive(at: now),
+              self.grantStillAllowed(user: view.user, clientID: view.grant.clientID) else { return nil }
         return view
     }
 
@@ -217,7 +237,7 @@ extension OIDCService {
     /// OIDC Core §5.3: claims about the user behind a live access token, per its scopes.
     public func userinfo(accessToken: String) async throws -> [String: UserinfoValue] {
         guard let view = try await self.activeAccessToken(accessToken) else { throw OAuthError(.invalidToken, "the access token is invalid, expired or revoked") }
-        let scopes = Set(view.grant.scope.split(separator: " ").compactMap { Scope(rawValue: String($0)) })
+        let scopes = Set(view.scope.split(separator: " ").compactMap { Scope(rawValue: String($0)) })
         guard scopes.contains(.openid) else { throw OAuthError(.invalidToken, "the access token was not issued for openid") }
         var username: String? = nil, email: String? = nil, groups: [String]? = nil, roles: [String]? = nil
         self.addProfileClaims(&username, &email, &groups, &roles, user: view.user, scopes: scopes)
@@ -250,17 +270,20 @@ extension OIDCService {
     /// expired or revoked token is `{"active": false}` and nothing more.
     public func introspect(form: FormParameters, authorization: String?) async throws -> [String: UserinfoValue] {
         let caller = try await self.authenticateClient(try ClientCredentials.parse(authorization: authorization, form: form))
-        guard caller.kind == .confidential else { throw OAuthError(.invalidClient, "introspection is for confidential clients (resource servers)") }
+        guard caller.kind == .confidential, caller.firstParty else {
+            throw OAuthError(.invalidClient, "introspection is for the organization's own confidential clients (resource servers), not public or third-party ones")
+        }
         guard let token = form.nonEmpty("token") else { throw OAuthError(.invalidRequest, "token is missing") }
         guard let kind = OIDCTokenKind.of(token), kind == .accessToken || kind == .refreshToken else { return ["active": .bool(false)] }
         let now = self.environment.time.now()
-        guard let view = try await self.tokenView(hash: InvitationToken.hash(of: token)), view.token.kind == kind, view.isActive(at: now) else {
+        guard let view = try await self.tokenView(hash: InvitationToken.hash(of: token)), view.token.kind == kind, view.isActive(at: now),
+              self.grantStillAllowed(user: view.user, clientID: view.grant.clientID) else {
             return ["active": .bool(false)]
         }
         // A refresh token is the business of the client it was issued to alone.
         if kind == .refreshToken && view.grant.clientID != caller.id { return ["active": .bool(false)] }
         return [
-            "active": .bool(true), "scope": .string(view.grant.scope), "client_id": .string(view.grant.clientID), "username": .string(view.user.username.rawValue),
+            "active": .bool(true), "scope": .string(view.scope), "client_id": .string(view.grant.clientID), "username": .string(view.user.username.rawValue),
             "token_type": .string(kind == .accessToken ? "Bearer" : "refresh_token"), "exp": .int(Int(view.token.expiresAt.timeIntervalSince1970)),
             "iat": .int(Int(view.token.createdAt.timeIntervalSince1970)), "sub": .string(view.user.id), "aud": .string(view.grant.clientID), "iss": .string(self.issuer),
         ]

@@ -33,6 +33,8 @@ public struct OIDCService: Sendable {
     public let lifetimes: Lifetimes
     public let keys: OIDCKeys
     let assertionReplay: ReplayCache
+    /// Keys the `login_after` marker (see ``LoginAfter``).
+    let loginAfterKey: [UInt8]
     /// Registered clients and token views, valid until the next write (see ``GenerationCache``):
     /// introspection and client authentication answer from memory until something changes.
     let clientCache = GenerationCache<OIDCClient?>(capacity: 10_000)
@@ -46,6 +48,7 @@ public struct OIDCService: Sendable {
         self.lifetimes = lifetimes
         self.keys = keys
         self.assertionReplay = ReplayCache(capacity: 100_000)
+        self.loginAfterKey = rootKey.derive(label: "gatehouse/oidc-login-after/v1")
     }
 
     public var discovery: DiscoveryDocument {
@@ -262,6 +265,17 @@ public struct OIDCService: Sendable {
         let decision = compiled.evaluate(.app(app), subject: subject, context: PolicyContext(now: now, sourceAddress: sourceAddress, lastStepUp: lastStepUp))
         if case .deny(let denial) = decision { return denial }
         return nil
+    }
+
+    /// Whether a grant may still be used (refresh, redemption, introspection, userinfo): the
+    /// policy must still allow the user this client. Conditions that belong to the moment of
+    /// sign-in (a step-up window, the browser's source network) were checked then.
+    public func grantStillAllowed(user: User, clientID: String) -> Bool {
+        guard let denial = self.policyDenial(user: user, clientID: clientID) else { return true }
+        switch denial.reason {
+        case .stepUpRequired, .sourceNotAllowed: return true
+        default: return false
+        }
     }
 
     /// The user's groups and roles in the active policy, for the `groups` scope and the proxy.

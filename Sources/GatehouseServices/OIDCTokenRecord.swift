@@ -16,9 +16,12 @@ public struct OIDCTokenRecord: Sendable, Equatable {
     /// For codes: the redirect URI of the request and its PKCE challenge.
     public var redirectURI: String?
     public var codeChallenge: String?
+    /// For access and refresh tokens: their scope when narrower than the grant's (a refresh may
+    /// narrow it); nil means the grant's.
+    public var scope: String?
 
     public init(hash: String, kind: OIDCTokenKind, grantID: String, createdAt: Date, expiresAt: Date, usedAt: Date? = nil, revokedAt: Date? = nil,
-                redirectURI: String? = nil, codeChallenge: String? = nil) {
+                redirectURI: String? = nil, codeChallenge: String? = nil, scope: String? = nil) {
         self.hash = hash
         self.kind = kind
         self.grantID = grantID
@@ -28,6 +31,7 @@ public struct OIDCTokenRecord: Sendable, Equatable {
         self.revokedAt = revokedAt
         self.redirectURI = redirectURI
         self.codeChallenge = codeChallenge
+        self.scope = scope
     }
 }
 
@@ -43,6 +47,9 @@ public struct OIDCTokenView: Sendable, Equatable {
         self.grant = grant
         self.user = user
     }
+
+    /// The scope this token carries.
+    public var scope: String { self.token.scope ?? self.grant.scope }
 
     /// Live: the token unexpired, unrevoked (and unused, for single-use kinds), the grant live,
     /// the user active.

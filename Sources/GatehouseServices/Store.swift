@@ -156,6 +156,9 @@ public protocol StoreWriter: StoreReader {
     func insertDeviceAuthorization(_ record: DeviceAuthorizationRecord) async throws
     /// Replaces a device authorization's mutable fields (status, poll time, interval, grant).
     func updateDeviceAuthorization(_ record: DeviceAuthorizationRecord) async throws
+    /// Moves an approved device authorization to `used`; false if it was not approved (already
+    /// redeemed: the caller treats that as replay). Atomic, so two polls cannot both redeem it.
+    func consumeDeviceAuthorization(deviceCodeHash: String) async throws -> Bool
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

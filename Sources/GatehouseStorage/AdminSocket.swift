@@ -15,7 +15,18 @@ public final class DataDirectoryLock: Sendable {
     private init(fd: Int32) { self.fd = fd }
 
     public static func acquire(_ dataDir: DataDirectory) throws(GatehouseError) -> DataDirectoryLock {
-        let path = (dataDir.path as NSString).appendingPathComponent("lock")
+        try Self.acquire(file: (dataDir.path as NSString).appendingPathComponent("lock"),
+                         held: "another gatehouse server is already running with this data dir (\(dataDir.path))")
+    }
+
+    /// The same lock on `DB.lock` beside a SQLite database, which `--database sqlite:PATH` may put
+    /// outside the data dir: two servers with different data dirs must not share one database
+    /// (each caches on the assumption that it is the only writer).
+    public static func acquire(sqliteDatabase path: String) throws(GatehouseError) -> DataDirectoryLock {
+        try Self.acquire(file: path + ".lock", held: "another gatehouse server is already using the SQLite database \(path)")
+    }
+
+    static func acquire(file path: String, held: String) throws(GatehouseError) -> DataDirectoryLock {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw GatehouseError(.dataDirUnusable, "cannot open lock file \(path): \(String(cString: strerror(errno)))")
@@ -24,7 +35,7 @@ public final class DataDirectoryLock: Sendable {
             let reason = errno
             close(fd)
             if reason == EWOULDBLOCK {
-                throw GatehouseError(.serverAlreadyRunning, "another gatehouse server is already running with this data dir (\(dataDir.path))")
+                throw GatehouseError(.serverAlreadyRunning, held)
             }
             throw GatehouseError(.dataDirUnusable, "cannot lock \(path): \(String(cString: strerror(reason)))")
         }

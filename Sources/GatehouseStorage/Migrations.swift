@@ -191,7 +191,8 @@ enum Migrations {
                     used_at BIGINT,
                     revoked_at BIGINT,
                     redirect_uri TEXT,
-                    code_challenge TEXT
+                    code_challenge TEXT,
+                    scope TEXT
                 )
                 """,
                 "CREATE INDEX oidc_tokens_grant ON oidc_tokens (grant_id)",

@@ -138,14 +138,14 @@ extension SQLTransaction {
         return try await self.db.raw(query).all().count
     }
 
-    private static let tokenColumns = "hash, kind, grant_id, created_at, expires_at, used_at, revoked_at, redirect_uri, code_challenge"
+    private static let tokenColumns = "hash, kind, grant_id, created_at, expires_at, used_at, revoked_at, redirect_uri, code_challenge, scope"
 
     /// One query for the token, its grant and the grant's user (introspection and every
     /// exchange read it), columns prefixed per table.
     func oidcToken(hash: String) async throws -> OIDCTokenView? {
         guard let row = try await self.db.raw("""
             SELECT t.kind AS t_kind, t.grant_id AS t_grant_id, t.created_at AS t_created_at, t.expires_at AS t_expires_at, t.used_at AS t_used_at,
-                   t.revoked_at AS t_revoked_at, t.redirect_uri AS t_redirect_uri, t.code_challenge AS t_code_challenge,
+                   t.revoked_at AS t_revoked_at, t.redirect_uri AS t_redirect_uri, t.code_challenge AS t_code_challenge, t.scope AS t_scope,
                    g.user_id AS g_user_id, g.client_id AS g_client_id, g.scope AS g_scope, g.nonce AS g_nonce, g.auth_time AS g_auth_time, g.amr AS g_amr,
                    g.acr AS g_acr, g.session_hash AS g_session_hash, g.created_at AS g_created_at, g.expires_at AS g_expires_at,
                    g.revoked_at AS g_revoked_at, g.revoked_reason AS g_revoked_reason,
@@ -163,7 +163,8 @@ extension SQLTransaction {
             hash: hash, kind: kind, grantID: grantID,
             createdAt: Self.date(try row.decode(column: "t_created_at", as: Int64.self)), expiresAt: Self.date(try row.decode(column: "t_expires_at", as: Int64.self)),
             usedAt: try row.decode(column: "t_used_at", as: Int64?.self).map(Self.date), revokedAt: try row.decode(column: "t_revoked_at", as: Int64?.self).map(Self.date),
-            redirectURI: try row.decode(column: "t_redirect_uri", as: String?.self), codeChallenge: try row.decode(column: "t_code_challenge", as: String?.self)
+            redirectURI: try row.decode(column: "t_redirect_uri", as: String?.self), codeChallenge: try row.decode(column: "t_code_challenge", as: String?.self),
+            scope: try row.decode(column: "t_scope", as: String?.self)
         )
         let grant = OIDCGrantRecord(
             id: grantID, userID: userID, clientID: try row.decode(column: "g_client_id", as: String.self), scope: try row.decode(column: "g_scope", as: String.self),
@@ -186,7 +187,7 @@ extension SQLTransaction {
         try await self.db.raw("""
             INSERT INTO oidc_tokens (\(unsafeRaw: Self.tokenColumns))
             VALUES (\(bind: t.hash), \(bind: t.kind.rawValue), \(bind: t.grantID), \(bind: Self.millis(t.createdAt)), \(bind: Self.millis(t.expiresAt)),
-                    \(bind: t.usedAt.map(Self.millis)), \(bind: t.revokedAt.map(Self.millis)), \(bind: t.redirectURI), \(bind: t.codeChallenge))
+                    \(bind: t.usedAt.map(Self.millis)), \(bind: t.revokedAt.map(Self.millis)), \(bind: t.redirectURI), \(bind: t.codeChallenge), \(bind: t.scope))
             """).run()
     }
 
@@ -251,6 +252,12 @@ extension SQLTransaction {
             ON CONFLICT DO NOTHING RETURNING device_code_hash
             """).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "device code exists") }
+    }
+
+    func consumeDeviceAuthorization(deviceCodeHash: String) async throws -> Bool {
+        !(try await self.db.raw("""
+            UPDATE oidc_device_authorizations SET status = 'used' WHERE device_code_hash = \(bind: deviceCodeHash) AND status = 'approved' RETURNING device_code_hash
+            """).all().isEmpty)
     }
 
     func updateDeviceAuthorization(_ r: DeviceAuthorizationRecord) async throws {

@@ -40,8 +40,11 @@ struct ServerRunner {
         let tlsConfiguration = try self.settings.tls.map(Self.loadTLS)
 
         let store: SQLStore
+        var databaseLock: DataDirectoryLock? = nil
+        defer { withExtendedLifetime(databaseLock) {} }
         switch self.settings.database {
         case .sqlite(let path):
+            databaseLock = try DataDirectoryLock.acquire(sqliteDatabase: path)
             store = try await SQLStore.openSQLite(path: path, logger: Logger(label: "gatehouse.store"), time: time)
         case .postgres(let url):
             store = try await SQLStore.openPostgres(url: url, logger: Logger(label: "gatehouse.store"), time: time)

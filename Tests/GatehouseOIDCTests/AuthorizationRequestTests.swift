@@ -101,21 +101,30 @@ struct AuthorizationRequestTests {
     @Test("the next step follows session, max_age, prompt, policy and consent")
     func steps() throws {
         let now = Self.now
+        let key = [UInt8](repeating: 5, count: 32)
         func step(_ o: [String: String?] = [:], session: Date? = now.addingTimeInterval(-100), denial: String? = nil, consent: Bool = false, firstParty: Bool = true) throws -> AuthorizationStep {
-            let r = try AuthorizationRequest.validate(Self.params(o), client: Self.client)
+            var r = try AuthorizationRequest.validate(Self.params(o), client: Self.client)
+            r.loginAfter = LoginAfter.verify(r.loginAfterToken, key: key, now: now)
             return AuthorizationStep.decide(r, session: session.map { .init(authTime: $0) }, policyDenial: denial, consentGiven: consent, firstParty: firstParty, now: now)
         }
+        let fresh = AuthorizationStep.signIn(loginAfter: 1_800_000_000)
+        let marker = LoginAfter.encode(1_799_999_950, key: key)
         #expect(try step() == .issueCode)
         #expect(try step(session: nil) == .signIn(loginAfter: nil))
         #expect(try step(["prompt": "none"], session: nil) == .error(OAuthError(.loginRequired, "the user is not signed in")))
-        #expect(try step(["max_age": "60"]) == .signIn(loginAfter: nil))
+        #expect(try step(["max_age": "60"]) == fresh)
         #expect(try step(["max_age": "600"]) == .issueCode)
-        #expect(try step(["prompt": "login"]) == .signIn(loginAfter: 1_800_000_000))
-        // Back from that sign-in: a session newer than login_after passes, an older one does not.
-        #expect(try step(["prompt": "login", "login_after": "1799999950"], session: now.addingTimeInterval(-10)) == .issueCode)
-        #expect(try step(["prompt": "login", "login_after": "1799999950"], session: now.addingTimeInterval(-100)) == .signIn(loginAfter: nil))
-        // A stale login_after cannot be used to skip prompt=login.
-        #expect(try step(["prompt": "login", "login_after": "1"], session: now.addingTimeInterval(-100)) == .signIn(loginAfter: 1_800_000_000))
+        #expect(try step(["prompt": "login"]) == fresh)
+        // Back from that sign-in: a session newer than the marker passes, an older one does not.
+        #expect(try step(["prompt": "login", "login_after": marker], session: now.addingTimeInterval(-10)) == .issueCode)
+        #expect(try step(["prompt": "login", "login_after": marker], session: now.addingTimeInterval(-100)) == fresh)
+        // max_age=0 is satisfied by the sign-in it caused (no loop).
+        #expect(try step(["max_age": "0", "login_after": marker], session: now.addingTimeInterval(-10)) == .issueCode)
+        // A forged, stale or future marker counts for nothing.
+        #expect(try step(["prompt": "login", "login_after": "1799999950"], session: now.addingTimeInterval(-10)) == fresh)
+        #expect(try step(["prompt": "login", "login_after": LoginAfter.encode(1_799_999_000, key: key)], session: now.addingTimeInterval(-10)) == fresh)
+        #expect(try step(["prompt": "login", "login_after": LoginAfter.encode(1_800_000_100, key: key)], session: now.addingTimeInterval(-10)) == fresh)
+        #expect(try step(["prompt": "login", "login_after": LoginAfter.encode(1_799_999_950, key: [UInt8](repeating: 6, count: 32))], session: now.addingTimeInterval(-10)) == fresh)
         #expect(try step(denial: "no matching rule") == .denied(reason: "no matching rule"))
         if case .error(let e) = try step(["prompt": "none"], denial: "x") { #expect(e.code == .accessDenied) } else { Issue.record("expected error") }
         #expect(try step(firstParty: false) == .consent)

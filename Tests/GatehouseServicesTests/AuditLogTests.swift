@@ -92,4 +92,30 @@ struct AuditLogTests {
             #expect(try await log.checkpoints().isEmpty)
         }
     }
+
+    /// Checkpoints re-hash only new entries; every ten minutes the whole log again, so an entry
+    /// altered after it was first verified stops the signing within that time.
+    @Test(arguments: TestStoreKind.sql)
+    func periodicFullVerificationCatchesOldTampering(_ kind: TestStoreKind) async throws {
+        try await TestStore.with(kind) { store in
+            let time = ManualTimeSource(Date(timeIntervalSince1970: 1_800_000_000))
+            let env = ServiceEnvironment(store: store, time: time, random: SystemRandomSource())
+            let keys = try await KeyBootstrap(environment: env, rootKey: Self.rootKey).loadOrCreate()
+            let log = try await AuditLog(environment: env, keys: keys)
+            let invitations = InvitationService(environment: env, publicURL: try PublicURL(parsing: "http://localhost:1"))
+            _ = try await invitations.invite(username: try Username(validating: "a"), email: nil, role: .member, actor: "t")
+            let first = try #require(try await log.publishCheckpoint())
+            try await (store as! SQLStore).execute(unsafeSQL: "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
+            _ = try await invitations.invite(username: try Username(validating: "b"), email: nil, role: .member, actor: "t")
+            #expect(try await log.publishCheckpoint()?.size == first.size + 1)  // only entry N+1 was re-hashed
+            time.advance(by: 601)
+            _ = try await invitations.invite(username: try Username(validating: "c"), email: nil, role: .member, actor: "t")
+            do {
+                _ = try await log.publishCheckpoint()
+                Issue.record("signed over an entry altered after it was verified")
+            } catch let error as GatehouseError {
+                #expect(error.message.contains("audit entry 2 is missing or altered"))
+            }
+        }
+    }
 }

@@ -327,4 +327,45 @@ struct OIDCServiceTests {
             try await f.oidc.introspect(form: FormParameters(["token": "x", "client_id": "ci-bot", "client_secret": "ghcs_x"]), authorization: nil)
         }
     }
+
+    @Test("review fixes: no consent bypass with an empty scope; a policy change ends refresh; narrowed scopes stick; introspection is first-party only")
+    func reviewRegressions() async throws {
+        let f = try await Self.fixture(InMemoryStore())
+        _ = try await f.oidc.registerClient(id: "wiki", name: "Wiki", kind: .confidential, redirectURIs: ["https://wiki.example/cb"], firstParty: false, actor: "test")
+        _ = try await f.policy.apply(source: Self.policy + "\napp wiki { client_id = \"wiki\" }\nallow app wiki-all { who = [staff] apps = [wiki] }\n", fileName: "t", actor: "test")
+        // A third-party client asking for no scope at all still needs the user's consent.
+        let q = FormParameters.encode([("client_id", "wiki"), ("redirect_uri", "https://wiki.example/cb"), ("response_type", "code"), ("state", "xyz"),
+                                       ("code_challenge", PKCE.challenge(for: Self.verifier)), ("code_challenge_method", "S256")])
+        guard case .consent = try await f.oidc.authorize(query: q, signedIn: f.alice) else { Issue.record("an empty scope skipped consent"); return }
+        guard case .redirect(let url) = try await f.oidc.authorize(query: q + "&prompt=none", signedIn: f.alice) else { Issue.record("expected redirect"); return }
+        #expect(url.contains("error=consent_required"))
+
+        // Narrowing on refresh is what introspection then reports.
+        let tokens = try await self.exchange(f, code: try Self.code(from: try await f.oidc.authorize(query: Self.query(), signedIn: f.alice)))
+        let narrowed = try await f.oidc.token(form: FormParameters(["grant_type": "refresh_token", "refresh_token": tokens.refreshToken!, "scope": "openid offline_access",
+                                                                    "client_id": "grafana", "client_secret": f.secret]), authorization: nil)
+        let answer = try await f.oidc.introspect(form: FormParameters(["token": narrowed.accessToken, "client_id": "grafana", "client_secret": f.secret]), authorization: nil)
+        #expect(answer["scope"] == .string("offline_access openid"))
+        #expect(try await f.oidc.userinfo(accessToken: narrowed.accessToken)["groups"] == nil)
+
+        // A third-party confidential client cannot introspect other clients' tokens.
+        let wikiSecret = try #require(try await f.oidc.registerClient(id: "wiki2", name: nil, kind: .confidential, redirectURIs: ["https://w2.example/cb"],
+                                                                       firstParty: false, actor: "test").secret)
+        await #expect(throws: OAuthError.self) {
+            try await f.oidc.introspect(form: FormParameters(["token": narrowed.accessToken, "client_id": "wiki2", "client_secret": wikiSecret]), authorization: nil)
+        }
+
+        // The policy stops allowing alice grafana: tokens go inactive and the refresh revokes the grant.
+        _ = try await f.policy.apply(source: Self.policy.replacingOccurrences(of: "apps = [grafana, cli]", with: "apps = [cli]"), fileName: "t", actor: "test")
+        #expect(try await !self.introspect(f, narrowed.accessToken))
+        do {
+            _ = try await f.oidc.token(form: FormParameters(["grant_type": "refresh_token", "refresh_token": narrowed.refreshToken!, "client_id": "grafana",
+                                                             "client_secret": f.secret]), authorization: nil)
+            Issue.record("refreshed against the policy")
+        } catch let error as OAuthError {
+            #expect(error.description.contains("no longer allows"))
+        }
+        let grant = try await f.store.read { tx in try await tx.oidcToken(hash: InvitationToken.hash(of: narrowed.refreshToken!)) }?.grant
+        #expect(grant?.revokedReason == "policy")
+    }
 }

@@ -47,6 +47,10 @@ class Echo(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
+        if self.path.endswith("/evil"):  # an app trying to plant a Gatehouse session or widen a service worker
+            self.send_header("Set-Cookie", "gatehouse_session=planted; Path=/")
+            self.send_header("Set-Cookie", "app_pref=1; Path=/wiki/")
+            self.send_header("Service-Worker-Allowed", "/")
         self.end_headers()
         self.wfile.write(out)
 
@@ -84,7 +88,7 @@ class Provider:
             group contractors {{ members = [bob] }}
             app grafana {{ client_id = "grafana" }}
             app cli {{ client_id = "gatehouse-cli" redirect_uris = ["http://127.0.0.1/callback"] }}
-            app wiki {{ upstream = "http://127.0.0.1:{upstream_port}" path = "/wiki/" }}
+            app wiki {{ upstream = "http://127.0.0.1:{upstream_port}" path = "/wiki/" share_origin = true }}
             app docs {{ upstream = "http://127.0.0.1:{upstream_port}" host = "docs.localhost" }}
             allow app staff-apps {{ who = [staff] apps = [grafana, cli, wiki, docs] }}
             """
@@ -366,6 +370,21 @@ def test_the_proxy_admits_allowed_users_with_a_signed_assertion(provider, upstre
     claims.validate(leeway=5)
     assert claims["iss"] == provider.issuer and claims["aud"] == "wiki" and claims["preferred_username"] == "admin"
     assert claims["groups"] == ["staff"] and claims["exp"] - claims["iat"] == 60
+    # Header names with underscores (read as dashes by CGI-style stacks) are dropped.
+    r = provider.browser.get(provider.url + "/wiki/u", headers={"X_Forwarded_User": "root", "Remote_User": "root"}, timeout=10)
+    assert not any("_" in k for k in r.json()["headers"]), r.json()["headers"]
+    # The app cannot plant Gatehouse's cookies or a site-wide service worker.
+    r = provider.browser.get(provider.url + "/wiki/evil", timeout=10)
+    assert r.status_code == 200 and "Service-Worker-Allowed" not in r.headers
+    assert r.raw.headers.getlist("Set-Cookie") == ["app_pref=1; Path=/wiki/"]
+    # Dot-segments and encoded slashes never reach an app.
+    import http.client
+    for path in ["/wiki/../oauth2/jwks", "/wiki/%2e%2e/x", "/wiki/a%2fb", "/wiki/./x"]:
+        conn = http.client.HTTPConnection("127.0.0.1", provider.server.port, timeout=10)  # sends the path as is
+        conn.request("GET", path, headers={"Cookie": "gatehouse_session=" + provider.browser.cookies["gatehouse_session"]})
+        status = conn.getresponse().status
+        conn.close()
+        assert status == 400, (path, status)
     posted = provider.browser.post(provider.url + "/wiki/form", data=b"x" * 100000, timeout=10).json()
     assert posted["method"] == "POST" and len(posted["body"]) == 100000
     assert "proxy.allowed" in provider.audit_codes()
@@ -393,6 +412,10 @@ def test_the_proxy_admits_allowed_users_with_a_signed_assertion(provider, upstre
     r = requests.get(provider.url + "/guide", headers={**host, **forged}, cookies={"gatehouse_proxy": ticket}, timeout=10)
     assert r.status_code == 200 and jwt.decode(r.json()["headers"]["x-gatehouse-assertion"], provider.keys())["aud"] == "docs"
     assert "gatehouse_proxy" not in r.json()["headers"].get("cookie", "")
+    # `rd` is a path on the app host, never another site.
+    for rd in ["//evil.example/", "/\\evil.example", "/\t/evil.example", "https://evil.example/"]:
+        start = provider.browser.get(provider.url + "/oauth2/proxy/start?" + urlencode({"app": "docs", "rd": rd}), allow_redirects=False, timeout=10)
+        assert start.status_code == 303 and start.headers["Location"].endswith("&rd=%2F"), (rd, start.headers["Location"])
     tampered = ticket[:-2] + ("AA" if not ticket.endswith("AA") else "BB")
     assert requests.get(provider.url + "/guide", headers=host, cookies={"gatehouse_proxy": tampered}, allow_redirects=False, timeout=10).status_code == 303
 
@@ -413,15 +436,17 @@ def test_websockets_pass_through_the_proxy_for_allowed_users_only(provider):
 
     loop = asyncio.new_event_loop()
     ready = threading.Event()
+    stop = loop.create_future()
 
     async def main():
         async with serve(echo, "127.0.0.1", port):
             ready.set()
-            await asyncio.Future()
+            await stop
 
-    threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True).start()
+    runner = threading.Thread(target=lambda: loop.run_until_complete(main()), daemon=True)
+    runner.start()
     assert ready.wait(10)
-    provider.apply(provider.policy + f'\napp chat {{ upstream = "http://127.0.0.1:{port}" path = "/chat/" }}\n'
+    provider.apply(provider.policy + f'\napp chat {{ upstream = "http://127.0.0.1:{port}" path = "/chat/" share_origin = true }}\n'
                                       'allow app chat-staff { who = [staff] apps = [chat] }\n')
     cookie = "gatehouse_session=" + provider.browser.cookies["gatehouse_session"] + "; theme=dark"
     with connect(f"ws://127.0.0.1:{provider.server.port}/chat/room?x=1", additional_headers={"Cookie": cookie, "X-Forwarded-User": "root"}) as ws:
@@ -434,6 +459,24 @@ def test_websockets_pass_through_the_proxy_for_allowed_users_only(provider):
     assert claims["aud"] == "chat" and claims["preferred_username"] == "admin"
     assert "x-forwarded-user" not in headers and "gatehouse_session" not in headers.get("cookie", "") and "theme=dark" in headers["cookie"]
 
+    # An open connection lives only as long as the access: offboarding closes it within a second or two.
+    carol = provider.member("carol", "carol@example.org")
+    with connect(f"ws://127.0.0.1:{provider.server.port}/chat/live", additional_headers={"Cookie": "gatehouse_session=" + carol.cookies["gatehouse_session"]}) as ws:
+        ws.send("still here?")
+        assert ws.recv(timeout=10) == "echo:still here?"
+        assert gatehouse("admin", "offboard", "carol", "--data-dir", provider.data).returncode == 0
+        started = time.monotonic()
+        from websockets.exceptions import ConnectionClosed
+        with pytest.raises(ConnectionClosed):
+            while time.monotonic() - started < 10:
+                ws.send("ping")
+                ws.recv(timeout=1)
+        assert time.monotonic() - started < 3
+
+    # A page on another origin cannot open the socket with the user's cookie.
+    with pytest.raises(InvalidStatus):
+        connect(f"ws://127.0.0.1:{provider.server.port}/chat/room", additional_headers={"Cookie": cookie, "Origin": "https://evil.example"})
+
     # Signed out or denied: no upgrade (the server answers the handshake with an error status),
     # and the upstream never sees a handshake.
     seen.clear()
@@ -444,4 +487,5 @@ def test_websockets_pass_through_the_proxy_for_allowed_users_only(provider):
         assert refused.value.response.status_code in (303, 400, 403)
     assert seen == {}
     assert provider.audit_codes().count("oidc.denied") >= 1
-    loop.call_soon_threadsafe(loop.stop)
+    loop.call_soon_threadsafe(stop.set_result, None)
+    runner.join(10)
