@@ -342,6 +342,10 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
         self.state.oidcTokens[record.hash] = record
     }
 
+    func insertOIDCTokens(_ records: [OIDCTokenRecord]) async throws {
+        for record in records { try await self.insertOIDCToken(record) }
+    }
+
     func consumeOIDCToken(hash: String, at time: Date) async throws -> Bool {
         guard let t = self.state.oidcTokens[hash], t.usedAt == nil else { return false }
         self.state.oidcTokens[hash]?.usedAt = time

@@ -182,15 +182,14 @@ extension OIDCService {
         let ownScope = scope == grant.scope ? nil : scope
         let access = OIDCTokenKind.accessToken.generate(using: random)
         let accessExpiry = min(now.addingTimeInterval(self.lifetimes.accessToken), grant.expiresAt)
-        try await tx.insertOIDCToken(OIDCTokenRecord(hash: InvitationToken.hash(of: access), kind: .accessToken, grantID: grant.id, createdAt: now, expiresAt: accessExpiry,
-                                                     scope: ownScope))
+        var records = [OIDCTokenRecord(hash: InvitationToken.hash(of: access), kind: .accessToken, grantID: grant.id, createdAt: now, expiresAt: accessExpiry, scope: ownScope)]
         var refresh: String? = nil
         if scopes.contains(.offlineAccess) {
             let value = OIDCTokenKind.refreshToken.generate(using: random)
-            try await tx.insertOIDCToken(OIDCTokenRecord(hash: InvitationToken.hash(of: value), kind: .refreshToken, grantID: grant.id, createdAt: now, expiresAt: grant.expiresAt,
-                                                         scope: ownScope))
+            records.append(OIDCTokenRecord(hash: InvitationToken.hash(of: value), kind: .refreshToken, grantID: grant.id, createdAt: now, expiresAt: grant.expiresAt, scope: ownScope))
             refresh = value
         }
+        try await tx.insertOIDCTokens(records)
         var idToken: String? = nil
         if scopes.contains(.openid) {
             var claims = IDTokenClaims(iss: self.issuer, sub: user.id, aud: client.id, exp: Int(now.addingTimeInterval(self.lifetimes.idToken).timeIntervalSince1970),

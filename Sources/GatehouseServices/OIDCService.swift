@@ -38,6 +38,10 @@ public struct OIDCService: Sendable {
     /// Registered clients and token views, valid until the next write (see ``GenerationCache``):
     /// introspection and client authentication answer from memory until something changes.
     let clientCache = GenerationCache<OIDCClient?>(capacity: 10_000)
+    /// Clients change only through ``registerClient`` and ``removeClient`` here; where this
+    /// process is the only writer, the client cache follows this counter rather than every
+    /// write (token traffic writes constantly and would empty it).
+    let clientGeneration = LockedBox<UInt64>(0)
     let tokenCache = GenerationCache<OIDCTokenView?>(capacity: 100_000)
 
     public init(environment: ServiceEnvironment, policy: PolicyService, rootKey: RootKey, issuer: String, lifetimes: Lifetimes = Lifetimes(), keys: OIDCKeys = OIDCKeys()) {
@@ -120,7 +124,7 @@ public struct OIDCService: Sendable {
     public func client(id: String) async throws -> OIDCClient? {
         guard OIDCClient.isValidID(id) else { return nil }
         let store = self.environment.store
-        let generation = store.writeGeneration
+        let generation = store.writeGeneration == nil ? nil : self.clientGeneration.value
         let stored: OIDCClient?
         if let hit = self.clientCache.get(id, generation: generation) {
             stored = hit
@@ -176,6 +180,7 @@ public struct OIDCService: Sendable {
         let env = self.environment
         let secret = kind == .confidential && jwks.isEmpty ? ClientSecret.generate(using: env.random) : nil
         let now = env.time.now()
+        defer { self.clientGeneration.mutate { $0 &+= 1 } }
         let client = OIDCClient(id: id, name: displayName, kind: kind, redirectURIs: redirectURIs, postLogoutRedirectURIs: postLogoutRedirectURIs,
                                 secretHash: secret.map(ClientSecret.hash), jwks: jwks.map { var k = $0; k.kid = k.kid ?? k.thumbprint; return k },
                                 firstParty: firstParty, createdAt: now)
@@ -190,6 +195,7 @@ public struct OIDCService: Sendable {
 
     /// Removes a registered client and revokes every grant it holds.
     public func removeClient(id: String, actor: String, requestID: String? = nil) async throws -> Int {
+        defer { self.clientGeneration.mutate { $0 &+= 1 } }
         let env = self.environment
         return try await env.store.commit { tx in
             guard try await tx.deleteOIDCClient(id: id) else { throw GatehouseError(.notFound, "there is no registered client \(id.prefix(64))") }

@@ -146,6 +146,8 @@ public protocol StoreWriter: StoreReader {
     /// Revokes every live grant of a client; returns how many.
     func revokeOIDCGrants(clientID: String, reason: String, at time: Date) async throws -> Int
     func insertOIDCToken(_ record: OIDCTokenRecord) async throws
+    /// Inserts several tokens at once (an access and a refresh token): one statement.
+    func insertOIDCTokens(_ records: [OIDCTokenRecord]) async throws
     /// Marks a single-use token used. False if it was used already (or does not exist): the
     /// caller treats that as replay.
     func consumeOIDCToken(hash: String, at time: Date) async throws -> Bool

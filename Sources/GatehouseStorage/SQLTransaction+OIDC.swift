@@ -191,6 +191,19 @@ extension SQLTransaction {
             """).run()
     }
 
+    func insertOIDCTokens(_ records: [OIDCTokenRecord]) async throws {
+        guard !records.isEmpty else { return }
+        var query: SQLQueryString = "INSERT INTO oidc_tokens (\(unsafeRaw: Self.tokenColumns)) VALUES "
+        for (i, t) in records.enumerated() {
+            if i > 0 { query.appendLiteral(", ") }
+            query.appendInterpolation("""
+                (\(bind: t.hash), \(bind: t.kind.rawValue), \(bind: t.grantID), \(bind: Self.millis(t.createdAt)), \(bind: Self.millis(t.expiresAt)),
+                 \(bind: t.usedAt.map(Self.millis)), \(bind: t.revokedAt.map(Self.millis)), \(bind: t.redirectURI), \(bind: t.codeChallenge), \(bind: t.scope))
+                """ as SQLQueryString)
+        }
+        try await self.db.raw(query).run()
+    }
+
     func consumeOIDCToken(hash: String, at time: Date) async throws -> Bool {
         !(try await self.db.raw("""
             UPDATE oidc_tokens SET used_at = \(bind: Self.millis(time)) WHERE hash = \(bind: hash) AND used_at IS NULL RETURNING hash

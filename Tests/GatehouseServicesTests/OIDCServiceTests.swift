@@ -273,7 +273,9 @@ struct OIDCServiceTests {
         }
         let pub = try await f.oidc.registerClient(id: "spa", name: "SPA", kind: .public, redirectURIs: ["https://spa.example/cb"], firstParty: false, actor: "test")
         #expect(pub.secret == nil && pub.client.authMethods == [.none])
+        #expect(try await f.oidc.authenticateClient(.post(id: "grafana", secret: f.secret)).id == "grafana")  // now cached
         #expect(try await f.oidc.removeClient(id: "grafana", actor: "test") == 0)
+        await #expect(throws: OAuthError.self) { try await f.oidc.authenticateClient(.post(id: "grafana", secret: f.secret)) }
         await #expect(throws: GatehouseError.self) { try await f.oidc.removeClient(id: "grafana", actor: "test") }
     }
 
