@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "GatehousePolicy", targets: ["GatehousePolicy"]),
         .library(name: "GatehouseWebAuthn", targets: ["GatehouseWebAuthn"]),
         .library(name: "GatehouseOIDC", targets: ["GatehouseOIDC"]),
+        .library(name: "GatehouseSSH", targets: ["GatehouseSSH"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -80,6 +81,15 @@ let package = Package(
 
         .target(
             name: "GatehouseOIDC",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "GatehouseSSH",
             dependencies: [
                 "GatehouseCore",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -243,6 +253,12 @@ let package = Package(
             name: "GatehouseOIDCTests",
             dependencies: ["GatehouseCore", "GatehouseOIDC", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatehouseSSHTests",
+            dependencies: ["GatehouseCore", "GatehouseSSH", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -20,6 +20,7 @@ struct LayeringTests {
         "GatehousePolicy": (.core, []),
         "GatehouseWebAuthn": (.core, ["Crypto", "_CryptoExtras", "X509", "SwiftASN1"]),
         "GatehouseOIDC": (.core, ["Crypto"]),
+        "GatehouseSSH": (.core, ["Crypto"]),
         "GatehouseServices": (.services, []),
         "GatehouseStorage": (.adapter, Set(["Logging", "NIOCore", "NIOPosix", "NIOSSL", "SQLKit", "SQLiteKit", "SQLiteNIO", "PostgresKit", "PostgresNIO"]).union(os)),
         "GatehouseGraphQL": (.adapter, ["Graphiti", "GraphQL"]),

@@ -1,0 +1,19 @@
+/// Why an SSH key, certificate request or certificate was refused, with a stable code.
+public struct SSHError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable, Equatable {
+        case malformed = "ssh.malformed"
+        case unsupportedKey = "ssh.unsupported_key"
+        case invalidCertificate = "ssh.invalid_certificate"
+        case tooLarge = "ssh.too_large"
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { self.message }
+}
