@@ -100,7 +100,7 @@ let package = Package(
         // MARK: services (use cases, store protocols, in-memory stores)
         .target(
             name: "GatehouseServices",
-            dependencies: ["GatehouseCore", "GatehouseAudit", "GatehousePolicy", "GatehouseWebAuthn", "GatehouseOIDC"],
+            dependencies: ["GatehouseCore", "GatehouseAudit", "GatehousePolicy", "GatehouseWebAuthn", "GatehouseOIDC", "GatehouseSSH"],
             swiftSettings: swiftSettings
         ),
 
@@ -136,6 +136,7 @@ let package = Package(
             dependencies: [
                 "GatehouseServices",
                 "GatehouseOIDC",
+                "GatehouseSSH",
                 "GatehousePolicy",
                 "GatehouseWebAuthn",
                 "GatehouseAudit",

@@ -40,6 +40,9 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case oidcDeviceDenied = "oidc.device_denied"
     /// The proxy let a user into an app (once per sign-in session and app, per replica).
     case proxyAllowed = "proxy.allowed"
+    case sshCertificateIssued = "ssh.certificate_issued"
+    /// The policy (or the request) allowed no certificate.
+    case sshCertificateRefused = "ssh.certificate_refused"
 }
 
 /// One audited fact: who did what to whom, with what outcome. Written in the same transaction as

@@ -14,6 +14,8 @@ public struct HTTPDependencies: Sendable {
     public let passkeys: PasskeyService
     /// The OpenID Connect provider and the identity-aware proxy; nil serves neither.
     public var oidc: OIDCService?
+    /// The SSH certificate authority; nil serves no SSH endpoints.
+    public var ssh: SSHCertificateService?
     /// Keys the identity-aware proxy's tickets for apps on their own host names.
     public var proxyTicketKey: [UInt8] = []
     /// Sign-in attempts per source network per minute.

@@ -45,6 +45,9 @@ public enum PublicRoutes {
         if let oidc = deps.oidc {
             try OIDCRoutes.add(to: router, oidc: oidc, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random,
                                time: deps.environment.time, trustedProxies: deps.trustedProxies)
+            if let ssh = deps.ssh {
+                SSHRoutes.add(to: router, ssh: ssh, oidc: oidc, random: deps.environment.random, trustedProxies: deps.trustedProxies)
+            }
             if let proxy = Self.proxy(deps) {
                 router.get("/oauth2/proxy/start") { request, context in await proxy.start(request, context: context) }
             }

@@ -8,6 +8,8 @@ public enum Scope: String, Sendable, Hashable, CaseIterable, Comparable {
     case groups
     /// Issues a refresh token.
     case offlineAccess = "offline_access"
+    /// Lets the access token ask for SSH certificates (`POST /api/ssh/certificates`).
+    case ssh
 
     public static func < (a: Scope, b: Scope) -> Bool { a.rawValue < b.rawValue }
 

@@ -21,6 +21,7 @@ public final class InMemoryStore: Store {
         var oidcTokens: [String: OIDCTokenRecord] = [:]
         var oidcConsents: [String: String] = [:]
         var deviceAuthorizations: [String: DeviceAuthorizationRecord] = [:]
+        var sshCertificates: [SSHCertificateRecord] = []
         /// Test hook: when set, appending audit events fails, as a full disk would.
         var failAuditAppends = false
     }
@@ -379,5 +380,26 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
     func updateDeviceAuthorization(_ record: DeviceAuthorizationRecord) async throws {
         guard self.state.deviceAuthorizations[record.deviceCodeHash] != nil else { throw GatehouseError(.notFound, "no such device authorization") }
         self.state.deviceAuthorizations[record.deviceCodeHash] = record
+    }
+
+    // MARK: SSH certificates
+
+    func sshCertificates(userID: String) async throws -> [SSHCertificateRecord] {
+        self.state.sshCertificates.filter { $0.userID == userID }.sorted { $0.createdAt > $1.createdAt }
+    }
+
+    func insertSSHCertificate(_ record: SSHCertificateRecord) async throws {
+        guard !self.state.sshCertificates.contains(where: { $0.serial == record.serial }) else { throw GatehouseError(.conflict, "serial exists") }
+        self.state.sshCertificates.append(record)
+    }
+
+    func revokeSSHCertificates(userID: String, at time: Date) async throws -> Int {
+        var count = 0
+        for i in self.state.sshCertificates.indices where self.state.sshCertificates[i].userID == userID && self.state.sshCertificates[i].revokedAt == nil
+            && self.state.sshCertificates[i].validBefore > time {
+            self.state.sshCertificates[i].revokedAt = time
+            count += 1
+        }
+        return count
     }
 }

@@ -233,6 +233,13 @@ extension OIDCService {
         return view
     }
 
+    /// The user behind a live access token, with the token's scopes and the grant's sign-in time,
+    /// for Gatehouse's own APIs that accept bearer tokens (SSH certificates).
+    public func authenticateBearer(_ token: String) async throws -> (user: User, scopes: Set<Scope>, authTime: Date)? {
+        guard token.utf8.count <= 128, let view = try await self.activeAccessToken(token) else { return nil }
+        return (view.user, Set(view.scope.split(separator: " ").compactMap { Scope(rawValue: String($0)) }), view.grant.authTime)
+    }
+
     /// OIDC Core §5.3: claims about the user behind a live access token, per its scopes.
     public func userinfo(accessToken: String) async throws -> [String: UserinfoValue] {
         guard let view = try await self.activeAccessToken(accessToken) else { throw OAuthError(.invalidToken, "the access token is invalid, expired or revoked") }

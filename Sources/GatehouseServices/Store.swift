@@ -90,6 +90,10 @@ public protocol StoreReader: Sendable {
     func oidcConsent(userID: String, clientID: String) async throws -> String?
     func deviceAuthorization(deviceCodeHash: String) async throws -> DeviceAuthorizationRecord?
     func deviceAuthorization(userCode: String) async throws -> DeviceAuthorizationRecord?
+
+    // SSH certificates
+    /// A user's certificates, newest first, revoked or not.
+    func sshCertificates(userID: String) async throws -> [SSHCertificateRecord]
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
@@ -161,6 +165,11 @@ public protocol StoreWriter: StoreReader {
     /// Moves an approved device authorization to `used`; false if it was not approved (already
     /// redeemed: the caller treats that as replay). Atomic, so two polls cannot both redeem it.
     func consumeDeviceAuthorization(deviceCodeHash: String) async throws -> Bool
+
+    /// Records an issued certificate; a serial that exists is a conflict.
+    func insertSSHCertificate(_ record: SSHCertificateRecord) async throws
+    /// Revokes every unrevoked certificate of a user that has not expired; returns how many.
+    func revokeSSHCertificates(userID: String, at time: Date) async throws -> Int
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

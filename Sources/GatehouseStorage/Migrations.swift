@@ -221,6 +221,26 @@ enum Migrations {
                 """,
             ]
         },
+        Migration(version: 6, name: "ssh-certificates") { _ in
+            [
+                // Serials are unsigned 64-bit: stored as decimal text.
+                """
+                CREATE TABLE ssh_certificates (
+                    serial TEXT PRIMARY KEY,
+                    user_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    key_fingerprint TEXT NOT NULL,
+                    principals TEXT NOT NULL,
+                    key_id TEXT NOT NULL,
+                    valid_after BIGINT NOT NULL,
+                    valid_before BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    revoked_at BIGINT
+                )
+                """,
+                "CREATE INDEX ssh_certificates_user ON ssh_certificates (user_id)",
+            ]
+        },
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

@@ -106,6 +106,7 @@ struct ServerRunner {
         try await oidc.prepareKeys(initial: keys[.tokenSigning])
         deps.oidc = oidc
         deps.proxyTicketKey = rootKey.derive(label: "gatehouse/proxy-ticket/v1")
+        deps.ssh = SSHCertificateService(environment: environment, policy: policy, userCA: keys[.sshUserCA], hostCA: keys[.sshHostCA])
         deps.signInRatePerMinute = self.settings.signInRatePerMinute
         deps.trustedProxies = self.settings.trustedProxies
         let publisher = CheckpointPublisher(

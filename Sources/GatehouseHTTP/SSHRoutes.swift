@@ -1,0 +1,85 @@
+import Foundation
+import GatehouseCore
+import GatehouseOIDC
+import GatehouseServices
+import GatehouseSSH
+import Hummingbird
+
+/// `/api/ssh/...`: the CA keys (public), and user certificates for a bearer access token that
+/// carries the `ssh` scope (what `gatehouse login` obtains).
+enum SSHRoutes {
+    static let maxBodyBytes = 16 * 1024
+
+    struct CAKeys: Encodable {
+        let userCA: String
+        let hostCA: String
+        enum CodingKeys: String, CodingKey {
+            case userCA = "user_ca"
+            case hostCA = "host_ca"
+        }
+    }
+
+    struct IssuedBody: Encodable {
+        let certificate: String
+        let serial: String
+        let principals: [String]
+        let validAfter: Date
+        let validBefore: Date
+        enum CodingKeys: String, CodingKey {
+            case certificate, serial, principals
+            case validAfter = "valid_after"
+            case validBefore = "valid_before"
+        }
+    }
+
+    static func add(to router: Router<GatehouseRequestContext>, ssh: SSHCertificateService, oidc: OIDCService, random: any RandomSource, trustedProxies: [IPPrefix]) {
+        router.get("/api/ssh/ca") { _, _ in
+            var r = JSONResponse.make(.ok, CAKeys(userCA: ssh.userCAKey.authorizedKey, hostCA: ssh.hostCAKey.authorizedKey))
+            r.headers[.cacheControl] = "public, max-age=300"
+            return r
+        }
+        router.post("/api/ssh/certificates") { request, context in
+            do {
+                guard let header = request.headers[.authorization], header.utf8.count <= 256, header.lowercased().hasPrefix("bearer "),
+                      let (user, scopes, authTime) = try await oidc.authenticateBearer(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+                    var r = JSONResponse.error(GatehouseError(.unauthenticated, "send a live access token as Authorization: Bearer (gatehouse login)"))
+                    r.headers[.wwwAuthenticate] = "Bearer"
+                    return r
+                }
+                guard scopes.contains(.ssh) else {
+                    var r = JSONResponse.error(.forbidden, code: "insufficient_scope", "this access token was not issued with the ssh scope")
+                    r.headers[.wwwAuthenticate] = "Bearer error=\"insufficient_scope\", scope=\"ssh\""
+                    return r
+                }
+                try WebAuthnRoutes.requireJSON(request)
+                let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
+                try StrictJSON.checkKeys(bytes, allowed: ["public_key", "hosts", "lifetime_seconds"])
+                guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let key = object["public_key"] as? String else {
+                    throw GatehouseError(.invalidInput, "public_key is required: the OpenSSH public key line (ssh-ed25519 AAAA...)")
+                }
+                var hosts: [String]? = nil
+                if let value = object["hosts"] {
+                    guard let list = value as? [String] else { throw GatehouseError(.invalidInput, "hosts must be a list of host names") }
+                    hosts = list
+                }
+                var lifetime: TimeInterval? = nil
+                if let value = object["lifetime_seconds"] {
+                    guard let n = value as? Int, !(value is Bool) else { throw GatehouseError(.invalidInput, "lifetime_seconds must be a whole number") }
+                    lifetime = TimeInterval(n)
+                }
+                let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
+                let issued = try await ssh.issue(user: user, publicKey: key, hosts: hosts, lifetime: lifetime, sourceAddress: address,
+                                                 source: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime, requestID: Identifier.make(using: random))
+                return JSONResponse.make(.created, IssuedBody(certificate: issued.certificate, serial: String(issued.serial), principals: issued.principals,
+                                                              validAfter: issued.validAfter, validBefore: issued.validBefore))
+            } catch let error as SSHError {
+                let status: HTTPResponse.Status = error.code == .tooLarge ? .contentTooLarge : (error.message.contains("policy allows you no") ? .forbidden : .badRequest)
+                return JSONResponse.error(status, code: error.code.rawValue, error.message)
+            } catch let error as GatehouseError {
+                return JSONResponse.error(error)
+            } catch {
+                return JSONResponse.error(GatehouseError(.storeFailure, "certificates cannot be issued right now; try again"))
+            }
+        }
+    }
+}

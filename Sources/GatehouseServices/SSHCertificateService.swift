@@ -1,0 +1,103 @@
+public import Foundation
+public import GatehouseCore
+import GatehousePolicy
+public import GatehouseSSH
+
+/// The SSH user certificate authority: a signed-in user's public key becomes a certificate for
+/// exactly the logins the policy allows them, on the hosts it names, for hours. The private key
+/// never reaches Gatehouse. Every issuance is recorded (serial, key fingerprint, principals,
+/// validity) and audited before the certificate is returned; every refusal is audited too.
+public struct SSHCertificateService: Sendable {
+    let environment: ServiceEnvironment
+    let policy: PolicyService
+    let userCA: SigningKey
+    let hostCA: SigningKey
+
+    public init(environment: ServiceEnvironment, policy: PolicyService, userCA: SigningKey, hostCA: SigningKey) {
+        self.environment = environment
+        self.policy = policy
+        self.userCA = userCA
+        self.hostCA = hostCA
+    }
+
+    /// The CA keys as servers and clients trust them (`TrustedUserCAKeys`, `@cert-authority`).
+    public var userCAKey: SSHPublicKey { SSHCertificate.publicKey(of: self.userCA) }
+    public var hostCAKey: SSHPublicKey { SSHCertificate.publicKey(of: self.hostCA) }
+
+    public struct Issued: Sendable, Equatable {
+        public let certificate: String
+        public let serial: UInt64
+        public let principals: [String]
+        public let validAfter: Date
+        public let validBefore: Date
+    }
+
+    /// What the policy allows `user` now, as permits, on `hosts` (all hosts when nil).
+    public func permits(for user: User, hosts: [String]?, sourceAddress: UInt128?, lastStepUp: Date?) -> [SSHLoginPermit] {
+        let compiled = self.policy.active.policy
+        let now = self.environment.time.now()
+        let subject = compiled.subject(user: user.username.rawValue, now: now)
+        let context = PolicyContext(now: now, sourceAddress: sourceAddress, lastStepUp: lastStepUp)
+        let names = hosts ?? compiled.definitions.hosts.map(\.name)
+        return names.flatMap { host in
+            compiled.sshLogins(subject: subject, host: host, context: context).map { grant in
+                SSHLoginPermit(login: grant.login, host: host, maxLifetime: grant.allowance.lifetime.map { TimeInterval($0.components.seconds) },
+                               extensions: Set(grant.extensions), forceCommand: grant.forceCommand, sourceAddresses: grant.sourceAddresses?.map(\.description))
+            }
+        }
+    }
+
+    public func issue(user: User, publicKey text: String, hosts: [String]?, lifetime: TimeInterval?, sourceAddress: String?, source: UInt128?, lastStepUp: Date?,
+                      requestID: String) async throws -> Issued {
+        let env = self.environment
+        let now = env.time.now()
+        do {
+            let key = try SSHPublicKey(authorizedKey: text)
+            if let hosts {
+                guard !hosts.isEmpty, hosts.count <= 256 else { throw SSHError(.invalidCertificate, "name 1 to 256 hosts, or none for all") }
+                let known = Set(self.policy.active.policy.definitions.hosts.map(\.name))
+                for h in hosts where !known.contains(h) { throw SSHError(.invalidCertificate, "there is no host \(h.prefix(64)) in the policy") }
+            }
+            let permits = self.permits(for: user, hosts: hosts, sourceAddress: source, lastStepUp: lastStepUp)
+            var drawn: UInt64 = 0
+            while drawn == 0 { drawn = env.random.bytes(8).reduce(0) { $0 << 8 | UInt64($1) } }
+            let serial = drawn
+            let certificate = try SSHCertificatePlan.certificate(for: key, username: user.username.rawValue, permits: permits, requestedLifetime: lifetime,
+                                                                 serial: serial, requestID: requestID, now: now)
+            let signed = try certificate.signed(by: self.userCA, nonce: env.random.bytes(32))
+            let record = SSHCertificateRecord(
+                serial: serial, userID: user.id, kind: "user", keyFingerprint: key.fingerprint, principals: certificate.principals, keyID: certificate.keyID,
+                validAfter: Date(timeIntervalSince1970: TimeInterval(certificate.validAfter)), validBefore: Date(timeIntervalSince1970: TimeInterval(certificate.validBefore)),
+                createdAt: now
+            )
+            try await env.store.commit { tx in
+                // The account may have been offboarded since the token was checked.
+                guard try await tx.user(id: user.id)?.status == .active else { throw GatehouseError(.unauthenticated, "this account is not active") }
+                try await tx.insertSSHCertificate(record)
+                return Change((), event: AuditEvent(
+                    code: .sshCertificateIssued, time: now, actor: "user:\(user.username)", subject: "ssh-cert:\(serial)", requestID: requestID, sourceAddress: sourceAddress,
+                    details: ["serial": String(serial), "key": key.fingerprint, "principals": certificate.principals.joined(separator: ","),
+                              "valid_before": String(certificate.validBefore), "extensions": certificate.extensions.sorted().joined(separator: ","),
+                              "critical_options": certificate.criticalOptions.keys.sorted().joined(separator: ",")]
+                ))
+            }
+            return Issued(certificate: signed.line, serial: serial, principals: certificate.principals, validAfter: record.validAfter, validBefore: record.validBefore)
+        } catch let error as SSHError {
+            try await env.store.commit { _ in
+                Change((), event: AuditEvent(code: .sshCertificateRefused, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", outcome: .denied,
+                                             reason: error.message, requestID: requestID, sourceAddress: sourceAddress))
+            }
+            throw error
+        }
+    }
+}
+
+/// Offboarding marks every unexpired SSH certificate of the user revoked in the inventory (the
+/// key revocation list served to hosts is built from it).
+public struct SSHCertificateOffboardingHook: OffboardingHook {
+    public init() {}
+    public var name: String { "ssh_certificates" }
+    public func revoke(user: User, in tx: any StoreWriter, at time: Date) async throws -> Int {
+        try await tx.revokeSSHCertificates(userID: user.id, at: time)
+    }
+}

@@ -1,0 +1,73 @@
+import Crypto
+import Foundation
+import GatehouseCore
+import GatehouseServices
+import GatehouseSSH
+import GatehouseTesting
+import Testing
+
+/// The SSH user CA against every store: principals, lifetime and options from the policy, the
+/// inventory and audit record of each issuance, refusals audited, offboarding revoking.
+@Suite("SSH certificate authority")
+struct SSHCertificateServiceTests {
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    static let policy = """
+        group sre { members = [alice] }
+        group devs { members = [carol] }
+        role oncall { members = [group:sre] max_lifetime = 2h }
+        host web-1 { addresses = [10.0.0.1] labels = { env = prod } }
+        host db-1 { addresses = [10.0.0.2] }
+        allow ssh sre-root { who = [sre] logins = [root, $user] hosts = [web-1] options = [permit-pty] }
+        allow ssh oncall-db { who = [oncall] logins = [postgres] hosts = [db-1] options = [permit-pty, permit-port-forwarding] }
+        """
+
+    @Test(arguments: TestStoreKind.available)
+    func issuesExactlyWhatThePolicyAllows(_ kind: TestStoreKind) async throws {
+        let test = try await TestStore.make(kind)
+        defer { Task { await test.close() } }
+        let env = ServiceEnvironment(store: test.store, time: ManualTimeSource(Self.t0), random: SeededRandomSource(seed: 21))
+        let users = [User(id: "u-a", username: Username(uncheckedStored: "alice"), email: nil, role: .member, status: .active, createdAt: Self.t0),
+                     User(id: "u-c", username: Username(uncheckedStored: "carol"), email: nil, role: .member, status: .active, createdAt: Self.t0),
+                     User(id: "u-r", username: Username(uncheckedStored: "root"), email: nil, role: .admin, status: .active, createdAt: Self.t0)]
+        try await test.store.commit { tx in
+            for u in users { try await tx.insertUser(u) }
+            return Change((), event: AuditEvent(code: .userCreated, time: Self.t0, actor: "test", subject: "seed"))
+        }
+        let policy = PolicyService(environment: env)
+        _ = try await policy.apply(source: Self.policy, fileName: "t.policy", actor: "test")
+        let ca = SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 1))
+        let service = SSHCertificateService(environment: env, policy: policy, userCA: ca, hostCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 2)))
+        let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey).authorizedKey + " alice@laptop"
+
+        let all = try await service.issue(user: users[0], publicKey: key, hosts: nil, lifetime: nil, sourceAddress: "10.9.9.9", source: nil, lastStepUp: Self.t0, requestID: "r1")
+        #expect(all.principals == ["alice@web-1", "postgres@db-1", "root@web-1"])
+        #expect(all.validBefore == Self.t0.addingTimeInterval(2 * 3600))  // the oncall role caps it
+        #expect(all.validAfter == Self.t0.addingTimeInterval(-60))
+        #expect(all.certificate.hasPrefix("ssh-ed25519-cert-v01@openssh.com "))
+        let web = try await service.issue(user: users[0], publicKey: key, hosts: ["web-1"], lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r2")
+        #expect(web.principals == ["alice@web-1", "root@web-1"] && web.validBefore == Self.t0.addingTimeInterval(3600))
+
+        let (records, events) = try await test.store.read { tx in (try await tx.sshCertificates(userID: "u-a"), try await tx.auditRecords(after: 0, limit: 100).map(\.event)) }
+        #expect(records.count == 2 && Set(records.map(\.serial)) == [all.serial, web.serial])
+        let issued = try #require(events.last { $0.code == .sshCertificateIssued })
+        #expect(issued.details["serial"] == String(web.serial) && issued.details["principals"] == "alice@web-1,root@web-1" && issued.actor == "user:alice")
+
+        // Refusals: nothing allowed, an unknown host, a bad key; each audited, nothing recorded.
+        for (user, hosts, text, reason) in [(users[1], nil as [String]?, key, "no SSH login"), (users[0], ["web-9"], key, "no host web-9"),
+                                            (users[0], nil, "ssh-rsa AAAA", "truncated"), (users[0], [], key, "1 to 256 hosts")] {
+            do {
+                _ = try await service.issue(user: user, publicKey: text, hosts: hosts, lifetime: nil, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "x")
+                Issue.record("issued: \(reason)")
+            } catch let error as SSHError {
+                #expect(error.message.contains(reason), "\(error.message)")
+            }
+        }
+        let refused = try await test.store.read { tx in try await tx.auditRecords(after: 0, limit: 100) }.filter { $0.event.code == .sshCertificateRefused }
+        #expect(refused.count == 4)
+        #expect(try await test.store.read { tx in try await tx.sshCertificates(userID: "u-c") }.isEmpty)
+
+        let result = try await OffboardingService(environment: env).offboard(username: Username(uncheckedStored: "alice"), actor: "test", reason: nil)
+        #expect(result.revoked["ssh_certificates"] == 2)
+        #expect(try await test.store.read { tx in try await tx.sshCertificates(userID: "u-a") }.allSatisfy { $0.revokedAt == Self.t0 })
+    }
+}
