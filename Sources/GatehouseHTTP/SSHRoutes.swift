@@ -38,6 +38,15 @@ enum SSHRoutes {
             r.headers[.cacheControl] = "public, max-age=300"
             return r
         }
+        router.get("/api/ssh/krl") { _, _ in
+            do {
+                var r = JSONResponse.raw(.ok, try await ssh.revocationList().encoded(), contentType: "application/octet-stream")
+                r.headers[.cacheControl] = "no-cache"
+                return r
+            } catch {
+                return JSONResponse.error(GatehouseError(.storeFailure, "the revocation list is unavailable right now"))
+            }
+        }
         router.post("/api/ssh/certificates") { request, context in
             do {
                 guard let header = request.headers[.authorization], header.utf8.count <= 256, header.lowercased().hasPrefix("bearer "),

@@ -21,6 +21,8 @@ public struct SSHWriter: Sendable {
 
     public mutating func string(_ s: String) { self.string(Array(s.utf8)) }
 
+    mutating func append(_ raw: [UInt8]) { self.bytes += raw }
+
     /// A non-negative integer from big-endian magnitude bytes: leading zeros dropped, and a zero
     /// byte prepended when the top bit is set (so it does not read as negative).
     public mutating func mpint(_ magnitude: some Collection<UInt8>) {
@@ -32,7 +34,7 @@ public struct SSHWriter: Sendable {
 
 /// A bounded reader over SSH wire data; every read checks the remaining length.
 public struct SSHReader: Sendable {
-    let bytes: [UInt8]
+    public let bytes: [UInt8]
     public private(set) var offset = 0
 
     public init(_ bytes: [UInt8]) { self.bytes = bytes }

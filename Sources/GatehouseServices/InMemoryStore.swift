@@ -388,6 +388,10 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
         self.state.sshCertificates.filter { $0.userID == userID }.sorted { $0.createdAt > $1.createdAt }
     }
 
+    func revokedSSHCertificates(at time: Date) async throws -> [SSHCertificateRecord] {
+        self.state.sshCertificates.filter { $0.revokedAt != nil && $0.validBefore > time }
+    }
+
     func insertSSHCertificate(_ record: SSHCertificateRecord) async throws {
         guard !self.state.sshCertificates.contains(where: { $0.serial == record.serial }) else { throw GatehouseError(.conflict, "serial exists") }
         self.state.sshCertificates.append(record)

@@ -47,6 +47,23 @@ public struct SSHCertificateService: Sendable {
         }
     }
 
+    /// The revocation list hosts load as `RevokedKeys`: every revoked certificate that has not
+    /// expired, by serial, and the keys those certificates were issued for, by SHA-256. Built
+    /// from the inventory on each request, so it reflects every revocation committed so far.
+    public func revocationList() async throws -> SSHKeyRevocationList {
+        let now = self.environment.time.now()
+        let revoked = try await self.environment.store.read { tx in try await tx.revokedSSHCertificates(at: now) }
+        let version = revoked.compactMap(\.revokedAt).map { UInt64(max(0, $0.timeIntervalSince1970 * 1000)) }.max() ?? 0
+        let hashes = revoked.compactMap { record -> [UInt8]? in
+            guard record.keyFingerprint.hasPrefix("SHA256:") else { return nil }
+            var b64 = String(record.keyFingerprint.dropFirst(7))
+            while b64.count % 4 != 0 { b64 += "=" }
+            return Data(base64Encoded: b64).map { [UInt8]($0) }
+        }
+        return SSHKeyRevocationList(version: version, generatedAt: UInt64(now.timeIntervalSince1970), comment: "gatehouse user CA",
+                                    caKey: self.userCAKey, revokedSerials: revoked.map(\.serial), revokedKeyHashes: hashes)
+    }
+
     public func issue(user: User, publicKey text: String, hosts: [String]?, lifetime: TimeInterval?, sourceAddress: String?, source: UInt128?, lastStepUp: Date?,
                       requestID: String) async throws -> Issued {
         let env = self.environment

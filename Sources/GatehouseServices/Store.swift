@@ -94,6 +94,8 @@ public protocol StoreReader: Sendable {
     // SSH certificates
     /// A user's certificates, newest first, revoked or not.
     func sshCertificates(userID: String) async throws -> [SSHCertificateRecord]
+    /// Revoked certificates that have not expired at `time` (what a revocation list must name).
+    func revokedSSHCertificates(at time: Date) async throws -> [SSHCertificateRecord]
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value

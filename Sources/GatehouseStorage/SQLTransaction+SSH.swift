@@ -8,7 +8,16 @@ extension SQLTransaction {
     private static let sshColumns = "serial, user_id, kind, key_fingerprint, principals, key_id, valid_after, valid_before, created_at, revoked_at"
 
     func sshCertificates(userID: String) async throws -> [SSHCertificateRecord] {
-        try await self.db.raw("SELECT \(unsafeRaw: Self.sshColumns) FROM ssh_certificates WHERE user_id = \(bind: userID) ORDER BY created_at DESC, serial").all().map { row in
+        try await self.db.raw("SELECT \(unsafeRaw: Self.sshColumns) FROM ssh_certificates WHERE user_id = \(bind: userID) ORDER BY created_at DESC, serial").all().map(Self.certificate)
+    }
+
+    func revokedSSHCertificates(at time: Date) async throws -> [SSHCertificateRecord] {
+        try await self.db.raw("""
+            SELECT \(unsafeRaw: Self.sshColumns) FROM ssh_certificates WHERE revoked_at IS NOT NULL AND valid_before > \(bind: Self.millis(time)) ORDER BY serial
+            """).all().map(Self.certificate)
+    }
+
+    private static func certificate(_ row: any SQLRow) throws -> SSHCertificateRecord {
             guard let serial = UInt64(try row.decode(column: "serial", as: String.self)) else { throw GatehouseError(.storeFailure, "stored certificate serial is malformed") }
             let principals = try row.decode(column: "principals", as: String.self)
             return SSHCertificateRecord(
@@ -18,7 +27,6 @@ extension SQLTransaction {
                 validAfter: Self.date(try row.decode(column: "valid_after", as: Int64.self)), validBefore: Self.date(try row.decode(column: "valid_before", as: Int64.self)),
                 createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)), revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date)
             )
-        }
     }
 
     func insertSSHCertificate(_ r: SSHCertificateRecord) async throws {

@@ -203,3 +203,33 @@ struct SSHCertificatePlanTests {
         }
     }
 }
+
+@Suite("Key revocation lists")
+struct SSHKeyRevocationListTests {
+    @Test("header, a serial section under the CA, a SHA-256 section; sorted and without repeats")
+    func layout() throws {
+        let ca = SSHCertificate.publicKey(of: SSHCertificateTests.ca("ed25519"))
+        let h1 = [UInt8](repeating: 9, count: 32), h2 = [UInt8](repeating: 1, count: 32)
+        let krl = SSHKeyRevocationList(version: 7, generatedAt: 1_800_000_000, comment: "c", caKey: ca, revokedSerials: [30, 10, 30, 20],
+                                       revokedKeyHashes: [h1, h2, h1, [1, 2]]).encoded()
+        var r = SSHReader(krl)
+        #expect(try r.uint64() == 0x5353_484B_524C_0A00 && r.uint32() == 1 && r.uint64() == 7 && r.uint64() == 1_800_000_000 && r.uint64() == 0)
+        #expect(try r.string().isEmpty && r.text() == "c")
+        #expect(Array(krl[r.offset...].prefix(1)) == [1])
+        var rest = SSHReader(Array(krl[(r.offset + 1)...]))
+        var certs = SSHReader(try rest.string())
+        #expect(try certs.string() == ca.blob && certs.string().isEmpty)
+        let afterReserved = Array(certs.bytes[certs.offset...])
+        #expect(afterReserved.first == 0x20)
+        var serials = SSHReader(Array(afterReserved.dropFirst()))
+        var list = SSHReader(try serials.string())
+        #expect(try [list.uint64(), list.uint64(), list.uint64()] == [10, 20, 30] && list.isAtEnd)
+        let tail = Array(rest.bytes[rest.offset...])
+        #expect(tail.first == 5)
+        var hashes = SSHReader(Array(tail.dropFirst()))
+        var entries = SSHReader(try hashes.string())
+        #expect(try entries.string() == h2 && entries.string() == h1 && entries.isAtEnd && hashes.isAtEnd)
+        // An empty list is a header alone.
+        #expect(SSHKeyRevocationList(version: 0, generatedAt: 0, comment: "", caKey: ca, revokedSerials: [], revokedKeyHashes: []).encoded().count == 8 + 4 + 8 + 8 + 8 + 4 + 4)
+    }
+}

@@ -38,9 +38,9 @@ def provider(servers, tmp_path):
     return p
 
 
-def access_token(provider, scope="openid ssh"):
+def access_token(provider, scope="openid ssh", browser=None):
     verifier = generate_token(48)
-    r, _ = provider.authorize(client_id="gatehouse-cli", redirect_uri=CLI_REDIRECT, scope=scope, verifier=verifier)
+    r, _ = provider.authorize(browser=browser, client_id="gatehouse-cli", redirect_uri=CLI_REDIRECT, scope=scope, verifier=verifier)
     assert r.status_code == 303, r.text
     code = parse_qs(urlsplit(r.headers["Location"]).query)["code"][0]
     r = requests.post(provider.url + "/oauth2/token", data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
@@ -97,6 +97,21 @@ LogLevel VERBOSE
                     return
             time.sleep(0.05)
         raise AssertionError("sshd did not start")
+
+    def enable_krl(self, path):
+        """Adds RevokedKeys and reloads sshd (SIGHUP re-execs it with the new configuration)."""
+        with open(os.path.join(self.dir, "sshd_config"), "a") as f:
+            f.write(f"RevokedKeys {path}\n")
+        subprocess.run([SSHD_BIN, "-t", "-f", os.path.join(self.dir, "sshd_config")], check=True)
+        self.proc.send_signal(1)
+        time.sleep(0.5)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("sshd did not come back after reload")
 
     def set_principals(self, principals):
         with open(os.path.join(self.dir, "principals", "root"), "w") as f:
@@ -170,6 +185,46 @@ def test_a_real_sshd_accepts_our_certificate_for_allowed_principals_only(provide
         log = sshd.stop()
     assert "Accepted publickey for root" in log and "ID admin serial:" in log
     assert "expired" in log.lower() or "not yet valid" in log.lower() or "certificate invalid" in log.lower()
+
+
+def test_offboarding_revokes_certificates_through_the_krl(provider, tmp_path):
+    carol = provider.member("carol", "carol@example.org")
+    admin_key, admin_public = keypair(str(tmp_path), "admin")
+    carol_key, carol_public = keypair(str(tmp_path), "carol")
+    admin_cert = issue(provider, access_token(provider), admin_public).json()
+    carol_cert = issue(provider, access_token(provider, browser=carol), carol_public).json()
+    for key, cert in [(admin_key, admin_cert), (carol_key, carol_cert)]:
+        with open(key + "-cert.pub", "w") as f:
+            f.write(cert["certificate"] + "\n")
+    ca = requests.get(provider.url + "/api/ssh/ca", timeout=10).json()["user_ca"]
+    os.makedirs(tmp_path / "sshd")
+    sshd = SSHD(str(tmp_path / "sshd"), ca, ["root@web-1"])
+    krl = str(tmp_path / "sshd" / "revoked.krl")
+    try:
+        def fetch_krl():
+            r = requests.get(provider.url + "/api/ssh/krl", timeout=10)
+            assert r.status_code == 200 and r.headers["Content-Type"] == "application/octet-stream"
+            with open(krl, "wb") as f:
+                f.write(r.content)
+        fetch_krl()
+        sshd.enable_krl(krl)
+        assert sshd.ssh(carol_key, carol_key + "-cert.pub").returncode == 0
+        out = gatehouse("admin", "offboard", "carol", "--data-dir", provider.data)
+        assert out.returncode == 0 and "1 ssh_certificates" in out.stdout, out.stdout
+        fetch_krl()
+        # ssh-keygen reads our list: carol's certificate (and key) revoked, the admin's not.
+        q = subprocess.run(["ssh-keygen", "-Q", "-f", krl, carol_key + "-cert.pub"], capture_output=True, text=True)
+        assert q.returncode != 0 and "REVOKED" in q.stdout, q.stdout + q.stderr
+        q = subprocess.run(["ssh-keygen", "-Q", "-f", krl, admin_key + "-cert.pub"], capture_output=True, text=True)
+        assert q.returncode == 0 and "ok" in q.stdout, q.stdout + q.stderr
+        listing = subprocess.run(["ssh-keygen", "-Q", "-l", "-f", krl], capture_output=True, text=True, check=True).stdout
+        assert f"serial: {carol_cert['serial']}" in listing, listing
+        # sshd re-reads RevokedKeys on each authentication: refused at once, the admin still in.
+        assert sshd.ssh(carol_key, carol_key + "-cert.pub").returncode == 255
+        assert sshd.ssh(admin_key, admin_key + "-cert.pub").returncode == 0
+    finally:
+        log = sshd.stop()
+    assert "revoked" in log.lower(), log[-2000:]
 
 
 def test_certificate_requests_are_checked(provider, tmp_path):
