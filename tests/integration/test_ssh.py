@@ -256,3 +256,74 @@ def test_certificate_requests_are_checked(provider, tmp_path):
     # Refusals were audited; nothing was issued by them.
     codes = provider.audit_codes()
     assert codes.count("ssh.certificate_refused") >= 5 and "ssh.certificate_issued" not in codes
+
+
+def read_until(proc, pattern, timeout=20):
+    """Reads the process's stdout (raw, so select() sees what is buffered) until `pattern`."""
+    import re
+    import select
+    fd = proc.stdout.fileno()
+    seen = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            seen += chunk
+            m = re.search(pattern, seen.decode(errors="replace"))
+            if m:
+                return m
+    raise AssertionError(f"never printed {pattern}: {seen!r}")
+
+
+def test_gatehouse_login_and_ssh_cert_end_to_end(provider, tmp_path):
+    from conftest import BIN
+    env = {**os.environ, "GATEHOUSE_CONFIG_DIR": str(tmp_path / "cli"), "HOME": str(tmp_path)}
+    run = lambda *args: subprocess.run([BIN, *args], capture_output=True, text=True, timeout=60, env=env)
+
+    # --device: the CLI prints a code; the person approves it in a signed-in browser.
+    login = subprocess.Popen([BIN, "login", "--device", "--server", provider.issuer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    m = read_until(login, r"(http://\S+/device\?user_code=[A-Z-]+)")
+    approved = provider.browser.post(provider.url + "/device", data={"user_code": m.group(1).split("=")[1], "decision": "allow"},
+                                     headers={"Origin": provider.issuer}, timeout=10)
+    assert approved.status_code == 200 and "is signed in" in approved.text
+    assert login.wait(timeout=30) == 0, login.stderr.read().decode()
+    assert oct(os.stat(tmp_path / "cli").st_mode & 0o777) == "0o700"
+    assert oct(os.stat(tmp_path / "cli" / "credentials.json").st_mode & 0o777) == "0o600"
+    status = run("status")
+    assert status.returncode == 0 and "signed in as: admin" in status.stdout, status.stdout + status.stderr
+    known = (tmp_path / "cli" / "known_hosts").read_text()
+    assert known.startswith("@cert-authority * ssh-ed25519 ")
+
+    # ssh cert: a key made here, a certificate from the policy.
+    cert = run("ssh", "cert", "--ttl", "1h")
+    assert cert.returncode == 0 and "root@web-1" in cert.stdout, cert.stdout + cert.stderr
+    shown = subprocess.run(["ssh-keygen", "-L", "-f", str(tmp_path / "cli" / "id_ed25519-cert.pub")], capture_output=True, text=True, check=True).stdout
+    assert "Principals: \n                root@web-1" in shown
+    ca = requests.get(provider.url + "/api/ssh/ca", timeout=10).json()["user_ca"]
+    os.makedirs(tmp_path / "sshd")
+    sshd = SSHD(str(tmp_path / "sshd"), ca, ["root@web-1"])
+    try:
+        ok = sshd.ssh(str(tmp_path / "cli" / "id_ed25519"), str(tmp_path / "cli" / "id_ed25519-cert.pub"))
+        assert ok.returncode == 0 and ok.stdout.strip() == "hello-from-sshd", ok.stderr
+    finally:
+        sshd.stop()
+
+    # The loopback flow (RFC 8252): the CLI listens on 127.0.0.1; the signed-in browser is sent back to it.
+    login = subprocess.Popen([BIN, "login", "--no-browser", "--server", provider.issuer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    url = read_until(login, r"Sign in at: (\S+)").group(1)
+    assert "code_challenge_method=S256" in url and "redirect_uri=http://127.0.0.1:" in url.replace("%3A", ":").replace("%2F", "/")
+    r = provider.browser.get(provider.url + "/oauth2/authorize?" + url.split("?", 1)[1], allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and r.headers["Location"].startswith("http://127.0.0.1:"), r.text
+    assert "Signed in" in requests.get(r.headers["Location"], timeout=10).text
+    assert login.wait(timeout=30) == 0, login.stderr.read().decode()
+
+    # logout revokes the refresh token (the whole sign-in) and forgets it.
+    refresh = json.loads((tmp_path / "cli" / "credentials.json").read_text())["refreshToken"]
+    out = run("logout")
+    assert out.returncode == 0, out.stderr
+    assert not (tmp_path / "cli" / "credentials.json").exists()
+    assert not provider.active(refresh)
+    assert run("ssh", "cert").returncode == 1

@@ -1,0 +1,192 @@
+import AsyncHTTPClient
+public import Foundation
+public import GatehouseCore
+import NIOCore
+import NIOHTTP1
+
+/// Talks to a Gatehouse server over HTTP(S) as a person's CLI does: the OAuth endpoints of its
+/// OpenID Connect provider (device and code grants, refresh, revocation) and the APIs a bearer
+/// token opens (SSH certificates). Every answer is size-bounded and decoded strictly.
+public struct ServerClient: Sendable {
+    public let server: URL
+    /// The public client the CLI signs in as (declared in the policy file).
+    public let clientID: String
+    let timeout: TimeAmount = .seconds(30)
+
+    public init(server: URL, clientID: String = "gatehouse-cli") {
+        self.server = server
+        self.clientID = clientID
+    }
+
+    /// The token endpoint's answer.
+    public struct Tokens: Sendable, Codable {
+        public let accessToken: String
+        public let expiresIn: Int
+        public let refreshToken: String?
+        public let idToken: String?
+        public let scope: String
+
+        enum CodingKeys: String, CodingKey {
+            case accessToken = "access_token", expiresIn = "expires_in", refreshToken = "refresh_token", idToken = "id_token", scope
+        }
+    }
+
+    public struct DeviceStart: Sendable, Decodable {
+        public let deviceCode: String
+        public let userCode: String
+        public let verificationURI: String
+        public let verificationURIComplete: String
+        public let expiresIn: Int
+        public let interval: Int
+
+        enum CodingKeys: String, CodingKey {
+            case deviceCode = "device_code", userCode = "user_code", verificationURI = "verification_uri"
+            case verificationURIComplete = "verification_uri_complete", expiresIn = "expires_in", interval
+        }
+    }
+
+    struct OAuthErrorBody: Decodable {
+        let error: String
+        let errorDescription: String?
+        enum CodingKeys: String, CodingKey {
+            case error
+            case errorDescription = "error_description"
+        }
+    }
+
+    struct APIErrorBody: Decodable {
+        struct Detail: Decodable {
+            let code: String
+            let message: String
+        }
+        let error: Detail
+    }
+
+    /// The OAuth error code of a refused token request (`authorization_pending`, ...).
+    public struct OAuthRefusal: Error, Sendable {
+        public let code: String
+        public let message: String
+    }
+
+    // MARK: OAuth
+
+    public func startDeviceAuthorization(scope: String) async throws -> DeviceStart {
+        try await self.form("/oauth2/device_authorization", ["client_id": self.clientID, "scope": scope])
+    }
+
+    /// Polls until the person approves (or refuses, or the code expires), honouring the interval
+    /// and `slow_down`.
+    public func waitForDeviceApproval(_ start: DeviceStart, sleep: @Sendable (Int) async throws -> Void = { try await Task.sleep(for: .seconds($0)) }) async throws -> Tokens {
+        var interval = max(start.interval, 1)
+        let deadline = Date().addingTimeInterval(TimeInterval(start.expiresIn))
+        while Date() < deadline {
+            try await sleep(interval)
+            do {
+                return try await self.form("/oauth2/token", ["grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": start.deviceCode,
+                                                             "client_id": self.clientID])
+            } catch let refusal as OAuthRefusal where refusal.code == "authorization_pending" {
+                continue
+            } catch let refusal as OAuthRefusal where refusal.code == "slow_down" {
+                interval += 5
+            }
+        }
+        throw GatehouseError(.unauthenticated, "the code expired before it was approved; run gatehouse login again")
+    }
+
+    public func exchangeCode(_ code: String, verifier: String, redirectURI: String) async throws -> Tokens {
+        try await self.form("/oauth2/token", ["grant_type": "authorization_code", "code": code, "code_verifier": verifier, "redirect_uri": redirectURI,
+                                              "client_id": self.clientID])
+    }
+
+    public func refresh(_ refreshToken: String) async throws -> Tokens {
+        try await self.form("/oauth2/token", ["grant_type": "refresh_token", "refresh_token": refreshToken, "client_id": self.clientID])
+    }
+
+    /// RFC 7009; a refresh token ends its whole grant.
+    public func revoke(_ token: String) async throws {
+        let _: EmptyBody = try await self.form("/oauth2/revoke", ["token": token, "client_id": self.clientID], allowEmpty: true)
+    }
+
+    struct EmptyBody: Decodable {}
+
+    // MARK: SSH
+
+    public struct SSHCertificate: Sendable, Decodable {
+        public let certificate: String
+        public let serial: String
+        public let principals: [String]
+        public let validBefore: Date
+
+        enum CodingKeys: String, CodingKey {
+            case certificate, serial, principals
+            case validBefore = "valid_before"
+        }
+    }
+
+    public struct SSHAuthorities: Sendable, Decodable {
+        public let userCA: String
+        public let hostCA: String
+        enum CodingKeys: String, CodingKey {
+            case userCA = "user_ca"
+            case hostCA = "host_ca"
+        }
+    }
+
+    public func sshAuthorities() async throws -> SSHAuthorities {
+        try await self.send(method: .GET, path: "/api/ssh/ca", body: nil, contentType: nil, bearer: nil)
+    }
+
+    public func sshCertificate(publicKey: String, hosts: [String]?, lifetime: Int?, accessToken: String) async throws -> SSHCertificate {
+        var body: [String: any Sendable] = ["public_key": publicKey]
+        if let hosts { body["hosts"] = hosts }
+        if let lifetime { body["lifetime_seconds"] = lifetime }
+        let data = try JSONSerialization.data(withJSONObject: body)
+        return try await self.send(method: .POST, path: "/api/ssh/certificates", body: data, contentType: "application/json", bearer: accessToken)
+    }
+
+    // MARK: transport
+
+    func form<T: Decodable>(_ path: String, _ fields: [String: String], allowEmpty: Bool = false) async throws -> T {
+        let body = fields.sorted { $0.key < $1.key }.map { "\(Self.encode($0.key))=\(Self.encode($0.value))" }.joined(separator: "&")
+        return try await self.send(method: .POST, path: path, body: Data(body.utf8), contentType: "application/x-www-form-urlencoded", bearer: nil, allowEmpty: allowEmpty)
+    }
+
+    static func encode(_ s: String) -> String {
+        s.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")) ?? ""
+    }
+
+    func send<T: Decodable>(method: HTTPMethod, path: String, body: Data?, contentType: String?, bearer: String?, allowEmpty: Bool = false) async throws -> T {
+        guard let url = URL(string: path, relativeTo: self.server) else { throw GatehouseError(.invalidInput, "bad server URL \(self.server)") }
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = method
+        if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: self.timeout)
+        } catch {
+            throw GatehouseError(.serverNotRunning, "cannot reach \(self.server.absoluteString): \(error)")
+        }
+        let buffer = try await response.body.collect(upTo: 1 << 20)
+        let bytes = Data(buffer.readableBytesView)
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        guard (200..<300).contains(response.status.code) else {
+            if let oauth = try? decoder.decode(OAuthErrorBody.self, from: bytes) {
+                throw OAuthRefusal(code: oauth.error, message: oauth.errorDescription ?? oauth.error)
+            }
+            if let api = try? decoder.decode(APIErrorBody.self, from: bytes) {
+                throw GatehouseError(GatehouseError.Code(rawValue: api.error.code) ?? .invalidInput, api.error.message)
+            }
+            throw GatehouseError(.internal, "the server answered \(response.status.code)")
+        }
+        if allowEmpty && bytes.isEmpty, let empty = EmptyBody() as? T { return empty }
+        guard let value = try? decoder.decode(T.self, from: bytes) else { throw GatehouseError(.internal, "the server's answer could not be read") }
+        return value
+    }
+}
+
+extension ServerClient.OAuthRefusal: CustomStringConvertible {
+    public var description: String { "\(self.message) (\(self.code))" }
+}

@@ -1,0 +1,271 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import GatehouseClient
+import GatehouseCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the CLI keeps a person's sign-in and SSH files: `$GATEHOUSE_CONFIG_DIR`, else
+/// `~/.config/gatehouse` (0700; files 0600).
+struct CLIConfig {
+    let directory: String
+
+    init() {
+        let env = ProcessInfo.processInfo.environment
+        self.directory = env["GATEHOUSE_CONFIG_DIR"] ?? ((env["HOME"] ?? NSHomeDirectory()) as NSString).appendingPathComponent(".config/gatehouse")
+    }
+
+    func path(_ name: String) -> String { (self.directory as NSString).appendingPathComponent(name) }
+
+    struct Credentials: Codable {
+        var server: String
+        var accessToken: String
+        var refreshToken: String?
+        var expiresAt: Date
+        var username: String?
+    }
+
+    func prepare() throws {
+        try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        chmod(self.directory, 0o700)
+    }
+
+    /// Writes `data` to `name` with mode 0600, atomically.
+    func write(_ name: String, _ data: Data) throws {
+        try self.prepare()
+        let temporary = self.path(".\(name).tmp")
+        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw GatehouseError(.invalidInput, "cannot write \(temporary)")
+        }
+        guard rename(temporary, self.path(name)) == 0 else { throw GatehouseError(.invalidInput, "cannot write \(self.path(name))") }
+    }
+
+    func load() throws -> Credentials {
+        guard let data = FileManager.default.contents(atPath: self.path("credentials.json")) else {
+            throw GatehouseError(.unauthenticated, "not signed in; run gatehouse login --server URL")
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        guard let credentials = try? decoder.decode(Credentials.self, from: data) else {
+            throw GatehouseError(.unauthenticated, "\(self.path("credentials.json")) is unreadable; run gatehouse login again")
+        }
+        return credentials
+    }
+
+    func save(_ credentials: Credentials) throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try self.write("credentials.json", try encoder.encode(credentials))
+    }
+
+    /// A live access token: refreshed (and the rotated refresh token saved) when it is about to expire.
+    func accessToken() async throws -> (String, Credentials) {
+        var credentials = try self.load()
+        if credentials.expiresAt.timeIntervalSinceNow > 30 { return (credentials.accessToken, credentials) }
+        guard let refresh = credentials.refreshToken, let server = URL(string: credentials.server) else {
+            throw GatehouseError(.unauthenticated, "the sign-in has expired; run gatehouse login again")
+        }
+        do {
+            let tokens = try await ServerClient(server: server).refresh(refresh)
+            credentials.accessToken = tokens.accessToken
+            credentials.refreshToken = tokens.refreshToken ?? refresh
+            credentials.expiresAt = Date().addingTimeInterval(TimeInterval(tokens.expiresIn))
+            try self.save(credentials)
+            return (tokens.accessToken, credentials)
+        } catch let refusal as ServerClient.OAuthRefusal {
+            throw GatehouseError(.unauthenticated, "the sign-in has ended (\(refusal.message)); run gatehouse login again")
+        }
+    }
+}
+
+/// Writes a line to standard output at once: the person needs it now, not when a pipe's buffer
+/// fills or the process ends.
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// The signed-in name from an ID token's payload, for display only.
+func preferredUsername(idToken: String?) -> String? {
+    guard let parts = idToken?.split(separator: "."), parts.count == 3, let payload = Base64URL.decode(String(parts[1])),
+          let claims = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else { return nil }
+    return claims["preferred_username"] as? String
+}
+
+/// `gatehouse login`: sign in through the server's OpenID Connect provider with a passkey in a
+/// browser, and keep the tokens for the CLI.
+struct Login: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sign in with your passkey: opens (or prints) a browser page; --device for machines without a browser."
+    )
+
+    @Option(help: "The Gatehouse server, e.g. https://gatehouse.example.com.") var server: String
+    @Flag(help: "Device sign-in: approve a short code from any other device's browser.") var device = false
+    @Flag(name: .customLong("no-browser"), help: "Print the sign-in URL instead of opening a browser.") var noBrowser = false
+
+    static let scope = "openid profile offline_access ssh"
+
+    func run() async throws {
+        do {
+            guard let url = URL(string: self.server), let scheme = url.scheme, ["https", "http"].contains(scheme), url.host != nil else {
+                throw GatehouseError(.invalidInput, "--server must be an http(s) URL")
+            }
+            let client = ServerClient(server: url)
+            let tokens: ServerClient.Tokens
+            if self.device {
+                let start = try await client.startDeviceAuthorization(scope: Self.scope)
+                say("To sign in, open \(start.verificationURIComplete)\nin a browser and check that it shows the code \(start.userCode).")
+                tokens = try await client.waitForDeviceApproval(start)
+            } else {
+                tokens = try await LoopbackSignIn.run(client: client, scope: Self.scope, openBrowser: !self.noBrowser)
+            }
+            let config = CLIConfig()
+            let username = preferredUsername(idToken: tokens.idToken)
+            try config.save(.init(server: url.absoluteString, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken,
+                                  expiresAt: Date().addingTimeInterval(TimeInterval(tokens.expiresIn)), username: username))
+            // SSH: trust hosts through the host CA, and use the certificate `gatehouse ssh cert` keeps.
+            let authorities = try await client.sshAuthorities()
+            try config.write("known_hosts", Data("@cert-authority * \(authorities.hostCA)\n".utf8))
+            try config.write("ssh_config", Data("""
+                # Written by gatehouse login. Add to ~/.ssh/config:  Include \(config.path("ssh_config"))
+                Host *
+                    IdentityFile \(config.path("id_ed25519"))
+                    CertificateFile \(config.path("id_ed25519-cert.pub"))
+                    UserKnownHostsFile \(config.path("known_hosts"))
+
+                """.utf8))
+            print("Signed in to \(url.absoluteString) as \(username ?? "you"). Credentials are in \(config.directory).")
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+/// The code flow through a loopback redirect (RFC 8252 §7.3): a one-shot listener on a free
+/// 127.0.0.1 port receives the code; PKCE S256 protects it.
+enum LoopbackSignIn {
+    static func run(client: ServerClient, scope: String, openBrowser: Bool) async throws -> ServerClient.Tokens {
+        let listener = try LoopbackListener()
+        let redirect = "http://127.0.0.1:\(listener.port)/callback"
+        let verifier = Base64URL.encode((0..<48).map { _ in UInt8.random(in: 0...255) })
+        let state = Base64URL.encode((0..<16).map { _ in UInt8.random(in: 0...255) })
+        let challenge = Base64URL.encode(SHA256.hash(data: Array(verifier.utf8)))
+        var components = URLComponents(url: client.server.appendingPathComponent("oauth2/authorize"), resolvingAgainstBaseURL: false)!
+        components.queryItems = [.init(name: "client_id", value: client.clientID), .init(name: "redirect_uri", value: redirect), .init(name: "response_type", value: "code"),
+                                 .init(name: "scope", value: scope), .init(name: "state", value: state), .init(name: "code_challenge", value: challenge),
+                                 .init(name: "code_challenge_method", value: "S256")]
+        let url = components.url!.absoluteString
+        say("Sign in at: \(url)")
+        if openBrowser, let opener = ["xdg-open", "open"].first(where: { FileManager.default.isExecutableFile(atPath: "/usr/bin/\($0)") }) {
+            _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/\(opener)"), arguments: [url])
+        }
+        let query = try await listener.waitForCallback(timeout: 300)
+        let items = URLComponents(string: "http://x/?" + query)?.queryItems ?? []
+        func value(_ name: String) -> String? { items.first { $0.name == name }?.value }
+        if let error = value("error") { throw GatehouseError(.unauthenticated, "sign-in refused: \(value("error_description") ?? error)") }
+        guard value("state") == state, let code = value("code") else { throw GatehouseError(.unauthenticated, "the sign-in answer did not match this request") }
+        return try await client.exchangeCode(code, verifier: verifier, redirectURI: redirect)
+    }
+}
+
+/// A one-shot HTTP listener on 127.0.0.1 for the redirect carrying the code.
+final class LoopbackListener: @unchecked Sendable {
+    // @unchecked: the descriptor is used by one accept loop, then closed.
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw GatehouseError(.internal, "cannot open a loopback socket") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0, listen(fd, 4) == 0 else {
+            close(fd)
+            throw GatehouseError(.internal, "cannot listen on a loopback port")
+        }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        self.fd = fd
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(self.fd) }
+
+    /// The query string of the first `GET /callback?...`; answers the browser with a short page.
+    func waitForCallback(timeout: Int) async throws -> String {
+        let fd = self.fd
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let deadline = Date().addingTimeInterval(TimeInterval(timeout))
+                while Date() < deadline {
+                    guard poll(&poller, 1, 1000) > 0 else { continue }
+                    let client = accept(fd, nil, nil)
+                    guard client >= 0 else { continue }
+                    var buffer = [UInt8](repeating: 0, count: 8192)
+                    let n = read(client, &buffer, buffer.count)
+                    let head = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
+                    let line = head.split(separator: "\r\n").first.map(String.init) ?? ""
+                    let parts = line.split(separator: " ")
+                    if parts.count >= 2, parts[0] == "GET", parts[1].hasPrefix("/callback?") {
+                        let page = "<!doctype html><title>Gatehouse</title><p>Signed in. You can close this tab and return to the terminal.</p>"
+                        let response = "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(page.utf8.count)\r\nConnection: close\r\n\r\n\(page)"
+                        _ = response.withCString { write(client, $0, strlen($0)) }
+                        close(client)
+                        continuation.resume(returning: String(parts[1].dropFirst("/callback?".count)))
+                        return
+                    }
+                    let notFound = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    _ = notFound.withCString { write(client, $0, strlen($0)) }
+                    close(client)
+                }
+                continuation.resume(throwing: GatehouseError(.unauthenticated, "no sign-in arrived within \(timeout) seconds"))
+            }
+        }
+    }
+}
+
+/// `gatehouse logout`: revokes the refresh token (and so every token of this sign-in) and
+/// forgets the credentials.
+struct Logout: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Sign out: revoke this machine's tokens and delete them.")
+
+    func run() async throws {
+        do {
+            let config = CLIConfig()
+            let credentials = try config.load()
+            if let server = URL(string: credentials.server) {
+                try await ServerClient(server: server).revoke(credentials.refreshToken ?? credentials.accessToken)
+            }
+            for name in ["credentials.json", "id_ed25519-cert.pub"] { try? FileManager.default.removeItem(atPath: config.path(name)) }
+            print("Signed out of \(credentials.server).")
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+/// `gatehouse status`: who this machine is signed in as, and the SSH certificate's state.
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show who you are signed in as, and your SSH certificate.")
+
+    func run() async throws {
+        do {
+            let config = CLIConfig()
+            let credentials = try config.load()
+            print("server:       \(credentials.server)")
+            print("signed in as: \(credentials.username ?? "unknown")")
+            print("access token: \(credentials.expiresAt > Date() ? "valid until \(ISO8601DateFormatter().string(from: credentials.expiresAt))" : "expired (renewed on next use)")")
+            print("refresh:      \(credentials.refreshToken == nil ? "none (sign in again when it expires)" : "yes")")
+            let certificate = config.path("id_ed25519-cert.pub")
+            print("ssh cert:     \(FileManager.default.fileExists(atPath: certificate) ? certificate : "none (gatehouse ssh cert)")")
+        } catch {
+            throw fail(error)
+        }
+    }
+}

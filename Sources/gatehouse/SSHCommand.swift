@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import GatehouseClient
+import GatehouseCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `gatehouse ssh cert` and `gatehouse ssh [LOGIN@]HOST [COMMAND]`.
+struct SSHCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ssh",
+        abstract: "SSH with a short-lived certificate: get one, or connect (renewing it when needed).",
+        subcommands: [Cert.self, Connect.self],
+        defaultSubcommand: Connect.self
+    )
+
+    /// Makes sure a certificate valid for at least `margin` seconds exists; returns its path.
+    static func ensureCertificate(ttl: Int?, hosts: [String]?, margin: TimeInterval, force: Bool) async throws -> (key: String, certificate: String, ServerClient.SSHCertificate?) {
+        let config = CLIConfig()
+        let key = config.path("id_ed25519"), certificate = config.path("id_ed25519-cert.pub")
+        if !force, let remaining = Self.remainingValidity(certificate), remaining > margin { return (key, certificate, nil) }
+        let (token, credentials) = try await config.accessToken()
+        if !FileManager.default.fileExists(atPath: key) {
+            // The private key is made here and never leaves this machine.
+            try config.prepare()
+            let generate = Process()
+            generate.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
+            generate.arguments = ["-q", "-t", "ed25519", "-N", "", "-C", "gatehouse", "-f", key]
+            try generate.run()
+            generate.waitUntilExit()
+            guard generate.terminationStatus == 0 else { throw GatehouseError(.internal, "ssh-keygen could not create \(key)") }
+        }
+        guard let publicKey = FileManager.default.contents(atPath: key + ".pub"), let server = URL(string: credentials.server) else {
+            throw GatehouseError(.internal, "cannot read \(key).pub")
+        }
+        let issued = try await ServerClient(server: server).sshCertificate(publicKey: String(decoding: publicKey, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
+                                                                           hosts: hosts, lifetime: ttl, accessToken: token)
+        try config.write("id_ed25519-cert.pub", Data((issued.certificate + "\n").utf8))
+        return (key, certificate, issued)
+    }
+
+    /// Seconds left on the certificate at `path`, read with `ssh-keygen -L`.
+    static func remainingValidity(_ path: String) -> TimeInterval? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let show = Process()
+        show.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
+        show.arguments = ["-L", "-f", path]
+        let pipe = Pipe()
+        show.standardOutput = pipe
+        show.standardError = FileHandle.nullDevice
+        guard (try? show.run()) != nil else { return nil }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        show.waitUntilExit()
+        guard let line = output.split(separator: "\n").first(where: { $0.contains("Valid: from") }), let to = line.components(separatedBy: " to ").last else { return nil }
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        formatter.timeZone = .current
+        return formatter.date(from: to.trimmingCharacters(in: .whitespaces)).map { $0.timeIntervalSinceNow }
+    }
+
+    static func parseDuration(_ text: String) throws -> Int {
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        if let n = Int(text) { return n }
+        guard let unit = text.last.flatMap({ units[$0] }), let n = Int(text.dropLast()), n > 0 else {
+            throw GatehouseError(.invalidInput, "durations look like 90s, 30m or 8h")
+        }
+        return n * unit
+    }
+
+    struct Cert: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Get a fresh SSH certificate for your logins (a new key is made locally the first time).")
+
+        @Option(help: "Lifetime, e.g. 1h (at most what the policy allows; default 8h).") var ttl: String?
+        @Option(name: .customLong("host"), help: "Only for these hosts (repeatable; default: every host you may reach).") var hosts: [String] = []
+
+        func run() async throws {
+            do {
+                let ttl = try self.ttl.map(SSHCommand.parseDuration)
+                let (_, path, issued) = try await SSHCommand.ensureCertificate(ttl: ttl, hosts: self.hosts.isEmpty ? nil : self.hosts, margin: 0, force: true)
+                guard let issued else { return }
+                print("Certificate \(path) (serial \(issued.serial)) for \(issued.principals.joined(separator: ", ")), valid until \(ISO8601DateFormatter().string(from: issued.validBefore)).")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Connect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "connect",
+            abstract: "Run OpenSSH's ssh with your certificate (renewed when it has under five minutes left); everything after the host goes to ssh."
+        )
+
+        @Argument(parsing: .captureForPassthrough, help: "[LOGIN@]HOST [COMMAND...], as for ssh.") var arguments: [String] = []
+
+        func run() async throws {
+            do {
+                guard !self.arguments.isEmpty else { throw GatehouseError(.invalidInput, "name a host: gatehouse ssh [LOGIN@]HOST [COMMAND]") }
+                let (key, certificate, _) = try await SSHCommand.ensureCertificate(ttl: nil, hosts: nil, margin: 300, force: false)
+                let config = CLIConfig()
+                let args = ["ssh", "-i", key, "-o", "CertificateFile=\(certificate)", "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=\(config.path("known_hosts"))",
+                            "-o", "StrictHostKeyChecking=yes"] + self.arguments
+                let cArgs = args.map { strdup($0) } + [nil]
+                execvp("ssh", cArgs)
+                throw GatehouseError(.internal, "cannot run ssh: \(String(cString: strerror(errno)))")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}
