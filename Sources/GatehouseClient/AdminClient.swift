@@ -224,6 +224,11 @@ public struct AdminClient: Sendable {
         try await self.send(method: .POST, path: "/v1/oidc/clients/remove", body: try JSONEncoder().encode(["id": id]))
     }
 
+    /// A one-time join token for a host the policy defines.
+    public func addHost(name: String) async throws -> [String: String] {
+        try await self.send(method: .POST, path: "/v1/hosts", body: try JSONEncoder().encode(["name": name]))
+    }
+
     public func rotateOIDCKey(algorithm: String) async throws -> [String: String] {
         try await self.send(method: .POST, path: "/v1/oidc/keys/rotate", body: try JSONEncoder().encode(["algorithm": algorithm]))
     }

@@ -144,6 +144,44 @@ public struct ServerClient: Sendable {
         return try await self.send(method: .POST, path: "/api/ssh/certificates", body: data, contentType: "application/json", bearer: accessToken)
     }
 
+    // MARK: hosts (the agent)
+
+    public struct HostCertificate: Sendable, Decodable {
+        public let host: String
+        public let hostCertificate: String
+        public let principals: [String]
+        public let validBefore: Date
+        public let agentToken: String?
+        public let userCA: String
+        enum CodingKeys: String, CodingKey {
+            case host, principals
+            case hostCertificate = "host_certificate"
+            case validBefore = "valid_before"
+            case agentToken = "agent_token"
+            case userCA = "user_ca"
+        }
+    }
+
+    public func joinHost(token: String, hostKey: String) async throws -> HostCertificate {
+        try await self.send(method: .POST, path: "/api/hosts/join", body: try JSONEncoder().encode(["token": token, "host_key": hostKey]),
+                            contentType: "application/json", bearer: nil)
+    }
+
+    public func renewHost(agentToken: String, hostKey: String) async throws -> HostCertificate {
+        try await self.send(method: .POST, path: "/api/hosts/renew", body: try JSONEncoder().encode(["host_key": hostKey]), contentType: "application/json", bearer: agentToken)
+    }
+
+    /// The key revocation list, as bytes for `RevokedKeys`.
+    public func revocationList() async throws -> Data {
+        guard let url = URL(string: "/api/ssh/krl", relativeTo: self.server) else { throw GatehouseError(.invalidInput, "bad server URL") }
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url.absoluteString), timeout: self.timeout)
+        guard response.status.code == 200 else { throw GatehouseError(.internal, "the server answered \(response.status.code) for the revocation list") }
+        let buffer = try await response.body.collect(upTo: 16 << 20)
+        let data = Data(buffer.readableBytesView)
+        guard data.count >= 8, data.prefix(6) == Data("SSHKRL".utf8) else { throw GatehouseError(.internal, "the revocation list is malformed") }
+        return data
+    }
+
     // MARK: transport
 
     func form<T: Decodable>(_ path: String, _ fields: [String: String], allowEmpty: Bool = false) async throws -> T {

@@ -43,6 +43,10 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case sshCertificateIssued = "ssh.certificate_issued"
     /// The policy (or the request) allowed no certificate.
     case sshCertificateRefused = "ssh.certificate_refused"
+    case hostAdded = "host.added"
+    case hostJoined = "host.joined"
+    case hostCertificateIssued = "ssh.host_certificate_issued"
+    case hostJoinRefused = "host.join_refused"
 }
 
 /// One audited fact: who did what to whom, with what outcome. Written in the same transaction as

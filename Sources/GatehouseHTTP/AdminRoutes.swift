@@ -47,6 +47,21 @@ public enum AdminRoutes {
         AccountRoutes.add(to: router, deps: deps, invitations: invitations, offboarding: offboarding)
         PolicyRoutes.add(to: router, policy: deps.policy, random: deps.environment.random, actor: Self.actor, source: Self.source)
         if let oidc = deps.oidc { OIDCAdminRoutes.add(to: router, oidc: oidc, random: deps.environment.random) }
+        if let hosts = deps.hosts {
+            router.post("/v1/hosts") { request, _ in
+                do {
+                    let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
+                    try StrictJSON.checkKeys(bytes, allowed: ["name"])
+                    guard let name = (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])?["name"] as? String, (1...64).contains(name.utf8.count) else {
+                        throw GatehouseError(.invalidInput, "name is required")
+                    }
+                    let (token, expires) = try await hosts.addHost(name: name, actor: Self.actor, requestID: Identifier.make(using: deps.environment.random))
+                    return JSONResponse.make(.created, ["name": name, "token": token, "expires_at": ISO8601DateFormatter().string(from: expires)])
+                } catch let error as GatehouseError {
+                    return JSONResponse.error(error)
+                }
+            }
+        }
 
         // The administrator's GraphQL schema: the public one plus reads that need an
         // authenticated caller (reaching this socket is the authentication).

@@ -16,6 +16,7 @@ public struct HTTPDependencies: Sendable {
     public var oidc: OIDCService?
     /// The SSH certificate authority; nil serves no SSH endpoints.
     public var ssh: SSHCertificateService?
+    public var hosts: HostEnrollmentService?
     /// Keys the identity-aware proxy's tickets for apps on their own host names.
     public var proxyTicketKey: [UInt8] = []
     /// Sign-in attempts per source network per minute.

@@ -32,6 +32,80 @@ enum SSHRoutes {
         }
     }
 
+    struct JoinedBody: Encodable {
+        let host: String
+        let hostCertificate: String
+        let principals: [String]
+        let validBefore: Date
+        let agentToken: String?
+        let userCA: String
+        enum CodingKeys: String, CodingKey {
+            case host, principals
+            case hostCertificate = "host_certificate"
+            case validBefore = "valid_before"
+            case agentToken = "agent_token"
+            case userCA = "user_ca"
+        }
+        init(_ j: HostEnrollmentService.Joined) {
+            self.host = j.host
+            self.hostCertificate = j.hostCertificate
+            self.principals = j.principals
+            self.validBefore = j.validBefore
+            self.agentToken = j.agentToken
+            self.userCA = j.userCA
+        }
+    }
+
+    /// `POST /api/hosts/join` (a one-time join token) and `POST /api/hosts/renew` (the agent's
+    /// bearer token): host certificates for enrolled servers.
+    static func addHosts(to router: Router<GatehouseRequestContext>, hosts: HostEnrollmentService, trustedProxies: [IPPrefix]) {
+        let joins = RateLimiter(capacity: 30, per: 60, time: SystemTimeSource())
+        @Sendable func body(_ request: Request, _ allowed: Set<String>) async throws -> [String: String] {
+            try WebAuthnRoutes.requireJSON(request)
+            let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
+            try StrictJSON.checkKeys(bytes, allowed: allowed)
+            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { throw GatehouseError(.invalidInput, "body must be a JSON object") }
+            var out: [String: String] = [:]
+            for (k, v) in object {
+                guard let text = v as? String else { throw GatehouseError(.invalidInput, "\(k) must be a string") }
+                out[k] = text
+            }
+            return out
+        }
+        router.post("/api/hosts/join") { request, context in
+            do {
+                let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
+                if let address, joins.take(RateLimiter.sourceKey(address)) != nil { throw GatehouseError(.rateLimited, "too many join attempts; try again in a minute") }
+                let fields = try await body(request, ["token", "host_key"])
+                guard let token = fields["token"], let key = fields["host_key"] else { throw GatehouseError(.invalidInput, "token and host_key are required") }
+                return JSONResponse.make(.created, JoinedBody(try await hosts.join(token: token, hostKey: key, sourceAddress: address)))
+            } catch let error as SSHError {
+                return JSONResponse.error(.badRequest, code: error.code.rawValue, error.message)
+            } catch let error as GatehouseError {
+                return JSONResponse.error(error)
+            } catch {
+                return JSONResponse.error(GatehouseError(.storeFailure, "hosts cannot join right now; try again"))
+            }
+        }
+        router.post("/api/hosts/renew") { request, context in
+            do {
+                guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+                    throw GatehouseError(.unauthenticated, "send the agent token as Authorization: Bearer")
+                }
+                let fields = try await body(request, ["host_key"])
+                guard let key = fields["host_key"] else { throw GatehouseError(.invalidInput, "host_key is required") }
+                let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
+                return JSONResponse.make(.ok, JoinedBody(try await hosts.renew(agentToken: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), hostKey: key, sourceAddress: address)))
+            } catch let error as SSHError {
+                return JSONResponse.error(.badRequest, code: error.code.rawValue, error.message)
+            } catch let error as GatehouseError {
+                return JSONResponse.error(error)
+            } catch {
+                return JSONResponse.error(GatehouseError(.storeFailure, "certificates cannot be renewed right now; try again"))
+            }
+        }
+    }
+
     static func add(to router: Router<GatehouseRequestContext>, ssh: SSHCertificateService, oidc: OIDCService, random: any RandomSource, trustedProxies: [IPPrefix]) {
         router.get("/api/ssh/ca") { _, _ in
             var r = JSONResponse.make(.ok, CAKeys(userCA: ssh.userCAKey.authorizedKey, hostCA: ssh.hostCAKey.authorizedKey))

@@ -22,6 +22,7 @@ public final class InMemoryStore: Store {
         var oidcConsents: [String: String] = [:]
         var deviceAuthorizations: [String: DeviceAuthorizationRecord] = [:]
         var sshCertificates: [SSHCertificateRecord] = []
+        var hosts: [String: HostRecord] = [:]
         /// Test hook: when set, appending audit events fails, as a full disk would.
         var failAuditAppends = false
     }
@@ -406,4 +407,11 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
         }
         return count
     }
+
+    // MARK: hosts
+
+    func host(named name: String) async throws -> HostRecord? { self.state.hosts[name] }
+    func host(joinTokenHash: String) async throws -> HostRecord? { self.state.hosts.values.first { $0.joinTokenHash == joinTokenHash } }
+    func host(agentTokenHash: String) async throws -> HostRecord? { self.state.hosts.values.first { $0.agentTokenHash == agentTokenHash } }
+    func saveHost(_ record: HostRecord) async throws { self.state.hosts[record.name] = record }
 }

@@ -96,6 +96,9 @@ public protocol StoreReader: Sendable {
     func sshCertificates(userID: String) async throws -> [SSHCertificateRecord]
     /// Revoked certificates that have not expired at `time` (what a revocation list must name).
     func revokedSSHCertificates(at time: Date) async throws -> [SSHCertificateRecord]
+    func host(named name: String) async throws -> HostRecord?
+    func host(joinTokenHash: String) async throws -> HostRecord?
+    func host(agentTokenHash: String) async throws -> HostRecord?
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
@@ -172,6 +175,8 @@ public protocol StoreWriter: StoreReader {
     func insertSSHCertificate(_ record: SSHCertificateRecord) async throws
     /// Revokes every unrevoked certificate of a user that has not expired; returns how many.
     func revokeSSHCertificates(userID: String, at time: Date) async throws -> Int
+    /// Adds a host, or replaces a host's record (a new join token, the join itself).
+    func saveHost(_ record: HostRecord) async throws
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

@@ -241,6 +241,21 @@ enum Migrations {
                 "CREATE INDEX ssh_certificates_user ON ssh_certificates (user_id)",
             ]
         },
+        Migration(version: 7, name: "hosts") { _ in
+            [
+                """
+                CREATE TABLE hosts (
+                    name TEXT PRIMARY KEY,
+                    join_token_hash TEXT UNIQUE,
+                    join_expires_at BIGINT,
+                    joined_at BIGINT,
+                    host_key_fingerprint TEXT,
+                    agent_token_hash TEXT UNIQUE,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+            ]
+        },
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

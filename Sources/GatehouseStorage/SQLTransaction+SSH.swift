@@ -45,4 +45,39 @@ extension SQLTransaction {
             WHERE user_id = \(bind: userID) AND revoked_at IS NULL AND valid_before > \(bind: Self.millis(time)) RETURNING serial
             """).all().count
     }
+
+    // MARK: hosts (migration 7)
+
+    private static let hostColumns = "name, join_token_hash, join_expires_at, joined_at, host_key_fingerprint, agent_token_hash, created_at"
+
+    private static func host(_ row: any SQLRow) throws -> HostRecord {
+        HostRecord(
+            name: try row.decode(column: "name", as: String.self), joinTokenHash: try row.decode(column: "join_token_hash", as: String?.self),
+            joinExpiresAt: try row.decode(column: "join_expires_at", as: Int64?.self).map(Self.date), joinedAt: try row.decode(column: "joined_at", as: Int64?.self).map(Self.date),
+            hostKeyFingerprint: try row.decode(column: "host_key_fingerprint", as: String?.self), agentTokenHash: try row.decode(column: "agent_token_hash", as: String?.self),
+            createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self))
+        )
+    }
+
+    func host(named name: String) async throws -> HostRecord? {
+        try await self.db.raw("SELECT \(unsafeRaw: Self.hostColumns) FROM hosts WHERE name = \(bind: name)").all().first.map(Self.host)
+    }
+
+    func host(joinTokenHash: String) async throws -> HostRecord? {
+        try await self.db.raw("SELECT \(unsafeRaw: Self.hostColumns) FROM hosts WHERE join_token_hash = \(bind: joinTokenHash)").all().first.map(Self.host)
+    }
+
+    func host(agentTokenHash: String) async throws -> HostRecord? {
+        try await self.db.raw("SELECT \(unsafeRaw: Self.hostColumns) FROM hosts WHERE agent_token_hash = \(bind: agentTokenHash)").all().first.map(Self.host)
+    }
+
+    func saveHost(_ r: HostRecord) async throws {
+        try await self.db.raw("""
+            INSERT INTO hosts (\(unsafeRaw: Self.hostColumns))
+            VALUES (\(bind: r.name), \(bind: r.joinTokenHash), \(bind: r.joinExpiresAt.map(Self.millis)), \(bind: r.joinedAt.map(Self.millis)),
+                    \(bind: r.hostKeyFingerprint), \(bind: r.agentTokenHash), \(bind: Self.millis(r.createdAt)))
+            ON CONFLICT (name) DO UPDATE SET join_token_hash = excluded.join_token_hash, join_expires_at = excluded.join_expires_at,
+                joined_at = excluded.joined_at, host_key_fingerprint = excluded.host_key_fingerprint, agent_token_hash = excluded.agent_token_hash
+            """).run()
+    }
 }

@@ -7,7 +7,7 @@ import GatehouseCore
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Administer a running server through its local admin socket.",
-        subcommands: [Status.self, Invite.self, Recover.self, Offboard.self, OIDCClientCommand.self, OIDCKeyCommand.self]
+        subcommands: [Status.self, Invite.self, Recover.self, Offboard.self, OIDCClientCommand.self, OIDCKeyCommand.self, HostCommand.self]
     )
 
     struct Status: AsyncParsableCommand {
@@ -108,6 +108,29 @@ struct Admin: AsyncParsableCommand {
                 let result = try await AdminClient(dataDir: self.options.dataDir).offboard(username: self.username, reason: self.reason)
                 let ended = result.revoked.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
                 print("Offboarded \(result.username): account disabled; ended \(ended.isEmpty ? "nothing else" : ended).")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}
+
+/// `gatehouse admin host add NAME`: a one-time join token for a server the policy defines.
+struct HostCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "host", abstract: "Enroll servers.", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a one-time join token (24 hours) for a host the policy defines.")
+
+        @OptionGroup var options: DataDirOption
+        @Argument(help: "The host's name in the policy.") var name: String
+
+        func run() async throws {
+            do {
+                let result = try await AdminClient(dataDir: self.options.dataDir).addHost(name: self.name)
+                print("Join token for \(self.name), valid until \(result["expires_at"] ?? "?"); on the host run:")
+                print("")
+                print("    gatehouse agent join --server URL --token \(result["token"] ?? "")")
             } catch {
                 throw fail(error)
             }

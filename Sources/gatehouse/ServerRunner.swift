@@ -106,7 +106,9 @@ struct ServerRunner {
         try await oidc.prepareKeys(initial: keys[.tokenSigning])
         deps.oidc = oidc
         deps.proxyTicketKey = rootKey.derive(label: "gatehouse/proxy-ticket/v1")
-        deps.ssh = SSHCertificateService(environment: environment, policy: policy, userCA: keys[.sshUserCA], hostCA: keys[.sshHostCA])
+        let ssh = SSHCertificateService(environment: environment, policy: policy, userCA: keys[.sshUserCA], hostCA: keys[.sshHostCA])
+        deps.ssh = ssh
+        deps.hosts = HostEnrollmentService(environment: environment, policy: policy, ssh: ssh)
         deps.signInRatePerMinute = self.settings.signInRatePerMinute
         deps.trustedProxies = self.settings.trustedProxies
         let publisher = CheckpointPublisher(

@@ -327,3 +327,74 @@ def test_gatehouse_login_and_ssh_cert_end_to_end(provider, tmp_path):
     assert not (tmp_path / "cli" / "credentials.json").exists()
     assert not provider.active(refresh)
     assert run("ssh", "cert").returncode == 1
+
+
+def test_agent_join_certifies_the_host_and_configures_sshd(provider, tmp_path):
+    from conftest import BIN
+    added = gatehouse("admin", "host", "add", "web-1", "--data-dir", provider.data)
+    assert added.returncode == 0, added.stderr
+    token = next(w for w in added.stdout.split() if w.startswith("ghjt_"))
+    assert gatehouse("admin", "host", "add", "nowhere", "--data-dir", provider.data).returncode == 1  # not in the policy
+
+    keys = tmp_path / "hostkeys"
+    os.makedirs(keys)
+    host_key = str(keys / "ssh_host_ed25519_key")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key], check=True)
+    agent = lambda *args: subprocess.run([BIN, "agent", *args, "--state-dir", str(tmp_path / "agent"), "--host-key", host_key],
+                                         capture_output=True, text=True, timeout=60)
+    joined = agent("join", "--server", provider.issuer, "--token", token, "--sshd-config-dir", str(tmp_path / "sshd_config.d"))
+    assert joined.returncode == 0 and "Joined as web-1" in joined.stdout, joined.stdout + joined.stderr
+    # The token works once.
+    again = agent("join", "--server", provider.issuer, "--token", token, "--sshd-config-dir", str(tmp_path / "other.d"))
+    assert again.returncode == 1 and "not valid" in again.stderr, again.stderr
+    shown = subprocess.run(["ssh-keygen", "-L", "-f", host_key + "-cert.pub"], capture_output=True, text=True, check=True).stdout
+    assert "host certificate" in shown and "web-1" in shown and "127.0.0.1" in shown
+    assert agent("run", "--once").returncode == 0
+    assert open(tmp_path / "agent" / "revoked.krl", "rb").read(6) == b"SSHKRL"
+
+    # A real sshd with nothing but the agent's drop-in for Gatehouse trust.
+    port = free_port()
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    config = tmp_path / "sshd_config"
+    config.write_text(f"""Include {tmp_path}/sshd_config.d/*.conf
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {host_key}
+PidFile {tmp_path}/sshd.pid
+AuthorizedKeysFile none
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+""")
+    subprocess.run([SSHD_BIN, "-t", "-f", str(config)], check=True)
+    sshd = subprocess.Popen([SSHD_BIN, "-D", "-e", "-f", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        key, public = keypair(str(tmp_path), "user")
+        with open(key + "-cert.pub", "w") as f:
+            f.write(issue(provider, access_token(provider), public).json()["certificate"] + "\n")
+        ca = requests.get(provider.url + "/api/ssh/ca", timeout=10).json()
+        known = tmp_path / "known_hosts"
+
+        def ssh(known_hosts_line):
+            known.write_text(known_hosts_line + "\n")
+            return subprocess.run(["ssh", "-F", "/dev/null", "-i", key, "-o", f"CertificateFile={key}-cert.pub", "-o", "IdentitiesOnly=yes",
+                                   "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}", "-o", "BatchMode=yes",
+                                   "-p", str(port), "root@127.0.0.1", "echo trusted-by-ca"], capture_output=True, text=True, timeout=30)
+        # No prior entry for this host: only the host CA, and StrictHostKeyChecking=yes.
+        ok = ssh("@cert-authority * " + ca["host_ca"])
+        assert ok.returncode == 0 and ok.stdout.strip() == "trusted-by-ca", ok.stderr
+        # The same host, trusted through another CA: refused before any login.
+        _, other_ca = keypair(str(tmp_path), "other_host_ca")
+        refused = ssh("@cert-authority * " + other_ca)
+        assert refused.returncode == 255 and "Host key verification failed" in refused.stderr, refused.stderr
+    finally:
+        sshd.terminate()
+        sshd.communicate(timeout=10)
