@@ -398,3 +398,46 @@ PermitRootLogin prohibit-password
     finally:
         sshd.terminate()
         sshd.communicate(timeout=10)
+
+
+def test_source_address_and_gatehouse_ssh(provider, tmp_path):
+    """A rule with `from` gives the certificate a source-address that sshd enforces; and
+    `gatehouse ssh` runs OpenSSH with the certificate and the host CA, renewing as needed."""
+    from conftest import BIN
+    provider.apply(provider.policy + """
+        host web-1 { addresses = [127.0.0.1] }
+        allow ssh staff-root { who = [staff] logins = [root] hosts = [web-1] options = [permit-pty] from = [127.0.0.1/32, 10.0.0.0/8] }
+        """)
+    key, public = keypair(str(tmp_path))
+    r = issue(provider, access_token(provider), public)
+    assert r.status_code == 201, r.text
+    with open(key + "-cert.pub", "w") as f:
+        f.write(r.json()["certificate"] + "\n")
+    shown = subprocess.run(["ssh-keygen", "-L", "-f", key + "-cert.pub"], capture_output=True, text=True, check=True).stdout
+    assert "source-address 10.0.0.0/8,127.0.0.1" in shown or "source-address 127.0.0.1,10.0.0.0/8" in shown, shown
+    ca = requests.get(provider.url + "/api/ssh/ca", timeout=10).json()
+    os.makedirs(tmp_path / "sshd")
+    sshd = SSHD(str(tmp_path / "sshd"), ca["user_ca"], ["root@web-1"])
+    try:
+        assert sshd.ssh(key, key + "-cert.pub").returncode == 0
+        # The same certificate from another source address (127.0.0.2): refused by sshd.
+        other = subprocess.run(["ssh", "-F", "/dev/null", "-b", "127.0.0.2", "-i", key, "-o", f"CertificateFile={key}-cert.pub", "-o", "IdentitiesOnly=yes",
+                                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-p", str(sshd.port),
+                                "root@127.0.0.1", "true"], capture_output=True, text=True, timeout=30)
+        assert other.returncode == 255, other.stdout + other.stderr
+
+        # gatehouse ssh: sign in (device grant), then connect; the CLI gets the certificate itself.
+        env = {**os.environ, "GATEHOUSE_CONFIG_DIR": str(tmp_path / "cli"), "HOME": str(tmp_path)}
+        login = subprocess.Popen([BIN, "login", "--device", "--server", provider.issuer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        m = read_until(login, r"user_code=([A-Z-]+)")
+        provider.browser.post(provider.url + "/device", data={"user_code": m.group(1), "decision": "allow"}, headers={"Origin": provider.issuer}, timeout=10)
+        assert login.wait(timeout=30) == 0
+        # The sshd here has a plain host key: trust it for this test alone, with the CLI's own known_hosts.
+        host_key = open(str(tmp_path / "sshd" / "host_key.pub")).read().split()[:2]
+        with open(tmp_path / "cli" / "known_hosts", "a") as f:
+            f.write(f"[127.0.0.1]:{sshd.port} {host_key[0]} {host_key[1]}\n")
+        out = subprocess.run([BIN, "ssh", "-p", str(sshd.port), "root@127.0.0.1", "echo via-gatehouse-ssh"], capture_output=True, text=True, timeout=60, env=env)
+        assert out.returncode == 0 and out.stdout.strip() == "via-gatehouse-ssh", out.stdout + out.stderr
+        assert (tmp_path / "cli" / "id_ed25519-cert.pub").exists()
+    finally:
+        sshd.stop()
