@@ -210,6 +210,7 @@ let package = Package(
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 "GatehouseServices",
                 "GatehouseStorage",
+                "GatehouseSSH",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/gatehouse-bench",

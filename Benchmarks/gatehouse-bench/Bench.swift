@@ -68,6 +68,10 @@ enum Bench {
             try await SignInLoad.run(url: args[2], origin: args[3], token: args[4], concurrency: Int(args[5]) ?? 8, seconds: Double(args[6]) ?? 10)
             return
         }
+        if args.count == 2, args[1] == "ssh" {
+            try SSHBench.run()
+            return
+        }
         var results: [Result] = []
 
         let configBytes = Array(configText.utf8)
@@ -184,6 +188,7 @@ enum Bench {
         }
         PolicyBench.run()
         try await WebAuthnBench.run()
+        try SSHBench.run()
     }
 
     static func seconds(_ d: Duration) -> Double {
