@@ -225,8 +225,12 @@ public struct AdminClient: Sendable {
     }
 
     /// A one-time join token for a host the policy defines.
-    public func addHost(name: String) async throws -> [String: String] {
-        try await self.send(method: .POST, path: "/v1/hosts", body: try JSONEncoder().encode(["name": name]))
+    public func addHost(name: String, labels: [String: String]) async throws -> [String: String] {
+        struct Body: Encodable {
+            let name: String
+            let labels: [String: String]
+        }
+        return try await self.send(method: .POST, path: "/v1/hosts", body: try JSONEncoder().encode(Body(name: name, labels: labels)))
     }
 
     public func rotateOIDCKey(algorithm: String) async throws -> [String: String] {

@@ -51,11 +51,17 @@ public enum AdminRoutes {
             router.post("/v1/hosts") { request, _ in
                 do {
                     let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
-                    try StrictJSON.checkKeys(bytes, allowed: ["name"])
-                    guard let name = (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])?["name"] as? String, (1...64).contains(name.utf8.count) else {
+                    try StrictJSON.checkKeys(bytes, allowed: ["name", "labels"])
+                    let object = (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
+                    guard let name = object["name"] as? String, (1...64).contains(name.utf8.count) else {
                         throw GatehouseError(.invalidInput, "name is required")
                     }
-                    let (token, expires) = try await hosts.addHost(name: name, actor: Self.actor, requestID: Identifier.make(using: deps.environment.random))
+                    var labels: [String: String] = [:]
+                    if let value = object["labels"] {
+                        guard let map = value as? [String: String], map.count <= 64 else { throw GatehouseError(.invalidInput, "labels must be an object of strings") }
+                        labels = map
+                    }
+                    let (token, expires) = try await hosts.addHost(name: name, labels: labels, actor: Self.actor, requestID: Identifier.make(using: deps.environment.random))
                     return JSONResponse.make(.created, ["name": name, "token": token, "expires_at": ISO8601DateFormatter().string(from: expires)])
                 } catch let error as GatehouseError {
                     return JSONResponse.error(error)

@@ -23,9 +23,16 @@ public struct HostEnrollmentService: Sendable {
 
     /// A one-time join token for `name` (shown once; only its hash is kept). A new token replaces
     /// an unused older one; a host that already joined can be re-enrolled (its agent token ends).
-    public func addHost(name: String, actor: String, requestID: String? = nil) async throws -> (token: String, expiresAt: Date) {
-        guard self.policy.active.policy.definitions.hosts.contains(where: { $0.name == name }) else {
+    /// `labels`: what the administrator expects this host to carry. The policy is where hosts and
+    /// their labels are defined (rules select on them there); a mismatch is refused, so a server
+    /// is not enrolled under a name whose rules were written for another kind of machine.
+    public func addHost(name: String, labels: [String: String] = [:], actor: String, requestID: String? = nil) async throws -> (token: String, expiresAt: Date) {
+        guard let defined = self.policy.active.policy.definitions.hosts.first(where: { $0.name == name }) else {
             throw GatehouseError(.notFound, "the policy defines no host \(name.prefix(64)); add `host \(name.prefix(64)) { addresses = [...] }` and apply it first")
+        }
+        for (k, v) in labels.sorted(by: { $0.key < $1.key }) where defined.labels[k] != v {
+            let actual = defined.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            throw GatehouseError(.conflict, "host \(name.prefix(64)) has \(k.prefix(64))=\(defined.labels[k] ?? "(none)") in the policy, not \(v.prefix(64)) (its labels: \(actual.isEmpty ? "none" : actual))")
         }
         let env = self.environment
         let token = "ghjt_" + Base64URL.encode(env.random.bytes(32))

@@ -124,10 +124,17 @@ struct HostCommand: AsyncParsableCommand {
 
         @OptionGroup var options: DataDirOption
         @Argument(help: "The host's name in the policy.") var name: String
+        @Option(help: "Labels the host must carry in the policy, e.g. env=prod,role=web (a check against enrolling the wrong machine).") var labels: String?
 
         func run() async throws {
             do {
-                let result = try await AdminClient(dataDir: self.options.dataDir).addHost(name: self.name)
+                var labels: [String: String] = [:]
+                for pair in (self.labels ?? "").split(separator: ",") {
+                    let kv = pair.split(separator: "=", maxSplits: 1)
+                    guard kv.count == 2, !kv[0].isEmpty else { throw GatehouseError(.invalidInput, "--labels takes k=v,k=v") }
+                    labels[String(kv[0])] = String(kv[1])
+                }
+                let result = try await AdminClient(dataDir: self.options.dataDir).addHost(name: self.name, labels: labels)
                 print("Join token for \(self.name), valid until \(result["expires_at"] ?? "?"); on the host run:")
                 print("")
                 print("    gatehouse agent join --server URL --token \(result["token"] ?? "")")

@@ -196,3 +196,58 @@ def test_oidc_sign_in_consent_and_device_approval_in_the_browser(servers, tmp_pa
     browser.find_element(By.ID, "allow").click()
     WebDriverWait(browser, 15, ignored_exceptions=[StaleElementReferenceException]).until(lambda d: "is signed in" in d.find_element(By.TAG_NAME, "h1").text)
     app.shutdown()
+
+
+def test_gatehouse_login_loopback_and_device_in_the_browser(servers, tmp_path, browser):
+    """`gatehouse login` end to end with a real browser and a passkey: the loopback flow (the
+    browser signs in and is sent back to the CLI's 127.0.0.1 listener) and the device flow (the
+    browser approves the code the CLI printed)."""
+    import os
+    import re
+    import select
+    import subprocess
+    import time
+
+    from conftest import BIN
+
+    server = servers(tmp_path / "data").start()
+    base = f"http://localhost:{server.port}"
+    add_authenticator(browser)
+    browser.get(f"{base}/enroll#token={bootstrap_token(server)}")
+    browser.find_element(By.ID, "enroll").click()
+    wait_for_path(browser, "/account")
+    policy = tmp_path / "p.policy"
+    policy.write_text('group staff { members = [admin] }\napp cli { client_id = "gatehouse-cli" redirect_uris = ["http://127.0.0.1/callback"] }\n'
+                      'allow app staff-cli { who = [staff] apps = [cli] }\n')
+    assert gatehouse("policy", "apply", str(policy), "--data-dir", server.data_dir).returncode == 0
+    env = {**os.environ, "GATEHOUSE_CONFIG_DIR": str(tmp_path / "cli"), "HOME": str(tmp_path)}
+
+    def printed(proc, pattern):
+        seen, deadline = "", time.time() + 20
+        while time.time() < deadline:
+            if select.select([proc.stdout.fileno()], [], [], 0.5)[0]:
+                seen += os.read(proc.stdout.fileno(), 4096).decode()
+                m = re.search(pattern, seen)
+                if m:
+                    return m.group(1)
+        raise AssertionError(f"never printed {pattern}: {seen}")
+
+    # Loopback: sign out first, so the browser has to use the passkey on the way.
+    browser.find_element(By.ID, "signout").click()
+    wait_for_path(browser, "/signin")
+    login = subprocess.Popen([BIN, "login", "--no-browser", "--server", base], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    browser.get(printed(login, r"Sign in at: (\S+)"))
+    WebDriverWait(browser, 15).until(lambda d: "/signin?return_to=" in d.current_url)
+    browser.find_element(By.ID, "signin").click()
+    WebDriverWait(browser, 15).until(lambda d: d.current_url.startswith("http://127.0.0.1:"), message=browser.current_url)
+    assert "Signed in" in browser.page_source
+    assert login.wait(timeout=30) == 0, login.stderr.read().decode()
+    status = subprocess.run([BIN, "status"], capture_output=True, text=True, env=env)
+    assert "signed in as: admin" in status.stdout
+
+    # Device: the CLI prints a link; the browser opens it and approves.
+    login = subprocess.Popen([BIN, "login", "--device", "--server", base], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    browser.get(printed(login, r"(http://\S+/device\?user_code=\S+)"))
+    browser.find_element(By.ID, "allow").click()
+    WebDriverWait(browser, 15, ignored_exceptions=[StaleElementReferenceException]).until(lambda d: "is signed in" in d.find_element(By.TAG_NAME, "h1").text)
+    assert login.wait(timeout=30) == 0, login.stderr.read().decode()

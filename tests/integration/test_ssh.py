@@ -331,7 +331,14 @@ def test_gatehouse_login_and_ssh_cert_end_to_end(provider, tmp_path):
 
 def test_agent_join_certifies_the_host_and_configures_sshd(provider, tmp_path):
     from conftest import BIN
-    added = gatehouse("admin", "host", "add", "web-1", "--data-dir", provider.data)
+    provider.apply(provider.policy + """
+        host web-1 { addresses = [127.0.0.1] labels = { env = prod } }
+        host db-1 { addresses = [127.0.0.2] }
+        allow ssh staff-root { who = [staff] logins = [root] hosts = [web-1] options = [permit-pty] }
+        """)
+    wrong = gatehouse("admin", "host", "add", "web-1", "--labels", "env=dev", "--data-dir", provider.data)
+    assert wrong.returncode == 1 and "env=prod in the policy" in wrong.stderr, wrong.stderr
+    added = gatehouse("admin", "host", "add", "web-1", "--labels", "env=prod", "--data-dir", provider.data)
     assert added.returncode == 0, added.stderr
     token = next(w for w in added.stdout.split() if w.startswith("ghjt_"))
     assert gatehouse("admin", "host", "add", "nowhere", "--data-dir", provider.data).returncode == 1  # not in the policy
@@ -395,9 +402,30 @@ PermitRootLogin prohibit-password
         _, other_ca = keypair(str(tmp_path), "other_host_ca")
         refused = ssh("@cert-authority * " + other_ca)
         assert refused.returncode == 255 and "Host key verification failed" in refused.stderr, refused.stderr
+        # And the host presenting a certificate from another CA: refused by a client that trusts ours.
+        subprocess.run(["ssh-keygen", "-q", "-s", str(tmp_path / "other_host_ca"), "-h", "-I", "forged-host", "-n", "web-1,127.0.0.1", "-V", "-5m:+1h",
+                        host_key + ".pub"], check=True)
+        sshd.send_signal(1)  # sshd reads its host certificate when it starts a connection's child after a reload
+        time.sleep(1)
+        forged = ssh("@cert-authority * " + ca["host_ca"])
+        assert forged.returncode == 255 and "Host key verification failed" in forged.stderr, forged.stderr
+
     finally:
-        sshd.terminate()
-        sshd.communicate(timeout=10)
+        if sshd.poll() is None:
+            sshd.terminate()
+            sshd.communicate(timeout=10)
+
+    # Hostile joins: a clear error, nothing issued, and the token not spent by them.
+    fresh = next(w for w in gatehouse("admin", "host", "add", "db-1", "--data-dir", provider.data).stdout.split() if w.startswith("ghjt_"))
+    for body, code in [({"token": "ghjt_" + "A" * 43, "host_key": open(host_key + ".pub").read()}, 401), ({"token": fresh}, 400),
+                       ({"token": fresh, "host_key": "ssh-rsa AAAA"}, 400), ({"token": fresh, "host_key": 5}, 400),
+                       ({"token": fresh, "host_key": "x", "extra": 1}, 400), ({"token": fresh * 3, "host_key": "x"}, 401)]:
+        r = requests.post(provider.url + "/api/hosts/join", json=body, timeout=10)
+        assert r.status_code == code, (body, r.status_code, r.text)
+    r = requests.post(provider.url + "/api/hosts/join", json={"token": fresh, "host_key": open(host_key + ".pub").read()}, timeout=10)
+    assert r.status_code == 201 and r.json()["principals"] == ["db-1", "127.0.0.2"], r.text
+    assert requests.post(provider.url + "/api/hosts/renew", json={"host_key": open(host_key + ".pub").read()}, headers={"Authorization": "Bearer nope"}, timeout=10).status_code == 401
+
 
 
 def test_source_address_and_gatehouse_ssh(provider, tmp_path):
