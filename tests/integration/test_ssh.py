@@ -358,6 +358,14 @@ def test_agent_join_certifies_the_host_and_configures_sshd(provider, tmp_path):
     assert "host certificate" in shown and "web-1" in shown and "127.0.0.1" in shown
     assert agent("run", "--once").returncode == 0
     assert open(tmp_path / "agent" / "revoked.krl", "rb").read(6) == b"SSHKRL"
+    # Renewal with the agent's token, for the same host key only.
+    state = json.load(open(tmp_path / "agent" / "agent.json"))
+    assert oct(os.stat(tmp_path / "agent" / "agent.json").st_mode & 0o777) == "0o600"
+    renew = lambda key: requests.post(provider.url + "/api/hosts/renew", json={"host_key": key}, headers={"Authorization": "Bearer " + state["agentToken"]}, timeout=10)
+    renewed = renew(open(host_key + ".pub").read())
+    assert renewed.status_code == 200 and renewed.json()["principals"] == ["web-1", "127.0.0.1"] and renewed.json().get("agent_token") is None, renewed.text
+    _, other_public = keypair(str(tmp_path), "not_the_host_key")
+    assert renew(other_public).status_code == 409
 
     # A real sshd with nothing but the agent's drop-in for Gatehouse trust.
     port = free_port()
