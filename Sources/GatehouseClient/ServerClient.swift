@@ -132,6 +132,16 @@ public struct ServerClient: Sendable {
         }
     }
 
+    public struct SSHHost: Sendable, Codable {
+        public let name: String
+        public let addresses: [String]
+    }
+
+    /// The hosts the signed-in person may reach with SSH.
+    public func sshHosts(accessToken: String) async throws -> [SSHHost] {
+        try await self.send(method: .GET, path: "/api/ssh/hosts", body: nil, contentType: nil, bearer: accessToken)
+    }
+
     public func sshAuthorities() async throws -> SSHAuthorities {
         try await self.send(method: .GET, path: "/api/ssh/ca", body: nil, contentType: nil, bearer: nil)
     }

@@ -106,7 +106,48 @@ enum SSHRoutes {
         }
     }
 
+    /// The caller behind a bearer token with the ssh scope, or the answer to refuse with.
+    enum BearerOutcome: Sendable {
+        case user(User, Date)
+        case refused(Response)
+    }
+
+    struct HostListing: Encodable {
+        let name: String
+        let addresses: [String]
+    }
+
     static func add(to router: Router<GatehouseRequestContext>, ssh: SSHCertificateService, oidc: OIDCService, random: any RandomSource, trustedProxies: [IPPrefix]) {
+        // Each issuance writes an inventory row and an audit event: bounded per person.
+        let issuances = RateLimiter(capacity: 60, per: 60, time: SystemTimeSource())
+        /// The signed-in user behind a bearer token with the ssh scope, or the response to send.
+        @Sendable func bearer(_ request: Request) async throws -> BearerOutcome {
+            guard let header = request.headers[.authorization], header.utf8.count <= 256, header.lowercased().hasPrefix("bearer "),
+                  let (user, scopes, authTime) = try await oidc.authenticateBearer(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+                var r = JSONResponse.error(GatehouseError(.unauthenticated, "send a live access token as Authorization: Bearer (gatehouse login)"))
+                r.headers[.wwwAuthenticate] = "Bearer"
+                return .refused(r)
+            }
+            guard scopes.contains(.ssh) else {
+                var r = JSONResponse.error(.forbidden, code: "insufficient_scope", "this access token was not issued with the ssh scope")
+                r.headers[.wwwAuthenticate] = "Bearer error=\"insufficient_scope\", scope=\"ssh\""
+                return .refused(r)
+            }
+            return .user(user, authTime)
+        }
+        router.get("/api/ssh/hosts") { request, context in
+            do {
+                switch try await bearer(request) {
+                case .refused(let response): return response
+                case .user(let user, let authTime):
+                    let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
+                    let hosts = ssh.reachableHosts(for: user, sourceAddress: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime)
+                    return JSONResponse.make(.ok, hosts.map { HostListing(name: $0.name, addresses: $0.addresses) })
+                }
+            } catch {
+                return JSONResponse.error(GatehouseError(.storeFailure, "hosts cannot be listed right now; try again"))
+            }
+        }
         router.get("/api/ssh/ca") { _, _ in
             var r = JSONResponse.make(.ok, CAKeys(userCA: ssh.userCAKey.authorizedKey, hostCA: ssh.hostCAKey.authorizedKey))
             r.headers[.cacheControl] = "public, max-age=300"
@@ -123,16 +164,13 @@ enum SSHRoutes {
         }
         router.post("/api/ssh/certificates") { request, context in
             do {
-                guard let header = request.headers[.authorization], header.utf8.count <= 256, header.lowercased().hasPrefix("bearer "),
-                      let (user, scopes, authTime) = try await oidc.authenticateBearer(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
-                    var r = JSONResponse.error(GatehouseError(.unauthenticated, "send a live access token as Authorization: Bearer (gatehouse login)"))
-                    r.headers[.wwwAuthenticate] = "Bearer"
-                    return r
+                let user: User, authTime: Date
+                switch try await bearer(request) {
+                case .refused(let response): return response
+                case .user(let u, let t): (user, authTime) = (u, t)
                 }
-                guard scopes.contains(.ssh) else {
-                    var r = JSONResponse.error(.forbidden, code: "insufficient_scope", "this access token was not issued with the ssh scope")
-                    r.headers[.wwwAuthenticate] = "Bearer error=\"insufficient_scope\", scope=\"ssh\""
-                    return r
+                if let wait = issuances.take("user:" + user.id) {
+                    throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds")
                 }
                 try WebAuthnRoutes.requireJSON(request)
                 let bytes = try await collectBody(request, limit: Self.maxBodyBytes)

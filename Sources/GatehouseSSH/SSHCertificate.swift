@@ -47,8 +47,9 @@ public struct SSHCertificate: Sendable, Equatable {
         guard !self.principals.isEmpty else { throw SSHError(.invalidCertificate, "a certificate needs at least one principal (an empty list means any)") }
         guard self.principals.count <= Self.maxPrincipals else { throw SSHError(.invalidCertificate, "at most \(Self.maxPrincipals) principals") }
         for p in self.principals {
-            guard (1...255).contains(p.utf8.count), p.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") }) else {
-                throw SSHError(.invalidCertificate, "principal \(p.prefix(40).debugDescription) is not printable ASCII without spaces or commas")
+            // No `*` or `?` either: OpenSSH matches host-certificate principals as patterns.
+            guard (1...255).contains(p.utf8.count), p.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") && $0 != UInt8(ascii: "*") && $0 != UInt8(ascii: "?") }) else {
+                throw SSHError(.invalidCertificate, "principal \(p.prefix(40).debugDescription) is not printable ASCII without spaces, commas or wildcards")
             }
         }
         guard Set(self.principals).count == self.principals.count else { throw SSHError(.invalidCertificate, "a principal is listed twice") }
@@ -113,8 +114,9 @@ public struct SSHCertificate: Sendable, Equatable {
         var signature = SSHWriter()
         switch ca {
         case .ed25519(let key):
+            guard let sig = try? key.signature(for: body) else { throw SSHError(.invalidCertificate, "the CA could not sign") }
             signature.string("ssh-ed25519")
-            signature.string(Array((try? key.signature(for: body)) ?? Data()))
+            signature.string(Array(sig))
         case .p256(let key):
             guard let sig = try? key.signature(for: body) else { throw SSHError(.invalidCertificate, "the CA could not sign") }
             let raw = Array(sig.rawRepresentation)

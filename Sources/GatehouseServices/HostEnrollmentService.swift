@@ -74,15 +74,11 @@ public struct HostEnrollmentService: Sendable {
         let agentToken = "ghat_" + Base64URL.encode(env.random.bytes(32))
         let (certificate, signed) = try self.hostCertificate(name: record.name, key: key, now: now)
         try await env.store.commit { tx in
-            // Single use: the token must still be unused in the transaction that spends it.
-            guard var current = try await tx.host(named: record.name), current.joinTokenHash == record.joinTokenHash, current.joinedAt == nil else {
+            // Single use: one conditional update spends it, so two racing joins cannot both win.
+            guard try await tx.claimHostJoin(name: record.name, joinTokenHash: InvitationToken.hash(of: token), hostKeyFingerprint: key.fingerprint,
+                                             agentTokenHash: InvitationToken.hash(of: agentToken), at: now) else {
                 throw GatehouseError(.unauthenticated, "this join token was used concurrently")
             }
-            current.joinTokenHash = nil
-            current.joinedAt = now
-            current.hostKeyFingerprint = key.fingerprint
-            current.agentTokenHash = InvitationToken.hash(of: agentToken)
-            try await tx.saveHost(current)
             return Change((), first: AuditEvent(code: .hostJoined, time: now, actor: "host:\(record.name)", subject: "host:\(record.name)", sourceAddress: sourceAddress,
                                                 details: ["host_key": key.fingerprint]),
                           rest: [self.issuedEvent(certificate, name: record.name, key: key, now: now, sourceAddress: sourceAddress)])
@@ -97,6 +93,10 @@ public struct HostEnrollmentService: Sendable {
         let now = env.time.now()
         guard agentToken.utf8.count <= 64, let record = try await env.store.read({ tx in try await tx.host(agentTokenHash: InvitationToken.hash(of: agentToken)) }) else {
             throw GatehouseError(.unauthenticated, "this agent is not enrolled (or was re-enrolled); join again")
+        }
+        // A host the policy no longer defines gets no new certificate.
+        guard self.policy.active.policy.definitions.hosts.contains(where: { $0.name == record.name }) else {
+            throw GatehouseError(.notFound, "host \(record.name) is no longer in the policy")
         }
         let key = try SSHPublicKey(authorizedKey: text)
         guard key.fingerprint == record.hostKeyFingerprint else {

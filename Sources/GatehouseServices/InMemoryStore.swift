@@ -414,4 +414,14 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
     func host(joinTokenHash: String) async throws -> HostRecord? { self.state.hosts.values.first { $0.joinTokenHash == joinTokenHash } }
     func host(agentTokenHash: String) async throws -> HostRecord? { self.state.hosts.values.first { $0.agentTokenHash == agentTokenHash } }
     func saveHost(_ record: HostRecord) async throws { self.state.hosts[record.name] = record }
+
+    func claimHostJoin(name: String, joinTokenHash: String, hostKeyFingerprint: String, agentTokenHash: String, at time: Date) async throws -> Bool {
+        guard var h = self.state.hosts[name], h.joinTokenHash == joinTokenHash, h.joinedAt == nil, (h.joinExpiresAt.map { $0 > time } ?? false) else { return false }
+        h.joinTokenHash = nil
+        h.joinedAt = time
+        h.hostKeyFingerprint = hostKeyFingerprint
+        h.agentTokenHash = agentTokenHash
+        self.state.hosts[name] = h
+        return true
+    }
 }

@@ -32,6 +32,12 @@ public struct SSHCertificateService: Sendable {
         public let validBefore: Date
     }
 
+    /// The hosts `user` may reach with SSH, with their addresses (for the CLI's ssh_config).
+    public func reachableHosts(for user: User, sourceAddress: UInt128?, lastStepUp: Date?) -> [(name: String, addresses: [String])] {
+        let names = Set(self.permits(for: user, hosts: nil, sourceAddress: sourceAddress, lastStepUp: lastStepUp).map(\.host))
+        return self.policy.active.policy.definitions.hosts.filter { names.contains($0.name) }.map { ($0.name, $0.addresses.filter(\.isSingleAddress).map(\.description)) }
+    }
+
     /// What the policy allows `user` now, as permits, on `hosts` (all hosts when nil).
     public func permits(for user: User, hosts: [String]?, sourceAddress: UInt128?, lastStepUp: Date?) -> [SSHLoginPermit] {
         let compiled = self.policy.active.policy
@@ -40,7 +46,15 @@ public struct SSHCertificateService: Sendable {
         let context = PolicyContext(now: now, sourceAddress: sourceAddress, lastStepUp: lastStepUp)
         let names = hosts ?? compiled.definitions.hosts.map(\.name)
         return names.flatMap { host in
-            compiled.sshLogins(subject: subject, host: host, context: context).map { grant in
+            compiled.sshLogins(subject: subject, host: host, context: context).filter { grant in
+                // A deny rule that depends on the source network cannot travel in a certificate
+                // (source-address only narrows): if one could apply from somewhere, no permit.
+                let anywhere = PolicyContext(now: now, sourceAddress: nil, lastStepUp: lastStepUp)
+                if case .deny(let denial) = compiled.evaluate(.ssh(login: grant.login, host: host), subject: subject, context: anywhere), denial.reason == .explicitDeny {
+                    return false
+                }
+                return true
+            }.map { grant in
                 SSHLoginPermit(login: grant.login, host: host, maxLifetime: grant.allowance.lifetime.map { TimeInterval($0.components.seconds) },
                                extensions: Set(grant.extensions), forceCommand: grant.forceCommand, sourceAddresses: grant.sourceAddresses?.map(\.description))
             }
@@ -52,7 +66,9 @@ public struct SSHCertificateService: Sendable {
     /// from the inventory on each request, so it reflects every revocation committed so far.
     public func revocationList() async throws -> SSHKeyRevocationList {
         let now = self.environment.time.now()
-        let revoked = try await self.environment.store.read { tx in try await tx.revokedSSHCertificates(at: now) }
+        // An hour's grace past expiry: a host whose clock runs behind must not see a revoked
+        // certificate come back to life.
+        let revoked = try await self.environment.store.read { tx in try await tx.revokedSSHCertificates(at: now.addingTimeInterval(-3600)) }
         let version = revoked.compactMap(\.revokedAt).map { UInt64(max(0, $0.timeIntervalSince1970 * 1000)) }.max() ?? 0
         let hashes = revoked.compactMap { record -> [UInt8]? in
             guard record.keyFingerprint.hasPrefix("SHA256:") else { return nil }
@@ -88,7 +104,9 @@ public struct SSHCertificateService: Sendable {
                 createdAt: now
             )
             try await env.store.commit { tx in
-                // The account may have been offboarded since the token was checked.
+                // The account may have been offboarded since the token was checked; the lock
+                // orders this with offboarding, so a certificate is either revoked by it or refused.
+                try await tx.lockAccountChanges()
                 guard try await tx.user(id: user.id)?.status == .active else { throw GatehouseError(.unauthenticated, "this account is not active") }
                 try await tx.insertSSHCertificate(record)
                 return Change((), event: AuditEvent(

@@ -175,8 +175,11 @@ public protocol StoreWriter: StoreReader {
     func insertSSHCertificate(_ record: SSHCertificateRecord) async throws
     /// Revokes every unrevoked certificate of a user that has not expired; returns how many.
     func revokeSSHCertificates(userID: String, at time: Date) async throws -> Int
-    /// Adds a host, or replaces a host's record (a new join token, the join itself).
+    /// Adds a host, or replaces a host's record (a new join token).
     func saveHost(_ record: HostRecord) async throws
+    /// Spends a join token in one conditional update: true only for the one caller that finds it
+    /// unused and unexpired (two racing joins cannot both succeed).
+    func claimHostJoin(name: String, joinTokenHash: String, hostKeyFingerprint: String, agentTokenHash: String, at time: Date) async throws -> Bool
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

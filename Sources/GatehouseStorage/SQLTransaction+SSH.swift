@@ -80,4 +80,13 @@ extension SQLTransaction {
                 joined_at = excluded.joined_at, host_key_fingerprint = excluded.host_key_fingerprint, agent_token_hash = excluded.agent_token_hash
             """).run()
     }
+
+    func claimHostJoin(name: String, joinTokenHash: String, hostKeyFingerprint: String, agentTokenHash: String, at time: Date) async throws -> Bool {
+        !(try await self.db.raw("""
+            UPDATE hosts SET join_token_hash = NULL, joined_at = \(bind: Self.millis(time)), host_key_fingerprint = \(bind: hostKeyFingerprint),
+                agent_token_hash = \(bind: agentTokenHash)
+            WHERE name = \(bind: name) AND join_token_hash = \(bind: joinTokenHash) AND joined_at IS NULL AND join_expires_at > \(bind: Self.millis(time))
+            RETURNING name
+            """).all().isEmpty)
+    }
 }

@@ -135,9 +135,11 @@ struct HostCommand: AsyncParsableCommand {
                     labels[String(kv[0])] = String(kv[1])
                 }
                 let result = try await AdminClient(dataDir: self.options.dataDir).addHost(name: self.name, labels: labels)
-                print("Join token for \(self.name), valid until \(result["expires_at"] ?? "?"); on the host run:")
+                print("Join token for \(self.name), valid until \(result["expires_at"] ?? "?"), once:")
                 print("")
-                print("    gatehouse agent join --server URL --token \(result["token"] ?? "")")
+                print("    \(result["token"] ?? "")")
+                print("")
+                print("On the host, as root: gatehouse agent join --server URL --token-file - (and paste it), so it stays out of ps and shell history.")
             } catch {
                 throw fail(error)
             }

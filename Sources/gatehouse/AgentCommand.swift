@@ -63,16 +63,30 @@ struct Agent: AsyncParsableCommand {
 
         @OptionGroup var paths: Paths
         @Option(help: "The Gatehouse server URL.") var server: String
-        @Option(help: "The one-time token from gatehouse admin host add.") var token: String
+        @Option(help: "The one-time token from gatehouse admin host add (on the command line it shows in ps: prefer --token-file).") var token: String?
+        @Option(name: .customLong("token-file"), help: "A file holding the one-time token (- for standard input).") var tokenFile: String?
         @Option(name: .customLong("sshd-config-dir"), help: "Where sshd includes drop-ins from.") var sshdConfigDir = "/etc/ssh/sshd_config.d"
 
         func run() async throws {
             do {
-                guard let url = URL(string: self.server), url.scheme == "https" || url.scheme == "http" else { throw GatehouseError(.invalidInput, "--server must be an http(s) URL") }
+                let url = try serverURL(self.server)
+                var token = self.token
+                if let file = self.tokenFile {
+                    let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
+                    token = data.map { String(decoding: $0.prefix(256), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+                }
+                guard let token, !token.isEmpty else { throw GatehouseError(.invalidInput, "give the join token with --token-file FILE (or --token)") }
                 let client = ServerClient(server: url)
                 try FileManager.default.createDirectory(atPath: self.paths.stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-                let joined = try await client.joinHost(token: self.token, hostKey: try self.paths.hostPublicKey())
+                let joined = try await client.joinHost(token: token, hostKey: try self.paths.hostPublicKey())
                 guard let agentToken = joined.agentToken else { throw GatehouseError(.internal, "the server sent no agent token") }
+                // What goes into a root-owned sshd file is checked here, not trusted from the answer.
+                let nameOK = (1...64).contains(joined.host.utf8.count) && joined.host.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
+                let ca = joined.userCA.split(separator: " ")
+                guard nameOK, ca.count == 2, ["ssh-ed25519", "ecdsa-sha2-nistp256"].contains(String(ca[0])), Data(base64Encoded: String(ca[1])) != nil,
+                      !joined.hostCertificate.contains("\n") else {
+                    throw GatehouseError(.internal, "the server's answer is malformed; nothing was written")
+                }
                 try self.paths.write(self.paths.hostKey + "-cert.pub", Data((joined.hostCertificate + "\n").utf8))
                 try self.paths.write(self.paths.path("user_ca.pub"), Data((joined.userCA + "\n").utf8))
                 try self.paths.write(self.paths.path("revoked.krl"), try await client.revocationList())
@@ -122,7 +136,8 @@ struct Agent: AsyncParsableCommand {
                             try self.paths.saveState(state)
                         }
                     } catch {
-                        FileHandle.standardError.write(Data("gatehouse agent: \(error)\n".utf8))
+                        // Say so: a host on an old revocation list lets revoked certificates in.
+                        FileHandle.standardError.write(Data("gatehouse agent: could not refresh (the revocation list on disk is from the last success): \(error)\n".utf8))
                         if self.once { throw error }
                     }
                     if self.once { return }

@@ -61,8 +61,14 @@ struct CLIConfig {
         try self.write("credentials.json", try encoder.encode(credentials))
     }
 
-    /// A live access token: refreshed (and the rotated refresh token saved) when it is about to expire.
+    /// A live access token: refreshed (and the rotated refresh token saved) when it is about to
+    /// expire. Serialized across processes with a lock file: two runs refreshing at once would
+    /// present one refresh token twice, which the server treats as theft and ends the sign-in.
     func accessToken() async throws -> (String, Credentials) {
+        try self.prepare()
+        let lock = open(self.path("credentials.lock"), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0, flock(lock, LOCK_EX) == 0 else { throw GatehouseError(.internal, "cannot lock \(self.path("credentials.lock"))") }
+        defer { close(lock) }
         var credentials = try self.load()
         if credentials.expiresAt.timeIntervalSinceNow > 30 { return (credentials.accessToken, credentials) }
         guard let refresh = credentials.refreshToken, let server = URL(string: credentials.server) else {
@@ -79,6 +85,19 @@ struct CLIConfig {
             throw GatehouseError(.unauthenticated, "the sign-in has ended (\(refusal.message)); run gatehouse login again")
         }
     }
+}
+
+/// A server URL the CLI may talk to: https, or plain http only to this machine (plain HTTP
+/// elsewhere would hand tokens and CA keys to anyone on the path).
+func serverURL(_ text: String) throws -> URL {
+    guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host?.lowercased() else {
+        throw GatehouseError(.invalidInput, "--server must be a URL like https://gatehouse.example.com")
+    }
+    if scheme == "https" { return url }
+    guard scheme == "http", ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host) else {
+        throw GatehouseError(.invalidInput, "--server must use https (plain http only to localhost)")
+    }
+    return url
 }
 
 /// Writes a line to standard output at once: the person needs it now, not when a pipe's buffer
@@ -109,9 +128,7 @@ struct Login: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            guard let url = URL(string: self.server), let scheme = url.scheme, ["https", "http"].contains(scheme), url.host != nil else {
-                throw GatehouseError(.invalidInput, "--server must be an http(s) URL")
-            }
+            let url = try serverURL(self.server)
             let client = ServerClient(server: url)
             let tokens: ServerClient.Tokens
             if self.device {
@@ -125,17 +142,21 @@ struct Login: AsyncParsableCommand {
             let username = preferredUsername(idToken: tokens.idToken)
             try config.save(.init(server: url.absoluteString, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken,
                                   expiresAt: Date().addingTimeInterval(TimeInterval(tokens.expiresIn)), username: username))
-            // SSH: trust hosts through the host CA, and use the certificate `gatehouse ssh cert` keeps.
+            // SSH, for the hosts this person may reach only: their certificate goes to those
+            // servers and no others, and the host CA vouches for those names and no others.
             let authorities = try await client.sshAuthorities()
-            try config.write("known_hosts", Data("@cert-authority * \(authorities.hostCA)\n".utf8))
-            try config.write("ssh_config", Data("""
+            let hosts = (try? await client.sshHosts(accessToken: tokens.accessToken)) ?? []
+            try config.write("hosts.json", try JSONEncoder().encode(hosts))
+            let patterns = hosts.flatMap { [$0.name] + $0.addresses }.filter { $0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") } }
+            try config.write("known_hosts", Data((patterns.isEmpty ? "" : "@cert-authority \(patterns.joined(separator: ",")) \(authorities.hostCA)\n").utf8))
+            try config.write("ssh_config", Data((patterns.isEmpty ? "# No SSH hosts for you in the policy yet; run gatehouse login again when there are.\n" : """
                 # Written by gatehouse login. Add to ~/.ssh/config:  Include \(config.path("ssh_config"))
-                Host *
+                Host \(patterns.joined(separator: " "))
                     IdentityFile \(config.path("id_ed25519"))
                     CertificateFile \(config.path("id_ed25519-cert.pub"))
                     UserKnownHostsFile \(config.path("known_hosts"))
 
-                """.utf8))
+                """).utf8))
             print("Signed in to \(url.absoluteString) as \(username ?? "you"). Credentials are in \(config.directory).")
         } catch {
             throw fail(error)
@@ -161,11 +182,14 @@ enum LoopbackSignIn {
         if openBrowser, let opener = ["xdg-open", "open"].first(where: { FileManager.default.isExecutableFile(atPath: "/usr/bin/\($0)") }) {
             _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/\(opener)"), arguments: [url])
         }
-        let query = try await listener.waitForCallback(timeout: 300)
+        // Only the answer carrying this request's state counts; anything else is ignored.
+        let query = try await listener.waitForCallback(timeout: 300) { query in
+            (URLComponents(string: "http://x/?" + query)?.queryItems ?? []).first { $0.name == "state" }?.value == state
+        }
         let items = URLComponents(string: "http://x/?" + query)?.queryItems ?? []
         func value(_ name: String) -> String? { items.first { $0.name == name }?.value }
         if let error = value("error") { throw GatehouseError(.unauthenticated, "sign-in refused: \(value("error_description") ?? error)") }
-        guard value("state") == state, let code = value("code") else { throw GatehouseError(.unauthenticated, "the sign-in answer did not match this request") }
+        guard let code = value("code") else { throw GatehouseError(.unauthenticated, "the sign-in answer carried no code") }
         return try await client.exchangeCode(code, verifier: verifier, redirectURI: redirect)
     }
 }
@@ -196,8 +220,9 @@ final class LoopbackListener: @unchecked Sendable {
 
     deinit { close(self.fd) }
 
-    /// The query string of the first `GET /callback?...`; answers the browser with a short page.
-    func waitForCallback(timeout: Int) async throws -> String {
+    /// The query string of the first `GET /callback?...` that `accept` takes; answers the browser
+    /// with a short page. Idle or slow connections time out after five seconds each.
+    func waitForCallback(timeout: Int, accept: @escaping @Sendable (String) -> Bool) async throws -> String {
         let fd = self.fd
         return try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
@@ -205,14 +230,16 @@ final class LoopbackListener: @unchecked Sendable {
                 let deadline = Date().addingTimeInterval(TimeInterval(timeout))
                 while Date() < deadline {
                     guard poll(&poller, 1, 1000) > 0 else { continue }
-                    let client = accept(fd, nil, nil)
+                    let client = Glibc.accept(fd, nil, nil)
                     guard client >= 0 else { continue }
+                    var limit = timeval(tv_sec: 5, tv_usec: 0)
+                    setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
                     var buffer = [UInt8](repeating: 0, count: 8192)
                     let n = read(client, &buffer, buffer.count)
                     let head = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
                     let line = head.split(separator: "\r\n").first.map(String.init) ?? ""
                     let parts = line.split(separator: " ")
-                    if parts.count >= 2, parts[0] == "GET", parts[1].hasPrefix("/callback?") {
+                    if parts.count >= 2, parts[0] == "GET", parts[1].hasPrefix("/callback?"), accept(String(parts[1].dropFirst("/callback?".count))) {
                         let page = "<!doctype html><title>Gatehouse</title><p>Signed in. You can close this tab and return to the terminal.</p>"
                         let response = "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(page.utf8.count)\r\nConnection: close\r\n\r\n\(page)"
                         _ = response.withCString { write(client, $0, strlen($0)) }

@@ -16,9 +16,9 @@ struct SSHCommand: AsyncParsableCommand {
     )
 
     /// Makes sure a certificate valid for at least `margin` seconds exists; returns its path.
-    static func ensureCertificate(ttl: Int?, hosts: [String]?, margin: TimeInterval, force: Bool) async throws -> (key: String, certificate: String, ServerClient.SSHCertificate?) {
+    static func ensureCertificate(ttl: Int?, hosts: [String]?, margin: TimeInterval, force: Bool, file: String = "id_ed25519-cert.pub") async throws -> (key: String, certificate: String, ServerClient.SSHCertificate?) {
         let config = CLIConfig()
-        let key = config.path("id_ed25519"), certificate = config.path("id_ed25519-cert.pub")
+        let key = config.path("id_ed25519"), certificate = config.path(file)
         if !force, let remaining = Self.remainingValidity(certificate), remaining > margin { return (key, certificate, nil) }
         let (token, credentials) = try await config.accessToken()
         if !FileManager.default.fileExists(atPath: key) {
@@ -36,7 +36,7 @@ struct SSHCommand: AsyncParsableCommand {
         }
         let issued = try await ServerClient(server: server).sshCertificate(publicKey: String(decoding: publicKey, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
                                                                            hosts: hosts, lifetime: ttl, accessToken: token)
-        try config.write("id_ed25519-cert.pub", Data((issued.certificate + "\n").utf8))
+        try config.write(file, Data((issued.certificate + "\n").utf8))
         return (key, certificate, issued)
     }
 
@@ -61,11 +61,16 @@ struct SSHCommand: AsyncParsableCommand {
 
     static func parseDuration(_ text: String) throws -> Int {
         let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        if let n = Int(text) { return n }
-        guard let unit = text.last.flatMap({ units[$0] }), let n = Int(text.dropLast()), n > 0 else {
+        if let n = Int(text) {
+            guard n > 0, n <= 366 * 86400 else { throw GatehouseError(.invalidInput, "that duration is out of range") }
+            return n
+        }
+        guard text.utf8.count <= 16, let unit = text.last.flatMap({ units[$0] }), let n = Int(text.dropLast()), n > 0 else {
             throw GatehouseError(.invalidInput, "durations look like 90s, 30m or 8h")
         }
-        return n * unit
+        let (seconds, overflow) = n.multipliedReportingOverflow(by: unit)
+        guard !overflow, seconds <= 366 * 86400 else { throw GatehouseError(.invalidInput, "that duration is too long") }
+        return seconds
     }
 
     struct Cert: AsyncParsableCommand {
@@ -87,6 +92,30 @@ struct SSHCommand: AsyncParsableCommand {
     }
 
     struct Connect: AsyncParsableCommand {
+        /// ssh's options that take a value (ssh(1)): the destination is the first word that is
+        /// neither an option nor such a value. Returns the host part of `[LOGIN@]HOST`.
+        static func destination(_ args: [String]) -> String? {
+            let withValue = Set("BbcDEeFIiJLlmOopQRSWw")
+            var i = 0
+            while i < args.count {
+                let a = args[i]
+                if a == "--" { return args.count > i + 1 ? Self.host(args[i + 1]) : nil }
+                if a.hasPrefix("-") && a.count >= 2 {
+                    // `-vp 22`: a value-taking flag last takes the next word; `-p22` carries it.
+                    let flags = Array(a.dropFirst())
+                    let valueAt = flags.firstIndex { withValue.contains($0) }
+                    i += (valueAt == flags.count - 1) ? 2 : 1
+                    continue
+                }
+                return Self.host(a)
+            }
+            return nil
+        }
+
+        static func host(_ destination: String) -> String {
+            String(destination.split(separator: "@").last ?? Substring(destination))
+        }
+
         static let configuration = CommandConfiguration(
             commandName: "connect",
             abstract: "Run OpenSSH's ssh with your certificate (renewed when it has under five minutes left); everything after the host goes to ssh."
@@ -96,9 +125,14 @@ struct SSHCommand: AsyncParsableCommand {
 
         func run() async throws {
             do {
-                guard !self.arguments.isEmpty else { throw GatehouseError(.invalidInput, "name a host: gatehouse ssh [LOGIN@]HOST [COMMAND]") }
-                let (key, certificate, _) = try await SSHCommand.ensureCertificate(ttl: nil, hosts: nil, margin: 300, force: false)
+                guard let target = Self.destination(self.arguments) else { throw GatehouseError(.invalidInput, "name a host: gatehouse ssh [LOGIN@]HOST [COMMAND]") }
+                // A certificate for this host alone (when it is one of the policy's), so a
+                // connection never carries principals for every other server.
                 let config = CLIConfig()
+                let hosts = (FileManager.default.contents(atPath: config.path("hosts.json")).flatMap { try? JSONDecoder().decode([ServerClient.SSHHost].self, from: $0) }) ?? []
+                let host = hosts.first { $0.name == target || $0.addresses.contains(target) }?.name
+                let file = host.map { "id_ed25519-\($0)-cert.pub" } ?? "id_ed25519-cert.pub"
+                let (key, certificate, _) = try await SSHCommand.ensureCertificate(ttl: nil, hosts: host.map { [$0] }, margin: 300, force: false, file: file)
                 let args = ["ssh", "-i", key, "-o", "CertificateFile=\(certificate)", "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=\(config.path("known_hosts"))",
                             "-o", "StrictHostKeyChecking=yes"] + self.arguments
                 let cArgs = args.map { strdup($0) } + [nil]

@@ -107,6 +107,8 @@ struct SSHCertificateTests {
         with({ $0.principals = (0...256).map { "u\($0)" } }, "at most 256")
         with({ $0.principals = ["a b"] }, "not printable")
         with({ $0.principals = ["a,b"] }, "not printable")
+        with({ $0.principals = ["*"] }, "wildcards")
+        with({ $0.principals = ["web-?"] }, "wildcards")
         with({ $0.principals = ["alice", "alice"] }, "twice")
         with({ $0.keyID = "" }, "key id")
         with({ $0.keyID = "a\nb" }, "key id")

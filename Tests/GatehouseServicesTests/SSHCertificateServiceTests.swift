@@ -70,4 +70,48 @@ struct SSHCertificateServiceTests {
         #expect(result.revoked["ssh_certificates"] == 2)
         #expect(try await test.store.read { tx in try await tx.sshCertificates(userID: "u-a") }.allSatisfy { $0.revokedAt == Self.t0 })
     }
+
+    @Test("a deny rule that depends on the source network keeps its logins out of certificates")
+    func sourceDependentDeny() async throws {
+        let store = InMemoryStore()
+        let env = ServiceEnvironment(store: store, time: ManualTimeSource(Self.t0), random: SeededRandomSource(seed: 22))
+        let alice = User(id: "u-a", username: Username(uncheckedStored: "alice"), email: nil, role: .member, status: .active, createdAt: Self.t0)
+        try await store.commit { tx in try await tx.insertUser(alice); return Change((), event: AuditEvent(code: .userCreated, time: Self.t0, actor: "t", subject: "s")) }
+        let policy = PolicyService(environment: env)
+        _ = try await policy.apply(source: Self.policy + "\ndeny ssh no-root-from-guest { who = [sre] logins = [root] hosts = [web-1] from = [10.66.0.0/16] }\n",
+                                   fileName: "t", actor: "t")
+        let service = SSHCertificateService(environment: env, policy: policy, userCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 1)),
+                                            hostCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 2)))
+        let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey).authorizedKey
+        // From the office the deny does not match, but the certificate could be used from the guest network: root is left out.
+        let issued = try await service.issue(user: alice, publicKey: key, hosts: ["web-1"], lifetime: nil, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r")
+        #expect(issued.principals == ["alice@web-1"])
+    }
+
+    @Test("host enrollment: a join token works once; renewal needs the same key and a host still in the policy", arguments: TestStoreKind.available)
+    func hostEnrollment(_ kind: TestStoreKind) async throws {
+        let test = try await TestStore.make(kind)
+        defer { Task { await test.close() } }
+        let env = ServiceEnvironment(store: test.store, time: ManualTimeSource(Self.t0), random: SeededRandomSource(seed: 23))
+        let policy = PolicyService(environment: env)
+        _ = try await policy.apply(source: Self.policy, fileName: "t", actor: "t")
+        let ssh = SSHCertificateService(environment: env, policy: policy, userCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 1)),
+                                        hostCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 2)))
+        let hosts = HostEnrollmentService(environment: env, policy: policy, ssh: ssh)
+        await #expect(throws: GatehouseError.self) { try await hosts.addHost(name: "web-9", actor: "t") }
+        await #expect(throws: GatehouseError.self) { try await hosts.addHost(name: "web-1", labels: ["env": "dev"], actor: "t") }
+        let (token, _) = try await hosts.addHost(name: "web-1", labels: ["env": "prod"], actor: "t")
+        let hostKey = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey).authorizedKey
+        let joined = try await hosts.join(token: token, hostKey: hostKey, sourceAddress: nil)
+        #expect(joined.principals == ["web-1", "10.0.0.1"] && joined.hostCertificate.hasPrefix("ssh-ed25519-cert-v01@openssh.com "))
+        await #expect(throws: GatehouseError.self) { try await hosts.join(token: token, hostKey: hostKey, sourceAddress: nil) }
+        let agent = try #require(joined.agentToken)
+        #expect(try await hosts.renew(agentToken: agent, hostKey: hostKey, sourceAddress: nil).principals == ["web-1", "10.0.0.1"])
+        await #expect(throws: GatehouseError.self) {
+            try await hosts.renew(agentToken: agent, hostKey: SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey).authorizedKey, sourceAddress: nil)
+        }
+        _ = try await policy.apply(source: Self.policy.replacingOccurrences(of: "host web-1 { addresses = [10.0.0.1] labels = { env = prod } }\n", with: "")
+                                       .replacingOccurrences(of: "hosts = [web-1]", with: "hosts = [db-1]"), fileName: "t", actor: "t")
+        await #expect(throws: GatehouseError.self) { try await hosts.renew(agentToken: agent, hostKey: hostKey, sourceAddress: nil) }
+    }
 }

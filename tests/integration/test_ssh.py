@@ -294,8 +294,10 @@ def test_gatehouse_login_and_ssh_cert_end_to_end(provider, tmp_path):
     assert oct(os.stat(tmp_path / "cli" / "credentials.json").st_mode & 0o777) == "0o600"
     status = run("status")
     assert status.returncode == 0 and "signed in as: admin" in status.stdout, status.stdout + status.stderr
+    # Trust and the certificate are scoped to the hosts the policy lets this person reach.
     known = (tmp_path / "cli" / "known_hosts").read_text()
-    assert known.startswith("@cert-authority * ssh-ed25519 ")
+    assert known.startswith("@cert-authority web-1,127.0.0.1 ssh-ed25519 "), known
+    assert "Host web-1 127.0.0.1\n" in (tmp_path / "cli" / "ssh_config").read_text()
 
     # ssh cert: a key made here, a certificate from the policy.
     cert = run("ssh", "cert", "--ttl", "1h")
@@ -349,7 +351,9 @@ def test_agent_join_certifies_the_host_and_configures_sshd(provider, tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key], check=True)
     agent = lambda *args: subprocess.run([BIN, "agent", *args, "--state-dir", str(tmp_path / "agent"), "--host-key", host_key],
                                          capture_output=True, text=True, timeout=60)
-    joined = agent("join", "--server", provider.issuer, "--token", token, "--sshd-config-dir", str(tmp_path / "sshd_config.d"))
+    (tmp_path / "token").write_text(token + "\n")
+    assert agent("join", "--server", "http://gatehouse.example.com", "--token", token, "--sshd-config-dir", str(tmp_path / "x.d")).returncode == 1  # https only off-host
+    joined = agent("join", "--server", provider.issuer, "--token-file", str(tmp_path / "token"), "--sshd-config-dir", str(tmp_path / "sshd_config.d"))
     assert joined.returncode == 0 and "Joined as web-1" in joined.stdout, joined.stdout + joined.stderr
     # The token works once.
     again = agent("join", "--server", provider.issuer, "--token", token, "--sshd-config-dir", str(tmp_path / "other.d"))
@@ -474,6 +478,8 @@ def test_source_address_and_gatehouse_ssh(provider, tmp_path):
             f.write(f"[127.0.0.1]:{sshd.port} {host_key[0]} {host_key[1]}\n")
         out = subprocess.run([BIN, "ssh", "-p", str(sshd.port), "root@127.0.0.1", "echo via-gatehouse-ssh"], capture_output=True, text=True, timeout=60, env=env)
         assert out.returncode == 0 and out.stdout.strip() == "via-gatehouse-ssh", out.stdout + out.stderr
-        assert (tmp_path / "cli" / "id_ed25519-cert.pub").exists()
+        # A certificate for that host alone.
+        per_host = subprocess.run(["ssh-keygen", "-L", "-f", str(tmp_path / "cli" / "id_ed25519-web-1-cert.pub")], capture_output=True, text=True, check=True).stdout
+        assert "root@web-1" in per_host
     finally:
         sshd.stop()
