@@ -131,6 +131,14 @@ public struct SSHCertificate: Sendable, Equatable {
         return SignedSSHCertificate(certificate: self, blob: body + w.bytes, caKey: caKey)
     }
 
+    /// A random, non-zero 64-bit serial.
+    public static func randomSerial(using random: some RandomSource) -> UInt64 {
+        while true {
+            let serial = random.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            if serial != 0 { return serial }
+        }
+    }
+
     public static func publicKey(of key: SigningKey) -> SSHPublicKey {
         switch key {
         case .ed25519(let k): SSHPublicKey(k.publicKey)

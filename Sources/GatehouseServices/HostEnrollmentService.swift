@@ -110,8 +110,7 @@ public struct HostEnrollmentService: Sendable {
 
     func hostCertificate(name: String, key: SSHPublicKey, now: Date) throws -> (SSHCertificate, SignedSSHCertificate) {
         let addresses = self.policy.active.policy.definitions.hosts.first { $0.name == name }?.addresses.filter(\.isSingleAddress).map(\.description) ?? []
-        var serial: UInt64 = 0
-        while serial == 0 { serial = self.environment.random.bytes(8).reduce(0) { $0 << 8 | UInt64($1) } }
+        let serial = SSHCertificate.randomSerial(using: self.environment.random)
         let certificate = SSHCertificate(kind: .host, publicKey: key, serial: serial, keyID: "host \(name) serial:\(serial)", principals: [name] + addresses,
                                          validAfter: UInt64(now.timeIntervalSince1970 - 60), validBefore: UInt64(now.timeIntervalSince1970 + Self.hostCertificateLifetime))
         return (certificate, try certificate.signed(by: self.ssh.hostCA, nonce: self.environment.random.bytes(32)))

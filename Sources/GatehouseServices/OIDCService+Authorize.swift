@@ -37,19 +37,12 @@ extension OIDCService {
     }
 
     public func authorize(query: String, signedIn: SignedIn?, requestID: String? = nil, sourceAddress: String? = nil, source: UInt128? = nil) async throws -> AuthorizationOutcome {
-        let params: FormParameters
-        do { params = try FormParameters(parsing: query) } catch { return .show(error) }
-        let client = try await params.nonEmpty("client_id").asyncFlatMap { try await self.client(id: $0) }
+        let params: FormParameters, client: OIDCClient
         var request: AuthorizationRequest
-        do {
-            request = try AuthorizationRequest.validate(params, client: client)
-        } catch {
-            switch error {
-            case .show(let e): return .show(e)
-            case .redirect(let e, let uri, let state): return .redirect(AuthorizationRequest.errorRedirect(e, redirectURI: uri, state: state, issuer: self.issuer))
-            }
+        switch try await self.parse(query) {
+        case .refused(let outcome): return outcome
+        case .valid(let p, let r, let c): (params, request, client) = (p, r, c)
         }
-        guard let client else { return .show(OAuthError(.invalidClient, "unknown client")) }
         let now = self.environment.time.now()
         request.loginAfter = LoginAfter.verify(request.loginAfterToken, key: self.loginAfterKey, now: now)
         var denial: PolicyDenial? = nil
@@ -96,19 +89,35 @@ extension OIDCService {
         }
     }
 
-    /// The user's answer on the consent page. Approval is remembered for this client and scopes.
-    public func consent(query: String, approve: Bool, signedIn: SignedIn, requestID: String? = nil, sourceAddress: String? = nil, source: UInt128? = nil) async throws -> AuthorizationOutcome {
+    /// A query parsed and validated against its client, or what to answer instead.
+    enum ParsedRequest {
+        case valid(FormParameters, AuthorizationRequest, OIDCClient)
+        case refused(AuthorizationOutcome)
+    }
+
+    func parse(_ query: String) async throws -> ParsedRequest {
         let params: FormParameters
-        do { params = try FormParameters(parsing: query) } catch { return .show(error) }
+        do { params = try FormParameters(parsing: query) } catch { return .refused(.show(error)) }
         let client = try await params.nonEmpty("client_id").asyncFlatMap { try await self.client(id: $0) }
-        let request: AuthorizationRequest
         do {
-            request = try AuthorizationRequest.validate(params, client: client)
+            let request = try AuthorizationRequest.validate(params, client: client)
+            guard let client else { return .refused(.show(OAuthError(.invalidClient, "unknown client"))) }
+            return .valid(params, request, client)
         } catch {
             switch error {
-            case .show(let e): return .show(e)
-            case .redirect(let e, let uri, let state): return .redirect(AuthorizationRequest.errorRedirect(e, redirectURI: uri, state: state, issuer: self.issuer))
+            case .show(let e): return .refused(.show(e))
+            case .redirect(let e, let uri, let state):
+                return .refused(.redirect(AuthorizationRequest.errorRedirect(e, redirectURI: uri, state: state, issuer: self.issuer)))
             }
+        }
+    }
+
+    /// The user's answer on the consent page. Approval is remembered for this client and scopes.
+    public func consent(query: String, approve: Bool, signedIn: SignedIn, requestID: String? = nil, sourceAddress: String? = nil, source: UInt128? = nil) async throws -> AuthorizationOutcome {
+        let params: FormParameters, request: AuthorizationRequest
+        switch try await self.parse(query) {
+        case .refused(let outcome): return outcome
+        case .valid(let p, let r, _): (params, request) = (p, r)
         }
         guard approve else {
             return .redirect(AuthorizationRequest.errorRedirect(OAuthError(.accessDenied, "the user declined"), redirectURI: request.redirectURI, state: request.state, issuer: self.issuer))

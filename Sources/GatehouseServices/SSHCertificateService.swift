@@ -92,9 +92,7 @@ public struct SSHCertificateService: Sendable {
                 for h in hosts where !known.contains(h) { throw SSHError(.invalidCertificate, "there is no host \(h.prefix(64)) in the policy") }
             }
             let permits = self.permits(for: user, hosts: hosts, sourceAddress: source, lastStepUp: lastStepUp)
-            var drawn: UInt64 = 0
-            while drawn == 0 { drawn = env.random.bytes(8).reduce(0) { $0 << 8 | UInt64($1) } }
-            let serial = drawn
+            let serial = SSHCertificate.randomSerial(using: env.random)
             let certificate = try SSHCertificatePlan.certificate(for: key, username: user.username.rawValue, permits: permits, requestedLifetime: lifetime,
                                                                  serial: serial, requestID: requestID, now: now)
             let signed = try certificate.signed(by: self.userCA, nonce: env.random.bytes(32))

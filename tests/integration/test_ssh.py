@@ -60,6 +60,17 @@ def issue(provider, token, public_key, **extra):
                          headers={"Authorization": "Bearer " + token}, timeout=10)
 
 
+def wait_for_port(port, timeout=10):
+    """Waits until something listens on 127.0.0.1:port (sshd after start or reload)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
 class SSHD:
     """A real sshd on a loopback port, trusting Gatehouse's user CA."""
 
@@ -90,13 +101,7 @@ LogLevel VERBOSE
 """)
         subprocess.run([SSHD_BIN, "-t", "-f", config], check=True)
         self.proc = subprocess.Popen([SSHD_BIN, "-D", "-e", "-f", config], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise AssertionError("sshd did not start")
+        wait_for_port(self.port)
 
     def enable_krl(self, path):
         """Adds RevokedKeys and reloads sshd (SIGHUP re-execs it with the new configuration)."""
@@ -105,13 +110,7 @@ LogLevel VERBOSE
         subprocess.run([SSHD_BIN, "-t", "-f", os.path.join(self.dir, "sshd_config")], check=True)
         self.proc.send_signal(1)
         time.sleep(0.5)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise AssertionError("sshd did not come back after reload")
+        wait_for_port(self.port)
 
     def set_principals(self, principals):
         with open(os.path.join(self.dir, "principals", "root"), "w") as f:
@@ -390,12 +389,7 @@ PermitRootLogin prohibit-password
     subprocess.run([SSHD_BIN, "-t", "-f", str(config)], check=True)
     sshd = subprocess.Popen([SSHD_BIN, "-D", "-e", "-f", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
+        wait_for_port(port)
         key, public = keypair(str(tmp_path), "user")
         with open(key + "-cert.pub", "w") as f:
             f.write(issue(provider, access_token(provider), public).json()["certificate"] + "\n")
