@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "GatehouseWebAuthn", targets: ["GatehouseWebAuthn"]),
         .library(name: "GatehouseOIDC", targets: ["GatehouseOIDC"]),
         .library(name: "GatehouseSSH", targets: ["GatehouseSSH"]),
+        .library(name: "GatehousePKI", targets: ["GatehousePKI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -97,10 +98,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(
+            name: "GatehousePKI",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: services (use cases, store protocols, in-memory stores)
         .target(
             name: "GatehouseServices",
-            dependencies: ["GatehouseCore", "GatehouseAudit", "GatehousePolicy", "GatehouseWebAuthn", "GatehouseOIDC", "GatehouseSSH"],
+            dependencies: ["GatehouseCore", "GatehouseAudit", "GatehousePolicy", "GatehouseWebAuthn", "GatehouseOIDC", "GatehouseSSH", "GatehousePKI"],
             swiftSettings: swiftSettings
         ),
 
@@ -255,6 +267,18 @@ let package = Package(
         .testTarget(
             name: "GatehouseOIDCTests",
             dependencies: ["GatehouseCore", "GatehouseOIDC", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Resources")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatehousePKITests",
+            dependencies: [
+                "GatehouseCore", "GatehousePKI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
             resources: [.copy("Resources")],
             swiftSettings: swiftSettings
         ),

@@ -23,26 +23,8 @@ public struct SPIFFEPattern: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func split(_ text: String, allowPattern: Bool) throws(GatehouseError) -> (String, [String]) {
-        guard text.utf8.count <= 2048, text.hasPrefix("spiffe://") else {
-            throw GatehouseError(.invalidInput, "'\(text)' is not a SPIFFE ID (spiffe://TRUST-DOMAIN/PATH, at most 2048 bytes)")
-        }
-        let rest = text.dropFirst("spiffe://".count)
-        let parts = rest.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        let domain = parts[0]
-        guard !domain.isEmpty, domain.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F }) else {
-            throw GatehouseError(.invalidInput, "'\(text)': the trust domain must be lower-case a-z, 0-9, '.', '-', '_'")
-        }
-        let segments = Array(parts.dropFirst())
-        guard !segments.isEmpty else { throw GatehouseError(.invalidInput, "'\(text)': a SPIFFE ID needs a path") }
-        for s in segments {
-            if allowPattern && (s == "*" || s == "**" || s == "$user" || s == "$host") { continue }
-            guard !s.isEmpty, s != ".", s != "..",
-                  s.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F })
-            else {
-                throw GatehouseError(.invalidInput, "'\(text)': path segments must be non-empty A-Z a-z 0-9 . - _ (and not '.' or '..')")
-            }
-        }
-        return (domain, segments)
+        let parts = try SPIFFEID.split(text) { allowPattern && ($0 == "*" || $0 == "**" || $0 == "$user" || $0 == "$host") }
+        return (parts.trustDomain, parts.segments)
     }
 
     /// Whether `id` (already split by ``validateID(_:)``) matches for a requester named `name`.

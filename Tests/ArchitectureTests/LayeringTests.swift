@@ -21,6 +21,7 @@ struct LayeringTests {
         "GatehouseWebAuthn": (.core, ["Crypto", "_CryptoExtras", "X509", "SwiftASN1"]),
         "GatehouseOIDC": (.core, ["Crypto"]),
         "GatehouseSSH": (.core, ["Crypto"]),
+        "GatehousePKI": (.core, ["Crypto", "X509", "SwiftASN1"]),
         "GatehouseServices": (.services, []),
         "GatehouseStorage": (.adapter, Set(["Logging", "NIOCore", "NIOPosix", "NIOSSL", "SQLKit", "SQLiteKit", "SQLiteNIO", "PostgresKit", "PostgresNIO"]).union(os)),
         "GatehouseGraphQL": (.adapter, ["Graphiti", "GraphQL"]),

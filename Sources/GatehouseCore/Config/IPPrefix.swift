@@ -150,3 +150,19 @@ public struct IPPrefix: Sendable, Hashable, Comparable, CustomStringConvertible 
         (a.base, a.length) < (b.base, b.length)
     }
 }
+
+extension IPPrefix {
+    /// A single address from its network-order bytes (4 or 16), as X.509 IP SANs carry it.
+    public init?(addressBytes bytes: [UInt8]) {
+        guard bytes.count == 4 || bytes.count == 16 else { return nil }
+        var value: UInt128 = 0
+        for b in bytes { value = value << 8 | UInt128(b) }
+        self.init(isIPv4: bytes.count == 4, base: bytes.count == 4 ? Self.v4Mapped | value : value, length: bytes.count == 4 ? 32 : 128)
+    }
+
+    /// The network-order bytes of the first address (4 for IPv4, 16 for IPv6).
+    public var addressBytes: [UInt8] {
+        let count = self.isIPv4 ? 4 : 16
+        return (0..<count).map { UInt8(truncatingIfNeeded: self.base >> (8 * (count - 1 - $0))) }
+    }
+}
