@@ -149,6 +149,8 @@ let package = Package(
                 "GatehouseServices",
                 "GatehouseOIDC",
                 "GatehouseSSH",
+                "GatehousePKI",
+                .product(name: "X509", package: "swift-certificates"),
                 "GatehousePolicy",
                 "GatehouseWebAuthn",
                 "GatehouseAudit",
@@ -177,6 +179,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),

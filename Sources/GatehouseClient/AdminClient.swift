@@ -233,6 +233,46 @@ public struct AdminClient: Sendable {
         return try await self.send(method: .POST, path: "/v1/hosts", body: try JSONEncoder().encode(Body(name: name, labels: labels)))
     }
 
+    public struct PKICertificate: Sendable, Decodable {
+        public let serial: String
+        public let spiffeID: String
+        public let dnsNames: [String]
+        public let ipAddresses: [String]
+        public let requester: String
+        public let notBefore: Date
+        public let notAfter: Date
+        public let revokedAt: Date?
+        public let revocationReason: String?
+        enum CodingKeys: String, CodingKey {
+            case serial, requester
+            case spiffeID = "spiffe_id"
+            case dnsNames = "dns_names"
+            case ipAddresses = "ip_addresses"
+            case notBefore = "not_before"
+            case notAfter = "not_after"
+            case revokedAt = "revoked_at"
+            case revocationReason = "revocation_reason"
+        }
+    }
+
+    public func pkiCertificates(all: Bool) async throws -> [PKICertificate] {
+        try await self.send(method: .GET, path: "/v1/pki/certificates" + (all ? "?all=1" : ""), body: nil, maxBytes: 16 << 20)
+    }
+
+    public func revokePKICertificate(serial: String, reason: String?) async throws -> [String: String] {
+        var body = ["serial": serial]
+        if let reason { body["reason"] = reason }
+        return try await self.send(method: .POST, path: "/v1/pki/revoke", body: try JSONEncoder().encode(body))
+    }
+
+    public func requestIntermediate() async throws -> [String: String] {
+        try await self.send(method: .POST, path: "/v1/pki/intermediate-request", body: Data("{}".utf8))
+    }
+
+    public func importIntermediate(pem: String) async throws -> [String: String] {
+        try await self.send(method: .POST, path: "/v1/pki/intermediate", body: try JSONEncoder().encode(["pem": pem]))
+    }
+
     public func rotateOIDCKey(algorithm: String) async throws -> [String: String] {
         try await self.send(method: .POST, path: "/v1/oidc/keys/rotate", body: try JSONEncoder().encode(["algorithm": algorithm]))
     }

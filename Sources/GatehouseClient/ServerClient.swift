@@ -3,6 +3,7 @@ public import Foundation
 public import GatehouseCore
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// Talks to a Gatehouse server over HTTP(S) as a person's CLI does: the OAuth endpoints of its
 /// OpenID Connect provider (device and code grants, refresh, revocation) and the APIs a bearer
@@ -12,10 +13,47 @@ public struct ServerClient: Sendable {
     /// The public client the CLI signs in as (declared in the policy file).
     public let clientID: String
     let timeout: TimeAmount = .seconds(30)
+    /// The shared client, or one holding a mutual-TLS identity (see ``init(server:mtls:)``).
+    let http: HTTPClient
 
     public init(server: URL, clientID: String = "gatehouse-cli") {
         self.server = server
         self.clientID = clientID
+        self.http = .shared
+    }
+
+    /// An agent's or service's identity for the mutual-TLS listener: its certificate chain and
+    /// key (PEM), and the Gatehouse root it trusts the server through (nothing else).
+    public struct MTLSCredentials: Sendable {
+        public let chainPEM: String
+        public let keyPEM: String
+        public let rootPEM: String
+        public init(chainPEM: String, keyPEM: String, rootPEM: String) {
+            self.chainPEM = chainPEM
+            self.keyPEM = keyPEM
+            self.rootPEM = rootPEM
+        }
+    }
+
+    /// A client for the mutual-TLS listener: TLS 1.3, our certificate, the Gatehouse root as the
+    /// only trust anchor. Call ``shutdown()`` when done.
+    public init(server: URL, mtls: MTLSCredentials) throws {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        do {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(mtls.chainPEM.utf8)).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(mtls.keyPEM.utf8), format: .pem))
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(mtls.rootPEM.utf8)))
+        } catch {
+            throw GatehouseError(.invalidInput, "the mutual-TLS certificate, key or root cannot be read: \(error)")
+        }
+        tls.minimumTLSVersion = .tlsv13
+        self.server = server
+        self.clientID = "gatehouse-agent"
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(tlsConfiguration: tls))
+    }
+
+    public func shutdown() async throws {
+        if self.http !== HTTPClient.shared { try await self.http.shutdown() }
     }
 
     /// The token endpoint's answer.
@@ -163,8 +201,14 @@ public struct ServerClient: Sendable {
         public let validBefore: Date
         public let agentToken: String?
         public let userCA: String
+        public let agentCertificate: String?
+        public let rootCertificate: String?
+        public let mtlsURL: String?
         enum CodingKeys: String, CodingKey {
             case host, principals
+            case agentCertificate = "agent_certificate"
+            case rootCertificate = "root_certificate"
+            case mtlsURL = "mtls_url"
             case hostCertificate = "host_certificate"
             case validBefore = "valid_before"
             case agentToken = "agent_token"
@@ -172,9 +216,51 @@ public struct ServerClient: Sendable {
         }
     }
 
-    public func joinHost(token: String, hostKey: String) async throws -> HostCertificate {
-        try await self.send(method: .POST, path: "/api/hosts/join", body: try JSONEncoder().encode(["token": token, "host_key": hostKey]),
-                            contentType: "application/json", bearer: nil)
+    public func joinHost(token: String, hostKey: String, agentCSR: String?) async throws -> HostCertificate {
+        var body = ["token": token, "host_key": hostKey]
+        if let agentCSR { body["agent_csr"] = agentCSR }
+        return try await self.send(method: .POST, path: "/api/hosts/join", body: try JSONEncoder().encode(body), contentType: "application/json", bearer: nil)
+    }
+
+    /// Over mutual TLS: a fresh host certificate for the agent's own host.
+    public func renewHostOverMTLS(hostKey: String) async throws -> HostCertificate {
+        try await self.send(method: .POST, path: "/api/agent/host-certificate", body: try JSONEncoder().encode(["host_key": hostKey]), contentType: "application/json", bearer: nil)
+    }
+
+    public struct AgentIdentity: Sendable, Decodable {
+        public let certificate: String
+        public let root: String
+        public let notAfter: Date
+        enum CodingKeys: String, CodingKey {
+            case certificate, root
+            case notAfter = "not_after"
+        }
+    }
+
+    /// Over mutual TLS: a new agent certificate for a new key (the CSR is made on the host).
+    public func renewAgentIdentity(csr: String) async throws -> AgentIdentity {
+        try await self.send(method: .POST, path: "/api/agent/certificate", body: try JSONEncoder().encode(["csr": csr]), contentType: "application/json", bearer: nil)
+    }
+
+    public struct IssuedCertificate: Sendable, Decodable {
+        public let certificate: String
+        public let chain: String
+        public let root: String
+        public let serial: String
+        public let spiffeID: String
+        public let notAfter: Date
+        enum CodingKeys: String, CodingKey {
+            case certificate, chain, root, serial
+            case spiffeID = "spiffe_id"
+            case notAfter = "not_after"
+        }
+    }
+
+    /// `POST /api/pki/sign`: over mutual TLS as an agent, or with a person's bearer token.
+    public func signCertificate(csr: String, lifetime: Int?, bearer: String? = nil) async throws -> IssuedCertificate {
+        var body: [String: Any] = ["csr": csr]
+        if let lifetime { body["lifetime_seconds"] = lifetime }
+        return try await self.send(method: .POST, path: "/api/pki/sign", body: try JSONSerialization.data(withJSONObject: body), contentType: "application/json", bearer: bearer)
     }
 
     public func renewHost(agentToken: String, hostKey: String) async throws -> HostCertificate {
@@ -184,7 +270,7 @@ public struct ServerClient: Sendable {
     /// The key revocation list, as bytes for `RevokedKeys`.
     public func revocationList() async throws -> Data {
         guard let url = URL(string: "/api/ssh/krl", relativeTo: self.server) else { throw GatehouseError(.invalidInput, "bad server URL") }
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url.absoluteString), timeout: self.timeout)
+        let response = try await self.http.execute(HTTPClientRequest(url: url.absoluteString), timeout: self.timeout)
         guard response.status.code == 200 else { throw GatehouseError(.internal, "the server answered \(response.status.code) for the revocation list") }
         let buffer = try await response.body.collect(upTo: 16 << 20)
         let data = Data(buffer.readableBytesView)
@@ -212,7 +298,7 @@ public struct ServerClient: Sendable {
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: self.timeout)
+            response = try await self.http.execute(request, timeout: self.timeout)
         } catch {
             throw GatehouseError(.serverNotRunning, "cannot reach \(self.server.absoluteString): \(error)")
         }

@@ -47,6 +47,15 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case hostJoined = "host.joined"
     case hostCertificateIssued = "ssh.host_certificate_issued"
     case hostJoinRefused = "host.join_refused"
+    /// The X.509 authority began issuing (a generated root, or an intermediate imported from an offline root).
+    case pkiAuthorityActivated = "pki.authority_activated"
+    /// A key was made for an intermediate that an offline root is to sign.
+    case pkiIntermediateRequested = "pki.intermediate_requested"
+    case pkiCertificateIssued = "pki.certificate_issued"
+    case pkiCertificateRefused = "pki.certificate_refused"
+    case pkiCertificateRevoked = "pki.certificate_revoked"
+    /// A mutual-TLS peer was refused after its chain verified (revoked, offboarded, unenrolled).
+    case pkiPeerRefused = "pki.peer_refused"
 }
 
 /// One audited fact: who did what to whom, with what outcome. Written in the same transaction as

@@ -26,6 +26,7 @@ public struct GatehouseError: Error, Sendable, Equatable, CustomStringConvertibl
         case notFound = "not_found"
         case serverNotRunning = "server.not_running"
         case serverAlreadyRunning = "server.already_running"
+        case forbidden = "forbidden"
         case `internal` = "internal"
     }
 

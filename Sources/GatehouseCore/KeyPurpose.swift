@@ -11,11 +11,18 @@ public enum KeyPurpose: String, Sendable, Hashable, CaseIterable, Codable {
     case x509Root = "x509-root"
     /// Signs audit-log checkpoints (Ed25519, C2SP signed-note).
     case auditSigning = "audit-signing"
+    /// The X.509 authority's online intermediate. Not in the key ring: it is sealed with its
+    /// certificate in the authority's own record, so it can be replaced (rotation, an
+    /// intermediate signed by an offline root).
+    case x509Intermediate = "x509-intermediate"
+
+    /// Whether the key ring holds (and the bootstrap generates) a key of this purpose.
+    public var isInKeyRing: Bool { self != .x509Intermediate }
 
     /// The algorithm each purpose uses.
     public var algorithm: KeyAlgorithm {
         switch self {
-        case .tokenSigning, .x509Root: .p256
+        case .tokenSigning, .x509Root, .x509Intermediate: .p256
         case .sshUserCA, .sshHostCA, .auditSigning: .ed25519
         }
     }

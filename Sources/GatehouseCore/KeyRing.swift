@@ -4,7 +4,7 @@ public struct KeyRing: Sendable {
     private let keys: [KeyPurpose: SigningKey]
 
     public init(keys: [KeyPurpose: SigningKey]) throws(GatehouseError) {
-        for purpose in KeyPurpose.allCases where keys[purpose] == nil {
+        for purpose in KeyPurpose.allCases where purpose.isInKeyRing && keys[purpose] == nil {
             throw GatehouseError(.internal, "key ring is missing the \(purpose.rawValue) key")
         }
         self.keys = keys

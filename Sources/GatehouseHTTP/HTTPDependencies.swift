@@ -17,6 +17,10 @@ public struct HTTPDependencies: Sendable {
     /// The SSH certificate authority; nil serves no SSH endpoints.
     public var ssh: SSHCertificateService?
     public var hosts: HostEnrollmentService?
+    /// The X.509 authority; nil serves no PKI endpoints.
+    public var pki: PKIService?
+    /// The mutual-TLS listener's URL as agents reach it (told to them at join).
+    public var mtlsURL: String?
     /// Keys the identity-aware proxy's tickets for apps on their own host names.
     public var proxyTicketKey: [UInt8] = []
     /// Sign-in attempts per source network per minute.

@@ -44,6 +44,7 @@ enum JSONResponse {
         case .policyInvalid, .policyTestsFailed: .unprocessableContent
         case .rateLimited: .tooManyRequests
         case .unauthenticated, .stepUpRequired: .unauthorized
+        case .forbidden: .forbidden
         case .notFound: .notFound
         case .storeFailure, .storeUnreachable: .serviceUnavailable
         default: .internalServerError

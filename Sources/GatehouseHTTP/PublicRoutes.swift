@@ -48,10 +48,13 @@ public enum PublicRoutes {
             if let ssh = deps.ssh {
                 SSHRoutes.add(to: router, ssh: ssh, oidc: oidc, random: deps.environment.random, trustedProxies: deps.trustedProxies)
             }
-            if let hosts = deps.hosts { SSHRoutes.addHosts(to: router, hosts: hosts, trustedProxies: deps.trustedProxies) }
+            if let hosts = deps.hosts { SSHRoutes.addHosts(to: router, hosts: hosts, trustedProxies: deps.trustedProxies, mtlsURL: deps.mtlsURL) }
             if let proxy = Self.proxy(deps) {
                 router.get("/oauth2/proxy/start") { request, context in await proxy.start(request, context: context) }
             }
+        }
+        if let pki = deps.pki {
+            PKIRoutes.add(to: router, pki: pki, oidc: deps.oidc, random: deps.environment.random, trustedProxies: deps.trustedProxies)
         }
         router.get("/healthz") { _, _ in
             JSONResponse.make(.ok, ["status": "alive"])

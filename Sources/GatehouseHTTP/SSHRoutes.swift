@@ -39,8 +39,15 @@ enum SSHRoutes {
         let validBefore: Date
         let agentToken: String?
         let userCA: String
+        let agentCertificate: String?
+        let rootCertificate: String?
+        /// Where the agent reaches the mutual-TLS listener, when the server runs one.
+        var mtlsURL: String? = nil
         enum CodingKeys: String, CodingKey {
+            case mtlsURL = "mtls_url"
             case host, principals
+            case agentCertificate = "agent_certificate"
+            case rootCertificate = "root_certificate"
             case hostCertificate = "host_certificate"
             case validBefore = "valid_before"
             case agentToken = "agent_token"
@@ -53,12 +60,14 @@ enum SSHRoutes {
             self.validBefore = j.validBefore
             self.agentToken = j.agentToken
             self.userCA = j.userCA
+            self.agentCertificate = j.agentCertificate
+            self.rootCertificate = j.rootCertificate
         }
     }
 
     /// `POST /api/hosts/join` (a one-time join token) and `POST /api/hosts/renew` (the agent's
     /// bearer token): host certificates for enrolled servers.
-    static func addHosts(to router: Router<GatehouseRequestContext>, hosts: HostEnrollmentService, trustedProxies: [IPPrefix]) {
+    static func addHosts(to router: Router<GatehouseRequestContext>, hosts: HostEnrollmentService, trustedProxies: [IPPrefix], mtlsURL: String?) {
         let joins = RateLimiter(capacity: 30, per: 60, time: SystemTimeSource())
         @Sendable func body(_ request: Request, _ allowed: Set<String>) async throws -> [String: String] {
             try WebAuthnRoutes.requireJSON(request)
@@ -76,9 +85,11 @@ enum SSHRoutes {
             do {
                 let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
                 if let address, joins.take(RateLimiter.sourceKey(address)) != nil { throw GatehouseError(.rateLimited, "too many join attempts; try again in a minute") }
-                let fields = try await body(request, ["token", "host_key"])
+                let fields = try await body(request, ["token", "host_key", "agent_csr"])
                 guard let token = fields["token"], let key = fields["host_key"] else { throw GatehouseError(.invalidInput, "token and host_key are required") }
-                return JSONResponse.make(.created, JoinedBody(try await hosts.join(token: token, hostKey: key, sourceAddress: address)))
+                var joined = JoinedBody(try await hosts.join(token: token, hostKey: key, agentCSR: fields["agent_csr"], sourceAddress: address))
+                if joined.agentCertificate != nil { joined.mtlsURL = mtlsURL }
+                return JSONResponse.make(.created, joined)
             } catch let error as SSHError {
                 return JSONResponse.error(.badRequest, code: error.code.rawValue, error.message)
             } catch let error as GatehouseError {
@@ -106,10 +117,26 @@ enum SSHRoutes {
         }
     }
 
-    /// The caller behind a bearer token with the ssh scope, or the answer to refuse with.
+    /// The caller behind a bearer token with a scope, or the answer to refuse with.
     enum BearerOutcome: Sendable {
         case user(User, Date)
         case refused(Response)
+    }
+
+    /// The signed-in user behind a live bearer access token that carries `scope`.
+    static func bearer(_ request: Request, oidc: OIDCService, scope: Scope) async throws -> BearerOutcome {
+        guard let header = request.headers[.authorization], header.utf8.count <= 256, header.lowercased().hasPrefix("bearer "),
+              let (user, scopes, authTime) = try await oidc.authenticateBearer(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+            var r = JSONResponse.error(GatehouseError(.unauthenticated, "send a live access token as Authorization: Bearer (gatehouse login)"))
+            r.headers[.wwwAuthenticate] = "Bearer"
+            return .refused(r)
+        }
+        guard scopes.contains(scope) else {
+            var r = JSONResponse.error(.forbidden, code: "insufficient_scope", "this access token was not issued with the \(scope.rawValue) scope")
+            r.headers[.wwwAuthenticate] = "Bearer error=\"insufficient_scope\", scope=\"\(scope.rawValue)\""
+            return .refused(r)
+        }
+        return .user(user, authTime)
     }
 
     struct HostListing: Encodable {
@@ -120,21 +147,7 @@ enum SSHRoutes {
     static func add(to router: Router<GatehouseRequestContext>, ssh: SSHCertificateService, oidc: OIDCService, random: any RandomSource, trustedProxies: [IPPrefix]) {
         // Each issuance writes an inventory row and an audit event: bounded per person.
         let issuances = RateLimiter(capacity: 60, per: 60, time: SystemTimeSource())
-        /// The signed-in user behind a bearer token with the ssh scope, or the response to send.
-        @Sendable func bearer(_ request: Request) async throws -> BearerOutcome {
-            guard let header = request.headers[.authorization], header.utf8.count <= 256, header.lowercased().hasPrefix("bearer "),
-                  let (user, scopes, authTime) = try await oidc.authenticateBearer(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
-                var r = JSONResponse.error(GatehouseError(.unauthenticated, "send a live access token as Authorization: Bearer (gatehouse login)"))
-                r.headers[.wwwAuthenticate] = "Bearer"
-                return .refused(r)
-            }
-            guard scopes.contains(.ssh) else {
-                var r = JSONResponse.error(.forbidden, code: "insufficient_scope", "this access token was not issued with the ssh scope")
-                r.headers[.wwwAuthenticate] = "Bearer error=\"insufficient_scope\", scope=\"ssh\""
-                return .refused(r)
-            }
-            return .user(user, authTime)
-        }
+        @Sendable func bearer(_ request: Request) async throws -> BearerOutcome { try await Self.bearer(request, oidc: oidc, scope: .ssh) }
         router.get("/api/ssh/hosts") { request, context in
             do {
                 switch try await bearer(request) {

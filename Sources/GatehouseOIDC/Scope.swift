@@ -10,6 +10,9 @@ public enum Scope: String, Sendable, Hashable, CaseIterable, Comparable {
     case offlineAccess = "offline_access"
     /// Lets the access token ask for SSH certificates (`POST /api/ssh/certificates`).
     case ssh
+    /// Lets the access token ask for X.509 certificates for the SPIFFE identities the policy
+    /// grants (`POST /api/pki/sign`).
+    case certificates
 
     public static func < (a: Scope, b: Scope) -> Bool { a.rawValue < b.rawValue }
 

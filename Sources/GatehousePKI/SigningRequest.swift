@@ -135,3 +135,19 @@ public struct SigningRequest: Sendable {
         return name
     }
 }
+
+extension SigningRequest {
+    /// A PEM CSR for `key`, asking for `spiffeID` and `dnsNames` in its subjectAltName: what an
+    /// agent sends (the key stays on the host).
+    public static func makePEM(key: SigningKey, spiffeID: String?, dnsNames: [String] = []) throws -> String {
+        var names: [GeneralName] = spiffeID.map { [.uniformResourceIdentifier($0)] } ?? []
+        names += dnsNames.map { .dnsName($0) }
+        var attributes = CertificateSigningRequest.Attributes()
+        if !names.isEmpty {
+            attributes.insert(try CertificateSigningRequest.Attribute(ExtensionRequest(extensions: try Certificate.Extensions { SubjectAlternativeNames(names) })))
+        }
+        let csr = try CertificateSigningRequest(version: .v1, subject: DistinguishedName(), privateKey: key.certificatePrivateKey, attributes: attributes,
+                                                signatureAlgorithm: key.pkiAlgorithm.signatureAlgorithm)
+        return PEM.encode(try DERBytes.of(csr), label: "CERTIFICATE REQUEST")
+    }
+}

@@ -1,5 +1,6 @@
 public import Foundation
 public import GatehouseCore
+public import GatehousePKI
 import GatehousePolicy
 public import GatehouseSSH
 
@@ -11,14 +12,19 @@ public struct HostEnrollmentService: Sendable {
     public static let joinTokenLifetime: TimeInterval = 24 * 3600
     public static let hostCertificateLifetime: TimeInterval = 7 * 24 * 3600
 
+    public static let agentCertificateLifetime: TimeInterval = 24 * 3600
+
     let environment: ServiceEnvironment
     let policy: PolicyService
     let ssh: SSHCertificateService
+    /// The X.509 authority that gives agents their mutual-TLS identity; nil gives none.
+    let pki: PKIService?
 
-    public init(environment: ServiceEnvironment, policy: PolicyService, ssh: SSHCertificateService) {
+    public init(environment: ServiceEnvironment, policy: PolicyService, ssh: SSHCertificateService, pki: PKIService? = nil) {
         self.environment = environment
         self.policy = policy
         self.ssh = ssh
+        self.pki = pki
     }
 
     /// A one-time join token for `name` (shown once; only its hash is kept). A new token replaces
@@ -40,6 +46,8 @@ public struct HostEnrollmentService: Sendable {
         let expires = now.addingTimeInterval(Self.joinTokenLifetime)
         try await env.store.commit { tx in
             let existing = try await tx.host(named: name)
+            // A re-enrolled host's earlier agent identity and workload certificates end here.
+            _ = try await tx.revokePKICertificates(userID: nil, requester: "host:\(name)", reason: "host re-enrolled", at: now)
             try await tx.saveHost(HostRecord(name: name, joinTokenHash: InvitationToken.hash(of: token), joinExpiresAt: expires, joinedAt: nil, hostKeyFingerprint: nil,
                                              agentTokenHash: nil, createdAt: existing?.createdAt ?? now))
             return Change((), event: AuditEvent(code: .hostAdded, time: now, actor: actor, subject: "host:\(name)", requestID: requestID,
@@ -55,10 +63,14 @@ public struct HostEnrollmentService: Sendable {
         public let validBefore: Date
         public let agentToken: String?
         public let userCA: String
+        /// The agent's mutual-TLS certificate and its intermediate (PEM), when it sent a CSR.
+        public var agentCertificate: String? = nil
+        /// The X.509 root agents trust for the mutual-TLS listener (PEM).
+        public var rootCertificate: String? = nil
     }
 
     /// Trades a join token and the host's public key for its first host certificate.
-    public func join(token: String, hostKey text: String, sourceAddress: String?) async throws -> Joined {
+    public func join(token: String, hostKey text: String, agentCSR: String? = nil, sourceAddress: String?) async throws -> Joined {
         let env = self.environment
         let now = env.time.now()
         guard token.hasPrefix("ghjt_"), token.utf8.count <= 64,
@@ -71,6 +83,9 @@ public struct HostEnrollmentService: Sendable {
             throw GatehouseError(.unauthenticated, "this join token is not valid: it may have been used or have expired; make a new one with gatehouse admin host add")
         }
         let key = try SSHPublicKey(authorizedKey: text)
+        // The CSR is checked before the token is spent, so a malformed one costs nothing.
+        let request = try agentCSR.map { text throws(GatehouseError) in try SigningRequest(pemOrDER: Array(text.utf8)) }
+        if request != nil && self.pki == nil { throw GatehouseError(.invalidInput, "this server has no X.509 authority for agent identities") }
         let agentToken = "ghat_" + Base64URL.encode(env.random.bytes(32))
         let (certificate, signed) = try self.hostCertificate(name: record.name, key: key, now: now)
         try await env.store.commit { tx in
@@ -83,8 +98,34 @@ public struct HostEnrollmentService: Sendable {
                                                 details: ["host_key": key.fingerprint]),
                           rest: [self.issuedEvent(certificate, name: record.name, key: key, now: now, sourceAddress: sourceAddress)])
         }
-        return Joined(host: record.name, hostCertificate: signed.line, principals: certificate.principals,
-                      validBefore: Date(timeIntervalSince1970: TimeInterval(certificate.validBefore)), agentToken: agentToken, userCA: self.ssh.userCAKey.authorizedKey)
+        var joined = Joined(host: record.name, hostCertificate: signed.line, principals: certificate.principals,
+                            validBefore: Date(timeIntervalSince1970: TimeInterval(certificate.validBefore)), agentToken: agentToken, userCA: self.ssh.userCAKey.authorizedKey)
+        if let request, let pki = self.pki {
+            // Issued only once the join is ours: a racing loser never gets a live identity.
+            let issued = try await self.agentIdentity(host: record.name, request: request, pki: pki, sourceAddress: sourceAddress)
+            joined.agentCertificate = issued.chain
+            joined.rootCertificate = issued.root
+        }
+        return joined
+    }
+
+    /// The agent's mutual-TLS certificate: `spiffe://TD/gatehouse/agent/NAME`, for the key in
+    /// `request` (made on the host; it never leaves it). A CSR naming another ID is refused.
+    public func agentIdentity(host: String, request: SigningRequest, pki: PKIService, sourceAddress: String?) async throws -> (chain: String, root: String, notAfter: Date) {
+        let id = pki.agentID(host: host)
+        if let asked = request.spiffeID, asked != id { throw GatehouseError(.forbidden, "an agent's identity is \(id), not \(asked.prefix(200))") }
+        guard request.dnsNames.isEmpty, request.ipAddresses.isEmpty else { throw GatehouseError(.forbidden, "an agent's identity carries no DNS or IP names") }
+        let issued = try await pki.issueInternal(publicKey: request.publicKey, spiffeID: id, lifetime: Self.agentCertificateLifetime, requester: "host:\(host)", sourceAddress: sourceAddress)
+        let active = try pki.current()
+        return (try issued.chain.map(Authority.pem).joined(), try Authority.pem(active.root), issued.certificate.notValidAfter)
+    }
+
+    /// A fresh host certificate for an agent that proved who it is over mutual TLS.
+    public func renew(host name: String, hostKey text: String, sourceAddress: String?) async throws -> Joined {
+        guard let record = try await self.environment.store.read({ tx in try await tx.host(named: name) }), record.joinedAt != nil else {
+            throw GatehouseError(.unauthenticated, "host \(name) is not enrolled; join again")
+        }
+        return try await self.renew(record: record, hostKey: text, sourceAddress: sourceAddress)
     }
 
     /// A fresh host certificate for a joined host's agent (same host key as at join).
@@ -94,6 +135,11 @@ public struct HostEnrollmentService: Sendable {
         guard agentToken.utf8.count <= 64, let record = try await env.store.read({ tx in try await tx.host(agentTokenHash: InvitationToken.hash(of: agentToken)) }) else {
             throw GatehouseError(.unauthenticated, "this agent is not enrolled (or was re-enrolled); join again")
         }
+        return try await self.renew(record: record, hostKey: text, sourceAddress: sourceAddress)
+    }
+
+    func renew(record: HostRecord, hostKey text: String, sourceAddress: String?) async throws -> Joined {
+        let now = self.environment.time.now()
         // A host the policy no longer defines gets no new certificate.
         guard self.policy.active.policy.definitions.hosts.contains(where: { $0.name == record.name }) else {
             throw GatehouseError(.notFound, "host \(record.name) is no longer in the policy")
@@ -103,7 +149,7 @@ public struct HostEnrollmentService: Sendable {
             throw GatehouseError(.conflict, "this is not the host key the agent joined with; re-enroll the host to change it")
         }
         let (certificate, signed) = try self.hostCertificate(name: record.name, key: key, now: now)
-        try await env.store.commit { _ in Change((), event: self.issuedEvent(certificate, name: record.name, key: key, now: now, sourceAddress: sourceAddress)) }
+        try await self.environment.store.commit { _ in Change((), event: self.issuedEvent(certificate, name: record.name, key: key, now: now, sourceAddress: sourceAddress)) }
         return Joined(host: record.name, hostCertificate: signed.line, principals: certificate.principals,
                       validBefore: Date(timeIntervalSince1970: TimeInterval(certificate.validBefore)), agentToken: nil, userCA: self.ssh.userCAKey.authorizedKey)
     }

@@ -60,7 +60,7 @@ public struct KeyBootstrap: Sendable {
                 _ = try await tx.insertMetaValueIfAbsent(.installationID, Identifier.make(using: env.random))
                 events.append(AuditEvent(code: .systemInitialized, time: now, actor: "system", subject: "installation"))
             }
-            for purpose in KeyPurpose.allCases where keys[purpose] == nil {
+            for purpose in KeyPurpose.allCases where purpose.isInKeyRing && keys[purpose] == nil {
                 let key = SigningKey.generate(purpose.algorithm, using: env.random)
                 try await tx.insertSealedKey(
                     SealedKeyRecord(

@@ -99,6 +99,15 @@ public protocol StoreReader: Sendable {
     func host(named name: String) async throws -> HostRecord?
     func host(joinTokenHash: String) async throws -> HostRecord?
     func host(agentTokenHash: String) async throws -> HostRecord?
+
+    // X.509 authority (migration 8)
+    /// Authority records, newest first.
+    func pkiAuthorities() async throws -> [PKIAuthorityRecord]
+    func pkiCertificate(serial: String) async throws -> PKICertificateRecord?
+    /// Issued certificates, newest first, at most `limit`; only unexpired ones at `liveAt` when given.
+    func pkiCertificates(liveAt: Date?, limit: Int) async throws -> [PKICertificateRecord]
+    /// Revoked certificates that have not expired at `time` (what the CRL must name).
+    func revokedPKICertificates(at time: Date) async throws -> [PKICertificateRecord]
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
@@ -180,6 +189,17 @@ public protocol StoreWriter: StoreReader {
     /// Spends a join token in one conditional update: true only for the one caller that finds it
     /// unused and unexpired (two racing joins cannot both succeed).
     func claimHostJoin(name: String, joinTokenHash: String, hostKeyFingerprint: String, agentTokenHash: String, at time: Date) async throws -> Bool
+
+    func insertPKIAuthority(_ record: PKIAuthorityRecord) async throws
+    /// Turns a pending authority active with its certificates; false if it was not pending.
+    func activatePKIAuthority(id: String, rootDER: [UInt8], intermediateDER: [UInt8]) async throws -> Bool
+    /// Records an issued certificate; a serial that exists is a conflict.
+    func insertPKICertificate(_ record: PKICertificateRecord) async throws
+    /// Revokes one certificate; false if it was revoked already or does not exist.
+    func revokePKICertificate(serial: String, reason: String, at time: Date) async throws -> Bool
+    /// Revokes every unexpired, unrevoked certificate of a user (`userID`) or of a requester
+    /// (`requester`, e.g. `host:web-1`); returns how many.
+    func revokePKICertificates(userID: String?, requester: String?, reason: String, at time: Date) async throws -> Int
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

@@ -256,6 +256,42 @@ enum Migrations {
                 """,
             ]
         },
+        Migration(version: 8, name: "x509-authority") { _ in
+            [
+                """
+                CREATE TABLE pki_authorities (
+                    id TEXT PRIMARY KEY,
+                    trust_domain TEXT NOT NULL,
+                    algorithm TEXT NOT NULL,
+                    root_der TEXT NOT NULL,
+                    intermediate_der TEXT NOT NULL,
+                    sealed_intermediate_key TEXT NOT NULL,
+                    root_offline INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                // Serials are 16 random octets: stored as lower-case hex.
+                """
+                CREATE TABLE pki_certificates (
+                    serial TEXT PRIMARY KEY,
+                    spiffe_id TEXT NOT NULL,
+                    dns_names TEXT NOT NULL,
+                    ip_addresses TEXT NOT NULL,
+                    key_fingerprint TEXT NOT NULL,
+                    requester TEXT NOT NULL,
+                    user_id TEXT,
+                    not_before BIGINT NOT NULL,
+                    not_after BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    revoked_at BIGINT,
+                    revocation_reason TEXT
+                )
+                """,
+                "CREATE INDEX pki_certificates_user ON pki_certificates (user_id)",
+                "CREATE INDEX pki_certificates_requester ON pki_certificates (requester)",
+            ]
+        },
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

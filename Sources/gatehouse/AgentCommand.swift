@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GatehouseClient
 import GatehouseCore
+import GatehousePKI
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +12,7 @@ import Glibc
 struct Agent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Enroll this server with Gatehouse and keep its SSH trust current.",
-        subcommands: [Join.self, Run.self]
+        subcommands: [Join.self, Run.self, Cert.self]
     )
 
     struct Paths: ParsableArguments {
@@ -38,6 +39,41 @@ struct Agent: AsyncParsableCommand {
             var host: String
             var agentToken: String
             var validBefore: Date
+            /// The mutual-TLS listener, when the server runs one (then agent.key/agent.pem/ca.pem hold the identity).
+            var mtlsURL: String?
+            var agentNotBefore: Date?
+            var agentNotAfter: Date?
+        }
+
+        /// A client for the mutual-TLS listener with the identity on disk now (re-read each time,
+        /// so a renewed certificate is used at once).
+        func mtlsClient(_ state: State) throws -> ServerClient? {
+            guard let text = state.mtlsURL, let url = URL(string: text) else { return nil }
+            func read(_ name: String) throws -> String {
+                guard let data = FileManager.default.contents(atPath: self.path(name)) else { throw GatehouseError(.invalidInput, "cannot read \(self.path(name))") }
+                return String(decoding: data, as: UTF8.self)
+            }
+            return try ServerClient(server: url, mtls: .init(chainPEM: try read("agent.pem"), keyPEM: try read("agent.key"), rootPEM: try read("ca.pem")))
+        }
+
+        /// Runs `body` with a mutual-TLS client (nil when the agent has no identity), then shuts it down.
+        func withMTLS<T: Sendable>(_ state: State, _ body: (ServerClient) async throws -> T) async throws -> T? {
+            guard let client = try self.mtlsClient(state) else { return nil }
+            do {
+                let result = try await body(client)
+                try? await client.shutdown()
+                return result
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+        }
+
+        /// Writes a new agent identity: key first, then the certificate, each atomically.
+        func saveIdentity(key: SigningKey, chain: String, root: String) throws {
+            try self.write(self.path("agent.key"), Data(key.pkcs8PEM.utf8), mode: 0o600)
+            try self.write(self.path("agent.pem"), Data(chain.utf8))
+            try self.write(self.path("ca.pem"), Data(root.utf8))
         }
 
         func saveState(_ state: State) throws {
@@ -78,10 +114,12 @@ struct Agent: AsyncParsableCommand {
                 guard let token, !token.isEmpty else { throw GatehouseError(.invalidInput, "give the join token with --token-file FILE (or --token)") }
                 let client = ServerClient(server: url)
                 try FileManager.default.createDirectory(atPath: self.paths.stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-                let joined = try await client.joinHost(token: token, hostKey: try self.paths.hostPublicKey())
+                // The agent's mutual-TLS key is made here and never leaves this host.
+                let agentKey = SigningKey.generate(.p256, using: SystemRandomSource())
+                let joined = try await client.joinHost(token: token, hostKey: try self.paths.hostPublicKey(), agentCSR: try SigningRequest.makePEM(key: agentKey, spiffeID: nil))
                 guard let agentToken = joined.agentToken else { throw GatehouseError(.internal, "the server sent no agent token") }
                 // What goes into a root-owned sshd file is checked here, not trusted from the answer.
-                let nameOK = (1...64).contains(joined.host.utf8.count) && joined.host.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
+                let nameOK = Agent.isHostName(joined.host)
                 let ca = joined.userCA.split(separator: " ")
                 guard nameOK, ca.count == 2, ["ssh-ed25519", "ecdsa-sha2-nistp256"].contains(String(ca[0])), Data(base64Encoded: String(ca[1])) != nil,
                       !joined.hostCertificate.contains("\n") else {
@@ -90,7 +128,19 @@ struct Agent: AsyncParsableCommand {
                 try self.paths.write(self.paths.hostKey + "-cert.pub", Data((joined.hostCertificate + "\n").utf8))
                 try self.paths.write(self.paths.path("user_ca.pub"), Data((joined.userCA + "\n").utf8))
                 try self.paths.write(self.paths.path("revoked.krl"), try await client.revocationList())
-                try self.paths.saveState(.init(server: url.absoluteString, host: joined.host, agentToken: agentToken, validBefore: joined.validBefore))
+                var state = Paths.State(server: url.absoluteString, host: joined.host, agentToken: agentToken, validBefore: joined.validBefore)
+                if let chain = joined.agentCertificate, let root = joined.rootCertificate, let mtls = joined.mtlsURL {
+                    guard let leaf = try? PEM.decodeAll(chain, label: "CERTIFICATE"), !leaf.isEmpty, (try? PEM.decode(root, label: "CERTIFICATE")) != nil,
+                          let mtlsURL = URL(string: mtls), mtlsURL.scheme == "https" else {
+                        throw GatehouseError(.internal, "the server's agent certificate answer is malformed; nothing was written")
+                    }
+                    try self.paths.saveIdentity(key: agentKey, chain: chain, root: root)
+                    let now = Date()
+                    state.mtlsURL = mtls
+                    state.agentNotBefore = now
+                    state.agentNotAfter = now.addingTimeInterval(24 * 3600)
+                }
+                try self.paths.saveState(state)
                 try FileManager.default.createDirectory(atPath: self.sshdConfigDir, withIntermediateDirectories: true)
                 // A certificate's principals are LOGIN@HOST: for the account sshd is asked about,
                 // only the principal naming that account on this host opens it.
@@ -104,6 +154,7 @@ struct Agent: AsyncParsableCommand {
 
                     """
                 try self.paths.write((self.sshdConfigDir as NSString).appendingPathComponent("50-gatehouse.conf"), Data(dropIn.utf8))
+                if state.mtlsURL != nil { print("Mutual-TLS identity spiffe://.../gatehouse/agent/\(joined.host) in \(self.paths.path("agent.pem")), server \(state.mtlsURL!).") }
                 print("Joined as \(joined.host): host certificate for \(joined.principals.joined(separator: ", ")) until \(ISO8601DateFormatter().string(from: joined.validBefore)).")
                 print("Reload sshd to apply \((self.sshdConfigDir as NSString).appendingPathComponent("50-gatehouse.conf")); keep `gatehouse agent run` running.")
             } catch {
@@ -120,6 +171,7 @@ struct Agent: AsyncParsableCommand {
         @OptionGroup var paths: Paths
         @Option(help: "Seconds between revocation list refreshes.") var interval = 10
         @Flag(help: "Do one round and exit (for cron and tests).") var once = false
+        @Flag(name: .customLong("renew-now"), help: "Renew the agent's certificates this round, whatever their age.") var renewIdentity = false
 
         func run() async throws {
             do {
@@ -129,8 +181,24 @@ struct Agent: AsyncParsableCommand {
                 while true {
                     do {
                         try self.paths.write(self.paths.path("revoked.krl"), try await client.revocationList())
-                        if state.validBefore.timeIntervalSinceNow < (7 * 24 * 3600) / 3 {
-                            let renewed = try await client.renewHost(agentToken: state.agentToken, hostKey: try self.paths.hostPublicKey())
+                        // Renewed at two thirds of its life, with a new key made here.
+                        if let from = state.agentNotBefore, let to = state.agentNotAfter, Date() >= from.addingTimeInterval(to.timeIntervalSince(from) * 2 / 3) || self.renewIdentity {
+                            let key = SigningKey.generate(.p256, using: SystemRandomSource())
+                            let csr = try SigningRequest.makePEM(key: key, spiffeID: nil)
+                            if let identity = try await self.paths.withMTLS(state, { try await $0.renewAgentIdentity(csr: csr) }) {
+                                try self.paths.saveIdentity(key: key, chain: identity.certificate, root: identity.root)
+                                state.agentNotBefore = Date()
+                                state.agentNotAfter = identity.notAfter
+                                try self.paths.saveState(state)
+                                print("renewed the agent's mutual-TLS certificate until \(ISO8601DateFormatter().string(from: identity.notAfter))")
+                            }
+                        }
+                        if state.validBefore.timeIntervalSinceNow < (7 * 24 * 3600) / 3 || self.renewIdentity {
+                            let hostKey = try self.paths.hostPublicKey()
+                            // Over mutual TLS when the agent has an identity; the agent token otherwise.
+                            var renewed = try await self.paths.withMTLS(state) { try await $0.renewHostOverMTLS(hostKey: hostKey) }
+                            if renewed == nil { renewed = try await client.renewHost(agentToken: state.agentToken, hostKey: hostKey) }
+                            guard let renewed else { throw GatehouseError(.internal, "no host certificate") }
                             try self.paths.write(self.paths.hostKey + "-cert.pub", Data((renewed.hostCertificate + "\n").utf8))
                             state.validBefore = renewed.validBefore
                             try self.paths.saveState(state)
@@ -146,6 +214,71 @@ struct Agent: AsyncParsableCommand {
             } catch {
                 throw fail(error)
             }
+        }
+    }
+
+    static func isHostName(_ name: String) -> Bool {
+        (1...64).contains(name.utf8.count) && name.utf8.allSatisfy { b in (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2E || b == 0x5F || b == 0x2D }
+    }
+
+    struct Cert: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Keep a certificate for a local service renewed: key, certificate, chain and root in --out, a new key each time, renewed at two thirds of its life."
+        )
+
+        @OptionGroup var paths: Paths
+        @Option(name: .customLong("spiffe-id"), help: "The SPIFFE ID the policy lets this host obtain (allow certificate ... in the policy).") var spiffeID: String
+        @Option(help: "Directory for key.pem, cert.pem, chain.pem and bundle.pem.") var out: String
+        @Option(name: .customLong("dns"), help: "A DNS name to include (repeatable; the policy's identity must list it).") var dnsNames: [String] = []
+        @Option(help: "Lifetime in seconds (default: the authority's, 24 h; at most the policy's).") var lifetime: Int?
+        @Option(name: .customLong("reload-cmd"), help: "A shell command run after each renewal (e.g. 'systemctl reload nginx').") var reloadCommand: String?
+        @Flag(help: "Obtain one certificate and exit.") var once = false
+
+        func run() async throws {
+            do {
+                let state = try self.paths.loadState()
+                try FileManager.default.createDirectory(atPath: self.out, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+                while true {
+                    var wait: TimeInterval = 30
+                    do {
+                        let notAfter = try await self.renew(state)
+                        let now = Date()
+                        wait = max(30, notAfter.timeIntervalSince(now) * 2 / 3)
+                        print("certificate for \(self.spiffeID) in \(self.out) until \(ISO8601DateFormatter().string(from: notAfter)); next renewal in \(Int(wait)) s")
+                    } catch {
+                        FileHandle.standardError.write(Data("gatehouse agent cert: could not renew (retrying in 30 s): \(error)\n".utf8))
+                        if self.once { throw error }
+                    }
+                    if self.once { return }
+                    try await Task.sleep(for: .seconds(wait))
+                }
+            } catch {
+                throw fail(error)
+            }
+        }
+
+        func renew(_ state: Paths.State) async throws -> Date {
+            let key = SigningKey.generate(.p256, using: SystemRandomSource())
+            let csr = try SigningRequest.makePEM(key: key, spiffeID: self.spiffeID, dnsNames: self.dnsNames)
+            guard let issued = try await self.paths.withMTLS(state, { try await $0.signCertificate(csr: csr, lifetime: self.lifetime) }) else {
+                throw GatehouseError(.invalidInput, "this agent has no mutual-TLS identity; the server needs --mtls-listen, then join again")
+            }
+            func file(_ name: String) -> String { (self.out as NSString).appendingPathComponent(name) }
+            try self.paths.write(file("key.pem"), Data(key.pkcs8PEM.utf8), mode: 0o600)
+            try self.paths.write(file("cert.pem"), Data(issued.certificate.utf8))
+            try self.paths.write(file("chain.pem"), Data(issued.chain.utf8))
+            try self.paths.write(file("bundle.pem"), Data(issued.root.utf8))
+            if let command = self.reloadCommand {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/bin/sh")
+                process.arguments = ["-c", command]
+                try process.run()
+                process.waitUntilExit()
+                if process.terminationStatus != 0 {
+                    FileHandle.standardError.write(Data("gatehouse agent cert: --reload-cmd exited with \(process.terminationStatus)\n".utf8))
+                }
+            }
+            return issued.notAfter
         }
     }
 }

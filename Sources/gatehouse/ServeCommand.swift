@@ -33,6 +33,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("trusted-proxies"), help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed.")
     var trustedProxies: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key for HTTPS.") var tlsKey: String?
+    @Option(name: .customLong("mtls-listen"), help: "HOST:PORT of the mutual-TLS listener for agents and services (TLS 1.3, client certificate required; off by default).")
+    var mtlsListen: String?
+    @Option(name: .customLong("trust-domain"), help: "SPIFFE trust domain of the X.509 authority (default: the public URL's host).") var trustDomain: String?
 
     func run() async throws {
         let settings: ServerSettings
@@ -64,6 +67,8 @@ struct Serve: AsyncParsableCommand {
         overrides.signInRate = self.signInRate
         overrides.trustedProxies = self.trustedProxies
         overrides.tlsKey = self.tlsKey
+        overrides.mtlsListen = self.mtlsListen
+        overrides.trustDomain = self.trustDomain
         var document: ConfigDocument? = nil
         var fileName = "config"
         if let path = self.config {

@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseCore
 import GatehouseHTTP
+import GatehousePKI
 import GatehouseServices
 import GatehouseWebAuthn
 import X509
@@ -108,7 +109,34 @@ struct ServerRunner {
         deps.proxyTicketKey = rootKey.derive(label: "gatehouse/proxy-ticket/v1")
         let ssh = SSHCertificateService(environment: environment, policy: policy, userCA: keys[.sshUserCA], hostCA: keys[.sshHostCA])
         deps.ssh = ssh
-        deps.hosts = HostEnrollmentService(environment: environment, policy: policy, ssh: ssh)
+        let pki = try PKIService(
+            environment: environment, policy: policy, rootKey: keys[.x509Root], sealer: KeySealer(rootKey: rootKey),
+            settings: .init(trustDomain: self.settings.trustDomain, crlURL: self.settings.publicURL.origin + "/api/pki/crl",
+                            serverDNSNames: [self.settings.publicURL.host], serverIPAddresses: self.settings.mtlsListen.flatMap { try? IPPrefix(parsing: $0.bindHost) }.map { [$0] } ?? [])
+        )
+        try await pki.start()
+        let authorityReady = (try? pki.current()) != nil
+        if !authorityReady {
+            self.logger.warning("the X.509 authority waits for an intermediate from the offline root (gatehouse admin pki import-intermediate); no certificates are issued until then")
+        }
+        deps.pki = pki
+        let hosts = HostEnrollmentService(environment: environment, policy: policy, ssh: ssh, pki: pki)
+        deps.hosts = hosts
+        var mtlsServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let mtls = self.settings.mtlsListen, authorityReady {
+            let identity = MTLSServerIdentity(pki: pki, dnsNames: [self.settings.publicURL.host], ipAddresses: (try? IPPrefix(parsing: mtls.bindHost)).map { [$0] } ?? [])
+            try await identity.renew()
+            deps.mtlsURL = "https://\(self.settings.publicURL.host):\(mtls.port)"
+            let mtlsLogger = self.logger
+            let app = Application(
+                router: MTLSListener.makeRouter(pki: pki, hosts: hosts, random: random),
+                server: try .tls(.http1(configuration: Self.http1Configuration), configuration: try MTLSListener.tlsConfiguration(identity: identity, pki: pki)),
+                configuration: .init(address: .hostname(mtls.bindHost, port: mtls.port), serverName: nil),
+                onServerRunning: { _ in mtlsLogger.notice("mutual-TLS listener ready", metadata: ["address": "\(mtls)", "trust_domain": "\(pki.trustDomain)"]) },
+                logger: Logger(label: "gatehouse.mtls")
+            )
+            mtlsServices = [.init(service: identity), .init(service: app)]
+        }
         deps.signInRatePerMinute = self.settings.signInRatePerMinute
         deps.trustedProxies = self.settings.trustedProxies
         let publisher = CheckpointPublisher(
@@ -156,7 +184,7 @@ struct ServerRunner {
                 services: [
                     .init(service: publisher), .init(service: PolicyRefresher(policy: policy, logger: Logger(label: "gatehouse.policy"))),
                     .init(service: publicApp), .init(service: adminApp),
-                ],
+                ] + mtlsServices,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: Logger(label: "gatehouse.lifecycle")
             )

@@ -25,8 +25,8 @@ struct LayeringTests {
         "GatehouseServices": (.services, []),
         "GatehouseStorage": (.adapter, Set(["Logging", "NIOCore", "NIOPosix", "NIOSSL", "SQLKit", "SQLiteKit", "SQLiteNIO", "PostgresKit", "PostgresNIO"]).union(os)),
         "GatehouseGraphQL": (.adapter, ["Graphiti", "GraphQL"]),
-        "GatehouseHTTP": (.adapter, Set(["Hummingbird", "HummingbirdTLS", "HummingbirdCore", "Logging", "NIOCore", "NIOSSL", "Prometheus", "HTTPTypes", "ServiceLifecycle", "Mustache", "AsyncHTTPClient", "NIOHTTP1", "HummingbirdWebSocket", "HummingbirdWSClient"]).union(os)),
-        "GatehouseClient": (.adapter, ["AsyncHTTPClient", "NIOCore", "NIOHTTP1"]),
+        "GatehouseHTTP": (.adapter, Set(["Hummingbird", "HummingbirdTLS", "HummingbirdCore", "Logging", "NIOCore", "NIOSSL", "Prometheus", "HTTPTypes", "ServiceLifecycle", "Mustache", "AsyncHTTPClient", "NIOHTTP1", "HummingbirdWebSocket", "HummingbirdWSClient", "X509", "Crypto"]).union(os)),
+        "GatehouseClient": (.adapter, ["AsyncHTTPClient", "NIOCore", "NIOHTTP1", "NIOSSL"]),
         "gatehouse": (.executable, []),
         "GatehouseTesting": (.testing, ["Logging", "PostgresNIO"]),
     ]

@@ -29,6 +29,8 @@ public struct ServerSettings: Sendable, Equatable {
         public var signInRate: String?
         /// Comma-separated on the command line.
         public var trustedProxies: String?
+        public var mtlsListen: String?
+        public var trustDomain: String?
         public init() {}
     }
 
@@ -43,7 +45,7 @@ public struct ServerSettings: Sendable, Equatable {
         ("tls.cert", "--tls-cert"), ("tls.key", "--tls-key"),
         ("webauthn.attestation", "--webauthn-attestation"), ("webauthn.trust_anchors", "--webauthn-trust-anchors"),
         ("webauthn.aaguids", "--webauthn-aaguids"), ("webauthn.signin_rate_per_minute", "--signin-rate"),
-        ("trusted_proxies", "--trusted-proxies"),
+        ("trusted_proxies", "--trusted-proxies"), ("mtls_listen", "--mtls-listen"), ("trust_domain", "--trust-domain"),
     ]
 
     /// Sign-in attempts allowed per source network per minute, by default.
@@ -71,6 +73,10 @@ public struct ServerSettings: Sendable, Equatable {
     public let signInRatePerMinute: Int
     /// Reverse proxies whose `X-Forwarded-For` is believed (empty: the header is ignored).
     public let trustedProxies: [IPPrefix]
+    /// The mutual-TLS listener for agents and services (TLS 1.3, client certificates required).
+    public let mtlsListen: ListenAddress?
+    /// The SPIFFE trust domain the X.509 authority issues for (default: the public URL's host).
+    public let trustDomain: String
 
     public static func resolve(overrides: Overrides, file: ConfigDocument?, fileName: String = "config") throws(GatehouseError) -> ServerSettings {
         let known = Set(knownKeys.map(\.key))
@@ -186,10 +192,22 @@ public struct ServerSettings: Sendable, Equatable {
             }
         }
 
+        var mtlsListen: ListenAddress? = nil
+        if let text = try lookup.string("mtls_listen") {
+            do { mtlsListen = try ListenAddress(parsing: text.value) } catch { throw lookup.error(text.origin, "mtls_listen", error.message) }
+            if mtlsListen?.port == listen.port && mtlsListen?.bindHost == listen.bindHost {
+                throw lookup.error(text.origin, "mtls_listen", "must differ from listen")
+            }
+        }
+        let domain = try lookup.string("trust_domain") ?? (publicURL.host, .default)
+        guard SPIFFEID.isValidTrustDomain(domain.value) else {
+            throw lookup.error(domain.origin, "trust_domain", "'\(domain.value.prefix(64))' is not a SPIFFE trust domain (lower-case a-z, 0-9, '.', '-', '_')")
+        }
+
         return ServerSettings(
             dataDir: dataDir.value, listen: listen, publicURL: publicURL, database: database,
             logFormat: logFormat, logLevel: levelText.value, tls: tls, passkeys: passkeys, signInRatePerMinute: signInRate,
-            trustedProxies: trustedProxies
+            trustedProxies: trustedProxies, mtlsListen: mtlsListen, trustDomain: domain.value
         )
     }
 }
@@ -223,6 +241,8 @@ private struct Lookup {
             case "webauthn.aaguids": self.overrides.webauthnAAGUIDs
             case "webauthn.signin_rate_per_minute": self.overrides.signInRate
             case "trusted_proxies": self.overrides.trustedProxies
+            case "mtls_listen": self.overrides.mtlsListen
+            case "trust_domain": self.overrides.trustDomain
             default: nil
             }
         if let flagValue { return (flagValue, .flag(flag)) }

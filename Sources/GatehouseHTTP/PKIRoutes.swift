@@ -1,0 +1,108 @@
+import Foundation
+import GatehouseCore
+import GatehouseOIDC
+import GatehousePKI
+import GatehouseServices
+import Hummingbird
+
+/// `/api/pki/...` on the public listener: the CA chain and CRL (public), and certificates for a
+/// signed-in person whose access token carries the `certificates` scope.
+enum PKIRoutes {
+    static let maxBodyBytes = 16 * 1024
+
+    struct IssuedBody: Encodable {
+        let certificate: String
+        let chain: String
+        let root: String
+        let serial: String
+        let spiffeID: String
+        let notAfter: Date
+        enum CodingKeys: String, CodingKey {
+            case certificate, chain, root, serial
+            case spiffeID = "spiffe_id"
+            case notAfter = "not_after"
+        }
+
+        init(_ issued: PKIService.Issued, root: String) throws {
+            self.certificate = try Authority.pem(issued.certificate)
+            self.chain = try issued.chain.map(Authority.pem).joined()
+            self.root = root
+            self.serial = issued.serial
+            self.spiffeID = issued.spiffeID
+            self.notAfter = issued.certificate.notValidAfter
+        }
+    }
+
+    /// `{"csr": PEM, "lifetime_seconds": N}`, strictly.
+    static func signBody(_ request: Request) async throws -> (SigningRequest, TimeInterval?) {
+        try WebAuthnRoutes.requireJSON(request)
+        let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
+        try StrictJSON.checkKeys(bytes, allowed: ["csr", "lifetime_seconds"])
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let csr = object["csr"] as? String else {
+            throw GatehouseError(.invalidInput, "csr is required: a PEM certificate request (-----BEGIN CERTIFICATE REQUEST-----)")
+        }
+        var lifetime: TimeInterval? = nil
+        if let value = object["lifetime_seconds"] {
+            guard let n = value as? Int, !(value is Bool), n > 0 else { throw GatehouseError(.invalidInput, "lifetime_seconds must be a positive whole number") }
+            lifetime = TimeInterval(n)
+        }
+        return (try SigningRequest(pemOrDER: Array(csr.utf8)), lifetime)
+    }
+
+    static func pemResponse(_ text: String) -> Response {
+        var r = JSONResponse.raw(.ok, Array(text.utf8), contentType: "application/pem-certificate-chain")
+        r.headers[.cacheControl] = "public, max-age=300"
+        return r
+    }
+
+    static func crlResponse(_ pki: PKIService) async -> Response {
+        do {
+            var r = JSONResponse.raw(.ok, try await pki.revocationList(), contentType: "application/pkix-crl")
+            r.headers[.cacheControl] = "no-cache"
+            return r
+        } catch let error as GatehouseError {
+            return JSONResponse.error(error)
+        } catch {
+            return JSONResponse.error(GatehouseError(.storeFailure, "the CRL is unavailable right now"))
+        }
+    }
+
+    static func chainResponse(_ pki: PKIService) -> Response {
+        do {
+            let active = try pki.current()
+            return Self.pemResponse(try active.chain.map(Authority.pem).joined())
+        } catch let error as GatehouseError {
+            return JSONResponse.error(error)
+        } catch {
+            return JSONResponse.error(GatehouseError(.internal, "the CA chain cannot be encoded"))
+        }
+    }
+
+    static func failure(_ error: any Error, _ what: String) -> Response {
+        if let error = error as? GatehouseError { return JSONResponse.error(error) }
+        return JSONResponse.error(GatehouseError(.storeFailure, "\(what) cannot be issued right now; try again"))
+    }
+
+    static func add(to router: Router<GatehouseRequestContext>, pki: PKIService, oidc: OIDCService?, random: any RandomSource, trustedProxies: [IPPrefix]) {
+        router.get("/api/pki/ca") { _, _ in Self.chainResponse(pki) }
+        router.get("/api/pki/crl") { _, _ in await Self.crlResponse(pki) }
+        guard let oidc else { return }
+        let issuances = RateLimiter(capacity: 60, per: 60, time: SystemTimeSource())
+        router.post("/api/pki/sign") { request, context in
+            do {
+                let user: User
+                switch try await SSHRoutes.bearer(request, oidc: oidc, scope: .certificates) {
+                case .refused(let response): return response
+                case .user(let u, _): user = u
+                }
+                if let wait = issuances.take("user:" + user.id) { throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds") }
+                let (csr, lifetime) = try await Self.signBody(request)
+                let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
+                let issued = try await pki.sign(csr, requester: .user(user), lifetime: lifetime, sourceAddress: address, requestID: Identifier.make(using: random))
+                return JSONResponse.make(.created, try IssuedBody(issued, root: try Authority.pem(pki.current().root)))
+            } catch {
+                return Self.failure(error, "certificates")
+            }
+        }
+    }
+}
