@@ -57,6 +57,29 @@ public struct SPIFFELeafPolicy: VerifierPolicy {
         public let segments: [String]
     }
 
+    /// swift-certificates' reasons embed whole certificate dumps (`Certificate Certificate(...)`);
+    /// keep the words around them, bounded, so logs and errors say what failed.
+    static func shorten(_ text: String) -> String {
+        var out = ""
+        var depth = 0
+        var rest = Substring(text)
+        while let c = rest.first {
+            if depth == 0 && rest.hasPrefix("Certificate(") {
+                depth = 1
+                rest = rest.dropFirst("Certificate(".count)
+                out += "…"
+                continue
+            }
+            if depth > 0 {
+                if c == "(" { depth += 1 } else if c == ")" { depth -= 1 }
+            } else {
+                out.append(c)
+            }
+            rest = rest.dropFirst()
+        }
+        return String(out.prefix(300))
+    }
+
     /// The one SPIFFE ID a leaf carries: exactly one URI SAN, and it must be a valid SPIFFE ID.
     public static func spiffeID(of certificate: Certificate) -> Result<Identity, GatehouseError> {
         let uris = Authority.names(of: certificate).uris
@@ -84,8 +107,8 @@ public struct SPIFFELeafPolicy: VerifierPolicy {
             case .failure(let error): return .failure(error)
             }
         case .couldNotValidate(let failures):
-            let reason = failures.first.map { "\($0.policyFailureReason)" } ?? "no chain to the Gatehouse root"
-            return .failure(GatehouseError(.unauthenticated, "the certificate does not verify: \(reason.prefix(200))"))
+            let reason = failures.first.map { Self.shorten("\($0.policyFailureReason)") } ?? "no chain to the Gatehouse root"
+            return .failure(GatehouseError(.unauthenticated, "the certificate does not verify: \(reason)"))
         }
     }
 }

@@ -143,3 +143,40 @@ struct AuthorityTests {
         #expect(serials == ["4a02", "7f01"])
     }
 }
+
+@Suite("Chains that verify to the root but break one of our rules")
+struct RogueChainTests {
+    @Test("a rogue intermediate without name constraints: other trust domain, server-only EKU, expired")
+    func rogue() async throws {
+        let ca = try AuthorityTests.authority()
+        let rogueKey = SigningKey.generate(.p256, using: SystemRandomSource())
+        let rogue = try Certificate(
+            version: .v3, serialNumber: Authority.randomSerial(using: SystemRandomSource()), publicKey: rogueKey.certificatePrivateKey.publicKey,
+            notValidBefore: AuthorityTests.now - 600, notValidAfter: AuthorityTests.now + 86400, issuer: ca.root.subject,
+            subject: try DistinguishedName { CommonName("rogue") }, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+            }, issuerPrivateKey: ca.rootKey.certificatePrivateKey)
+        func leaf(_ id: String, eku: [ExtendedKeyUsage.Usage] = [.clientAuth], from: Date = AuthorityTests.now - 60, to: Date = AuthorityTests.now + 3600) throws -> Certificate {
+            try Certificate(version: .v3, serialNumber: Authority.randomSerial(using: SystemRandomSource()), publicKey: SigningKey.generate(.p256, using: SystemRandomSource()).certificatePrivateKey.publicKey,
+                            notValidBefore: from, notValidAfter: to, issuer: rogue.subject, subject: DistinguishedName(), signatureAlgorithm: .ecdsaWithSHA256,
+                            extensions: try Certificate.Extensions {
+                                Critical(SubjectAlternativeNames([.uniformResourceIdentifier(id)]))
+                                Critical(KeyUsage(digitalSignature: true))
+                                try ExtendedKeyUsage(eku)
+                            }, issuerPrivateKey: rogueKey.certificatePrivateKey)
+        }
+        func reason(_ c: Certificate) async -> String {
+            switch await SPIFFELeafPolicy.verify(chain: [c, rogue], root: ca.root, trustDomain: "corp.example", usage: .clientAuth, time: AuthorityTests.now) {
+            case .success: return "accepted"
+            case .failure(let e): return e.message
+            }
+        }
+        #expect(await reason(try leaf("spiffe://corp.example/ok")) == "accepted")
+        #expect(await reason(try leaf("spiffe://other.example/x")).contains("trust domain other.example"))
+        #expect(await reason(try leaf("spiffe://corp.example/x", eku: [.serverAuth])).contains("extended key usage"))
+        let expired = await reason(try leaf("spiffe://corp.example/x", from: AuthorityTests.now - 7200, to: AuthorityTests.now - 3600))
+        #expect(expired.contains("expired"), "\(expired)")
+    }
+}
