@@ -298,7 +298,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatehouseServicesTests",
-            dependencies: ["GatehouseCore", "GatehouseServices", "GatehouseStorage", "GatehouseTesting", "GatehouseWebAuthn", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["GatehouseCore", "GatehouseServices", "GatehousePKI", .product(name: "X509", package: "swift-certificates"), "GatehouseStorage", "GatehouseTesting", "GatehouseWebAuthn", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -117,7 +117,10 @@ public final class PKIService: Sendable {
         let env = self.environment
         let now = env.time.now()
         let records = try await env.store.read { tx in try await tx.pkiAuthorities() }
-        if let record = records.first(where: { $0.status == .active && $0.trustDomain == self.trustDomain }) {
+        // An intermediate from an offline root, once imported, wins over the generated one: the
+        // operator chose to keep the root offline. Otherwise the newest.
+        let candidates = records.filter { $0.status == .active && $0.trustDomain == self.trustDomain }
+        if let record = candidates.first(where: \.rootOffline) ?? candidates.first {
             let loaded = try self.load(record)
             if loaded.rootOffline || loaded.intermediate.notValidAfter.timeIntervalSince(now) > Self.intermediateRenewal {
                 self.active.mutate { $0 = loaded }
