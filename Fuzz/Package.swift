@@ -28,6 +28,10 @@ let package = Package(
             dependencies: [.product(name: "GatehouseOIDC", package: "gatehouse"), .product(name: "GatehouseCore", package: "gatehouse")]
         ),
         .executableTarget(
+            name: "fuzz-csr",
+            dependencies: [.product(name: "GatehousePKI", package: "gatehouse"), .product(name: "GatehouseCore", package: "gatehouse")]
+        ),
+        .executableTarget(
             name: "fuzz-graphql",
             dependencies: [.product(name: "GatehouseGraphQL", package: "gatehouse")]
         ),
