@@ -226,6 +226,8 @@ let package = Package(
                 "GatehouseServices",
                 "GatehouseStorage",
                 "GatehouseSSH",
+                "GatehousePKI",
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/gatehouse-bench",

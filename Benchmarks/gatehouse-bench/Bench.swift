@@ -72,6 +72,10 @@ enum Bench {
             try SSHBench.run()
             return
         }
+        if args.count == 2, args[1] == "pki" {
+            try PKIBench.run()
+            return
+        }
         var results: [Result] = []
 
         let configBytes = Array(configText.utf8)
@@ -189,6 +193,7 @@ enum Bench {
         PolicyBench.run()
         try await WebAuthnBench.run()
         try SSHBench.run()
+        try PKIBench.run()
     }
 
     static func seconds(_ d: Duration) -> Double {
