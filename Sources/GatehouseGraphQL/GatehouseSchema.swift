@@ -31,13 +31,21 @@ public struct GraphQLContext: Sendable {
     public let offboarding: OffboardingService?
     /// Who is asking, for audit events of mutations (`admin-socket`).
     public let actor: String?
+    /// The X.509 inventory and revocation (admin socket only).
+    public let pki: PKIService?
+    /// Signs a CSR for the person behind the request's bearer token (public schema, when one
+    /// with the `certificates` scope came with it).
+    public let signCertificate: (@Sendable (String, Int?) async throws -> IssuedCertificateNode)?
 
-    public init(serverInfo: ServerInfo, auditLog: AuditLog? = nil, policy: PolicyService? = nil, offboarding: OffboardingService? = nil, actor: String? = nil) {
+    public init(serverInfo: ServerInfo, auditLog: AuditLog? = nil, policy: PolicyService? = nil, offboarding: OffboardingService? = nil, actor: String? = nil,
+                pki: PKIService? = nil, signCertificate: (@Sendable (String, Int?) async throws -> IssuedCertificateNode)? = nil) {
         self.serverInfo = serverInfo
         self.auditLog = auditLog
         self.policy = policy
         self.offboarding = offboarding
         self.actor = actor
+        self.pki = pki
+        self.signCertificate = signCertificate
     }
 }
 
@@ -97,6 +105,7 @@ public enum GatehouseSchema {
     static func adminAPI() throws -> GatehouseAPI {
         let schema = try Schema<GatehouseResolver, GraphQLContext> {
             Self.serverInfoType()
+            Self.certificateType()
             Type(AuditEventNode.Detail.self, as: "AuditDetail") {
                 Field("key", at: \.key)
                 Field("value", at: \.value)
@@ -163,8 +172,16 @@ public enum GatehouseSchema {
                     Argument("from", at: \.from).description("Source address of the request.")
                     Argument("stepUpAgeSeconds", at: \.stepUpAgeSeconds).description("Seconds since the last passkey check.")
                 }.description("The active policy's decision for one request (give exactly one of ssh, reach, app, request, obtain), with its reasoning.")
+                Field("certificates", at: GatehouseResolver.certificates) {
+                    Argument("includeExpired", at: \.includeExpired)
+                    Argument("first", at: \.first).description("At most this many, newest first (default 1000).")
+                }.description("The X.509 certificates Gatehouse issued: serial, SPIFFE ID, names, requester, expiry, revocation.")
             }
             Mutation {
+                Field("revokeCertificate", at: GatehouseResolver.revokeCertificate) {
+                    Argument("serial", at: \.serial)
+                    Argument("reason", at: \.reason).description("Recorded in the audit log.")
+                }.description("Revokes an X.509 certificate: on the CRL, refused by every mutual-TLS listener at once. Returns the serial.")
                 Field("offboardUser", at: GatehouseResolver.offboardUser) {
                     Argument("username", at: \.username)
                     Argument("reason", at: \.reason).description("Why: recorded in the audit log.")
@@ -193,8 +210,15 @@ public enum GatehouseSchema {
     static func publicAPI() throws -> GatehouseAPI {
         let schema = try Schema<GatehouseResolver, GraphQLContext> {
             Self.serverInfoType()
+            Self.issuedCertificateType()
             Query {
                 Field("serverInfo", at: GatehouseResolver.serverInfo).description("Public facts about this server.")
+            }
+            Mutation {
+                Field("signCertificate", at: GatehouseResolver.signCertificate) {
+                    Argument("csr", at: \.csr).description("A PEM certificate request naming the SPIFFE ID (URI SAN); P-256 or Ed25519.")
+                    Argument("lifetimeSeconds", at: \.lifetimeSeconds).description("Default 24 h; at most the policy's.")
+                }.description("An X.509 certificate for a SPIFFE identity the policy lets the caller obtain. Needs a bearer access token with the certificates scope.")
             }
         }
         return GatehouseAPI(resolver: GatehouseResolver(), schema: schema)

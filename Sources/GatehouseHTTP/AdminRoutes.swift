@@ -87,7 +87,7 @@ public enum AdminRoutes {
                 return JSONResponse.error(error)
             }
             let response = await gateway.handle(body: body, context: GraphQLContext(
-                serverInfo: info, auditLog: deps.auditLog, policy: deps.policy, offboarding: offboarding, actor: Self.actor
+                serverInfo: info, auditLog: deps.auditLog, policy: deps.policy, offboarding: offboarding, actor: Self.actor, pki: deps.pki
             ))
             return JSONResponse.raw(.init(code: response.status), response.body)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseCore
+import GatehousePKI
 import GatehouseGraphQL
 import GatehouseServices
 public import Hummingbird
@@ -72,7 +73,7 @@ public enum PublicRoutes {
             let text = deps.registry.emitToString() + ProcessMetrics.render()
             return JSONResponse.raw(.ok, Array(text.utf8), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
-        router.post("/graphql") { request, _ in
+        router.post("/graphql") { request, context in
             // Only JSON bodies: a cross-site form or text/plain post cannot reach the resolvers.
             let contentType = request.headers[.contentType]?.lowercased() ?? ""
             guard contentType.hasPrefix("application/json") || contentType.hasPrefix("application/graphql-response+json") else {
@@ -90,7 +91,22 @@ public enum PublicRoutes {
                     Array(#"{"errors":[{"extensions":{"code":"REQUEST_TOO_LARGE"},"message":"request body is too large"}]}"#.utf8)
                 )
             }
-            let response = await gateway.handle(body: body, context: GraphQLContext(serverInfo: info))
+            // A bearer token with the certificates scope lets signCertificate act for its person.
+            var signer: (@Sendable (String, Int?) async throws -> IssuedCertificateNode)? = nil
+            if let pki = deps.pki, let oidc = deps.oidc, request.headers[.authorization] != nil {
+                switch try await SSHRoutes.bearer(request, oidc: oidc, scope: .certificates) {
+                case .refused(let response): return response
+                case .user(let user, _):
+                    let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: deps.trustedProxies)
+                    signer = { csr, lifetime in
+                        let issued = try await pki.sign(try SigningRequest(pemOrDER: Array(csr.utf8)), requester: .user(user), lifetime: lifetime.map(TimeInterval.init),
+                                                        sourceAddress: address, requestID: Identifier.make(using: deps.environment.random))
+                        return IssuedCertificateNode(certificate: try Authority.pem(issued.certificate), chain: try issued.chain.map(Authority.pem).joined(),
+                                                     root: try Authority.pem(pki.current().root), serial: issued.serial, spiffeId: issued.spiffeID, notAfter: issued.certificate.notValidAfter)
+                    }
+                }
+            }
+            let response = await gateway.handle(body: body, context: GraphQLContext(serverInfo: info, signCertificate: signer))
             return JSONResponse.raw(.init(code: response.status), response.body)
         }
         return router

@@ -259,6 +259,26 @@ def test_a_person_obtains_a_certificate_and_offboarding_cuts_it(pki, tmp_path):
     (tmp_path / "root.pem").write_text(issued["root"])
     assert issued["spiffe_id"] == f"spiffe://{TD}/user/carol"
 
+    # The same through GraphQL: a mutation for the bearer's person; refused without the scope.
+    mutation = {"query": "mutation($csr: String!) { signCertificate(csr: $csr, lifetimeSeconds: 600) { serial spiffeId notAfter chain } }",
+                "variables": {"csr": csr(f"spiffe://{TD}/user/carol")}}
+    r = requests.post(p.url + "/graphql", json=mutation, headers={"Authorization": "Bearer " + token}, timeout=10)
+    assert r.status_code == 200 and r.json()["data"]["signCertificate"]["spiffeId"] == f"spiffe://{TD}/user/carol", r.text
+    via_graphql = r.json()["data"]["signCertificate"]["serial"]
+    r = requests.post(p.url + "/graphql", json=mutation, timeout=10)
+    assert r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", r.text
+    assert requests.post(p.url + "/graphql", json=mutation, headers={"Authorization": "Bearer " + without}, timeout=10).status_code == 403
+    bad = dict(mutation, variables={"csr": csr(f"spiffe://{TD}/user/admin")})
+    r = requests.post(p.url + "/graphql", json=bad, headers={"Authorization": "Bearer " + token}, timeout=10)
+    assert r.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN", r.text
+    # The administrator's schema on the admin socket: the inventory, and revocation.
+    admin = lambda q: json.loads(run("curl", "-sS", "--unix-socket", f"{p.data}/admin.sock", "-H", "Content-Type: application/json",
+                                     "-d", json.dumps({"query": q}), "http://gatehouse/v1/graphql").stdout)
+    listed = admin("{ certificates { serial spiffeId requester revokedAt } }")["data"]["certificates"]
+    assert {"serial": via_graphql, "spiffeId": f"spiffe://{TD}/user/carol", "requester": "user:carol", "revokedAt": None} in listed, listed
+    assert admin(f'mutation {{ revokeCertificate(serial: "{via_graphql}", reason: "graphql drill") }}')["data"]["revokeCertificate"] == via_graphql
+    assert any(c["serial"] == via_graphql and c["revokedAt"] for c in admin("{ certificates { serial revokedAt } }")["data"]["certificates"])
+
     # One kept-alive connection: the person's access is checked on every request, so
     # offboarding ends it on the same connection and no new handshake succeeds.
     session = requests.Session()
