@@ -73,8 +73,17 @@ extension GatehouseResolver {
         guard arguments.csr.utf8.count <= 16 * 1024 else { throw GraphQLError(message: "the certificate request is over 16 KiB", extensions: ["code": .string("BAD_USER_INPUT")]) }
         do {
             return try await sign(arguments.csr, arguments.lifetimeSeconds)
-        } catch let error as GatehouseError {
-            throw GraphQLError(message: error.message, extensions: ["code": .string(error.code == .forbidden ? "FORBIDDEN" : error.code == .unauthenticated ? "UNAUTHENTICATED" : "BAD_USER_INPUT")])
+        } catch let error as GatehouseError where [.invalidInput, .inputTooLarge, .forbidden, .unauthenticated, .rateLimited].contains(error.code) {
+            let code = switch error.code {
+            case .forbidden: "FORBIDDEN"
+            case .unauthenticated: "UNAUTHENTICATED"
+            case .rateLimited: "RATE_LIMITED"
+            default: "BAD_USER_INPUT"
+            }
+            throw GraphQLError(message: error.message, extensions: ["code": .string(code)])
+        } catch {
+            // Store or internal failures: no details to the caller (they are in the server log).
+            throw GraphQLError(message: "certificates cannot be issued right now; try again", extensions: ["code": .string("UNAVAILABLE")])
         }
     }
 

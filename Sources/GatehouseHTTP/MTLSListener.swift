@@ -132,11 +132,11 @@ public enum MTLSListener {
         }
     }
 
-    static func agent(_ context: MTLSRequestContext, pki: PKIService) async throws -> String {
-        guard case .agent(let host) = try await Self.peer(context, pki: pki) else {
+    static func agent(_ context: MTLSRequestContext, pki: PKIService) async throws -> (host: String, enrolledAt: Date) {
+        guard case .agent(let host, let enrolledAt) = try await Self.peer(context, pki: pki) else {
             throw GatehouseError(.forbidden, "only a host's agent identity may do this")
         }
-        return host
+        return (host, enrolledAt)
     }
 
     struct WhoAmI: Encodable {
@@ -168,7 +168,7 @@ public enum MTLSListener {
         router.get("/api/agent/whoami") { _, context in
             do {
                 switch try await Self.peer(context, pki: pki) {
-                case .agent(let host): return JSONResponse.make(.ok, WhoAmI(spiffeID: pki.agentID(host: host), kind: "agent", host: host))
+                case .agent(let host, _): return JSONResponse.make(.ok, WhoAmI(spiffeID: pki.agentID(host: host), kind: "agent", host: host))
                 case .workload(let id, let requester): return JSONResponse.make(.ok, WhoAmI(spiffeID: id, kind: "workload", host: requester.hasPrefix("host:") ? String(requester.dropFirst(5)) : nil))
                 }
             } catch {
@@ -177,10 +177,10 @@ public enum MTLSListener {
         }
         router.post("/api/pki/sign") { request, context in
             do {
-                let host = try await Self.agent(context, pki: pki)
+                let (host, enrolledAt) = try await Self.agent(context, pki: pki)
                 if let wait = issuances.take("host:" + host) { throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds") }
                 let (csr, lifetime) = try await PKIRoutes.signBody(request)
-                let issued = try await pki.sign(csr, requester: .host(host), lifetime: lifetime, sourceAddress: context.remoteAddress?.ipAddress, requestID: Identifier.make(using: random))
+                let issued = try await pki.sign(csr, requester: .host(host, enrolledAt: enrolledAt), lifetime: lifetime, sourceAddress: context.remoteAddress?.ipAddress, requestID: Identifier.make(using: random))
                 return JSONResponse.make(.created, try PKIRoutes.IssuedBody(issued, root: try Authority.pem(pki.current().root)))
             } catch {
                 return PKIRoutes.failure(error, "certificates")
@@ -189,10 +189,10 @@ public enum MTLSListener {
         guard let hosts else { return router }
         router.post("/api/agent/certificate") { request, context in
             do {
-                let host = try await Self.agent(context, pki: pki)
+                let (host, enrolledAt) = try await Self.agent(context, pki: pki)
                 if let wait = issuances.take("host:" + host) { throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds") }
                 let (csr, _) = try await PKIRoutes.signBody(request)
-                let issued = try await hosts.agentIdentity(host: host, request: csr, pki: pki, sourceAddress: context.remoteAddress?.ipAddress)
+                let issued = try await hosts.agentIdentity(host: host, enrolledAt: enrolledAt, request: csr, pki: pki, sourceAddress: context.remoteAddress?.ipAddress)
                 return JSONResponse.make(.created, AgentIdentityBody(certificate: issued.chain, root: issued.root, notAfter: issued.notAfter))
             } catch {
                 return PKIRoutes.failure(error, "agent certificates")
@@ -200,7 +200,7 @@ public enum MTLSListener {
         }
         router.post("/api/agent/host-certificate") { request, context in
             do {
-                let host = try await Self.agent(context, pki: pki)
+                let (host, _) = try await Self.agent(context, pki: pki)
                 try WebAuthnRoutes.requireJSON(request)
                 let bytes = try await collectBody(request, limit: PKIRoutes.maxBodyBytes)
                 try StrictJSON.checkKeys(bytes, allowed: ["host_key"])

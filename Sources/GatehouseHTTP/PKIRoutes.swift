@@ -9,6 +9,8 @@ import Hummingbird
 /// signed-in person whose access token carries the `certificates` scope.
 enum PKIRoutes {
     static let maxBodyBytes = 16 * 1024
+    /// Certificates a person may obtain per minute, through REST and GraphQL together.
+    static let personIssuances = RateLimiter(capacity: 60, per: 60, time: SystemTimeSource())
 
     struct IssuedBody: Encodable {
         let certificate: String
@@ -87,7 +89,7 @@ enum PKIRoutes {
         router.get("/api/pki/ca") { _, _ in Self.chainResponse(pki) }
         router.get("/api/pki/crl") { _, _ in await Self.crlResponse(pki) }
         guard let oidc else { return }
-        let issuances = RateLimiter(capacity: 60, per: 60, time: SystemTimeSource())
+        let issuances = Self.personIssuances
         router.post("/api/pki/sign") { request, context in
             do {
                 let user: User

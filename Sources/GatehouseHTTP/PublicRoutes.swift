@@ -99,6 +99,9 @@ public enum PublicRoutes {
                 case .user(let user, _):
                     let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: deps.trustedProxies)
                     signer = { csr, lifetime in
+                        if let wait = PKIRoutes.personIssuances.take("user:" + user.id) {
+                            throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds")
+                        }
                         let issued = try await pki.sign(try SigningRequest(pemOrDER: Array(csr.utf8)), requester: .user(user), lifetime: lifetime.map(TimeInterval.init),
                                                         sourceAddress: address, requestID: Identifier.make(using: deps.environment.random))
                         return IssuedCertificateNode(certificate: try Authority.pem(issued.certificate), chain: try issued.chain.map(Authority.pem).joined(),

@@ -102,7 +102,7 @@ public struct HostEnrollmentService: Sendable {
                             validBefore: Date(timeIntervalSince1970: TimeInterval(certificate.validBefore)), agentToken: agentToken, userCA: self.ssh.userCAKey.authorizedKey)
         if let request, let pki = self.pki {
             // Issued only once the join is ours: a racing loser never gets a live identity.
-            let issued = try await self.agentIdentity(host: record.name, request: request, pki: pki, sourceAddress: sourceAddress)
+            let issued = try await self.agentIdentity(host: record.name, enrolledAt: now, request: request, pki: pki, sourceAddress: sourceAddress)
             joined.agentCertificate = issued.chain
             joined.rootCertificate = issued.root
         }
@@ -111,11 +111,12 @@ public struct HostEnrollmentService: Sendable {
 
     /// The agent's mutual-TLS certificate: `spiffe://TD/gatehouse/agent/NAME`, for the key in
     /// `request` (made on the host; it never leaves it). A CSR naming another ID is refused.
-    public func agentIdentity(host: String, request: SigningRequest, pki: PKIService, sourceAddress: String?) async throws -> (chain: String, root: String, notAfter: Date) {
+    public func agentIdentity(host: String, enrolledAt: Date, request: SigningRequest, pki: PKIService, sourceAddress: String?) async throws -> (chain: String, root: String, notAfter: Date) {
         let id = pki.agentID(host: host)
         if let asked = request.spiffeID, asked != id { throw GatehouseError(.forbidden, "an agent's identity is \(id), not \(asked.prefix(200))") }
         guard request.dnsNames.isEmpty, request.ipAddresses.isEmpty else { throw GatehouseError(.forbidden, "an agent's identity carries no DNS or IP names") }
-        let issued = try await pki.issueInternal(publicKey: request.publicKey, spiffeID: id, lifetime: Self.agentCertificateLifetime, requester: "host:\(host)", sourceAddress: sourceAddress)
+        let issued = try await pki.issueInternal(publicKey: request.publicKey, spiffeID: id, lifetime: Self.agentCertificateLifetime, requester: "host:\(host)",
+                                                 enrollment: (host, enrolledAt), sourceAddress: sourceAddress)
         let active = try pki.current()
         return (try issued.chain.map(Authority.pem).joined(), try Authority.pem(active.root), issued.certificate.notValidAfter)
     }

@@ -46,15 +46,25 @@ public final class PKIService: Sendable {
 
     public enum Requester: Sendable {
         case user(User)
-        case host(String)
+        /// A host's agent, with the enrollment it proved (its host record's `joinedAt`): issuance
+        /// is refused unless the host is still enrolled under that same enrollment.
+        case host(String, enrolledAt: Date)
 
         var name: String {
             switch self {
             case .user(let u): "user:\(u.username.rawValue)"
-            case .host(let h): "host:\(h)"
+            case .host(let h, _): "host:\(h)"
             }
         }
+
+        var enrollment: (host: String, at: Date)? {
+            if case .host(let h, let at) = self { return (h, at) }
+            return nil
+        }
     }
+
+    /// Enrollment times compared as the store keeps them (milliseconds).
+    static func sameInstant(_ a: Date, _ b: Date) -> Bool { Int64((a.timeIntervalSince1970 * 1000).rounded(.down)) == Int64((b.timeIntervalSince1970 * 1000).rounded(.down)) }
 
     public struct Issued: Sendable {
         public let certificate: Certificate
@@ -65,8 +75,8 @@ public final class PKIService: Sendable {
 
     /// Who a verified mutual-TLS peer is.
     public enum Peer: Sendable, Equatable {
-        /// A host's agent (`spiffe://TD/gatehouse/agent/NAME`).
-        case agent(host: String)
+        /// A host's agent (`spiffe://TD/gatehouse/agent/NAME`), of the host's current enrollment.
+        case agent(host: String, enrolledAt: Date)
         /// Any other identity Gatehouse issued.
         case workload(spiffeID: String, requester: String)
     }
@@ -81,7 +91,7 @@ public final class PKIService: Sendable {
     let crlCache = LockedBox<(generation: UInt64, made: Date, der: [UInt8])?>(nil)
 
     enum PeerStatus: Sendable {
-        case ok(Peer)
+        case ok(Peer, notAfter: Date)
         case refused(String)
     }
 
@@ -205,7 +215,8 @@ public final class PKIService: Sendable {
             throw GatehouseError(.invalidInput, "this intermediate is not for a key this server requested for \(self.trustDomain); run gatehouse admin pki request-intermediate first")
         }
         guard root.subject == root.issuer, root.publicKey.isValidSignature(root.signature, for: root),
-              case .isCertificateAuthority = try root.extensions.basicConstraints ?? .notCertificateAuthority else {
+              case .isCertificateAuthority = try root.extensions.basicConstraints ?? .notCertificateAuthority,
+              try root.extensions.keyUsage?.keyCertSign == true else {
             throw GatehouseError(.invalidInput, "the second certificate is not a self-signed CA root")
         }
         guard intermediate.issuer == root.subject, root.publicKey.isValidSignature(intermediate.signature, for: intermediate) else {
@@ -213,11 +224,13 @@ public final class PKIService: Sendable {
         }
         guard case .isCertificateAuthority = try intermediate.extensions.basicConstraints ?? .notCertificateAuthority,
               let usage = try intermediate.extensions.keyUsage, usage.keyCertSign,
-              let constraints = try intermediate.extensions.nameConstraints, Array(constraints.permittedURIDomains) == [self.trustDomain] else {
+              let constraints = try intermediate.extensions.nameConstraints, Array(constraints.permittedURIDomains) == [self.trustDomain],
+              intermediate.extensions.first(where: { $0.oid == .X509ExtensionID.nameConstraints })?.critical == true else {
             throw GatehouseError(.invalidInput, "the intermediate must be a CA with keyCertSign and name constraints permitting only URIs in \(self.trustDomain)")
         }
-        guard intermediate.notValidBefore <= now.addingTimeInterval(Authority.backdate), intermediate.notValidAfter > now.addingTimeInterval(24 * 3600) else {
-            throw GatehouseError(.invalidInput, "the intermediate is not valid now, or expires within a day")
+        guard intermediate.notValidBefore <= now.addingTimeInterval(Authority.backdate), intermediate.notValidAfter > now.addingTimeInterval(24 * 3600),
+              intermediate.notValidAfter <= root.notValidAfter else {
+            throw GatehouseError(.invalidInput, "the intermediate is not valid now, expires within a day, or outlives its root")
         }
         let rootDER = try Authority.der(root), intermediateDER = try Authority.der(intermediate)
         try await env.store.commit { tx in
@@ -251,8 +264,9 @@ public final class PKIService: Sendable {
         let now = env.time.now()
         do {
             let (profile, userID) = try self.authorize(request, requester: requester, lifetime: requested, now: now)
-            return try await self.issue(publicKey: request.publicKey, profile: profile, requester: requester.name, userID: userID, sourceAddress: sourceAddress, requestID: requestID)
-        } catch let error as GatehouseError where error.code == .invalidInput || error.code == .forbidden {
+            return try await self.issue(publicKey: request.publicKey, profile: profile, requester: requester.name, userID: userID, enrollment: requester.enrollment,
+                                        sourceAddress: sourceAddress, requestID: requestID)
+        } catch let error as GatehouseError where [.invalidInput, .forbidden, .unauthenticated].contains(error.code) {
             try await env.store.commit { _ in
                 Change((), event: AuditEvent(code: .pkiCertificateRefused, time: now, actor: requester.name, subject: request.spiffeID.map { "spiffe:\($0.prefix(200))" } ?? requester.name,
                                              outcome: .denied, reason: error.message, requestID: requestID, sourceAddress: sourceAddress))
@@ -281,7 +295,7 @@ public final class PKIService: Sendable {
             guard user.status == .active else { throw GatehouseError(.unauthenticated, "this account is not active") }
             subject = compiled.subject(user: user.username.rawValue, now: now)
             userID = user.id
-        case .host(let name):
+        case .host(let name, _):
             subject = compiled.subject(host: name)
             ownAddresses = compiled.definitions.hosts.first { $0.name == name }?.addresses.filter(\.isSingleAddress) ?? []
         }
@@ -295,7 +309,10 @@ public final class PKIService: Sendable {
         let allowedDNS = granting.flatMap(\.dnsNames)
         let reserved = Set(self.settings.serverDNSNames)
         for name in request.dnsNames {
-            guard !reserved.contains(name) else { throw GatehouseError(.forbidden, "\(name) is the Gatehouse server's own name") }
+            // Nor a wildcard that would cover it: nobody else may present the server's names.
+            guard !reserved.contains(where: { $0 == name || Self.dns($0, matches: name) }) else {
+                throw GatehouseError(.forbidden, "\(name) is (or covers) the Gatehouse server's own name")
+            }
             guard allowedDNS.contains(where: { Self.dns(name, matches: $0) }) else {
                 throw GatehouseError(.forbidden, "the policy grants no DNS name \(name.prefix(64)) with \(id.prefix(200)) (allowed: \(allowedDNS.isEmpty ? "none" : allowedDNS.joined(separator: ", ")))")
             }
@@ -322,10 +339,14 @@ public final class PKIService: Sendable {
 
     /// Issues, records and audits in one transaction; a person's certificate only while the
     /// account is active (ordered with offboarding by the account lock).
-    func issue(publicKey: Certificate.PublicKey, profile: Authority.LeafProfile, requester: String, userID: String?, sourceAddress: String?, requestID: String?) async throws -> Issued {
+    func issue(publicKey: Certificate.PublicKey, profile: Authority.LeafProfile, requester: String, userID: String?, enrollment: (host: String, at: Date)?,
+               sourceAddress: String?, requestID: String?) async throws -> Issued {
         let env = self.environment
         let now = env.time.now()
         let active = try self.current()
+        guard active.intermediate.notValidAfter > now.addingTimeInterval(Authority.backdate) else {
+            throw GatehouseError(.internal, "the intermediate has expired; import a new one from the offline root (gatehouse admin pki request-intermediate)")
+        }
         let serial = Authority.randomSerial(using: env.random)
         let certificate = try Authority.leaf(publicKey: publicKey, profile: profile, issuer: active.intermediate, issuerKey: active.key, serial: serial, now: now)
         let record = PKICertificateRecord(
@@ -336,6 +357,12 @@ public final class PKIService: Sendable {
             if let userID {
                 try await tx.lockAccountChanges()
                 guard try await tx.user(id: userID)?.status == .active else { throw GatehouseError(.unauthenticated, "this account is not active") }
+            }
+            if let enrollment {
+                // Ordered with re-enrollment: a host re-enrolled since its agent proved itself gets nothing.
+                guard let joined = try await tx.host(named: enrollment.host)?.joinedAt, Self.sameInstant(joined, enrollment.at) else {
+                    throw GatehouseError(.unauthenticated, "host \(enrollment.host) was re-enrolled; its earlier agent identity obtains nothing")
+                }
             }
             try await tx.insertPKICertificate(record)
             return Change((), event: AuditEvent(
@@ -350,10 +377,10 @@ public final class PKIService: Sendable {
     /// The certificate of one of Gatehouse's own identities (the server's, a host agent's):
     /// decided by Gatehouse, not the policy.
     public func issueInternal(publicKey: Certificate.PublicKey, spiffeID: String, dnsNames: [String] = [], ipAddresses: [IPPrefix] = [], lifetime: TimeInterval,
-                              requester: String, sourceAddress: String? = nil) async throws -> Issued {
+                              requester: String, enrollment: (host: String, at: Date)? = nil, sourceAddress: String? = nil) async throws -> Issued {
         guard publicKey.pkiAlgorithm != nil else { throw GatehouseError(.invalidInput, "unsupported key: use P-256 or Ed25519") }
         return try await self.issue(publicKey: publicKey, profile: .init(spiffeID: spiffeID, dnsNames: dnsNames, ipAddresses: ipAddresses, lifetime: lifetime),
-                                    requester: requester, userID: nil, sourceAddress: sourceAddress, requestID: nil)
+                                    requester: requester, userID: nil, enrollment: enrollment, sourceAddress: sourceAddress, requestID: nil)
     }
 
     // MARK: revocation and inventory
@@ -391,7 +418,9 @@ public final class PKIService: Sendable {
         }
         let active = try self.current()
         let revoked = try await env.store.read { tx in try await tx.revokedPKICertificates(at: now.addingTimeInterval(-3600)) }
-        let number = revoked.compactMap(\.revokedAt).map { UInt64(max(0, $0.timeIntervalSince1970 * 1000)) }.max() ?? 0
+        // The CRL number is the time it was made, in milliseconds: it grows with every new CRL,
+        // also when entries expire off the list (RFC 5280 5.2.3).
+        let number = UInt64(max(0, now.timeIntervalSince1970 * 1000))
         let list = RevocationList(entries: revoked.map { .init(serialHex: $0.serial, revokedAt: $0.revokedAt ?? now) }, number: number,
                                   thisUpdate: now.addingTimeInterval(-Authority.backdate), nextUpdate: now.addingTimeInterval(Self.crlValidity))
         let der = try list.der(issuer: active.intermediate, key: active.key)
@@ -419,8 +448,10 @@ public final class PKIService: Sendable {
     public func vouch(identity: SPIFFELeafPolicy.Identity, serial: String) async -> Result<Peer, GatehouseError> {
         let env = self.environment
         let generation = env.store.writeGeneration
+        // The policy version is part of the key: a policy swap is not a store write of its own.
+        let key = "\(serial)@\(self.policy.active.info?.version ?? 0)"
         let status: PeerStatus
-        if let cached = self.peers.get(serial, generation: generation) {
+        if let cached = self.peers.get(key, generation: generation) {
             status = cached
         } else {
             do {
@@ -428,10 +459,14 @@ public final class PKIService: Sendable {
             } catch {
                 return .failure(GatehouseError(.storeFailure, "cannot check the peer's certificate right now"))
             }
-            self.peers.put(serial, status, generation: generation)
+            self.peers.put(key, status, generation: generation)
         }
         switch status {
-        case .ok(let peer): return .success(peer)
+        case .ok(let peer, let notAfter):
+            // Checked on every request too: a connection kept alive (or a resumed TLS session)
+            // outlives no certificate.
+            guard notAfter > env.time.now() else { return .failure(GatehouseError(.unauthenticated, "this certificate has expired")) }
+            return .success(peer)
         case .refused(let reason): return .failure(GatehouseError(.unauthenticated, reason))
         }
     }
@@ -446,17 +481,22 @@ public final class PKIService: Sendable {
             if let userID = record.userID {
                 guard try await tx.user(id: userID)?.status == .active else { return .refused("the person this certificate was issued to is no longer active") }
             }
+            var enrolledAt: Date? = nil
+            if record.requester.hasPrefix("host:") {
+                // Only certificates from the host's current enrollment: one re-enrolled (or
+                // enrolled again after that) does not bring back what came before.
+                let host = String(record.requester.dropFirst(5))
+                guard let joined = try await tx.host(named: host)?.joinedAt else { return .refused("host \(host), which obtained this certificate, is not enrolled") }
+                guard record.createdAt >= joined.addingTimeInterval(-0.001) else { return .refused("host \(host) was enrolled again after this certificate was issued") }
+                enrolledAt = joined
+            }
             if identity.segments.count == 3, identity.segments[0] == Self.reservedSegment, identity.segments[1] == "agent" {
                 let host = identity.segments[2]
-                guard record.requester == "host:\(host)", try await tx.host(named: host)?.joinedAt != nil else { return .refused("host \(host) is not enrolled") }
+                guard record.requester == "host:\(host)", let enrolledAt else { return .refused("host \(host) is not enrolled") }
                 guard self.policy.active.policy.definitions.hosts.contains(where: { $0.name == host }) else { return .refused("host \(host) is no longer in the policy") }
-                return .ok(.agent(host: host))
+                return .ok(.agent(host: host, enrolledAt: enrolledAt), notAfter: record.notAfter)
             }
-            if record.requester.hasPrefix("host:") {
-                let host = String(record.requester.dropFirst(5))
-                guard try await tx.host(named: host)?.joinedAt != nil else { return .refused("host \(host), which obtained this certificate, is not enrolled") }
-            }
-            return .ok(.workload(spiffeID: identity.id, requester: record.requester))
+            return .ok(.workload(spiffeID: identity.id, requester: record.requester), notAfter: record.notAfter)
         }
     }
 

@@ -23,10 +23,7 @@ struct Agent: AsyncParsableCommand {
         func path(_ name: String) -> String { (self.stateDir as NSString).appendingPathComponent(name) }
 
         func write(_ path: String, _ data: Data, mode: Int = 0o644) throws {
-            let temporary = path + ".tmp"
-            guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: mode]), rename(temporary, path) == 0 else {
-                throw GatehouseError(.invalidInput, "cannot write \(path)")
-            }
+            try SecureFile.write(path, data, mode: mode)
         }
 
         func hostPublicKey() throws -> String {
@@ -186,6 +183,11 @@ struct Agent: AsyncParsableCommand {
                             let key = SigningKey.generate(.p256, using: SystemRandomSource())
                             let csr = try SigningRequest.makePEM(key: key, spiffeID: nil)
                             if let identity = try await self.paths.withMTLS(state, { try await $0.renewAgentIdentity(csr: csr) }) {
+                                // The root is pinned at join: an answer with another one is not believed.
+                                let pinned = FileManager.default.contents(atPath: self.paths.path("ca.pem")).map { String(decoding: $0, as: UTF8.self) }
+                                guard pinned == identity.root else {
+                                    throw GatehouseError(.internal, "the server answered with a different root than the one pinned at join; nothing was written (join again to change roots)")
+                                }
                                 try self.paths.saveIdentity(key: key, chain: identity.certificate, root: identity.root)
                                 state.agentNotBefore = Date()
                                 state.agentNotAfter = identity.notAfter
@@ -264,6 +266,8 @@ struct Agent: AsyncParsableCommand {
                 throw GatehouseError(.invalidInput, "this agent has no mutual-TLS identity; the server needs --mtls-listen, then join again")
             }
             func file(_ name: String) -> String { (self.out as NSString).appendingPathComponent(name) }
+            let pinned = FileManager.default.contents(atPath: self.paths.path("ca.pem")).map { String(decoding: $0, as: UTF8.self) }
+            guard pinned == issued.root else { throw GatehouseError(.internal, "the server answered with a different root than the one pinned at join; nothing was written") }
             try self.paths.write(file("key.pem"), Data(key.pkcs8PEM.utf8), mode: 0o600)
             try self.paths.write(file("cert.pem"), Data(issued.certificate.utf8))
             try self.paths.write(file("chain.pem"), Data(issued.chain.utf8))

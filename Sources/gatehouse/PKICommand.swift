@@ -128,10 +128,8 @@ struct PKICommand: AsyncParsableCommand {
                 let random = SystemRandomSource()
                 let key = SigningKey.generate(algorithm.keyAlgorithm, using: random)
                 let root = try Authority.root(key: key, trustDomain: self.trustDomain, serial: Authority.randomSerial(using: random), now: Date())
-                guard FileManager.default.createFile(atPath: keyPath, contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600]),
-                      FileManager.default.createFile(atPath: certPath, contents: Data(try Authority.pem(root).utf8)) else {
-                    throw GatehouseError(.invalidInput, "cannot write to \(self.out)")
-                }
+                try SecureFile.write(keyPath, Data(key.pkcs8PEM.utf8), mode: 0o600)
+                try SecureFile.write(certPath, Data(try Authority.pem(root).utf8), mode: 0o644)
                 print("Root for \(self.trustDomain): \(certPath) (key \(keyPath), keep it offline). Valid until \(ISO8601DateFormatter().string(from: root.notValidAfter)).")
             } catch {
                 throw fail(error)

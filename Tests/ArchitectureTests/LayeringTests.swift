@@ -22,7 +22,7 @@ struct LayeringTests {
         "GatehouseOIDC": (.core, ["Crypto"]),
         "GatehouseSSH": (.core, ["Crypto"]),
         "GatehousePKI": (.core, ["Crypto", "X509", "SwiftASN1"]),
-        "GatehouseServices": (.services, []),
+        "GatehouseServices": (.services, ["X509"]),  // the X.509 authority service handles swift-certificates types from GatehousePKI
         "GatehouseStorage": (.adapter, Set(["Logging", "NIOCore", "NIOPosix", "NIOSSL", "SQLKit", "SQLiteKit", "SQLiteNIO", "PostgresKit", "PostgresNIO"]).union(os)),
         "GatehouseGraphQL": (.adapter, ["Graphiti", "GraphQL"]),
         "GatehouseHTTP": (.adapter, Set(["Hummingbird", "HummingbirdTLS", "HummingbirdCore", "Logging", "NIOCore", "NIOSSL", "Prometheus", "HTTPTypes", "ServiceLifecycle", "Mustache", "AsyncHTTPClient", "NIOHTTP1", "HummingbirdWebSocket", "HummingbirdWSClient", "X509", "Crypto"]).union(os)),

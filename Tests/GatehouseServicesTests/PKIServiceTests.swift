@@ -53,7 +53,7 @@ struct PKIServiceTests {
         let policy = PolicyService(environment: env)
         _ = try await policy.apply(source: Self.policy, fileName: "t.policy", actor: "test")
         let rootKey = try RootKey(bytes: Array(repeating: 7, count: 32))
-        let settings = PKIService.Settings(trustDomain: "corp.example", crlURL: "https://gh.example/api/pki/crl", serverDNSNames: ["gh.example"])
+        let settings = PKIService.Settings(trustDomain: "corp.example", crlURL: "https://gh.example/api/pki/crl", serverDNSNames: ["gh.svc.corp.example"])
         let x509Root = SigningKey.generate(.p256, using: SeededRandomSource(seed: 3))
         let pki = try PKIService(environment: env, policy: policy, rootKey: x509Root, sealer: KeySealer(rootKey: rootKey), settings: settings)
         try await pki.start()
@@ -67,11 +67,11 @@ struct PKIServiceTests {
         // A host's workload: the SPIFFE ID, the identity's DNS names (a wildcard's one label), its own address.
         let key = P256.Signing.PrivateKey()
         let issued = try await pki.sign(try Self.request(key, "spiffe://corp.example/host/web-1/api", dns: ["api.corp.example", "db.svc.corp.example"], ips: ["10.0.0.1"]),
-                                        requester: .host("web-1"), lifetime: nil, sourceAddress: "10.0.0.1", requestID: "r1")
+                                        requester: .host("web-1", enrolledAt: Self.t0), lifetime: nil, sourceAddress: "10.0.0.1", requestID: "r1")
         #expect(issued.certificate.notValidAfter == Self.t0.addingTimeInterval(24 * 3600))
         #expect(Authority.names(of: issued.certificate).dns == ["api.corp.example", "db.svc.corp.example"])
         #expect(Authority.names(of: issued.certificate).ips == ["10.0.0.1"])
-        let long = try await pki.sign(try Self.request(key, "spiffe://corp.example/host/web-1/api"), requester: .host("web-1"), lifetime: 40 * 3600, sourceAddress: nil, requestID: "r2")
+        let long = try await pki.sign(try Self.request(key, "spiffe://corp.example/host/web-1/api"), requester: .host("web-1", enrolledAt: Self.t0), lifetime: 40 * 3600, sourceAddress: nil, requestID: "r2")
         #expect(long.certificate.extensions.contains { $0.oid == [2, 5, 29, 31] })  // names the CRL
         let person = try await pki.sign(try Self.request(key, "spiffe://corp.example/user/alice"), requester: .user(alice), lifetime: nil, sourceAddress: nil, requestID: "r3")
         #expect(person.certificate.notValidAfter == Self.t0.addingTimeInterval(3600))  // the rule's lifetime caps the default
@@ -80,16 +80,18 @@ struct PKIServiceTests {
         let count = try await pki.inventory(includeExpired: true).count
         for (request, requester, lifetime, reason) in [
             (try Self.request(key, "spiffe://corp.example/user/alice"), PKIService.Requester.user(bob), nil as TimeInterval?, "does not let user:bob"),
-            (try Self.request(key, "spiffe://corp.example/host/web-1/api", dns: ["x.corp.example"]), .host("web-1"), nil, "grants no DNS name x.corp.example"),
-            (try Self.request(key, "spiffe://corp.example/host/web-1/api", dns: ["a.b.svc.corp.example"]), .host("web-1"), nil, "grants no DNS name"),
-            (try Self.request(key, "spiffe://corp.example/host/web-1/api", dns: ["gh.example"]), .host("web-1"), nil, "server's own name"),
-            (try Self.request(key, "spiffe://corp.example/host/web-1/api", ips: ["10.0.0.2"]), .host("web-1"), nil, "own addresses"),
+            (try Self.request(key, "spiffe://corp.example/host/web-1/api", dns: ["x.corp.example"]), .host("web-1", enrolledAt: Self.t0), nil, "grants no DNS name x.corp.example"),
+            (try Self.request(key, "spiffe://corp.example/host/web-1/api", dns: ["a.b.svc.corp.example"]), .host("web-1", enrolledAt: Self.t0), nil, "grants no DNS name"),
+            (try Self.request(key, "spiffe://corp.example/host/web-1/api", dns: ["gh.svc.corp.example"]), .host("web-1", enrolledAt: Self.t0), nil, "server's own name"),
+            (try Self.request(key, "spiffe://corp.example/host/web-1/api", dns: ["*.svc.corp.example"]), .host("web-1", enrolledAt: Self.t0), nil, "covers) the Gatehouse server's own name"),
+            (try Self.request(key, "spiffe://corp.example/host/web-1/api"), .host("web-1", enrolledAt: Self.t0.addingTimeInterval(-5)), nil, "re-enrolled"),
+            (try Self.request(key, "spiffe://corp.example/host/web-1/api", ips: ["10.0.0.2"]), .host("web-1", enrolledAt: Self.t0), nil, "own addresses"),
             (try Self.request(key, "spiffe://corp.example/user/alice", ips: ["10.0.0.1"]), .user(alice), nil, "own addresses"),
-            (try Self.request(key, "spiffe://corp.example/host/web-1/api"), .host("web-1"), 49 * 3600, "allows 172800s at most"),
-            (try Self.request(key, "spiffe://corp.example/host/web-1/api"), .host("web-1"), 30, "at least a minute"),
-            (try Self.request(key, "spiffe://corp.example/gatehouse/agent/web-1"), .host("web-1"), nil, "reserved"),
-            (try Self.request(key, "spiffe://other.example/host/web-1/api"), .host("web-1"), nil, "trust domain corp.example only"),
-            (try Self.request(key, nil), .host("web-1"), nil, "name the SPIFFE ID"),
+            (try Self.request(key, "spiffe://corp.example/host/web-1/api"), .host("web-1", enrolledAt: Self.t0), 49 * 3600, "allows 172800s at most"),
+            (try Self.request(key, "spiffe://corp.example/host/web-1/api"), .host("web-1", enrolledAt: Self.t0), 30, "at least a minute"),
+            (try Self.request(key, "spiffe://corp.example/gatehouse/agent/web-1"), .host("web-1", enrolledAt: Self.t0), nil, "reserved"),
+            (try Self.request(key, "spiffe://other.example/host/web-1/api"), .host("web-1", enrolledAt: Self.t0), nil, "trust domain corp.example only"),
+            (try Self.request(key, nil), .host("web-1", enrolledAt: Self.t0), nil, "name the SPIFFE ID"),
         ] {
             do {
                 _ = try await pki.sign(request, requester: requester, lifetime: lifetime, sourceAddress: nil, requestID: "x")
@@ -100,11 +102,11 @@ struct PKIServiceTests {
         }
         #expect(try await pki.inventory(includeExpired: true).count == count)
         let refused = try await test.store.read { tx in try await tx.auditRecords(after: 0, limit: 200) }.filter { $0.event.code == .pkiCertificateRefused }
-        #expect(refused.count == 11)
+        #expect(refused.count == 13)
 
         // The live check: an agent identity for an enrolled host, a workload, a person.
         let agent = try await pki.issueInternal(publicKey: Certificate.PublicKey(key.publicKey), spiffeID: pki.agentID(host: "web-1"), lifetime: 3600, requester: "host:web-1")
-        #expect(try await pki.verifyPeer(chain: agent.chain).get() == .agent(host: "web-1"))
+        #expect(try await pki.verifyPeer(chain: agent.chain).get() == .agent(host: "web-1", enrolledAt: Self.t0))
         #expect(try await pki.verifyPeer(chain: issued.chain).get() == .workload(spiffeID: "spiffe://corp.example/host/web-1/api", requester: "host:web-1"))
         #expect(try await pki.verifyPeer(chain: person.chain).get() == .workload(spiffeID: "spiffe://corp.example/user/alice", requester: "user:alice"))
 
@@ -131,6 +133,21 @@ struct PKIServiceTests {
         _ = try await hosts.addHost(name: "web-1", actor: "admin")
         guard case .failure = await pki.verifyPeer(chain: agent.chain) else { Issue.record("a re-enrolled host's agent was vouched for"); return }
         guard case .failure = await pki.verifyPeer(chain: long.chain) else { Issue.record("a re-enrolled host's workload was vouched for"); return }
+        // Even when the host joins again, what its earlier enrollment obtained stays dead, and
+        // the earlier agent (stalled mid-request, say) obtains nothing new.
+        time.advance(by: 60)
+        try await test.store.commit { tx in
+            try await tx.saveHost(HostRecord(name: "web-1", joinTokenHash: nil, joinExpiresAt: nil, joinedAt: time.now(), createdAt: Self.t0))
+            return Change((), event: AuditEvent(code: .hostJoined, time: time.now(), actor: "test", subject: "host:web-1"))
+        }
+        guard case .failure(let stale) = await pki.verifyPeer(chain: issued.chain) else { Issue.record("an earlier enrollment's workload came back"); return }
+        #expect(stale.message.contains("revoked") || stale.message.contains("enrolled again"))
+        let unrevokedEarlier = try await pki.issueInternal(publicKey: Certificate.PublicKey(key.publicKey), spiffeID: pki.agentID(host: "web-1"), lifetime: 3600, requester: "host:web-1",
+                                                           enrollment: ("web-1", time.now()))
+        #expect(try await pki.verifyPeer(chain: unrevokedEarlier.chain).get() == .agent(host: "web-1", enrolledAt: time.now()))
+        await #expect(throws: GatehouseError.self) {
+            _ = try await pki.sign(try Self.request(key, "spiffe://corp.example/host/web-1/api"), requester: .host("web-1", enrolledAt: Self.t0), lifetime: nil, sourceAddress: nil, requestID: "stale")
+        }
 
         // Expired by time: refused by the chain check.
         time.advance(by: 48 * 3600)

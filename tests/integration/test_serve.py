@@ -44,7 +44,10 @@ def test_first_start_creates_sealed_state_and_prints_one_enrollment_url(servers,
         assert raw[0] == 1 and len(raw) == 1 + 12 + 32 + 16
     codes = [row[0] for row in db.execute("SELECT code FROM audit_events ORDER BY seq")]
     # The token-signing key also becomes the first OIDC signing key (oidc.key_rotated, first=true).
-    assert codes[0] == "system.initialized" and codes.count("key.generated") == 5 and codes[-2:] == ["invitation.created", "oidc.key_rotated"]
+    # The X.509 authority's first intermediate is audited once too (pki.authority_activated).
+    rest = [c for c in codes if c != "pki.authority_activated"]
+    assert codes.count("pki.authority_activated") == 1
+    assert rest[0] == "system.initialized" and rest.count("key.generated") == 5 and rest[-2:] == ["invitation.created", "oidc.key_rotated"]
     # The socket is removed on a clean stop.
     assert not os.path.exists(data / "admin.sock")
 
@@ -94,7 +97,7 @@ def test_admin_status_and_invite_through_the_socket(servers, tmp_path):
     r = gatehouse("admin", "status", "--json", "--data-dir", str(data))
     status = json.loads(r.stdout)
     assert status["pendingInvitations"] == 2 and status["storeKind"] == "sqlite"
-    assert status["auditEvents"] == 9  # 6 keys and init, the first OIDC key, bootstrap and this invitation
+    assert status["auditEvents"] == 10  # 6 keys and init, the first OIDC key, the X.509 intermediate, bootstrap and this invitation
     # A second invitation for the same person is refused with a clear line and exit 1.
     r = gatehouse("admin", "invite", "alice", "--email", "alice@example.org", "--data-dir", str(data))
     assert r.returncode == 1
@@ -108,7 +111,7 @@ def test_admin_status_and_invite_through_the_socket(servers, tmp_path):
         r = gatehouse("admin", "invite", *args, "--data-dir", str(data))
         assert r.returncode == 1 and message in r.stderr, r.stderr
     status = json.loads(gatehouse("admin", "status", "--json", "--data-dir", str(data)).stdout)
-    assert status["pendingInvitations"] == 2 and status["auditEvents"] == 9
+    assert status["pendingInvitations"] == 2 and status["auditEvents"] == 10
     s.stop()
     r = gatehouse("admin", "status", "--data-dir", str(data))
     assert r.returncode == 1 and "no gatehouse server is running" in r.stderr
