@@ -20,6 +20,17 @@ enum Bench {
     }
 
     /// Median nanoseconds per operation over `rounds` rounds of `iterations` calls.
+    /// Operations per second, best of 5 rounds of `n` calls of `body(i)`.
+    static func bestRate(_ n: Int, _ body: (Int) throws -> Void) rethrows -> Double {
+        var best = 0.0
+        for _ in 0..<5 {
+            let start = ContinuousClock.now
+            for i in 0..<n { try body(i) }
+            best = max(best, Double(n) / Self.seconds(ContinuousClock.now - start))
+        }
+        return best
+    }
+
     static func measure(iterations: Int, rounds: Int = 7, _ body: () throws -> Void) rethrows -> Double {
         var samples: [Double] = []
         for _ in 0..<rounds {

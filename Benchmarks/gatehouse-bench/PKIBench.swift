@@ -21,16 +21,7 @@ enum PKIBench {
         let requests = try leafKeys.map { try SigningRequest.makePEM(key: .p256($0), spiffeID: "spiffe://corp.example/host/web-1/api", dnsNames: ["api.corp.example"]) }
         let ders = try requests.map { try PEM.decode($0, label: "CERTIFICATE REQUEST") }
         let profile = Authority.LeafProfile(spiffeID: "spiffe://corp.example/host/web-1/api", dnsNames: ["api.corp.example"])
-        func rate(_ n: Int, _ body: (Int) throws -> Void) rethrows -> Double {
-            var best = 0.0
-            for _ in 0..<5 {
-                let start = ContinuousClock.now
-                for i in 0..<n { try body(i) }
-                let elapsed = ContinuousClock.now - start
-                best = max(best, Double(n) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
-            }
-            return best
-        }
+        func rate(_ n: Int, _ body: (Int) throws -> Void) rethrows -> Double { try Bench.bestRate(n, body) }
         let issue = try rate(5_000) { i in
             _ = try Authority.der(try Authority.leaf(publicKey: Certificate.PublicKey(leafKeys[i % 64].publicKey), profile: profile, issuer: intermediate, issuerKey: key,
                                                      serial: Authority.randomSerial(using: random), now: now))

@@ -15,16 +15,7 @@ enum SSHBench {
             SSHCertificate(kind: .user, publicKey: keys[i % keys.count], serial: UInt64(i + 1), keyID: "alice serial:\(i + 1) request:bench", principals: ["alice@web-1", "root@web-1"],
                            validAfter: 1_800_000_000, validBefore: 1_800_028_800, extensions: ["permit-pty"])
         }
-        func rate(_ n: Int, _ body: (Int) throws -> Void) rethrows -> Double {
-            var best = 0.0
-            for _ in 0..<5 {
-                let start = ContinuousClock.now
-                for i in 0..<n { try body(i) }
-                let elapsed = ContinuousClock.now - start
-                best = max(best, Double(n) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
-            }
-            return best
-        }
+        func rate(_ n: Int, _ body: (Int) throws -> Void) rethrows -> Double { try Bench.bestRate(n, body) }
         let ours = try rate(20_000) { i in _ = try certificate(i).signed(by: ca, nonce: nonce) }
         guard case .ed25519(let raw) = ca else { return }
         let message = [UInt8](repeating: 1, count: 300)

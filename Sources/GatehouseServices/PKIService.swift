@@ -1,5 +1,6 @@
 public import Foundation
 public import GatehouseCore
+import GatehouseAudit
 public import GatehousePKI
 import GatehousePolicy
 public import X509
@@ -64,7 +65,7 @@ public final class PKIService: Sendable {
     }
 
     /// Enrollment times compared as the store keeps them (milliseconds).
-    static func sameInstant(_ a: Date, _ b: Date) -> Bool { Int64((a.timeIntervalSince1970 * 1000).rounded(.down)) == Int64((b.timeIntervalSince1970 * 1000).rounded(.down)) }
+    static func sameInstant(_ a: Date, _ b: Date) -> Bool { CanonicalEntry.milliseconds(a) == CanonicalEntry.milliseconds(b) }
 
     public struct Issued: Sendable {
         public let certificate: Certificate
