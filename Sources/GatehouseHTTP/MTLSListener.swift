@@ -65,17 +65,20 @@ public final class MTLSServerIdentity: Service, Sendable {
     /// Renews when two thirds of the lifetime have passed; on failure retries every minute
     /// while the old certificate lasts.
     public func run() async throws {
-        while !Task.isShuttingDownGracefully {
-            var wait: TimeInterval = 60
-            if let c = self.current {
-                let renewAt = c.notBefore.addingTimeInterval(c.notAfter.timeIntervalSince(c.notBefore) * 2 / 3)
-                if Date() >= renewAt {
-                    do { try await self.renew() } catch { self.logger.error("could not renew the mTLS listener's certificate", metadata: ["error": "\(error)"]) }
-                } else {
-                    wait = min(3600, renewAt.timeIntervalSinceNow)
+        // Ends at once on graceful shutdown (the sleep is cancelled), so SIGTERM stops the server.
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                var wait: TimeInterval = 60
+                if let c = self.current {
+                    let renewAt = c.notBefore.addingTimeInterval(c.notAfter.timeIntervalSince(c.notBefore) * 2 / 3)
+                    if Date() >= renewAt {
+                        do { try await self.renew() } catch { self.logger.error("could not renew the mTLS listener's certificate", metadata: ["error": "\(error)"]) }
+                    } else {
+                        wait = min(3600, renewAt.timeIntervalSinceNow)
+                    }
                 }
+                try? await Task.sleep(for: .seconds(max(1, wait)))
             }
-            try? await Task.sleep(for: .seconds(max(1, wait)))
         }
     }
 }
