@@ -168,6 +168,7 @@ public enum MTLSListener {
         let issuances = RateLimiter(capacity: 120, per: 60, time: SystemTimeSource())
         router.get("/api/pki/ca") { _, _ in PKIRoutes.chainResponse(pki) }
         router.get("/api/pki/crl") { _, _ in await PKIRoutes.crlResponse(pki) }
+        router.get("/api/pki/crl/:authority") { _, context in await PKIRoutes.crlResponse(pki, authorityID: context.parameters.get("authority") ?? "") }
         router.get("/api/agent/whoami") { _, context in
             do {
                 switch try await Self.peer(context, pki: pki) {

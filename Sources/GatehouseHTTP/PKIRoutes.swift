@@ -57,9 +57,9 @@ enum PKIRoutes {
         return r
     }
 
-    static func crlResponse(_ pki: PKIService) async -> Response {
+    static func crlResponse(_ pki: PKIService, authorityID: String? = nil) async -> Response {
         do {
-            var r = JSONResponse.raw(.ok, try await pki.revocationList(), contentType: "application/pkix-crl")
+            var r = JSONResponse.raw(.ok, try await pki.revocationList(authorityID: authorityID), contentType: "application/pkix-crl")
             r.headers[.cacheControl] = "no-cache"
             return r
         } catch let error as GatehouseError {
@@ -88,6 +88,7 @@ enum PKIRoutes {
     static func add(to router: Router<GatehouseRequestContext>, pki: PKIService, oidc: OIDCService?, random: any RandomSource, trustedProxies: [IPPrefix]) {
         router.get("/api/pki/ca") { _, _ in Self.chainResponse(pki) }
         router.get("/api/pki/crl") { _, _ in await Self.crlResponse(pki) }
+        router.get("/api/pki/crl/:authority") { _, context in await Self.crlResponse(pki, authorityID: context.parameters.get("authority") ?? "") }
         guard let oidc else { return }
         let issuances = Self.personIssuances
         router.post("/api/pki/sign") { request, context in

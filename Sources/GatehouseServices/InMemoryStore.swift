@@ -436,8 +436,8 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
         Array(self.state.pkiCertificates.values.filter { c in liveAt.map { c.notAfter > $0 } ?? true }.sorted { ($0.createdAt, $0.serial) > ($1.createdAt, $1.serial) }.prefix(limit))
     }
 
-    func revokedPKICertificates(at time: Date) async throws -> [PKICertificateRecord] {
-        self.state.pkiCertificates.values.filter { $0.revokedAt != nil && $0.notAfter > time }.sorted { $0.serial < $1.serial }
+    func revokedPKICertificates(authorityID: String, at time: Date) async throws -> [PKICertificateRecord] {
+        self.state.pkiCertificates.values.filter { $0.authorityID == authorityID && $0.revokedAt != nil && $0.notAfter > time }.sorted { $0.serial < $1.serial }
     }
 
     func insertPKIAuthority(_ record: PKIAuthorityRecord) async throws {

@@ -44,6 +44,8 @@ public struct PKICertificateRecord: Sendable, Equatable {
     public var requester: String
     /// The user it dies with, for certificates a person obtained.
     public var userID: String?
+    /// The authority (intermediate) that signed it: its CRL is the one that lists it.
+    public var authorityID: String
     public var notBefore: Date
     public var notAfter: Date
     public var createdAt: Date
@@ -51,7 +53,7 @@ public struct PKICertificateRecord: Sendable, Equatable {
     public var revocationReason: String?
 
     public init(serial: String, spiffeID: String, dnsNames: [String], ipAddresses: [String], keyFingerprint: String, requester: String, userID: String?,
-                notBefore: Date, notAfter: Date, createdAt: Date, revokedAt: Date? = nil, revocationReason: String? = nil) {
+                authorityID: String, notBefore: Date, notAfter: Date, createdAt: Date, revokedAt: Date? = nil, revocationReason: String? = nil) {
         self.serial = serial
         self.spiffeID = spiffeID
         self.dnsNames = dnsNames
@@ -59,6 +61,7 @@ public struct PKICertificateRecord: Sendable, Equatable {
         self.keyFingerprint = keyFingerprint
         self.requester = requester
         self.userID = userID
+        self.authorityID = authorityID
         self.notBefore = notBefore
         self.notAfter = notAfter
         self.createdAt = createdAt

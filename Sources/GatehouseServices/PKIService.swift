@@ -89,7 +89,7 @@ public final class PKIService: Sendable {
     let sealer: KeySealer
     let active = LockedBox<Active?>(nil)
     let peers = GenerationCache<PeerStatus>(capacity: 10_000)
-    let crlCache = LockedBox<(generation: UInt64, made: Date, der: [UInt8])?>(nil)
+    let crlCache = LockedBox<[String: (generation: UInt64, made: Date, der: [UInt8])]>([:])
 
     enum PeerStatus: Sendable {
         case ok(Peer, notAfter: Date)
@@ -125,6 +125,16 @@ public final class PKIService: Sendable {
     /// one (or a fresh intermediate) when there is none, it is for another trust domain, or its
     /// intermediate is near expiry. An offline root's intermediate is never replaced here.
     public func start() async throws {
+        for attempt in 0..<3 {
+            do {
+                return try await self.startOnce()
+            } catch let error as GatehouseError where error.code == .conflict && attempt < 2 {
+                continue  // another replica made the authority meanwhile: load theirs
+            }
+        }
+    }
+
+    func startOnce() async throws {
         let env = self.environment
         let now = env.time.now()
         let records = try await env.store.read { tx in try await tx.pkiAuthorities() }
@@ -159,7 +169,14 @@ public final class PKIService: Sendable {
             intermediateDER: try Authority.der(intermediate), sealedIntermediateKey: self.sealer.seal(key.rawPrivate, purpose: .x509Intermediate, random: env.random),
             rootOffline: false, status: .active, createdAt: now
         )
+        let seen = Set(records.map(\.id))
         try await env.store.commit { tx in
+            // Serialized with other replicas' starts (the account lock is the store's one
+            // cross-replica lock): if one made an authority since we looked, use theirs.
+            try await tx.lockAccountChanges()
+            if try await tx.pkiAuthorities().contains(where: { !seen.contains($0.id) && $0.trustDomain == self.trustDomain }) {
+                throw GatehouseError(.conflict, "another replica made the X.509 authority concurrently")
+            }
             try await tx.insertPKIAuthority(record)
             return Change((), event: AuditEvent(code: .pkiAuthorityActivated, time: now, actor: "system", subject: "pki:\(record.id)",
                                                 details: ["trust_domain": self.trustDomain, "intermediate_serial": Authority.serialHex(intermediate.serialNumber),
@@ -349,10 +366,13 @@ public final class PKIService: Sendable {
             throw GatehouseError(.internal, "the intermediate has expired; import a new one from the offline root (gatehouse admin pki request-intermediate)")
         }
         let serial = Authority.randomSerial(using: env.random)
+        var profile = profile
+        // Each intermediate has its own CRL: the one that lists what it signed.
+        profile.crlURL = profile.crlURL.map { $0 + "/" + active.id }
         let certificate = try Authority.leaf(publicKey: publicKey, profile: profile, issuer: active.intermediate, issuerKey: active.key, serial: serial, now: now)
         let record = PKICertificateRecord(
             serial: Authority.serialHex(serial), spiffeID: profile.spiffeID, dnsNames: profile.dnsNames, ipAddresses: profile.ipAddresses.map(\.description),
-            keyFingerprint: publicKey.fingerprint, requester: requester, userID: userID, notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter, createdAt: now
+            keyFingerprint: publicKey.fingerprint, requester: requester, userID: userID, authorityID: active.id, notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter, createdAt: now
         )
         try await env.store.commit { tx in
             if let userID {
@@ -408,24 +428,38 @@ public final class PKIService: Sendable {
         return try await self.environment.store.read { tx in try await tx.pkiCertificates(liveAt: includeExpired ? nil : now, limit: max(1, min(limit, 10_000))) }
     }
 
-    /// The signed CRL (DER): every revoked certificate not yet expired (an hour's grace for
-    /// clocks behind). Kept while nothing was written and it is under a minute old.
-    public func revocationList() async throws -> [UInt8] {
+    /// The signed CRL (DER) of one intermediate (the current one by default): every certificate it
+    /// signed that is revoked and not yet expired (an hour's grace for clocks behind), signed
+    /// with that intermediate's key. Kept while nothing was written and under a minute old.
+    public func revocationList(authorityID: String? = nil) async throws -> [UInt8] {
         let env = self.environment
         let now = env.time.now()
         let generation = env.store.writeGeneration
-        if let generation, let cached = self.crlCache.value, cached.generation == generation, now.timeIntervalSince(cached.made) < 60 {
+        let current = try self.current()
+        let id = authorityID ?? current.id
+        guard id.utf8.count <= 64, id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F }) else {
+            throw GatehouseError(.notFound, "no such authority")
+        }
+        if let generation, let cached = self.crlCache.value[id], cached.generation == generation, now.timeIntervalSince(cached.made) < 60 {
             return cached.der
         }
-        let active = try self.current()
-        let revoked = try await env.store.read { tx in try await tx.revokedPKICertificates(at: now.addingTimeInterval(-3600)) }
+        let active: Active
+        if id == current.id {
+            active = current
+        } else {
+            guard let record = try await env.store.read({ tx in try await tx.pkiAuthorities() }).first(where: { $0.id == id && $0.status == .active }) else {
+                throw GatehouseError(.notFound, "no such authority")
+            }
+            active = try self.load(record)
+        }
+        let revoked = try await env.store.read { tx in try await tx.revokedPKICertificates(authorityID: id, at: now.addingTimeInterval(-3600)) }
         // The CRL number is the time it was made, in milliseconds: it grows with every new CRL,
         // also when entries expire off the list (RFC 5280 5.2.3).
         let number = UInt64(max(0, now.timeIntervalSince1970 * 1000))
         let list = RevocationList(entries: revoked.map { .init(serialHex: $0.serial, revokedAt: $0.revokedAt ?? now) }, number: number,
                                   thisUpdate: now.addingTimeInterval(-Authority.backdate), nextUpdate: now.addingTimeInterval(Self.crlValidity))
         let der = try list.der(issuer: active.intermediate, key: active.key)
-        if let generation { self.crlCache.mutate { $0 = (generation, now, der) } }
+        if let generation { self.crlCache.mutate { $0[id] = (generation, now, der) } }
         return der
     }
 

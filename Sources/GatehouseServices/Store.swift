@@ -106,8 +106,8 @@ public protocol StoreReader: Sendable {
     func pkiCertificate(serial: String) async throws -> PKICertificateRecord?
     /// Issued certificates, newest first, at most `limit`; only unexpired ones at `liveAt` when given.
     func pkiCertificates(liveAt: Date?, limit: Int) async throws -> [PKICertificateRecord]
-    /// Revoked certificates that have not expired at `time` (what the CRL must name).
-    func revokedPKICertificates(at time: Date) async throws -> [PKICertificateRecord]
+    /// Revoked certificates of one authority that have not expired at `time` (what its CRL must name).
+    func revokedPKICertificates(authorityID: String, at time: Date) async throws -> [PKICertificateRecord]
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value

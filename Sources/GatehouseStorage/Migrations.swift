@@ -281,6 +281,7 @@ enum Migrations {
                     key_fingerprint TEXT NOT NULL,
                     requester TEXT NOT NULL,
                     user_id TEXT,
+                    authority_id TEXT NOT NULL,
                     not_before BIGINT NOT NULL,
                     not_after BIGINT NOT NULL,
                     created_at BIGINT NOT NULL,

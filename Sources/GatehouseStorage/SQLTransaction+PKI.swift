@@ -7,7 +7,7 @@ import SQLKit
 extension SQLTransaction {
     private static let authorityColumns = "id, trust_domain, algorithm, root_der, intermediate_der, sealed_intermediate_key, root_offline, status, created_at"
     private static let certificateColumns =
-        "serial, spiffe_id, dns_names, ip_addresses, key_fingerprint, requester, user_id, not_before, not_after, created_at, revoked_at, revocation_reason"
+        "serial, spiffe_id, dns_names, ip_addresses, key_fingerprint, requester, user_id, authority_id, not_before, not_after, created_at, revoked_at, revocation_reason"
 
     private static func bytes(_ text: String) throws -> [UInt8] {
         guard let data = Data(base64Encoded: text) else { throw GatehouseError(.storeFailure, "stored certificate bytes are malformed") }
@@ -34,7 +34,7 @@ extension SQLTransaction {
             serial: try row.decode(column: "serial", as: String.self), spiffeID: try row.decode(column: "spiffe_id", as: String.self),
             dnsNames: Self.list(try row.decode(column: "dns_names", as: String.self)), ipAddresses: Self.list(try row.decode(column: "ip_addresses", as: String.self)),
             keyFingerprint: try row.decode(column: "key_fingerprint", as: String.self), requester: try row.decode(column: "requester", as: String.self),
-            userID: try row.decode(column: "user_id", as: String?.self), notBefore: Self.date(try row.decode(column: "not_before", as: Int64.self)),
+            userID: try row.decode(column: "user_id", as: String?.self), authorityID: try row.decode(column: "authority_id", as: String.self), notBefore: Self.date(try row.decode(column: "not_before", as: Int64.self)),
             notAfter: Self.date(try row.decode(column: "not_after", as: Int64.self)), createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)),
             revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date), revocationReason: try row.decode(column: "revocation_reason", as: String?.self)
         )
@@ -59,9 +59,10 @@ extension SQLTransaction {
             .all().map(Self.certificate)
     }
 
-    func revokedPKICertificates(at time: Date) async throws -> [PKICertificateRecord] {
+    func revokedPKICertificates(authorityID: String, at time: Date) async throws -> [PKICertificateRecord] {
         try await self.db.raw("""
-            SELECT \(unsafeRaw: Self.certificateColumns) FROM pki_certificates WHERE revoked_at IS NOT NULL AND not_after > \(bind: Self.millis(time)) ORDER BY serial
+            SELECT \(unsafeRaw: Self.certificateColumns) FROM pki_certificates
+            WHERE authority_id = \(bind: authorityID) AND revoked_at IS NOT NULL AND not_after > \(bind: Self.millis(time)) ORDER BY serial
             """).all().map(Self.certificate)
     }
 
@@ -87,7 +88,7 @@ extension SQLTransaction {
         let rows = try await self.db.raw("""
             INSERT INTO pki_certificates (\(unsafeRaw: Self.certificateColumns))
             VALUES (\(bind: r.serial), \(bind: r.spiffeID), \(bind: r.dnsNames.joined(separator: ",")), \(bind: r.ipAddresses.joined(separator: ",")), \(bind: r.keyFingerprint),
-                    \(bind: r.requester), \(bind: r.userID), \(bind: Self.millis(r.notBefore)), \(bind: Self.millis(r.notAfter)), \(bind: Self.millis(r.createdAt)),
+                    \(bind: r.requester), \(bind: r.userID), \(bind: r.authorityID), \(bind: Self.millis(r.notBefore)), \(bind: Self.millis(r.notAfter)), \(bind: Self.millis(r.createdAt)),
                     \(bind: r.revokedAt.map(Self.millis)), \(bind: r.revocationReason))
             ON CONFLICT DO NOTHING RETURNING serial
             """).all()

@@ -72,7 +72,9 @@ struct PKIServiceTests {
         #expect(Authority.names(of: issued.certificate).dns == ["api.corp.example", "db.svc.corp.example"])
         #expect(Authority.names(of: issued.certificate).ips == ["10.0.0.1"])
         let long = try await pki.sign(try Self.request(key, "spiffe://corp.example/host/web-1/api"), requester: .host("web-1", enrolledAt: Self.t0), lifetime: 40 * 3600, sourceAddress: nil, requestID: "r2")
-        #expect(long.certificate.extensions.contains { $0.oid == [2, 5, 29, 31] })  // names the CRL
+        // Names the CRL of the intermediate that signed it.
+        let cdp = try #require(long.certificate.extensions.first { $0.oid == [2, 5, 29, 31] })
+        #expect(String(decoding: Array(cdp.value), as: UTF8.self).contains("https://gh.example/api/pki/crl/\(first.id)"))
         let person = try await pki.sign(try Self.request(key, "spiffe://corp.example/user/alice"), requester: .user(alice), lifetime: nil, sourceAddress: nil, requestID: "r3")
         #expect(person.certificate.notValidAfter == Self.t0.addingTimeInterval(3600))  // the rule's lifetime caps the default
 
@@ -155,6 +157,25 @@ struct PKIServiceTests {
         #expect(expired.message.contains("expired"))
     }
 
+    @Test("replicas starting at once on an empty store settle on one authority", arguments: TestStoreKind.available)
+    func concurrentStarts(_ kind: TestStoreKind) async throws {
+        let test = try await TestStore.make(kind)
+        defer { Task { await test.close() } }
+        let sealer = KeySealer(rootKey: try RootKey(bytes: Array(repeating: 5, count: 32)))
+        let rootKey = SigningKey.generate(.p256, using: SeededRandomSource(seed: 8))
+        let replicas = try (0..<4).map { i in
+            let env = ServiceEnvironment(store: test.store, time: ManualTimeSource(Self.t0), random: SeededRandomSource(seed: UInt64(100 + i)))
+            return try PKIService(environment: env, policy: PolicyService(environment: env), rootKey: rootKey, sealer: sealer, settings: .init(trustDomain: "corp.example"))
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for replica in replicas { group.addTask { try await replica.start() } }
+            try await group.waitForAll()
+        }
+        #expect(try await test.store.read { tx in try await tx.pkiAuthorities() }.count == 1)
+        let first = try replicas[0].current().intermediate
+        for replica in replicas { #expect(try replica.current().intermediate == first) }
+    }
+
     @Test(arguments: TestStoreKind.available)
     func offlineRootIntermediateImport(_ kind: TestStoreKind) async throws {
         let test = try await TestStore.make(kind)
@@ -167,6 +188,9 @@ struct PKIServiceTests {
         try await pki.start()
         let offlineKey = SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 7))
         let offlineRoot = try Authority.root(key: offlineKey, trustDomain: "corp.example", serial: Authority.randomSerial(using: SystemRandomSource()), now: Self.t0)
+        let before = try await pki.issueInternal(publicKey: Certificate.PublicKey(P256.Signing.PrivateKey().publicKey), spiffeID: "spiffe://corp.example/svc/old",
+                                                 lifetime: 3600, requester: "gatehouse")
+        let generatedID = try pki.current().id
         let csr = try await pki.requestIntermediate(actor: "admin")
         let request = try SigningRequest(pemOrDER: Array(csr.utf8))
         func bundle(_ td: String, key: SigningKey = offlineKey, root: Certificate = offlineRoot, publicKey: Certificate.PublicKey = request.publicKey) throws -> String {
@@ -190,6 +214,14 @@ struct PKIServiceTests {
         let active = try await pki.importIntermediate(pem: try bundle("corp.example"), actor: "admin")
         #expect(active.root == offlineRoot && active.rootOffline)
         await #expect(throws: GatehouseError.self) { _ = try await pki.importIntermediate(pem: try bundle("corp.example"), actor: "admin") }
+        // A certificate of the earlier intermediate, revoked now, is on that intermediate's CRL
+        // (signed with its key), not on the new one's.
+        try await pki.revoke(serial: before.serial, reason: "rotation drill", actor: "admin")
+        let old = try await pki.revocationList(authorityID: generatedID)
+        let new = try await pki.revocationList()
+        #expect(Hex.encode(old).contains(before.serial) && !Hex.encode(new).contains(before.serial))
+        await #expect(throws: GatehouseError.self) { _ = try await pki.revocationList(authorityID: "nope") }
+        await #expect(throws: GatehouseError.self) { _ = try await pki.revocationList(authorityID: "../x") }
         // A restart keeps the offline root's intermediate, and the leaves chain to the offline root.
         let restarted = try PKIService(environment: env, policy: policy, rootKey: SigningKey.generate(.p256, using: SeededRandomSource(seed: 6)), sealer: sealer,
                                        settings: .init(trustDomain: "corp.example"))

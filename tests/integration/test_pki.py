@@ -134,7 +134,16 @@ def test_agent_identity_workload_certificates_revocation_and_refusals(pki, tmp_p
     # Longer than a day: allowed up to the policy's 48 h, and then the certificate names the CRL.
     longer = agent("cert", "--spiffe-id", f"spiffe://{TD}/host/web-1/api", "--out", str(tmp_path / "long"), "--once", "--lifetime", str(36 * 3600))
     assert longer.returncode == 0, longer.stderr
-    assert f"URI:{p.issuer}/api/pki/crl" in run("openssl", "x509", "-in", str(tmp_path / "long/cert.pem"), "-noout", "-text").stdout
+    text = run("openssl", "x509", "-in", str(tmp_path / "long/cert.pem"), "-noout", "-text").stdout
+    cdp = re.search(r"URI:(" + re.escape(p.issuer) + r"/api/pki/crl/[A-Za-z0-9_-]+)", text)
+    assert cdp, text
+    r = requests.get(cdp.group(1), timeout=10)  # the CRL of the intermediate that signed it, where it says
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/pkix-crl"
+    (tmp_path / "cdp.der").write_bytes(r.content)
+    (tmp_path / "issuers.pem").write_text(open(intermediate).read() + open(ca).read())
+    shown = run("openssl", "crl", "-inform", "DER", "-in", str(tmp_path / "cdp.der"), "-noout", "-CAfile", str(tmp_path / "issuers.pem"))
+    assert "verify OK" in shown.stderr, shown.stderr
+    assert requests.get(p.url + "/api/pki/crl/nope", timeout=10).status_code == 404
 
     # Refused with clear errors, each audited: another host's identity, a DNS name the policy does
     # not grant, a lifetime past the policy's, Gatehouse's reserved path, another trust domain.
@@ -217,7 +226,6 @@ def test_agent_identity_workload_certificates_revocation_and_refusals(pki, tmp_p
     assert r.returncode != 0
     crl = tmp_path / "crl.der"
     crl.write_bytes(requests.get(p.url + "/api/pki/crl", timeout=10).content)
-    (tmp_path / "issuers.pem").write_text(open(intermediate).read() + open(ca).read())
     shown = run("openssl", "crl", "-inform", "DER", "-in", str(crl), "-noout", "-text", "-CAfile", str(tmp_path / "issuers.pem"))
     assert "verify OK" in shown.stderr and workload_serial.upper() in shown.stdout.replace(":", "").upper(), shown.stdout + shown.stderr
     run("openssl", "crl", "-inform", "DER", "-in", str(crl), "-out", str(tmp_path / "crl.pem"))
