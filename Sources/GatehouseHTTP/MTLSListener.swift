@@ -36,6 +36,8 @@ public final class MTLSServerIdentity: Service, Sendable {
         let key: NIOSSLPrivateKey
         let notBefore: Date
         let notAfter: Date
+        /// The authority it was issued under; nil for the stand-in used while none is ready.
+        let authorityID: String?
     }
 
     let pki: PKIService
@@ -50,31 +52,56 @@ public final class MTLSServerIdentity: Service, Sendable {
         self.ipAddresses = ipAddresses
     }
 
+    /// Before the listener opens: a certificate from the authority, or, while the authority
+    /// waits for an intermediate from an offline root, a self-signed stand-in that no client
+    /// trusts (and every client is refused, as no chain can verify yet). The stand-in is
+    /// replaced within seconds of the import, without a restart.
+    public func prepare() async throws {
+        if (try? self.pki.current()) != nil {
+            try await self.renew()
+            return
+        }
+        let key = P256.Signing.PrivateKey()
+        let now = Date()
+        let name = try DistinguishedName { CommonName("Gatehouse (waiting for its intermediate)") }
+        let standIn = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: Certificate.PublicKey(key.publicKey), notValidBefore: now.addingTimeInterval(-60),
+            notValidAfter: now.addingTimeInterval(Self.lifetime), issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions { SubjectAlternativeNames([.uniformResourceIdentifier(self.pki.serverID)]) }, issuerPrivateKey: Certificate.PrivateKey(key))
+        let nio = try NIOSSLCertificate(bytes: try Authority.der(standIn), format: .der)
+        self.box.mutate { $0 = Current(chain: [nio], key: try! NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem),
+                                       notBefore: standIn.notValidBefore, notAfter: standIn.notValidAfter, authorityID: nil) }
+    }
+
     /// Issues a fresh certificate (a new key each time) and puts it in use.
     public func renew() async throws {
         let key = P256.Signing.PrivateKey()
+        let authority = try self.pki.current().id
         let issued = try await self.pki.issueInternal(publicKey: Certificate.PublicKey(key.publicKey), spiffeID: self.pki.serverID, dnsNames: self.dnsNames,
                                                       ipAddresses: self.ipAddresses, lifetime: Self.lifetime, requester: "gatehouse")
         let chain = try issued.chain.map { try NIOSSLCertificate(bytes: try Authority.der($0), format: .der) }
         let nioKey = try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem)
-        self.box.mutate { $0 = Current(chain: chain, key: nioKey, notBefore: issued.certificate.notValidBefore, notAfter: issued.certificate.notValidAfter) }
+        self.box.mutate { $0 = Current(chain: chain, key: nioKey, notBefore: issued.certificate.notValidBefore, notAfter: issued.certificate.notValidAfter, authorityID: authority) }
+        self.logger.info("mTLS listener certificate in use", metadata: ["authority": "\(authority)", "not_after": "\(issued.certificate.notValidAfter)"])
     }
 
     var current: Current? { self.box.value }
 
-    /// Renews when two thirds of the lifetime have passed; on failure retries every minute
-    /// while the old certificate lasts.
+    /// Renews when two thirds of the lifetime have passed, or at once when the authority
+    /// changed (an intermediate imported from an offline root); retries every few seconds on
+    /// failure while the old certificate lasts.
     public func run() async throws {
         // Ends at once on graceful shutdown (the sleep is cancelled), so SIGTERM stops the server.
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                var wait: TimeInterval = 60
+                var wait: TimeInterval = 5
+                let authority = try? self.pki.current().id
                 if let c = self.current {
                     let renewAt = c.notBefore.addingTimeInterval(c.notAfter.timeIntervalSince(c.notBefore) * 2 / 3)
-                    if Date() >= renewAt {
+                    if authority != nil && (Date() >= renewAt || c.authorityID != authority) {
                         do { try await self.renew() } catch { self.logger.error("could not renew the mTLS listener's certificate", metadata: ["error": "\(error)"]) }
-                    } else {
-                        wait = min(3600, renewAt.timeIntervalSinceNow)
+                    } else if authority != nil {
+                        wait = min(5, renewAt.timeIntervalSinceNow)
                     }
                 }
                 try? await Task.sleep(for: .seconds(max(1, wait)))

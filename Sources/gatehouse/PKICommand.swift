@@ -96,7 +96,7 @@ struct PKIAdminCommand: AsyncParsableCommand {
                     throw GatehouseError(.invalidInput, "cannot read \(self.file) (or it is over 64 KiB)")
                 }
                 let answer = try await AdminClient(dataDir: self.options.dataDir).importIntermediate(pem: String(decoding: data, as: UTF8.self))
-                print("The authority for \(answer["trust_domain"] ?? "?") issues with the imported intermediate until \(answer["not_after"] ?? "?"). Restart the server to open the mutual-TLS listener if it was waiting.")
+                print("The authority for \(answer["trust_domain"] ?? "?") issues with the imported intermediate until \(answer["not_after"] ?? "?"). The mutual-TLS listener moves to it within seconds.")
             } catch {
                 throw fail(error)
             }

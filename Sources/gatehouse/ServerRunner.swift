@@ -123,9 +123,9 @@ struct ServerRunner {
         let hosts = HostEnrollmentService(environment: environment, policy: policy, ssh: ssh, pki: pki)
         deps.hosts = hosts
         var mtlsServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if let mtls = self.settings.mtlsListen, authorityReady {
+        if let mtls = self.settings.mtlsListen {
             let identity = MTLSServerIdentity(pki: pki, dnsNames: [self.settings.publicURL.host], ipAddresses: (try? IPPrefix(parsing: mtls.bindHost)).map { [$0] } ?? [])
-            try await identity.renew()
+            try await identity.prepare()
             deps.mtlsURL = "https://\(self.settings.publicURL.host):\(mtls.port)"
             let mtlsLogger = self.logger
             let app = Application(
