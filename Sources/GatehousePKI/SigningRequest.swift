@@ -46,6 +46,14 @@ public struct SigningRequest: Sendable {
         guard let again = try? DERBytes.of(csr), again == der else {
             throw GatehouseError(.invalidInput, "the certificate request is not canonical DER")
         }
+        // The request body too: rebuilt from what was parsed, it must encode to the same bytes.
+        // (The parser keeps one attribute per type, so a request with two extension requests, the
+        // second one unseen, is refused here instead of half-read.)
+        guard let rebuilt = try? CertificateSigningRequest(version: csr.version, subject: csr.subject, publicKey: csr.publicKey, attributes: csr.attributes,
+                                                           signatureAlgorithm: csr.signatureAlgorithm, signature: csr.signature),
+              (try? DERBytes.of(rebuilt)) == der else {
+            throw GatehouseError(.invalidInput, "the certificate request is not canonical DER, or repeats an attribute")
+        }
         guard let algorithm = csr.publicKey.pkiAlgorithm else {
             throw GatehouseError(.invalidInput, "unsupported key in the certificate request: use P-256 (ECDSA) or Ed25519")
         }
@@ -55,8 +63,16 @@ public struct SigningRequest: Sendable {
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
             throw GatehouseError(.invalidInput, "the certificate request's signature does not verify: it was not made with the key it carries")
         }
-        for attribute in csr.attributes where attribute.oid != .CSRAttributes.extensionRequest {
-            throw GatehouseError(.invalidInput, "the certificate request carries an attribute Gatehouse does not accept (\(attribute.oid))")
+        var extensionRequests = 0
+        for attribute in csr.attributes {
+            guard attribute.oid == .CSRAttributes.extensionRequest else {
+                throw GatehouseError(.invalidInput, "the certificate request carries an attribute Gatehouse does not accept (\(attribute.oid))")
+            }
+            extensionRequests += 1
+            // One extension request with one value: a second one would be silently ignored.
+            guard extensionRequests == 1, attribute.values.count == 1 else {
+                throw GatehouseError(.invalidInput, "the certificate request carries more than one extension request")
+            }
         }
         var spiffe: String? = nil
         var dns: [String] = []

@@ -27,6 +27,40 @@ struct SigningRequestTests {
 
     static let p256 = Certificate.PrivateKey(P256.Signing.PrivateKey())
 
+    /// A correctly signed request with two extension-request attributes, the second asking to be
+    /// a CA. swift-certificates keeps one attribute per type (its API cannot even build this), so
+    /// it is put together from DER here.
+    static func twoExtensionRequests() throws -> [UInt8] {
+        let key = P256.Signing.PrivateKey()
+        func parts(_ der: [UInt8]) throws -> [ASN1Node] {
+            guard case .constructed(let top) = try DER.parse(der).content, case .constructed(let info) = Array(top)[0].content else { throw GatehouseError(.internal, "csr") }
+            return Array(info)
+        }
+        func attribute(_ der: [UInt8]) throws -> ArraySlice<UInt8> {
+            guard case .constructed(let attrs) = try parts(der)[3].content else { throw GatehouseError(.internal, "attrs") }
+            return Array(attrs)[0].encodedBytes
+        }
+        let san = try Self.der(Certificate.PrivateKey(key)) { SubjectAlternativeNames([.uniformResourceIdentifier("spiffe://corp.example/a")]) }
+        let ca = try Self.der(Certificate.PrivateKey(key)) { Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil)) }
+        let info = try parts(san)
+        var tbs = DER.Serializer()
+        try tbs.appendConstructedNode(identifier: .sequence) { c in
+            for node in info.prefix(3) { c.serializeRawBytes(node.encodedBytes) }
+            try c.appendConstructedNode(identifier: ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)) { a in
+                // DER orders a SET OF by encoding; in that order, so only the repetition is wrong.
+                for encoded in try [attribute(san), attribute(ca)].sorted(by: { $0.lexicographicallyPrecedes($1) }) { a.serializeRawBytes(encoded) }
+            }
+        }
+        let signature = try key.signature(for: tbs.serializedBytes).derRepresentation
+        var out = DER.Serializer()
+        try out.appendConstructedNode(identifier: .sequence) { c in
+            c.serializeRawBytes(tbs.serializedBytes[...])
+            try c.appendConstructedNode(identifier: .sequence) { a in let oid: ASN1ObjectIdentifier = [1, 2, 840, 10045, 4, 3, 2]; try a.serialize(oid) }
+            try c.serialize(ASN1BitString(bytes: ArraySlice(signature)))
+        }
+        return out.serializedBytes
+    }
+
     @Test("a P-256 request with a SPIFFE ID, DNS and IP names, in PEM and DER")
     func accepted() throws {
         let der = try Self.der(Self.p256) {
@@ -71,6 +105,8 @@ struct SigningRequestTests {
         #expect(Self.refusal(try Self.der(Self.p256) { SubjectAlternativeNames([.dnsName("Bad_Name.example")]) }).contains("DNS name"))
         #expect(Self.refusal(try Self.der(Self.p256) { SubjectKeyIdentifier(keyIdentifier: [1, 2, 3]) }).contains("does not issue"))
         #expect(Self.refusal(try Self.der(Self.p256, extraAttribute: true)).contains("attribute"))
+        let twice = Self.refusal(try Self.twoExtensionRequests())
+        #expect(twice.contains("repeats an attribute"), "\(twice)")
         #expect(Self.refusal(try Self.der(Self.p256, algorithm: .ecdsaWithSHA384)).contains("does not fit"))
         #expect(Self.refusal(Array(repeating: 0x30, count: 9000)).contains("over"))
         #expect(Self.refusal([0x30, 0x03, 0x02, 0x01, 0x00]).contains("PKCS#10"))
