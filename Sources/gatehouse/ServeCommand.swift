@@ -36,6 +36,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("mtls-listen"), help: "HOST:PORT of the mutual-TLS listener for agents and services (TLS 1.3, client certificate required; off by default).")
     var mtlsListen: String?
     @Option(name: .customLong("trust-domain"), help: "SPIFFE trust domain of the X.509 authority (default: the public URL's host).") var trustDomain: String?
+    @Option(name: .customLong("pki-algorithm"), help: "Key algorithm of the X.509 intermediates the server makes: p256 (default) or ed25519.") var pkiAlgorithm: String?
 
     func run() async throws {
         let settings: ServerSettings
@@ -69,6 +70,7 @@ struct Serve: AsyncParsableCommand {
         overrides.tlsKey = self.tlsKey
         overrides.mtlsListen = self.mtlsListen
         overrides.trustDomain = self.trustDomain
+        overrides.pkiAlgorithm = self.pkiAlgorithm
         var document: ConfigDocument? = nil
         var fileName = "config"
         if let path = self.config {

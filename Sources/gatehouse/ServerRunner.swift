@@ -112,7 +112,8 @@ struct ServerRunner {
         let pki = try PKIService(
             environment: environment, policy: policy, rootKey: keys[.x509Root], sealer: KeySealer(rootKey: rootKey),
             settings: .init(trustDomain: self.settings.trustDomain, crlURL: self.settings.publicURL.origin + "/api/pki/crl",
-                            serverDNSNames: [self.settings.publicURL.host], serverIPAddresses: self.settings.mtlsListen.flatMap { try? IPPrefix(parsing: $0.bindHost) }.map { [$0] } ?? [])
+                            serverDNSNames: [self.settings.publicURL.host], serverIPAddresses: self.settings.mtlsListen.flatMap { try? IPPrefix(parsing: $0.bindHost) }.map { [$0] } ?? [],
+                            algorithm: PKIKeyAlgorithm(rawValue: self.settings.pkiAlgorithm) ?? .p256)
         )
         try await pki.start()
         let authorityReady = (try? pki.current()) != nil

@@ -414,3 +414,34 @@ def test_offline_root_and_chains_that_break_one_rule(servers, tmp_path):
     assert requests.get(server.url + "/api/pki/ca", timeout=10).text.endswith(open(root_dir / "root.pem").read())
     r = run("openssl", "s_client", "-connect", f"127.0.0.1:{mport}", "-CAfile", str(root_dir / "root.pem"), input="")
     assert "Verify return code: 0" in r.stdout, r.stdout[-1500:]
+
+
+def test_an_ed25519_authority_works_end_to_end(servers, tmp_path):
+    """`--pki-algorithm ed25519`: the intermediate signs with Ed25519 (under the P-256 root); agents,
+    workloads and the listener work the same, and OpenSSL and pkilint accept the chains."""
+    mport = free_port()
+    server = servers(tmp_path / "data", "--mtls-listen", f"127.0.0.1:{mport}", "--trust-domain", TD, "--pki-algorithm", "ed25519").start()
+    p = Provider(server, 9)
+    p.apply(p.policy + POLICY)
+    p.mport, p.mtls = mport, f"https://localhost:{mport}"
+    state, agent = join_agent(p, tmp_path)
+    leaf, intermediate = split_pem(f"{state}/agent.pem", str(tmp_path), "agent")
+    assert "Public Key Algorithm: ED25519" in run("openssl", "x509", "-in", intermediate, "-noout", "-text").stdout
+    assert "Signature Algorithm: ED25519" in run("openssl", "x509", "-in", leaf, "-noout", "-text").stdout
+    v = run("openssl", "verify", "-x509_strict", "-CAfile", f"{state}/ca.pem", "-untrusted", intermediate, leaf)
+    assert v.returncode == 0, v.stdout + v.stderr
+    assert check_lint(intermediate) == [] and len(check_lint(leaf)) == 1
+    r = curl(p, f"{state}/agent.pem", f"{state}/agent.key", ca=f"{state}/ca.pem")
+    assert r.returncode == 0 and json.loads(r.stdout)["kind"] == "agent", r.stdout + r.stderr
+    out = tmp_path / "svc"
+    assert agent("cert", "--spiffe-id", f"spiffe://{TD}/host/web-1/api", "--out", str(out), "--once").returncode == 0
+    r = curl(p, str(out / "chain.pem"), str(out / "key.pem"), ca=f"{state}/ca.pem")
+    assert r.returncode == 0 and json.loads(r.stdout)["kind"] == "workload", r.stdout + r.stderr
+    crl = tmp_path / "crl.der"
+    crl.write_bytes(requests.get(p.url + "/api/pki/crl", timeout=10).content)
+    (tmp_path / "issuers.pem").write_text(open(intermediate).read() + open(f"{state}/ca.pem").read())
+    shown = run("openssl", "crl", "-inform", "DER", "-in", str(crl), "-noout", "-CAfile", str(tmp_path / "issuers.pem"))
+    assert "verify OK" in shown.stderr, shown.stderr
+    # A bad value is refused before anything starts.
+    bad = servers(tmp_path / "bad", "--pki-algorithm", "rsa")
+    assert bad.run_to_exit() != 0 and "--pki-algorithm: must be p256 or ed25519" in bad.stderr

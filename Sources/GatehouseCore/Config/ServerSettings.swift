@@ -31,6 +31,7 @@ public struct ServerSettings: Sendable, Equatable {
         public var trustedProxies: String?
         public var mtlsListen: String?
         public var trustDomain: String?
+        public var pkiAlgorithm: String?
         public init() {}
     }
 
@@ -46,6 +47,7 @@ public struct ServerSettings: Sendable, Equatable {
         ("webauthn.attestation", "--webauthn-attestation"), ("webauthn.trust_anchors", "--webauthn-trust-anchors"),
         ("webauthn.aaguids", "--webauthn-aaguids"), ("webauthn.signin_rate_per_minute", "--signin-rate"),
         ("trusted_proxies", "--trusted-proxies"), ("mtls_listen", "--mtls-listen"), ("trust_domain", "--trust-domain"),
+        ("pki_algorithm", "--pki-algorithm"),
     ]
 
     /// Sign-in attempts allowed per source network per minute, by default.
@@ -77,6 +79,8 @@ public struct ServerSettings: Sendable, Equatable {
     public let mtlsListen: ListenAddress?
     /// The SPIFFE trust domain the X.509 authority issues for (default: the public URL's host).
     public let trustDomain: String
+    /// The key algorithm of intermediates the server makes: `p256` (default) or `ed25519`.
+    public let pkiAlgorithm: String
 
     public static func resolve(overrides: Overrides, file: ConfigDocument?, fileName: String = "config") throws(GatehouseError) -> ServerSettings {
         let known = Set(knownKeys.map(\.key))
@@ -204,10 +208,15 @@ public struct ServerSettings: Sendable, Equatable {
             throw lookup.error(domain.origin, "trust_domain", "'\(domain.value.prefix(64))' is not a SPIFFE trust domain (lower-case a-z, 0-9, '.', '-', '_')")
         }
 
+        let algorithm = try lookup.string("pki_algorithm") ?? ("p256", .default)
+        guard ["p256", "ed25519"].contains(algorithm.value) else {
+            throw lookup.error(algorithm.origin, "pki_algorithm", "must be p256 or ed25519, not '\(algorithm.value.prefix(32))'")
+        }
+
         return ServerSettings(
             dataDir: dataDir.value, listen: listen, publicURL: publicURL, database: database,
             logFormat: logFormat, logLevel: levelText.value, tls: tls, passkeys: passkeys, signInRatePerMinute: signInRate,
-            trustedProxies: trustedProxies, mtlsListen: mtlsListen, trustDomain: domain.value
+            trustedProxies: trustedProxies, mtlsListen: mtlsListen, trustDomain: domain.value, pkiAlgorithm: algorithm.value
         )
     }
 }
@@ -243,6 +252,7 @@ private struct Lookup {
             case "trusted_proxies": self.overrides.trustedProxies
             case "mtls_listen": self.overrides.mtlsListen
             case "trust_domain": self.overrides.trustDomain
+            case "pki_algorithm": self.overrides.pkiAlgorithm
             default: nil
             }
         if let flagValue { return (flagValue, .flag(flag)) }
