@@ -233,29 +233,7 @@ public struct AdminClient: Sendable {
         return try await self.send(method: .POST, path: "/v1/hosts", body: try JSONEncoder().encode(Body(name: name, labels: labels)))
     }
 
-    public struct PKICertificate: Sendable, Decodable {
-        public let serial: String
-        public let spiffeID: String
-        public let dnsNames: [String]
-        public let ipAddresses: [String]
-        public let requester: String
-        public let notBefore: Date
-        public let notAfter: Date
-        public let revokedAt: Date?
-        public let revocationReason: String?
-        enum CodingKeys: String, CodingKey {
-            case serial, requester
-            case spiffeID = "spiffe_id"
-            case dnsNames = "dns_names"
-            case ipAddresses = "ip_addresses"
-            case notBefore = "not_before"
-            case notAfter = "not_after"
-            case revokedAt = "revoked_at"
-            case revocationReason = "revocation_reason"
-        }
-    }
-
-    public func pkiCertificates(all: Bool) async throws -> [PKICertificate] {
+    public func pkiCertificates(all: Bool) async throws -> [PKICertificateRecord] {
         try await self.send(method: .GET, path: "/v1/pki/certificates" + (all ? "?all=1" : ""), body: nil, maxBytes: 16 << 20)
     }
 

@@ -3,48 +3,14 @@ import GatehouseCore
 import GatehouseServices
 import Hummingbird
 
-/// `/v1/pki/...` on the admin socket: the certificate inventory, revocation, and bringing in an
-/// intermediate signed by an offline root.
+/// `/v1/pki/...` on the admin socket: the certificate inventory (``PKICertificateRecord`` as
+/// JSON), revocation, and bringing in an intermediate signed by an offline root.
 enum PKIAdminRoutes {
-    struct Listing: Encodable {
-        let serial: String
-        let spiffeID: String
-        let dnsNames: [String]
-        let ipAddresses: [String]
-        let requester: String
-        let notBefore: Date
-        let notAfter: Date
-        let revokedAt: Date?
-        let revocationReason: String?
-        enum CodingKeys: String, CodingKey {
-            case serial, requester
-            case spiffeID = "spiffe_id"
-            case dnsNames = "dns_names"
-            case ipAddresses = "ip_addresses"
-            case notBefore = "not_before"
-            case notAfter = "not_after"
-            case revokedAt = "revoked_at"
-            case revocationReason = "revocation_reason"
-        }
-
-        init(_ r: PKICertificateRecord) {
-            self.serial = r.serial
-            self.spiffeID = r.spiffeID
-            self.dnsNames = r.dnsNames
-            self.ipAddresses = r.ipAddresses
-            self.requester = r.requester
-            self.notBefore = r.notBefore
-            self.notAfter = r.notAfter
-            self.revokedAt = r.revokedAt
-            self.revocationReason = r.revocationReason
-        }
-    }
-
     static func add(to router: Router<BasicRequestContext>, pki: PKIService, actor: String) {
         router.get("/v1/pki/certificates") { request, _ in
             do {
                 let all = request.uri.queryParameters["all"].map { $0 == "1" || $0 == "true" } ?? false
-                return JSONResponse.make(.ok, try await pki.inventory(includeExpired: all).map(Listing.init))
+                return JSONResponse.make(.ok, try await pki.inventory(includeExpired: all))
             } catch let error as GatehouseError {
                 return JSONResponse.error(error)
             }

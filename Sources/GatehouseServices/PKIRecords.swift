@@ -32,8 +32,9 @@ public struct PKIAuthorityRecord: Sendable, Equatable {
     }
 }
 
-/// An issued X.509 certificate as the inventory keeps it.
-public struct PKICertificateRecord: Sendable, Equatable {
+/// An issued X.509 certificate as the inventory keeps it; also what the admin socket lists
+/// (snake_case JSON, decoded as is by the admin client).
+public struct PKICertificateRecord: Sendable, Equatable, Codable {
     /// Lower-case hex of the serial.
     public var serial: String
     public var spiffeID: String
@@ -51,6 +52,21 @@ public struct PKICertificateRecord: Sendable, Equatable {
     public var createdAt: Date
     public var revokedAt: Date?
     public var revocationReason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case serial, requester
+        case spiffeID = "spiffe_id"
+        case dnsNames = "dns_names"
+        case ipAddresses = "ip_addresses"
+        case keyFingerprint = "key_fingerprint"
+        case userID = "user_id"
+        case authorityID = "authority_id"
+        case notBefore = "not_before"
+        case notAfter = "not_after"
+        case createdAt = "created_at"
+        case revokedAt = "revoked_at"
+        case revocationReason = "revocation_reason"
+    }
 
     public init(serial: String, spiffeID: String, dnsNames: [String], ipAddresses: [String], keyFingerprint: String, requester: String, userID: String?,
                 authorityID: String, notBefore: Date, notAfter: Date, createdAt: Date, revokedAt: Date? = nil, revocationReason: String? = nil) {

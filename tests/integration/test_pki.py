@@ -445,3 +445,81 @@ def test_an_ed25519_authority_works_end_to_end(servers, tmp_path):
     # A bad value is refused before anything starts.
     bad = servers(tmp_path / "bad", "--pki-algorithm", "rsa")
     assert bad.run_to_exit() != 0 and "--pki-algorithm: must be p256 or ed25519" in bad.stderr
+
+
+def test_hostile_input_on_the_agent_graphql_and_admin_endpoints(pki, tmp_path):
+    """Every new input path: malformed, oversized and hostile bodies get a clear 4xx (or a GraphQL
+    error), nothing is issued, and a bad agent CSR at join does not spend the join token."""
+    p = pki
+    before = len(json.loads(gatehouse("admin", "pki", "list", "--all", "--json", "--data-dir", p.data).stdout))
+
+    # Join: a malformed agent CSR is refused before the token is spent.
+    run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "db_key"))
+    host_key = open(tmp_path / "db_key.pub").read().strip()
+    token = next(w for w in gatehouse("admin", "host", "add", "db-1", "--data-dir", p.data).stdout.split() if w.startswith("ghjt_"))
+    for csr, status in [("junk", 400), ("x" * 20000, 413), (5, 400)]:
+        r = requests.post(p.url + "/api/hosts/join", json={"token": token, "host_key": host_key, "agent_csr": csr}, timeout=10)
+        assert r.status_code == status, (status, r.text)
+    key = ec.generate_private_key(ec.SECP256R1())
+    plain = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+    r = requests.post(p.url + "/api/hosts/join", json={"token": token, "host_key": host_key, "agent_csr": plain}, timeout=10)
+    assert r.status_code == 201 and "BEGIN CERTIFICATE" in r.json()["agent_certificate"], r.text
+
+    # The agent's own endpoints on the listener.
+    state, agent = join_agent(p, tmp_path)
+    s = requests.Session()
+    s.trust_env = False
+    s.cert, s.verify = (f"{state}/agent.pem", f"{state}/agent.key"), f"{state}/ca.pem"
+
+    def csr(uri=None, dns=()):
+        names = ([x509.UniformResourceIdentifier(uri)] if uri else []) + [x509.DNSName(d) for d in dns]
+        b = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+        if names:
+            b = b.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+    for body, status, message in [
+        ({"csr": csr(f"spiffe://{TD}/gatehouse/agent/db-1")}, 403, "an agent's identity is"),
+        ({"csr": csr(dns=["web-1.corp.example"])}, 403, "no DNS or IP names"),
+        ({"csr": "junk"}, 400, "PEM"),
+        ({"csr": csr(), "extra": 1}, 400, "extra"),
+        ({"csr": "A" * 20000}, 413, ""),
+    ]:
+        r = s.post(p.mtls + "/api/agent/certificate", json=body, timeout=10)
+        assert r.status_code == status and message in r.text, (body.keys(), r.status_code, r.text)
+    for body, status in [({}, 400), ({"host_key": "ssh-rsa AAAA"}, 400), ({"host_key": host_key}, 409), ({"host_key": host_key, "x": 1}, 400), ({"host_key": 7}, 400)]:
+        r = s.post(p.mtls + "/api/agent/host-certificate", json=body, timeout=10)
+        assert r.status_code == status, (body, r.status_code, r.text)
+    r = s.post(p.mtls + "/api/agent/certificate", data=b"not json", headers={"Content-Type": "text/plain"}, timeout=10)
+    assert 400 <= r.status_code < 500, r.text
+    # A workload certificate is not an agent.
+    out = tmp_path / "svc"
+    assert agent("cert", "--spiffe-id", f"spiffe://{TD}/host/web-1/api", "--out", str(out), "--once").returncode == 0
+    r = requests.post(p.mtls + "/api/agent/certificate", json={"csr": csr()}, cert=(str(out / "chain.pem"), str(out / "key.pem")), verify=f"{state}/ca.pem", timeout=10)
+    assert r.status_code == 403 and "agent" in r.text, r.text
+
+    # GraphQL: oversized and malformed requests are input errors; nothing is issued.
+    carol = p.member("carol", "carol@example.org")
+    token = access_token(p, scope="openid certificates", browser=carol)
+    gql = lambda c: requests.post(p.url + "/graphql", json={"query": "mutation($c: String!) { signCertificate(csr: $c) { serial } }", "variables": {"c": c}},
+                                  headers={"Authorization": "Bearer " + token}, timeout=10).json()
+    assert gql("A" * 17000)["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert gql("junk")["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    r = requests.post(p.url + "/graphql", json={"query": "mutation { signCertificate(csr: \"x\") { serial } }"}, headers={"Authorization": "Bearer ghat_forged"}, timeout=10)
+    assert r.status_code == 401
+
+    # The admin socket.
+    def admin(path, data, content_type="application/json"):
+        r = run("curl", "-sS", "--unix-socket", f"{p.data}/admin.sock", "-H", f"Content-Type: {content_type}", "-o", "/dev/stderr", "-w", "%{http_code}",
+                "--data-binary", "@-", f"http://gatehouse{path}", input=data)
+        return int(r.stdout), r.stderr
+    for path, data, status in [
+        ("/v1/pki/revoke", '{"serial": 5}', 400), ("/v1/pki/revoke", '{"serial": "ab", "extra": 1}', 400), ("/v1/pki/revoke", "not json", 400),
+        ("/v1/pki/revoke", '{"serial": "abcdef"}', 404), ("/v1/pki/revoke", json.dumps({"serial": "a" * 5000}), 413),
+        ("/v1/pki/intermediate", '{"pem": "junk"}', 400), ("/v1/pki/intermediate", '{"pem": 1}', 400), ("/v1/pki/intermediate", json.dumps({"pem": "A" * 70000}), 413),
+    ]:
+        code, body = admin(path, data)
+        assert code == status and "error" in body, (path, data[:40], code, body)
+    after = len(json.loads(gatehouse("admin", "pki", "list", "--all", "--json", "--data-dir", p.data).stdout))
+    # Issued here: db-1's agent, web-1's agent and one workload; nothing from the hostile requests.
+    assert after == before + 3, (before, after)
