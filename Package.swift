@@ -184,6 +184,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The host's private network: WireGuard, nftables and the mesh isolation BPF program,
+        // which the BPFObjectPlugin builds from bpf/mesh_isolation.c with the toolchain's clang.
+        .target(
+            name: "GatehouseHostNetwork",
+            dependencies: ["GatehouseCore"],
+            exclude: ["bpf"],
+            swiftSettings: swiftSettings,
+            plugins: ["BPFObjectPlugin"]
+        ),
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
+
         // MARK: executable (composition root)
         .executableTarget(
             name: "gatehouse",
@@ -197,6 +208,7 @@ let package = Package(
                 "GatehouseGraphQL",
                 "GatehouseHTTP",
                 "GatehouseClient",
+                "GatehouseHostNetwork",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -300,7 +312,12 @@ let package = Package(
         ),
         .testTarget(
             name: "GatehouseServicesTests",
-            dependencies: ["GatehouseCore", "GatehouseServices", "GatehousePKI", .product(name: "X509", package: "swift-certificates"), "GatehouseStorage", "GatehouseTesting", "GatehouseWebAuthn", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["GatehouseCore", "GatehouseServices", "GatehousePKI", "GatehousePolicy", .product(name: "X509", package: "swift-certificates"), "GatehouseStorage", "GatehouseTesting", "GatehouseWebAuthn", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatehouseHostNetworkTests",
+            dependencies: ["GatehouseCore", "GatehouseHostNetwork"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

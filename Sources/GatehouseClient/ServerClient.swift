@@ -278,6 +278,41 @@ public struct ServerClient: Sendable {
         return data
     }
 
+    // MARK: private network
+
+    /// Registers a device's WireGuard public key under the signed-in person (`network` scope).
+    public func registerDevice(publicKey: WireGuardKey, name: String, accessToken: String) async throws -> DeviceNetworkConfig {
+        let body = try JSONEncoder().encode(["public_key": publicKey.description, "name": name])
+        return try await self.send(method: .POST, path: "/api/network/devices", body: body, contentType: "application/json", bearer: accessToken)
+    }
+
+    public func networkDevices(accessToken: String) async throws -> [NetworkDevice] {
+        try await self.send(method: .GET, path: "/api/network/devices", body: nil, contentType: nil, bearer: accessToken)
+    }
+
+    public func removeDevice(id: String, accessToken: String) async throws {
+        let _: EmptyBody = try await self.send(method: .DELETE, path: "/api/network/devices/\(Self.encode(id))", body: nil, contentType: nil, bearer: accessToken, allowEmpty: true)
+    }
+
+    /// Over mutual TLS: registers the host's WireGuard key and endpoint; answers the host's
+    /// configuration.
+    public func registerHostNetwork(publicKey: WireGuardKey, endpoint: String) async throws -> HostNetworkConfig {
+        let body = try JSONEncoder().encode(["public_key": publicKey.description, "endpoint": endpoint])
+        return try await self.send(method: .POST, path: "/api/agent/network", body: body, contentType: "application/json", bearer: nil, limit: 256 << 20)
+    }
+
+    /// Over mutual TLS: the host's configuration once it differs from `after` (or after `wait`).
+    public func hostNetwork(after version: String?, wait: Int) async throws -> HostNetworkConfig {
+        let query = "wait=\(wait)" + (version.map { "&after=\(Self.encode($0))" } ?? "")
+        return try await self.send(method: .GET, path: "/api/agent/network?\(query)", body: nil, contentType: nil, bearer: nil,
+                                   timeout: .seconds(Int64(wait) + 30), limit: 256 << 20)
+    }
+
+    /// Over mutual TLS: takes the host off the network (`gatehouse agent leave`).
+    public func leaveNetwork() async throws {
+        let _: EmptyBody = try await self.send(method: .DELETE, path: "/api/agent/network", body: nil, contentType: nil, bearer: nil, allowEmpty: true)
+    }
+
     // MARK: transport
 
     func form<T: Decodable>(_ path: String, _ fields: [String: String], allowEmpty: Bool = false) async throws -> T {
@@ -289,7 +324,8 @@ public struct ServerClient: Sendable {
         s.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")) ?? ""
     }
 
-    func send<T: Decodable>(method: HTTPMethod, path: String, body: Data?, contentType: String?, bearer: String?, allowEmpty: Bool = false) async throws -> T {
+    func send<T: Decodable>(method: HTTPMethod, path: String, body: Data?, contentType: String?, bearer: String?, allowEmpty: Bool = false,
+                            timeout: TimeAmount? = nil, limit: Int = 1 << 20) async throws -> T {
         guard let url = URL(string: path, relativeTo: self.server) else { throw GatehouseError(.invalidInput, "bad server URL \(self.server)") }
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = method
@@ -298,11 +334,11 @@ public struct ServerClient: Sendable {
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         let response: HTTPClientResponse
         do {
-            response = try await self.http.execute(request, timeout: self.timeout)
+            response = try await self.http.execute(request, timeout: timeout ?? self.timeout)
         } catch {
             throw GatehouseError(.serverNotRunning, "cannot reach \(self.server.absoluteString): \(error)")
         }
-        let buffer = try await response.body.collect(upTo: 1 << 20)
+        let buffer = try await response.body.collect(upTo: limit)
         let bytes = Data(buffer.readableBytesView)
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601

@@ -56,6 +56,14 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case pkiCertificateRevoked = "pki.certificate_revoked"
     /// A mutual-TLS peer was refused after its chain verified (revoked, offboarded, unenrolled).
     case pkiPeerRefused = "pki.peer_refused"
+    /// A person's WireGuard device joined the private network.
+    case networkDeviceRegistered = "network.device_registered"
+    /// A device was removed by its owner or an administrator (offboarding counts under its hook).
+    case networkDeviceRemoved = "network.device_removed"
+    /// A host's agent registered (or replaced) its WireGuard key.
+    case networkHostRegistered = "network.host_registered"
+    /// A host's agent left the private network (`gatehouse agent leave`).
+    case networkHostLeft = "network.host_left"
 }
 
 /// One audited fact: who did what to whom, with what outcome. Written in the same transaction as

@@ -19,6 +19,7 @@ public struct HTTPDependencies: Sendable {
     public var hosts: HostEnrollmentService?
     /// The X.509 authority; nil serves no PKI endpoints.
     public var pki: PKIService?
+    public var network: NetworkService?
     /// The mutual-TLS listener's URL as agents reach it (told to them at join).
     public var mtlsURL: String?
     /// Keys the identity-aware proxy's tickets for apps on their own host names.

@@ -189,7 +189,7 @@ public enum MTLSListener {
         }
     }
 
-    public static func makeRouter(pki: PKIService, hosts: HostEnrollmentService?, random: any RandomSource) -> Router<MTLSRequestContext> {
+    public static func makeRouter(pki: PKIService, hosts: HostEnrollmentService?, network: NetworkService? = nil, random: any RandomSource) -> Router<MTLSRequestContext> {
         let router = Router(context: MTLSRequestContext.self)
         router.add(middleware: SecurityHeaders())
         let issuances = RateLimiter(capacity: 120, per: 60, time: SystemTimeSource())
@@ -217,6 +217,7 @@ public enum MTLSListener {
                 return PKIRoutes.failure(error, "certificates")
             }
         }
+        if let network { NetworkRoutes.add(to: router, network: network, pki: pki) }
         guard let hosts else { return router }
         router.post("/api/agent/certificate") { request, context in
             do {

@@ -49,6 +49,7 @@ public enum PublicRoutes {
             if let ssh = deps.ssh {
                 SSHRoutes.add(to: router, ssh: ssh, oidc: oidc, random: deps.environment.random, trustedProxies: deps.trustedProxies)
             }
+            if let network = deps.network { NetworkRoutes.add(to: router, network: network, oidc: oidc) }
             if let hosts = deps.hosts { SSHRoutes.addHosts(to: router, hosts: hosts, trustedProxies: deps.trustedProxies, mtlsURL: deps.mtlsURL) }
             if let proxy = Self.proxy(deps) {
                 router.get("/oauth2/proxy/start") { request, context in await proxy.start(request, context: context) }

@@ -13,6 +13,9 @@ public enum Scope: String, Sendable, Hashable, CaseIterable, Comparable {
     /// Lets the access token ask for X.509 certificates for the SPIFFE identities the policy
     /// grants (`POST /api/pki/sign`).
     case certificates
+    /// Lets the access token register WireGuard devices on the private network
+    /// (`POST /api/network/devices`, `gatehouse wg up`).
+    case network
 
     public static func < (a: Scope, b: Scope) -> Bool { a.rawValue < b.rawValue }
 

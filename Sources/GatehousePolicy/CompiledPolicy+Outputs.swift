@@ -84,24 +84,64 @@ extension CompiledPolicy {
     /// networks it routes) at `now`: for each member and each of their source addresses, what
     /// they may reach through this node. Everything else is dropped by the node's default.
     public func networkAllowSet(node: String, members: [(subject: PolicySubject, sources: [IPPrefix])], at now: Date) -> [NetworkElement] {
-        guard let h = self.hostIndex[node] else { return [] }
-        let host = self.definitions.hosts[h]
-        let guarded = host.addresses + host.routes
         var out = Set<NetworkElement>()
         for (subject, sources) in members {
             for source in sources {
-                let boxes = self.reachableBoxes(subject: subject, source: source.isSingleAddress ? source.first : nil, at: now)
-                for box in boxes {
-                    // A packet never crosses families, and an nftables element cannot either.
-                    for g in guarded where g.isIPv4 == source.isIPv4 {
-                        for range in g.ranges {
-                            if let cut = box.intersection(first: range.lowerBound, last: range.upperBound) { out.insert(NetworkElement(source: source, box: cut)) }
-                        }
-                    }
-                }
+                for box in self.guardedBoxes(node: node, subject: subject, source: source, at: now) { out.insert(NetworkElement(source: source, box: box)) }
             }
         }
         return out.sorted()
+    }
+
+    /// The same allow set grouped into classes: sources that may reach exactly the same boxes
+    /// share one class, and a class's boxes never overlap (nftables interval sets refuse
+    /// overlapping elements). Sources that may reach nothing are left out.
+    public func networkAllowClasses(node: String, members: [(subject: PolicySubject, sources: [IPPrefix])], at now: Date) -> [(sources: [IPPrefix], boxes: [NetworkBox])] {
+        var classes: [[NetworkBox]: [IPPrefix]] = [:]
+        var memo: [[UInt32]: [NetworkBox]] = [:]
+        let conditional = self.hasSourceConditions
+        for (subject, sources) in members {
+            for source in sources {
+                // Members holding the same principals reach the same boxes unless a rule's `from`
+                // tells their sources apart; only then is the work repeated.
+                let boxes: [NetworkBox]
+                if conditional {
+                    boxes = NetworkBox.disjoint(self.guardedBoxes(node: node, subject: subject, source: source, at: now))
+                } else if let known = memo[subject.atoms.filter { subject.holds($0, at: now) }] {
+                    boxes = known
+                } else {
+                    boxes = NetworkBox.disjoint(self.guardedBoxes(node: node, subject: subject, source: source, at: now))
+                    memo[subject.atoms.filter { subject.holds($0, at: now) }] = boxes
+                }
+                if !boxes.isEmpty { classes[boxes, default: []].append(source) }
+            }
+        }
+        return classes.map { (sources: $0.value.sorted(), boxes: $0.key) }.sorted { $0.sources[0] < $1.sources[0] }
+    }
+
+    /// Whether any reach rule has a `from` condition (then a source's address matters).
+    var hasSourceConditions: Bool {
+        self.rules.contains { r in
+            if case .reach = r.target { return r.sources != nil }
+            return false
+        }
+    }
+
+    /// What `subject` sending from `source` may reach of what `node` guards, at `now`.
+    func guardedBoxes(node: String, subject: PolicySubject, source: IPPrefix, at now: Date) -> [NetworkBox] {
+        guard let h = self.hostIndex[node] else { return [] }
+        let host = self.definitions.hosts[h]
+        let guarded = host.addresses + host.routes
+        var out: [NetworkBox] = []
+        for box in self.reachableBoxes(subject: subject, source: source.isSingleAddress ? source.first : nil, at: now) {
+            // A packet never crosses families, and an nftables element cannot either.
+            for g in guarded where g.isIPv4 == source.isIPv4 {
+                for range in g.ranges {
+                    if let cut = box.intersection(first: range.lowerBound, last: range.upperBound) { out.append(cut) }
+                }
+            }
+        }
+        return out
     }
 
     // MARK: access table

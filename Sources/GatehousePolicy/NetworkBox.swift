@@ -52,4 +52,43 @@ public struct NetworkBox: Sendable, Hashable, Comparable, CustomStringConvertibl
     public var description: String { "\(self.prefixes.map(\.description).joined(separator: ",")) \(self.ports)" }
 
     public static func < (a: Self, b: Self) -> Bool { (a.ports, a.first, a.last) < (b.ports, b.first, b.last) }
+
+    /// The same packets as `boxes`, as boxes that do not overlap: per protocol, a sweep over the
+    /// address boundaries that unions the port ranges of each stretch, then joins neighbouring
+    /// stretches with equal ports. Sorted.
+    public static func disjoint(_ boxes: [NetworkBox]) -> [NetworkBox] {
+        var out: [NetworkBox] = []
+        for proto in IPProtocolName.allCases {
+            let mine = boxes.filter { $0.ports.proto == proto }
+            guard !mine.isEmpty else { continue }
+            // Boundaries: every box's start, and the address after its end (none past the top).
+            var cuts = Set<UInt128>()
+            for b in mine {
+                cuts.insert(b.first)
+                if b.last < .max { cuts.insert(b.last + 1) }
+            }
+            let points = cuts.sorted()
+            var previous: (first: UInt128, last: UInt128, ports: [ClosedRange<UInt16>])? = nil
+            for (i, start) in points.enumerated() {
+                let end = i + 1 < points.count ? points[i + 1] - 1 : UInt128.max
+                let covering = mine.filter { $0.first <= start && start <= $0.last }.map { $0.ports.low...$0.ports.high }.sorted { $0.lowerBound < $1.lowerBound }
+                var ports: [ClosedRange<UInt16>] = []
+                for r in covering {
+                    if let last = ports.last, Int(r.lowerBound) <= Int(last.upperBound) + 1 {
+                        ports[ports.count - 1] = last.lowerBound...max(last.upperBound, r.upperBound)
+                    } else {
+                        ports.append(r)
+                    }
+                }
+                if let p = previous, p.ports == ports, p.last &+ 1 == start, !ports.isEmpty {
+                    previous = (p.first, end, ports)
+                    continue
+                }
+                if let p = previous { out += p.ports.map { NetworkBox(first: p.first, last: p.last, ports: PortRange(proto: proto, low: $0.lowerBound, high: $0.upperBound)) } }
+                previous = ports.isEmpty ? nil : (start, end, ports)
+            }
+            if let p = previous { out += p.ports.map { NetworkBox(first: p.first, last: p.last, ports: PortRange(proto: proto, low: $0.lowerBound, high: $0.upperBound)) } }
+        }
+        return out.sorted()
+    }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import GatehouseCore
+public import GatehouseCore
 
 /// Turns policy text into a ``CompiledPolicy``: parse, check every name, reference and type,
 /// then index. Problems are collected (up to ``maxDiagnostics``) with file:line:col and thrown
@@ -16,18 +16,21 @@ public struct PolicyCompiler: Sendable {
 
     public let fileName: String
     public let parserLimits: PolicyParser.Limits
+    /// The deployment's address plan, which gives hosts with `org = "..."` their mesh address.
+    public let addressing: MeshAddressing
 
     /// Names of groups, roles, hosts, rules: 1–64 of `a-z 0-9 . _ -`, starting with a letter or digit.
     public static func isName(_ s: String) -> Bool { Checker.isName(s) }
 
-    public init(fileName: String, parserLimits: PolicyParser.Limits = .default) {
+    public init(fileName: String, parserLimits: PolicyParser.Limits = .default, addressing: MeshAddressing = .placeholder) {
         self.fileName = fileName
         self.parserLimits = parserLimits
+        self.addressing = addressing
     }
 
     public func compile(_ text: String) throws(PolicyError) -> CompiledPolicy {
         let statements = try PolicyParser(fileName: self.fileName, limits: self.parserLimits).parse(text)
-        var checker = Checker()
+        var checker = Checker(addressing: self.addressing)
         checker.run(statements)
         guard checker.diagnostics.isEmpty else { throw PolicyError(Array(checker.diagnostics.prefix(Self.maxDiagnostics))) }
         return try CompiledPolicy(definitions: checker.definitions)
@@ -35,6 +38,7 @@ public struct PolicyCompiler: Sendable {
 }
 
 private struct Checker {
+    let addressing: MeshAddressing
     var diagnostics: [PolicyDiagnostic] = []
     var definitions = PolicyDefinitions()
     var groupNames: [String: PolicyLocation] = [:]
@@ -81,9 +85,31 @@ private struct Checker {
         let order = ["group", "role", "host", "network", "app", "identity", "service"]
         for keyword in order {
             for block in blocks where block.keyword == keyword { self.define(block) }
+            if keyword == "host" { self.finishMesh() }
         }
         for block in blocks where block.keyword == "allow" || block.keyword == "deny" { self.rule(block) }
         for block in blocks where block.keyword == "tests" { self.tests(block) }
+    }
+
+    /// Organizations must land on distinct /64s, hosts on distinct addresses; a gateway guards
+    /// (and forwards to) every organization's /64 besides its own routes.
+    mutating func finishMesh() {
+        var subnets: [UInt16: String] = [:]
+        var addresses: [IPPrefix: String] = [:]
+        for host in self.definitions.hosts {
+            guard let org = host.organization, let mesh = host.meshAddress else { continue }
+            let subnet = MeshAddressing.subnet(organization: org)
+            if let other = subnets[subnet], other != org {
+                self.error(host.location, "organizations '\(other)' and '\(org)' fall on the same mesh subnet; rename one")
+            }
+            subnets[subnet] = org
+            if let other = addresses[mesh] { self.error(host.location, "hosts '\(other)' and '\(host.name)' fall on the same mesh address; rename one") }
+            addresses[mesh] = host.name
+        }
+        let organizationPrefixes = Set(subnets.values).sorted().map { self.addressing.organizationPrefix($0) }
+        for i in self.definitions.hosts.indices where self.definitions.hosts[i].gateway {
+            for p in organizationPrefixes where !self.definitions.hosts[i].routes.contains(p) { self.definitions.hosts[i].routes.append(p) }
+        }
     }
 
     mutating func declare(_ block: PolicySyntax.Block) {
@@ -203,13 +229,22 @@ private struct Checker {
             let maxLifetime = a.duration("max_lifetime", &self)
             self.definitions.roles.append(.init(name: name, members: members, maxLifetime: maxLifetime, location: block.location))
         case "host":
-            a.allow(["addresses", "labels", "routes", "description"])
-            let addresses = a.prefixes("addresses", &self, singleAddresses: true)
-            if addresses.isEmpty && a.has("addresses") == false { self.error(block.location, "host '\(name)' needs addresses = [...]") }
+            a.allow(["addresses", "labels", "routes", "description", "org", "gateway"])
+            var addresses = a.prefixes("addresses", &self, singleAddresses: true)
+            let organization = a.string("org", &self)
+            if let organization, !Checker.isName(organization) {
+                self.error(block.location, "org '\(organization)' must be 1–64 of a-z 0-9 . _ - (starting with a letter or digit)")
+            }
+            let gateway = a.bool("gateway", &self) ?? false
+            if gateway && organization == nil { self.error(block.location, "gateway host '\(name)' needs org = \"...\": a gateway is on the private network") }
+            // A host on the private network has its mesh address, whatever else it declares.
+            let mesh = organization.map { self.addressing.hostAddress(organization: $0, host: name) }
+            if let mesh { addresses.append(mesh) }
+            if addresses.isEmpty && a.has("addresses") == false { self.error(block.location, "host '\(name)' needs addresses = [...] or org = \"...\"") }
             let labels = a.labels("labels", &self)
             let routes = a.prefixes("routes", &self, singleAddresses: false)
             self.hostNames[name] = self.definitions.hosts.count
-            self.definitions.hosts.append(.init(name: name, addresses: addresses, labels: labels, routes: routes, location: block.location))
+            self.definitions.hosts.append(.init(name: name, addresses: addresses, labels: labels, routes: routes, organization: organization, meshAddress: mesh, gateway: gateway, location: block.location))
         case "network":
             a.allow(["cidrs", "description"])
             let prefixes = a.prefixes("cidrs", &self, singleAddresses: false)
@@ -359,7 +394,8 @@ private struct Checker {
 
         var who: [PolicyPrincipal] = []
         var whoSeen = Set<PolicyPrincipal>()
-        let hostsMayAsk: Set<PrincipalKind> = kind == .certificate ? [.everyone, .user, .group, .role, .host] : [.everyone, .user, .group, .role]
+        // Hosts ask for certificates, and send packets to each other over the mesh.
+        let hostsMayAsk: Set<PrincipalKind> = kind == .certificate || kind == .reach ? [.everyone, .user, .group, .role, .host] : [.everyone, .user, .group, .role]
         for word in a.words("who", &self) {
             if let p = self.principal(word, allowed: hostsMayAsk), whoSeen.insert(p).inserted { who.append(p) }
         }

@@ -25,6 +25,13 @@ public struct PolicyDefinitions: Sendable {
         public var labels: [String: String]
         /// Networks this host forwards to (a gateway); its packet filter guards them too.
         public var routes: [IPPrefix]
+        /// `org = "..."`: the organization whose mesh /64 the host is in; nil for a host that is
+        /// not on the private network.
+        public var organization: String?
+        /// The host's address on the mesh (also in `addresses`), for hosts with an organization.
+        public var meshAddress: IPPrefix?
+        /// `gateway = true`: people's devices connect here; it forwards to the mesh and `routes`.
+        public var gateway: Bool
         public var location: PolicyLocation
     }
 

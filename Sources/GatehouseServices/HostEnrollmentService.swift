@@ -48,6 +48,7 @@ public struct HostEnrollmentService: Sendable {
             let existing = try await tx.host(named: name)
             // A re-enrolled host's earlier agent identity and workload certificates end here.
             _ = try await tx.revokePKICertificates(userID: nil, requester: "host:\(name)", reason: "host re-enrolled", at: now)
+            _ = try await tx.deleteNetworkHost(name: name)
             try await tx.saveHost(HostRecord(name: name, joinTokenHash: InvitationToken.hash(of: token), joinExpiresAt: expires, joinedAt: nil, hostKeyFingerprint: nil,
                                              agentTokenHash: nil, createdAt: existing?.createdAt ?? now))
             return Change((), event: AuditEvent(code: .hostAdded, time: now, actor: actor, subject: "host:\(name)", requestID: requestID,

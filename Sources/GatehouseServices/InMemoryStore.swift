@@ -25,6 +25,8 @@ public final class InMemoryStore: Store {
         var hosts: [String: HostRecord] = [:]
         var pkiAuthorities: [PKIAuthorityRecord] = []
         var pkiCertificates: [String: PKICertificateRecord] = [:]
+        var networkDevices: [String: NetworkDeviceRecord] = [:]
+        var networkHosts: [String: NetworkHostRecord] = [:]
         /// Test hook: when set, appending audit events fails, as a full disk would.
         var failAuditAppends = false
     }
@@ -428,6 +430,46 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
     }
 
     // MARK: X.509 authority
+
+    func networkDevices(userID: String?, liveAt: Date?) async throws -> [NetworkDeviceRecord] {
+        self.state.networkDevices.values.filter { d in (userID.map { d.userID == $0 } ?? true) && (liveAt.map { d.isLive(at: $0) } ?? true) }
+            .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+    }
+    func networkDevice(id: String) async throws -> NetworkDeviceRecord? { self.state.networkDevices[id] }
+    func maxNetworkDeviceIndex() async throws -> Int64 { self.state.networkDevices.values.map(\.addressIndex).max() ?? 0 }
+    func networkHosts() async throws -> [NetworkHostRecord] { self.state.networkHosts.values.sorted { $0.host < $1.host } }
+
+    func insertNetworkDevice(_ record: NetworkDeviceRecord) async throws {
+        guard self.state.networkDevices[record.id] == nil,
+              !self.state.networkDevices.values.contains(where: { $0.publicKey == record.publicKey || $0.addressIndex == record.addressIndex }) else {
+            throw GatehouseError(.conflict, "that WireGuard key or device address is taken")
+        }
+        self.state.networkDevices[record.id] = record
+    }
+
+    func revokeNetworkDevice(id: String, at time: Date) async throws -> Bool {
+        guard let d = self.state.networkDevices[id], d.revokedAt == nil else { return false }
+        self.state.networkDevices[id]?.revokedAt = time
+        return true
+    }
+
+    func revokeNetworkDevices(userID: String, at time: Date) async throws -> Int {
+        var n = 0
+        for (id, d) in self.state.networkDevices where d.userID == userID && d.revokedAt == nil && d.expiresAt > time {
+            self.state.networkDevices[id]?.revokedAt = time
+            n += 1
+        }
+        return n
+    }
+
+    func saveNetworkHost(_ record: NetworkHostRecord) async throws {
+        guard !self.state.networkHosts.values.contains(where: { $0.publicKey == record.publicKey && $0.host != record.host }) else {
+            throw GatehouseError(.conflict, "another host has that WireGuard key")
+        }
+        self.state.networkHosts[record.host] = record
+    }
+
+    func deleteNetworkHost(name: String) async throws -> Bool { self.state.networkHosts.removeValue(forKey: name) != nil }
 
     func pkiAuthorities() async throws -> [PKIAuthorityRecord] { self.state.pkiAuthorities.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) } }
     func pkiCertificate(serial: String) async throws -> PKICertificateRecord? { self.state.pkiCertificates[serial] }

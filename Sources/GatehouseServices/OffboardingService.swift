@@ -37,7 +37,7 @@ public struct OffboardingService: Sendable {
     let environment: ServiceEnvironment
     let hooks: [any OffboardingHook]
 
-    public init(environment: ServiceEnvironment, hooks: [any OffboardingHook] = [SessionOffboardingHook(), InvitationOffboardingHook(), OIDCOffboardingHook(), SSHCertificateOffboardingHook(), PKIOffboardingHook()]) {
+    public init(environment: ServiceEnvironment, hooks: [any OffboardingHook] = [SessionOffboardingHook(), InvitationOffboardingHook(), OIDCOffboardingHook(), SSHCertificateOffboardingHook(), PKIOffboardingHook(), NetworkOffboardingHook()]) {
         self.environment = environment
         self.hooks = hooks
     }

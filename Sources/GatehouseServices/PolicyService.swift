@@ -51,10 +51,13 @@ public final class PolicyService: Sendable {
     static let empty = try! PolicyCompiler(fileName: "empty").compile("")
 
     let environment: ServiceEnvironment
+    /// The deployment's address plan: hosts with `org = "..."` get their mesh addresses from it.
+    public let addressing: MeshAddressing
     let state = LockedBox(Active(info: nil, policy: PolicyService.empty, loadError: nil))
 
-    public init(environment: ServiceEnvironment) {
+    public init(environment: ServiceEnvironment, addressing: MeshAddressing = .placeholder) {
         self.environment = environment
+        self.addressing = addressing
     }
 
     public var active: Active { self.state.value }
@@ -72,7 +75,7 @@ public final class PolicyService: Sendable {
         guard let record = try await self.environment.store.read({ tx in try await tx.policyVersion(latest.version) }) else { return current }
         let next: Active
         do {
-            let compiled = try PolicyCompiler(fileName: Self.fileName(version: record.info.version)).compile(record.source)
+            let compiled = try PolicyCompiler(fileName: Self.fileName(version: record.info.version), addressing: self.addressing).compile(record.source)
             next = Active(info: record.info, policy: compiled, loadError: nil)
         } catch {
             next = Active(info: record.info, policy: Self.empty, loadError: error.description)
@@ -87,7 +90,7 @@ public final class PolicyService: Sendable {
     public func check(source: String, fileName: String) -> Check {
         let sha = ContentDigest.sha256Hex(source)
         do {
-            let policy = try PolicyCompiler(fileName: fileName).compile(source)
+            let policy = try PolicyCompiler(fileName: fileName, addressing: self.addressing).compile(source)
             return Check(sha256: sha, policy: policy, diagnostics: [], tests: policy.runTests(now: self.environment.time.now()))
         } catch {
             return Check(sha256: sha, policy: nil, diagnostics: error.diagnostics, tests: [])
@@ -140,7 +143,7 @@ public final class PolicyService: Sendable {
                 if latest.version == active.info?.version, active.loadError == nil {
                     previous = active.policy
                 } else if let stored = try await tx.policyVersion(latest.version) {
-                    previous = try? PolicyCompiler(fileName: Self.fileName(version: latest.version)).compile(stored.source)
+                    previous = try? PolicyCompiler(fileName: Self.fileName(version: latest.version), addressing: self.addressing).compile(stored.source)
                 }
             }
             let diff = PolicyDiff(from: previous, to: policy)
@@ -161,7 +164,7 @@ public final class PolicyService: Sendable {
             )
             return Change((record, diff), event: event)
         }
-        let compiled = try PolicyCompiler(fileName: Self.fileName(version: record.info.version)).compile(source)
+        let compiled = try PolicyCompiler(fileName: Self.fileName(version: record.info.version), addressing: self.addressing).compile(source)
         self.state.mutate { state in
             if (state.info?.version ?? 0) < record.info.version { state = Active(info: record.info, policy: compiled, loadError: nil) }
         }

@@ -108,6 +108,12 @@ public protocol StoreReader: Sendable {
     func pkiCertificates(liveAt: Date?, limit: Int) async throws -> [PKICertificateRecord]
     /// Revoked certificates of one authority that have not expired at `time` (what its CRL must name).
     func revokedPKICertificates(authorityID: String, at time: Date) async throws -> [PKICertificateRecord]
+    /// Devices, newest first: one person's (`userID`) or everyone's; only live ones at `liveAt`.
+    func networkDevices(userID: String?, liveAt: Date?) async throws -> [NetworkDeviceRecord]
+    func networkDevice(id: String) async throws -> NetworkDeviceRecord?
+    /// The highest device number ever handed out (0 for none).
+    func maxNetworkDeviceIndex() async throws -> Int64
+    func networkHosts() async throws -> [NetworkHostRecord]
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
@@ -200,6 +206,13 @@ public protocol StoreWriter: StoreReader {
     /// Revokes every unexpired, unrevoked certificate of a user (`userID`) or of a requester
     /// (`requester`, e.g. `host:web-1`); returns how many.
     func revokePKICertificates(userID: String?, requester: String?, reason: String, at time: Date) async throws -> Int
+    /// Fails with `.conflict` if the key or the device number is taken.
+    func insertNetworkDevice(_ record: NetworkDeviceRecord) async throws
+    func revokeNetworkDevice(id: String, at time: Date) async throws -> Bool
+    func revokeNetworkDevices(userID: String, at time: Date) async throws -> Int
+    /// Inserts or replaces the host's registration; `.conflict` if another host has the key.
+    func saveNetworkHost(_ record: NetworkHostRecord) async throws
+    func deleteNetworkHost(name: String) async throws -> Bool
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

@@ -293,6 +293,34 @@ enum Migrations {
                 "CREATE INDEX pki_certificates_requester ON pki_certificates (requester)",
             ]
         },
+        Migration(version: 9, name: "private-network") { _ in
+            [
+                // address_index numbers the device's address; numbers are never handed out twice.
+                """
+                CREATE TABLE net_devices (
+                    id TEXT PRIMARY KEY,
+                    user_id TEXT NOT NULL,
+                    username TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    public_key TEXT NOT NULL UNIQUE,
+                    address_index BIGINT NOT NULL UNIQUE,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    revoked_at BIGINT
+                )
+                """,
+                "CREATE INDEX net_devices_user ON net_devices (user_id)",
+                """
+                CREATE TABLE net_hosts (
+                    host TEXT PRIMARY KEY,
+                    public_key TEXT NOT NULL UNIQUE,
+                    endpoint TEXT NOT NULL,
+                    enrolled_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+            ]
+        },
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

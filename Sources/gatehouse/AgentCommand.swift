@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GatehouseClient
 import GatehouseCore
+import GatehouseHostNetwork
 import GatehousePKI
 #if canImport(Glibc)
 import Glibc
@@ -12,7 +13,7 @@ import Glibc
 struct Agent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Enroll this server with Gatehouse and keep its SSH trust current.",
-        subcommands: [Join.self, Run.self, Cert.self]
+        subcommands: [Join.self, Run.self, Cert.self, Leave.self]
     )
 
     struct Paths: ParsableArguments {
@@ -169,9 +170,19 @@ struct Agent: AsyncParsableCommand {
         @Option(help: "Seconds between revocation list refreshes.") var interval = 10
         @Flag(help: "Do one round and exit (for cron and tests).") var once = false
         @Flag(name: .customLong("renew-now"), help: "Renew the agent's certificates this round, whatever their age.") var renewIdentity = false
+        @OptionGroup var network: NetworkOptions
 
         func run() async throws {
             do {
+                if let endpoint = self.network.endpoint {
+                    let state = try self.paths.loadState()
+                    let network = self.network
+                    let paths = self.paths
+                    let once = self.once
+                    // The private network runs beside the SSH duties, on its own long poll.
+                    let task = Task { try await network.run(paths: paths, state: state, endpoint: endpoint, once: once) }
+                    if once { try await task.value }
+                }
                 var state = try self.paths.loadState()
                 guard let url = URL(string: state.server) else { throw GatehouseError(.invalidInput, "the agent state names no server") }
                 let client = ServerClient(server: url)
@@ -213,6 +224,85 @@ struct Agent: AsyncParsableCommand {
                     if self.once { return }
                     try await Task.sleep(for: .seconds(max(1, self.interval)))
                 }
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    /// The agent's private network options (on when --wg-endpoint is given).
+    struct NetworkOptions: ParsableArguments {
+        @Option(name: .customLong("wg-endpoint"), help: "HOST:PORT where other hosts and devices reach this host's WireGuard; turns the private network on.")
+        var endpoint: String?
+        @Option(name: .customLong("wg-interface"), help: "The WireGuard interface the agent manages.") var interface = "gatehouse0"
+        @Option(name: .customLong("wg-port"), help: "The WireGuard listen port.") var port = 51820
+        @Option(name: .customLong("metrics-file"), help: "Write the ruleset's and the isolation program's counters here (Prometheus text, node_exporter textfile style).")
+        var metricsFile: String?
+
+        func applier(_ paths: Paths) throws -> HostNetworkApplier {
+            try HostNetworkApplier(options: .init(interface: self.interface, listenPort: self.port, stateDirectory: URL(fileURLWithPath: paths.stateDir)))
+        }
+
+        /// Registers the host's key, then applies every configuration the server sends, as soon
+        /// as it sends it (a long poll over mutual TLS). A configuration that fails its checks or
+        /// its application is reported and the host keeps what it had.
+        func run(paths: Paths, state: Paths.State, endpoint: String, once: Bool) async throws {
+            let applier = try self.applier(paths)
+            let key = try applier.publicKey()
+            var version: String? = nil
+            var registered = false
+            var lastMetrics = Date.distantPast
+            while true {
+                do {
+                    // The identity is re-read for every request: renewals take effect at once.
+                    let config = try await paths.withMTLS(state) { client in
+                        registered ? try await client.hostNetwork(after: version, wait: 25) : try await client.registerHostNetwork(publicKey: key, endpoint: endpoint)
+                    }
+                    guard let config else { throw GatehouseError(.invalidInput, "the private network needs the agent's mutual-TLS identity (join a server started with --mtls-listen)") }
+                    registered = true
+                    if config.version != version {
+                        let started = Date()
+                        let report = try applier.apply(try HostNetworkPlan(config))
+                        version = config.version
+                        let line = "network \(config.version.prefix(12)) applied in \(Int(Date().timeIntervalSince(started) * 1000)) ms: \(report.peers) peers, \(report.elements) filter elements"
+                            + (report.fullRuleset ? " (full ruleset)" : "") + "\n"
+                        FileHandle.standardOutput.write(Data(line.utf8))
+                    }
+                } catch {
+                    FileHandle.standardError.write(Data("gatehouse agent: network: \(error)\n".utf8))
+                    if once { throw error }
+                    try await Task.sleep(for: .seconds(1))
+                }
+                if let file = self.metricsFile, Date().timeIntervalSince(lastMetrics) >= 5 || once {
+                    try? SecureFile.write(file, Data(applier.metrics().utf8), mode: 0o644)
+                    lastMetrics = Date()
+                }
+                if once { return }
+            }
+        }
+    }
+
+    struct Leave: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take this host off the private network: tell the server, then remove the interface, ruleset, BPF program and key the agent installed."
+        )
+        @OptionGroup var paths: Paths
+        @Option(name: .customLong("wg-interface"), help: "The WireGuard interface the agent manages.") var interface = "gatehouse0"
+
+        func run() async throws {
+            do {
+                let applier = try HostNetworkApplier(options: .init(interface: self.interface, stateDirectory: URL(fileURLWithPath: self.paths.stateDir)))
+                if let state = try? self.paths.loadState() {
+                    do {
+                        _ = try await self.paths.withMTLS(state) { try await $0.leaveNetwork() }
+                    } catch let error as GatehouseError where error.code == .notFound {
+                        // Not registered: nothing to tell the server.
+                    } catch {
+                        FileHandle.standardError.write(Data("gatehouse agent: the server was not told (\(error)); removing the local state anyway\n".utf8))
+                    }
+                }
+                applier.leave()
+                print("left the private network: \(self.interface), table inet \(NftablesRuleset.table) and the isolation program are gone.")
             } catch {
                 throw fail(error)
             }

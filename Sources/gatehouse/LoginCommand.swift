@@ -124,7 +124,7 @@ struct Login: AsyncParsableCommand {
     @Flag(help: "Device sign-in: approve a short code from any other device's browser.") var device = false
     @Flag(name: .customLong("no-browser"), help: "Print the sign-in URL instead of opening a browser.") var noBrowser = false
 
-    static let scope = "openid profile offline_access ssh certificates"
+    static let scope = "openid profile offline_access ssh certificates network"
 
     func run() async throws {
         do {

@@ -37,6 +37,7 @@ struct Serve: AsyncParsableCommand {
     var mtlsListen: String?
     @Option(name: .customLong("trust-domain"), help: "SPIFFE trust domain of the X.509 authority (default: the public URL's host).") var trustDomain: String?
     @Option(name: .customLong("pki-algorithm"), help: "Key algorithm of the X.509 intermediates the server makes: p256 (default) or ed25519.") var pkiAlgorithm: String?
+    @Option(name: .customLong("network-prefix"), help: "The private network's IPv6 ULA /48 (default: derived from the trust domain).") var networkPrefix: String?
 
     func run() async throws {
         let settings: ServerSettings
@@ -71,6 +72,7 @@ struct Serve: AsyncParsableCommand {
         overrides.mtlsListen = self.mtlsListen
         overrides.trustDomain = self.trustDomain
         overrides.pkiAlgorithm = self.pkiAlgorithm
+        overrides.networkPrefix = self.networkPrefix
         var document: ConfigDocument? = nil
         var fileName = "config"
         if let path = self.config {

@@ -85,7 +85,7 @@ struct ServerRunner {
             trustedHead: { FileManager.default.contents(atPath: headPath).map { String(decoding: $0, as: UTF8.self) } },
             onPublish: { checkpoint in try CheckpointPublisher.writeAtomically(checkpoint.note, to: headPath) }
         )
-        let policy = PolicyService(environment: environment)
+        let policy = PolicyService(environment: environment, addressing: self.settings.addressing)
         let active = try await policy.refresh()
         if let error = active.loadError {
             self.logger.error("the stored policy does not compile; everything is denied until a valid one is applied", metadata: ["error": "\(error)"])
@@ -123,6 +123,8 @@ struct ServerRunner {
         deps.pki = pki
         let hosts = HostEnrollmentService(environment: environment, policy: policy, ssh: ssh, pki: pki)
         deps.hosts = hosts
+        let network = NetworkService(environment: environment, policy: policy)
+        deps.network = network
         var mtlsServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let mtls = self.settings.mtlsListen {
             let identity = MTLSServerIdentity(pki: pki, dnsNames: [self.settings.publicURL.host], ipAddresses: (try? IPPrefix(parsing: mtls.bindHost)).map { [$0] } ?? [])
@@ -130,7 +132,7 @@ struct ServerRunner {
             deps.mtlsURL = "https://\(self.settings.publicURL.host):\(mtls.port)"
             let mtlsLogger = self.logger
             let app = Application(
-                router: MTLSListener.makeRouter(pki: pki, hosts: hosts, random: random),
+                router: MTLSListener.makeRouter(pki: pki, hosts: hosts, network: network, random: random),
                 server: try .tls(.http1(configuration: Self.http1Configuration), configuration: try MTLSListener.tlsConfiguration(identity: identity, pki: pki)),
                 configuration: .init(address: .hostname(mtls.bindHost, port: mtls.port), serverName: nil),
                 onServerRunning: { _ in mtlsLogger.notice("mutual-TLS listener ready", metadata: ["address": "\(mtls)", "trust_domain": "\(pki.trustDomain)"]) },

@@ -27,6 +27,7 @@ struct LayeringTests {
         "GatehouseGraphQL": (.adapter, ["Graphiti", "GraphQL"]),
         "GatehouseHTTP": (.adapter, Set(["Hummingbird", "HummingbirdTLS", "HummingbirdCore", "Logging", "NIOCore", "NIOSSL", "Prometheus", "HTTPTypes", "ServiceLifecycle", "Mustache", "AsyncHTTPClient", "NIOHTTP1", "HummingbirdWebSocket", "HummingbirdWSClient", "X509", "Crypto"]).union(os)),
         "GatehouseClient": (.adapter, ["AsyncHTTPClient", "NIOCore", "NIOHTTP1", "NIOSSL"]),
+        "GatehouseHostNetwork": (.adapter, os),
         "gatehouse": (.executable, []),
         "GatehouseTesting": (.testing, ["Logging", "PostgresNIO"]),
     ]

@@ -32,6 +32,7 @@ public struct ServerSettings: Sendable, Equatable {
         public var mtlsListen: String?
         public var trustDomain: String?
         public var pkiAlgorithm: String?
+        public var networkPrefix: String?
         public init() {}
     }
 
@@ -47,7 +48,7 @@ public struct ServerSettings: Sendable, Equatable {
         ("webauthn.attestation", "--webauthn-attestation"), ("webauthn.trust_anchors", "--webauthn-trust-anchors"),
         ("webauthn.aaguids", "--webauthn-aaguids"), ("webauthn.signin_rate_per_minute", "--signin-rate"),
         ("trusted_proxies", "--trusted-proxies"), ("mtls_listen", "--mtls-listen"), ("trust_domain", "--trust-domain"),
-        ("pki_algorithm", "--pki-algorithm"),
+        ("pki_algorithm", "--pki-algorithm"), ("network_prefix", "--network-prefix"),
     ]
 
     /// Sign-in attempts allowed per source network per minute, by default.
@@ -81,6 +82,9 @@ public struct ServerSettings: Sendable, Equatable {
     public let trustDomain: String
     /// The key algorithm of intermediates the server makes: `p256` (default) or `ed25519`.
     public let pkiAlgorithm: String
+    /// The private network's address plan: the ULA /48 from `network_prefix`, or one derived
+    /// from the trust domain.
+    public let addressing: MeshAddressing
 
     public static func resolve(overrides: Overrides, file: ConfigDocument?, fileName: String = "config") throws(GatehouseError) -> ServerSettings {
         let known = Set(knownKeys.map(\.key))
@@ -213,10 +217,15 @@ public struct ServerSettings: Sendable, Equatable {
             throw lookup.error(algorithm.origin, "pki_algorithm", "must be p256 or ed25519, not '\(algorithm.value.prefix(32))'")
         }
 
+        var addressing = MeshAddressing(trustDomain: domain.value)
+        if let text = try lookup.string("network_prefix") {
+            do { addressing = try MeshAddressing(prefix: try IPPrefix(parsing: text.value)) } catch { throw lookup.error(text.origin, "network_prefix", error.message) }
+        }
+
         return ServerSettings(
             dataDir: dataDir.value, listen: listen, publicURL: publicURL, database: database,
             logFormat: logFormat, logLevel: levelText.value, tls: tls, passkeys: passkeys, signInRatePerMinute: signInRate,
-            trustedProxies: trustedProxies, mtlsListen: mtlsListen, trustDomain: domain.value, pkiAlgorithm: algorithm.value
+            trustedProxies: trustedProxies, mtlsListen: mtlsListen, trustDomain: domain.value, pkiAlgorithm: algorithm.value, addressing: addressing
         )
     }
 }
@@ -253,6 +262,7 @@ private struct Lookup {
             case "mtls_listen": self.overrides.mtlsListen
             case "trust_domain": self.overrides.trustDomain
             case "pki_algorithm": self.overrides.pkiAlgorithm
+            case "network_prefix": self.overrides.networkPrefix
             default: nil
             }
         if let flagValue { return (flagValue, .flag(flag)) }

@@ -1,0 +1,171 @@
+public import GatehouseCore
+
+/// The host's default-deny packet filter, as nftables text for one `nft -f` transaction.
+///
+/// One table, `inet gatehouse`, guards what arrives on the mesh interface, for the host itself
+/// (input) and for what a gateway forwards (forward). The allow list lives in a map and two
+/// sets, so the ruleset has the same handful of rules whether it admits ten flows or a million:
+///
+/// - `source_class`: source address → class (sources that may reach exactly the same things);
+/// - `allow`: `class . destination . protocol . port` (destination prefixes, port ranges);
+/// - `allow_icmp`: `class . destination` for ICMPv6.
+///
+/// A packet's class travels in its mark between the two lookups: the mark is zeroed first, so
+/// a source outside the map (class 0, which no element has) matches nothing. Every packet in a
+/// connection's original direction is looked up, not only its first: when a permission goes,
+/// established connections stop at their next packet. Replies (and related ICMP errors) pass
+/// by connection tracking. Everything else from the interface is counted (`dropped_input`,
+/// `dropped_forward`) and dropped. Other interfaces are not touched.
+///
+/// Class numbers are the agent's own: ``NftablesRuleset/State`` keeps them stable between
+/// updates, so an update adds and deletes only the elements that changed.
+public enum NftablesRuleset {
+    public static let table = "gatehouse"
+
+    /// What is loaded: each class's rules by number, and each source's class.
+    public struct State: Sendable, Equatable {
+        public var classes: [[NetworkAllowRule]: UInt32] = [:]
+        public var sources: [String: UInt32] = [:]
+        var nextClass: UInt32 = 1
+        var free: [UInt32] = []
+
+        public init() {}
+
+        public var elementCount: Int { self.sources.count + self.classes.keys.reduce(0) { $0 + $1.count } }
+
+        mutating func number() -> UInt32 {
+            if let n = self.free.popLast() { return n }
+            defer { self.nextClass += 1 }
+            return self.nextClass
+        }
+    }
+
+    /// The whole table. It starts by creating and deleting the table, so loading it replaces the
+    /// previous one atomically (nftables applies a file as one transaction).
+    public static func full(interface: String, allow: [NetworkAllowClass]) -> (text: String, state: State) {
+        var out = """
+            table inet \(Self.table) {}
+            delete table inet \(Self.table)
+            table inet \(Self.table) {
+              counter accepted {}
+              counter dropped_input {}
+              counter dropped_forward {}
+              map source_class {
+                type ipv6_addr : mark
+              }
+              set allow {
+                type mark . ipv6_addr . inet_proto . inet_service
+                flags interval
+              }
+              set allow_icmp {
+                type mark . ipv6_addr
+                flags interval
+              }
+
+            """
+        for chain in ["input", "forward"] {
+            out += """
+                  chain \(chain) {
+                    type filter hook \(chain) priority filter - 5; policy accept;
+                    iifname != "\(interface)" accept
+                    ct direction reply accept
+                    ct state related accept
+                    ct state invalid counter name dropped_\(chain) drop
+                    meta mark set 0x0
+                    meta mark set ip6 saddr map @source_class
+                    meta l4proto { tcp, udp } meta mark . ip6 daddr . meta l4proto . th dport @allow counter name accepted accept
+                    meta l4proto ipv6-icmp meta mark . ip6 daddr @allow_icmp counter name accepted accept
+                    counter name dropped_\(chain) drop
+                  }
+
+                """
+        }
+        out += "}\n"
+        let (changes, state) = Self.changes(from: State(), to: allow)
+        return (out + changes, state)
+    }
+
+    /// Element additions and deletions that turn the loaded `state` into `allow`; nil text when
+    /// nothing changes.
+    public static func update(from state: State, to allow: [NetworkAllowClass]) -> (text: String?, state: State) {
+        let (text, next) = Self.changes(from: state, to: allow)
+        return (text.isEmpty ? nil : text, next)
+    }
+
+    static func changes(from old: State, to allow: [NetworkAllowClass]) -> (String, State) {
+        var state = old
+        var deletes: [(String, [String])] = [], adds: [(String, [String])] = []
+        // Classes: keep the numbers of rule lists still in use, retire the rest, number new ones.
+        let wanted = Set(allow.map(\.rules))
+        for (rules, n) in old.classes.sorted(by: { $0.value < $1.value }) where !wanted.contains(rules) {
+            deletes += Self.ruleElements(n, rules)
+            state.classes[rules] = nil
+            state.free.append(n)
+        }
+        var sources: [String: UInt32] = [:]
+        for c in allow {
+            let n: UInt32
+            if let known = state.classes[c.rules] {
+                n = known
+            } else {
+                n = state.number()
+                state.classes[c.rules] = n
+                adds += Self.ruleElements(n, c.rules)
+            }
+            for s in c.sources { sources[s] = n }
+        }
+        // Sources: delete those gone or moved, add those new or moved.
+        var removed: [String] = [], added: [String] = []
+        for (s, n) in old.sources.sorted(by: { $0.key < $1.key }) where sources[s] != n { removed.append(s) }
+        for (s, n) in sources.sorted(by: { $0.key < $1.key }) where old.sources[s] != n { added.append("\(s) : \(n)") }
+        state.sources = sources
+        var out = Self.statements("delete", set: "source_class", removed)
+        for (set, items) in deletes { out += Self.statements("delete", set: set, items) }
+        for (set, items) in adds { out += Self.statements("add", set: set, items) }
+        out += Self.statements("add", set: "source_class", added)
+        return (out, state)
+    }
+
+    static func ruleElements(_ n: UInt32, _ rules: [NetworkAllowRule]) -> [(String, [String])] {
+        var ports: [String] = [], icmp: [String] = []
+        for r in rules {
+            if r.proto == "icmp" {
+                icmp.append("\(n) . \(r.destination)")
+            } else {
+                ports.append("\(n) . \(r.destination) . \(r.proto) . " + (r.low == r.high ? "\(r.low)" : "\(r.low)-\(r.high)"))
+            }
+        }
+        return [("allow", ports), ("allow_icmp", icmp)]
+    }
+
+    /// `add element ...` statements, a few thousand elements per statement.
+    static func statements(_ verb: String, set: String, _ items: [String]) -> String {
+        var out = ""
+        var i = 0
+        while i < items.count {
+            let chunk = items[i..<min(i + 4096, items.count)]
+            out += "\(verb) element inet \(Self.table) \(set) { " + chunk.joined(separator: ", ") + " }\n"
+            i += chunk.count
+        }
+        return out
+    }
+}
+
+/// WireGuard configuration text: the `wg syncconf` form for agents (no addresses) and the
+/// `wg-quick` form for people's devices.
+public enum WireGuardConfigFile {
+    public static func agent(privateKey: String, listenPort: Int, peers: [WireGuardPeer]) -> String {
+        "[Interface]\nPrivateKey = \(privateKey)\nListenPort = \(listenPort)\n" + peers.map(Self.peer).joined()
+    }
+
+    public static func device(privateKey: String, address: String, peers: [WireGuardPeer]) -> String {
+        "[Interface]\nPrivateKey = \(privateKey)\nAddress = \(address)\n" + peers.map(Self.peer).joined()
+    }
+
+    static func peer(_ p: WireGuardPeer) -> String {
+        var out = "\n[Peer]\n# \(p.label)\nPublicKey = \(p.publicKey)\nAllowedIPs = \(p.allowedIPs.joined(separator: ", "))\n"
+        if let e = p.endpoint { out += "Endpoint = \(e)\n" }
+        if let k = p.persistentKeepalive { out += "PersistentKeepalive = \(k)\n" }
+        return out
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import GatehouseCore
+import GatehouseHostNetwork
+import Testing
+
+/// The agent's side, without touching the system: the checks a configuration from the server
+/// must pass before anything reaches `wg`, `nft` or the BPF map, and the nftables text for full
+/// loads and incremental updates. (The live behaviour is tests/integration/test_network.py.)
+@Suite("Host network")
+struct HostNetworkTests {
+    static let plan = MeshAddressing(trustDomain: "corp.example")
+    static let key = try! WireGuardKey(base64: Data(Array(repeating: 9, count: 32)).base64EncodedString())
+
+    static func config(peers: [WireGuardPeer]? = nil, allow: [NetworkAllowClass]? = nil, address: String? = nil, mesh: String? = nil,
+                       organizations: [MeshOrganizationPrefix]? = nil, version: String = "00ff") -> HostNetworkConfig {
+        let a1 = Self.plan.hostAddress(organization: "acme", host: "a1").description
+        let device = Self.plan.deviceAddress(index: 1).description
+        return HostNetworkConfig(
+            version: version, host: "a1", organization: "acme", address: address ?? a1, meshPrefix: mesh ?? Self.plan.prefix.description, forwarding: false,
+            peers: peers ?? [WireGuardPeer(publicKey: Self.key, endpoint: "192.0.2.1:51820", allowedIPs: [Self.plan.hostAddress(organization: "acme", host: "gw").description, Self.plan.devicePrefix.description], persistentKeepalive: 25, label: "host:gw")],
+            allow: allow ?? [NetworkAllowClass(sources: [device], rules: [NetworkAllowRule(destination: a1, proto: "tcp", low: 443, high: 443)])],
+            organizations: organizations ?? [MeshOrganizationPrefix(prefix: Self.plan.organizationPrefix("acme").description, organization: 1)])
+    }
+
+    @Test
+    func aGoodConfigurationPasses() throws {
+        let plan = try HostNetworkPlan(Self.config())
+        #expect(plan.address == Self.plan.hostAddress(organization: "acme", host: "a1") && plan.meshPrefix == Self.plan.prefix)
+    }
+
+    @Test
+    func hostileConfigurationsAreRefusedWhole() {
+        let a1 = Self.plan.hostAddress(organization: "acme", host: "a1").description
+        let peer = { (endpoint: String?, allowed: [String], label: String) in WireGuardPeer(publicKey: Self.key, endpoint: endpoint, allowedIPs: allowed, persistentKeepalive: nil, label: label) }
+        let rule = NetworkAllowRule(destination: a1, proto: "tcp", low: 1, high: 2)
+        let cases: [(String, HostNetworkConfig)] = [
+            ("version", Self.config(version: "XYZ; rm")),
+            ("mesh not ULA", Self.config(mesh: "2001:db8::/48")),
+            ("mesh not /48", Self.config(mesh: "fd00::/32")),
+            ("address outside", Self.config(address: "fd99::1")),
+            ("address a prefix", Self.config(address: Self.plan.organizationPrefix("acme").description)),
+            ("address v4", Self.config(address: "10.0.0.1")),
+            ("endpoint", Self.config(peers: [peer("1.2.3.4:51820\nPostUp = rm -rf /", [a1], "host:x")])),
+            ("label", Self.config(peers: [peer(nil, [a1], "host:x\n[Peer]")])),
+            ("allowed outside", Self.config(peers: [peer(nil, ["::/0"], "host:x")])),
+            ("allowed none", Self.config(peers: [peer(nil, [], "host:x")])),
+            ("allowed junk", Self.config(peers: [peer(nil, ["fd00::1 ; flush ruleset"], "host:x")])),
+            ("duplicate peer", Self.config(peers: [peer(nil, [a1], "a"), peer(nil, [a1], "b")])),
+            ("source a prefix", Self.config(allow: [NetworkAllowClass(sources: ["fd00::/64"], rules: [rule])])),
+            ("source not canonical", Self.config(allow: [NetworkAllowClass(sources: ["fd00:0::1"], rules: [rule])])),
+            ("source twice", Self.config(allow: [NetworkAllowClass(sources: ["fd00::1"], rules: [rule]), NetworkAllowClass(sources: ["fd00::1"], rules: [rule])])),
+            ("no rules", Self.config(allow: [NetworkAllowClass(sources: ["fd00::1"], rules: [])])),
+            ("protocol", Self.config(allow: [NetworkAllowClass(sources: ["fd00::1"], rules: [NetworkAllowRule(destination: a1, proto: "tcp . 1 } ; flush ruleset", low: 1, high: 1)])])),
+            ("ports backwards", Self.config(allow: [NetworkAllowClass(sources: ["fd00::1"], rules: [NetworkAllowRule(destination: a1, proto: "udp", low: 9, high: 1)])])),
+            ("icmp ports", Self.config(allow: [NetworkAllowClass(sources: ["fd00::1"], rules: [NetworkAllowRule(destination: a1, proto: "icmp", low: 1, high: 1)])])),
+            ("destination junk", Self.config(allow: [NetworkAllowClass(sources: ["fd00::1"], rules: [NetworkAllowRule(destination: "}", proto: "tcp", low: 1, high: 1)])])),
+            ("organization v4", Self.config(organizations: [MeshOrganizationPrefix(prefix: "10.0.0.0/8", organization: 1)])),
+        ]
+        for (what, config) in cases {
+            #expect(throws: GatehouseError.self, "\(what)") { try HostNetworkPlan(config) }
+        }
+        let huge = NetworkAllowClass(sources: (0..<2_000_001).map { "fd00::\(String($0, radix: 16))" }.prefix(2_000_001).map { $0 }, rules: [rule])
+        #expect(throws: GatehouseError.self) { try HostNetworkPlan(Self.config(allow: [huge])) }
+    }
+
+    @Test
+    func interfaceNames() {
+        for good in ["gatehouse0", "wg-a1", "x"] { #expect(throws: Never.self) { try HostNetworkPlan.checkInterfaceName(good) } }
+        for bad in ["", "a-very-long-interface", "wg 0", "wg/0", "..", "wg0;"] {
+            #expect(throws: GatehouseError.self, "\(bad)") { try HostNetworkPlan.checkInterfaceName(bad) }
+        }
+    }
+
+    @Test
+    func rulesetsLoadWholeThenChangeOnlyWhatDiffers() {
+        let r443 = NetworkAllowRule(destination: "fd00:1::1", proto: "tcp", low: 443, high: 443)
+        let ping = NetworkAllowRule(destination: "fd00:1::1", proto: "icmp", low: 0, high: 0)
+        let r22 = NetworkAllowRule(destination: "fd00:1::/64", proto: "udp", low: 1000, high: 2000)
+        let (text, state) = NftablesRuleset.full(interface: "wg-a1", allow: [NetworkAllowClass(sources: ["fd00::1", "fd00::2"], rules: [r443, ping]),
+                                                                               NetworkAllowClass(sources: ["fd00::3"], rules: [r22])])
+        // Replaces the table atomically, and guards only its interface.
+        #expect(text.hasPrefix("table inet gatehouse {}\ndelete table inet gatehouse\n"))
+        #expect(text.contains("iifname != \"wg-a1\" accept") && text.contains("counter name dropped_input drop") && text.contains("counter name dropped_forward drop"))
+        #expect(text.contains("add element inet gatehouse allow { 1 . fd00:1::1 . tcp . 443 }"))
+        #expect(text.contains("add element inet gatehouse allow_icmp { 1 . fd00:1::1 }"))
+        #expect(text.contains("add element inet gatehouse allow { 2 . fd00:1::/64 . udp . 1000-2000 }"))
+        #expect(text.contains("add element inet gatehouse source_class { fd00::1 : 1, fd00::2 : 1, fd00::3 : 2 }"))
+        #expect(state.elementCount == 6)
+        // Nothing changed: nothing to load.
+        #expect(NftablesRuleset.update(from: state, to: [NetworkAllowClass(sources: ["fd00::1", "fd00::2"], rules: [r443, ping]), NetworkAllowClass(sources: ["fd00::3"], rules: [r22])]).text == nil)
+        // fd00::2 leaves, fd00::4 joins class 2, class 1 loses ping: only those elements move.
+        let (update, next) = NftablesRuleset.update(from: state, to: [NetworkAllowClass(sources: ["fd00::1"], rules: [r443]), NetworkAllowClass(sources: ["fd00::3", "fd00::4"], rules: [r22])])
+        let lines = (update ?? "").split(separator: "\n").map(String.init)
+        #expect(lines == [
+            "delete element inet gatehouse source_class { fd00::2 }",
+            "delete element inet gatehouse allow { 1 . fd00:1::1 . tcp . 443 }",
+            "delete element inet gatehouse allow_icmp { 1 . fd00:1::1 }",
+            "add element inet gatehouse allow { 1 . fd00:1::1 . tcp . 443 }",
+            "add element inet gatehouse source_class { fd00::4 : 2 }",
+        ])
+        #expect(next.sources == ["fd00::1": 1, "fd00::3": 2, "fd00::4": 2])
+        // Everything gone: every element deleted, the table stays (default deny).
+        let (empty, _) = NftablesRuleset.update(from: next, to: [])
+        #expect(empty?.contains("delete element inet gatehouse source_class { fd00::1, fd00::3, fd00::4 }") == true)
+    }
+
+    @Test
+    func wireGuardFiles() {
+        let peer = WireGuardPeer(publicKey: Self.key, endpoint: "192.0.2.1:51820", allowedIPs: ["fd00::1", "fd00::/64"], persistentKeepalive: 25, label: "host:gw")
+        let agent = WireGuardConfigFile.agent(privateKey: "PRIVATE", listenPort: 51820, peers: [peer])
+        #expect(agent == "[Interface]\nPrivateKey = PRIVATE\nListenPort = 51820\n\n[Peer]\n# host:gw\nPublicKey = \(Self.key)\nAllowedIPs = fd00::1, fd00::/64\nEndpoint = 192.0.2.1:51820\nPersistentKeepalive = 25\n")
+        let device = WireGuardConfigFile.device(privateKey: "PRIVATE", address: "fd00::7/128", peers: [peer])
+        #expect(device.hasPrefix("[Interface]\nPrivateKey = PRIVATE\nAddress = fd00::7/128\n\n[Peer]\n"))
+    }
+}
