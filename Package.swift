@@ -239,6 +239,7 @@ let package = Package(
                 "GatehouseStorage",
                 "GatehouseSSH",
                 "GatehousePKI",
+                "GatehouseHostNetwork",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

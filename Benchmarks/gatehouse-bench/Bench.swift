@@ -83,6 +83,10 @@ enum Bench {
             try SSHBench.run()
             return
         }
+        if args.count == 3, args[1] == "network" {
+            try NetworkBench.run(out: args[2])
+            return
+        }
         if args.count == 2, args[1] == "pki" {
             try PKIBench.run()
             return

@@ -107,7 +107,8 @@ enum NetworkRoutes {
                 guard wait.isFinite, wait >= 0, after.map({ $0.utf8.count <= 64 }) ?? true else {
                     throw GatehouseError(.invalidInput, "wait is seconds (0–\(Int(Self.maxWait))) and after a configuration version")
                 }
-                let config = try await network.nextConfiguration(host: host, after: after, timeout: Duration.milliseconds(Int(min(wait, Self.maxWait) * 1000)))
+                let config = try await network.nextConfiguration(host: host, after: after, timeout: Duration.milliseconds(Int(min(wait, Self.maxWait) * 1000)),
+                                                                 interval: network.pollInterval)
                 // The agent's certificate may have been revoked while it waited.
                 _ = try await MTLSListener.agent(context, pki: pki)
                 return JSONResponse.make(.ok, config)

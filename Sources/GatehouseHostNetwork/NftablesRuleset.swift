@@ -126,13 +126,17 @@ public enum NftablesRuleset {
         return (out, state)
     }
 
+    /// Elements are always written with an explicit prefix length and port range: nftables
+    /// 1.0.6 cannot delete an element of a concatenated interval set that is written with single
+    /// values only (it answers "No such file or directory"), though it adds it.
     static func ruleElements(_ n: UInt32, _ rules: [NetworkAllowRule]) -> [(String, [String])] {
         var ports: [String] = [], icmp: [String] = []
         for r in rules {
+            let destination = r.destination.contains("/") ? r.destination : r.destination + "/128"
             if r.proto == "icmp" {
-                icmp.append("\(n) . \(r.destination)")
+                icmp.append("\(n) . \(destination)")
             } else {
-                ports.append("\(n) . \(r.destination) . \(r.proto) . " + (r.low == r.high ? "\(r.low)" : "\(r.low)-\(r.high)"))
+                ports.append("\(n) . \(destination) . \(r.proto) . \(r.low)-\(r.high)")
             }
         }
         return [("allow", ports), ("allow_icmp", icmp)]

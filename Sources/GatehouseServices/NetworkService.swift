@@ -282,6 +282,10 @@ public final class NetworkService: Sendable {
         return String(ContentDigest.sha256Hex(String(decoding: data, as: UTF8.self)).prefix(32))
     }
 
+    /// How often a waiting agent's configuration is re-checked: often where a check costs one
+    /// counter read (a store that counts its writes), less often where it means recomputing.
+    public var pollInterval: Duration { self.environment.store.writeGeneration == nil ? .milliseconds(250) : .milliseconds(50) }
+
     /// Long poll: the configuration as soon as it differs from `version`, or when `timeout`
     /// passes. Checks every `interval`, recomputing only when the store or the policy changed
     /// (or a few seconds passed, for devices that expire).

@@ -47,9 +47,11 @@ struct WGCommand: AsyncParsableCommand {
                     print("Device \(answer.device.id) (\(answer.device.address)) registered until \(expires); configuration written to \(path).")
                     return
                 }
-                // wg-quick falls back to wireguard-go where the kernel has no WireGuard.
-                _ = try? Command.run("wg-quick", ["down", path])
-                try Command.run("wg-quick", ["up", path])
+                // wg-quick falls back to wireguard-go where the kernel has no WireGuard, which
+                // stays in the background: started as a daemon is, so nothing waits for it.
+                let log = URL(fileURLWithPath: config.path("\(self.interface.interface).log"))
+                _ = try? Command.runDaemon("wg-quick", ["down", path], log: log)
+                try Command.runDaemon("wg-quick", ["up", path], log: log)
                 print("\(self.interface.interface) is up: \(answer.device.address) via \(answer.peers.map(\.label).joined(separator: ", ")), until \(expires).")
             } catch {
                 throw fail(error)
@@ -64,7 +66,8 @@ struct WGCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 try HostNetworkPlan.checkInterfaceName(self.interface.interface)
-                try Command.run("wg-quick", ["down", self.interface.configPath(CLIConfig())])
+                let config = CLIConfig()
+                try Command.runDaemon("wg-quick", ["down", self.interface.configPath(config)], log: URL(fileURLWithPath: config.path("\(self.interface.interface).log")))
                 print("\(self.interface.interface) is down.")
             } catch {
                 throw fail(error)

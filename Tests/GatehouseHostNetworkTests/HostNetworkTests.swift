@@ -81,8 +81,8 @@ struct HostNetworkTests {
         // Replaces the table atomically, and guards only its interface.
         #expect(text.hasPrefix("table inet gatehouse {}\ndelete table inet gatehouse\n"))
         #expect(text.contains("iifname != \"wg-a1\" accept") && text.contains("counter name dropped_input drop") && text.contains("counter name dropped_forward drop"))
-        #expect(text.contains("add element inet gatehouse allow { 1 . fd00:1::1 . tcp . 443 }"))
-        #expect(text.contains("add element inet gatehouse allow_icmp { 1 . fd00:1::1 }"))
+        #expect(text.contains("add element inet gatehouse allow { 1 . fd00:1::1/128 . tcp . 443-443 }"))
+        #expect(text.contains("add element inet gatehouse allow_icmp { 1 . fd00:1::1/128 }"))
         #expect(text.contains("add element inet gatehouse allow { 2 . fd00:1::/64 . udp . 1000-2000 }"))
         #expect(text.contains("add element inet gatehouse source_class { fd00::1 : 1, fd00::2 : 1, fd00::3 : 2 }"))
         #expect(state.elementCount == 6)
@@ -93,9 +93,9 @@ struct HostNetworkTests {
         let lines = (update ?? "").split(separator: "\n").map(String.init)
         #expect(lines == [
             "delete element inet gatehouse source_class { fd00::2 }",
-            "delete element inet gatehouse allow { 1 . fd00:1::1 . tcp . 443 }",
-            "delete element inet gatehouse allow_icmp { 1 . fd00:1::1 }",
-            "add element inet gatehouse allow { 1 . fd00:1::1 . tcp . 443 }",
+            "delete element inet gatehouse allow { 1 . fd00:1::1/128 . tcp . 443-443 }",
+            "delete element inet gatehouse allow_icmp { 1 . fd00:1::1/128 }",
+            "add element inet gatehouse allow { 1 . fd00:1::1/128 . tcp . 443-443 }",
             "add element inet gatehouse source_class { fd00::4 : 2 }",
         ])
         #expect(next.sources == ["fd00::1": 1, "fd00::3": 2, "fd00::4": 2])
@@ -111,5 +111,45 @@ struct HostNetworkTests {
         #expect(agent == "[Interface]\nPrivateKey = PRIVATE\nListenPort = 51820\n\n[Peer]\n# host:gw\nPublicKey = \(Self.key)\nAllowedIPs = fd00::1, fd00::/64\nEndpoint = 192.0.2.1:51820\nPersistentKeepalive = 25\n")
         let device = WireGuardConfigFile.device(privateKey: "PRIVATE", address: "fd00::7/128", peers: [peer])
         #expect(device.hasPrefix("[Interface]\nPrivateKey = PRIVATE\nAddress = fd00::7/128\n\n[Peer]\n"))
+    }
+
+    static var canRunNft: Bool { getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft") && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") }
+
+    @Test(.enabled(if: canRunNft, "needs root and nft"))
+    func theTextsLoadIntoRealNftables() throws {
+        // Every kind of change, applied in sequence to one table in a throwaway network namespace:
+        // nftables itself must accept each full load and each update (adds and deletes).
+        let a = NetworkAllowRule(destination: "fd00:1::1", proto: "tcp", low: 443, high: 443)
+        let b = NetworkAllowRule(destination: "fd00:1::/64", proto: "udp", low: 1000, high: 2000)
+        let c = NetworkAllowRule(destination: "fd00:1::2", proto: "icmp", low: 0, high: 0)
+        let steps: [[NetworkAllowClass]] = [
+            [NetworkAllowClass(sources: ["fd00::1"], rules: [a, c])],
+            [NetworkAllowClass(sources: ["fd00::1", "fd00::2"], rules: [a, b, c])],
+            [NetworkAllowClass(sources: ["fd00::1"], rules: [a]), NetworkAllowClass(sources: ["fd00::2"], rules: [b, c])],
+            [NetworkAllowClass(sources: ["fd00::2"], rules: [b, c])],
+            [],
+            [NetworkAllowClass(sources: ["fd00::3"], rules: [a])],
+        ]
+        var (script, state) = NftablesRuleset.full(interface: "wg-test", allow: steps[0])
+        var scripts = [script]
+        for step in steps.dropFirst() {
+            let (update, next) = NftablesRuleset.update(from: state, to: step)
+            scripts.append(update ?? "")
+            state = next
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nft-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var shell = "set -e\n"
+        for (i, text) in scripts.enumerated() where !text.isEmpty {
+            try text.write(to: directory.appendingPathComponent("\(i).nft"), atomically: true, encoding: .utf8)
+            shell += "nft -f \(directory.path)/\(i).nft\n"
+        }
+        shell += "nft -s list table inet gatehouse\n"
+        let listed = try Command.run("unshare", ["--net", "sh", "-c", shell])
+        // Only fd00::3 is left, and its class (whatever its number) allows exactly 443 to fd00:1::1.
+        let mark = try #require(listed.range(of: "fd00::3 : ").map { String(listed[$0.upperBound...].prefix(10)) })
+        #expect(!listed.contains("fd00::1 :") && !listed.contains("fd00::2 :"), "\(listed)")
+        #expect(listed.contains("elements = { \(mark) . fd00:1::1 . tcp . 443 }") && !listed.contains("fd00:1::/64") && !listed.contains("fd00:1::2"), "\(listed)")
     }
 }
