@@ -74,7 +74,7 @@ enum NetworkBench {
         print(String(format: "  policy compile                          %8.1f ms", Bench.seconds(compileTime) * 1000))
         print(String(format: "  configuration (peers, classes, orgs)    %8.1f ms   %d peers, %d classes, %d source + %d rule elements",
                      Bench.seconds(best) * 1000, config.peers.count, config.allow.count, sources, rules))
-        print(String(format: "  agent's checks + nftables text          %8.1f ms   (%d KiB)", Bench.seconds(checkTime + renderTime) * 1000, full.utf8.count / 1024))
+        print(String(format: "  agent's checks / nftables text          %8.1f / %.1f ms   (%d KiB)", Bench.seconds(checkTime) * 1000, Bench.seconds(renderTime) * 1000, full.utf8.count / 1024))
         print(String(format: "  one-device change                       %d lines of update vs %d elements for a flat (source . destination . port) set",
                      (update ?? "").split(separator: "\n").count, elements.count))
     }
