@@ -47,7 +47,7 @@ enum NetworkBench {
         let checked = try HostNetworkPlan(config)
         let checkTime = clock.now - started
         started = clock.now
-        let (full, state) = NftablesRuleset.full(interface: "wg-bench", allow: checked.config.allow)
+        let (full, state) = NftablesRuleset.full(interface: "wg-bench", mesh: checked.meshPrefix, allow: checked.config.allow)
         let renderTime = clock.now - started
         // One person leaves, one joins another group's class: the update is a handful of elements.
         var changed = all

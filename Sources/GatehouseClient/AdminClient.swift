@@ -251,6 +251,20 @@ public struct AdminClient: Sendable {
         try await self.send(method: .POST, path: "/v1/pki/intermediate", body: try JSONEncoder().encode(["pem": pem]))
     }
 
+    public func networkDevices(all: Bool) async throws -> [NetworkDevice] {
+        try await self.send(method: .GET, path: "/v1/network/devices" + (all ? "?all=1" : ""), body: nil, maxBytes: 64 << 20)
+    }
+
+    public func removeNetworkDevice(id: String) async throws -> [String: String] {
+        let escaped = id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_."))) ?? ""
+        return try await self.send(method: .DELETE, path: "/v1/network/devices/\(escaped)", body: nil)
+    }
+
+    public func hostNetwork(host: String) async throws -> HostNetworkConfig {
+        let escaped = host.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_."))) ?? ""
+        return try await self.send(method: .GET, path: "/v1/network/hosts/\(escaped)", body: nil, maxBytes: 256 << 20)
+    }
+
     public func rotateOIDCKey(algorithm: String) async throws -> [String: String] {
         try await self.send(method: .POST, path: "/v1/oidc/keys/rotate", body: try JSONEncoder().encode(["algorithm": algorithm]))
     }

@@ -48,6 +48,7 @@ public enum AdminRoutes {
         PolicyRoutes.add(to: router, policy: deps.policy, random: deps.environment.random, actor: Self.actor, source: Self.source)
         if let oidc = deps.oidc { OIDCAdminRoutes.add(to: router, oidc: oidc, random: deps.environment.random) }
         if let pki = deps.pki { PKIAdminRoutes.add(to: router, pki: pki, actor: Self.actor) }
+        if let network = deps.network { NetworkAdminRoutes.add(to: router, network: network, actor: Self.actor) }
         if let hosts = deps.hosts {
             router.post("/v1/hosts") { request, _ in
                 do {

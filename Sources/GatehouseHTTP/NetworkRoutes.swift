@@ -50,15 +50,15 @@ enum NetworkRoutes {
         let registrations = RateLimiter(capacity: 20, per: 60, time: SystemTimeSource())
         router.post("/api/network/devices") { request, _ in
             do {
-                let user: User
+                let user: User, signedInAt: Date
                 switch try await SSHRoutes.bearer(request, oidc: oidc, scope: .network) {
                 case .refused(let response): return response
-                case .user(let u, _): user = u
+                case .user(let u, let authTime): (user, signedInAt) = (u, authTime)
                 }
                 if let wait = registrations.take("user:" + user.id) { throw GatehouseError(.rateLimited, "too many device registrations; try again in \(wait) seconds") }
                 let body = try await Self.body(request, DeviceBody.self, keys: ["public_key", "name"])
                 let key = try WireGuardKey(base64: body.publicKey)
-                return JSONResponse.make(.created, try await network.registerDevice(user: user, publicKey: key, name: body.name))
+                return JSONResponse.make(.created, try await network.registerDevice(user: user, publicKey: key, name: body.name, signedInAt: signedInAt))
             } catch {
                 return Self.failure(error)
             }
@@ -88,9 +88,13 @@ enum NetworkRoutes {
     }
 
     static func add(to router: Router<MTLSRequestContext>, network: NetworkService, pki: PKIService) {
+        // An agent registers at start; a host that re-registers in a loop (each change is an
+        // audit event and makes every agent recompute) is slowed down.
+        let registrations = RateLimiter(capacity: 30, per: 60, time: SystemTimeSource())
         router.post("/api/agent/network") { request, context in
             do {
                 let (host, enrolledAt) = try await MTLSListener.agent(context, pki: pki)
+                if let wait = registrations.take("host:" + host) { throw GatehouseError(.rateLimited, "too many network registrations; try again in \(wait) seconds") }
                 let body = try await Self.body(request, HostBody.self, keys: ["public_key", "endpoint"])
                 try await network.registerHost(host: host, enrolledAt: enrolledAt, publicKey: try WireGuardKey(base64: body.publicKey), endpoint: body.endpoint)
                 return JSONResponse.make(.ok, try await network.configuration(host: host))

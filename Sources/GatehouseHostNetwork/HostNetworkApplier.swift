@@ -75,9 +75,16 @@ public final class HostNetworkApplier: @unchecked Sendable {
 
     // MARK: apply
 
-    /// Brings the host to `plan`: interface, address, peers, ruleset, isolation map. The first
-    /// call of a process replaces the ruleset and reloads the program whole; later calls change
-    /// only what differs.
+    /// Brings the host to `plan`: the ruleset and the isolation program first, then peers,
+    /// address and link, so no packet crosses the interface before both guard it. The first
+    /// call of a process (or after anything went missing or failed) loads the table and the
+    /// program whole; later calls change only what differs. Calling it again with the same plan
+    /// checks that everything is still in place (a `flush ruleset` elsewhere, a deleted
+    /// filter) and puts it back.
+    ///
+    /// Fails closed: if the table or the program cannot be put in place, the link goes down.
+    /// An update that fails leaves the previous table (nftables applies a file whole or not at
+    /// all) and the next call reloads it whole.
     @discardableResult
     public func apply(_ plan: HostNetworkPlan) throws -> Report {
         self.lock.lock()
@@ -85,16 +92,7 @@ public final class HostNetworkApplier: @unchecked Sendable {
         let config = plan.config
         let iface = self.options.interface
         try self.ensureInterface()
-        // Peers: `wg syncconf` adds, changes and removes peers to match the file, leaving live
-        // sessions of unchanged peers alone.
-        let privateKey = try String(contentsOf: self.keyFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let wgFile = self.options.stateDirectory.appendingPathComponent("wireguard.conf")
-        try Self.writePrivate(WireGuardConfigFile.agent(privateKey: privateKey, listenPort: self.options.listenPort, peers: config.peers), to: wgFile)
-        try Command.run("wg", ["syncconf", iface, wgFile.path])
-        try Command.run("ip", ["-6", "address", "replace", "\(plan.address.description)/128", "dev", iface])
-        try Command.run("ip", ["link", "set", "dev", iface, "up"])
-        try Command.run("ip", ["-6", "route", "replace", plan.meshPrefix.description, "dev", iface])
-        if config.forwarding { try Command.run("sysctl", ["-q", "-w", "net.ipv6.conf.all.forwarding=1"]) }
+        self.checkInstalled()
 
         // The ruleset: whole on first apply, element changes after.
         let started = Date()
@@ -104,18 +102,70 @@ public final class HostNetworkApplier: @unchecked Sendable {
         if let state = self.ruleset {
             (nftText, newState) = NftablesRuleset.update(from: state, to: config.allow)
         } else {
-            let (text, state) = NftablesRuleset.full(interface: iface, allow: config.allow)
+            let (text, state) = NftablesRuleset.full(interface: iface, mesh: plan.meshPrefix, allow: config.allow)
             (nftText, newState, full) = (text, state, true)
         }
-        if let nftText { try Command.run("nft", ["-f", "-"], input: nftText) }
+        do {
+            if let nftText { try Command.run("nft", ["-f", "-"], input: nftText) }
+        } catch {
+            self.ruleset = nil
+            if full { self.linkDown() }
+            throw error
+        }
         self.ruleset = newState
         let nftSeconds = Date().timeIntervalSince(started)
+        do {
+            try self.updateIsolation(plan)
+        } catch {
+            self.maps = nil
+            self.organizations = nil
+            self.linkDown()
+            throw error
+        }
 
-        try self.updateIsolation(plan)
+        // Peers: `wg syncconf` adds, changes and removes peers to match the file, leaving live
+        // sessions of unchanged peers alone.
+        let privateKey = try String(contentsOf: self.keyFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let wgFile = self.options.stateDirectory.appendingPathComponent("wireguard.conf")
+        try Self.writePrivate(WireGuardConfigFile.agent(privateKey: privateKey, listenPort: self.options.listenPort, peers: config.peers), to: wgFile)
+        try Command.run("wg", ["syncconf", iface, wgFile.path])
+        try Command.run("ip", ["-6", "address", "replace", "\(plan.address.description)/128", "dev", iface])
+        if config.forwarding { try Command.run("sysctl", ["-q", "-w", "net.ipv6.conf.all.forwarding=1"]) }
+        try Command.run("ip", ["link", "set", "dev", iface, "up"])
+        try Command.run("ip", ["-6", "route", "replace", plan.meshPrefix.description, "dev", iface])
+
         let changed = self.applied != config.version
         self.applied = config.version
         return Report(changed: changed, fullRuleset: full, peers: config.peers.count, elements: newState.elementCount,
                       organizationPrefixes: plan.organizations.count, nftSeconds: nftSeconds)
+    }
+
+    /// ``apply(_:)`` on a thread of its own: it waits for processes, which must not hold up the
+    /// cooperative thread pool (two threads on a two-core host).
+    public func applyInBackground(_ plan: HostNetworkPlan) async throws -> Report {
+        try await Self.inBackground { try self.apply(plan) }
+    }
+
+    /// Runs blocking work (waiting for processes) on a dispatch thread, off the async pool.
+    public static func inBackground<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Forgets what is not there any more, so that ``apply(_:)`` puts it back whole.
+    func checkInstalled() {
+        if self.ruleset != nil, !((try? Command.run("nft", ["list", "tables", "inet"])) ?? "").contains("table inet \(NftablesRuleset.table)\n") {
+            self.ruleset = nil
+        }
+        if self.maps != nil, !((try? Command.run("tc", ["filter", "show", "dev", self.options.interface, "ingress"])) ?? "").contains("name gh_mesh_") {
+            self.maps = nil
+            self.organizations = nil
+        }
+    }
+
+    func linkDown() {
+        _ = try? Command.run("ip", ["link", "set", "dev", self.options.interface, "down"])
     }
 
     /// The interface exists, or is made: kernel WireGuard first, `wireguard-go` where the
@@ -296,7 +346,9 @@ public enum Command {
             let data = Data(input.utf8)
             // Write from another thread: a big ruleset fills the pipe before nft reads it all.
             let writer = Thread {
-                stdin.fileHandleForWriting.write(data)
+                // Throwing write: a tool that exits early (nft after too many errors) closes the
+                // pipe, and that must be an error here, not a crash.
+                try? stdin.fileHandleForWriting.write(contentsOf: data)
                 try? stdin.fileHandleForWriting.close()
             }
             writer.start()

@@ -37,22 +37,7 @@ public struct HostNetworkPlan: Sendable, Equatable {
         guard address.isSingleAddress, mesh.contains(address) else {
             throw GatehouseError(.invalidInput, "the host address \(address) is not one address inside the mesh \(mesh)")
         }
-        var keys = Set<WireGuardKey>()
-        for peer in config.peers {
-            guard keys.insert(peer.publicKey).inserted else { throw GatehouseError(.invalidInput, "the network configuration lists peer \(peer.publicKey) twice") }
-            guard peer.label.utf8.count <= 128, peer.label.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) else {
-                throw GatehouseError(.invalidInput, "a peer label holds characters a label may not")
-            }
-            if let endpoint = peer.endpoint {
-                guard NetworkEndpoint.isValid(endpoint) else { throw GatehouseError(.invalidInput, "peer \(peer.label)'s endpoint '\(endpoint.prefix(64))' is not HOST:PORT") }
-            }
-            if let k = peer.persistentKeepalive, !(0...3600).contains(k) { throw GatehouseError(.invalidInput, "peer \(peer.label)'s keepalive \(k) is out of range") }
-            guard (1...1024).contains(peer.allowedIPs.count) else { throw GatehouseError(.invalidInput, "peer \(peer.label) needs 1–1024 allowed prefixes") }
-            for a in peer.allowedIPs {
-                let p = try prefix(a, "allowed prefix of \(peer.label)")
-                guard mesh.contains(p) else { throw GatehouseError(.invalidInput, "peer \(peer.label)'s allowed prefix \(p) is outside the mesh \(mesh)") }
-            }
-        }
+        try Self.checkPeers(config.peers, within: mesh)
         var sources = Set<String>()
         for c in config.allow {
             for source in c.sources {
@@ -76,6 +61,41 @@ public struct HostNetworkPlan: Sendable, Equatable {
         self.address = address
         self.meshPrefix = mesh
         self.organizations = organizations
+    }
+
+    /// What a device's wg-quick file is made of, checked the same way before it is written: the
+    /// server's answer must not be able to smuggle a line (`PostUp = ...`) into it.
+    public static func checkDevice(_ config: DeviceNetworkConfig) throws(GatehouseError) {
+        guard let address = try? IPPrefix(parsing: config.device.address), address.isSingleAddress, !address.isIPv4, address.description == config.device.address else {
+            throw GatehouseError(.invalidInput, "the device address '\(config.device.address.prefix(64))' is not one IPv6 address")
+        }
+        guard (1...64).contains(config.peers.count) else { throw GatehouseError(.invalidInput, "the device configuration needs 1–64 peers") }
+        try Self.checkPeers(config.peers, within: nil)
+    }
+
+    /// Peers: distinct keys, plain labels and endpoints, a sane keepalive, and 1–1024 canonical
+    /// allowed prefixes (inside `mesh` when given).
+    static func checkPeers(_ peers: [WireGuardPeer], within mesh: IPPrefix?) throws(GatehouseError) {
+        var keys = Set<WireGuardKey>()
+        for peer in peers {
+            guard keys.insert(peer.publicKey).inserted else { throw GatehouseError(.invalidInput, "the network configuration lists peer \(peer.publicKey) twice") }
+            guard peer.label.utf8.count <= 128, peer.label.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) else {
+                throw GatehouseError(.invalidInput, "a peer label holds characters a label may not")
+            }
+            if let endpoint = peer.endpoint {
+                guard NetworkEndpoint.isValid(endpoint) else { throw GatehouseError(.invalidInput, "peer \(peer.label)'s endpoint '\(endpoint.prefix(64))' is not HOST:PORT") }
+            }
+            if let k = peer.persistentKeepalive, !(0...3600).contains(k) { throw GatehouseError(.invalidInput, "peer \(peer.label)'s keepalive \(k) is out of range") }
+            guard (1...1024).contains(peer.allowedIPs.count) else { throw GatehouseError(.invalidInput, "peer \(peer.label) needs 1–1024 allowed prefixes") }
+            for a in peer.allowedIPs {
+                guard a.utf8.count <= 64, let p = try? IPPrefix(parsing: a), p.description == a || p.description + "/128" == a || p.description + "/32" == a else {
+                    throw GatehouseError(.invalidInput, "peer \(peer.label)'s allowed prefix '\(a.prefix(64))' is not a prefix written canonically")
+                }
+                if let mesh {
+                    guard !p.isIPv4, mesh.contains(p) else { throw GatehouseError(.invalidInput, "peer \(peer.label)'s allowed prefix \(p) is outside the mesh \(mesh)") }
+                }
+            }
+        }
     }
 
     /// A network interface name the kernel accepts: 1–15 of `A-Z a-z 0-9 _ . -`.

@@ -15,7 +15,9 @@ public import GatehouseCore
 /// connection's original direction is looked up, not only its first: when a permission goes,
 /// established connections stop at their next packet. Replies (and related ICMP errors) pass
 /// by connection tracking. Everything else from the interface is counted (`dropped_input`,
-/// `dropped_forward`) and dropped. Other interfaces are not touched.
+/// `dropped_forward`) and dropped. Other interfaces are not judged, except that nothing arriving
+/// there may claim a mesh source address or start a flow to a mesh address: a LAN neighbour
+/// cannot reach a host's mesh address, or a person's device, around the tunnel.
 ///
 /// Class numbers are the agent's own: ``NftablesRuleset/State`` keeps them stable between
 /// updates, so an update adds and deletes only the elements that changed.
@@ -42,7 +44,7 @@ public enum NftablesRuleset {
 
     /// The whole table. It starts by creating and deleting the table, so loading it replaces the
     /// previous one atomically (nftables applies a file as one transaction).
-    public static func full(interface: String, allow: [NetworkAllowClass]) -> (text: String, state: State) {
+    public static func full(interface: String, mesh: IPPrefix, allow: [NetworkAllowClass]) -> (text: String, state: State) {
         var out = """
             table inet \(Self.table) {}
             delete table inet \(Self.table)
@@ -67,9 +69,11 @@ public enum NftablesRuleset {
             out += """
                   chain \(chain) {
                     type filter hook \(chain) priority filter - 5; policy accept;
-                    iifname != "\(interface)" accept
+                    iifname != { "\(interface)", "lo" } ip6 saddr \(mesh) counter name dropped_\(chain) drop
                     ct direction reply accept
                     ct state related accept
+                    iifname != { "\(interface)", "lo" } ip6 daddr \(mesh) counter name dropped_\(chain) drop
+                    iifname != "\(interface)" accept
                     ct state invalid counter name dropped_\(chain) drop
                     meta mark set 0x0
                     meta mark set ip6 saddr map @source_class
@@ -97,10 +101,13 @@ public enum NftablesRuleset {
         var deletes: [(String, [String])] = [], adds: [(String, [String])] = []
         // Classes: keep the numbers of rule lists still in use, retire the rest, number new ones.
         let wanted = Set(allow.map(\.rules))
+        // Numbers retired now are handed out again only from the next update on: one transaction
+        // never deletes and re-adds the same element.
+        var retired: [UInt32] = []
         for (rules, n) in old.classes.sorted(by: { $0.value < $1.value }) where !wanted.contains(rules) {
             deletes += Self.ruleElements(n, rules)
             state.classes[rules] = nil
-            state.free.append(n)
+            retired.append(n)
         }
         var sources: [String: UInt32] = [:]
         for c in allow {
@@ -119,6 +126,7 @@ public enum NftablesRuleset {
         for (s, n) in old.sources.sorted(by: { $0.key < $1.key }) where sources[s] != n { removed.append(s) }
         for (s, n) in sources.sorted(by: { $0.key < $1.key }) where old.sources[s] != n { added.append("\(s) : \(n)") }
         state.sources = sources
+        state.free += retired
         var out = Self.statements("delete", set: "source_class", removed)
         for (set, items) in deletes { out += Self.statements("delete", set: set, items) }
         for (set, items) in adds { out += Self.statements("add", set: set, items) }

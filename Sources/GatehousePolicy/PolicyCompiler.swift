@@ -106,6 +106,13 @@ private struct Checker {
             if let other = addresses[mesh] { self.error(host.location, "hosts '\(other)' and '\(host.name)' fall on the same mesh address; rename one") }
             addresses[mesh] = host.name
         }
+        // A gateway's own routes are judged by the packet filters alone: inside the mesh they
+        // would switch the isolation program off for part of an organization.
+        for host in self.definitions.hosts where host.gateway {
+            for r in host.routes where self.addressing.prefix.contains(r) || r.contains(self.addressing.prefix) {
+                self.error(host.location, "gateway '\(host.name)': route \(r) overlaps the private network's \(self.addressing.prefix)")
+            }
+        }
         let organizationPrefixes = Set(subnets.values).sorted().map { self.addressing.organizationPrefix($0) }
         for i in self.definitions.hosts.indices where self.definitions.hosts[i].gateway {
             for p in organizationPrefixes where !self.definitions.hosts[i].routes.contains(p) { self.definitions.hosts[i].routes.append(p) }

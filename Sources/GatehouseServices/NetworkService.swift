@@ -46,12 +46,18 @@ public final class NetworkService: Sendable {
     // MARK: people's devices
 
     /// Registers `publicKey` (made on the device; its private half never leaves it) under
-    /// `user`, with the next device address, and returns the device's configuration.
-    public func registerDevice(user: User, publicKey: WireGuardKey, name: String) async throws -> DeviceNetworkConfig {
+    /// `user`, with the next device address, and returns the device's configuration. The device
+    /// lives as long as the sign-in it was registered with: `deviceLifetime` from `signedInAt`
+    /// (the person's authentication time), so an old sign-in cannot mint a fresh 12 hours.
+    public func registerDevice(user: User, publicKey: WireGuardKey, name: String, signedInAt: Date? = nil) async throws -> DeviceNetworkConfig {
         guard Self.validName(name) else {
             throw GatehouseError(.invalidInput, "a device name is 1–\(Self.maxNameLength) of A-Z a-z 0-9 . _ -")
         }
         let env = self.environment
+        let signIn = min(signedInAt ?? env.time.now(), env.time.now())
+        guard signIn.addingTimeInterval(self.settings.deviceLifetime - 60) > env.time.now() else {
+            throw GatehouseError(.unauthenticated, "this sign-in is too old to put a device on the network; sign in again (gatehouse login)")
+        }
         let compiled = self.policy.active.policy
         guard let gateway = compiled.definitions.hosts.filter(\.gateway).min(by: { $0.name < $1.name }) else {
             throw GatehouseError(.notFound, "the policy has no gateway (a host with gateway = true); there is nothing for a device to connect to")
@@ -76,9 +82,13 @@ public final class NetworkService: Sendable {
                     guard live.count < limit else {
                         throw GatehouseError(.conflict, "\(user.username) already has \(live.count) devices on the network (the limit); remove one with gatehouse wg remove")
                     }
+                    // A key is one peer's, anywhere on the network: a device may not claim a host's.
+                    guard try await !tx.networkHosts().contains(where: { $0.publicKey == publicKey }) else {
+                        throw GatehouseError(.conflict, "that WireGuard key is already registered; make a new key for a new device")
+                    }
                     let index = try await tx.maxNetworkDeviceIndex() + 1
                     let record = NetworkDeviceRecord(id: id, userID: user.id, username: user.username.rawValue, name: name, publicKey: publicKey,
-                                                     addressIndex: index, createdAt: now, expiresAt: now.addingTimeInterval(lifetime), revokedAt: nil)
+                                                     addressIndex: index, createdAt: now, expiresAt: signIn.addingTimeInterval(lifetime), revokedAt: nil)
                     try await tx.insertNetworkDevice(record)
                     return Change(record, event: AuditEvent(
                         code: .networkDeviceRegistered, time: now, actor: "user:\(user.username)", subject: "device:\(id)",
@@ -159,6 +169,9 @@ public final class NetworkService: Sendable {
             guard let record = try await tx.host(named: host), let joined = record.joinedAt, PKIService.sameInstant(joined, enrolledAt) else {
                 throw GatehouseError(.forbidden, "host \(host) has been enrolled again since this agent joined")
             }
+            guard try await !tx.networkDevices(userID: nil, liveAt: nil).contains(where: { $0.publicKey == publicKey }) else {
+                throw GatehouseError(.conflict, "that WireGuard key belongs to a device")
+            }
             try await tx.saveNetworkHost(NetworkHostRecord(host: host, publicKey: publicKey, endpoint: endpoint, enrolledAt: joined, updatedAt: now))
             return Change((), event: AuditEvent(code: .networkHostRegistered, time: now, actor: "host:\(host)", subject: "host:\(host)",
                                                 details: ["public_key": publicKey.description, "endpoint": endpoint]))
@@ -198,20 +211,51 @@ public final class NetworkService: Sendable {
     public func configuration(host: String) async throws -> HostNetworkConfig {
         let compiled = self.policy.active.policy
         let now = self.environment.time.now()
+        let (registrations, devices) = try await self.snapshot(compiled: compiled, at: now)
+        return try Self.configuration(host: host, policy: compiled, addressing: self.addressing, registrations: registrations,
+                                      devices: devices, keepalive: self.settings.persistentKeepalive, at: now)
+    }
+
+    typealias LiveDevice = (address: IPPrefix, device: NetworkDeviceRecord, username: String)
+
+    /// What every host's configuration is computed from: registrations, and live devices of
+    /// active people. Read once and shared by all waiting agents until the store or the policy
+    /// changes (or, where the store cannot say, for a fifth of a second); never older than 5 s,
+    /// so devices that expire drop out on time.
+    struct Snapshot {
+        let generation: UInt64?
+        let policyVersion: Int64?
+        let taken: ContinuousClock.Instant
+        /// The service's own time when it was read (devices are live or not by it).
+        let at: Date
+        let registrations: [String: NetworkHostRecord]
+        let devices: [LiveDevice]
+    }
+
+    let snapshots = LockedBox<Snapshot?>(nil)
+
+    func snapshot(compiled: CompiledPolicy, at now: Date) async throws -> ([String: NetworkHostRecord], [LiveDevice]) {
+        let clock = ContinuousClock()
+        let generation = self.environment.store.writeGeneration
+        let version = self.policy.active.info?.version
+        if let s = self.snapshots.value, s.policyVersion == version, clock.now - s.taken < .seconds(5), abs(now.timeIntervalSince(s.at)) < 5,
+           generation.map({ $0 == s.generation }) ?? (clock.now - s.taken < .milliseconds(200)) {
+            return (s.registrations, s.devices)
+        }
+        let taken = clock.now
         let (registrations, devices) = try await self.environment.store.read { tx in
             let registrations = try await self.registeredHosts(tx, compiled: compiled)
-            var devices: [(NetworkDeviceRecord, User)] = []
+            var devices: [LiveDevice] = []
             var users: [String: User?] = [:]
             for d in try await tx.networkDevices(userID: nil, liveAt: now) {
                 if users[d.userID] == nil { users[d.userID] = .some(try await tx.user(id: d.userID)) }
                 // A locked or offboarded person's devices are off the network at once.
-                if let u = users[d.userID] ?? nil, u.status == .active { devices.append((d, u)) }
+                if let u = users[d.userID] ?? nil, u.status == .active { devices.append((self.address(of: d), d, u.username.rawValue)) }
             }
             return (registrations, devices)
         }
-        return try Self.configuration(host: host, policy: compiled, addressing: self.addressing, registrations: registrations,
-                                      devices: devices.map { (address: self.address(of: $0.0), device: $0.0, username: $0.1.username.rawValue) },
-                                      keepalive: self.settings.persistentKeepalive, at: now)
+        self.snapshots.value = Snapshot(generation: generation, policyVersion: version, taken: taken, at: now, registrations: registrations, devices: devices)
+        return (registrations, devices)
     }
 
     /// The pure part of ``configuration(host:)``: what `host` runs, given the policy, the hosts
@@ -249,6 +293,10 @@ public final class NetworkService: Sendable {
         for other in onNetwork where other.name != name {
             if let mesh = other.meshAddress { members.append((compiled.subject(host: other.name), [mesh])) }
         }
+        // One key, one peer: a key claimed twice (which registration refuses) would make the
+        // whole configuration unusable for every agent, so only its first holder is kept.
+        var seenKeys = Set<WireGuardKey>()
+        peers = peers.filter { seenKeys.insert($0.publicKey).inserted }
         var allow: [NetworkAllowClass] = []
         for c in compiled.networkAllowClasses(node: name, members: members, at: now) {
             var rules: [NetworkAllowRule] = []
@@ -260,14 +308,18 @@ public final class NetworkService: Sendable {
             }
             allow.append(NetworkAllowClass(sources: c.sources.map(\.description), rules: rules.sorted()))
         }
-        // The isolation program's map: organizations by /64 (ids by name order, from 1); devices
-        // and gateways' own routes are 0, judged by the packet filters alone.
+        // The isolation program's map: organizations by /64, numbered by their subnet (unique in
+        // a policy, and stable: a new organization renumbers nothing, so no update can make two
+        // organizations share a number even for a moment); devices and gateways' own routes
+        // are 0, judged by the packet filters alone.
         let organizations = Set(hosts.compactMap(\.organization)).sorted()
-        var orgMap = organizations.enumerated().map { MeshOrganizationPrefix(prefix: addressing.organizationPrefix($0.element).description, organization: UInt32($0.offset + 1)) }
+        var orgMap = organizations.map { MeshOrganizationPrefix(prefix: addressing.organizationPrefix($0).description, organization: UInt32(MeshAddressing.subnet(organization: $0))) }
         orgMap.append(MeshOrganizationPrefix(prefix: addressing.devicePrefix.description, organization: 0))
         let orgPrefixes = Set(organizations.map { addressing.organizationPrefix($0) })
         for g in hosts where g.gateway {
-            for r in g.routes where !r.isIPv4 && !orgPrefixes.contains(r) { orgMap.append(MeshOrganizationPrefix(prefix: r.description, organization: 0)) }
+            for r in g.routes where !r.isIPv4 && !orgPrefixes.contains(r) && !addressing.prefix.contains(r) && !r.contains(addressing.prefix) {
+                orgMap.append(MeshOrganizationPrefix(prefix: r.description, organization: 0))
+            }
         }
         var config = HostNetworkConfig(version: "", host: name, organization: organization, address: address.description, meshPrefix: addressing.prefix.description,
                                        forwarding: me.gateway, peers: peers, allow: allow, organizations: orgMap)

@@ -7,7 +7,7 @@ import GatehouseCore
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Administer a running server through its local admin socket.",
-        subcommands: [Status.self, Invite.self, Recover.self, Offboard.self, OIDCClientCommand.self, OIDCKeyCommand.self, HostCommand.self, PKIAdminCommand.self]
+        subcommands: [Status.self, Invite.self, Recover.self, Offboard.self, OIDCClientCommand.self, OIDCKeyCommand.self, HostCommand.self, PKIAdminCommand.self, NetworkAdminCommand.self]
     )
 
     struct Status: AsyncParsableCommand {

@@ -179,9 +179,19 @@ struct Agent: AsyncParsableCommand {
                     let network = self.network
                     let paths = self.paths
                     let once = self.once
-                    // The private network runs beside the SSH duties, on its own long poll.
-                    let task = Task { try await network.run(paths: paths, state: state, endpoint: endpoint, once: once) }
-                    if once { try await task.value }
+                    // The private network runs beside the SSH duties, on its own long poll. If it
+                    // cannot run at all (bad options, no tools), the agent stops and says why.
+                    signal(SIGPIPE, SIG_IGN)
+                    _ = try network.applier(paths)
+                    let task = Task {
+                        do {
+                            try await network.run(paths: paths, state: state, endpoint: endpoint, once: once)
+                        } catch {
+                            FileHandle.standardError.write(Data("gatehouse agent: the private network stopped: \(error)\n".utf8))
+                            Glibc.exit(1)
+                        }
+                    }
+                    if once { await task.value }
                 }
                 var state = try self.paths.loadState()
                 guard let url = URL(string: state.server) else { throw GatehouseError(.invalidInput, "the agent state names no server") }
@@ -260,9 +270,11 @@ struct Agent: AsyncParsableCommand {
                     }
                     guard let config else { throw GatehouseError(.invalidInput, "the private network needs the agent's mutual-TLS identity (join a server started with --mtls-listen)") }
                     registered = true
-                    if config.version != version {
-                        let started = Date()
-                        let report = try applier.apply(try HostNetworkPlan(config))
+                    // Applied on every answer, changed or not: an unchanged plan re-checks that
+                    // the table, the program and the interface are still in place.
+                    let started = Date()
+                    let report = try await applier.applyInBackground(try HostNetworkPlan(config))
+                    if config.version != version || report.fullRuleset {
                         version = config.version
                         let line = "network \(config.version.prefix(12)) applied in \(Int(Date().timeIntervalSince(started) * 1000)) ms: \(report.peers) peers, \(report.elements) filter elements"
                             + (report.fullRuleset ? " (full ruleset)" : "") + "\n"
@@ -274,7 +286,7 @@ struct Agent: AsyncParsableCommand {
                     try await Task.sleep(for: .seconds(1))
                 }
                 if let file = self.metricsFile, Date().timeIntervalSince(lastMetrics) >= 5 || once {
-                    try? SecureFile.write(file, Data(applier.metrics().utf8), mode: 0o644)
+                    if let text = try? await HostNetworkApplier.inBackground({ applier.metrics() }) { try? SecureFile.write(file, Data(text.utf8), mode: 0o644) }
                     lastMetrics = Date()
                 }
                 if once { return }

@@ -37,6 +37,8 @@ struct WGCommand: AsyncParsableCommand {
                 let publicKey = try WireGuardKey(base64: try Command.run("wg", ["pubkey"], input: privateKey + "\n").trimmingCharacters(in: .whitespacesAndNewlines))
                 let deviceName = self.name ?? String(ProcessInfo.processInfo.hostName.prefix(64)).replacingOccurrences(of: " ", with: "-")
                 let answer = try await ServerClient(server: server).registerDevice(publicKey: publicKey, name: deviceName, accessToken: token)
+                // Checked before a line of it reaches a file that wg-quick runs as root.
+                try HostNetworkPlan.checkDevice(answer)
                 let text = WireGuardConfigFile.device(privateKey: privateKey, address: "\(answer.device.address)/128", peers: answer.peers)
                 let path = self.configOnly ?? self.interface.configPath(config)
                 try config.prepare()
@@ -114,6 +116,72 @@ struct WGCommand: AsyncParsableCommand {
                 guard let server = URL(string: credentials.server) else { throw GatehouseError(.invalidInput, "the sign-in names no server") }
                 try await ServerClient(server: server).removeDevice(id: self.id, accessToken: token)
                 print("Device \(self.id) removed.")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+}
+
+/// `gatehouse admin network`: every person's devices, removing any of them, and what a host's
+/// agent is told to enforce.
+struct NetworkAdminCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "network", abstract: "The private network: devices and hosts' configurations.", subcommands: [Devices.self, Remove.self, Show.self]
+    )
+
+    struct Devices: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Live devices (--all for removed and expired ones too): id, person, name, address, expiry.")
+        @OptionGroup var options: DataDirOption
+        @Flag(help: "Include removed and expired devices.") var all = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            do {
+                let devices = try await AdminClient(dataDir: self.options.dataDir).networkDevices(all: self.all)
+                if self.json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys]
+                    encoder.dateEncodingStrategy = .iso8601
+                    print(String(decoding: try encoder.encode(devices), as: UTF8.self))
+                    return
+                }
+                let iso = ISO8601DateFormatter()
+                for d in devices {
+                    print("\(d.id)  \(d.username)  \(d.name)  \(d.address)  until \(iso.string(from: d.expiresAt))\(d.revokedAt != nil ? "  REMOVED" : "")")
+                }
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a device: gateways drop its peer within a second.")
+        @OptionGroup var options: DataDirOption
+        @Argument(help: "The device id (gatehouse admin network devices).") var id: String
+
+        func run() async throws {
+            do {
+                _ = try await AdminClient(dataDir: self.options.dataDir).removeNetworkDevice(id: self.id)
+                print("Device \(self.id) removed.")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The configuration a host's agent gets now (JSON): peers, allow classes, organizations.")
+        @OptionGroup var options: DataDirOption
+        @Argument(help: "The host's name in the policy.") var host: String
+
+        func run() async throws {
+            do {
+                let config = try await AdminClient(dataDir: self.options.dataDir).hostNetwork(host: self.host)
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(config), as: UTF8.self))
             } catch {
                 throw fail(error)
             }

@@ -183,7 +183,7 @@ struct OffboardingGraphQLTests {
             try await client.execute(uri: "/v1/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: PolicyRoutesTests.body(body)) { response in
                 let result = (HTTPTestSupport.object(response.body)["data"] as? [String: Any])?["offboardUser"] as? [String: Any]
                 #expect(result?["username"] as? String == "dana", "\(String(buffer: response.body))")
-                #expect(result?["revoked"] as? [String] == ["invitations=0", "oidc_grants=0", "sessions=0", "ssh_certificates=0", "x509_certificates=0"])
+                #expect(result?["revoked"] as? [String] == ["invitations=0", "oidc_grants=0", "sessions=0", "ssh_certificates=0", "wireguard_devices=0", "x509_certificates=0"])
             }
             let again: [String: Any] = ["query": "mutation { offboardUser(username: \"dana\") { username } }"]
             try await client.execute(uri: "/v1/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: PolicyRoutesTests.body(again)) { response in

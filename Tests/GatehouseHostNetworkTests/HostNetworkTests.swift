@@ -72,11 +72,11 @@ struct HostNetworkTests {
     }
 
     @Test
-    func rulesetsLoadWholeThenChangeOnlyWhatDiffers() {
+    func rulesetsLoadWholeThenChangeOnlyWhatDiffers() throws {
         let r443 = NetworkAllowRule(destination: "fd00:1::1", proto: "tcp", low: 443, high: 443)
         let ping = NetworkAllowRule(destination: "fd00:1::1", proto: "icmp", low: 0, high: 0)
         let r22 = NetworkAllowRule(destination: "fd00:1::/64", proto: "udp", low: 1000, high: 2000)
-        let (text, state) = NftablesRuleset.full(interface: "wg-a1", allow: [NetworkAllowClass(sources: ["fd00::1", "fd00::2"], rules: [r443, ping]),
+        let (text, state) = NftablesRuleset.full(interface: "wg-a1", mesh: try IPPrefix(parsing: "fd00::/48"), allow: [NetworkAllowClass(sources: ["fd00::1", "fd00::2"], rules: [r443, ping]),
                                                                                NetworkAllowClass(sources: ["fd00::3"], rules: [r22])])
         // Replaces the table atomically, and guards only its interface.
         #expect(text.hasPrefix("table inet gatehouse {}\ndelete table inet gatehouse\n"))
@@ -89,16 +89,21 @@ struct HostNetworkTests {
         // Nothing changed: nothing to load.
         #expect(NftablesRuleset.update(from: state, to: [NetworkAllowClass(sources: ["fd00::1", "fd00::2"], rules: [r443, ping]), NetworkAllowClass(sources: ["fd00::3"], rules: [r22])]).text == nil)
         // fd00::2 leaves, fd00::4 joins class 2, class 1 loses ping: only those elements move.
+        // The changed rule list gets a new number (3); 1 is handed out again only later, so no
+        // transaction deletes and re-adds one element.
         let (update, next) = NftablesRuleset.update(from: state, to: [NetworkAllowClass(sources: ["fd00::1"], rules: [r443]), NetworkAllowClass(sources: ["fd00::3", "fd00::4"], rules: [r22])])
         let lines = (update ?? "").split(separator: "\n").map(String.init)
         #expect(lines == [
-            "delete element inet gatehouse source_class { fd00::2 }",
+            "delete element inet gatehouse source_class { fd00::1, fd00::2 }",
             "delete element inet gatehouse allow { 1 . fd00:1::1/128 . tcp . 443-443 }",
             "delete element inet gatehouse allow_icmp { 1 . fd00:1::1/128 }",
-            "add element inet gatehouse allow { 1 . fd00:1::1/128 . tcp . 443-443 }",
-            "add element inet gatehouse source_class { fd00::4 : 2 }",
+            "add element inet gatehouse allow { 3 . fd00:1::1/128 . tcp . 443-443 }",
+            "add element inet gatehouse source_class { fd00::1 : 3, fd00::4 : 2 }",
         ])
-        #expect(next.sources == ["fd00::1": 1, "fd00::3": 2, "fd00::4": 2])
+        #expect(next.sources == ["fd00::1": 3, "fd00::3": 2, "fd00::4": 2])
+        let (reuse, _) = NftablesRuleset.update(from: next, to: [NetworkAllowClass(sources: ["fd00::1"], rules: [r443]), NetworkAllowClass(sources: ["fd00::3", "fd00::4"], rules: [r22]),
+                                                                 NetworkAllowClass(sources: ["fd00::5"], rules: [ping])])
+        #expect(reuse?.contains("add element inet gatehouse allow_icmp { 1 . fd00:1::1/128 }") == true)
         // Everything gone: every element deleted, the table stays (default deny).
         let (empty, _) = NftablesRuleset.update(from: next, to: [])
         #expect(empty?.contains("delete element inet gatehouse source_class { fd00::1, fd00::3, fd00::4 }") == true)
@@ -130,7 +135,7 @@ struct HostNetworkTests {
             [],
             [NetworkAllowClass(sources: ["fd00::3"], rules: [a])],
         ]
-        var (script, state) = NftablesRuleset.full(interface: "wg-test", allow: steps[0])
+        var (script, state) = NftablesRuleset.full(interface: "wg-test", mesh: try IPPrefix(parsing: "fd00::/48"), allow: steps[0])
         var scripts = [script]
         for step in steps.dropFirst() {
             let (update, next) = NftablesRuleset.update(from: state, to: step)

@@ -80,6 +80,7 @@ struct PolicyNetworkTests {
             ("host a { }", "needs addresses"),
             ("host a { org = \"x\" gateway = \"yes\" }", "gateway"),
             ("host a { org = \"x\" mesh = true }", "mesh"),
+            ("host g { org = \"x\" gateway = true routes = [fd00:0:0:5::/64] }", "overlaps the private network"),
         ] {
             #expect(throws: PolicyError.self, "\(text)") { try PolicyCompiler(fileName: "t").compile(text) }
             do { _ = try PolicyCompiler(fileName: "t").compile(text) } catch {

@@ -82,22 +82,34 @@ struct NetworkServiceTests {
         let first = try await net.registerDevice(user: f.alice, publicKey: try Self.key(1), name: "laptop")
         #expect(first.device.address == Self.addressing.deviceAddress(index: 1).description)
         #expect(first.device.expiresAt == Self.t0.addingTimeInterval(12 * 3600))
+        // A device lives as long as the sign-in behind it; a sign-in near its end cannot add one.
+        let signedIn = Self.t0.addingTimeInterval(-11 * 3600)
+        await #expect(throws: GatehouseError.self) {
+            try await net.registerDevice(user: f.bob, publicKey: try Self.key(60), name: "stale", signedInAt: Self.t0.addingTimeInterval(-12 * 3600 + 30))
+        }
+        let short = try await net.registerDevice(user: f.bob, publicKey: try Self.key(61), name: "short", signedInAt: signedIn)
+        #expect(short.device.expiresAt == signedIn.addingTimeInterval(12 * 3600))
+        try await net.removeDevice(id: short.device.id, owner: f.bob, actor: "user:bob")
         #expect(first.peers.count == 1 && first.peers[0].label == "host:gw" && first.peers[0].endpoint == "192.0.2.1:51820")
         #expect(first.peers[0].allowedIPs.contains(Self.addressing.organizationPrefix("acme").description))
         #expect(first.peers[0].allowedIPs.contains(Self.addressing.organizationPrefix("beta").description))
         let second = try await net.registerDevice(user: f.bob, publicKey: try Self.key(2), name: "desk")
-        #expect(second.device.address == Self.addressing.deviceAddress(index: 2).description)
+        #expect(second.device.address == Self.addressing.deviceAddress(index: 3).description)  // 2 was "short"
         for (name, key) in [("bad name", 3), ("", 3), (String(repeating: "x", count: 65), 3)] {
             await #expect(throws: GatehouseError.self) { try await net.registerDevice(user: f.alice, publicKey: try Self.key(UInt8(key)), name: name) }
         }
         await #expect(throws: GatehouseError.self) { try await net.registerDevice(user: f.bob, publicKey: try Self.key(1), name: "stolen-key") }
+        // One key, one peer, across devices and hosts: a device may not claim the gateway's key,
+        // nor a host a device's (either would make every configuration carry it twice).
+        await #expect(throws: GatehouseError.self) { try await net.registerDevice(user: f.bob, publicKey: try Self.key(100), name: "gw-key") }
+        await #expect(throws: GatehouseError.self) { try await net.registerHost(host: "b1", enrolledAt: Self.t0, publicKey: try Self.key(1), endpoint: "192.0.2.3:51820") }
         _ = try await net.registerDevice(user: f.alice, publicKey: try Self.key(3), name: "phone")
         await #expect(throws: GatehouseError.self) { try await net.registerDevice(user: f.alice, publicKey: try Self.key(4), name: "third") }  // the limit
         // A removed device's number is never handed out again.
         try await net.removeDevice(id: first.device.id, owner: f.alice, actor: "user:alice")
         await #expect(throws: GatehouseError.self) { try await net.removeDevice(id: second.device.id, owner: f.alice, actor: "user:alice") }  // bob's
         let fourth = try await net.registerDevice(user: f.alice, publicKey: try Self.key(5), name: "tablet")
-        #expect(fourth.device.address == Self.addressing.deviceAddress(index: 4).description)
+        #expect(fourth.device.address == Self.addressing.deviceAddress(index: 5).description)
 
         // The gateway: every host and every live device as peers; the devices' allow classes.
         let gw = try await net.configuration(host: "gw")
@@ -110,9 +122,9 @@ struct NetworkServiceTests {
         let deviceClass = try #require(gw.allow.first { $0.sources.contains(fourth.device.address) })
         #expect(deviceClass.sources.contains(second.device.address))
         #expect(Set(deviceClass.rules) == [NetworkAllowRule(destination: a1, proto: "icmp", low: 0, high: 0), NetworkAllowRule(destination: a1, proto: "tcp", low: 443, high: 443)])
-        // The isolation map: each organization, the devices (0), nothing else.
-        #expect(Set(gw.organizations) == [MeshOrganizationPrefix(prefix: Self.addressing.organizationPrefix("acme").description, organization: 1),
-                                           MeshOrganizationPrefix(prefix: Self.addressing.organizationPrefix("beta").description, organization: 2),
+        // The isolation map: each organization (numbered by its subnet), the devices (0), nothing else.
+        #expect(Set(gw.organizations) == [MeshOrganizationPrefix(prefix: Self.addressing.organizationPrefix("acme").description, organization: UInt32(MeshAddressing.subnet(organization: "acme"))),
+                                           MeshOrganizationPrefix(prefix: Self.addressing.organizationPrefix("beta").description, organization: UInt32(MeshAddressing.subnet(organization: "beta"))),
                                            MeshOrganizationPrefix(prefix: Self.addressing.devicePrefix.description, organization: 0)])
         // A plain host: the other hosts as peers, the gateway carrying the devices' subnet.
         let b1 = try await net.configuration(host: "b1")

@@ -217,6 +217,16 @@ def test_private_network_end_to_end(mesh, tmp_path):
     metrics = open(os.path.join(p.states["b1"], "metrics.prom")).read()
     assert 'gatehouse_network_packets_total{counter="dropped_input"}' in metrics and "gatehouse_mesh_isolation_packets_total" in metrics, metrics
 
+    # Around the tunnel: a neighbour on a1's LAN (the laptop's namespace, on the bridge) that
+    # sends straight to a1's mesh address over the underlay is dropped by a1's ruleset.
+    mac = ns("a1", "cat", "/sys/class/net/eth0/address").stdout.strip()
+    assert ns("lap", "ip", "-6", "route", "add", f"{addresses['a1']}/128", "dev", "eth0").returncode == 0
+    assert ns("lap", "ip", "-6", "neigh", "replace", addresses["a1"], "lladdr", mac, "dev", "eth0", "nud", "permanent").returncode == 0
+    before = nft_counter("a1", "dropped_input")
+    assert not tcp("lap", addresses["a1"])
+    assert nft_counter("a1", "dropped_input") > before
+    ns("lap", "ip", "-6", "route", "del", f"{addresses['a1']}/128", "dev", "eth0")
+
     # A person's device: the key is made on the device, the configuration comes back with the
     # gateway as the only peer; a1:8080 and ping pass, a2 (not granted) does not.
     carol = p.member("carol", "carol@example.org")
@@ -335,6 +345,18 @@ def test_network_inputs_are_checked(mesh, tmp_path):
     assert r.status_code == 409 and "already registered" in r.text, r.text
     # Removing another person's device is a 404, and so is a made-up id.
     assert requests.delete(p.url + "/api/network/devices/nope", headers=bearer, timeout=10).status_code == 404
+    # The administrator sees every device, can remove any, and can read what a host is told.
+    listed = gatehouse("admin", "network", "devices", "--data-dir", p.data)
+    assert listed.returncode == 0 and "carol  ok  fd" in listed.stdout, listed.stdout + listed.stderr
+    device_id = listed.stdout.split()[0]
+    assert gatehouse("admin", "network", "remove", device_id, "--data-dir", p.data).returncode == 0
+    assert "REMOVED" in gatehouse("admin", "network", "devices", "--all", "--data-dir", p.data).stdout
+    assert gatehouse("admin", "network", "devices", "--data-dir", p.data).stdout.strip() == ""
+    assert requests.delete(p.url + f"/api/network/devices/{device_id}", headers=bearer, timeout=10).status_code == 409
+    shown = json.loads(gatehouse("admin", "network", "show", "gw", "--data-dir", p.data).stdout)
+    assert shown["forwarding"] and shown["address"] == ula("gw") and shown["mesh_prefix"].endswith("::/48"), shown
+    missing = gatehouse("admin", "network", "show", "nope", "--data-dir", p.data)
+    assert missing.returncode != 0 and "not on the private network" in missing.stderr
 
     # The agent side: hostile registrations over mutual TLS are refused and change nothing.
     state = p.states["a1"]
