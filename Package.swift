@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "GatehouseOIDC", targets: ["GatehouseOIDC"]),
         .library(name: "GatehouseSSH", targets: ["GatehouseSSH"]),
         .library(name: "GatehousePKI", targets: ["GatehousePKI"]),
+        .library(name: "GatehouseHostNetwork", targets: ["GatehouseHostNetwork"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

@@ -32,6 +32,10 @@ let package = Package(
             dependencies: [.product(name: "GatehousePKI", package: "gatehouse"), .product(name: "GatehouseCore", package: "gatehouse")]
         ),
         .executableTarget(
+            name: "fuzz-network",
+            dependencies: [.product(name: "GatehouseHostNetwork", package: "gatehouse"), .product(name: "GatehouseCore", package: "gatehouse")]
+        ),
+        .executableTarget(
             name: "fuzz-graphql",
             dependencies: [.product(name: "GatehouseGraphQL", package: "gatehouse")]
         ),

@@ -208,10 +208,12 @@ public final class NetworkService: Sendable {
     // MARK: host configuration
 
     /// The configuration of `host`'s agent now.
-    public func configuration(host: String) async throws -> HostNetworkConfig {
+    /// The configuration of `host`'s agent now. `shared`: the long poll's many waiters may use
+    /// one recent read of the store (see ``Snapshot``); everyone else reads afresh.
+    public func configuration(host: String, shared: Bool = false) async throws -> HostNetworkConfig {
         let compiled = self.policy.active.policy
         let now = self.environment.time.now()
-        let (registrations, devices) = try await self.snapshot(compiled: compiled, at: now)
+        let (registrations, devices) = try await self.snapshot(compiled: compiled, at: now, shared: shared)
         return try Self.configuration(host: host, policy: compiled, addressing: self.addressing, registrations: registrations,
                                       devices: devices, keepalive: self.settings.persistentKeepalive, at: now)
     }
@@ -234,11 +236,11 @@ public final class NetworkService: Sendable {
 
     let snapshots = LockedBox<Snapshot?>(nil)
 
-    func snapshot(compiled: CompiledPolicy, at now: Date) async throws -> ([String: NetworkHostRecord], [LiveDevice]) {
+    func snapshot(compiled: CompiledPolicy, at now: Date, shared: Bool) async throws -> ([String: NetworkHostRecord], [LiveDevice]) {
         let clock = ContinuousClock()
         let generation = self.environment.store.writeGeneration
         let version = self.policy.active.info?.version
-        if let s = self.snapshots.value, s.policyVersion == version, clock.now - s.taken < .seconds(5), abs(now.timeIntervalSince(s.at)) < 5,
+        if shared, let s = self.snapshots.value, s.policyVersion == version, clock.now - s.taken < .seconds(5), abs(now.timeIntervalSince(s.at)) < 5,
            generation.map({ $0 == s.generation }) ?? (clock.now - s.taken < .milliseconds(200)) {
             return (s.registrations, s.devices)
         }
@@ -344,14 +346,14 @@ public final class NetworkService: Sendable {
     public func nextConfiguration(host: String, after version: String?, timeout: Duration, interval: Duration = .milliseconds(200)) async throws -> HostNetworkConfig {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        var config = try await self.configuration(host: host)
+        var config = try await self.configuration(host: host, shared: true)
         var seen = (self.environment.store.writeGeneration, self.policy.active.info?.version, clock.now)
         while config.version == version, clock.now < deadline {
             try await Task.sleep(for: interval)
             let now = (self.environment.store.writeGeneration, self.policy.active.info?.version, clock.now)
             if now.0 == nil || now.0 != seen.0 || now.1 != seen.1 || now.2 - seen.2 > .seconds(5) {
                 seen = now
-                config = try await self.configuration(host: host)
+                config = try await self.configuration(host: host, shared: true)
             }
         }
         return config

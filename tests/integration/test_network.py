@@ -256,6 +256,10 @@ def test_private_network_end_to_end(mesh, tmp_path):
         down = subprocess.run([BIN, "wg", "down", "--interface", "ghtest0"], capture_output=True, text=True, env=env, timeout=60)
     assert down.returncode == 0, down.stderr
     assert "ghtest0" not in run("ip", "link").stdout
+    desk = next(line.split()[0] for line in run(BIN, "wg", "devices", env=env).stdout.splitlines() if "  desk  " in line)
+    removed = run(BIN, "wg", "remove", desk, env=env)
+    assert removed.returncode == 0 and f"Device {desk} removed" in removed.stdout, removed.stdout + removed.stderr
+    assert "removed" in next(line for line in run(BIN, "wg", "devices", env=env).stdout.splitlines() if line.startswith(desk))
 
     # A policy change opens a flow within a second, and closes it again.
     p.apply(p.policy + POLICY + "allow reach staff-a2 { who = [staff] to = [host:a2] ports = [8080] }\n")
