@@ -273,8 +273,10 @@ public final class HostNetworkApplier: @unchecked Sendable {
         let text = try Command.run("bpftool", ["-j", "map", "dump", "id", "\(maps.stats)"])
         var out: [String: UInt64] = [:]
         for entry in (try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]]) ?? [] {
+            // A per-CPU array: one value per CPU, summed.
             guard let f = entry["formatted"] as? [String: Any], let k = f["key"] as? Int, names.indices.contains(k) else { continue }
-            out[names[k]] = (f["value"] as? NSNumber)?.uint64Value ?? 0
+            let values = (f["values"] as? [[String: Any]]) ?? []
+            out[names[k]] = values.reduce(UInt64(0)) { $0 + ((($1["value"] as? NSNumber)?.uint64Value) ?? 0) }
         }
         return out
     }

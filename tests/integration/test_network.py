@@ -165,7 +165,8 @@ def bpf_counters(name):
         info = json.loads(run("bpftool", "-j", "map", "show", "id", str(m)).stdout)
         if info["name"] == "gh_stats":
             dump = json.loads(run("bpftool", "-j", "map", "dump", "id", str(m)).stdout)
-            return {e["formatted"]["key"]: e["formatted"]["value"] for e in dump}
+            # A per-CPU array: one value per CPU.
+            return {e["formatted"]["key"]: sum(v["value"] for v in e["formatted"]["values"]) for e in dump}
     raise AssertionError("no gh_stats map")
 
 

@@ -9,8 +9,9 @@
 // only if it is IPv6, both addresses are in the map, and the ids are equal or one of them is 0.
 // Everything else is dropped: the mesh carries IPv6 between known prefixes and nothing else.
 //
-// gh_stats counts verdicts: 0 passed, 1 dropped across organizations, 2 dropped for an unknown
-// address, 3 dropped as not IPv6 (or truncated).
+// gh_stats counts verdicts, per CPU (no cache line bounces between cores on the hot path):
+// 0 passed, 1 dropped across organizations, 2 dropped for an unknown address, 3 dropped as not
+// IPv6 (or truncated).
 //
 // No kernel headers are needed: the few definitions used are spelled out below.
 
@@ -22,7 +23,7 @@ typedef unsigned char u8;
 #define __uint(name, val) int(*name)[val]
 #define __type(name, val) typeof(val) *name
 
-#define BPF_MAP_TYPE_ARRAY 2
+#define BPF_MAP_TYPE_PERCPU_ARRAY 6
 #define BPF_MAP_TYPE_LPM_TRIE 11
 #define BPF_F_NO_PREALLOC 1
 #define TC_ACT_OK 0
@@ -48,7 +49,7 @@ struct {
 } gh_orgs SEC(".maps");
 
 struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __type(key, u32);
     __type(value, u64);
     __uint(max_entries, 4);
@@ -60,7 +61,7 @@ static long (*bpf_skb_load_bytes)(const void *skb, u32 offset, void *to, u32 len
 static inline __attribute__((always_inline)) int verdict(u32 reason, int action) {
     u64 *counter = bpf_map_lookup_elem(&gh_stats, &reason);
     if (counter)
-        __sync_fetch_and_add(counter, 1);
+        *counter += 1;
     return action;
 }
 
