@@ -102,7 +102,8 @@ public final class HostNetworkApplier: @unchecked Sendable {
         if let state = self.ruleset {
             (nftText, newState) = NftablesRuleset.update(from: state, to: config.allow)
         } else {
-            let (text, state) = NftablesRuleset.full(interface: iface, mesh: plan.meshPrefix, allow: config.allow)
+            // A random first generation: flows stamped by an earlier agent are judged afresh.
+            let (text, state) = NftablesRuleset.full(interface: iface, mesh: plan.meshPrefix, allow: config.allow, generation: UInt32.random(in: 1...0x7FFF_FFFF))
             (nftText, newState, full) = (text, state, true)
         }
         do {

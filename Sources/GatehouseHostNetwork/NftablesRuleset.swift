@@ -1,3 +1,4 @@
+import Foundation
 public import GatehouseCore
 
 /// The host's default-deny packet filter, as nftables text for one `nft -f` transaction.
@@ -11,9 +12,11 @@ public import GatehouseCore
 /// - `allow_icmp`: `class . destination` for ICMPv6.
 ///
 /// A packet's class travels in its mark between the two lookups: the mark is zeroed first, so
-/// a source outside the map (class 0, which no element has) matches nothing. Every packet in a
-/// connection's original direction is looked up, not only its first: when a permission goes,
-/// established connections stop at their next packet. Replies (and related ICMP errors) pass
+/// a source outside the map (class 0, which no element has) matches nothing. A flow that passes
+/// has the permissions' generation stamped into its conntrack mark, and its later packets pass on
+/// that alone; any update that withdraws something starts a new generation in the same
+/// transaction, so established connections are judged again at their next packet and stop if
+/// they lost their permission. Replies (and related ICMP errors) pass
 /// by connection tracking. Everything else from the interface is counted (`dropped_input`,
 /// `dropped_forward`) and dropped. Other interfaces are not judged, except that nothing arriving
 /// there may claim a mesh source address or start a flow to a mesh address: a LAN neighbour
@@ -30,8 +33,11 @@ public enum NftablesRuleset {
         public var sources: [String: UInt32] = [:]
         var nextClass: UInt32 = 1
         var free: [UInt32] = []
+        /// The permissions' generation, kept in `current_gen` and stamped into the conntrack mark
+        /// of every flow judged under it. High bit set, so it never equals a class number.
+        public internal(set) var generation: UInt32
 
-        public init() {}
+        public init(generation: UInt32 = 0x8000_0001) { self.generation = generation | 0x8000_0000 }
 
         public var elementCount: Int { self.sources.count + self.classes.keys.reduce(0) { $0 + $1.count } }
 
@@ -44,7 +50,8 @@ public enum NftablesRuleset {
 
     /// The whole table. It starts by creating and deleting the table, so loading it replaces the
     /// previous one atomically (nftables applies a file as one transaction).
-    public static func full(interface: String, mesh: IPPrefix, allow: [NetworkAllowClass]) -> (text: String, state: State) {
+    public static func full(interface: String, mesh: IPPrefix, allow: [NetworkAllowClass], generation: UInt32 = 0x8000_0001) -> (text: String, state: State) {
+        let start = State(generation: generation)
         var out = """
             table inet \(Self.table) {}
             delete table inet \(Self.table)
@@ -63,6 +70,14 @@ public enum NftablesRuleset {
                 type mark . ipv6_addr
                 flags interval
               }
+              set current_gen {
+                type mark
+                elements = { \(String(format: "0x%08x", start.generation)) }
+              }
+              map gen_of {
+                type nf_proto : mark
+                elements = { ipv6 : \(String(format: "0x%08x", start.generation)) }
+              }
 
             """
         for chain in ["input", "forward"] {
@@ -75,17 +90,18 @@ public enum NftablesRuleset {
                     iifname != { "\(interface)", "lo" } ip6 daddr \(mesh) counter name dropped_\(chain) drop
                     iifname != "\(interface)" accept
                     ct state invalid counter name dropped_\(chain) drop
+                    ct mark @current_gen accept
                     meta mark set 0x0
                     meta mark set ip6 saddr map @source_class
-                    meta l4proto { tcp, udp } meta mark . ip6 daddr . meta l4proto . th dport @allow counter name accepted accept
-                    meta l4proto ipv6-icmp meta mark . ip6 daddr @allow_icmp counter name accepted accept
+                    meta l4proto { tcp, udp } meta mark . ip6 daddr . meta l4proto . th dport @allow counter name accepted ct mark set meta nfproto map @gen_of accept
+                    meta l4proto ipv6-icmp meta mark . ip6 daddr @allow_icmp counter name accepted ct mark set meta nfproto map @gen_of accept
                     counter name dropped_\(chain) drop
                   }
 
                 """
         }
         out += "}\n"
-        let (changes, state) = Self.changes(from: State(), to: allow)
+        let (changes, state) = Self.changes(from: start, to: allow)
         return (out + changes, state)
     }
 
@@ -131,6 +147,14 @@ public enum NftablesRuleset {
         for (set, items) in deletes { out += Self.statements("delete", set: set, items) }
         for (set, items) in adds { out += Self.statements("add", set: set, items) }
         out += Self.statements("add", set: "source_class", added)
+        // Anything withdrawn: a new generation, in the same transaction, so every established
+        // flow is judged again at its next packet (and stopped if it lost its permission).
+        if !removed.isEmpty || !deletes.allSatisfy({ $0.1.isEmpty }), !old.sources.isEmpty || !old.classes.isEmpty {
+            state.generation = 0x8000_0000 | ((old.generation &+ 1) & 0x7FFF_FFFF)
+            let next = String(format: "0x%08x", state.generation)
+            out += "flush set inet \(Self.table) current_gen\nadd element inet \(Self.table) current_gen { \(next) }\n"
+                + "delete element inet \(Self.table) gen_of { ipv6 }\nadd element inet \(Self.table) gen_of { ipv6 : \(next) }\n"
+        }
         return (out, state)
     }
 

@@ -99,11 +99,19 @@ struct HostNetworkTests {
             "delete element inet gatehouse allow_icmp { 1 . fd00:1::1/128 }",
             "add element inet gatehouse allow { 3 . fd00:1::1/128 . tcp . 443-443 }",
             "add element inet gatehouse source_class { fd00::1 : 3, fd00::4 : 2 }",
+            // Something was withdrawn: a new generation, so established flows are judged again.
+            "flush set inet gatehouse current_gen",
+            "add element inet gatehouse current_gen { 0x80000002 }",
+            "delete element inet gatehouse gen_of { ipv6 }",
+            "add element inet gatehouse gen_of { ipv6 : 0x80000002 }",
         ])
+        #expect(next.generation == 0x8000_0002)
         #expect(next.sources == ["fd00::1": 3, "fd00::3": 2, "fd00::4": 2])
-        let (reuse, _) = NftablesRuleset.update(from: next, to: [NetworkAllowClass(sources: ["fd00::1"], rules: [r443]), NetworkAllowClass(sources: ["fd00::3", "fd00::4"], rules: [r22]),
+        // Only additions: the generation stays, established flows keep their fast path.
+        let (reuse, afterAdd) = NftablesRuleset.update(from: next, to: [NetworkAllowClass(sources: ["fd00::1"], rules: [r443]), NetworkAllowClass(sources: ["fd00::3", "fd00::4"], rules: [r22]),
                                                                  NetworkAllowClass(sources: ["fd00::5"], rules: [ping])])
         #expect(reuse?.contains("add element inet gatehouse allow_icmp { 1 . fd00:1::1/128 }") == true)
+        #expect(reuse?.contains("current_gen") == false && afterAdd.generation == next.generation)
         // Everything gone: every element deleted, the table stays (default deny).
         let (empty, _) = NftablesRuleset.update(from: next, to: [])
         #expect(empty?.contains("delete element inet gatehouse source_class { fd00::1, fd00::3, fd00::4 }") == true)

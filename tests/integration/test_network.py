@@ -7,6 +7,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -266,9 +267,21 @@ def test_private_network_end_to_end(mesh, tmp_path):
     p.apply(p.policy + POLICY + "allow reach staff-a2 { who = [staff] to = [host:a2] ports = [8080] }\n")
     opened = time.monotonic()
     assert (wait_for(lambda: tcp("lap", addresses["a2"], timeout=0.5), timeout=5, step=0.02) or 99) - opened < 1.0, agent_log(p, "gw")
+    # A connection established while allowed keeps sending; withdrawing the rule stops it too
+    # (a new generation makes the gateway judge its next packet again), not only new ones.
+    client = subprocess.Popen(["ip", "netns", "exec", "gh-lap", "python3", "-u", "-c",
+                               "import socket, sys, time\ns = socket.create_connection((sys.argv[1], 8080))\n"
+                               "s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\nprint('up')\n"
+                               "while True:\n    s.send(b'a')\n    time.sleep(0.02)", addresses["a2"]], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    p.services.append(client)
+    assert client.stdout.readline().strip() == "up"
+    time.sleep(0.3)
+    established = nft_counter("gw", "dropped_forward")
     p.apply(p.policy + POLICY)
     closed = time.monotonic()
-    assert (wait_for(lambda: not tcp("lap", addresses["a2"], timeout=0.3), timeout=5, step=0.02) or 99) - closed < 1.0, agent_log(p, "gw") + agent_log(p, "a2")
+    assert (wait_for(lambda: nft_counter("gw", "dropped_forward") > established + 2, timeout=5, step=0.02) or 99) - closed < 1.0, agent_log(p, "gw")
+    client.kill()
+    assert not tcp("lap", addresses["a2"], timeout=0.5)
 
     # Offboarding removes the device's peer from the gateway and breaks its flows within a second.
     assert tcp("lap", addresses["a1"])
@@ -286,13 +299,15 @@ def test_private_network_end_to_end(mesh, tmp_path):
         assert "failed" not in agent_log(p, name), agent_log(p, name)
 
     # An agent restart restores the same state; `agent leave` leaves nothing behind.
-    ruleset = ns("a1", "nft", "-s", "list", "table", "inet", "gatehouse").stdout
+    # (The permissions' generation is new at every start, on purpose: flows are judged afresh.)
+    stable = lambda text: re.sub(r"0x[89a-f][0-9a-f]{7}", "GENERATION", text)
+    ruleset = stable(ns("a1", "nft", "-s", "list", "table", "inet", "gatehouse").stdout)
     peers = ns("a1", "wg", "show", iface("a1"), "peers").stdout
     p.agents["a1"].terminate()
     p.agents["a1"].wait(timeout=10)
     start_agent(p, "a1")
     assert wait_for(lambda: agent_log(p, "a1").count("(full ruleset)") >= 2, timeout=20), agent_log(p, "a1")
-    assert ns("a1", "nft", "-s", "list", "table", "inet", "gatehouse").stdout == ruleset
+    assert stable(ns("a1", "nft", "-s", "list", "table", "inet", "gatehouse").stdout) == ruleset
     assert sorted(ns("a1", "wg", "show", iface("a1"), "peers").stdout.split()) == sorted(peers.split())
     assert wait_for(lambda: tcp("a2", addresses["a1"]), timeout=5)
     p.agents["b1"].terminate()
