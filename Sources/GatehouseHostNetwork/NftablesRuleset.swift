@@ -84,13 +84,13 @@ public enum NftablesRuleset {
             out += """
                   chain \(chain) {
                     type filter hook \(chain) priority filter - 5; policy accept;
+                    iifname "\(interface)" ct mark @current_gen accept
                     iifname != { "\(interface)", "lo" } ip6 saddr \(mesh) counter name dropped_\(chain) drop
                     ct direction reply accept
                     ct state related accept
                     iifname != { "\(interface)", "lo" } ip6 daddr \(mesh) counter name dropped_\(chain) drop
                     iifname != "\(interface)" accept
                     ct state invalid counter name dropped_\(chain) drop
-                    ct mark @current_gen accept
                     meta mark set 0x0
                     meta mark set ip6 saddr map @source_class
                     meta l4proto { tcp, udp } meta mark . ip6 daddr . meta l4proto . th dport @allow counter name accepted ct mark set meta nfproto map @gen_of accept
