@@ -42,9 +42,6 @@ public struct MeshAddressing: Sendable, Equatable {
     /// People's devices: subnet 0.
     public var devicePrefix: IPPrefix { IPPrefix(isIPv4: false, base: self.prefix.base, length: 64) }
 
-    /// The highest device number (the subnet's interface IDs, less 0).
-    public static let maxDeviceIndex: UInt64 = .max
-
     /// Device number `index` (1...).
     public func deviceAddress(index: UInt64) -> IPPrefix {
         precondition(index > 0)
