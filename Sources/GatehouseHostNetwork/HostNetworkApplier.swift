@@ -5,6 +5,8 @@ public import GatehouseCore
 /// interface (kernel WireGuard where present, `wireguard-go` otherwise) through `ip` and `wg`,
 /// the default-deny ruleset through `nft -f`, and the mesh isolation program through `tc` and
 /// `bpftool`. Everything it installs is named so that ``leave()`` can find and remove it.
+// @unchecked: the mutable state (ruleset, maps, organizations, applied) is read and written only
+// while `lock` is held (apply, isolationCounters, leave).
 public final class HostNetworkApplier: @unchecked Sendable {
     public struct Options: Sendable {
         public var interface: String

@@ -436,6 +436,7 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
             .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
     }
     func networkDevice(id: String) async throws -> NetworkDeviceRecord? { self.state.networkDevices[id] }
+    func networkDevice(publicKey key: WireGuardKey) async throws -> NetworkDeviceRecord? { self.state.networkDevices.values.first { $0.publicKey == key } }
     func maxNetworkDeviceIndex() async throws -> Int64 { self.state.networkDevices.values.map(\.addressIndex).max() ?? 0 }
     func networkHosts() async throws -> [NetworkHostRecord] { self.state.networkHosts.values.sorted { $0.host < $1.host } }
 

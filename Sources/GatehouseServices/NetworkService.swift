@@ -82,32 +82,33 @@ public final class NetworkService: Sendable {
                     guard live.count < limit else {
                         throw GatehouseError(.conflict, "\(user.username) already has \(live.count) devices on the network (the limit); remove one with gatehouse wg remove")
                     }
-                    // A key is one peer's, anywhere on the network: a device may not claim a host's.
-                    guard try await !tx.networkHosts().contains(where: { $0.publicKey == publicKey }) else {
+                    // A key is one peer's, anywhere on the network, and is registered once.
+                    guard try await tx.networkDevice(publicKey: publicKey) == nil, try await !tx.networkHosts().contains(where: { $0.publicKey == publicKey }) else {
                         throw GatehouseError(.conflict, "that WireGuard key is already registered; make a new key for a new device")
                     }
                     let index = try await tx.maxNetworkDeviceIndex() + 1
                     let record = NetworkDeviceRecord(id: id, userID: user.id, username: user.username.rawValue, name: name, publicKey: publicKey,
                                                      addressIndex: index, createdAt: now, expiresAt: signIn.addingTimeInterval(lifetime), revokedAt: nil)
-                    try await tx.insertNetworkDevice(record)
+                    do {
+                        try await tx.insertNetworkDevice(record)
+                    } catch let error as GatehouseError where error.code == .conflict {
+                        throw NumberTaken()  // the key was checked above: only the number can clash
+                    }
                     return Change(record, event: AuditEvent(
                         code: .networkDeviceRegistered, time: now, actor: "user:\(user.username)", subject: "device:\(id)",
                         details: ["name": name, "public_key": publicKey.description, "address": self.address(of: record).description,
                                   "expires_at": ISO8601DateFormatter().string(from: record.expiresAt)]))
                 }
                 return DeviceNetworkConfig(device: self.view(record), peers: peers)
-            } catch let error as GatehouseError where error.code == .conflict && attempt < 4 {
-                // Another registration took the same number at the same time; a key already on
-                // the network is refused below without retrying.
-                if try await env.store.read({ tx in try await tx.networkDevices(userID: nil, liveAt: nil) }).contains(where: { $0.publicKey == publicKey }) {
-                    throw GatehouseError(.conflict, "that WireGuard key is already registered; make a new key for a new device")
-                }
-                if error.message.contains("the limit") { throw error }
-                continue
+            } catch is NumberTaken where attempt < 4 {
+                continue  // another registration took the same number at the same moment
             }
         }
         throw GatehouseError(.conflict, "could not allocate a device address; try again")
     }
+
+    /// A concurrent registration took the device number (the only retried conflict).
+    struct NumberTaken: Error {}
 
     func address(of device: NetworkDeviceRecord) -> IPPrefix { self.addressing.deviceAddress(index: UInt64(device.addressIndex)) }
 
@@ -169,7 +170,7 @@ public final class NetworkService: Sendable {
             guard let record = try await tx.host(named: host), let joined = record.joinedAt, PKIService.sameInstant(joined, enrolledAt) else {
                 throw GatehouseError(.forbidden, "host \(host) has been enrolled again since this agent joined")
             }
-            guard try await !tx.networkDevices(userID: nil, liveAt: nil).contains(where: { $0.publicKey == publicKey }) else {
+            guard try await tx.networkDevice(publicKey: publicKey) == nil else {
                 throw GatehouseError(.conflict, "that WireGuard key belongs to a device")
             }
             try await tx.saveNetworkHost(NetworkHostRecord(host: host, publicKey: publicKey, endpoint: endpoint, enrolledAt: joined, updatedAt: now))

@@ -111,6 +111,8 @@ public protocol StoreReader: Sendable {
     /// Devices, newest first: one person's (`userID`) or everyone's; only live ones at `liveAt`.
     func networkDevices(userID: String?, liveAt: Date?) async throws -> [NetworkDeviceRecord]
     func networkDevice(id: String) async throws -> NetworkDeviceRecord?
+    /// The device ever registered with `key` (keys are never registered twice), if any.
+    func networkDevice(publicKey key: WireGuardKey) async throws -> NetworkDeviceRecord?
     /// The highest device number ever handed out (0 for none).
     func maxNetworkDeviceIndex() async throws -> Int64
     func networkHosts() async throws -> [NetworkHostRecord]

@@ -43,6 +43,10 @@ extension SQLTransaction {
         try await self.db.raw("SELECT \(unsafeRaw: Self.deviceColumns) FROM net_devices WHERE id = \(bind: id)").all().first.map(Self.device)
     }
 
+    func networkDevice(publicKey key: WireGuardKey) async throws -> NetworkDeviceRecord? {
+        try await self.db.raw("SELECT \(unsafeRaw: Self.deviceColumns) FROM net_devices WHERE public_key = \(bind: key.description)").all().first.map(Self.device)
+    }
+
     func maxNetworkDeviceIndex() async throws -> Int64 {
         try await self.db.raw("SELECT COALESCE(MAX(address_index), 0) AS n FROM net_devices").first()?.decode(column: "n", as: Int64.self) ?? 0
     }

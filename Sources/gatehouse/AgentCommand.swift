@@ -182,6 +182,9 @@ struct Agent: AsyncParsableCommand {
                     // The private network runs beside the SSH duties, on its own long poll. If it
                     // cannot run at all (bad options, no tools), the agent stops and says why.
                     signal(SIGPIPE, SIG_IGN)
+                    guard NetworkEndpoint.isValid(endpoint) else {
+                        throw GatehouseError(.invalidInput, "--wg-endpoint '\(endpoint.prefix(80))' is not HOST:PORT or [IPV6]:PORT")
+                    }
                     _ = try network.applier(paths)
                     let task = Task {
                         do {

@@ -376,6 +376,13 @@ def test_network_inputs_are_checked(mesh, tmp_path):
     missing = gatehouse("admin", "network", "show", "nope", "--data-dir", p.data)
     assert missing.returncode != 0 and "not on the private network" in missing.stderr
 
+    # The agent refuses a bad endpoint or interface name at start, rather than retry forever.
+    for flag, value, message in [("--wg-endpoint", "10.0.0.1", "not HOST:PORT"), ("--wg-interface", "a;b", "not an interface name")]:
+        args = {"--wg-endpoint": "10.77.0.3:51820", "--wg-interface": "wg-a1"}
+        args[flag] = value
+        r = ns("a1", BIN, "agent", "run", "--state-dir", p.states["a1"], "--interval", "3600", "--once", *[x for kv in args.items() for x in kv])
+        assert r.returncode != 0 and message in r.stderr, (flag, r.stdout, r.stderr)
+
     # The agent side: hostile registrations over mutual TLS are refused and change nothing.
     state = p.states["a1"]
     mtls = json.load(open(os.path.join(state, "agent.json")))["mtlsURL"]
