@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "GatehouseSSH", targets: ["GatehouseSSH"]),
         .library(name: "GatehousePKI", targets: ["GatehousePKI"]),
         .library(name: "GatehouseHostNetwork", targets: ["GatehouseHostNetwork"]),
+        .library(name: "GatehouseRecording", targets: ["GatehouseRecording"]),
+        .library(name: "GatehouseBastion", targets: ["GatehouseBastion"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -43,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio-ssh.git", exact: "0.15.1"),
     ],
     targets: [
         // MARK: core (pure: Foundation and swift-crypto only)
@@ -110,10 +113,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Session recordings: asciicast v2 events, deflated and sealed in AES-GCM frames.
+        // Pure computation; the system zlib does the compression.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(
+            name: "GatehouseRecording",
+            dependencies: [
+                "GatehouseCore",
+                "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: services (use cases, store protocols, in-memory stores)
         .target(
             name: "GatehouseServices",
-            dependencies: ["GatehouseCore", "GatehouseAudit", "GatehousePolicy", "GatehouseWebAuthn", "GatehouseOIDC", "GatehouseSSH", "GatehousePKI"],
+            dependencies: ["GatehouseCore", "GatehouseAudit", "GatehousePolicy", "GatehouseWebAuthn", "GatehouseOIDC", "GatehouseSSH", "GatehousePKI", "GatehouseRecording"],
             swiftSettings: swiftSettings
         ),
 
@@ -196,6 +212,23 @@ let package = Package(
         ),
         .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
 
+        // The SSH bastion: Gatehouse's own SSH server (swift-nio-ssh) that authorizes each
+        // session, connects onward with a one-minute certificate and records the transcript.
+        .target(
+            name: "GatehouseBastion",
+            dependencies: [
+                "GatehouseServices",
+                "GatehouseSSH",
+                "GatehouseRecording",
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: executable (composition root)
         .executableTarget(
             name: "gatehouse",
@@ -210,6 +243,8 @@ let package = Package(
                 "GatehouseHTTP",
                 "GatehouseClient",
                 "GatehouseHostNetwork",
+                "GatehouseRecording",
+                "GatehouseBastion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -329,6 +364,11 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatehouseRecordingTests",
+            dependencies: ["GatehouseCore", "GatehouseRecording", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -15,15 +15,21 @@ public enum KeyPurpose: String, Sendable, Hashable, CaseIterable, Codable {
     /// certificate in the authority's own record, so it can be replaced (rotation, an
     /// intermediate signed by an offline root).
     case x509Intermediate = "x509-intermediate"
+    /// A session recording's own data key (AES-256-GCM), one per recording, sealed into the
+    /// recording file's preamble. Not in the key ring.
+    case sessionRecording = "session-recording"
+    /// The SSH bastion's host key (Ed25519), which clients pin in known_hosts.
+    case sshBastionHost = "ssh-bastion-host"
 
     /// Whether the key ring holds (and the bootstrap generates) a key of this purpose.
-    public var isInKeyRing: Bool { self != .x509Intermediate }
+    public var isInKeyRing: Bool { self != .x509Intermediate && self != .sessionRecording }
 
     /// The algorithm each purpose uses.
     public var algorithm: KeyAlgorithm {
         switch self {
         case .tokenSigning, .x509Root, .x509Intermediate: .p256
-        case .sshUserCA, .sshHostCA, .auditSigning: .ed25519
+        case .sessionRecording: .ed25519  // not a signing key; never generated as one
+        case .sshUserCA, .sshHostCA, .auditSigning, .sshBastionHost: .ed25519
         }
     }
 }

@@ -27,6 +27,7 @@ public final class InMemoryStore: Store {
         var pkiCertificates: [String: PKICertificateRecord] = [:]
         var networkDevices: [String: NetworkDeviceRecord] = [:]
         var networkHosts: [String: NetworkHostRecord] = [:]
+        var bastionSessions: [String: BastionSessionRecord] = [:]
         /// Test hook: when set, appending audit events fails, as a full disk would.
         var failAuditAppends = false
     }
@@ -471,6 +472,38 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func deleteNetworkHost(name: String) async throws -> Bool { self.state.networkHosts.removeValue(forKey: name) != nil }
+
+    // MARK: bastion
+
+    func sshCertificates(keyFingerprint: String) async throws -> [SSHCertificateRecord] {
+        self.state.sshCertificates.filter { $0.keyFingerprint == keyFingerprint }.sorted { ($0.createdAt, $0.serial) > ($1.createdAt, $1.serial) }
+    }
+
+    func bastionSessions(userID: String?, liveOnly: Bool, limit: Int) async throws -> [BastionSessionRecord] {
+        Array(self.state.bastionSessions.values.filter { s in (userID.map { s.userID == $0 } ?? true) && (!liveOnly || s.endedAt == nil) }
+            .sorted { ($0.startedAt, $0.id) > ($1.startedAt, $1.id) }.prefix(limit))
+    }
+
+    func bastionSession(id: String) async throws -> BastionSessionRecord? { self.state.bastionSessions[id] }
+
+    func insertBastionSession(_ record: BastionSessionRecord) async throws {
+        guard self.state.bastionSessions[record.id] == nil else { throw GatehouseError(.conflict, "that session id exists") }
+        self.state.bastionSessions[record.id] = record
+    }
+
+    func finishBastionSession(_ record: BastionSessionRecord) async throws -> Bool {
+        guard var stored = self.state.bastionSessions[record.id], stored.endedAt == nil else { return false }
+        stored.endedAt = record.endedAt
+        stored.exitStatus = record.exitStatus
+        stored.exitSignal = record.exitSignal
+        stored.endedBy = record.endedBy
+        stored.recordingSHA256 = record.recordingSHA256
+        stored.recordingBytes = record.recordingBytes
+        stored.bytesIn = record.bytesIn
+        stored.bytesOut = record.bytesOut
+        self.state.bastionSessions[record.id] = stored
+        return true
+    }
 
     func pkiAuthorities() async throws -> [PKIAuthorityRecord] { self.state.pkiAuthorities.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) } }
     func pkiCertificate(serial: String) async throws -> PKICertificateRecord? { self.state.pkiCertificates[serial] }

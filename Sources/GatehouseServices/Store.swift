@@ -116,6 +116,14 @@ public protocol StoreReader: Sendable {
     /// The highest device number ever handed out (0 for none).
     func maxNetworkDeviceIndex() async throws -> Int64
     func networkHosts() async throws -> [NetworkHostRecord]
+
+    // SSH bastion
+    /// Certificates issued for the key with this fingerprint (`SHA256:...`), newest first.
+    func sshCertificates(keyFingerprint: String) async throws -> [SSHCertificateRecord]
+    /// Bastion sessions, newest first: one person's (`userID`) or everyone's, only those not
+    /// ended when `liveOnly`, at most `limit`.
+    func bastionSessions(userID: String?, liveOnly: Bool, limit: Int) async throws -> [BastionSessionRecord]
+    func bastionSession(id: String) async throws -> BastionSessionRecord?
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
@@ -215,6 +223,11 @@ public protocol StoreWriter: StoreReader {
     /// Inserts or replaces the host's registration; `.conflict` if another host has the key.
     func saveNetworkHost(_ record: NetworkHostRecord) async throws
     func deleteNetworkHost(name: String) async throws -> Bool
+    /// Fails with `.conflict` if the id exists.
+    func insertBastionSession(_ record: BastionSessionRecord) async throws
+    /// Records how a session ended (its `ended*`, exit, byte and recording fields); false if it
+    /// had ended already or does not exist.
+    func finishBastionSession(_ record: BastionSessionRecord) async throws -> Bool
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

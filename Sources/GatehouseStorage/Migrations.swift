@@ -321,6 +321,34 @@ enum Migrations {
                 """,
             ]
         },
+        Migration(version: 10, name: "bastion-sessions") { _ in
+            [
+                """
+                CREATE TABLE bastion_sessions (
+                    id TEXT PRIMARY KEY,
+                    user_id TEXT NOT NULL,
+                    username TEXT NOT NULL,
+                    login TEXT NOT NULL,
+                    host TEXT NOT NULL,
+                    source TEXT,
+                    mode TEXT NOT NULL,
+                    command TEXT,
+                    started_at BIGINT NOT NULL,
+                    ended_at BIGINT,
+                    exit_status BIGINT,
+                    exit_signal TEXT,
+                    ended_by TEXT,
+                    recording_sha256 TEXT,
+                    recording_bytes BIGINT,
+                    bytes_in BIGINT NOT NULL,
+                    bytes_out BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX bastion_sessions_user ON bastion_sessions (user_id)",
+                "CREATE INDEX bastion_sessions_started ON bastion_sessions (started_at)",
+                "CREATE INDEX ssh_certificates_key ON ssh_certificates (key_fingerprint)",
+            ]
+        },
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

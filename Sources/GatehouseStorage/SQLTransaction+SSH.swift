@@ -5,7 +5,7 @@ import SQLKit
 
 /// The SSH certificate inventory (migration 6).
 extension SQLTransaction {
-    private static let sshColumns = "serial, user_id, kind, key_fingerprint, principals, key_id, valid_after, valid_before, created_at, revoked_at"
+    static let sshColumns = "serial, user_id, kind, key_fingerprint, principals, key_id, valid_after, valid_before, created_at, revoked_at"
 
     func sshCertificates(userID: String) async throws -> [SSHCertificateRecord] {
         try await self.db.raw("SELECT \(unsafeRaw: Self.sshColumns) FROM ssh_certificates WHERE user_id = \(bind: userID) ORDER BY created_at DESC, serial").all().map(Self.certificate)
@@ -17,7 +17,7 @@ extension SQLTransaction {
             """).all().map(Self.certificate)
     }
 
-    private static func certificate(_ row: any SQLRow) throws -> SSHCertificateRecord {
+    static func certificate(_ row: any SQLRow) throws -> SSHCertificateRecord {
             guard let serial = UInt64(try row.decode(column: "serial", as: String.self)) else { throw GatehouseError(.storeFailure, "stored certificate serial is malformed") }
             let principals = try row.decode(column: "principals", as: String.self)
             return SSHCertificateRecord(

@@ -22,12 +22,15 @@ struct LayeringTests {
         "GatehouseOIDC": (.core, ["Crypto"]),
         "GatehouseSSH": (.core, ["Crypto"]),
         "GatehousePKI": (.core, ["Crypto", "X509", "SwiftASN1"]),
+        "GatehouseRecording": (.core, ["Crypto", "CZlib"]),
+        "CZlib": (.core, []),  // the system zlib's module map, no Swift
         "GatehouseServices": (.services, ["X509"]),  // the X.509 authority service handles swift-certificates types from GatehousePKI
         "GatehouseStorage": (.adapter, Set(["Logging", "NIOCore", "NIOPosix", "NIOSSL", "SQLKit", "SQLiteKit", "SQLiteNIO", "PostgresKit", "PostgresNIO"]).union(os)),
         "GatehouseGraphQL": (.adapter, ["Graphiti", "GraphQL"]),
         "GatehouseHTTP": (.adapter, Set(["Hummingbird", "HummingbirdTLS", "HummingbirdCore", "Logging", "NIOCore", "NIOSSL", "Prometheus", "HTTPTypes", "ServiceLifecycle", "Mustache", "AsyncHTTPClient", "NIOHTTP1", "HummingbirdWebSocket", "HummingbirdWSClient", "X509", "Crypto"]).union(os)),
         "GatehouseClient": (.adapter, ["AsyncHTTPClient", "NIOCore", "NIOHTTP1", "NIOSSL"]),
         "GatehouseHostNetwork": (.adapter, os),
+        "GatehouseBastion": (.adapter, Set(["NIOSSH", "NIOCore", "NIOPosix", "Crypto", "Logging"]).union(os)),
         "gatehouse": (.executable, []),
         "GatehouseTesting": (.testing, ["Logging", "PostgresNIO"]),
     ]

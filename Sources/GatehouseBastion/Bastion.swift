@@ -1,0 +1,1 @@
+/// The SSH bastion (see BastionServer).

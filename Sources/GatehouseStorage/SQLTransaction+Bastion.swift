@@ -1,0 +1,64 @@
+import Foundation
+import GatehouseCore
+import GatehouseServices
+import SQLKit
+
+/// Sessions through the SSH bastion (migration 10), and certificates by key.
+extension SQLTransaction {
+    private static let sessionColumns = """
+        id, user_id, username, login, host, source, mode, command, started_at, ended_at, exit_status, exit_signal, ended_by, \
+        recording_sha256, recording_bytes, bytes_in, bytes_out
+        """
+
+    private static func session(_ row: any SQLRow) throws -> BastionSessionRecord {
+        BastionSessionRecord(
+            id: try row.decode(column: "id", as: String.self), userID: try row.decode(column: "user_id", as: String.self),
+            username: try row.decode(column: "username", as: String.self), login: try row.decode(column: "login", as: String.self),
+            host: try row.decode(column: "host", as: String.self), source: try row.decode(column: "source", as: String?.self),
+            mode: try row.decode(column: "mode", as: String.self), command: try row.decode(column: "command", as: String?.self),
+            startedAt: Self.date(try row.decode(column: "started_at", as: Int64.self)), endedAt: try row.decode(column: "ended_at", as: Int64?.self).map(Self.date),
+            exitStatus: try row.decode(column: "exit_status", as: Int64?.self).map { Int($0) }, exitSignal: try row.decode(column: "exit_signal", as: String?.self),
+            endedBy: try row.decode(column: "ended_by", as: String?.self), recordingSHA256: try row.decode(column: "recording_sha256", as: String?.self),
+            recordingBytes: try row.decode(column: "recording_bytes", as: Int64?.self), bytesIn: try row.decode(column: "bytes_in", as: Int64.self),
+            bytesOut: try row.decode(column: "bytes_out", as: Int64.self)
+        )
+    }
+
+    func sshCertificates(keyFingerprint: String) async throws -> [SSHCertificateRecord] {
+        try await self.db.raw("""
+            SELECT \(unsafeRaw: Self.sshColumns) FROM ssh_certificates WHERE key_fingerprint = \(bind: keyFingerprint) ORDER BY created_at DESC, serial DESC LIMIT 64
+            """).all().map(Self.certificate)
+    }
+
+    func bastionSessions(userID: String?, liveOnly: Bool, limit: Int) async throws -> [BastionSessionRecord] {
+        try await self.db.raw("""
+            SELECT \(unsafeRaw: Self.sessionColumns) FROM bastion_sessions
+            WHERE (\(bind: userID) IS NULL OR user_id = \(bind: userID)) AND (\(bind: liveOnly ? 1 : 0) = 0 OR ended_at IS NULL)
+            ORDER BY started_at DESC, id DESC LIMIT \(bind: limit)
+            """).all().map(Self.session)
+    }
+
+    func bastionSession(id: String) async throws -> BastionSessionRecord? {
+        try await self.db.raw("SELECT \(unsafeRaw: Self.sessionColumns) FROM bastion_sessions WHERE id = \(bind: id)").all().first.map(Self.session)
+    }
+
+    func insertBastionSession(_ r: BastionSessionRecord) async throws {
+        let rows = try await self.db.raw("""
+            INSERT INTO bastion_sessions (\(unsafeRaw: Self.sessionColumns))
+            VALUES (\(bind: r.id), \(bind: r.userID), \(bind: r.username), \(bind: r.login), \(bind: r.host), \(bind: r.source), \(bind: r.mode), \(bind: r.command),
+                    \(bind: Self.millis(r.startedAt)), \(bind: r.endedAt.map(Self.millis)), \(bind: r.exitStatus.map(Int64.init)), \(bind: r.exitSignal), \(bind: r.endedBy),
+                    \(bind: r.recordingSHA256), \(bind: r.recordingBytes), \(bind: r.bytesIn), \(bind: r.bytesOut))
+            ON CONFLICT DO NOTHING RETURNING id
+            """).all()
+        guard !rows.isEmpty else { throw GatehouseError(.conflict, "that session id exists") }
+    }
+
+    func finishBastionSession(_ r: BastionSessionRecord) async throws -> Bool {
+        !(try await self.db.raw("""
+            UPDATE bastion_sessions SET ended_at = \(bind: r.endedAt.map(Self.millis)), exit_status = \(bind: r.exitStatus.map(Int64.init)),
+                exit_signal = \(bind: r.exitSignal), ended_by = \(bind: r.endedBy), recording_sha256 = \(bind: r.recordingSHA256),
+                recording_bytes = \(bind: r.recordingBytes), bytes_in = \(bind: r.bytesIn), bytes_out = \(bind: r.bytesOut)
+            WHERE id = \(bind: r.id) AND ended_at IS NULL RETURNING id
+            """).all().isEmpty)
+    }
+}

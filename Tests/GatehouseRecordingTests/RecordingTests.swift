@@ -1,0 +1,172 @@
+import Crypto
+import Foundation
+import GatehouseCore
+import Testing
+
+@testable import GatehouseRecording
+
+@Suite("Session recordings")
+struct RecordingTests {
+    static let key: [UInt8] = Array(repeating: 7, count: 32)
+    static let sealed: [UInt8] = Array("sealed-key-blob".utf8)
+    static let header = RecordingHeader(session: "3f0e2b7a-0000-4000-8000-000000000001", user: "alice", login: "root", host: "web-1", source: "127.0.0.1",
+                                        mode: "shell", command: nil, term: "xterm-256color", width: 80, height: 24, started: 1_790_000_000)
+    static let trailer = RecordingTrailer(ended: 1_790_000_012.5, exitStatus: 0, exitSignal: nil, endedBy: nil, bytesIn: 5, bytesOut: 22)
+
+    static func decoder(key: [UInt8] = Self.key, limit: Int = 1 << 30) -> RecordingDecoder {
+        RecordingDecoder(limit: limit) { preamble in
+            guard preamble.sealedKey == Self.sealed else { throw GatehouseError(.keyMaterialCorrupted, "wrong sealed key") }
+            return key
+        }
+    }
+
+    /// A small session: the file bytes and where each frame starts.
+    static func sample() throws -> (bytes: [UInt8], frames: [Int]) {
+        let w = try RecordingWriter(id: Self.header.session, dataKey: Self.key, sealedKey: Self.sealed, header: Self.header)
+        var bytes = w.start()
+        var frames = [8 + 2 + 36 + 2 + Self.sealed.count, bytes.count]  // the preamble ends, the header's frame ends
+        w.record(.output, bytes: Array("$ ".utf8), at: 0.1)
+        w.record(.input, bytes: Array("ls\r".utf8), at: 1.25)
+        bytes += w.flush()
+        frames.append(bytes.count)
+        w.record(.output, bytes: Array("ls\r\nfile \"a\"\u{1b}[0m\r\n".utf8), at: 1.3)
+        w.record(.resize, bytes: Array("100x40".utf8), at: 2)
+        bytes += w.seal(Self.trailer)
+        return (bytes, frames)
+    }
+
+    static func lines(_ bytes: [UInt8]) throws -> ([RecordingDecoder.Line], Bool) {
+        let d = Self.decoder()
+        let lines = try d.feed(bytes)
+        return (lines, d.sealed)
+    }
+
+    @Test func roundTripKeepsEveryEventAndTheTrailer() throws {
+        let (lines, sealed) = try Self.lines(try Self.sample().bytes)
+        #expect(sealed)
+        #expect(lines == [
+            .header(Self.header),
+            .event(.init(time: 0.1, kind: .output, data: "$ ")),
+            .event(.init(time: 1.25, kind: .input, data: "ls\r")),
+            .event(.init(time: 1.3, kind: .output, data: "ls\r\nfile \"a\"\u{1b}[0m\r\n")),
+            .event(.init(time: 2, kind: .resize, data: "100x40")),
+            .trailer(Self.trailer),
+        ])
+    }
+
+    @Test func theFileBeginsWithThePinnedPreambleAndHidesTheText() throws {
+        let bytes = try Self.sample().bytes
+        var expected = Array("GHREC01\n".utf8) + [0, 36] + Array(Self.header.session.utf8) + [0, UInt8(Self.sealed.count)] + Self.sealed
+        #expect(Array(bytes.prefix(expected.count)) == expected)
+        expected = Array(bytes.dropFirst(expected.count))
+        #expect(String(decoding: bytes, as: UTF8.self).contains("alice") == false)  // encrypted, header included
+        #expect(String(decoding: bytes, as: UTF8.self).contains("ls") == false)
+    }
+
+    @Test func feedingByteByByteGivesTheSameLines() throws {
+        let bytes = try Self.sample().bytes
+        let d = Self.decoder()
+        var lines: [RecordingDecoder.Line] = []
+        for b in bytes { lines += try d.feed([b]) }
+        #expect(lines == (try Self.lines(bytes)).0)
+        #expect(d.sealed && d.unreadBytes == 0)
+    }
+
+    @Test func aCharacterSplitAcrossReadsStaysWhole() throws {
+        let w = try RecordingWriter(id: Self.header.session, dataKey: Self.key, sealedKey: Self.sealed, header: Self.header)
+        var bytes = w.start()
+        let text = Array("grüße 🚀".utf8)
+        w.record(.output, bytes: Array(text[0..<3]), at: 0)  // "gr" + first byte of ü
+        w.record(.output, bytes: Array(text[3..<9]), at: 0.5)  // rest of ü, "ße ", first byte of 🚀
+        w.record(.output, bytes: Array(text[9...]), at: 1)
+        w.record(.output, bytes: [0xFF, 0x41], at: 1.5)  // invalid UTF-8 becomes U+FFFD, never a crash
+        bytes += w.seal(Self.trailer)
+        let events = try Self.lines(bytes).0.compactMap { if case .event(let e) = $0 { e.data } else { nil } }
+        #expect(events == ["gr", "üße ", "🚀", "\u{FFFD}A"])
+    }
+
+    @Test func controlCharactersAreEscapedAsJSON() throws {
+        var out: [UInt8] = []
+        RecordingWriter.appendJSONString("a\u{0}b\u{1b}\"\\\n\t", to: &out)
+        #expect(String(decoding: out, as: UTF8.self) == #""a\u0000b\u001b\"\\\n\t""#)
+        #expect(RecordingWriter.formatTime(0) == "0.000000" && RecordingWriter.formatTime(12.5) == "12.500000" && RecordingWriter.formatTime(-1) == "0.000000")
+    }
+
+    @Test func everyEditedByteIsDetected() throws {
+        let bytes = try Self.sample().bytes
+        // The preamble's id and sealed key are bound through the digest in every frame's associated data.
+        for i in stride(from: 8, to: bytes.count, by: 1) {
+            var edited = bytes
+            edited[i] ^= 0x01
+            let d = Self.decoder()
+            #expect(throws: GatehouseError.self, "byte \(i)") {
+                _ = try d.feed(edited)
+                if !d.sealed { throw GatehouseError(.invalidInput, "not sealed") }
+            }
+        }
+    }
+
+    @Test func dropsReordersAndTruncationsAreDetected() throws {
+        let (bytes, frames) = try Self.sample()
+        let preamble = Array(bytes[0..<frames[0]])
+        #expect(frames.count == 3)
+        let f0 = Array(bytes[frames[0]..<frames[1]]), f1 = Array(bytes[frames[1]..<frames[2]]), f2 = Array(bytes[frames[2]...])
+        #expect(throws: GatehouseError.self) { _ = try Self.lines(preamble + f0 + f2) }  // a frame dropped
+        #expect(throws: GatehouseError.self) { _ = try Self.lines(preamble + f1 + f0 + f2) }  // reordered
+        #expect(throws: GatehouseError.self) { _ = try Self.lines(preamble + f0 + f1 + f2 + f2) }  // data after the end
+        // Cut short: the whole frames read, and the recording says it is not sealed.
+        let (lines, sealed) = try Self.lines(preamble + f0 + f1 + f2.prefix(10))
+        #expect(!sealed && lines.count == 3)  // the header and the two events of the second frame
+        // Another recording's frame under this preamble.
+        let other = try RecordingWriter(id: "3f0e2b7a-0000-4000-8000-000000000002", dataKey: Self.key, sealedKey: Self.sealed, header: Self.header)
+        let otherStart = other.start()
+        let otherFrame = Array(otherStart[frames[0]...])
+        #expect(try Self.lines(preamble + f0).0.count == 1)
+        #expect(throws: GatehouseError.self) { _ = try Self.lines(preamble + otherFrame) }
+    }
+
+    @Test func theWrongKeyAndHostileFilesAreRefusedWithClearErrors() throws {
+        let bytes = try Self.sample().bytes
+        let wrong = Self.decoder(key: Array(repeating: 8, count: 32))
+        #expect { _ = try wrong.feed(bytes) } throws: { ($0 as? GatehouseError)?.message.contains("does not authenticate") == true }
+        for hostile: [UInt8] in [Array("not a recording at all".utf8), Array("GHREC02\n".utf8) + [0, 1], Array("GHREC01\n".utf8) + [0xFF, 0xFF],
+                                 Array("GHREC01\n".utf8) + [0, 8] + Array("../../x/".utf8) + [0, 1, 1],
+                                 Array(bytes.prefix(62)) + [0x7F, 0xFF, 0xFF, 0xFF, 1]] {
+            #expect(throws: GatehouseError.self) { _ = try Self.decoder().feed(hostile) }
+        }
+        // Random bytes after a valid preamble: refused, never a crash.
+        var generator = SystemRandomNumberGenerator()
+        let preamble = Array(bytes.prefix(8 + 2 + 36 + 2 + Self.sealed.count))
+        for _ in 0..<200 {
+            let junk = (0..<Int.random(in: 4...300, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let d = Self.decoder()
+            _ = try? d.feed(preamble + junk)
+            #expect(!d.sealed)
+        }
+    }
+
+    @Test func aDecompressionBombStopsAtTheLimit() throws {
+        let w = try RecordingWriter(id: Self.header.session, dataKey: Self.key, sealedKey: Self.sealed, header: Self.header)
+        var bytes = w.start()
+        for i in 0..<64 { w.record(.output, bytes: Array(repeating: 0x41, count: 1 << 16), at: Double(i)) }
+        bytes += w.seal(Self.trailer)
+        #expect(bytes.count < 64 * 1024)  // 4 MiB of output compresses well
+        #expect { _ = try Self.decoder(limit: 1 << 20).feed(bytes) } throws: { ($0 as? GatehouseError)?.code == .inputTooLarge }
+        #expect(try Self.decoder(limit: 8 << 20).feed(bytes).count == 66)
+    }
+
+    @Test func asciicastCarriesTheSessionInItsHeader() throws {
+        let (lines, sealed) = try Self.lines(try Self.sample().bytes)
+        let events = lines.compactMap { if case .event(let e) = $0 { e } else { nil } }
+        let text = Asciicast.render(header: Self.header, events: events, trailer: Self.trailer, sealed: sealed)
+        let rows = text.split(separator: "\n")
+        #expect(rows.count == 5)
+        let head = try JSONSerialization.jsonObject(with: Data(rows[0].utf8)) as! [String: Any]
+        #expect(head["version"] as? Int == 2 && head["width"] as? Int == 80 && head["height"] as? Int == 24)
+        #expect(head["duration"] as? Double == 12.5 && head["timestamp"] as? Int == 1_790_000_000)
+        let g = head["gatehouse"] as! [String: Any]
+        #expect(g["user"] as? String == "alice" && g["login"] as? String == "root" && g["host"] as? String == "web-1" && g["exit_status"] as? Int == 0)
+        #expect(rows[2] == #"[1.250000,"i","ls\r"]"#)
+        #expect(RecordingFormat.isValidID("../etc") == false && RecordingFormat.isValidID(Self.header.session))
+    }
+}
