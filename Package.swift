@@ -167,6 +167,8 @@ let package = Package(
                 "GatehouseOIDC",
                 "GatehouseSSH",
                 "GatehousePKI",
+                "GatehouseRecording",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 "GatehousePolicy",
                 "GatehouseWebAuthn",

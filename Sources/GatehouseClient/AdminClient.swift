@@ -122,9 +122,12 @@ public struct AdminClient: Sendable {
     /// Follows the log: calls `line` with each canonical entry after `after`, as they are
     /// appended, until the server ends the stream (at shutdown) or the connection drops.
     public func followAudit(after: Int64, code: String?, actor: String?, _ line: (String) async throws -> Void) async throws {
-        guard FileManager.default.fileExists(atPath: self.socketPath),
-              let url = URL(httpURLWithSocketPath: self.socketPath, uri: "/v1/audit/stream?after=\(after)" + Self.filterQuery(code: code, actor: actor))
-        else {
+        try await self.streamLines("/v1/audit/stream?after=\(after)" + Self.filterQuery(code: code, actor: actor), what: "an audit entry", line)
+    }
+
+    /// A streamed response, line by line, until the server ends it or the connection drops.
+    private func streamLines(_ uri: String, what: String, _ line: (String) async throws -> Void) async throws {
+        guard FileManager.default.fileExists(atPath: self.socketPath), let url = URL(httpURLWithSocketPath: self.socketPath, uri: uri) else {
             throw GatehouseError(.serverNotRunning, "no gatehouse server is running for this data dir (no socket at \(self.socketPath))")
         }
         let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url.absoluteString), deadline: .distantFuture)
@@ -139,12 +142,38 @@ public struct AdminClient: Sendable {
         var pending: [UInt8] = []
         for try await chunk in response.body {
             pending += chunk.readableBytesView
-            while let newline = pending.firstIndex(of: 0x0A) {
-                try await line(String(decoding: pending[..<newline], as: UTF8.self))
-                pending.removeSubrange(...newline)
+            var start = 0
+            while let newline = pending[start...].firstIndex(of: 0x0A) {
+                try await line(String(decoding: pending[start..<newline], as: UTF8.self))
+                start = newline + 1
             }
-            guard pending.count <= 1 << 20 else { throw GatehouseError(.internal, "an audit entry is longer than 1 MiB") }
+            pending.removeFirst(start)
+            guard pending.count <= 64 << 20 else { throw GatehouseError(.internal, "\(what) is longer than 64 MiB") }
         }
+    }
+
+    // MARK: SSH bastion sessions
+
+    public func bastionSessions(live: Bool, limit: Int) async throws -> [BastionSessionRecord] {
+        try await self.send(method: .GET, path: "/v1/sessions?limit=\(limit)" + (live ? "&live=1" : ""), body: nil, maxBytes: 64 << 20)
+    }
+
+    public func bastionSession(id: String) async throws -> BastionSessionRecord {
+        try await self.send(method: .GET, path: "/v1/sessions/\(Self.escape(id))", body: nil)
+    }
+
+    public func killBastionSession(id: String, reason: String?) async throws -> [String: String] {
+        let body = try JSONSerialization.data(withJSONObject: reason.map { ["reason": $0] } ?? [String: String]())
+        return try await self.send(method: .POST, path: "/v1/sessions/\(Self.escape(id))/kill", body: body)
+    }
+
+    /// A session's recording as asciicast v2 lines; with `follow`, live until it is sealed.
+    public func sessionRecording(id: String, follow: Bool, _ line: (String) async throws -> Void) async throws {
+        try await self.streamLines("/v1/sessions/\(Self.escape(id))/recording" + (follow ? "?follow=1" : ""), what: "a recording line", line)
+    }
+
+    static func escape(_ component: String) -> String {
+        component.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_."))) ?? ""
     }
 
     static func filterQuery(code: String?, actor: String?) -> String {

@@ -64,6 +64,19 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case networkHostRegistered = "network.host_registered"
     /// A host's agent left the private network (`gatehouse agent leave`).
     case networkHostLeft = "network.host_left"
+    /// A session through the SSH bastion started: the program is about to run, its recording is open.
+    case sshSessionStarted = "ssh.session_started"
+    /// The bastion refused someone who proved a key of a Gatehouse certificate (expired, revoked,
+    /// locked, a login or host the policy does not allow, a target it cannot verify).
+    case sshSessionDenied = "ssh.session_denied"
+    /// A session ended and its recording was sealed: the SHA-256 of the file vouches for it.
+    case sshRecordingSealed = "ssh.recording_sealed"
+    /// A recording could not be written: the session was refused or ended.
+    case sshRecordingFailed = "ssh.recording_failed"
+    /// An administrator ended a live session.
+    case sshSessionKilled = "ssh.session_killed"
+    /// A port forwarding (direct-tcpip) channel through the bastion was opened.
+    case sshForwardingOpened = "ssh.forwarding_opened"
 }
 
 /// One audited fact: who did what to whom, with what outcome. Written in the same transaction as

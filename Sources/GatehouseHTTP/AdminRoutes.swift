@@ -43,12 +43,13 @@ public enum AdminRoutes {
             }
         }
         AuditRoutes.add(to: router, log: deps.auditLog)
-        let offboarding = OffboardingService(environment: deps.environment)
+        let offboarding = OffboardingService(environment: deps.environment, hooks: OffboardingService.defaultHooks + deps.extraOffboardingHooks)
         AccountRoutes.add(to: router, deps: deps, invitations: invitations, offboarding: offboarding)
         PolicyRoutes.add(to: router, policy: deps.policy, random: deps.environment.random, actor: Self.actor, source: Self.source)
         if let oidc = deps.oidc { OIDCAdminRoutes.add(to: router, oidc: oidc, random: deps.environment.random) }
         if let pki = deps.pki { PKIAdminRoutes.add(to: router, pki: pki, actor: Self.actor) }
         if let network = deps.network { NetworkAdminRoutes.add(to: router, network: network, actor: Self.actor) }
+        if let bastion = deps.bastion, let directory = deps.recordingsDirectory { SessionAdminRoutes.add(to: router, bastion: bastion, recordings: directory, actor: Self.actor) }
         if let hosts = deps.hosts {
             router.post("/v1/hosts") { request, _ in
                 do {

@@ -20,6 +20,13 @@ public struct HTTPDependencies: Sendable {
     /// The X.509 authority; nil serves no PKI endpoints.
     public var pki: PKIService?
     public var network: NetworkService?
+    /// The SSH bastion's sessions and where their recordings are; nil serves no session routes.
+    public var bastion: BastionService?
+    public var recordingsDirectory: String?
+    /// The bastion's port and host key line, published in `/api/ssh/ca` for clients' known_hosts.
+    public var bastionSSH: (port: Int, hostKey: String)?
+    /// Offboarding hooks beyond the store's own (the bastion's live sessions).
+    public var extraOffboardingHooks: [any OffboardingHook] = []
     /// The mutual-TLS listener's URL as agents reach it (told to them at join).
     public var mtlsURL: String?
     /// Keys the identity-aware proxy's tickets for apps on their own host names.

@@ -47,7 +47,7 @@ public enum PublicRoutes {
             try OIDCRoutes.add(to: router, oidc: oidc, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random,
                                time: deps.environment.time, trustedProxies: deps.trustedProxies)
             if let ssh = deps.ssh {
-                SSHRoutes.add(to: router, ssh: ssh, oidc: oidc, random: deps.environment.random, trustedProxies: deps.trustedProxies)
+                SSHRoutes.add(to: router, ssh: ssh, oidc: oidc, random: deps.environment.random, trustedProxies: deps.trustedProxies, bastion: deps.bastionSSH)
             }
             if let network = deps.network { NetworkRoutes.add(to: router, network: network, oidc: oidc) }
             if let hosts = deps.hosts { SSHRoutes.addHosts(to: router, hosts: hosts, trustedProxies: deps.trustedProxies, mtlsURL: deps.mtlsURL) }

@@ -13,9 +13,21 @@ enum SSHRoutes {
     struct CAKeys: Encodable {
         let userCA: String
         let hostCA: String
+        /// The SSH bastion's host key and port, when it listens.
+        let bastion: Bastion?
         enum CodingKeys: String, CodingKey {
             case userCA = "user_ca"
             case hostCA = "host_ca"
+            case bastion
+        }
+    }
+
+    struct Bastion: Encodable {
+        let port: Int
+        let hostKey: String
+        enum CodingKeys: String, CodingKey {
+            case port
+            case hostKey = "host_key"
         }
     }
 
@@ -144,7 +156,8 @@ enum SSHRoutes {
         let addresses: [String]
     }
 
-    static func add(to router: Router<GatehouseRequestContext>, ssh: SSHCertificateService, oidc: OIDCService, random: any RandomSource, trustedProxies: [IPPrefix]) {
+    static func add(to router: Router<GatehouseRequestContext>, ssh: SSHCertificateService, oidc: OIDCService, random: any RandomSource, trustedProxies: [IPPrefix],
+                    bastion bastionSSH: (port: Int, hostKey: String)? = nil) {
         // Each issuance writes an inventory row and an audit event: bounded per person.
         let issuances = RateLimiter(capacity: 60, per: 60, time: SystemTimeSource())
         @Sendable func bearer(_ request: Request) async throws -> BearerOutcome { try await Self.bearer(request, oidc: oidc, scope: .ssh) }
@@ -162,7 +175,8 @@ enum SSHRoutes {
             }
         }
         router.get("/api/ssh/ca") { _, _ in
-            var r = JSONResponse.make(.ok, CAKeys(userCA: ssh.userCAKey.authorizedKey, hostCA: ssh.hostCAKey.authorizedKey))
+            let bastion = bastionSSH.map { Bastion(port: $0.port, hostKey: $0.hostKey) }
+            var r = JSONResponse.make(.ok, CAKeys(userCA: ssh.userCAKey.authorizedKey, hostCA: ssh.hostCAKey.authorizedKey, bastion: bastion))
             r.headers[.cacheControl] = "public, max-age=300"
             return r
         }

@@ -236,7 +236,7 @@ private struct Checker {
             let maxLifetime = a.duration("max_lifetime", &self)
             self.definitions.roles.append(.init(name: name, members: members, maxLifetime: maxLifetime, location: block.location))
         case "host":
-            a.allow(["addresses", "labels", "routes", "description", "org", "gateway"])
+            a.allow(["addresses", "labels", "routes", "description", "org", "gateway", "ssh_port"])
             var addresses = a.prefixes("addresses", &self, singleAddresses: true)
             let organization = a.string("org", &self)
             if let organization, !Checker.isName(organization) {
@@ -251,7 +251,9 @@ private struct Checker {
             let labels = a.labels("labels", &self)
             let routes = a.prefixes("routes", &self, singleAddresses: false)
             self.hostNames[name] = self.definitions.hosts.count
-            self.definitions.hosts.append(.init(name: name, addresses: addresses, labels: labels, routes: routes, organization: organization, meshAddress: mesh, gateway: gateway, location: block.location))
+            let sshPort = a.integer("ssh_port", &self, range: 1...65535) ?? 22
+            self.definitions.hosts.append(.init(name: name, addresses: addresses, labels: labels, routes: routes, organization: organization, meshAddress: mesh, gateway: gateway,
+                                                sshPort: sshPort, location: block.location))
         case "network":
             a.allow(["cidrs", "description"])
             let prefixes = a.prefixes("cidrs", &self, singleAddresses: false)

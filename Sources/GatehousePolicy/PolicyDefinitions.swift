@@ -32,6 +32,8 @@ public struct PolicyDefinitions: Sendable {
         public var meshAddress: IPPrefix?
         /// `gateway = true`: people's devices connect here; it forwards to the mesh and `routes`.
         public var gateway: Bool
+        /// `ssh_port = N`: where the host's sshd listens, for the bastion's onward connection (22).
+        public var sshPort: Int
         public var location: PolicyLocation
     }
 

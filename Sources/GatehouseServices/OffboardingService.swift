@@ -37,7 +37,12 @@ public struct OffboardingService: Sendable {
     let environment: ServiceEnvironment
     let hooks: [any OffboardingHook]
 
-    public init(environment: ServiceEnvironment, hooks: [any OffboardingHook] = [SessionOffboardingHook(), InvitationOffboardingHook(), OIDCOffboardingHook(), SSHCertificateOffboardingHook(), PKIOffboardingHook(), NetworkOffboardingHook()]) {
+    /// What every offboarding ends; the composition root adds the hooks of live connections (the bastion's sessions).
+    public static let defaultHooks: [any OffboardingHook] = [
+        SessionOffboardingHook(), InvitationOffboardingHook(), OIDCOffboardingHook(), SSHCertificateOffboardingHook(), PKIOffboardingHook(), NetworkOffboardingHook(),
+    ]
+
+    public init(environment: ServiceEnvironment, hooks: [any OffboardingHook] = OffboardingService.defaultHooks) {
         self.environment = environment
         self.hooks = hooks
     }

@@ -24,6 +24,11 @@ public struct SSHCertificateService: Sendable {
     public var userCAKey: SSHPublicKey { SSHCertificate.publicKey(of: self.userCA) }
     public var hostCAKey: SSHPublicKey { SSHCertificate.publicKey(of: self.hostCA) }
 
+    /// Signs a certificate the caller planned (the bastion's onward certificates) with the user CA.
+    func sign(_ certificate: SSHCertificate, nonce: [UInt8]) throws -> SignedSSHCertificate {
+        try certificate.signed(by: self.userCA, nonce: nonce)
+    }
+
     public struct Issued: Sendable, Equatable {
         public let certificate: String
         public let serial: UInt64

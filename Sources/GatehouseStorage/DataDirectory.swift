@@ -63,6 +63,10 @@ public struct DataDirectory: Sendable {
 
     public static func auditHeadPath(_ dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("audit-head") }
 
+    /// Sealed SSH session recordings, one `ID.ghrec` per session (0700).
+    public var recordingsPath: String { Self.recordingsPath(self.path) }
+    public static func recordingsPath(_ dataDir: String) -> String { (dataDir as NSString).appendingPathComponent("recordings") }
+
     /// `GATEHOUSE_ROOT_KEY_FILE` if set, else `DATA_DIR/root.key`.
     public func rootKeyPath(environment: [String: String]) -> String {
         if let override = environment["GATEHOUSE_ROOT_KEY_FILE"], !override.isEmpty { return override }

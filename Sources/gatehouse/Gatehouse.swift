@@ -12,7 +12,7 @@ struct Gatehouse: AsyncParsableCommand {
         commandName: "gatehouse",
         abstract: "One access-control plane: passkey sign-on, SSH certificates, WireGuard, mTLS, one policy, one audit log.",
         version: Gatehouse.version,
-        subcommands: [Serve.self, Login.self, Logout.self, Status.self, SSHCommand.self, Agent.self, Admin.self, PolicyCommand.self, Audit.self, GraphQLCommand.self, PKICommand.self, WGCommand.self]
+        subcommands: [Serve.self, Login.self, Logout.self, Status.self, SSHCommand.self, Agent.self, Admin.self, PolicyCommand.self, Audit.self, GraphQLCommand.self, PKICommand.self, WGCommand.self, SessionsCommand.self]
     )
 }
 

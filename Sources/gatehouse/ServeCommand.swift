@@ -35,6 +35,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("tls-key"), help: "PEM private key for HTTPS.") var tlsKey: String?
     @Option(name: .customLong("mtls-listen"), help: "HOST:PORT of the mutual-TLS listener for agents and services (TLS 1.3, client certificate required; off by default).")
     var mtlsListen: String?
+    @Option(name: .customLong("ssh-listen"), help: "HOST:PORT of the SSH bastion, or off (default \(ServerSettings.defaultSSHListen)).")
+    var sshListen: String?
     @Option(name: .customLong("trust-domain"), help: "SPIFFE trust domain of the X.509 authority (default: the public URL's host).") var trustDomain: String?
     @Option(name: .customLong("pki-algorithm"), help: "Key algorithm of the X.509 intermediates the server makes: p256 (default) or ed25519.") var pkiAlgorithm: String?
     @Option(name: .customLong("network-prefix"), help: "The private network's IPv6 ULA /48 (default: derived from the trust domain).") var networkPrefix: String?
@@ -70,6 +72,7 @@ struct Serve: AsyncParsableCommand {
         overrides.trustedProxies = self.trustedProxies
         overrides.tlsKey = self.tlsKey
         overrides.mtlsListen = self.mtlsListen
+        overrides.sshListen = self.sshListen
         overrides.trustDomain = self.trustDomain
         overrides.pkiAlgorithm = self.pkiAlgorithm
         overrides.networkPrefix = self.networkPrefix

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseBastion
 import GatehouseCore
 import GatehouseHTTP
 import GatehousePKI
@@ -125,6 +126,18 @@ struct ServerRunner {
         deps.hosts = hosts
         let network = NetworkService(environment: environment, policy: policy)
         deps.network = network
+        let registry = BastionSessionRegistry()
+        let bastionService = BastionService(environment: environment, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: rootKey), registry: registry)
+        deps.bastion = bastionService
+        deps.recordingsDirectory = dataDir.recordingsPath
+        deps.extraOffboardingHooks = [BastionOffboardingHook(registry: registry)]
+        var bastionServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let listen = self.settings.sshListen {
+            let server = try BastionServer(configuration: .init(host: listen.bindHost, port: listen.port, recordingsDirectory: dataDir.recordingsPath),
+                                           service: bastionService, hostKey: keys[.sshBastionHost].rawPrivate, logger: Logger(label: "gatehouse.bastion"))
+            bastionServices = [.init(service: BastionListener(server: server, listen: listen, logger: self.logger))]
+            deps.bastionSSH = (listen.port, server.hostKeyLine)
+        }
         var mtlsServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let mtls = self.settings.mtlsListen {
             let identity = MTLSServerIdentity(pki: pki, dnsNames: [self.settings.publicURL.host], ipAddresses: (try? IPPrefix(parsing: mtls.bindHost)).map { [$0] } ?? [])
@@ -187,7 +200,7 @@ struct ServerRunner {
                 services: [
                     .init(service: publisher), .init(service: PolicyRefresher(policy: policy, logger: Logger(label: "gatehouse.policy"))),
                     .init(service: publicApp), .init(service: adminApp),
-                ] + mtlsServices,
+                ] + mtlsServices + bastionServices,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: Logger(label: "gatehouse.lifecycle")
             )

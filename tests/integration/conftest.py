@@ -30,7 +30,10 @@ class Server:
         self.port = port or free_port()
         self.data_dir = str(data_dir)
         self.scheme = scheme
-        self.args = [BIN, "serve", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}", *extra]
+        # Every server gets its own SSH bastion port, so servers never contend for the default 2222.
+        self.ssh_port = free_port()
+        ssh = [] if any(str(a).startswith("--ssh-listen") for a in extra) else ["--ssh-listen", f"127.0.0.1:{self.ssh_port}"]
+        self.args = [BIN, "serve", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}", *ssh, *extra]
         self.env = {**os.environ, **(env or {})}
         self.proc = None
         self.stdout = ""

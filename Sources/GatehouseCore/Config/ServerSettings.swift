@@ -33,6 +33,7 @@ public struct ServerSettings: Sendable, Equatable {
         public var trustDomain: String?
         public var pkiAlgorithm: String?
         public var networkPrefix: String?
+        public var sshListen: String?
         public init() {}
     }
 
@@ -48,8 +49,11 @@ public struct ServerSettings: Sendable, Equatable {
         ("webauthn.attestation", "--webauthn-attestation"), ("webauthn.trust_anchors", "--webauthn-trust-anchors"),
         ("webauthn.aaguids", "--webauthn-aaguids"), ("webauthn.signin_rate_per_minute", "--signin-rate"),
         ("trusted_proxies", "--trusted-proxies"), ("mtls_listen", "--mtls-listen"), ("trust_domain", "--trust-domain"),
-        ("pki_algorithm", "--pki-algorithm"), ("network_prefix", "--network-prefix"),
+        ("pki_algorithm", "--pki-algorithm"), ("network_prefix", "--network-prefix"), ("ssh_listen", "--ssh-listen"),
     ]
+
+    /// Where the SSH bastion listens unless told otherwise (`off` turns it off).
+    public static let defaultSSHListen = "127.0.0.1:2222"
 
     /// Sign-in attempts allowed per source network per minute, by default.
     public static let defaultSignInRate = 120
@@ -78,6 +82,8 @@ public struct ServerSettings: Sendable, Equatable {
     public let trustedProxies: [IPPrefix]
     /// The mutual-TLS listener for agents and services (TLS 1.3, client certificates required).
     public let mtlsListen: ListenAddress?
+    /// The SSH bastion's listener; nil when `ssh_listen = "off"`.
+    public let sshListen: ListenAddress?
     /// The SPIFFE trust domain the X.509 authority issues for (default: the public URL's host).
     public let trustDomain: String
     /// The key algorithm of intermediates the server makes: `p256` (default) or `ed25519`.
@@ -207,6 +213,14 @@ public struct ServerSettings: Sendable, Equatable {
                 throw lookup.error(text.origin, "mtls_listen", "must differ from listen")
             }
         }
+        let sshText = try lookup.string("ssh_listen") ?? (Self.defaultSSHListen, .default)
+        var sshListen: ListenAddress? = nil
+        if sshText.value != "off" {
+            do { sshListen = try ListenAddress(parsing: sshText.value) } catch { throw lookup.error(sshText.origin, "ssh_listen", error.message) }
+            for other in [listen, mtlsListen].compactMap({ $0 }) where other.port == sshListen?.port && other.bindHost == sshListen?.bindHost {
+                throw lookup.error(sshText.origin, "ssh_listen", "must differ from listen and mtls_listen")
+            }
+        }
         let domain = try lookup.string("trust_domain") ?? (publicURL.host, .default)
         guard SPIFFEID.isValidTrustDomain(domain.value) else {
             throw lookup.error(domain.origin, "trust_domain", "'\(domain.value.prefix(64))' is not a SPIFFE trust domain (lower-case a-z, 0-9, '.', '-', '_')")
@@ -225,7 +239,7 @@ public struct ServerSettings: Sendable, Equatable {
         return ServerSettings(
             dataDir: dataDir.value, listen: listen, publicURL: publicURL, database: database,
             logFormat: logFormat, logLevel: levelText.value, tls: tls, passkeys: passkeys, signInRatePerMinute: signInRate,
-            trustedProxies: trustedProxies, mtlsListen: mtlsListen, trustDomain: domain.value, pkiAlgorithm: algorithm.value, addressing: addressing
+            trustedProxies: trustedProxies, mtlsListen: mtlsListen, sshListen: sshListen, trustDomain: domain.value, pkiAlgorithm: algorithm.value, addressing: addressing
         )
     }
 }
@@ -263,6 +277,7 @@ private struct Lookup {
             case "trust_domain": self.overrides.trustDomain
             case "pki_algorithm": self.overrides.pkiAlgorithm
             case "network_prefix": self.overrides.networkPrefix
+            case "ssh_listen": self.overrides.sshListen
             default: nil
             }
         if let flagValue { return (flagValue, .flag(flag)) }

@@ -1,1 +1,0 @@
-/// The SSH bastion (see BastionServer).

@@ -1,0 +1,88 @@
+public import Foundation
+import GatehouseCore
+public import GatehouseServices
+public import Logging
+public import NIOCore
+public import NIOPosix
+import GatehouseRecording
+public import NIOSSH
+import Crypto
+
+/// Gatehouse's SSH bastion: an SSH server (swift-nio-ssh) that authenticates people by the key
+/// of their Gatehouse certificate, asks ``BastionService`` where each may go, connects onward
+/// with a one-minute certificate to a target whose host key it knows, relays the session
+/// faithfully and records it.
+public final class BastionServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        /// Where sealed recordings are written (created 0700 if missing).
+        public var recordingsDirectory: String
+        /// How long a person has to authenticate before the connection is closed.
+        public var authenticationTimeout: TimeAmount = .seconds(30)
+        public init(host: String, port: Int, recordingsDirectory: String) {
+            self.host = host
+            self.port = port
+            self.recordingsDirectory = recordingsDirectory
+        }
+    }
+
+    let configuration: Configuration
+    let context: BastionContext
+    private let channel = LockedBox<(any Channel)?>(nil)
+
+    /// - Parameter hostKey: the bastion's Ed25519 host key (raw 32-byte seed).
+    public init(configuration: Configuration, service: BastionService, hostKey: [UInt8], logger: Logger) throws {
+        self.configuration = configuration
+        let key = try Curve25519.Signing.PrivateKey(rawRepresentation: hostKey)
+        self.context = BastionContext(service: service, hostKey: NIOSSHPrivateKey(ed25519Key: key), recordings: configuration.recordingsDirectory, logger: logger)
+    }
+
+    /// The bastion's host key as a known_hosts / authorized_keys line.
+    public var hostKeyLine: String { String(openSSHPublicKey: self.context.hostKey.publicKey) }
+
+    /// Binds the listener; returns the bound address (the port when 0 was asked for).
+    @discardableResult
+    public func start(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SocketAddress {
+        try FileManager.default.createDirectory(atPath: self.configuration.recordingsDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let context = self.context
+        let timeout = self.configuration.authenticationTimeout
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try BastionConnection.install(on: channel, context: context, authenticationTimeout: timeout)
+                }
+            }
+            .bind(host: self.configuration.host, port: self.configuration.port).get()
+        self.channel.value = channel
+        return channel.localAddress!
+    }
+
+    /// Stops accepting connections and ends every live session (each is sealed and audited).
+    public func stop() async {
+        let channel = self.channel.mutate { c -> (any Channel)? in defer { c = nil }; return c }
+        try? await channel?.close()
+        for entry in self.context.service.registry.live { entry.end("the bastion is shutting down") }
+        // Give the sessions a moment to seal their recordings.
+        for _ in 0..<50 where !self.context.service.registry.live.isEmpty { try? await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    /// Ends sessions of people who were locked or offboarded (on any replica), every half second.
+    public func enforce() async {
+        while !Task.isCancelled {
+            do { try await self.context.service.enforce() } catch { self.context.logger.warning("session check failed", metadata: ["error": "\(error)"]) }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+}
+
+/// What every connection shares.
+struct BastionContext: Sendable {
+    let service: BastionService
+    let hostKey: NIOSSHPrivateKey
+    let recordings: String
+    let logger: Logger
+}

@@ -1,0 +1,88 @@
+import Crypto
+import Foundation
+import GatehouseCore
+import GatehouseRecording
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes one session's recording file: the writer's frames go straight to the file (the
+/// caller flushes at least every second), and a running SHA-256 of every byte written becomes
+/// the digest the audit log records when the file is sealed. Confined to the session's event
+/// loop. Any write error (a full disk, a quota) is thrown to the relay, which ends the session:
+/// there is no unrecorded session.
+final class SessionRecorder {
+    let path: String
+    private let writer: RecordingWriter
+    private var fd: Int32
+    private var hasher = SHA256()
+    private(set) var size: Int64 = 0
+    /// Frames are written when this much text is pending, or by the periodic flush.
+    static let flushThreshold = 256 * 1024
+
+    /// Creates the file (it must not exist) and writes the preamble and the header frame.
+    init(directory: String, started: BastionStartInfo) throws {
+        self.path = (directory as NSString).appendingPathComponent("\(started.header.session).\(RecordingFormat.fileExtension)")
+        self.writer = try RecordingWriter(id: started.header.session, dataKey: started.dataKey, sealedKey: started.sealedKey, header: started.header)
+        self.fd = open(self.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard self.fd >= 0 else { throw GatehouseError(.internal, "cannot create \(self.path): \(String(cString: strerror(errno)))") }
+        do {
+            try self.write(self.writer.start())
+        } catch {
+            close(self.fd)
+            self.fd = -1
+            throw error
+        }
+    }
+
+    deinit { if self.fd >= 0 { close(self.fd) } }
+
+    func record(_ kind: RecordingEvent.Kind, _ bytes: some Collection<UInt8>, at time: Double) throws {
+        self.writer.record(kind, bytes: Array(bytes), at: time)
+        if self.writer.pendingBytes >= Self.flushThreshold { try self.write(self.writer.flush()) }
+    }
+
+    func flush() throws {
+        try self.write(self.writer.flush())
+    }
+
+    /// Writes the final frame, syncs and closes the file; returns its SHA-256 (hex) and size.
+    func seal(_ trailer: RecordingTrailer) throws -> (sha256: String, size: Int64) {
+        try self.write(self.writer.seal(trailer))
+        guard fsync(self.fd) == 0 else { throw GatehouseError(.internal, "cannot sync \(self.path): \(String(cString: strerror(errno)))") }
+        close(self.fd)
+        self.fd = -1
+        return (self.hasher.finalize().map { String(format: "%02x", $0) }.joined(), self.size)
+    }
+
+    /// Closes an unsealed file after a failure (it stays on disk, visibly unsealed).
+    func abandon() {
+        if self.fd >= 0 { close(self.fd) }
+        self.fd = -1
+    }
+
+    private func write(_ bytes: [UInt8]) throws {
+        guard !bytes.isEmpty else { return }
+        guard self.fd >= 0 else { throw GatehouseError(.internal, "the recording is closed") }
+        var offset = 0
+        try bytes.withUnsafeBytes { raw in
+            while offset < raw.count {
+                let n = Glibc.write(self.fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw GatehouseError(.internal, "cannot write \(self.path): \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
+        self.hasher.update(data: bytes)
+        self.size += Int64(bytes.count)
+    }
+}
+
+/// What a recording is opened with.
+struct BastionStartInfo {
+    let header: RecordingHeader
+    let dataKey: [UInt8]
+    let sealedKey: [UInt8]
+}

@@ -1,0 +1,56 @@
+public import Foundation
+public import GatehouseCore
+
+/// The bastion's live sessions in this process, with a way to end each: what `sessions kill`,
+/// offboarding and the watchdog reach. Sessions register when their program starts and leave
+/// when they end.
+public final class BastionSessionRegistry: Sendable {
+    public struct Entry: Sendable {
+        public let id: String
+        public let userID: String
+        /// Ends the session (on its own event loop) with `reason` shown to the person and recorded.
+        public let end: @Sendable (_ reason: String) -> Void
+
+        public init(id: String, userID: String, end: @escaping @Sendable (_ reason: String) -> Void) {
+            self.id = id
+            self.userID = userID
+            self.end = end
+        }
+    }
+
+    private let entries = LockedBox<[String: Entry]>([:])
+
+    public init() {}
+
+    public func register(_ entry: Entry) { self.entries.mutate { $0[entry.id] = entry } }
+    public func unregister(id: String) { self.entries.mutate { _ = $0.removeValue(forKey: id) } }
+
+    public var live: [Entry] { self.entries.mutate { Array($0.values) } }
+
+    /// Ends one session; false when it is not live here.
+    @discardableResult
+    public func end(id: String, reason: String) -> Bool {
+        guard let entry = self.entries.mutate({ $0[id] }) else { return false }
+        entry.end(reason)
+        return true
+    }
+
+    /// Ends every live session of a person; returns how many.
+    @discardableResult
+    public func end(userID: String, reason: String) -> Int {
+        let matching = self.entries.mutate { $0.values.filter { $0.userID == userID } }
+        for entry in matching { entry.end(reason) }
+        return matching.count
+    }
+}
+
+/// Offboarding ends every live bastion session of the person at once (the certificate hook
+/// revokes what would let them start another).
+public struct BastionOffboardingHook: OffboardingHook {
+    let registry: BastionSessionRegistry
+    public init(registry: BastionSessionRegistry) { self.registry = registry }
+    public var name: String { "ssh_sessions" }
+    public func revoke(user: User, in tx: any StoreWriter, at time: Date) async throws -> Int {
+        self.registry.end(userID: user.id, reason: "\(user.username) was offboarded")
+    }
+}
