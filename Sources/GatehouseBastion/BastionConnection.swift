@@ -35,8 +35,7 @@ final class BastionConnection: @unchecked Sendable {
 
     static func install(on channel: any Channel, context: BastionContext, authenticationTimeout: TimeAmount) throws {
         let connection = BastionConnection(channel: channel, context: context)
-        var server = SSHServerConfiguration(hostKeys: [context.hostKey], userAuthDelegate: BastionAuthDelegate(connection: connection),
-                                            banner: .init(message: "Gatehouse bastion. Sign in with `gatehouse login` for a certificate.\r\n", languageTag: "en"))
+        var server = SSHServerConfiguration(hostKeys: [context.hostKey], userAuthDelegate: BastionAuthDelegate(connection: connection))
         server.maxAuthAttempts = 8
         let handler = NIOSSHHandler(role: .server(server), allocator: channel.allocator) { child, type in
             connection.childChannel(child, type: type)

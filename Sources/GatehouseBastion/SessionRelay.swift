@@ -3,6 +3,7 @@ import GatehouseCore
 import GatehouseRecording
 import GatehouseServices
 import NIOCore
+import NIOPosix
 import NIOSSH
 
 /// One SSH session relayed from a person to a target and recorded. The person's channel and the
@@ -44,6 +45,15 @@ final class SessionRelay: @unchecked Sendable {
     private var bytesOut: Int64 = 0
     private var startedAt = NIODeadline.now()
     private var flushTask: RepeatedTask?
+    /// Completes when everything sent to the person so far has left for the network. Data waits
+    /// for the window, requests do not: exit-status and EOF are chained behind the data so the
+    /// person sees output, exit status, end of file, in the target's order.
+    private var personTail: EventLoopFuture<Void>?
+    /// End-of-file already received from each side. swift-nio-ssh 0.15.1 refuses to send EOF on
+    /// a channel whose peer has sent EOF ("Sent EOF out of sequence"), so an EOF is not relayed
+    /// to a side that has ended its own input; the close that follows carries it.
+    private var personEOF = false
+    private var targetEOF = false
     fileprivate var personPendingRead = false
     fileprivate var targetPendingRead = false
 
@@ -112,13 +122,15 @@ final class SessionRelay: @unchecked Sendable {
             self.note(.marker, "signal \(e.signal)")
             self.forward(e, wantReply: false)
         case let e as ChannelEvent where e == .inputClosed:
-            self.target?.close(mode: .output, promise: nil)
+            self.personEOF = true
+            if !self.targetEOF { self.target?.close(mode: .output, promise: nil) }
         default:
             break  // xon-xoff and the like: nothing to relay
         }
     }
 
     fileprivate func personClosed() {
+        self.target?.flush()
         if self.phase != .ended, self.endedBy == nil, self.exitStatus == nil, self.exitSignal == nil { self.endedBy = "the client closed the session" }
         self.outbound.close(promise: nil)
         if self.phase == .setup { self.phase = .ended }
@@ -132,7 +144,27 @@ final class SessionRelay: @unchecked Sendable {
         if self.recordInput, let recorder = self.recorder, self.phase == .running {
             do { try recorder.record(.output, buffer.readableBytesView, at: self.now) } catch { return self.recordingFailed(error) }
         }
-        self.person?.write(NIOAny(data), promise: nil)
+        guard let person = self.person else { return }
+        let written = person.eventLoop.makePromise(of: Void.self)
+        person.write(NIOAny(data), promise: written)
+        self.personTail = written.futureResult
+    }
+
+    /// Runs `body` once everything queued for the person before it has been sent.
+    private func afterPersonWrites(_ body: @escaping () -> EventLoopFuture<Void>) {
+        self.person?.flush()
+        let loop = self.inbound.eventLoop
+        let previous = self.personTail ?? loop.makeSucceededVoidFuture()
+        self.personTail = previous.flatMapWithEventLoop { _, _ in body() }.recover { _ in }
+    }
+
+    private func sendToPerson(_ event: Any) {
+        self.afterPersonWrites { [weak self] in
+            guard let person = self?.person else { return self?.inbound.eventLoop.makeSucceededVoidFuture() ?? ImmediateFailure.future }
+            let promise = person.eventLoop.makePromise(of: Void.self)
+            person.triggerUserOutboundEvent(event, promise: promise)
+            return promise.futureResult
+        }
     }
 
     fileprivate func targetReadComplete(_ context: ChannelHandlerContext) {
@@ -144,16 +176,22 @@ final class SessionRelay: @unchecked Sendable {
         switch event {
         case let e as SSHChannelRequestEvent.ExitStatus:
             self.exitStatus = e.exitStatus
-            self.person?.triggerUserOutboundEvent(e, promise: nil)
+            self.sendToPerson(e)
         case let e as SSHChannelRequestEvent.ExitSignal:
             self.exitSignal = e.signalName
-            self.person?.triggerUserOutboundEvent(e, promise: nil)
+            self.sendToPerson(e)
         case is ChannelSuccessEvent:
             self.answer(true)
         case is ChannelFailureEvent:
             self.answer(false)
         case let e as ChannelEvent where e == .inputClosed:
-            self.person?.close(mode: .output, promise: nil)
+            self.targetEOF = true
+            self.afterPersonWrites { [weak self] in
+                guard let self, !self.personEOF, let person = self.person else { return self?.inbound.eventLoop.makeSucceededVoidFuture() ?? ImmediateFailure.future }
+                let promise = person.eventLoop.makePromise(of: Void.self)
+                person.close(mode: .output, promise: promise)
+                return promise.futureResult
+            }
         default:
             break
         }
@@ -161,15 +199,18 @@ final class SessionRelay: @unchecked Sendable {
 
     /// The target's channel is gone: seal the recording, audit it, then close the person's channel.
     fileprivate func targetClosed() {
+        // What the target sent last may still be written but not flushed (its read batch ended with the close).
+        self.person?.flush()
+        let inbound = self.inbound
         guard self.phase != .ended else {
-            self.inbound.close(promise: nil)
+            (self.personTail ?? inbound.eventLoop.makeSucceededVoidFuture()).whenComplete { _ in inbound.close(promise: nil) }
             return
         }
         let wasStarting = self.phase == .starting
         self.phase = .ended
         self.flushTask?.cancel()
         guard let recorder = self.recorder, let record = self.record, !wasStarting else {
-            self.inbound.close(promise: nil)
+            (self.personTail ?? inbound.eventLoop.makeSucceededVoidFuture()).whenComplete { _ in inbound.close(promise: nil) }
             return
         }
         self.connection.context.service.registry.unregister(id: record.id)
@@ -186,11 +227,11 @@ final class SessionRelay: @unchecked Sendable {
             let reason = "\(error)"
             promise.completeWithTask { try await service.recordingFailed(record, ending: ending, reason: reason) }
         }
-        let inbound = self.inbound
         let logger = self.connection.logger
+        let tail = self.personTail ?? inbound.eventLoop.makeSucceededVoidFuture()
         promise.futureResult.whenComplete { result in
             if case .failure(let error) = result { logger.error("session end not recorded", metadata: ["session": "\(record.id)", "error": "\(error)"]) }
-            inbound.close(promise: nil)
+            tail.whenComplete { _ in inbound.close(promise: nil) }
         }
     }
 
@@ -350,6 +391,12 @@ final class SessionRelay: @unchecked Sendable {
     }
 }
 
+/// A future for when the relay is gone (nothing left to wait for).
+enum ImmediateFailure: Error {
+    case relayGone
+    static var future: EventLoopFuture<Void> { MultiThreadedEventLoopGroup.singleton.any().makeFailedFuture(ImmediateFailure.relayGone) }
+}
+
 /// The person's side of a relayed session.
 private final class PersonSide: ChannelDuplexHandler {
     typealias InboundIn = SSHChannelData
@@ -369,7 +416,10 @@ private final class PersonSide: ChannelDuplexHandler {
         self.relay.targetPendingRead = false
         self.relay.outbound.read()
     }
-    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.relay.connection.logger.notice("session channel error (client side)", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
 }
 
 /// The target's side of a relayed session.
@@ -391,5 +441,8 @@ private final class TargetSide: ChannelDuplexHandler {
         self.relay.personPendingRead = false
         self.relay.inbound.read()
     }
-    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.relay.connection.logger.notice("session channel error (target side)", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
 }

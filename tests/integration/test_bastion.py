@@ -137,3 +137,93 @@ def test_exec_relays_stdin_stdout_stderr_and_exit_status_and_is_recorded(bastion
     # The onward certificate: one minute, exactly root@web-1, issued through the bastion.
     issued = [e for e in bastion.audit("ssh.certificate_issued") if e["details"].get("bastion_session")]
     assert issued and issued[-1]["details"]["principals"] == "root@web-1", issued
+
+
+def tmux(*args):
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10)
+
+
+def wait_for_pane(session, text, timeout=15):
+    deadline = time.time() + timeout
+    pane = ""
+    while time.time() < deadline:
+        pane = tmux("capture-pane", "-p", "-t", session).stdout
+        if text in pane:
+            return pane
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} never appeared; the pane shows:\n{pane}")
+
+
+def test_interactive_pty_session_in_tmux_is_relayed_and_recorded(bastion, tmp_path):
+    session = f"gh{os.getpid()}"
+    command = " ".join(["ssh", *bastion.ssh_args(), "-tt", "-p", str(bastion.ssh_port), "root@web-1@127.0.0.1"])
+    assert tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command).returncode == 0
+    try:
+        tmux("send-keys", "-t", session, "PS1='ready> '; stty size", "Enter")
+        wait_for_pane(session, "24 80")
+        tmux("send-keys", "-t", session, "echo typed-$((6*7))", "Enter")
+        wait_for_pane(session, "typed-42")
+        # A resize reaches the target's terminal.
+        assert tmux("resize-window", "-t", session, "-x", "100", "-y", "30").returncode == 0
+        time.sleep(0.3)
+        tmux("send-keys", "-t", session, "stty size", "Enter")
+        wait_for_pane(session, "30 100")
+        # Ctrl-C reaches the target's foreground process through the pty.
+        tmux("send-keys", "-t", session, "sleep 60", "Enter")
+        time.sleep(0.3)
+        tmux("send-keys", "-t", session, "C-c", "")
+        tmux("send-keys", "-t", session, "echo after-interrupt", "Enter")
+        wait_for_pane(session, "after-interrupt\r" if False else "after-interrupt")
+        tmux("send-keys", "-t", session, "exit 3", "Enter")
+        deadline = time.time() + 10
+        while time.time() < deadline and tmux("has-session", "-t", session).returncode == 0:
+            time.sleep(0.1)
+    finally:
+        tmux("kill-session", "-t", session)
+    s = json.loads(bastion.sessions("list", "--json").stdout)[0]
+    assert s["mode"] == "shell" and s["exit_status"] == 3, s
+    lines = bastion.sessions("play", s["id"], "--raw").stdout.splitlines()
+    header = json.loads(lines[0])
+    assert header["width"] == 80 and header["height"] == 24 and header["env"]["TERM"], header
+    events = [json.loads(line) for line in lines[1:]]
+    typed = "".join(e[2] for e in events if e[1] == "i")
+    shown = "".join(e[2] for e in events if e[1] == "o")
+    assert "echo typed-$((6*7))" in typed and "typed-42" in shown and "\x03" in typed, typed
+    assert ["r", "100x30"] in [[e[1], e[2]] for e in events], events
+    # Played in the terminal: the output comes back, paced (here as fast as possible).
+    played = bastion.sessions("play", s["id"], "--speed", "1000")
+    assert played.returncode == 0 and "typed-42" in played.stdout, played.stderr
+
+
+def test_scp_and_sftp_move_100_mb_intact_through_the_bastion(bastion, tmp_path):
+    source = tmp_path / "payload"
+    with open(source, "wb") as f:
+        f.write(os.urandom(100 * 1024 * 1024))
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    target = tmp_path / "received"
+    base = ["-F", "/dev/null", "-i", bastion.key, "-o", "IdentitiesOnly=yes", "-o", f"CertificateFile={bastion.key}-cert.pub",
+            "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={bastion.known}", "-o", "BatchMode=yes", "-P", str(bastion.ssh_port)]
+    # scp over SFTP (OpenSSH's default) and the classic scp protocol (an exec of `scp -t`).
+    for mode in ([], ["-O"]):
+        remote = f"/tmp/gh-bastion-{os.getpid()}-{len(mode)}"
+        up = subprocess.run(["scp", *base, *mode, str(source), f"root@web-1@127.0.0.1:{remote}"], capture_output=True, text=True, timeout=300)
+        assert up.returncode == 0, up.stderr
+        down = subprocess.run(["scp", *base, *mode, f"root@web-1@127.0.0.1:{remote}", str(target)], capture_output=True, text=True, timeout=300)
+        assert down.returncode == 0, down.stderr
+        assert hashlib.sha256(target.read_bytes()).hexdigest() == digest
+        os.unlink(target)
+        os.unlink(remote)
+    batch = tmp_path / "batch"
+    remote = f"/tmp/gh-bastion-sftp-{os.getpid()}"
+    batch.write_text(f"put {source} {remote}\nget {remote} {target}\nrm {remote}\n")
+    sftp = subprocess.run(["sftp", *base, "-b", str(batch), "root@web-1@127.0.0.1"], capture_output=True, text=True, timeout=300)
+    assert sftp.returncode == 0, sftp.stderr
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == digest
+    sessions = json.loads(bastion.sessions("list", "--json").stdout)
+    modes = sorted((s["mode"], s["command"]) for s in sessions)
+    assert ("subsystem", "sftp") in modes and any(m == "exec" and c.startswith("scp ") for m, c in modes), modes
+    assert all(s["recording_sha256"] and s["exit_status"] == 0 for s in sessions), sessions
+    # sftp is recorded as what it is (a subsystem and its byte counts), not as 100 MB of binary "terminal".
+    sftp_session = next(s for s in sessions if s["mode"] == "subsystem")
+    assert sftp_session["bytes_in"] > 100_000_000 or sftp_session["bytes_out"] > 100_000_000, sftp_session
+    assert sftp_session["recording_bytes"] < 100_000, sftp_session
