@@ -103,16 +103,20 @@ struct RecordingSummary {
     static func read(path: String, bastion: BastionService, expected: BastionSessionRecord) throws(GatehouseError) -> RecordingSummary {
         guard let file = FileHandle(forReadingAtPath: path) else { throw GatehouseError(.notFound, "cannot open the recording of \(expected.id)") }
         defer { try? file.close() }
+        // The digest first: a changed file is named as such, whatever part of it was changed.
+        if let sealedDigest = expected.recordingSHA256 {
+            var hasher = SHA256()
+            while let chunk = try? file.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+            let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            guard digest == sealedDigest else {
+                throw GatehouseError(.invalidInput, "the recording of \(expected.id) does not match the SHA-256 the audit log recorded when it was sealed (\(sealedDigest.prefix(16))…): it was changed")
+            }
+            try? file.seek(toOffset: 0)
+        }
         let decoder = RecordingDecoder { try bastion.recordingKey($0) }
-        var hasher = SHA256()
         var trailer: RecordingTrailer?
         while let chunk = try? file.read(upToCount: 1 << 20), !chunk.isEmpty {
-            hasher.update(data: chunk)
             for case .trailer(let t) in try decoder.feed(chunk) { trailer = t }
-        }
-        let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        if let sealedDigest = expected.recordingSHA256, sealedDigest != digest {
-            throw GatehouseError(.invalidInput, "the recording of \(expected.id) does not match the SHA-256 the audit log recorded when it was sealed (\(sealedDigest.prefix(16))…): it was changed")
         }
         return RecordingSummary(trailer: trailer, sealed: decoder.sealed)
     }

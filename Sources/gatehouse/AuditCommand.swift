@@ -1,5 +1,7 @@
 import ArgumentParser
+import Crypto
 import Foundation
+import GatehouseRecording
 import GatehouseAudit
 import GatehouseClient
 import GatehouseCore
@@ -26,6 +28,7 @@ struct Audit: AsyncParsableCommand {
         @Option(help: "An exported bundle to verify offline (needs --key).") var bundle: String?
         @Option(help: "The audit verifier key, NAME+KEYID+BASE64 (from `gatehouse audit checkpoint`).") var key: String?
         @Option(help: "A signed checkpoint you trust (a file); the log must still contain it.") var checkpoint: [String] = []
+        @Option(help: "The directory of SSH session recordings to check against the log (default: the data dir's, when verifying the live log).") var recordings: String?
 
         func run() async throws {
             do {
@@ -81,9 +84,27 @@ struct Audit: AsyncParsableCommand {
                 let uncovered = result.entries - (result.latest?.size ?? 0)
                 print("audit log verified: \(result.entries) entries, \(result.checkpoints) signed checkpoints\(latest)"
                     + (uncovered > 0 ? " (\(uncovered) newer entries not yet under a checkpoint)" : ""))
+                // Session recordings: each sealed one must still have the digest the log recorded.
+                if let directory = self.recordings ?? (self.bundle == nil ? DataDirectory.recordingsPath(self.options.dataDir) : nil) {
+                    let sealed = RecordingDigestCheck.sealedRecordings(in: bundle.entries.map(\.entry))
+                    let problems = RecordingDigestCheck.problems(sealed, directory: directory, digest: Self.fileDigest)
+                    guard problems.isEmpty else {
+                        throw GatehouseError(.invalidInput, "session recordings FAILED verification:\n  " + problems.joined(separator: "\n  "))
+                    }
+                    if !sealed.isEmpty { print("session recordings verified: \(sealed.count) sealed recordings match the digests in the log") }
+                }
             } catch {
                 throw fail(error)
             }
+        }
+
+        /// SHA-256 of a file, streamed; nil when it cannot be read.
+        static func fileDigest(_ path: String) -> String? {
+            guard let file = FileHandle(forReadingAtPath: path) else { return nil }
+            defer { try? file.close() }
+            var hasher = SHA256()
+            while let chunk = try? file.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+            return hasher.finalize().map { String(format: "%02x", $0) }.joined()
         }
     }
 
