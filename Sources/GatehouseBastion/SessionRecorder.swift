@@ -37,8 +37,12 @@ final class SessionRecorder {
 
     deinit { if self.fd >= 0 { close(self.fd) } }
 
+    /// Terminal sessions are recorded as text; sessions without a terminal summarize binary
+    /// chunks (file transfers) instead of writing them out as text.
+    var binary = RecordingWriter.BinaryHandling.asText
+
     func record(_ kind: RecordingEvent.Kind, _ bytes: some Collection<UInt8>, at time: Double) throws {
-        self.writer.record(kind, bytes: Array(bytes), at: time)
+        self.writer.record(kind, bytes: Array(bytes), at: time, binary: self.binary)
         if self.writer.pendingBytes >= Self.flushThreshold { try self.write(self.writer.flush()) }
     }
 

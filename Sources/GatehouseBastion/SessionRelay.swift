@@ -2,6 +2,7 @@ import Foundation
 import GatehouseCore
 import GatehouseRecording
 import GatehouseServices
+import Logging
 import NIOCore
 import NIOPosix
 import NIOSSH
@@ -304,6 +305,7 @@ final class SessionRelay: @unchecked Sendable {
             done.futureResult.whenComplete { _ in self.refuse("the session cannot be recorded (\(reason)), so it is refused", wantReply: wantReply) }
             return
         }
+        self.recorder?.binary = self.pty == nil ? .summarize : .asText
         self.startedAt = NIODeadline.now()
         let loop = self.inbound.eventLoop
         self.connection.context.service.registry.register(.init(id: record.id, userID: record.userID) { reason in
@@ -417,7 +419,9 @@ private final class PersonSide: ChannelDuplexHandler {
         self.relay.outbound.read()
     }
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.relay.connection.logger.notice("session channel error (client side)", metadata: ["error": "\(error)"])
+        // The connection going away under a session is routine; anything else is worth a look.
+        let level: Logger.Level = (error as? NIOSSHError)?.type == .tcpShutdown ? .debug : .notice
+        self.relay.connection.logger.log(level: level, "session channel error (client side)", metadata: ["error": "\(error)"])
         context.close(promise: nil)
     }
 }
@@ -442,7 +446,9 @@ private final class TargetSide: ChannelDuplexHandler {
         self.relay.inbound.read()
     }
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.relay.connection.logger.notice("session channel error (target side)", metadata: ["error": "\(error)"])
+        // The connection going away under a session is routine; anything else is worth a look.
+        let level: Logger.Level = (error as? NIOSSHError)?.type == .tcpShutdown ? .debug : .notice
+        self.relay.connection.logger.log(level: level, "session channel error (target side)", metadata: ["error": "\(error)"])
         context.close(promise: nil)
     }
 }

@@ -26,14 +26,40 @@ final class TargetConnection: @unchecked Sendable {
     /// Why the target could not be used, in words for the person (host key mismatch, refused certificate).
     var failure: String?
 
+    /// The bastion's key for this target connection, made fresh, never stored.
+    private let key = Curve25519.Signing.PrivateKey()
+    private var issued: EventLoopFuture<NIOSSHCertifiedPublicKey>?
+    private var issuedAt = NIODeadline.distantPast
+
     init(connection: BastionConnection, grant: BastionService.Grant) {
         self.connection = connection
         self.grant = grant
     }
 
-    func openChannel(type: SSHChannelType) -> EventLoopFuture<any Channel> {
-        self.handler().flatMap { handler in
-            let promise = self.connection.channel.eventLoop.makePromise(of: (any Channel).self)
+    /// The one-minute certificate for `key`, issued (and audited) when first needed and again
+    /// when a later reconnection would find it older than 30 seconds.
+    private func certificate() -> EventLoopFuture<NIOSSHCertifiedPublicKey> {
+        if let issued = self.issued, NIODeadline.now() - self.issuedAt < .seconds(30) { return issued }
+        self.issuedAt = .now()
+        let loop = self.connection.channel.eventLoop
+        let grant = self.grant, service = self.connection.context.service, session = self.connection.id, publicKey = SSHPublicKey(self.key.publicKey)
+        let line = loop.makePromise(of: String.self)
+        line.completeWithTask { try await service.onwardCertificate(grant, publicKey: publicKey, session: session) }
+        let issued = line.futureResult.flatMapThrowing { line -> NIOSSHCertifiedPublicKey in
+            guard let certified = NIOSSHCertifiedPublicKey(try NIOSSHPublicKey(openSSHPublicKey: line)) else { throw BastionError.certificateUnusable }
+            return certified
+        }
+        self.issued = issued
+        return issued
+    }
+
+    /// Opens a channel on the target, connecting first if needed. A connection the target drops
+    /// before the SSH session is up (sshd's MaxStartups shedding a burst) is tried again twice,
+    /// after 150 and 300 ms; a wrong host key or a refused certificate is not.
+    func openChannel(type: SSHChannelType, attempt: Int = 0) -> EventLoopFuture<any Channel> {
+        let loop = self.connection.channel.eventLoop
+        return self.handler().flatMap { handler in
+            let promise = loop.makePromise(of: (any Channel).self)
             handler.createChannel(promise, channelType: type) { child, _ in
                 child.eventLoop.makeCompletedFuture {
                     try child.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
@@ -41,7 +67,20 @@ final class TargetConnection: @unchecked Sendable {
                 }
             }
             return promise.futureResult
+        }.flatMapError { error in
+            guard self.failure == nil, attempt < 2, self.connection.channel.isActive, !self.isClosed else { return loop.makeFailedFuture(error) }
+            if case .connecting = self.state { self.state = .idle }
+            self.channel = nil
+            self.connection.logger.info("target dropped the connection; trying again", metadata: ["host": "\(self.grant.host)", "error": "\(error)"])
+            return loop.scheduleTask(in: .milliseconds(150 * Int64(attempt + 1))) {}.futureResult.flatMap {
+                self.openChannel(type: type, attempt: attempt + 1)
+            }
         }
+    }
+
+    private var isClosed: Bool {
+        if case .closed = self.state { return true }
+        return false
     }
 
     func close() {
@@ -57,15 +96,8 @@ final class TargetConnection: @unchecked Sendable {
         case .idle: break
         }
         let grant = self.grant
-        let service = self.connection.context.service
-        let key = Curve25519.Signing.PrivateKey()
-        let session = self.connection.id
-        let certificate = loop.makePromise(of: String.self)
-        certificate.completeWithTask { try await service.onwardCertificate(grant, publicKey: SSHPublicKey(key.publicKey), session: session) }
-        let future = certificate.futureResult.flatMapThrowing { line -> NIOSSHCertifiedPublicKey in
-            guard let certified = NIOSSHCertifiedPublicKey(try NIOSSHPublicKey(openSSHPublicKey: line)) else { throw BastionError.certificateUnusable }
-            return certified
-        }.flatMap { certified -> EventLoopFuture<any Channel> in
+        let key = self.key
+        let future = self.certificate().flatMap { certified -> EventLoopFuture<any Channel> in
             let auth = OnwardUserAuth(target: self, login: grant.login, offer: .init(privateKey: NIOSSHPrivateKey(ed25519Key: key), certifiedKey: certified))
             let hostKey = HostKeyPin(target: self, expected: grant.hostKeyFingerprint)
             return ClientBootstrap(group: loop)
@@ -81,7 +113,13 @@ final class TargetConnection: @unchecked Sendable {
                 .connect(host: grant.address, port: grant.port)
         }.flatMap { channel -> EventLoopFuture<NIOSSHHandler> in
             self.channel = channel
-            channel.closeFuture.whenComplete { _ in self.state = .closed }
+            channel.closeFuture.whenComplete { _ in
+                // A target connection that ends is replaced by the next channel that needs one;
+                // only the person's connection ending (close()) ends this for good.
+                guard self.channel === channel else { return }
+                self.channel = nil
+                if case .connecting = self.state { self.state = .idle }
+            }
             if case .closed = self.state { channel.close(promise: nil) }
             return channel.pipeline.handler(type: NIOSSHHandler.self)
         }

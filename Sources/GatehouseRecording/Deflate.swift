@@ -12,11 +12,13 @@ final class Deflater {
     private var finished = false
 
     /// Level 1: a terminal transcript compresses 5–10× at this level, and a bulk transfer
-    /// through the bastion must not wait for a slower one.
+    /// through the bastion must not wait for a slower one. A 4 KiB window and memory level 5
+    /// keep zlib's state near 32 KiB per stream (the defaults take 256 KiB, which would be
+    /// most of an idle session's budget); terminal text loses little by it.
     init(level: Int32 = 1) {
-        // Raw deflate (-15), 8 (default memory level): fixed values zlib always accepts.
+        // Raw deflate (-12: a 4 KiB window), memory level 5: fixed values zlib always accepts.
         self.stream.initialize(to: z_stream())
-        let status = deflateInit2_(self.stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        let status = deflateInit2_(self.stream, level, Z_DEFLATED, -12, 5, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         precondition(status == Z_OK, "deflateInit2 failed: \(status)")
     }
 

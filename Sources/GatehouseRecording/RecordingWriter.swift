@@ -41,8 +41,14 @@ public final class RecordingWriter {
     }
 
     /// Records terminal bytes (output or input) or a resize/marker text at `time` seconds into the session.
-    public func record(_ kind: RecordingEvent.Kind, bytes: [UInt8], at time: Double) {
-        var data = (self.carry.removeValue(forKey: kind) ?? []) + bytes
+    ///
+    /// With `binary: .summarize` (sessions without a terminal), a chunk that is not UTF-8 is a
+    /// file transfer's bytes, not a transcript: it is recorded as a marker with its size and
+    /// every run of 8 or more printable ASCII characters in it (so text cannot hide in a binary
+    /// stream), instead of as lossy text. Terminal sessions keep everything as text.
+    public func record(_ kind: RecordingEvent.Kind, bytes: [UInt8], at time: Double, binary: BinaryHandling = .asText) {
+        var data = bytes
+        if let carried = self.carry.removeValue(forKey: kind) { data = carried + bytes }
         if kind == .output || kind == .input {
             let cut = Self.incompleteTail(data)
             if cut > 0 {
@@ -51,7 +57,30 @@ public final class RecordingWriter {
             }
         }
         guard !data.isEmpty else { return }
-        self.append(RecordingEvent(time: time, kind: kind, data: String(decoding: data, as: UTF8.self)))
+        precondition(!self.sealed)
+        let valid = Self.isValidUTF8(data)
+        if !valid, binary == .summarize, kind == .output || kind == .input {
+            let runs = Self.printableRuns(data, minimum: 8)
+            let summary = "binary \(kind == .output ? "output" : "input"), \(data.count) bytes" + (runs.isEmpty ? "" : "; text in it: " + runs.joined(separator: " | "))
+            self.append(RecordingEvent(time: time, kind: .marker, data: summary))
+            return
+        }
+        self.pending += Array("[\(Self.formatTime(time)),\"\(kind.rawValue)\",".utf8)
+        if valid {
+            Self.appendJSONString(utf8: data, to: &self.pending)
+        } else {
+            Self.appendJSONString(utf8: Array(String(decoding: data, as: UTF8.self).utf8), to: &self.pending)
+        }
+        self.pending.append(0x5D)
+        self.pending.append(0x0A)
+    }
+
+    /// What to do with bytes that are not UTF-8.
+    public enum BinaryHandling: Sendable {
+        /// Keep them as text (U+FFFD for what is not UTF-8): terminal sessions.
+        case asText
+        /// Record their size and the printable text in them: sessions without a terminal.
+        case summarize
     }
 
     public func record(_ event: RecordingEvent) { self.append(event) }
@@ -61,6 +90,73 @@ public final class RecordingWriter {
         self.pending += Array("[\(Self.formatTime(event.time)),\"\(event.kind.rawValue)\",".utf8)
         Self.appendJSONString(event.data, to: &self.pending)
         self.pending += [0x5D, 0x0A]
+    }
+
+    static func isValidUTF8(_ bytes: [UInt8]) -> Bool {
+        // ASCII fast path, eight bytes at a time; the standard library's validation for the rest.
+        let asciiPrefix = bytes.withUnsafeBytes { raw -> Int in
+            var i = 0
+            let n = raw.count
+            while i + 8 <= n {
+                if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { break }
+                i += 8
+            }
+            return i
+        }
+        if asciiPrefix == bytes.count { return true }
+        return String(validating: bytes[asciiPrefix...], as: UTF8.self) != nil
+    }
+
+    /// Runs of at least `minimum` (7 or more) printable ASCII characters (0x20–0x7E), like
+    /// strings(1). Eight bytes are tested at a time: a run of 7 or more always covers a whole
+    /// aligned 4-byte word, so only words that are all printable are looked at byte by byte.
+    /// Random data has such a word about once in 50, which keeps this near memory speed.
+    static func printableRuns(_ bytes: [UInt8], minimum: Int) -> [String] {
+        precondition(minimum >= 7)
+        var runs: [String] = []
+        bytes.withUnsafeBufferPointer { b in
+            let n = b.count
+            @inline(__always) func printable(_ c: UInt8) -> Bool { c >= 0x20 && c < 0x7F }
+            var i = 0
+            var scannedTo = 0  // bytes before this are already part of a run that was handled
+            let raw = UnsafeRawPointer(b.baseAddress!)
+            let low: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
+            while i + 8 <= n {
+                let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                // Bit 7 of each byte: set when that byte is in 0x20...0x7E (no carries cross bytes below 0x80).
+                let mask = ~x & (x &+ 0x60 &* low) & ~(x &+ low) & high
+                let lowHalf = mask & 0x0000_0000_8080_8080 == 0x0000_0000_8080_8080
+                let highHalf = mask & 0x8080_8080_0000_0000 == 0x8080_8080_0000_0000
+                if !lowHalf && !highHalf {
+                    i += 8
+                    continue
+                }
+                for start in [i, i + 4] where (start == i ? lowHalf : highHalf) && start >= scannedTo {
+                    var lo = start, hi = start + 4
+                    while lo > scannedTo && printable(b[lo - 1]) { lo -= 1 }
+                    while hi < n && printable(b[hi]) { hi += 1 }
+                    if hi - lo >= minimum { runs.append(String(decoding: UnsafeBufferPointer(rebasing: b[lo..<hi]), as: UTF8.self)) }
+                    scannedTo = hi
+                }
+                i += 8
+            }
+            // The tail that does not fill eight bytes.
+            var start = -1
+            var j = max(i, scannedTo)
+            while j <= n {
+                if j < n && printable(b[j]) {
+                    if start < 0 { start = j }
+                } else if start >= 0 {
+                    // A run reaching back into the word loop's part was already found from there.
+                    var lo = start
+                    while lo > scannedTo && printable(b[lo - 1]) { lo -= 1 }
+                    if j - lo >= minimum { runs.append(String(decoding: UnsafeBufferPointer(rebasing: b[lo..<j]), as: UTF8.self)) }
+                    start = -1
+                }
+                j += 1
+            }
+        }
+        return runs
     }
 
     /// A data frame with everything recorded since the last flush; empty when there is nothing.
@@ -122,7 +218,9 @@ public final class RecordingWriter {
             let b = bytes[i]
             seen += 1
             if b & 0xC0 == 0x80 { i -= 1; continue }  // continuation byte
-            let needed = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
+            // Only a valid lead byte starts a sequence worth waiting for (0xC0, 0xC1 and 0xF5... never do).
+            guard b >= 0xC2 && b <= 0xF4 else { return 0 }
+            let needed = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2
             return needed > seen ? seen : 0
         }
         return 0
@@ -130,19 +228,50 @@ public final class RecordingWriter {
 
     /// JSON string escaping of already-valid UTF-8 (RFC 8259 §7).
     static func appendJSONString(_ text: String, to out: inout [UInt8]) {
-        out.append(0x22)
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        for b in text.utf8 {
-            switch b {
-            case 0x22: out += [0x5C, 0x22]
-            case 0x5C: out += [0x5C, 0x5C]
-            case 0x0A: out += [0x5C, 0x6E]
-            case 0x0D: out += [0x5C, 0x72]
-            case 0x09: out += [0x5C, 0x74]
-            case 0..<0x20: out += [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]]
-            default: out.append(b)
+        var text = text
+        text.withUTF8 { Self.appendJSONString(utf8: $0, to: &out) }
+    }
+
+    static func appendJSONString(utf8 bytes: some Collection<UInt8>, to out: inout [UInt8]) {
+        let done = bytes.withContiguousStorageIfAvailable { Self.escape($0, to: &out) }
+        if done == nil { Array(bytes).withUnsafeBufferPointer { Self.escape($0, to: &out) } }
+    }
+
+    /// Escapes into a buffer sized for the worst case (six bytes per input byte), in one pass
+    /// with no allocation per character: bulk output through the bastion goes through here.
+    private static func escape(_ b: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        let hex: StaticString = "0123456789abcdef"
+        let escaped = [UInt8](unsafeUninitializedCapacity: b.count * 6 + 2) { buffer, count in
+            hex.withUTF8Buffer { h in
+                var n = 0
+                buffer[n] = 0x22
+                n += 1
+                for c in b {
+                    if c >= 0x20 && c != 0x22 && c != 0x5C {
+                        buffer[n] = c
+                        n += 1
+                        continue
+                    }
+                    buffer[n] = 0x5C
+                    switch c {
+                    case 0x22: buffer[n + 1] = 0x22; n += 2
+                    case 0x5C: buffer[n + 1] = 0x5C; n += 2
+                    case 0x0A: buffer[n + 1] = 0x6E; n += 2
+                    case 0x0D: buffer[n + 1] = 0x72; n += 2
+                    case 0x09: buffer[n + 1] = 0x74; n += 2
+                    default:
+                        buffer[n + 1] = 0x75
+                        buffer[n + 2] = 0x30
+                        buffer[n + 3] = 0x30
+                        buffer[n + 4] = h[Int(c >> 4)]
+                        buffer[n + 5] = h[Int(c & 0xF)]
+                        n += 6
+                    }
+                }
+                buffer[n] = 0x22
+                count = n + 1
             }
         }
-        out.append(0x22)
+        out.append(contentsOf: escaped)
     }
 }

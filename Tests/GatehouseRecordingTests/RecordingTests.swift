@@ -170,3 +170,45 @@ struct RecordingTests {
         #expect(RecordingFormat.isValidID("../etc") == false && RecordingFormat.isValidID(Self.header.session))
     }
 }
+
+@Suite("Session recordings: binary streams")
+struct RecordingBinaryTests {
+    @Test func binaryChunksWithoutATerminalAreSummarizedWithTheTextInThem() throws {
+        let w = try RecordingWriter(id: RecordingTests.header.session, dataKey: RecordingTests.key, sealedKey: RecordingTests.sealed, header: RecordingTests.header)
+        var bytes = w.start()
+        var chunk: [UInt8] = [0xFF, 0x00, 0xC3]
+        chunk += Array("rm -rf /tmp/evidence".utf8) + [0x80, 0x01] + Array("short".utf8) + [0xFE]
+        w.record(.input, bytes: chunk, at: 1, binary: .summarize)
+        w.record(.output, bytes: Array("plain text stays text\n".utf8), at: 2, binary: .summarize)
+        w.record(.output, bytes: [0xFF, 0x41], at: 3, binary: .asText)
+        bytes += w.seal(RecordingTests.trailer)
+        let events = try RecordingTests.lines(bytes).0.compactMap { if case .event(let e) = $0 { e } else { nil } }
+        #expect(events == [
+            .init(time: 1, kind: .marker, data: "binary input, \(chunk.count) bytes; text in it: rm -rf /tmp/evidence"),
+            .init(time: 2, kind: .output, data: "plain text stays text\n"),
+            .init(time: 3, kind: .output, data: "\u{FFFD}A"),
+        ])
+    }
+
+    @Test func utf8ValidationAndPrintableRuns() {
+        #expect(RecordingWriter.isValidUTF8(Array("plain ascii, longer than eight bytes".utf8)))
+        #expect(RecordingWriter.isValidUTF8(Array("grüße 🚀 and more ascii after".utf8)))
+        #expect(!RecordingWriter.isValidUTF8(Array("ascii first, then".utf8) + [0xC3, 0x28]))
+        #expect(RecordingWriter.printableRuns([0, 0x41, 0x42] + Array("12345678".utf8) + [0xFF] + Array("abcdefgh".utf8), minimum: 8) == ["AB12345678", "abcdefgh"])
+        // Against a byte-by-byte reference, on random bytes with text planted at every offset.
+        func reference(_ b: [UInt8]) -> [String] {
+            var out: [String] = [], run: [UInt8] = []
+            for c in b + [0] {
+                if c >= 0x20 && c < 0x7F { run.append(c) } else { if run.count >= 8 { out.append(String(decoding: run, as: UTF8.self)) }; run = [] }
+            }
+            return out
+        }
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<300 {
+            var b = (0..<Int.random(in: 0...200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let at = b.isEmpty ? 0 : Int.random(in: 0...b.count, using: &generator)
+            b.insert(contentsOf: Array("planted-\(round)-text".utf8).prefix(Int.random(in: 0...20, using: &generator)), at: at)
+            #expect(RecordingWriter.printableRuns(b, minimum: 8) == reference(b), "\(b)")
+        }
+    }
+}

@@ -63,8 +63,7 @@ Subsystem sftp internal-sftp
 LogLevel VERBOSE
 """)
         subprocess.run([SSHD_BIN, "-t", "-f", str(self.sshd_config)], check=True)
-        self.sshd = subprocess.Popen([SSHD_BIN, "-D", "-e", "-f", str(self.sshd_config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        wait_for_port(self.sshd_port)
+        self.start_sshd()
         self.key, public = keypair(str(tmp_path), "user")
         r = issue(provider, access_token(provider), public)
         assert r.status_code == 201, r.text
@@ -74,6 +73,12 @@ LogLevel VERBOSE
         assert ca["bastion"]["port"] == self.ssh_port, ca
         self.known = tmp_path / "known_hosts"
         self.known.write_text(f"[127.0.0.1]:{self.ssh_port} {ca['bastion']['host_key']}\n")
+
+    def start_sshd(self):
+        # sshd logs to a file: a pipe nobody reads fills up and stalls it after a few dozen sessions.
+        self.sshd_log = open(self.tmp / "sshd.log", "a")
+        self.sshd = subprocess.Popen([SSHD_BIN, "-D", "-e", "-f", str(self.sshd_config)], stdout=self.sshd_log, stderr=subprocess.STDOUT)
+        wait_for_port(self.sshd_port)
 
     def ssh_args(self, key=None, cert=True):
         key = key or self.key
@@ -99,8 +104,9 @@ LogLevel VERBOSE
     def stop(self):
         if self.sshd.poll() is None:
             self.sshd.terminate()
-            return self.sshd.communicate(timeout=10)[0]
-        return ""
+            self.sshd.wait(timeout=10)
+        self.sshd_log.close()
+        return (self.tmp / "sshd.log").read_text()
 
 
 @pytest.fixture
@@ -255,8 +261,7 @@ def test_refusals_say_why_and_are_audited(bastion, tmp_path):
     bastion.stop()
     config = bastion.sshd_config.read_text().replace(f"HostKey {bastion.host_key}", f"HostKey {other}")
     bastion.sshd_config.write_text(config)
-    bastion.sshd = subprocess.Popen([SSHD_BIN, "-D", "-e", "-f", str(bastion.sshd_config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_for_port(bastion.sshd_port)
+    bastion.start_sshd()
     r = bastion.ssh("echo should-not-run")
     out, err = text(r)
     assert r.returncode == 1 and "not the key it enrolled with" in err and "should-not-run" not in out, err
