@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GatehouseCore
 import GatehouseRecording
+import NIOCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,8 +42,10 @@ final class SessionRecorder {
     /// chunks (file transfers) instead of writing them out as text.
     var binary = RecordingWriter.BinaryHandling.asText
 
-    func record(_ kind: RecordingEvent.Kind, _ bytes: some Collection<UInt8>, at time: Double) throws {
-        self.writer.record(kind, bytes: Array(bytes), at: time, binary: self.binary)
+    func record(_ kind: RecordingEvent.Kind, _ buffer: ByteBuffer, at time: Double) throws {
+        buffer.withUnsafeReadableBytes { raw in
+            self.writer.record(kind, buffer: raw.assumingMemoryBound(to: UInt8.self), at: time, binary: self.binary)
+        }
         if self.writer.pendingBytes >= Self.flushThreshold { try self.write(self.writer.flush()) }
     }
 

@@ -83,7 +83,7 @@ final class SessionRelay: @unchecked Sendable {
         guard case .channel = data.type, case .byteBuffer(let buffer) = data.data else { return }
         self.bytesIn += Int64(buffer.readableBytes)
         if self.recordInput, let recorder = self.recorder {
-            do { try recorder.record(.input, buffer.readableBytesView, at: self.now) } catch { return self.recordingFailed(error) }
+            do { try recorder.record(.input, buffer, at: self.now) } catch { return self.recordingFailed(error) }
         }
         self.target?.write(NIOAny(data), promise: nil)
     }
@@ -143,7 +143,7 @@ final class SessionRelay: @unchecked Sendable {
         guard case .byteBuffer(let buffer) = data.data else { return }
         self.bytesOut += Int64(buffer.readableBytes)
         if self.recordInput, let recorder = self.recorder, self.phase == .running {
-            do { try recorder.record(.output, buffer.readableBytesView, at: self.now) } catch { return self.recordingFailed(error) }
+            do { try recorder.record(.output, buffer, at: self.now) } catch { return self.recordingFailed(error) }
         }
         guard let person = self.person else { return }
         let written = person.eventLoop.makePromise(of: Void.self)
@@ -381,7 +381,7 @@ final class SessionRelay: @unchecked Sendable {
 
     private func note(_ kind: RecordingEvent.Kind, _ text: String) {
         guard self.phase == .running, let recorder = self.recorder else { return }
-        do { try recorder.record(kind, Array(text.utf8), at: self.now) } catch { self.recordingFailed(error) }
+        do { try recorder.record(kind, ByteBuffer(string: text), at: self.now) } catch { self.recordingFailed(error) }
     }
 
     private func ending() -> BastionService.Ending {

@@ -10,6 +10,10 @@ public final class RecordingDecoder {
     public struct Preamble: Sendable, Equatable {
         public let id: String
         public let sealedKey: [UInt8]
+        public init(id: String, sealedKey: [UInt8]) {
+            self.id = id
+            self.sealedKey = sealedKey
+        }
     }
 
     public enum Line: Sendable, Equatable {

@@ -47,13 +47,26 @@ public final class RecordingWriter {
     /// every run of 8 or more printable ASCII characters in it (so text cannot hide in a binary
     /// stream), instead of as lossy text. Terminal sessions keep everything as text.
     public func record(_ kind: RecordingEvent.Kind, bytes: [UInt8], at time: Double, binary: BinaryHandling = .asText) {
-        var data = bytes
-        if let carried = self.carry.removeValue(forKey: kind) { data = carried + bytes }
+        bytes.withUnsafeBufferPointer { self.record(kind, buffer: $0, at: time, binary: binary) }
+    }
+
+    /// The same, from memory the caller owns for the duration of the call (no copy is made of
+    /// a chunk that is summarized).
+    public func record(_ kind: RecordingEvent.Kind, buffer: UnsafeBufferPointer<UInt8>, at time: Double, binary: BinaryHandling = .asText) {
+        if let carried = self.carry.removeValue(forKey: kind), !carried.isEmpty {
+            (carried + Array(buffer)).withUnsafeBufferPointer { self.recordWhole(kind, $0, at: time, binary: binary) }
+        } else {
+            self.recordWhole(kind, buffer, at: time, binary: binary)
+        }
+    }
+
+    private func recordWhole(_ kind: RecordingEvent.Kind, _ whole: UnsafeBufferPointer<UInt8>, at time: Double, binary: BinaryHandling) {
+        var data = whole
         if kind == .output || kind == .input {
-            let cut = Self.incompleteTail(data)
+            let cut = Self.incompleteTail(whole)
             if cut > 0 {
-                self.carry[kind] = Array(data.suffix(cut))
-                data.removeLast(cut)
+                self.carry[kind] = Array(whole.suffix(cut))
+                data = UnsafeBufferPointer(rebasing: whole.prefix(whole.count - cut))
             }
         }
         guard !data.isEmpty else { return }
@@ -67,9 +80,9 @@ public final class RecordingWriter {
         }
         self.pending += Array("[\(Self.formatTime(time)),\"\(kind.rawValue)\",".utf8)
         if valid {
-            Self.appendJSONString(utf8: data, to: &self.pending)
+            Self.escape(data, to: &self.pending)
         } else {
-            Self.appendJSONString(utf8: Array(String(decoding: data, as: UTF8.self).utf8), to: &self.pending)
+            Self.appendJSONString(String(decoding: data, as: UTF8.self), to: &self.pending)
         }
         self.pending.append(0x5D)
         self.pending.append(0x0A)
@@ -92,29 +105,28 @@ public final class RecordingWriter {
         self.pending += [0x5D, 0x0A]
     }
 
-    static func isValidUTF8(_ bytes: [UInt8]) -> Bool {
+    static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         // ASCII fast path, eight bytes at a time; the standard library's validation for the rest.
-        let asciiPrefix = bytes.withUnsafeBytes { raw -> Int in
-            var i = 0
-            let n = raw.count
-            while i + 8 <= n {
-                if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { break }
-                i += 8
-            }
-            return i
+        guard let base = bytes.baseAddress else { return true }
+        let raw = UnsafeRawPointer(base)
+        var i = 0
+        while i + 8 <= bytes.count {
+            if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { break }
+            i += 8
         }
-        if asciiPrefix == bytes.count { return true }
-        return String(validating: bytes[asciiPrefix...], as: UTF8.self) != nil
+        if i == bytes.count { return true }
+        return String(validating: UnsafeBufferPointer(rebasing: bytes[i...]), as: UTF8.self) != nil
     }
 
     /// Runs of at least `minimum` (7 or more) printable ASCII characters (0x20–0x7E), like
     /// strings(1). Eight bytes are tested at a time: a run of 7 or more always covers a whole
     /// aligned 4-byte word, so only words that are all printable are looked at byte by byte.
     /// Random data has such a word about once in 50, which keeps this near memory speed.
-    static func printableRuns(_ bytes: [UInt8], minimum: Int) -> [String] {
+    static func printableRuns(_ b: UnsafeBufferPointer<UInt8>, minimum: Int) -> [String] {
         precondition(minimum >= 7)
         var runs: [String] = []
-        bytes.withUnsafeBufferPointer { b in
+        do {
+            guard b.count > 0 else { return [] }
             let n = b.count
             @inline(__always) func printable(_ c: UInt8) -> Bool { c >= 0x20 && c < 0x7F }
             var i = 0
@@ -211,7 +223,7 @@ public final class RecordingWriter {
     }
 
     /// How many bytes at the end of `bytes` start a UTF-8 sequence that is not complete yet.
-    static func incompleteTail(_ bytes: [UInt8]) -> Int {
+    static func incompleteTail(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
         var i = bytes.count - 1
         var seen = 0
         while i >= 0 && seen < 4 {
@@ -239,7 +251,7 @@ public final class RecordingWriter {
 
     /// Escapes into a buffer sized for the worst case (six bytes per input byte), in one pass
     /// with no allocation per character: bulk output through the bastion goes through here.
-    private static func escape(_ b: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+    static func escape(_ b: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         let hex: StaticString = "0123456789abcdef"
         let escaped = [UInt8](unsafeUninitializedCapacity: b.count * 6 + 2) { buffer, count in
             hex.withUTF8Buffer { h in

@@ -191,10 +191,12 @@ struct RecordingBinaryTests {
     }
 
     @Test func utf8ValidationAndPrintableRuns() {
-        #expect(RecordingWriter.isValidUTF8(Array("plain ascii, longer than eight bytes".utf8)))
-        #expect(RecordingWriter.isValidUTF8(Array("grüße 🚀 and more ascii after".utf8)))
-        #expect(!RecordingWriter.isValidUTF8(Array("ascii first, then".utf8) + [0xC3, 0x28]))
-        #expect(RecordingWriter.printableRuns([0, 0x41, 0x42] + Array("12345678".utf8) + [0xFF] + Array("abcdefgh".utf8), minimum: 8) == ["AB12345678", "abcdefgh"])
+        func valid(_ b: [UInt8]) -> Bool { b.withUnsafeBufferPointer { RecordingWriter.isValidUTF8($0) } }
+        func runs(_ b: [UInt8]) -> [String] { b.withUnsafeBufferPointer { RecordingWriter.printableRuns($0, minimum: 8) } }
+        #expect(valid(Array("plain ascii, longer than eight bytes".utf8)))
+        #expect(valid(Array("grüße 🚀 and more ascii after".utf8)))
+        #expect(!valid(Array("ascii first, then".utf8) + [0xC3, 0x28]))
+        #expect(runs([0, 0x41, 0x42] + Array("12345678".utf8) + [0xFF] + Array("abcdefgh".utf8)) == ["AB12345678", "abcdefgh"])
         // Against a byte-by-byte reference, on random bytes with text planted at every offset.
         func reference(_ b: [UInt8]) -> [String] {
             var out: [String] = [], run: [UInt8] = []
@@ -208,7 +210,7 @@ struct RecordingBinaryTests {
             var b = (0..<Int.random(in: 0...200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             let at = b.isEmpty ? 0 : Int.random(in: 0...b.count, using: &generator)
             b.insert(contentsOf: Array("planted-\(round)-text".utf8).prefix(Int.random(in: 0...20, using: &generator)), at: at)
-            #expect(RecordingWriter.printableRuns(b, minimum: 8) == reference(b), "\(b)")
+            #expect(runs(b) == reference(b), "\(b)")
         }
     }
 }

@@ -1,0 +1,199 @@
+import Crypto
+import Foundation
+import GatehouseCore
+import GatehouseRecording
+import GatehouseServices
+import GatehouseSSH
+import GatehouseTesting
+import Testing
+
+/// The bastion's decisions and records against every store: who a key belongs to, what each
+/// refusal says (and that it is audited), the onward one-minute certificate, a session's
+/// record from start to sealed recording, and ending live sessions on offboarding or lock.
+@Suite("SSH bastion service")
+struct BastionServiceTests {
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    static let policy = """
+        group staff { members = [alice, bob] }
+        host web-1 { addresses = [10.0.0.5] ssh_port = 2200 }
+        host db-1 { addresses = [10.0.0.6] }
+        host new-1 { addresses = [10.0.0.7] }
+        allow ssh staff-root { who = [staff] logins = [root, alice] hosts = [web-1, db-1, new-1] options = [permit-pty] }
+        """
+
+    struct Fixture {
+        let test: TestStore
+        let time: ManualTimeSource
+        let bastion: BastionService
+        let ssh: SSHCertificateService
+        let policy: PolicyService
+        let alice: User
+        let bob: User
+        let key: String
+        let fingerprint: String
+    }
+
+    static func fixture(_ kind: TestStoreKind) async throws -> Fixture {
+        let test = try await TestStore.make(kind)
+        let time = ManualTimeSource(Self.t0)
+        let random = SeededRandomSource(seed: 7)
+        let env = ServiceEnvironment(store: test.store, time: time, random: random)
+        let alice = User(id: "u-a", username: Username(uncheckedStored: "alice"), email: nil, role: .member, status: .active, createdAt: Self.t0)
+        let bob = User(id: "u-b", username: Username(uncheckedStored: "bob"), email: nil, role: .admin, status: .active, createdAt: Self.t0)
+        try await test.store.commit { tx in
+            for u in [alice, bob] { try await tx.insertUser(u) }
+            for h in ["web-1", "db-1"] {
+                try await tx.saveHost(HostRecord(name: h, joinTokenHash: nil, joinExpiresAt: nil, joinedAt: Self.t0, hostKeyFingerprint: "SHA256:host-\(h)", createdAt: Self.t0))
+            }
+            return Change((), event: AuditEvent(code: .userCreated, time: Self.t0, actor: "test", subject: "seed"))
+        }
+        let policy = PolicyService(environment: env)
+        _ = try await policy.apply(source: Self.policy, fileName: "t.policy", actor: "test")
+        let ssh = SSHCertificateService(environment: env, policy: policy, userCA: SigningKey.generate(.ed25519, using: random), hostCA: SigningKey.generate(.ed25519, using: random))
+        let (root, _) = RootKey.generate(using: random)
+        let bastion = BastionService(environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry())
+        let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey)
+        _ = try await ssh.issue(user: alice, publicKey: key.authorizedKey, hosts: nil, lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r1")
+        return Fixture(test: test, time: time, bastion: bastion, ssh: ssh, policy: policy, alice: alice, bob: bob, key: key.authorizedKey, fingerprint: key.fingerprint)
+    }
+
+    static func events(_ f: Fixture, _ code: AuditCode) async throws -> [AuditEvent] {
+        try await f.test.store.read { tx in try await tx.auditRecords(after: 0, limit: 1000) }.map(\.event).filter { $0.code == code }
+    }
+
+    @Test(arguments: TestStoreKind.available)
+    func decisionsSayWhyAndAreAudited(_ kind: TestStoreKind) async throws {
+        let f = try await Self.fixture(kind)
+        defer { Task { await f.test.close() } }
+        let b = f.bastion
+        // A key Gatehouse never certified: no identity at all, nothing audited.
+        let stranger = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey).fingerprint
+        #expect(try await b.authenticate(keyFingerprint: stranger, userName: "root@web-1", source: nil, sourceAddress: nil) == nil)
+        #expect(try await Self.events(f, .sshSessionDenied).isEmpty)
+
+        // Allowed: where to connect, and which host key to expect.
+        guard case .allowed(let grant)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: "10.1.1.1", sourceAddress: nil) else {
+            Issue.record("root@web-1 should be allowed")
+            return
+        }
+        #expect(grant.login == "root" && grant.host == "web-1" && grant.address == "10.0.0.5" && grant.port == 2200 && grant.hostKeyFingerprint == "SHA256:host-web-1")
+        #expect(grant.pty && !grant.portForwarding)
+        // HOST alone logs in as the person's own name; LOGIN%HOST is LOGIN@HOST.
+        guard case .allowed(let own)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "web-1", source: nil, sourceAddress: nil),
+              case .allowed(let percent)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root%db-1", source: nil, sourceAddress: nil) else {
+            Issue.record("web-1 and root%db-1 should be allowed")
+            return
+        }
+        #expect(own.login == "alice" && percent.login == "root" && percent.host == "db-1" && percent.port == 22)
+
+        // Each refusal names its reason.
+        for (user, source, reason) in [("nobody@web-1", nil as UInt128?, "does not allow nobody on web-1"), ("root@web-9", nil, "there is no host web-9"),
+                                       ("root@new-1", nil, "new-1 has not joined Gatehouse"),
+                                       ("a@b@c", nil, "must be HOST or LOGIN@HOST"), (String(repeating: "x", count: 300), nil, "must be HOST or LOGIN@HOST"),
+                                       ("", nil, "must be HOST or LOGIN@HOST")] {
+            let access = try await b.authenticate(keyFingerprint: f.fingerprint, userName: user, source: nil, sourceAddress: source)
+            guard case .denied(_, let message)? = access else {
+                Issue.record("\(user) should be denied")
+                continue
+            }
+            #expect(message.contains(reason), "\(user): \(message)")
+        }
+        #expect(try await Self.events(f, .sshSessionDenied).count == 6)
+        // The policy changes after the certificate was issued: the current policy decides.
+        _ = try await f.policy.apply(source: Self.policy.replacingOccurrences(of: "hosts = [web-1, db-1, new-1]", with: "hosts = [web-1]"), fileName: "t.policy", actor: "test")
+        guard case .denied(_, let changed)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@db-1", source: "192.0.2.7", sourceAddress: nil) else {
+            Issue.record("root@db-1 should be denied by the new policy")
+            return
+        }
+        #expect(changed == "the policy does not allow alice to log in as root on db-1 now from 192.0.2.7")
+
+        // Time passes: the certificate expires.
+        f.time.advance(by: 3601)
+        guard case .denied(_, let expired)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
+            Issue.record("an expired certificate should be denied")
+            return
+        }
+        #expect(expired.contains("expired"))
+        // A fresh one, then offboarding revokes it and locks the account.
+        _ = try await f.ssh.issue(user: f.alice, publicKey: f.key, hosts: nil, lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r2")
+        #expect(try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil).map { if case .allowed = $0 { true } else { false } } == true)
+        _ = try await OffboardingService(environment: ServiceEnvironment(store: f.test.store, time: f.time, random: SeededRandomSource(seed: 9)))
+            .offboard(username: f.alice.username, actor: "test", reason: nil)
+        guard case .denied(_, let gone)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
+            Issue.record("an offboarded person should be denied")
+            return
+        }
+        #expect(gone.contains("offboarded"))
+    }
+
+    @Test(arguments: TestStoreKind.available)
+    func onwardCertificatesAndSessionRecords(_ kind: TestStoreKind) async throws {
+        let f = try await Self.fixture(kind)
+        defer { Task { await f.test.close() } }
+        let b = f.bastion
+        guard case .allowed(let grant)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: "10.1.1.1", sourceAddress: nil) else {
+            Issue.record("root@web-1 should be allowed")
+            return
+        }
+        // The onward certificate: the bastion's fresh key, exactly root@web-1, one minute (backdated one).
+        let onward = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey)
+        let line = try await b.onwardCertificate(grant, publicKey: onward, session: "conn-1")
+        #expect(line.hasPrefix("ssh-ed25519-cert-v01@openssh.com "))
+        let record = try #require(try await f.test.store.read { tx in try await tx.sshCertificates(keyFingerprint: onward.fingerprint) }.first)
+        #expect(record.principals == ["root@web-1"] && record.userID == "u-a")
+        #expect(record.validBefore == Self.t0.addingTimeInterval(60) && record.validAfter == Self.t0.addingTimeInterval(-60))
+        let issued = try #require(try await Self.events(f, .sshCertificateIssued).last)
+        #expect(issued.details["bastion_session"] == "conn-1" && issued.details["principals"] == "root@web-1")
+
+        // A session: recorded before it starts, sealed with its digest when it ends.
+        let id = "9b2f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e5f"
+        let started = try await b.start(grant, id: id, mode: "exec", command: "uptime")
+        #expect(started.dataKey.count == 32 && started.record.endedAt == nil)
+        // The sealed key opens with the root key, for this purpose only.
+        #expect(try b.recordingKey(.init(id: id, sealedKey: started.sealedKey)) == started.dataKey)
+        #expect(try await b.sessions(liveOnly: true, limit: 10).map(\.id) == [id])
+        f.time.advance(by: 5)
+        try await b.sealed(started.record, ending: .init(exitStatus: 3, exitSignal: nil, endedBy: nil, bytesIn: 10, bytesOut: 20), sha256: String(repeating: "ab", count: 32), bytes: 999)
+        let ended = try await b.session(id: id)
+        #expect(ended.exitStatus == 3 && ended.recordingSHA256 == String(repeating: "ab", count: 32) && ended.recordingBytes == 999 && ended.endedAt == Self.t0.addingTimeInterval(5))
+        let liveNow = try await b.sessions(liveOnly: true, limit: 10), all = try await b.sessions(liveOnly: false, limit: 10)
+        #expect(liveNow.isEmpty && all.count == 1)
+        let sealed = try #require(try await Self.events(f, .sshRecordingSealed).last)
+        #expect(sealed.subject == "session:\(id)" && sealed.details["sha256"] == String(repeating: "ab", count: 32) && sealed.details["exit_status"] == "3")
+        // Ending twice is refused; ids that could be paths are not found.
+        await #expect(throws: GatehouseError.self) { try await b.sealed(started.record, ending: .init(exitStatus: 0, exitSignal: nil, endedBy: nil, bytesIn: 0, bytesOut: 0), sha256: "x", bytes: 1) }
+        await #expect(throws: GatehouseError.self) { try await b.session(id: "../../etc/passwd") }
+        await #expect(throws: GatehouseError.self) { try await b.kill(id: id, actor: "test", reason: nil) }  // not live
+
+        // A recording that fails: audited as failed, the session ended with the reason.
+        let second = try await b.start(grant, id: "9b2f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e60", mode: "shell", command: nil)
+        try await b.recordingFailed(second.record, ending: .init(exitStatus: nil, exitSignal: nil, endedBy: nil, bytesIn: 0, bytesOut: 0), reason: "No space left on device")
+        let failed = try #require(try await Self.events(f, .sshRecordingFailed).last)
+        #expect(failed.outcome == .failed && failed.reason?.contains("No space left") == true)
+    }
+
+    @Test(arguments: TestStoreKind.available)
+    func offboardingAndLockingEndLiveSessions(_ kind: TestStoreKind) async throws {
+        let f = try await Self.fixture(kind)
+        defer { Task { await f.test.close() } }
+        let registry = f.bastion.registry
+        let ended = LockedBox<[String: String]>([:])
+        for (id, user) in [("s-a1", "u-a"), ("s-a2", "u-a"), ("s-b1", "u-b")] {
+            registry.register(.init(id: id, userID: user) { reason in ended.mutate { $0[id] = reason } })
+        }
+        // Offboarding runs the hook: Alice's two sessions end at once, Bob's does not.
+        let env = ServiceEnvironment(store: f.test.store, time: f.time, random: SeededRandomSource(seed: 3))
+        let result = try await OffboardingService(environment: env, hooks: OffboardingService.defaultHooks + [BastionOffboardingHook(registry: registry)])
+            .offboard(username: f.alice.username, actor: "test", reason: nil)
+        #expect(result.revoked["ssh_sessions"] == 2)
+        #expect(ended.value == ["s-a1": "alice was offboarded", "s-a2": "alice was offboarded"])
+        for id in ["s-a1", "s-a2"] { registry.unregister(id: id) }
+        // Locked on another replica (here: directly in the store): the periodic check ends it.
+        try await f.test.store.commit { tx in
+            try await tx.updateUserStatus(id: "u-b", status: .locked)
+            return Change((), event: AuditEvent(code: .userOffboarded, time: Self.t0, actor: "test", subject: "user:bob"))
+        }
+        try await f.bastion.enforce()
+        #expect(ended.value["s-b1"] == "bob is locked")
+    }
+}
