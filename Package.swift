@@ -247,6 +247,7 @@ let package = Package(
                 "GatehouseHostNetwork",
                 "GatehouseRecording",
                 "GatehouseBastion",
+                "GatehouseSSH",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -164,9 +164,22 @@ public struct ServerClient: Sendable {
     public struct SSHAuthorities: Sendable, Decodable {
         public let userCA: String
         public let hostCA: String
+        /// The SSH bastion, when the server runs one.
+        public let bastion: Bastion?
         enum CodingKeys: String, CodingKey {
             case userCA = "user_ca"
             case hostCA = "host_ca"
+            case bastion
+        }
+    }
+
+    public struct Bastion: Sendable, Decodable {
+        public let host: String
+        public let port: Int
+        public let hostKey: String
+        enum CodingKeys: String, CodingKey {
+            case host, port
+            case hostKey = "host_key"
         }
     }
 

@@ -36,9 +36,16 @@ public struct GraphQLContext: Sendable {
     /// Signs a CSR for the person behind the request's bearer token (public schema, when one
     /// with the `certificates` scope came with it).
     public let signCertificate: (@Sendable (String, Int?) async throws -> IssuedCertificateNode)?
+    /// The bastion's sessions (admin socket only).
+    public let bastion: BastionService?
+    /// A session's recording as asciicast v2, its digest checked (admin socket only).
+    public let sessionRecording: (@Sendable (String) async throws -> String)?
 
     public init(serverInfo: ServerInfo, auditLog: AuditLog? = nil, policy: PolicyService? = nil, offboarding: OffboardingService? = nil, actor: String? = nil,
-                pki: PKIService? = nil, signCertificate: (@Sendable (String, Int?) async throws -> IssuedCertificateNode)? = nil) {
+                pki: PKIService? = nil, signCertificate: (@Sendable (String, Int?) async throws -> IssuedCertificateNode)? = nil,
+                bastion: BastionService? = nil, sessionRecording: (@Sendable (String) async throws -> String)? = nil) {
+        self.bastion = bastion
+        self.sessionRecording = sessionRecording
         self.serverInfo = serverInfo
         self.auditLog = auditLog
         self.policy = policy
@@ -136,6 +143,7 @@ public enum GatehouseSchema {
             PolicyFields.diff()
             PolicyFields.applyResult()
             PolicyFields.explanation()
+            SessionFields.session()
             Type(OffboardingResult.self, as: "OffboardingResult") {
                 Field("username", at: \.username)
                 Field("revoked", at: \.revoked).description("What was ended, as KIND=COUNT (sessions=2, ...).")
@@ -176,6 +184,13 @@ public enum GatehouseSchema {
                     Argument("includeExpired", at: \.includeExpired)
                     Argument("first", at: \.first).description("At most this many, newest first (default 1000).")
                 }.description("The X.509 certificates Gatehouse issued: serial, SPIFFE ID, names, requester, expiry, revocation.")
+                Field("sessions", at: GatehouseResolver.sessions) {
+                    Argument("live", at: \.live).description("Only sessions still running.")
+                    Argument("first", at: \.first).description("At most this many, newest first, 1 to 10000 (default 100).")
+                }.description("Sessions through the SSH bastion, newest first.")
+                Field("sessionRecording", at: GatehouseResolver.sessionRecording) {
+                    Argument("id", at: \.id)
+                }.description("A session's recording as an asciicast v2 file (at most 16 MiB; larger ones through `gatehouse sessions play --raw`), after its SHA-256 is checked against the audit log.")
             }
             Mutation {
                 Field("revokeCertificate", at: GatehouseResolver.revokeCertificate) {
@@ -186,6 +201,10 @@ public enum GatehouseSchema {
                     Argument("username", at: \.username)
                     Argument("reason", at: \.reason).description("Why: recorded in the audit log.")
                 }.description("Disables an account and ends every session and credential it holds, at once and audited.")
+                Field("killSession", at: GatehouseResolver.killSession) {
+                    Argument("id", at: \.id)
+                    Argument("reason", at: \.reason).description("Shown to the person and recorded in the audit log.")
+                }.description("Ends a live bastion session now; its recording is sealed. Returns the id.")
                 Field("applyPolicy", at: GatehouseResolver.applyPolicy) {
                     Argument("source", at: \.source)
                     Argument("fileName", at: \.fileName)

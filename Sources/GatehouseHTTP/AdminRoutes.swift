@@ -78,6 +78,11 @@ public enum AdminRoutes {
         limits.maxBodyBytes = PolicyRoutes.maxBodyBytes  // a policy text can travel in a mutation
         let gateway = try? GraphQLGateway(.admin, limits: limits)
         let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
+        var sessionRecording: (@Sendable (String) async throws -> String)?
+        if let bastion = deps.bastion, let directory = deps.recordingsDirectory {
+            sessionRecording = { id in try await SessionAdminRoutes.asciicast(id: id, bastion: bastion, recordings: directory, limit: 16 << 20) }
+        }
+        let recordingRenderer = sessionRecording
         router.post("/v1/graphql") { request, _ in
             guard let gateway else {
                 return JSONResponse.error(.internalServerError, code: "internal", "the admin GraphQL schema could not be built")
@@ -89,7 +94,8 @@ public enum AdminRoutes {
                 return JSONResponse.error(error)
             }
             let response = await gateway.handle(body: body, context: GraphQLContext(
-                serverInfo: info, auditLog: deps.auditLog, policy: deps.policy, offboarding: offboarding, actor: Self.actor, pki: deps.pki
+                serverInfo: info, auditLog: deps.auditLog, policy: deps.policy, offboarding: offboarding, actor: Self.actor, pki: deps.pki,
+                bastion: deps.bastion, sessionRecording: recordingRenderer
             ))
             return JSONResponse.raw(.init(code: response.status), response.body)
         }

@@ -24,7 +24,7 @@ public struct HTTPDependencies: Sendable {
     public var bastion: BastionService?
     public var recordingsDirectory: String?
     /// The bastion's port and host key line, published in `/api/ssh/ca` for clients' known_hosts.
-    public var bastionSSH: (port: Int, hostKey: String)?
+    public var bastionSSH: (host: String, port: Int, hostKey: String)?
     /// Offboarding hooks beyond the store's own (the bastion's live sessions).
     public var extraOffboardingHooks: [any OffboardingHook] = []
     /// The mutual-TLS listener's URL as agents reach it (told to them at join).

@@ -23,10 +23,12 @@ enum SSHRoutes {
     }
 
     struct Bastion: Encodable {
+        /// Where clients reach it: the public URL's host (the listener may bind another address).
+        let host: String
         let port: Int
         let hostKey: String
         enum CodingKeys: String, CodingKey {
-            case port
+            case host, port
             case hostKey = "host_key"
         }
     }
@@ -157,7 +159,7 @@ enum SSHRoutes {
     }
 
     static func add(to router: Router<GatehouseRequestContext>, ssh: SSHCertificateService, oidc: OIDCService, random: any RandomSource, trustedProxies: [IPPrefix],
-                    bastion bastionSSH: (port: Int, hostKey: String)? = nil) {
+                    bastion bastionSSH: (host: String, port: Int, hostKey: String)? = nil) {
         // Each issuance writes an inventory row and an audit event: bounded per person.
         let issuances = RateLimiter(capacity: 60, per: 60, time: SystemTimeSource())
         @Sendable func bearer(_ request: Request) async throws -> BearerOutcome { try await Self.bearer(request, oidc: oidc, scope: .ssh) }
@@ -175,7 +177,7 @@ enum SSHRoutes {
             }
         }
         router.get("/api/ssh/ca") { _, _ in
-            let bastion = bastionSSH.map { Bastion(port: $0.port, hostKey: $0.hostKey) }
+            let bastion = bastionSSH.map { Bastion(host: $0.host, port: $0.port, hostKey: $0.hostKey) }
             var r = JSONResponse.make(.ok, CAKeys(userCA: ssh.userCAKey.authorizedKey, hostCA: ssh.hostCAKey.authorizedKey, bastion: bastion))
             r.headers[.cacheControl] = "public, max-age=300"
             return r

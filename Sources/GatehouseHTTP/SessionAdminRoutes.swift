@@ -94,6 +94,30 @@ enum SessionAdminRoutes {
     }
 }
 
+extension SessionAdminRoutes {
+    /// A whole recording as asciicast v2 text (for GraphQL), its digest checked; refused past `limit` bytes.
+    static func asciicast(id: String, bastion: BastionService, recordings: String, limit: Int) async throws -> String {
+        let record = try await bastion.session(id: id)
+        let path = (recordings as NSString).appendingPathComponent("\(record.id).\(RecordingFormat.fileExtension)")
+        let summary = try RecordingSummary.read(path: path, bastion: bastion, expected: record)
+        guard let file = FileHandle(forReadingAtPath: path) else { throw GatehouseError(.notFound, "session \(record.id) has no recording file") }
+        defer { try? file.close() }
+        let decoder = RecordingDecoder { try bastion.recordingKey($0) }
+        var out = ""
+        while let chunk = try? file.read(upToCount: 1 << 20), !chunk.isEmpty {
+            for line in try decoder.feed(chunk) {
+                switch line {
+                case .header(let header): out += Asciicast.header(header, trailer: summary.trailer, sealed: summary.sealed) + "\n"
+                case .event(let event): out += Asciicast.event(event) + "\n"
+                case .trailer: break
+                }
+            }
+            guard out.utf8.count <= limit else { throw GatehouseError(.inputTooLarge, "the recording of \(record.id) is larger than \(limit >> 20) MiB as asciicast; use `gatehouse sessions play --raw`") }
+        }
+        return out
+    }
+}
+
 /// A first pass over a finished recording: it must match the digest the audit log recorded
 /// when it was sealed, and every frame must open; its trailer goes into the asciicast header.
 struct RecordingSummary {

@@ -109,6 +109,9 @@ public struct BastionService: Sendable {
         let login = target.login ?? user.username.rawValue
         let compiled = self.policy.active.policy
         guard let host = compiled.definitions.hosts.first(where: { $0.name == target.host }) else {
+            if target.login == nil {
+                return deny("there is no host \(target.host) in the policy; the SSH user name names the target, as HOST or LOGIN@HOST (for example `ssh -l root@web-1 web-1`)")
+            }
             return deny("there is no host \(target.host) in the policy")
         }
         let principal = "\(login)@\(target.host)"

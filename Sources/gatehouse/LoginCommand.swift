@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import GatehouseClient
 import GatehouseCore
+import GatehouseSSH
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -157,6 +158,23 @@ struct Login: AsyncParsableCommand {
                     UserKnownHostsFile \(config.path("known_hosts"))
 
                 """).utf8))
+            // Through the bastion: the same hosts, each reached as HOST on the bastion (log in as
+            // your own name; `ssh -l LOGIN@HOST HOST` for another login); sessions are recorded.
+            if let bastion = authorities.bastion, !patterns.isEmpty {
+                let alias = "gatehouse-bastion"
+                let bastionHost = bastion.host.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") }) ? bastion.host : "localhost"
+                try config.write("known_hosts", Data(("@cert-authority \(patterns.joined(separator: ",")) \(authorities.hostCA)\n"
+                    + "\(alias) \(bastion.hostKey)\n").utf8))
+                let blocks = hosts.map(\.name).filter(BastionTarget.isHostName).map { name in
+                    "Host \(name)\n    HostName \(bastionHost)\n    Port \(bastion.port)\n    User \(name)\n    HostKeyAlias \(alias)\n"
+                        + "    IdentityFile \(config.path("id_ed25519"))\n    CertificateFile \(config.path("id_ed25519-cert.pub"))\n"
+                        + "    IdentitiesOnly yes\n    UserKnownHostsFile \(config.path("known_hosts"))\n\n"
+                }
+                let header = "# Written by gatehouse login: your hosts through the Gatehouse bastion (sessions are recorded).\n"
+                    + "# Add to ~/.ssh/config instead of ssh_config:  Include \(config.path("ssh_bastion_config"))\n"
+                    + "# `ssh web-1` logs in as your own name; `ssh -l root@web-1 web-1` as root.\n\n"
+                try config.write("ssh_bastion_config", Data((header + blocks.joined()).utf8))
+            }
             print("Signed in to \(url.absoluteString) as \(username ?? "you"). Credentials are in \(config.directory).")
         } catch {
             throw fail(error)

@@ -136,7 +136,7 @@ struct ServerRunner {
             let server = try BastionServer(configuration: .init(host: listen.bindHost, port: listen.port, recordingsDirectory: dataDir.recordingsPath),
                                            service: bastionService, hostKey: keys[.sshBastionHost].rawPrivate, logger: Logger(label: "gatehouse.bastion"))
             bastionServices = [.init(service: BastionListener(server: server, listen: listen, logger: self.logger))]
-            deps.bastionSSH = (listen.port, server.hostKeyLine)
+            deps.bastionSSH = (self.settings.publicURL.host, listen.port, server.hostKeyLine)
         }
         var mtlsServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let mtls = self.settings.mtlsListen {

@@ -440,3 +440,59 @@ def test_ssh_audit_reports_the_offered_algorithms(bastion):
     # No failures beyond the NIST ECDH curves swift-nio-ssh 0.15.1 always offers (OpenSSH never picks them).
     failing = {e["algorithm"] for section in ("kex", "key", "enc", "mac") for e in report[section] if e.get("notes", {}).get("fail")}
     assert failing <= {"ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521"}, failing
+
+
+def test_sessions_through_graphql(bastion):
+    def admin(query):
+        out = subprocess.run(["curl", "-sS", "--unix-socket", f"{bastion.provider.data}/admin.sock", "-H", "Content-Type: application/json",
+                              "-d", json.dumps({"query": query}), "http://gatehouse/v1/graphql"], capture_output=True, text=True, timeout=30).stdout
+        return json.loads(out)
+    assert bastion.ssh("echo via-graphql").returncode == 0
+    proc = start_session(bastion, "echo started; sleep 60")
+    try:
+        live = admin("{ sessions(live: true) { id username login host mode command endedAt } }")["data"]["sessions"]
+        assert len(live) == 1 and live[0]["endedAt"] is None and live[0]["command"] == "echo started; sleep 60", live
+        everything = admin("{ sessions { id exitStatus recordingSha256 } }")["data"]["sessions"]
+        done = next(s for s in everything if s["id"] != live[0]["id"])
+        assert done["exitStatus"] == 0 and len(done["recordingSha256"]) == 64, everything
+        cast = admin(f'{{ sessionRecording(id: "{done["id"]}") }}')["data"]["sessionRecording"].splitlines()
+        assert json.loads(cast[0])["gatehouse"]["exit_status"] == 0 and any("via-graphql" in line for line in cast[1:]), cast
+        killed = admin(f'mutation {{ killSession(id: "{live[0]["id"]}", reason: "graphql drill") }}')
+        assert killed["data"]["killSession"] == live[0]["id"], killed
+        proc.wait(timeout=5)
+        assert b"graphql drill" in proc.stderr.read()
+        again = admin(f'mutation {{ killSession(id: "{live[0]["id"]}") }}')
+        assert again["errors"][0]["extensions"]["code"] == "NOT_FOUND", again
+        missing = admin('{ sessionRecording(id: "../../root.key") }')
+        assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND", missing
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_gatehouse_login_writes_an_ssh_config_through_the_bastion(bastion, tmp_path):
+    from test_ssh import read_until
+    provider = bastion.provider
+    env = {**os.environ, "GATEHOUSE_CONFIG_DIR": str(tmp_path / "cli"), "HOME": str(tmp_path)}
+    login = subprocess.Popen([BIN, "login", "--device", "--server", provider.issuer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    m = read_until(login, r"(http://\S+/device\?user_code=[A-Z-]+)")
+    approved = provider.browser.post(provider.url + "/device", data={"user_code": m.group(1).split("=")[1], "decision": "allow"},
+                                     headers={"Origin": provider.issuer}, timeout=10)
+    assert approved.status_code == 200
+    assert login.wait(timeout=30) == 0, login.stderr.read().decode()
+    cert = subprocess.run([BIN, "ssh", "cert"], capture_output=True, text=True, timeout=60, env=env)
+    assert cert.returncode == 0, cert.stderr
+    config = tmp_path / "cli" / "ssh_bastion_config"
+    text_ = config.read_text()
+    assert "Host web-1\n" in text_ and f"Port {bastion.ssh_port}\n" in text_ and "HostKeyAlias gatehouse-bastion" in text_, text_
+    assert "gatehouse-bastion ssh-ed25519 " in (tmp_path / "cli" / "known_hosts").read_text()
+    ssh = lambda *args: subprocess.run(["ssh", "-F", str(config), "-o", "BatchMode=yes", *args], capture_output=True, text=True, timeout=60, env=env)
+    # The host key is checked (StrictHostKeyChecking's default asks; BatchMode refuses unknown keys).
+    ok = ssh("-l", "root@web-1", "web-1", "echo through-the-bastion")
+    assert ok.returncode == 0 and ok.stdout == "through-the-bastion\n", ok.stderr
+    # `ssh web-1` logs in as the person's own name, which this policy does not allow: said so.
+    own = ssh("web-1", "true")
+    assert own.returncode == 1 and "does not allow admin on web-1" in own.stderr, own.stderr
+    # `ssh root@web-1` puts `root` in the user name: the answer says how to name the target.
+    wrong = ssh("root@web-1", "true")
+    assert wrong.returncode == 1 and "ssh -l root@web-1 web-1" in wrong.stderr, wrong.stderr
