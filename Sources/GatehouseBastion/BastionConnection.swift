@@ -33,8 +33,18 @@ final class BastionConnection: @unchecked Sendable {
         return l
     }
 
-    static func install(on channel: any Channel, context: BastionContext, authenticationTimeout: TimeAmount) throws {
+    /// The source this connection holds a pre-authentication slot for, until it authenticates or closes.
+    private var admitted: String?
+
+    /// Gives the pre-authentication slot back (once).
+    func authenticated() {
+        if let source = self.admitted { self.context.limiter.release(source) }
+        self.admitted = nil
+    }
+
+    static func install(on channel: any Channel, context: BastionContext, authenticationTimeout: TimeAmount, admitted: String) throws {
         let connection = BastionConnection(channel: channel, context: context)
+        connection.admitted = admitted
         var server = SSHServerConfiguration(hostKeys: [context.hostKey], userAuthDelegate: BastionAuthDelegate(connection: connection))
         server.maxAuthAttempts = 8
         let handler = NIOSSHHandler(role: .server(server), allocator: channel.allocator) { child, type in
@@ -46,7 +56,10 @@ final class BastionConnection: @unchecked Sendable {
         channel.eventLoop.scheduleTask(in: authenticationTimeout) {
             if connection.access == nil { channel.close(promise: nil) }
         }
-        channel.closeFuture.whenComplete { _ in connection.target?.close() }
+        channel.closeFuture.whenComplete { _ in
+            connection.authenticated()
+            connection.target?.close()
+        }
     }
 
     /// The onward connection for this connection's grant, made on first use.
@@ -124,6 +137,7 @@ final class BastionAuthDelegate: NIOSSHServerUserAuthenticationDelegate, @unchec
             switch result {
             case .success(let access?):
                 connection.access = access
+                connection.authenticated()
                 if case .denied(_, let message) = access {
                     connection.logger.notice("denied", metadata: ["user_name": "\(userName)", "reason": "\(message)"])
                 }

@@ -20,6 +20,11 @@ public final class BastionServer: Sendable {
         public var recordingsDirectory: String
         /// How long a person has to authenticate before the connection is closed.
         public var authenticationTimeout: TimeAmount = .seconds(30)
+        /// Connections that have not authenticated yet, per source address and in all. More are
+        /// closed at once, before the key exchange (its cost is what a flood of handshakes, the
+        /// DHEat attack, spends): OpenSSH's MaxStartups and PerSourceMaxStartups, in spirit.
+        public var maxUnauthenticatedPerSource = 16
+        public var maxUnauthenticated = 256
         public init(host: String, port: Int, recordingsDirectory: String) {
             self.host = host
             self.port = port
@@ -35,7 +40,8 @@ public final class BastionServer: Sendable {
     public init(configuration: Configuration, service: BastionService, hostKey: [UInt8], logger: Logger) throws {
         self.configuration = configuration
         let key = try Curve25519.Signing.PrivateKey(rawRepresentation: hostKey)
-        self.context = BastionContext(service: service, hostKey: NIOSSHPrivateKey(ed25519Key: key), recordings: configuration.recordingsDirectory, logger: logger)
+        self.context = BastionContext(service: service, hostKey: NIOSSHPrivateKey(ed25519Key: key), recordings: configuration.recordingsDirectory, logger: logger,
+                                      limiter: PreAuthenticationLimiter(perSource: configuration.maxUnauthenticatedPerSource, total: configuration.maxUnauthenticated))
     }
 
     /// The bastion's host key as a known_hosts / authorized_keys line.
@@ -47,13 +53,19 @@ public final class BastionServer: Sendable {
         try FileManager.default.createDirectory(atPath: self.configuration.recordingsDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let context = self.context
         let timeout = self.configuration.authenticationTimeout
+        let limiter = self.context.limiter
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try BastionConnection.install(on: channel, context: context, authenticationTimeout: timeout)
+                let source = channel.remoteAddress?.ipAddress ?? "?"
+                guard limiter.admit(source) else {
+                    context.logger.info("too many unauthenticated connections; closed", metadata: ["source": "\(source)"])
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try BastionConnection.install(on: channel, context: context, authenticationTimeout: timeout, admitted: source)
                 }
             }
             .bind(host: self.configuration.host, port: self.configuration.port).get()
@@ -85,4 +97,35 @@ struct BastionContext: Sendable {
     let hostKey: NIOSSHPrivateKey
     let recordings: String
     let logger: Logger
+    let limiter: PreAuthenticationLimiter
+}
+
+/// Counts connections that have not authenticated yet, per source address and in all.
+final class PreAuthenticationLimiter: Sendable {
+    private let counts = LockedBox<(total: Int, bySource: [String: Int])>((0, [:]))
+    let perSource: Int
+    let total: Int
+
+    init(perSource: Int, total: Int) {
+        self.perSource = perSource
+        self.total = total
+    }
+
+    func admit(_ source: String) -> Bool {
+        self.counts.mutate { c in
+            guard c.total < self.total, c.bySource[source, default: 0] < self.perSource else { return false }
+            c.total += 1
+            c.bySource[source, default: 0] += 1
+            return true
+        }
+    }
+
+    /// The connection authenticated or closed.
+    func release(_ source: String) {
+        self.counts.mutate { c in
+            c.total -= 1
+            let n = c.bySource[source, default: 1] - 1
+            c.bySource[source] = n > 0 ? n : nil
+        }
+    }
 }

@@ -496,3 +496,25 @@ def test_gatehouse_login_writes_an_ssh_config_through_the_bastion(bastion, tmp_p
     # `ssh root@web-1` puts `root` in the user name: the answer says how to name the target.
     wrong = ssh("root@web-1", "true")
     assert wrong.returncode == 1 and "ssh -l root@web-1 web-1" in wrong.stderr, wrong.stderr
+
+
+def test_unauthenticated_connections_are_capped_per_source(bastion):
+    import socket
+    held = []
+    try:
+        for _ in range(16):
+            s = socket.create_connection(("127.0.0.1", bastion.ssh_port), timeout=5)
+            assert s.recv(64).startswith(b"SSH-2.0-"), "the first 16 get the banner"
+            held.append(s)
+        extra = socket.create_connection(("127.0.0.1", bastion.ssh_port), timeout=5)
+        assert extra.recv(64) == b"", "the 17th unauthenticated connection from one source is closed at once"
+        extra.close()
+        held.pop().close()
+        time.sleep(0.2)
+        again = socket.create_connection(("127.0.0.1", bastion.ssh_port), timeout=5)
+        assert again.recv(64).startswith(b"SSH-2.0-"), "a slot freed by a closed connection is given again"
+        again.close()
+    finally:
+        for s in held:
+            s.close()
+    assert bastion.ssh("echo still-open").returncode == 0
