@@ -16,7 +16,7 @@ final class BastionConnection: @unchecked Sendable {
     let source: String?
     let sourceAddress: UInt128?
     var access: BastionService.Access?
-    private var target: TargetConnection?
+    var target: TargetConnection?
 
     init(channel: any Channel, context: BastionContext) {
         self.id = Identifier.make(using: SystemRandomSource())
@@ -36,6 +36,16 @@ final class BastionConnection: @unchecked Sendable {
     /// The source this connection holds a pre-authentication slot for, until it authenticates or closes.
     private var admitted: String?
 
+    /// Lists the whole connection under its person, so that offboarding and the periodic check
+    /// close it even when it carries only port forwardings.
+    func register(userID: String) {
+        let channel = self.channel
+        self.context.service.registry.register(.init(id: BastionSessionRegistry.connectionPrefix + self.id, userID: userID) { _ in
+            // Its sessions end first and tell the person why; the connection follows a moment later.
+            channel.eventLoop.scheduleTask(in: .milliseconds(250)) { channel.close(promise: nil) }
+        })
+    }
+
     /// Gives the pre-authentication slot back (once).
     func authenticated() {
         if let source = self.admitted { self.context.limiter.release(source) }
@@ -45,6 +55,13 @@ final class BastionConnection: @unchecked Sendable {
     static func install(on channel: any Channel, context: BastionContext, authenticationTimeout: TimeAmount, admitted: String) throws {
         let connection = BastionConnection(channel: channel, context: context)
         connection.admitted = admitted
+        // First, so that nothing below can leave the pre-authentication slot or the registry entry behind.
+        channel.closeFuture.whenComplete { _ in
+            connection.authenticated()
+            context.service.registry.unregister(id: BastionSessionRegistry.connectionPrefix + connection.id)
+            connection.target?.close()
+            connection.target = nil
+        }
         var server = SSHServerConfiguration(hostKeys: [context.hostKey], userAuthDelegate: BastionAuthDelegate(connection: connection))
         server.maxAuthAttempts = 8
         let handler = NIOSSHHandler(role: .server(server), allocator: channel.allocator) { child, type in
@@ -52,13 +69,10 @@ final class BastionConnection: @unchecked Sendable {
         }
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.pipeline.syncOperations.addHandler(ConnectionErrorHandler(connection: connection))
-        // A connection that has not authenticated in time is closed.
+        // A connection that has not authenticated in time is closed; so is one that was only
+        // told why it may not go anywhere.
         channel.eventLoop.scheduleTask(in: authenticationTimeout) {
             if connection.access == nil { channel.close(promise: nil) }
-        }
-        channel.closeFuture.whenComplete { _ in
-            connection.authenticated()
-            connection.target?.close()
         }
     }
 
@@ -138,8 +152,15 @@ final class BastionAuthDelegate: NIOSSHServerUserAuthenticationDelegate, @unchec
             case .success(let access?):
                 connection.access = access
                 connection.authenticated()
-                if case .denied(_, let message) = access {
+                let channel = connection.channel
+                switch access {
+                case .denied(let identity, let message):
                     connection.logger.notice("denied", metadata: ["user_name": "\(userName)", "reason": "\(message)"])
+                    connection.register(userID: identity.user.id)
+                    // Long enough to read the reason; a denied connection holds nothing open.
+                    channel.eventLoop.scheduleTask(in: .seconds(30)) { channel.close(promise: nil) }
+                case .allowed(let grant):
+                    connection.register(userID: grant.identity.user.id)
                 }
                 responsePromise.succeed(.success)
             case .success(nil):

@@ -59,7 +59,7 @@ public final class BastionServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                let source = channel.remoteAddress?.ipAddress ?? "?"
+                let source = PreAuthenticationLimiter.key(channel.remoteAddress?.ipAddress)
                 guard limiter.admit(source) else {
                     context.logger.info("too many unauthenticated connections; closed", metadata: ["source": "\(source)"])
                     return channel.close()
@@ -109,6 +109,14 @@ final class PreAuthenticationLimiter: Sendable {
     init(perSource: Int, total: Int) {
         self.perSource = perSource
         self.total = total
+    }
+
+    /// The address a source is counted under: IPv4 addresses as they are, IPv6 by their /64 (one
+    /// host has a whole /64 to pick addresses from).
+    static func key(_ address: String?) -> String {
+        guard let address else { return "?" }
+        guard address.contains(":"), let prefix = try? IPPrefix(parsing: address) else { return address }
+        return IPPrefix.format(prefix.first & ~((UInt128(1) << 64) - 1), ipv4: false) + "/64"
     }
 
     func admit(_ source: String) -> Bool {

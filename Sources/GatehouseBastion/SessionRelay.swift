@@ -78,7 +78,8 @@ final class SessionRelay: @unchecked Sendable {
     // MARK: from the person
 
     fileprivate func fromPerson(_ data: SSHChannelData) {
-        guard self.phase != .ended else { return }
+        // Nothing reaches the target before its program starts recorded, or after the session ended.
+        guard self.phase == .running || self.phase == .starting else { return }
         if self.phase == .starting { return self.queue.append(.data(data)) }
         guard case .channel = data.type, case .byteBuffer(let buffer) = data.data else { return }
         self.bytesIn += Int64(buffer.readableBytes)
@@ -90,7 +91,9 @@ final class SessionRelay: @unchecked Sendable {
 
     fileprivate func personReadComplete(_ context: ChannelHandlerContext) {
         self.target?.flush()
-        if self.outbound.isWritable { context.read() } else { self.personPendingRead = true }
+        // While the session starts, reading stops (the SSH window then holds the person back),
+        // so what waits in the queue stays bounded.
+        if self.outbound.isWritable && self.phase != .starting { context.read() } else { self.personPendingRead = true }
     }
 
     fileprivate func personEvent(_ event: Any) {
@@ -140,7 +143,7 @@ final class SessionRelay: @unchecked Sendable {
     // MARK: from the target
 
     fileprivate func fromTarget(_ data: SSHChannelData) {
-        guard case .byteBuffer(let buffer) = data.data else { return }
+        guard self.phase != .ended, case .byteBuffer(let buffer) = data.data else { return }
         self.bytesOut += Int64(buffer.readableBytes)
         if self.recordInput, let recorder = self.recorder, self.phase == .running {
             do { try recorder.record(.output, buffer, at: self.now) } catch { return self.recordingFailed(error) }
@@ -288,8 +291,22 @@ final class SessionRelay: @unchecked Sendable {
 
     private func started(_ started: BastionService.Started, request: Any, wantReply: Bool, mode: String, command: String?) {
         let record = started.record
+        let service = self.connection.context.service
+        guard self.phase == .starting, self.inbound.isActive, self.outbound.isActive else {
+            // The person (or the target) left while the session was being recorded as started:
+            // nothing ran; the row is closed and that is audited.
+            self.phase = .ended
+            let ending = self.ending()
+            let done = self.inbound.eventLoop.makePromise(of: Void.self)
+            done.completeWithTask { try await service.recordingFailed(record, ending: ending, reason: "the connection ended before the program started; nothing ran") }
+            self.outbound.close(promise: nil)
+            self.inbound.close(promise: nil)
+            return
+        }
         self.record = record
-        self.recordInput = mode != "subsystem"
+        // Only sftp's binary protocol is recorded as its byte counts; any other subsystem, and
+        // sftp under a force-command (which OpenSSH runs instead), is recorded like exec.
+        self.recordInput = !(mode == "subsystem" && command == "sftp" && self.grant.forceCommand == nil)
         let header = RecordingHeader(session: record.id, user: record.username, login: record.login, host: record.host, source: record.source, mode: mode,
                                      command: command, term: self.pty?.term, width: self.width, height: self.height, started: record.startedAt.timeIntervalSince1970)
         do {
@@ -317,7 +334,6 @@ final class SessionRelay: @unchecked Sendable {
         }
         self.phase = .running
         if mode == "subsystem" { self.note(.marker, "subsystem \(command ?? "")") }
-        guard self.inbound.isActive else { return self.outbound.close(promise: nil) }
         self.forward(request, wantReply: wantReply)
         let queued = self.queue
         self.queue = []
@@ -328,6 +344,10 @@ final class SessionRelay: @unchecked Sendable {
             }
         }
         self.target?.flush()
+        if self.personPendingRead && self.outbound.isWritable {
+            self.personPendingRead = false
+            self.inbound.read()
+        }
     }
 
     /// Ends a live session (an administrator, offboarding, a locked account): the person is told

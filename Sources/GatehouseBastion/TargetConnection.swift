@@ -68,8 +68,11 @@ final class TargetConnection: @unchecked Sendable {
             }
             return promise.futureResult
         }.flatMapError { error in
-            guard self.failure == nil, attempt < 2, self.connection.channel.isActive, !self.isClosed else { return loop.makeFailedFuture(error) }
+            // The target refusing the channel itself (MaxSessions, a forwarding it does not allow) is an answer, not a dropped connection.
+            let rejected = (error as? NIOSSHError)?.type == .channelSetupRejected
+            guard !rejected, self.failure == nil, attempt < 2, self.connection.channel.isActive, !self.isClosed else { return loop.makeFailedFuture(error) }
             if case .connecting = self.state { self.state = .idle }
+            self.channel?.close(promise: nil)
             self.channel = nil
             self.connection.logger.info("target dropped the connection; trying again", metadata: ["host": "\(self.grant.host)", "error": "\(error)"])
             return loop.scheduleTask(in: .milliseconds(150 * Int64(attempt + 1))) {}.futureResult.flatMap {

@@ -72,7 +72,18 @@ enum SessionAdminRoutes {
                     var out = ByteBuffer()
                     if !chunk.isEmpty {
                         idle = 0
-                        for line in (try? decoder.feed(chunk)) ?? [] {
+                        let lines: [RecordingDecoder.Line]
+                        do {
+                            lines = try decoder.feed(chunk)
+                            if let id = decoder.preamble?.id, id != record.id { throw GatehouseError(.invalidInput, "the recording file belongs to another session") }
+                        } catch {
+                            // Headers are sent: the failure becomes the stream's last line, a marker event.
+                            let message = (error as? GatehouseError)?.message ?? "\(error)"
+                            out.writeString(Asciicast.event(RecordingEvent(time: 0, kind: .marker, data: "gatehouse: \(message)")) + "\n")
+                            try await writer.write(out)
+                            break
+                        }
+                        for line in lines {
                             switch line {
                             case .header(let header): out.writeString(Asciicast.header(header, trailer: summary?.trailer, sealed: summary?.sealed ?? false) + "\n")
                             case .event(let event): out.writeString(Asciicast.event(event) + "\n")
@@ -141,6 +152,9 @@ struct RecordingSummary {
         var trailer: RecordingTrailer?
         while let chunk = try? file.read(upToCount: 1 << 20), !chunk.isEmpty {
             for case .trailer(let t) in try decoder.feed(chunk) { trailer = t }
+        }
+        guard decoder.preamble?.id == expected.id else {
+            throw GatehouseError(.invalidInput, "the recording file of \(expected.id) belongs to another session: it was replaced")
         }
         return RecordingSummary(trailer: trailer, sealed: decoder.sealed)
     }

@@ -50,8 +50,11 @@ public struct BastionService: Sendable {
         /// The host key the target must present (`SHA256:...`), from its enrollment.
         public let hostKeyFingerprint: String
         let permit: SSHLoginPermit
-        /// The client's source address.
+        /// The client's source address, as text and as the policy compares it.
         public let source: String?
+        let sourceAddress: UInt128?
+        /// The rule's force-command: the target runs it whatever is asked.
+        public var forceCommand: String? { self.permit.forceCommand }
         /// Whether the policy lets this login forward ports (`permit-port-forwarding`).
         public var portForwarding: Bool { self.permit.extensions.contains("permit-port-forwarding") }
         public var pty: Bool { self.permit.extensions.contains("permit-pty") }
@@ -70,16 +73,15 @@ public struct BastionService: Sendable {
     public func authenticate(keyFingerprint: String, userName: String, source: String?, sourceAddress: UInt128?) async throws -> Access? {
         let env = self.environment
         let now = env.time.now()
-        let found = try await env.store.read { tx -> (certificates: [SSHCertificateRecord], user: User?, host: HostRecord?) in
-            let certificates = try await tx.sshCertificates(keyFingerprint: keyFingerprint).filter { $0.kind == "user" }
-            guard let newest = certificates.first else { return ([], nil, nil) }
-            let user = try await tx.user(id: newest.userID)
-            guard let target = BastionTarget(userName: userName) else { return (certificates, user, nil) }
-            return (certificates, user, try await tx.host(named: target.host))
-        }
+        let found = try await self.lookup(keyFingerprint: keyFingerprint, userName: userName)
         guard let user = found.user else { return nil }
         let identity = Identity(user: user, keyFingerprint: keyFingerprint)
-        let access = self.decide(identity: identity, certificates: found.certificates, userName: userName, host: found.host, source: source, sourceAddress: sourceAddress, now: now)
+        var access = self.decide(identity: identity, certificates: found.certificates, userName: userName, host: found.host, source: source, sourceAddress: sourceAddress, now: now)
+        if found.owners > 1 {
+            // Issuance takes a public key without proof of possession, so one person can have
+            // another's key certified: such a key identifies nobody.
+            access = .denied(identity, message: "this key is certified for more than one Gatehouse user; make a new key and sign in again")
+        }
         if case .denied(_, let message) = access {
             let target = BastionTarget(userName: userName)
             try await env.store.commit { _ in
@@ -87,8 +89,42 @@ public struct BastionService: Sendable {
                                              reason: message, sourceAddress: source,
                                              details: ["login": target?.login ?? user.username.rawValue, "user_name": String(userName.prefix(200)), "key": keyFingerprint]))
             }
+            // A locked or offboarded account does not get past authentication at all (it would
+            // otherwise hold connections open); the reason is in the audit log.
+            if user.status != .active { return nil }
         }
         return access
+    }
+
+    private func lookup(keyFingerprint: String, userName: String) async throws -> (certificates: [SSHCertificateRecord], user: User?, host: HostRecord?, owners: Int) {
+        try await self.environment.store.read { tx in
+            let all = try await tx.sshCertificates(keyFingerprint: keyFingerprint).filter { $0.kind == "user" }
+            guard let newest = all.first else { return ([], nil, nil, 0) }
+            let owners = Set(all.map(\.userID)).count
+            // Only the certificates of the person the key is (newest) certified to count.
+            let certificates = all.filter { $0.userID == newest.userID }
+            let user = try await tx.user(id: newest.userID)
+            guard let target = BastionTarget(userName: userName) else { return (certificates, user, nil, owners) }
+            return (certificates, user, try await tx.host(named: target.host), owners)
+        }
+    }
+
+    /// Decides again, now, for a grant made when the connection authenticated: every session
+    /// and port forwarding on a connection is checked on its own (certificate, account, policy,
+    /// host), so a long-lived connection keeps no access its person has lost.
+    func reauthorize(_ grant: Grant) async throws {
+        let found = try await self.lookup(keyFingerprint: grant.identity.keyFingerprint, userName: "\(grant.login)@\(grant.host)")
+        guard let user = found.user, user.id == grant.identity.user.id, found.owners == 1 else {
+            throw GatehouseError(.forbidden, "this key no longer identifies \(grant.identity.user.username)")
+        }
+        let access = self.decide(identity: Identity(user: user, keyFingerprint: grant.identity.keyFingerprint), certificates: found.certificates,
+                                 userName: "\(grant.login)@\(grant.host)", host: found.host, source: grant.source, sourceAddress: grant.sourceAddress,
+                                 now: self.environment.time.now())
+        switch access {
+        case .allowed(let now) where now.hostKeyFingerprint == grant.hostKeyFingerprint && now.address == grant.address && now.port == grant.port: return
+        case .allowed: throw GatehouseError(.forbidden, "\(grant.host)'s address or host key changed since this connection began; connect again")
+        case .denied(_, let message): throw GatehouseError(.forbidden, message)
+        }
     }
 
     func decide(identity: Identity, certificates: [SSHCertificateRecord], userName: String, host record: HostRecord?, source: String?, sourceAddress: UInt128?, now: Date) -> Access {
@@ -128,7 +164,7 @@ public struct BastionService: Sendable {
             return deny("\(target.host) has no address in the policy")
         }
         return .allowed(Grant(identity: identity, login: login, host: target.host, address: address.description, port: host.sshPort, hostKeyFingerprint: hostKey,
-                              permit: permit, source: source))
+                              permit: permit, source: source, sourceAddress: sourceAddress))
     }
 
     /// A certificate for the onward connection: the bastion's fresh key, exactly `LOGIN@HOST`,
@@ -174,6 +210,7 @@ public struct BastionService: Sendable {
     /// Records and audits the start of a session's program (`shell`, `exec`, `subsystem`),
     /// before it runs. Fails closed: without this record, nothing runs.
     public func start(_ grant: Grant, id: String, mode: String, command: String?) async throws -> Started {
+        try await self.reauthorize(grant)
         let env = self.environment
         let now = env.time.now()
         let record = BastionSessionRecord(id: id, userID: grant.identity.user.id, username: grant.identity.user.username.rawValue, login: grant.login, host: grant.host,
@@ -252,6 +289,9 @@ public struct BastionService: Sendable {
         guard let record = try await env.store.read({ tx in try await tx.bastionSession(id: id) }), record.endedAt == nil else {
             throw GatehouseError(.notFound, "there is no live session \(id.prefix(64))")
         }
+        guard self.registry.isLive(id: id) else {
+            throw GatehouseError(.notFound, "session \(id.prefix(64)) is not live on this server (another replica runs it, or it is still starting)")
+        }
         try await env.store.commit { _ in
             Change((), event: AuditEvent(code: .sshSessionKilled, time: env.time.now(), actor: actor, subject: "session:\(id)", reason: reason.map { String($0.prefix(500)) },
                                          details: ["user": record.username, "login": record.login, "host": record.host]))
@@ -263,6 +303,7 @@ public struct BastionService: Sendable {
 
     /// Audits a port forwarding channel the policy allowed, before it is opened.
     public func forwarding(_ grant: Grant, to host: String, port: Int) async throws {
+        try await self.reauthorize(grant)
         let env = self.environment
         try await env.store.commit { _ in
             Change((), event: AuditEvent(code: .sshForwardingOpened, time: env.time.now(), actor: "user:\(grant.identity.user.username)", subject: "host:\(grant.host)",

@@ -27,6 +27,12 @@ public final class BastionSessionRegistry: Sendable {
 
     public var live: [Entry] { self.entries.mutate { Array($0.values) } }
 
+    public func isLive(id: String) -> Bool { self.entries.mutate { $0[id] != nil } }
+
+    /// Entries for whole connections (`connection:ID`), so that offboarding and the periodic
+    /// check also end connections that carry only port forwardings; they are not sessions.
+    public static let connectionPrefix = "connection:"
+
     /// Ends one session; false when it is not live here.
     @discardableResult
     public func end(id: String, reason: String) -> Bool {
@@ -35,12 +41,12 @@ public final class BastionSessionRegistry: Sendable {
         return true
     }
 
-    /// Ends every live session of a person; returns how many.
+    /// Ends every live session and connection of a person; returns how many sessions.
     @discardableResult
     public func end(userID: String, reason: String) -> Int {
         let matching = self.entries.mutate { $0.values.filter { $0.userID == userID } }
         for entry in matching { entry.end(reason) }
-        return matching.count
+        return matching.filter { !$0.id.hasPrefix(Self.connectionPrefix) }.count
     }
 }
 

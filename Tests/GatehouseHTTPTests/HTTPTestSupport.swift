@@ -69,7 +69,7 @@ enum HTTPTestSupport {
         )
     }
 
-    static let bootstrapEvents: Int64 = 6
+    static let bootstrapEvents: Int64 = 7
 
     static func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 

@@ -21,7 +21,7 @@ struct AuditLogTests {
         try await TestStore.with(kind) { store in
             let (env, log) = try await self.setUp(store)
             let first = try #require(try await log.publishCheckpoint())
-            #expect(first.size == 6)
+            #expect(first.size == 7)
             // Nothing new: the same checkpoint, not a new signature.
             let again = try #require(try await log.publishCheckpoint())
             #expect(again.size == first.size && again.note == first.note)
@@ -30,21 +30,21 @@ struct AuditLogTests {
                 _ = try await invitations.invite(username: try Username(validating: name), email: nil, role: .member, actor: "t")
             }
             let second = try #require(try await log.publishCheckpoint())
-            #expect(second.size == 9)
+            #expect(second.size == 10)
 
             let bundle = try await log.bundle()
             let result = AuditVerifier.verify(entries: bundle.verifiableEntries, checkpoints: bundle.checkpoints, verifier: log.verifier)
             #expect(result.isValid)
-            #expect(result.entries == 9 && result.checkpoints == 2)
+            #expect(result.entries == 10 && result.checkpoints == 2)
 
-            for entry in Int64(1)...9 {
+            for entry in Int64(1)...10 {
                 let proof = try await log.inclusionProof(sequence: entry, size: nil)
                 #expect(proof.verifies, "entry \(entry)")
             }
-            #expect(try await log.inclusionProof(sequence: 3, size: 6).verifies)
-            #expect(try await log.consistencyProof(oldSize: 6, size: 9).verifies)
-            await #expect(throws: GatehouseError.self) { _ = try await log.inclusionProof(sequence: 7, size: 6) }
-            await #expect(throws: GatehouseError.self) { _ = try await log.consistencyProof(oldSize: 5, size: nil) }
+            #expect(try await log.inclusionProof(sequence: 3, size: 7).verifies)
+            #expect(try await log.consistencyProof(oldSize: 7, size: 10).verifies)
+            await #expect(throws: GatehouseError.self) { _ = try await log.inclusionProof(sequence: 8, size: 7) }
+            await #expect(throws: GatehouseError.self) { _ = try await log.consistencyProof(oldSize: 6, size: nil) }
         }
     }
 
@@ -62,19 +62,19 @@ struct AuditLogTests {
             for name in ["a", "b"] {
                 _ = try await invitations.invite(username: try Username(validating: name), email: nil, role: .member, actor: "t")
             }
-            #expect(try await log.publishCheckpoint()?.size == 8)
+            #expect(try await log.publishCheckpoint()?.size == 9)
             let sql = store as! SQLStore
             try await sql.execute(unsafeSQL: "DELETE FROM invitations")
-            try await sql.execute(unsafeSQL: "DELETE FROM audit_events WHERE seq > 6")
-            try await sql.execute(unsafeSQL: "DELETE FROM audit_checkpoints WHERE tree_size > 6")
+            try await sql.execute(unsafeSQL: "DELETE FROM audit_events WHERE seq > 7")
+            try await sql.execute(unsafeSQL: "DELETE FROM audit_checkpoints WHERE tree_size > 7")
             _ = try await invitations.invite(username: try Username(validating: "c"), email: nil, role: .member, actor: "t")
             do {
                 _ = try await log.publishCheckpoint()
                 Issue.record("a checkpoint was signed over a rolled-back log")
             } catch let error as GatehouseError {
-                #expect(error.message.contains("covers 8 entries but the log has 7"))
+                #expect(error.message.contains("covers 9 entries but the log has 8"))
             }
-            #expect(try await log.checkpoints().map(\.size) == [6])
+            #expect(try await log.checkpoints().map(\.size) == [7])
         }
     }
 

@@ -119,11 +119,9 @@ struct BastionServiceTests {
         #expect(try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil).map { if case .allowed = $0 { true } else { false } } == true)
         _ = try await OffboardingService(environment: ServiceEnvironment(store: f.test.store, time: f.time, random: SeededRandomSource(seed: 9)))
             .offboard(username: f.alice.username, actor: "test", reason: nil)
-        guard case .denied(_, let gone)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
-            Issue.record("an offboarded person should be denied")
-            return
-        }
-        #expect(gone.contains("offboarded"))
+        // An offboarded person does not get past authentication; the reason is audited.
+        #expect(try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) == nil)
+        #expect(try await Self.events(f, .sshSessionDenied).last?.reason?.contains("offboarded") == true)
     }
 
     @Test(arguments: TestStoreKind.available)
@@ -165,11 +163,33 @@ struct BastionServiceTests {
         await #expect(throws: GatehouseError.self) { try await b.session(id: "../../etc/passwd") }
         await #expect(throws: GatehouseError.self) { try await b.kill(id: id, actor: "test", reason: nil) }  // not live
 
+        // Each session is decided again when it starts: a policy change reaches a connection
+        // that was allowed when it began.
+        _ = try await f.policy.apply(source: Self.policy.replacingOccurrences(of: "hosts = [web-1, db-1, new-1]", with: "hosts = [db-1]"), fileName: "t.policy", actor: "test")
+        await #expect { try await b.start(grant, id: "9b2f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e61", mode: "shell", command: nil) } throws: {
+            ($0 as? GatehouseError)?.message.contains("does not allow alice to log in as root on web-1") == true
+        }
+        await #expect(throws: GatehouseError.self) { try await b.forwarding(grant, to: "127.0.0.1", port: 80) }
+        _ = try await f.policy.apply(source: Self.policy, fileName: "t.policy", actor: "test")
+
         // A recording that fails: audited as failed, the session ended with the reason.
         let second = try await b.start(grant, id: "9b2f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e60", mode: "shell", command: nil)
         try await b.recordingFailed(second.record, ending: .init(exitStatus: nil, exitSignal: nil, endedBy: nil, bytesIn: 0, bytesOut: 0), reason: "No space left on device")
         let failed = try #require(try await Self.events(f, .sshRecordingFailed).last)
         #expect(failed.outcome == .failed && failed.reason?.contains("No space left") == true)
+    }
+
+    @Test(arguments: TestStoreKind.available)
+    func aKeyCertifiedToTwoPeopleIdentifiesNobody(_ kind: TestStoreKind) async throws {
+        let f = try await Self.fixture(kind)
+        defer { Task { await f.test.close() } }
+        // Bob has Alice's public key certified (issuance needs no proof of possession).
+        _ = try await f.ssh.issue(user: f.bob, publicKey: f.key, hosts: nil, lifetime: 600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r9")
+        guard case .denied(_, let message)? = try await f.bastion.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
+            Issue.record("a key certified to two people should be denied")
+            return
+        }
+        #expect(message.contains("more than one Gatehouse user"))
     }
 
     @Test(arguments: TestStoreKind.available)

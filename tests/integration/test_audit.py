@@ -116,11 +116,11 @@ def server(servers, tmp_path):
 def test_checkpoints_proofs_and_an_independent_verifier_agree(server, tmp_path):
     data = server.data_dir
     key = verifier_key(data)
-    assert run(data, "audit", "verify").stdout.startswith("audit log verified: 13 entries")
+    assert run(data, "audit", "verify").stdout.startswith("audit log verified: 14 entries")
     path, bundle = export(data, tmp_path)
-    assert independent_verify(bundle, key)[0] == 13
+    assert independent_verify(bundle, key)[0] == 14
     r = gatehouse("audit", "verify", "--bundle", str(path), "--key", key)
-    assert r.returncode == 0 and "13 entries" in r.stdout, r.stderr
+    assert r.returncode == 0 and "14 entries" in r.stdout, r.stderr
 
     proof = json.loads(run(data, "audit", "prove", "--entry", "9").stdout)
     leaf = bytes.fromhex(proof["leaf_hash"])

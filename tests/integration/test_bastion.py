@@ -58,7 +58,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 PermitRootLogin prohibit-password
-AcceptEnv LANG LC_*
+AcceptEnv LANG LC_* GH_SECRET
 Subsystem sftp internal-sftp
 LogLevel VERBOSE
 """)
@@ -320,9 +320,10 @@ def test_offboarding_ends_live_sessions_within_a_second(bastion, tmp_path):
     time.sleep(0.5)
     sessions = {s["username"]: s for s in json.loads(bastion.sessions("list", "--json").stdout)}
     assert "offboarded" in sessions["carol"]["ended_by"] and sessions["carol"]["recording_sha256"], sessions["carol"]
-    # Carol cannot start another: her certificate is revoked and her account is gone.
+    # Carol cannot start another: she does not get past authentication, and the reason is audited.
     r = bastion.ssh("true", key=key)
-    assert r.returncode == 1 and (b"offboarded" in r.stderr or b"revoked" in r.stderr), r.stderr
+    assert r.returncode == 255 and b"Permission denied" in r.stderr, r.stderr
+    assert "offboarded" in bastion.audit("ssh.session_denied")[-1]["reason"]
 
 
 def test_sessions_are_watched_live_and_killed_by_an_administrator(bastion):
@@ -518,3 +519,14 @@ def test_unauthenticated_connections_are_capped_per_source(bastion):
         for s in held:
             s.close()
     assert bastion.ssh("echo still-open").returncode == 0
+
+
+def test_environment_is_filtered_and_exit_signals_are_relayed(bastion):
+    # The target's sshd would take GH_SECRET (AcceptEnv); the bastion passes only its allowlist.
+    r = bastion.ssh("echo lang=$LANG secret=$GH_SECRET", extra=("-o", "SetEnv=LANG=C.UTF-8 GH_SECRET=leaked"))
+    assert r.returncode == 0 and r.stdout == b"lang=C.UTF-8 secret=\n", (r.stdout, r.stderr)
+    # A program killed by a signal: the client sees it, and the session records it.
+    r = bastion.ssh("kill -TERM $$")
+    assert r.returncode == 255, (r.returncode, r.stderr)
+    s = json.loads(bastion.sessions("list", "--json").stdout)[0]
+    assert s["exit_signal"] == "TERM" and "exit_status" not in s, s

@@ -36,7 +36,7 @@ def test_two_replicas_share_one_state(servers, tmp_path, postgres_url):
             pytest.fail(f"replica did not start: {s.proc.stderr.read() if s.proc.poll() is not None else ''}")
 
     keys = subprocess.run(psql + ["-At", "-c", "SELECT count(*), count(DISTINCT purpose) FROM sealed_keys"], capture_output=True, text=True, check=True)
-    assert keys.stdout.strip() == "5|5"
+    assert keys.stdout.strip() == "6|6"
     versions = subprocess.run(psql + ["-At", "-c", "SELECT version FROM gatehouse_schema_migrations"], capture_output=True, text=True, check=True)
     assert versions.stdout.split() == ["1", "2", "3", "4", "5", "6", "7", "8", "9"]
 

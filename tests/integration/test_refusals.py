@@ -146,7 +146,7 @@ def test_malformed_config(tmp_path, text, expected):
     cfg = tmp_path / "gatehouse.toml"
     cfg.write_bytes(text.encode("latin-1"))
     s = Server(tmp_path / "data", "--config", str(cfg))
-    s.args = [a for a in s.args if a not in ("--listen",) and not a.startswith("127.0.0.1:")]
+    s.args = [a for a in s.args if a not in ("--listen", "--ssh-listen") and not a.startswith("127.0.0.1:")]
     code = s.run_to_exit()
     assert code == 1
     assert s.stderr.strip().startswith("gatehouse: error: ") and expected in s.stderr, s.stderr

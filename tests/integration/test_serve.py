@@ -36,7 +36,7 @@ def test_first_start_creates_sealed_state_and_prints_one_enrollment_url(servers,
     (stored,) = db.execute("SELECT token_hash FROM invitations WHERE kind = 'bootstrap'").fetchone()
     assert stored == hashlib.sha256(links[0].encode()).hexdigest()
     purposes = {row[0] for row in db.execute("SELECT purpose FROM sealed_keys")}
-    assert purposes == {"token-signing", "ssh-user-ca", "ssh-host-ca", "x509-root", "audit-signing"}
+    assert purposes == {"token-signing", "ssh-user-ca", "ssh-host-ca", "x509-root", "audit-signing", "ssh-bastion-host"}
     # Private keys are not stored in clear: every sealed blob is version 1 AES-GCM of a 32-byte key.
     for (blob,) in db.execute("SELECT sealed_private_key FROM sealed_keys"):
         import base64
@@ -97,7 +97,7 @@ def test_admin_status_and_invite_through_the_socket(servers, tmp_path):
     r = gatehouse("admin", "status", "--json", "--data-dir", str(data))
     status = json.loads(r.stdout)
     assert status["pendingInvitations"] == 2 and status["storeKind"] == "sqlite"
-    assert status["auditEvents"] == 10  # 6 keys and init, the first OIDC key, the X.509 intermediate, bootstrap and this invitation
+    assert status["auditEvents"] == 11  # 7 keys and init, the first OIDC key, the X.509 intermediate, bootstrap and this invitation
     # A second invitation for the same person is refused with a clear line and exit 1.
     r = gatehouse("admin", "invite", "alice", "--email", "alice@example.org", "--data-dir", str(data))
     assert r.returncode == 1
@@ -111,7 +111,7 @@ def test_admin_status_and_invite_through_the_socket(servers, tmp_path):
         r = gatehouse("admin", "invite", *args, "--data-dir", str(data))
         assert r.returncode == 1 and message in r.stderr, r.stderr
     status = json.loads(gatehouse("admin", "status", "--json", "--data-dir", str(data)).stdout)
-    assert status["pendingInvitations"] == 2 and status["auditEvents"] == 10
+    assert status["pendingInvitations"] == 2 and status["auditEvents"] == 11
     s.stop()
     r = gatehouse("admin", "status", "--data-dir", str(data))
     assert r.returncode == 1 and "no gatehouse server is running" in r.stderr
