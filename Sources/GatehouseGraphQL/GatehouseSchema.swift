@@ -39,11 +39,11 @@ public struct GraphQLContext: Sendable {
     /// The bastion's sessions (admin socket only).
     public let bastion: BastionService?
     /// A session's recording as asciicast v2, its digest checked (admin socket only).
-    public let sessionRecording: (@Sendable (String) async throws -> String)?
+    public let sessionRecording: (@Sendable (String, Int) async throws -> String)?
 
     public init(serverInfo: ServerInfo, auditLog: AuditLog? = nil, policy: PolicyService? = nil, offboarding: OffboardingService? = nil, actor: String? = nil,
                 pki: PKIService? = nil, signCertificate: (@Sendable (String, Int?) async throws -> IssuedCertificateNode)? = nil,
-                bastion: BastionService? = nil, sessionRecording: (@Sendable (String) async throws -> String)? = nil) {
+                bastion: BastionService? = nil, sessionRecording: (@Sendable (String, Int) async throws -> String)? = nil) {
         self.bastion = bastion
         self.sessionRecording = sessionRecording
         self.serverInfo = serverInfo
@@ -190,7 +190,8 @@ public enum GatehouseSchema {
                 }.description("Sessions through the SSH bastion, newest first.")
                 Field("sessionRecording", at: GatehouseResolver.sessionRecording) {
                     Argument("id", at: \.id)
-                }.description("A session's recording as an asciicast v2 file (at most 16 MiB; larger ones through `gatehouse sessions play --raw`), after its SHA-256 is checked against the audit log.")
+                    Argument("afterEvent", at: \.afterEvent).description("Skip this many events (the header line is always first): poll with the count seen so far to watch a live session.")
+                }.description("A session's recording as asciicast v2 (at most 16 MiB; larger ones through `gatehouse sessions play --raw`). A sealed one is checked first against the SHA-256 recorded when it was sealed; a live one is what has been written so far.")
             }
             Mutation {
                 Field("revokeCertificate", at: GatehouseResolver.revokeCertificate) {

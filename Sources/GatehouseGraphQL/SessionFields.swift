@@ -51,6 +51,7 @@ struct SessionsArguments: Codable {
 
 struct SessionArguments: Codable {
     let id: String
+    let afterEvent: Int?
 }
 
 struct KillSessionArguments: Codable {
@@ -74,7 +75,8 @@ extension GatehouseResolver {
 
     func sessionRecording(context: GraphQLContext, arguments: SessionArguments) async throws -> String {
         guard let render = context.sessionRecording else { throw Self.forbidden("recordings") }
-        do { return try await render(arguments.id) } catch let error as GatehouseError { throw Self.userError(error) }
+        guard (arguments.afterEvent ?? 0) >= 0 else { throw GraphQLError(message: "afterEvent must not be negative", extensions: ["code": .string("BAD_USER_INPUT")]) }
+        do { return try await render(arguments.id, arguments.afterEvent ?? 0) } catch let error as GatehouseError { throw Self.userError(error) }
     }
 
     func killSession(context: GraphQLContext, arguments: KillSessionArguments) async throws -> String {

@@ -78,9 +78,9 @@ public enum AdminRoutes {
         limits.maxBodyBytes = PolicyRoutes.maxBodyBytes  // a policy text can travel in a mutation
         let gateway = try? GraphQLGateway(.admin, limits: limits)
         let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
-        var sessionRecording: (@Sendable (String) async throws -> String)?
+        var sessionRecording: (@Sendable (String, Int) async throws -> String)?
         if let bastion = deps.bastion, let directory = deps.recordingsDirectory {
-            sessionRecording = { id in try await SessionAdminRoutes.asciicast(id: id, bastion: bastion, recordings: directory, limit: 16 << 20) }
+            sessionRecording = { id, after in try await SessionAdminRoutes.asciicast(id: id, after: after, bastion: bastion, recordings: directory, limit: 16 << 20) }
         }
         let recordingRenderer = sessionRecording
         router.post("/v1/graphql") { request, _ in

@@ -107,7 +107,7 @@ enum SessionAdminRoutes {
 
 extension SessionAdminRoutes {
     /// A whole recording as asciicast v2 text (for GraphQL), its digest checked; refused past `limit` bytes.
-    static func asciicast(id: String, bastion: BastionService, recordings: String, limit: Int) async throws -> String {
+    static func asciicast(id: String, after: Int, bastion: BastionService, recordings: String, limit: Int) async throws -> String {
         let record = try await bastion.session(id: id)
         let path = (recordings as NSString).appendingPathComponent("\(record.id).\(RecordingFormat.fileExtension)")
         let summary = try RecordingSummary.read(path: path, bastion: bastion, expected: record)
@@ -115,11 +115,14 @@ extension SessionAdminRoutes {
         defer { try? file.close() }
         let decoder = RecordingDecoder { try bastion.recordingKey($0) }
         var out = ""
+        var seen = 0
         while let chunk = try? file.read(upToCount: 1 << 20), !chunk.isEmpty {
             for line in try decoder.feed(chunk) {
                 switch line {
                 case .header(let header): out += Asciicast.header(header, trailer: summary.trailer, sealed: summary.sealed) + "\n"
-                case .event(let event): out += Asciicast.event(event) + "\n"
+                case .event(let event):
+                    seen += 1
+                    if seen > after { out += Asciicast.event(event) + "\n" }
                 case .trailer: break
                 }
             }

@@ -154,7 +154,12 @@ public struct BastionService: Sendable {
         guard live.contains(where: { $0.principals.contains(principal) }) else {
             return deny("your SSH certificate does not allow \(login) on \(target.host); get a fresh one with `gatehouse login` if the policy changed")
         }
-        guard let permit = self.ssh.permits(for: user, hosts: [target.host], sourceAddress: sourceAddress, lastStepUp: nil).first(where: { $0.login == login }) else {
+        // `step_up` rules: the passkey check behind the certificate that carries this login counts.
+        let stepUp = live.filter { $0.principals.contains(principal) }.compactMap(\.authTime).max()
+        guard let permit = self.ssh.permits(for: user, hosts: [target.host], sourceAddress: sourceAddress, lastStepUp: stepUp).first(where: { $0.login == login }) else {
+            if self.ssh.permits(for: user, hosts: [target.host], sourceAddress: sourceAddress, lastStepUp: now).contains(where: { $0.login == login }) {
+                return deny("\(login) on \(target.host) needs a recent passkey check (the rule's step_up): sign in again with `gatehouse login` and get a fresh certificate")
+            }
             return deny("the policy does not allow \(user.username) to log in as \(login) on \(target.host) now\(source.map { " from \($0)" } ?? "")")
         }
         guard let record, record.joinedAt != nil, let hostKey = record.hostKeyFingerprint else {

@@ -14,9 +14,13 @@ public struct SSHCertificateRecord: Sendable, Equatable {
     public var validBefore: Date
     public var createdAt: Date
     public var revokedAt: Date?
+    /// When the person last proved their passkey before this certificate was issued (the sign-in
+    /// or step-up of the token that asked for it); nil for host and onward certificates.
+    public var authTime: Date?
 
     public init(serial: UInt64, userID: String, kind: String, keyFingerprint: String, principals: [String], keyID: String, validAfter: Date, validBefore: Date,
-                createdAt: Date, revokedAt: Date? = nil) {
+                createdAt: Date, revokedAt: Date? = nil, authTime: Date? = nil) {
+        self.authTime = authTime
         self.serial = serial
         self.userID = userID
         self.kind = kind

@@ -104,7 +104,7 @@ public struct SSHCertificateService: Sendable {
             let record = SSHCertificateRecord(
                 serial: serial, userID: user.id, kind: "user", keyFingerprint: key.fingerprint, principals: certificate.principals, keyID: certificate.keyID,
                 validAfter: Date(timeIntervalSince1970: TimeInterval(certificate.validAfter)), validBefore: Date(timeIntervalSince1970: TimeInterval(certificate.validBefore)),
-                createdAt: now
+                createdAt: now, authTime: lastStepUp
             )
             try await env.store.commit { tx in
                 // The account may have been offboarded since the token was checked; the lock

@@ -347,6 +347,9 @@ enum Migrations {
                 "CREATE INDEX bastion_sessions_user ON bastion_sessions (user_id)",
                 "CREATE INDEX bastion_sessions_started ON bastion_sessions (started_at)",
                 "CREATE INDEX ssh_certificates_key ON ssh_certificates (key_fingerprint)",
+                // When the person last proved their passkey before the certificate was issued: the
+                // bastion honours `step_up` rules with it.
+                "ALTER TABLE ssh_certificates ADD COLUMN auth_time BIGINT",
             ]
         },
     ]

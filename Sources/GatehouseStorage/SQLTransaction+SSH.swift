@@ -5,7 +5,7 @@ import SQLKit
 
 /// The SSH certificate inventory (migration 6).
 extension SQLTransaction {
-    static let sshColumns = "serial, user_id, kind, key_fingerprint, principals, key_id, valid_after, valid_before, created_at, revoked_at"
+    static let sshColumns = "serial, user_id, kind, key_fingerprint, principals, key_id, valid_after, valid_before, created_at, revoked_at, auth_time"
 
     func sshCertificates(userID: String) async throws -> [SSHCertificateRecord] {
         try await self.db.raw("SELECT \(unsafeRaw: Self.sshColumns) FROM ssh_certificates WHERE user_id = \(bind: userID) ORDER BY created_at DESC, serial").all().map(Self.certificate)
@@ -25,7 +25,8 @@ extension SQLTransaction {
                 keyFingerprint: try row.decode(column: "key_fingerprint", as: String.self),
                 principals: principals.isEmpty ? [] : principals.split(separator: ",").map(String.init), keyID: try row.decode(column: "key_id", as: String.self),
                 validAfter: Self.date(try row.decode(column: "valid_after", as: Int64.self)), validBefore: Self.date(try row.decode(column: "valid_before", as: Int64.self)),
-                createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)), revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date)
+                createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)), revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date),
+                authTime: try row.decode(column: "auth_time", as: Int64?.self).map(Self.date)
             )
     }
 
@@ -33,7 +34,8 @@ extension SQLTransaction {
         let rows = try await self.db.raw("""
             INSERT INTO ssh_certificates (\(unsafeRaw: Self.sshColumns))
             VALUES (\(bind: String(r.serial)), \(bind: r.userID), \(bind: r.kind), \(bind: r.keyFingerprint), \(bind: r.principals.joined(separator: ",")), \(bind: r.keyID),
-                    \(bind: Self.millis(r.validAfter)), \(bind: Self.millis(r.validBefore)), \(bind: Self.millis(r.createdAt)), \(bind: r.revokedAt.map(Self.millis)))
+                    \(bind: Self.millis(r.validAfter)), \(bind: Self.millis(r.validBefore)), \(bind: Self.millis(r.createdAt)), \(bind: r.revokedAt.map(Self.millis)),
+                    \(bind: r.authTime.map(Self.millis)))
             ON CONFLICT DO NOTHING RETURNING serial
             """).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "certificate serial \(r.serial) exists") }

@@ -180,6 +180,34 @@ struct BastionServiceTests {
     }
 
     @Test(arguments: TestStoreKind.available)
+    func stepUpRulesCountThePasskeyCheckBehindTheCertificate(_ kind: TestStoreKind) async throws {
+        let f = try await Self.fixture(kind)
+        defer { Task { await f.test.close() } }
+        _ = try await f.policy.apply(source: Self.policy + "\nallow ssh deploys { who = [staff] logins = [deploy] hosts = [web-1] step_up = 10m }\n", fileName: "t.policy", actor: "test")
+        // A certificate issued right after a passkey check carries deploy@web-1; one without does not.
+        let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey)
+        let issued = try await f.ssh.issue(user: f.bob, publicKey: key.authorizedKey, hosts: ["web-1"], lifetime: 3600, sourceAddress: nil, source: nil,
+                                           lastStepUp: Self.t0, requestID: "r3")
+        #expect(issued.principals.contains("deploy@web-1"))
+        f.time.advance(by: 300)
+        guard case .allowed? = try await f.bastion.authenticate(keyFingerprint: key.fingerprint, userName: "deploy@web-1", source: nil, sourceAddress: nil) else {
+            Issue.record("five minutes after the passkey check, deploy@web-1 should be allowed")
+            return
+        }
+        f.time.advance(by: 400)
+        guard case .denied(_, let message)? = try await f.bastion.authenticate(keyFingerprint: key.fingerprint, userName: "deploy@web-1", source: nil, sourceAddress: nil) else {
+            Issue.record("eleven minutes after, the step-up rule should deny")
+            return
+        }
+        #expect(message.contains("needs a recent passkey check"))
+        // Other logins on the same certificate do not need it.
+        guard case .allowed? = try await f.bastion.authenticate(keyFingerprint: key.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
+            Issue.record("root@web-1 has no step-up rule")
+            return
+        }
+    }
+
+    @Test(arguments: TestStoreKind.available)
     func aKeyCertifiedToTwoPeopleIdentifiesNobody(_ kind: TestStoreKind) async throws {
         let f = try await Self.fixture(kind)
         defer { Task { await f.test.close() } }

@@ -458,6 +458,16 @@ def test_sessions_through_graphql(bastion):
         assert done["exitStatus"] == 0 and len(done["recordingSha256"]) == 64, everything
         cast = admin(f'{{ sessionRecording(id: "{done["id"]}") }}')["data"]["sessionRecording"].splitlines()
         assert json.loads(cast[0])["gatehouse"]["exit_status"] == 0 and any("via-graphql" in line for line in cast[1:]), cast
+        # Watching by polling: the events after those already seen.
+        deadline = time.time() + 5  # frames reach the file at least every second
+        while True:
+            first = admin(f'{{ sessionRecording(id: "{live[0]["id"]}") }}')["data"]["sessionRecording"].splitlines()
+            if any("started" in line for line in first[1:]) or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert any("started" in line for line in first[1:]), first
+        later = admin(f'{{ sessionRecording(id: "{live[0]["id"]}", afterEvent: {len(first) - 1}) }}')["data"]["sessionRecording"].splitlines()
+        assert later[0] == first[0] and not any("started" in line for line in later[1:]), later
         killed = admin(f'mutation {{ killSession(id: "{live[0]["id"]}", reason: "graphql drill") }}')
         assert killed["data"]["killSession"] == live[0]["id"], killed
         proc.wait(timeout=5)
@@ -530,3 +540,21 @@ def test_environment_is_filtered_and_exit_signals_are_relayed(bastion):
     assert r.returncode == 255, (r.returncode, r.stderr)
     s = json.loads(bastion.sessions("list", "--json").stdout)[0]
     assert s["exit_signal"] == "TERM" and "exit_status" not in s, s
+
+
+def test_rsync_over_the_bastion(bastion, tmp_path):
+    source = tmp_path / "tree"
+    (source / "sub").mkdir(parents=True)
+    (source / "a.txt").write_text("alpha\n")
+    (source / "sub" / "b.bin").write_bytes(os.urandom(300_000))
+    remote = f"/tmp/gh-rsync-{os.getpid()}"
+    shell = " ".join(["ssh", *bastion.ssh_args(), "-p", str(bastion.ssh_port), "-l", "root@web-1"])
+    r = subprocess.run(["rsync", "-a", "-e", shell, f"{source}/", f"127.0.0.1:{remote}/"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    back = tmp_path / "back"
+    r = subprocess.run(["rsync", "-a", "-e", shell, f"127.0.0.1:{remote}/", f"{back}/"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (back / "a.txt").read_text() == "alpha\n" and (back / "sub" / "b.bin").read_bytes() == (source / "sub" / "b.bin").read_bytes()
+    shutil.rmtree(remote)
+    sessions = json.loads(bastion.sessions("list", "--json").stdout)
+    assert len(sessions) == 2 and all(s["mode"] == "exec" and s["command"].startswith("rsync --server") and s["exit_status"] == 0 for s in sessions), sessions

@@ -47,7 +47,7 @@ def test_first_start_creates_sealed_state_and_prints_one_enrollment_url(servers,
     # The X.509 authority's first intermediate is audited once too (pki.authority_activated).
     rest = [c for c in codes if c != "pki.authority_activated"]
     assert codes.count("pki.authority_activated") == 1
-    assert rest[0] == "system.initialized" and rest.count("key.generated") == 5 and rest[-2:] == ["invitation.created", "oidc.key_rotated"]
+    assert rest[0] == "system.initialized" and rest.count("key.generated") == 6 and rest[-2:] == ["invitation.created", "oidc.key_rotated"]
     # The socket is removed on a clean stop.
     assert not os.path.exists(data / "admin.sock")
 
