@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "gatehouse", path: ".."),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         .executableTarget(
@@ -34,6 +35,11 @@ let package = Package(
         .executableTarget(
             name: "fuzz-network",
             dependencies: [.product(name: "GatehouseHostNetwork", package: "gatehouse"), .product(name: "GatehouseCore", package: "gatehouse")]
+        ),
+        .executableTarget(
+            name: "fuzz-recording",
+            dependencies: [.product(name: "GatehouseRecording", package: "gatehouse"), .product(name: "GatehouseCore", package: "gatehouse"),
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
         .executableTarget(
             name: "fuzz-graphql",
