@@ -347,8 +347,10 @@ public final class NetworkService: Sendable {
     public func nextConfiguration(host: String, after version: String?, timeout: Duration, interval: Duration = .milliseconds(200)) async throws -> HostNetworkConfig {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        var config = try await self.configuration(host: host, shared: true)
+        // What was seen is taken before the read: a write landing during the read then shows as
+        // a change at the next check (taken after, it would hide until the 5 s recheck).
         var seen = (self.environment.store.writeGeneration, self.policy.active.info?.version, clock.now)
+        var config = try await self.configuration(host: host, shared: true)
         while config.version == version, clock.now < deadline {
             try await Task.sleep(for: interval)
             let now = (self.environment.store.writeGeneration, self.policy.active.info?.version, clock.now)
