@@ -135,7 +135,10 @@ public final class RecordingWriter {
             let low: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
             while i + 8 <= n {
                 let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                // Bit 7 of each byte: set when that byte is in 0x20...0x7E (no carries cross bytes below 0x80).
+                // Bit 7 of each byte: set when that byte is in 0x20...0x7E. A byte of 0xA0 or more
+                // carries into its neighbour, so a word can look printable when it is not: each
+                // candidate is confirmed byte by byte below. (It never hides a real run of 8: the
+                // carry comes from a byte outside the run, and such a run has another whole word.)
                 let mask = ~x & (x &+ 0x60 &* low) & ~(x &+ low) & high
                 let lowHalf = mask & 0x0000_0000_8080_8080 == 0x0000_0000_8080_8080
                 let highHalf = mask & 0x8080_8080_0000_0000 == 0x8080_8080_0000_0000
@@ -144,6 +147,7 @@ public final class RecordingWriter {
                     continue
                 }
                 for start in [i, i + 4] where (start == i ? lowHalf : highHalf) && start >= scannedTo {
+                    guard printable(b[start]) && printable(b[start + 1]) && printable(b[start + 2]) && printable(b[start + 3]) else { continue }
                     var lo = start, hi = start + 4
                     while lo > scannedTo && printable(b[lo - 1]) { lo -= 1 }
                     while hi < n && printable(b[hi]) { hi += 1 }

@@ -205,8 +205,11 @@ struct RecordingBinaryTests {
             }
             return out
         }
+        // A byte of 0xA0 or more next to a control character once made a word look printable.
+        #expect(runs([0xFF, 0x1F, 0x41, 0x42] + Array("planted!".utf8) + [0]) == ["ABplanted!"])
+        #expect(runs([0x41, 0x42, 0x43, 0xFF, 0x1F, 0x20, 0x20, 0x20, 0]) == [])
         var generator = SystemRandomNumberGenerator()
-        for round in 0..<300 {
+        for round in 0..<3000 {
             var b = (0..<Int.random(in: 0...200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             let at = b.isEmpty ? 0 : Int.random(in: 0...b.count, using: &generator)
             b.insert(contentsOf: Array("planted-\(round)-text".utf8).prefix(Int.random(in: 0...20, using: &generator)), at: at)
