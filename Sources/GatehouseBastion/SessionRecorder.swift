@@ -59,7 +59,7 @@ final class SessionRecorder {
         guard fsync(self.fd) == 0 else { throw GatehouseError(.internal, "cannot sync \(self.path): \(String(cString: strerror(errno)))") }
         close(self.fd)
         self.fd = -1
-        return (self.hasher.finalize().map { String(format: "%02x", $0) }.joined(), self.size)
+        return (Hex.encode(self.hasher.finalize()), self.size)
     }
 
     /// Closes an unsealed file after a failure (it stays on disk, visibly unsealed).

@@ -145,7 +145,7 @@ struct RecordingSummary {
         if let sealedDigest = expected.recordingSHA256 {
             var hasher = SHA256()
             while let chunk = try? file.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-            let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            let digest = Hex.encode(hasher.finalize())
             guard digest == sealedDigest else {
                 throw GatehouseError(.invalidInput, "the recording of \(expected.id) does not match the SHA-256 the audit log recorded when it was sealed (\(sealedDigest.prefix(16))…): it was changed")
             }

@@ -53,11 +53,6 @@ public enum RecordingFormat {
     public static func isValidID(_ id: String) -> Bool {
         id.utf8.count >= 8 && id.utf8.count <= 64 && id.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D }
     }
-
-    /// SHA-256 of a file's bytes, lowercase hex: what the audit log records when a recording is sealed.
-    public static func digest(_ bytes: some DataProtocol) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-    }
 }
 
 extension [UInt8] {

@@ -104,7 +104,7 @@ struct Audit: AsyncParsableCommand {
             defer { try? file.close() }
             var hasher = SHA256()
             while let chunk = try? file.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-            return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            return Hex.encode(hasher.finalize())
         }
     }
 

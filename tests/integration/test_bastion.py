@@ -558,3 +558,30 @@ def test_rsync_over_the_bastion(bastion, tmp_path):
     shutil.rmtree(remote)
     sessions = json.loads(bastion.sessions("list", "--json").stdout)
     assert len(sessions) == 2 and all(s["mode"] == "exec" and s["command"].startswith("rsync --server") and s["exit_status"] == 0 for s in sessions), sessions
+
+
+def test_session_admin_routes_refuse_hostile_input(bastion):
+    """Malformed, oversized and hostile requests on the admin socket's session routes: a clear
+    error each, no crash, and nothing written (the audit log does not grow)."""
+    def call(method, path, body=None):
+        args = ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "--unix-socket", f"{bastion.provider.data}/admin.sock", "-X", method]
+        if body is not None:
+            args += ["-H", "Content-Type: application/json", "--data-binary", body]
+        out = subprocess.run(args + [f"http://gatehouse{path}"], capture_output=True, text=True, timeout=30).stdout
+        text_, _, code = out.rpartition("\n")
+        return int(code), text_
+    proc = start_session(bastion, "echo started; sleep 60")
+    try:
+        sid = json.loads(bastion.sessions("list", "--live", "--json").stdout)[0]["id"]
+        before = len(bastion.audit("ssh.session_killed"))
+        for body in ["{", "[]", '{"reason": 5}', '{"reason": "x", "extra": 1}', json.dumps({"reason": "x" * 501}), "x" * 10000]:
+            code, text_ = call("POST", f"/v1/sessions/{sid}/kill", body)
+            assert code in (400, 413) and json.loads(text_)["error"]["message"], (body[:20], code, text_)
+        for path, expected in [("/v1/sessions?limit=0", 400), ("/v1/sessions?limit=100000", 400), ("/v1/sessions/..%2F..%2Froot.key", 404),
+                               ("/v1/sessions/" + "a" * 300, 404), ("/v1/sessions/%00/recording", 404), ("/v1/sessions/nope/recording?follow=1", 404)]:
+            code, text_ = call("GET", path)
+            assert code == expected and json.loads(text_)["error"]["message"], (path, code, text_)
+        assert call("POST", "/v1/sessions/not-a-session/kill")[0] == 404
+        assert proc.poll() is None and len(bastion.audit("ssh.session_killed")) == before
+    finally:
+        proc.kill()

@@ -141,6 +141,8 @@ def test_data_dir_is_a_file(tmp_path):
     ('listen = "0.0.0.0:8080"\n', "gatehouse.toml:1: listen: refusing to serve plain HTTP on 0.0.0.0:8080"),
     ('data_dir = "x"\ndata_dir = "y"\n', "gatehouse.toml:2:1: key 'data_dir' is defined twice"),
     ('a = "\xff"\n', "gatehouse.toml:1: file is not valid UTF-8"),
+    ('ssh_listen = "nowhere"\n', "gatehouse.toml:1: ssh_listen:"),
+    ('listen = "127.0.0.1:8080"\nssh_listen = "127.0.0.1:8080"\n', "gatehouse.toml:2: ssh_listen: must differ from listen and mtls_listen"),
 ])
 def test_malformed_config(tmp_path, text, expected):
     cfg = tmp_path / "gatehouse.toml"
