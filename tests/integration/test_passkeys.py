@@ -299,7 +299,13 @@ def test_sign_in_is_rate_limited_per_account_and_per_source(server):
     # The source as a whole: 120 a minute.
     codes = [post(server, "/api/webauthn/authentication/options", {}).status_code for _ in range(120)]
     assert codes.count(429) >= 1 and codes[:100].count(429) == 0
-    r = post(server, "/api/webauthn/authentication/verify", {"ceremony": "x", "credential": {}})
+    # The bucket refills at 2 a second, so a slow machine may earn a token back between two
+    # requests; the limit shows within a short burst, and verification shares it.
+    for _ in range(20):
+        r = post(server, "/api/webauthn/authentication/verify", {"ceremony": "x", "credential": {}})
+        if r.status_code == 429:
+            break
+        assert r.status_code == 400
     assert r.status_code == 429 and "from your network" in r.json()["error"]["message"] and int(r.headers["Retry-After"]) >= 1
     # Health and pages are not sign-in attempts.
     assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
