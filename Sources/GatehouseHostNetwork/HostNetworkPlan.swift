@@ -100,7 +100,8 @@ public struct HostNetworkPlan: Sendable, Equatable {
 
     /// A network interface name the kernel accepts: 1–15 of `A-Z a-z 0-9 _ . -`.
     public static func checkInterfaceName(_ name: String) throws(GatehouseError) {
-        guard (1...15).contains(name.utf8.count), name != ".", name != "..",
+        // Not "lo": the loopback interface is the one the ruleset always lets through.
+        guard (1...15).contains(name.utf8.count), name != ".", name != "..", name != "lo",
               name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }) else {
             throw GatehouseError(.invalidInput, "'\(name.prefix(32))' is not an interface name (1–15 of A-Z a-z 0-9 _ . -)")
         }

@@ -14,9 +14,9 @@ public import GatehouseCore
 /// A packet's class travels in its mark between the two lookups: the mark is zeroed first, so
 /// a source outside the map (class 0, which no element has) matches nothing. A flow that passes
 /// has the permissions' generation stamped into its conntrack mark, and its later packets pass on
-/// that alone; any update that withdraws something starts a new generation in the same
-/// transaction, so established connections are judged again at their next packet and stop if
-/// they lost their permission. Replies (and related ICMP errors) pass
+/// that alone; any update that withdraws something rewrites the two mesh chains with a new
+/// generation in the same transaction, so established connections are judged again at their next
+/// packet and stop if they lost their permission. Replies (and related ICMP errors) pass
 /// by connection tracking. Everything else from the interface is counted (`dropped_input`,
 /// `dropped_forward`) and dropped. Other interfaces are not judged, except that nothing arriving
 /// there may claim a mesh source address or start a flow to a mesh address: a LAN neighbour
@@ -33,8 +33,8 @@ public enum NftablesRuleset {
         public var sources: [String: UInt32] = [:]
         var nextClass: UInt32 = 1
         var free: [UInt32] = []
-        /// The permissions' generation, kept in `current_gen` and stamped into the conntrack mark
-        /// of every flow judged under it. High bit set, so it never equals a class number.
+        /// The permissions' generation, written into the mesh chains and stamped into the
+        /// conntrack mark of every flow judged under it. High bit set, so it never equals a class number.
         public internal(set) var generation: UInt32
 
         public init(generation: UInt32 = 0x8000_0001) { self.generation = generation | 0x8000_0000 }
@@ -70,39 +70,51 @@ public enum NftablesRuleset {
                 type mark . ipv6_addr
                 flags interval
               }
-              set current_gen {
-                type mark
-                elements = { \(String(format: "0x%08x", start.generation)) }
-              }
-              map gen_of {
-                type nf_proto : mark
-                elements = { ipv6 : \(String(format: "0x%08x", start.generation)) }
-              }
 
             """
-        for chain in ["input", "forward"] {
+        // The hook chains send the mesh interface's packets to their own chain with one lookup,
+        // and settle everything else in a rule or two: on a host most packets are either the
+        // mesh's (inner) or the tunnel's own UDP (outer, IPv4 or IPv6 outside the mesh prefix).
+        for chain in Self.hookChains {
             out += """
                   chain \(chain) {
                     type filter hook \(chain) priority filter - 5; policy accept;
-                    iifname "\(interface)" ct mark @current_gen accept
-                    iifname != { "\(interface)", "lo" } ip6 saddr \(mesh) counter name dropped_\(chain) drop
+                    iifname vmap { "\(interface)" : goto \(chain)_mesh, "lo" : accept }
+                    meta nfproto ipv4 accept
+                    ip6 saddr \(mesh) counter name dropped_\(chain) drop
+                    ip6 daddr != \(mesh) accept
                     ct direction reply accept
                     ct state related accept
-                    iifname != { "\(interface)", "lo" } ip6 daddr \(mesh) counter name dropped_\(chain) drop
-                    iifname != "\(interface)" accept
-                    ct state invalid counter name dropped_\(chain) drop
-                    meta mark set 0x0
-                    meta mark set ip6 saddr map @source_class
-                    meta l4proto { tcp, udp } meta mark . ip6 daddr . meta l4proto . th dport @allow counter name accepted ct mark set meta nfproto map @gen_of accept
-                    meta l4proto ipv6-icmp meta mark . ip6 daddr @allow_icmp counter name accepted ct mark set meta nfproto map @gen_of accept
                     counter name dropped_\(chain) drop
                   }
+                  chain \(chain)_mesh {
+                \(Self.meshRules(chain, generation: start.generation).map { "    " + $0 + "\n" }.joined())  }
 
                 """
         }
         out += "}\n"
         let (changes, state) = Self.changes(from: start, to: allow)
         return (out + changes, state)
+    }
+
+    static let hookChains = ["input", "forward"]
+
+    /// What the mesh interface's packets meet. Flows judged under the current generation pass on
+    /// their conntrack mark alone (one comparison, no lookups); a new flow is judged by its
+    /// source's class and the allow sets, and stamped with the generation when it passes.
+    static func meshRules(_ chain: String, generation: UInt32) -> [String] {
+        let gen = String(format: "0x%08x", generation)
+        return [
+            "ct mark \(gen) accept",
+            "ct direction reply accept",
+            "ct state related accept",
+            "ct state invalid counter name dropped_\(chain) drop",
+            "meta mark set 0x0",
+            "meta mark set ip6 saddr map @source_class",
+            "meta l4proto { tcp, udp } meta mark . ip6 daddr . meta l4proto . th dport @allow counter name accepted ct mark set \(gen) accept",
+            "meta l4proto ipv6-icmp meta mark . ip6 daddr @allow_icmp counter name accepted ct mark set \(gen) accept",
+            "counter name dropped_\(chain) drop",
+        ]
     }
 
     /// Element additions and deletions that turn the loaded `state` into `allow`; nil text when
@@ -151,9 +163,10 @@ public enum NftablesRuleset {
         // flow is judged again at its next packet (and stopped if it lost its permission).
         if !removed.isEmpty || !deletes.allSatisfy({ $0.1.isEmpty }), !old.sources.isEmpty || !old.classes.isEmpty {
             state.generation = 0x8000_0000 | ((old.generation &+ 1) & 0x7FFF_FFFF)
-            let next = String(format: "0x%08x", state.generation)
-            out += "flush set inet \(Self.table) current_gen\nadd element inet \(Self.table) current_gen { \(next) }\n"
-                + "delete element inet \(Self.table) gen_of { ipv6 }\nadd element inet \(Self.table) gen_of { ipv6 : \(next) }\n"
+            for chain in Self.hookChains {
+                out += "flush chain inet \(Self.table) \(chain)_mesh\n"
+                    + Self.meshRules(chain, generation: state.generation).map { "add rule inet \(Self.table) \(chain)_mesh \($0)\n" }.joined()
+            }
         }
         return (out, state)
     }

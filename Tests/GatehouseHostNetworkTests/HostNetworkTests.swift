@@ -66,7 +66,7 @@ struct HostNetworkTests {
     @Test
     func interfaceNames() {
         for good in ["gatehouse0", "wg-a1", "x"] { #expect(throws: Never.self) { try HostNetworkPlan.checkInterfaceName(good) } }
-        for bad in ["", "a-very-long-interface", "wg 0", "wg/0", "..", "wg0;"] {
+        for bad in ["", "a-very-long-interface", "wg 0", "wg/0", "..", "wg0;", "lo"] {
             #expect(throws: GatehouseError.self, "\(bad)") { try HostNetworkPlan.checkInterfaceName(bad) }
         }
     }
@@ -80,7 +80,10 @@ struct HostNetworkTests {
                                                                                NetworkAllowClass(sources: ["fd00::3"], rules: [r22])])
         // Replaces the table atomically, and guards only its interface.
         #expect(text.hasPrefix("table inet gatehouse {}\ndelete table inet gatehouse\n"))
-        #expect(text.contains("iifname != \"wg-a1\" accept") && text.contains("counter name dropped_input drop") && text.contains("counter name dropped_forward drop"))
+        #expect(text.contains("iifname vmap { \"wg-a1\" : goto input_mesh, \"lo\" : accept }") && text.contains("iifname vmap { \"wg-a1\" : goto forward_mesh, \"lo\" : accept }"))
+        #expect(text.contains("counter name dropped_input drop") && text.contains("counter name dropped_forward drop"))
+        // Established flows of the current generation pass on one comparison.
+        #expect(text.contains("  chain input_mesh {\n    ct mark 0x80000001 accept\n"))
         #expect(text.contains("add element inet gatehouse allow { 1 . fd00:1::1/128 . tcp . 443-443 }"))
         #expect(text.contains("add element inet gatehouse allow_icmp { 1 . fd00:1::1/128 }"))
         #expect(text.contains("add element inet gatehouse allow { 2 . fd00:1::/64 . udp . 1000-2000 }"))
@@ -93,25 +96,38 @@ struct HostNetworkTests {
         // transaction deletes and re-adds one element.
         let (update, next) = NftablesRuleset.update(from: state, to: [NetworkAllowClass(sources: ["fd00::1"], rules: [r443]), NetworkAllowClass(sources: ["fd00::3", "fd00::4"], rules: [r22])])
         let lines = (update ?? "").split(separator: "\n").map(String.init)
-        #expect(lines == [
+        var expected: [String] = [
             "delete element inet gatehouse source_class { fd00::1, fd00::2 }",
             "delete element inet gatehouse allow { 1 . fd00:1::1/128 . tcp . 443-443 }",
             "delete element inet gatehouse allow_icmp { 1 . fd00:1::1/128 }",
             "add element inet gatehouse allow { 3 . fd00:1::1/128 . tcp . 443-443 }",
             "add element inet gatehouse source_class { fd00::1 : 3, fd00::4 : 2 }",
-            // Something was withdrawn: a new generation, so established flows are judged again.
-            "flush set inet gatehouse current_gen",
-            "add element inet gatehouse current_gen { 0x80000002 }",
-            "delete element inet gatehouse gen_of { ipv6 }",
-            "add element inet gatehouse gen_of { ipv6 : 0x80000002 }",
-        ])
+        ]
+        // Something was withdrawn: a new generation, so established flows are judged again.
+        for chain in ["input", "forward"] {
+            let rules: [String] = [
+                "ct mark 0x80000002 accept",
+                "ct direction reply accept",
+                "ct state related accept",
+                "ct state invalid counter name dropped_\(chain) drop",
+                "meta mark set 0x0",
+                "meta mark set ip6 saddr map @source_class",
+                "meta l4proto { tcp, udp } meta mark . ip6 daddr . meta l4proto . th dport @allow counter name accepted ct mark set 0x80000002 accept",
+                "meta l4proto ipv6-icmp meta mark . ip6 daddr @allow_icmp counter name accepted ct mark set 0x80000002 accept",
+                "counter name dropped_\(chain) drop",
+            ]
+            expected.append("flush chain inet gatehouse \(chain)_mesh")
+            expected += rules.map { "add rule inet gatehouse \(chain)_mesh \($0)" }
+        }
+        #expect(lines == expected)
+        #expect(lines.contains("add rule inet gatehouse forward_mesh ct mark 0x80000002 accept"))
         #expect(next.generation == 0x8000_0002)
         #expect(next.sources == ["fd00::1": 3, "fd00::3": 2, "fd00::4": 2])
         // Only additions: the generation stays, established flows keep their fast path.
         let (reuse, afterAdd) = NftablesRuleset.update(from: next, to: [NetworkAllowClass(sources: ["fd00::1"], rules: [r443]), NetworkAllowClass(sources: ["fd00::3", "fd00::4"], rules: [r22]),
                                                                  NetworkAllowClass(sources: ["fd00::5"], rules: [ping])])
         #expect(reuse?.contains("add element inet gatehouse allow_icmp { 1 . fd00:1::1/128 }") == true)
-        #expect(reuse?.contains("current_gen") == false && afterAdd.generation == next.generation)
+        #expect(reuse?.contains("flush chain") == false && afterAdd.generation == next.generation)
         // Everything gone: every element deleted, the table stays (default deny).
         let (empty, _) = NftablesRuleset.update(from: next, to: [])
         #expect(empty?.contains("delete element inet gatehouse source_class { fd00::1, fd00::3, fd00::4 }") == true)
@@ -164,5 +180,9 @@ struct HostNetworkTests {
         let mark = try #require(listed.range(of: "fd00::3 : ").map { String(listed[$0.upperBound...].prefix(10)) })
         #expect(!listed.contains("fd00::1 :") && !listed.contains("fd00::2 :"), "\(listed)")
         #expect(listed.contains("elements = { \(mark) . fd00:1::1 . tcp . 443 }") && !listed.contains("fd00:1::/64") && !listed.contains("fd00:1::2"), "\(listed)")
+        // The mesh chains were rewritten at each withdrawal: each holds the last generation, once.
+        let gen = String(format: "0x%08x", state.generation)
+        #expect(state.generation != 0x8000_0001 && listed.components(separatedBy: "ct mark \(gen) accept").count == 3, "\(listed)")
+        #expect(listed.components(separatedBy: "ct mark set \(gen) accept").count == 5 && listed.components(separatedBy: "ct mark 0x8").count == 3, "\(listed)")
     }
 }
