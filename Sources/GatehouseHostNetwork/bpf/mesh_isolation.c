@@ -30,9 +30,10 @@ typedef unsigned char u8;
 #define TC_ACT_SHOT 2
 #define ETH_P_IPV6_BE 0xDD86 /* htons(0x86DD) on a little-endian machine */
 
-// The start of the kernel's struct __sk_buff (UAPI, stable): only offsets up to protocol matter.
+// The start of the kernel's struct __sk_buff (UAPI, stable), up to data_end (offset 80).
 struct __sk_buff {
-    u32 len, pkt_type, mark, queue_mapping, protocol;
+    u32 len, pkt_type, mark, queue_mapping, protocol, vlan_present, vlan_tci, vlan_proto, priority;
+    u32 ingress_ifindex, ifindex, tc_index, cb[5], hash, tc_classid, data, data_end;
 };
 
 struct lpm_key {
@@ -73,8 +74,16 @@ int gh_mesh_isolation(struct __sk_buff *skb) {
         return verdict(3, TC_ACT_SHOT);
     struct lpm_key source = {128, {0}};
     struct lpm_key destination = {128, {0}};
-    if (bpf_skb_load_bytes(skb, 8, source.addr, 16) < 0 || bpf_skb_load_bytes(skb, 24, destination.addr, 16) < 0)
+    // Read the addresses straight from the packet when its first 40 bytes are in the linear
+    // part (the usual case: no helper call, two 8-byte loads each), else through the helper.
+    const u8 *data = (const u8 *)(unsigned long)skb->data;
+    const u8 *end = (const u8 *)(unsigned long)skb->data_end;
+    if (data + 40 <= end) {
+        __builtin_memcpy(source.addr, data + 8, 16);
+        __builtin_memcpy(destination.addr, data + 24, 16);
+    } else if (bpf_skb_load_bytes(skb, 8, source.addr, 16) < 0 || bpf_skb_load_bytes(skb, 24, destination.addr, 16) < 0) {
         return verdict(3, TC_ACT_SHOT);
+    }
     u32 *from = bpf_map_lookup_elem(&gh_orgs, &source);
     u32 *to = bpf_map_lookup_elem(&gh_orgs, &destination);
     if (!from || !to)
