@@ -83,10 +83,39 @@ public final class BastionServer: Sendable {
     }
 
     /// Ends sessions of people who were locked or offboarded (on any replica), every half second.
+    /// Every five seconds (and at once on start) it also keeps this process's sessions marked as
+    /// running, and closes sessions whose process stopped without ending them.
     public func enforce() async {
+        let beats = Int(BastionService.heartbeatInterval / .milliseconds(500))
+        var tick = 0
         while !Task.isCancelled {
             do { try await self.context.service.enforce() } catch { self.context.logger.warning("session check failed", metadata: ["error": "\(error)"]) }
+            if tick % beats == 0 {
+                do {
+                    try await self.context.service.heartbeat()
+                    try await self.closeInterruptedSessions()
+                } catch {
+                    self.context.logger.warning("session heartbeat failed", metadata: ["error": "\(error)"])
+                }
+            }
+            tick &+= 1
             try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    /// Closes the sessions of stopped processes, sealing each recording as it is found on this
+    /// server's disk (a file cut short still plays up to its last whole frame); one that is not
+    /// here (another replica's disk) is closed without a digest, and says so.
+    func closeInterruptedSessions() async throws {
+        let service = self.context.service
+        for record in try await service.interruptedSessions() {
+            let path = (self.configuration.recordingsDirectory as NSString).appendingPathComponent("\(record.id).\(RecordingFormat.fileExtension)")
+            let found = RecordingFormat.isValidID(record.id) ? RecordingDigestCheck.fileDigest(path) : nil
+            let closed = try await service.closeInterrupted(record, sha256: found?.sha256, bytes: found?.bytes,
+                                                            note: found == nil ? "its recording is not on this server's disk" : nil)
+            if closed {
+                self.context.logger.notice("closed a session whose server stopped", metadata: ["session": "\(record.id)", "sealed": "\(found != nil)"])
+            }
         }
     }
 }

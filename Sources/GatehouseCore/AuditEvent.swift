@@ -73,6 +73,9 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case sshRecordingSealed = "ssh.recording_sealed"
     /// A recording could not be written: the session was refused or ended.
     case sshRecordingFailed = "ssh.recording_failed"
+    /// The server process running a session stopped without ending it; the session is closed and
+    /// its recording sealed as found (a file cut short plays up to its last whole frame).
+    case sshRecordingInterrupted = "ssh.recording_interrupted"
     /// An administrator ended a live session.
     case sshSessionKilled = "ssh.session_killed"
     /// A port forwarding (direct-tcpip) channel through the bastion was opened.

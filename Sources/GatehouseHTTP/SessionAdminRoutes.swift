@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GatehouseCore
 import GatehouseRecording
@@ -143,13 +142,9 @@ struct RecordingSummary {
         defer { try? file.close() }
         // The digest first: a changed file is named as such, whatever part of it was changed.
         if let sealedDigest = expected.recordingSHA256 {
-            var hasher = SHA256()
-            while let chunk = try? file.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-            let digest = Hex.encode(hasher.finalize())
-            guard digest == sealedDigest else {
+            guard RecordingDigestCheck.fileDigest(path)?.sha256 == sealedDigest else {
                 throw GatehouseError(.invalidInput, "the recording of \(expected.id) does not match the SHA-256 the audit log recorded when it was sealed (\(sealedDigest.prefix(16))…): it was changed")
             }
-            try? file.seek(toOffset: 0)
         }
         let decoder = RecordingDecoder { try bastion.recordingKey($0) }
         var trailer: RecordingTrailer?

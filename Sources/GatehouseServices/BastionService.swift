@@ -219,7 +219,8 @@ public struct BastionService: Sendable {
         let env = self.environment
         let now = env.time.now()
         let record = BastionSessionRecord(id: id, userID: grant.identity.user.id, username: grant.identity.user.username.rawValue, login: grant.login, host: grant.host,
-                                          source: grant.source, mode: mode, command: command.map { String($0.prefix(1024)) }, startedAt: now)
+                                          source: grant.source, mode: mode, command: command.map { String($0.prefix(1024)) }, startedAt: now,
+                                          replica: self.registry.replica, heartbeatAt: now)
         let dataKey = env.random.bytes(32)
         let sealed = self.sealer.seal(dataKey, purpose: .sessionRecording, random: env.random)
         try await env.store.commit { tx in
@@ -263,11 +264,12 @@ public struct BastionService: Sendable {
         try await self.finish(started, ending: ending, sha256: nil, bytes: nil, code: .sshRecordingFailed, outcome: .failed)
     }
 
-    private func finish(_ started: BastionSessionRecord, ending: Ending, sha256: String?, bytes: Int64?, code: AuditCode, outcome: AuditEvent.Outcome) async throws {
+    private func finish(_ started: BastionSessionRecord, ending: Ending, sha256: String?, bytes: Int64?, code: AuditCode, outcome: AuditEvent.Outcome,
+                        endedAt: Date? = nil) async throws {
         let env = self.environment
         let now = env.time.now()
         var record = started
-        record.endedAt = now
+        record.endedAt = endedAt ?? now
         record.exitStatus = ending.exitStatus
         record.exitSignal = ending.exitSignal
         record.endedBy = ending.endedBy
@@ -285,6 +287,59 @@ public struct BastionService: Sendable {
             if let signal = final.exitSignal { details["exit_signal"] = signal }
             return Change((), event: AuditEvent(code: code, time: now, actor: "user:\(final.username)", subject: "session:\(final.id)", outcome: outcome,
                                                 reason: final.endedBy, details: details))
+        }
+    }
+
+    // MARK: sessions whose process stopped
+
+    /// How long a replica may go without a heartbeat before its live sessions count as
+    /// interrupted. Where this process is the store's only writer (SQLite, memory), any live
+    /// session of another process is interrupted at once: that process has stopped.
+    public static let heartbeatInterval: Duration = .seconds(5)
+    public static let staleAfter: TimeInterval = 60
+
+    /// Marks this process's live sessions as running, and ends any whose row was closed
+    /// elsewhere (another replica took this one for stopped): a session without an open record
+    /// does not go on. Returns how many it ended.
+    @discardableResult
+    public func heartbeat() async throws -> Int {
+        let sessions = self.registry.live.filter { !$0.id.hasPrefix(BastionSessionRegistry.connectionPrefix) }
+        // No sessions here, nothing to keep open (a session's row starts with a fresh heartbeat).
+        guard !sessions.isEmpty else { return 0 }
+        let open = try await self.environment.store.recordBastionHeartbeat(replica: self.registry.replica, at: self.environment.time.now())
+        var ended = 0
+        for entry in sessions where !open.contains(entry.id) {
+            entry.end("this session's record was closed by another Gatehouse server, which found this one silent")
+            ended += 1
+        }
+        return ended
+    }
+
+    /// Live sessions whose process has stopped: other replicas' sessions without a heartbeat
+    /// for `staleAfter` seconds, or, when this process is the store's only writer, every live
+    /// session of another process.
+    public func interruptedSessions(limit: Int = 100) async throws -> [BastionSessionRecord] {
+        let env = self.environment
+        let cutoff = env.store.writeGeneration != nil ? env.time.now().addingTimeInterval(1) : env.time.now().addingTimeInterval(-Self.staleAfter)
+        return try await env.store.read { tx in
+            try await tx.staleBastionSessions(otherThan: self.registry.replica, heartbeatBefore: cutoff, limit: max(1, min(limit, 1000)))
+        }
+    }
+
+    /// Closes a session whose process stopped: ended when it was last heard from, and its
+    /// recording sealed as found (`sha256`, `bytes`; nil when the file is not on this server's
+    /// disk, or gone), audited as `ssh.recording_interrupted`. False when it was closed meanwhile.
+    @discardableResult
+    public func closeInterrupted(_ record: BastionSessionRecord, sha256: String?, bytes: Int64?, note: String? = nil) async throws -> Bool {
+        let last = record.heartbeatAt ?? record.startedAt
+        var reason = "interrupted: the Gatehouse server running it stopped (last heard from at \(ISO8601DateFormatter().string(from: last)))"
+        if let note { reason += "; \(note.prefix(200))" }
+        let ending = Ending(exitStatus: nil, exitSignal: nil, endedBy: reason, bytesIn: record.bytesIn, bytesOut: record.bytesOut)
+        do {
+            try await self.finish(record, ending: ending, sha256: sha256, bytes: bytes, code: .sshRecordingInterrupted, outcome: .failed, endedAt: last)
+            return true
+        } catch let error as GatehouseError where error.code == .conflict {
+            return false
         }
     }
 

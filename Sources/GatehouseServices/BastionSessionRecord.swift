@@ -23,10 +23,14 @@ public struct BastionSessionRecord: Sendable, Equatable, Codable {
     public var recordingBytes: Int64?
     public var bytesIn: Int64
     public var bytesOut: Int64
+    /// The server process running the session (random per process), and when it last said so
+    /// (every few seconds while the session is live).
+    public var replica: String?
+    public var heartbeatAt: Date?
 
     public init(id: String, userID: String, username: String, login: String, host: String, source: String?, mode: String, command: String?, startedAt: Date,
                 endedAt: Date? = nil, exitStatus: Int? = nil, exitSignal: String? = nil, endedBy: String? = nil, recordingSHA256: String? = nil,
-                recordingBytes: Int64? = nil, bytesIn: Int64 = 0, bytesOut: Int64 = 0) {
+                recordingBytes: Int64? = nil, bytesIn: Int64 = 0, bytesOut: Int64 = 0, replica: String? = nil, heartbeatAt: Date? = nil) {
         self.id = id
         self.userID = userID
         self.username = username
@@ -44,6 +48,8 @@ public struct BastionSessionRecord: Sendable, Equatable, Codable {
         self.recordingBytes = recordingBytes
         self.bytesIn = bytesIn
         self.bytesOut = bytesOut
+        self.replica = replica
+        self.heartbeatAt = heartbeatAt
     }
 
     enum CodingKeys: String, CodingKey {
@@ -58,5 +64,7 @@ public struct BastionSessionRecord: Sendable, Equatable, Codable {
         case recordingBytes = "recording_bytes"
         case bytesIn = "bytes_in"
         case bytesOut = "bytes_out"
+        case replica
+        case heartbeatAt = "heartbeat_at"
     }
 }

@@ -19,8 +19,10 @@ public final class BastionSessionRegistry: Sendable {
     }
 
     private let entries = LockedBox<[String: Entry]>([:])
+    /// This process among the replicas, in its sessions' rows (random, new at every start).
+    public let replica: String
 
-    public init() {}
+    public init(replica: String = Identifier.make(using: SystemRandomSource())) { self.replica = replica }
 
     public func register(_ entry: Entry) { self.entries.mutate { $0[entry.id] = entry } }
     public func unregister(id: String) { self.entries.mutate { _ = $0.removeValue(forKey: id) } }

@@ -133,7 +133,6 @@ public struct HostEnrollmentService: Sendable {
     /// A fresh host certificate for a joined host's agent (same host key as at join).
     public func renew(agentToken: String, hostKey text: String, sourceAddress: String?) async throws -> Joined {
         let env = self.environment
-        let now = env.time.now()
         guard agentToken.utf8.count <= 64, let record = try await env.store.read({ tx in try await tx.host(agentTokenHash: InvitationToken.hash(of: agentToken)) }) else {
             throw GatehouseError(.unauthenticated, "this agent is not enrolled (or was re-enrolled); join again")
         }

@@ -86,6 +86,19 @@ public final class InMemoryStore: Store {
         }
     }
 
+    public func recordBastionHeartbeat(replica: String, at time: Date) async throws -> Set<String> {
+        try await self.gate.withExclusiveAccess {
+            self.box.mutate { state in
+                var ids: Set<String> = []
+                for (id, s) in state.bastionSessions where s.replica == replica && s.endedAt == nil {
+                    state.bastionSessions[id]?.heartbeatAt = time
+                    ids.insert(id)
+                }
+                return ids
+            }
+        }
+    }
+
     public func recordDevicePoll(deviceCodeHash: String, at time: Date, interval: Int) async throws {
         try await self.gate.withExclusiveAccess {
             self.box.mutate { state in
@@ -485,6 +498,11 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func bastionSession(id: String) async throws -> BastionSessionRecord? { self.state.bastionSessions[id] }
+
+    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date, limit: Int) async throws -> [BastionSessionRecord] {
+        Array(self.state.bastionSessions.values.filter { s in s.endedAt == nil && s.replica != replica && (s.heartbeatAt ?? s.startedAt) < cutoff }
+            .sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }.prefix(limit))
+    }
 
     func insertBastionSession(_ record: BastionSessionRecord) async throws {
         guard self.state.bastionSessions[record.id] == nil else { throw GatehouseError(.conflict, "that session id exists") }

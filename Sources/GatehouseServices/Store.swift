@@ -30,6 +30,11 @@ public protocol Store: Sendable {
     /// otherwise put every page view in the log.
     func recordSessionActivity(tokenHash: String, at time: Date) async throws
 
+    /// Moves the heartbeat of this replica's live bastion sessions to `time` and returns the ids
+    /// of those still open in the store. Unaudited like the idle timer: the sessions' start was
+    /// audited, and their end will be.
+    func recordBastionHeartbeat(replica: String, at time: Date) async throws -> Set<String>
+
     /// Records a device-code poll (time and the interval now required). Unaudited for the same
     /// reason: a client asking "approved yet?" every five seconds changes no access.
     func recordDevicePoll(deviceCodeHash: String, at time: Date, interval: Int) async throws
@@ -124,6 +129,9 @@ public protocol StoreReader: Sendable {
     /// ended when `liveOnly`, at most `limit`.
     func bastionSessions(userID: String?, liveOnly: Bool, limit: Int) async throws -> [BastionSessionRecord]
     func bastionSession(id: String) async throws -> BastionSessionRecord?
+    /// Live sessions of other replicas (or of none recorded) whose last heartbeat, or start when
+    /// none, is before `cutoff`, oldest first.
+    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date, limit: Int) async throws -> [BastionSessionRecord]
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value

@@ -352,6 +352,16 @@ enum Migrations {
                 "ALTER TABLE ssh_certificates ADD COLUMN auth_time BIGINT",
             ]
         },
+        Migration(version: 11, name: "bastion-session-heartbeats") { _ in
+            [
+                // Which server process runs a live session, and when it last said so: a session
+                // whose process stopped without ending it is closed as interrupted, and its
+                // recording sealed as found, by whichever replica notices.
+                "ALTER TABLE bastion_sessions ADD COLUMN replica TEXT",
+                "ALTER TABLE bastion_sessions ADD COLUMN heartbeat_at BIGINT",
+                "CREATE INDEX bastion_sessions_live ON bastion_sessions (replica) WHERE ended_at IS NULL",
+            ]
+        },
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

@@ -124,6 +124,12 @@ public final class SQLStore: Store {
         }
     }
 
+    public func recordBastionHeartbeat(replica: String, at time: Date) async throws -> Set<String> {
+        try await self.withTransaction(readOnly: false) { db in
+            try await SQLTransaction(db: db, dialect: self.dialect).bastionHeartbeat(replica: replica, at: time)
+        }
+    }
+
     public func recordDevicePoll(deviceCodeHash: String, at time: Date, interval: Int) async throws {
         try await self.withTransaction(readOnly: false) { db in
             try await db.raw("""

@@ -7,7 +7,7 @@ import SQLKit
 extension SQLTransaction {
     private static let sessionColumns = """
         id, user_id, username, login, host, source, mode, command, started_at, ended_at, exit_status, exit_signal, ended_by, \
-        recording_sha256, recording_bytes, bytes_in, bytes_out
+        recording_sha256, recording_bytes, bytes_in, bytes_out, replica, heartbeat_at
         """
 
     private static func session(_ row: any SQLRow) throws -> BastionSessionRecord {
@@ -20,7 +20,8 @@ extension SQLTransaction {
             exitStatus: try row.decode(column: "exit_status", as: Int64?.self).map { Int($0) }, exitSignal: try row.decode(column: "exit_signal", as: String?.self),
             endedBy: try row.decode(column: "ended_by", as: String?.self), recordingSHA256: try row.decode(column: "recording_sha256", as: String?.self),
             recordingBytes: try row.decode(column: "recording_bytes", as: Int64?.self), bytesIn: try row.decode(column: "bytes_in", as: Int64.self),
-            bytesOut: try row.decode(column: "bytes_out", as: Int64.self)
+            bytesOut: try row.decode(column: "bytes_out", as: Int64.self), replica: try row.decode(column: "replica", as: String?.self),
+            heartbeatAt: try row.decode(column: "heartbeat_at", as: Int64?.self).map(Self.date)
         )
     }
 
@@ -42,12 +43,29 @@ extension SQLTransaction {
         try await self.db.raw("SELECT \(unsafeRaw: Self.sessionColumns) FROM bastion_sessions WHERE id = \(bind: id)").all().first.map(Self.session)
     }
 
+    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date, limit: Int) async throws -> [BastionSessionRecord] {
+        try await self.db.raw("""
+            SELECT \(unsafeRaw: Self.sessionColumns) FROM bastion_sessions
+            WHERE ended_at IS NULL AND (replica IS NULL OR replica <> \(bind: replica)) AND COALESCE(heartbeat_at, started_at) < \(bind: Self.millis(cutoff))
+            ORDER BY started_at, id LIMIT \(bind: limit)
+            """).all().map(Self.session)
+    }
+
+    /// This replica's live sessions are still running: their heartbeat moves to `time`. Returns
+    /// the ids that are still open in the store.
+    func bastionHeartbeat(replica: String, at time: Date) async throws -> Set<String> {
+        Set(try await self.db.raw("""
+            UPDATE bastion_sessions SET heartbeat_at = \(bind: Self.millis(time)) WHERE replica = \(bind: replica) AND ended_at IS NULL RETURNING id
+            """).all().map { try $0.decode(column: "id", as: String.self) })
+    }
+
     func insertBastionSession(_ r: BastionSessionRecord) async throws {
         let rows = try await self.db.raw("""
             INSERT INTO bastion_sessions (\(unsafeRaw: Self.sessionColumns))
             VALUES (\(bind: r.id), \(bind: r.userID), \(bind: r.username), \(bind: r.login), \(bind: r.host), \(bind: r.source), \(bind: r.mode), \(bind: r.command),
                     \(bind: Self.millis(r.startedAt)), \(bind: r.endedAt.map(Self.millis)), \(bind: r.exitStatus.map(Int64.init)), \(bind: r.exitSignal), \(bind: r.endedBy),
-                    \(bind: r.recordingSHA256), \(bind: r.recordingBytes), \(bind: r.bytesIn), \(bind: r.bytesOut))
+                    \(bind: r.recordingSHA256), \(bind: r.recordingBytes), \(bind: r.bytesIn), \(bind: r.bytesOut), \(bind: r.replica),
+                    \(bind: r.heartbeatAt.map(Self.millis)))
             ON CONFLICT DO NOTHING RETURNING id
             """).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "that session id exists") }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Crypto
 import Foundation
 import GatehouseRecording
 import GatehouseAudit
@@ -87,7 +86,7 @@ struct Audit: AsyncParsableCommand {
                 // Session recordings: each sealed one must still have the digest the log recorded.
                 if let directory = self.recordings ?? (self.bundle == nil ? DataDirectory.recordingsPath(self.options.dataDir) : nil) {
                     let sealed = RecordingDigestCheck.sealedRecordings(in: bundle.entries.map(\.entry))
-                    let problems = RecordingDigestCheck.problems(sealed, directory: directory, digest: Self.fileDigest)
+                    let problems = RecordingDigestCheck.problems(sealed, directory: directory, digest: { RecordingDigestCheck.fileDigest($0)?.sha256 })
                     guard problems.isEmpty else {
                         throw GatehouseError(.invalidInput, "session recordings FAILED verification:\n  " + problems.joined(separator: "\n  "))
                     }
@@ -96,15 +95,6 @@ struct Audit: AsyncParsableCommand {
             } catch {
                 throw fail(error)
             }
-        }
-
-        /// SHA-256 of a file, streamed; nil when it cannot be read.
-        static func fileDigest(_ path: String) -> String? {
-            guard let file = FileHandle(forReadingAtPath: path) else { return nil }
-            defer { try? file.close() }
-            var hasher = SHA256()
-            while let chunk = try? file.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-            return Hex.encode(hasher.finalize())
         }
     }
 

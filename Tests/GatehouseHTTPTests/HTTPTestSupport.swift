@@ -42,6 +42,11 @@ final class SwitchableStore: Store, @unchecked Sendable {
         try await self.inner.recordDevicePoll(deviceCodeHash: deviceCodeHash, at: time, interval: interval)
     }
 
+    func recordBastionHeartbeat(replica: String, at time: Date) async throws -> Set<String> {
+        try self.check()
+        return try await self.inner.recordBastionHeartbeat(replica: replica, at: time)
+    }
+
     var writeGeneration: UInt64? { self.inner.writeGeneration }
 
     func ping() async throws { try self.check() }

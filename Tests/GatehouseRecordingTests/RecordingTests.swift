@@ -41,6 +41,26 @@ struct RecordingTests {
         return (lines, d.sealed)
     }
 
+    @Test func theDigestCheckCoversSealedAndInterruptedRecordings() throws {
+        let digest = String(repeating: "ab", count: 32)
+        let entries = [
+            #"{"code":"ssh.recording_sealed","subject":"session:s-sealed-01","details":{"sha256":"\#(digest)"}}"#,
+            #"{"code":"ssh.recording_interrupted","subject":"session:s-cut-short-01","details":{"sha256":"\#(digest)"}}"#,
+            // Interrupted with the file on another server's disk: nothing to check.
+            #"{"code":"ssh.recording_interrupted","subject":"session:s-elsewhere-01","details":{}}"#,
+            #"{"code":"ssh.recording_failed","subject":"session:s-failed-01","details":{"sha256":"\#(digest)"}}"#,
+        ]
+        #expect(RecordingDigestCheck.sealedRecordings(in: entries).map(\.session) == ["s-sealed-01", "s-cut-short-01"])
+        // fileDigest streams the whole file and reports its size; nil for a file that is not there.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("digest-\(UUID().uuidString)").path
+        let bytes = (0..<(3 << 20) + 17).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let found = try #require(RecordingDigestCheck.fileDigest(path))
+        #expect(found.sha256 == Hex.encode(SHA256.hash(data: bytes)) && found.bytes == Int64(bytes.count))
+        #expect(RecordingDigestCheck.fileDigest(path + ".missing") == nil)
+    }
+
     @Test func roundTripKeepsEveryEventAndTheTrailer() throws {
         let (lines, sealed) = try Self.lines(try Self.sample().bytes)
         #expect(sealed)

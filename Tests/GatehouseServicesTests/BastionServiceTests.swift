@@ -25,6 +25,8 @@ struct BastionServiceTests {
         let test: TestStore
         let time: ManualTimeSource
         let bastion: BastionService
+        /// Another server process on the same store (its own registry, so its own replica id).
+        let other: BastionService
         let ssh: SSHCertificateService
         let policy: PolicyService
         let alice: User
@@ -52,9 +54,10 @@ struct BastionServiceTests {
         let ssh = SSHCertificateService(environment: env, policy: policy, userCA: SigningKey.generate(.ed25519, using: random), hostCA: SigningKey.generate(.ed25519, using: random))
         let (root, _) = RootKey.generate(using: random)
         let bastion = BastionService(environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry())
+        let other = BastionService(environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry())
         let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey)
         _ = try await ssh.issue(user: alice, publicKey: key.authorizedKey, hosts: nil, lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r1")
-        return Fixture(test: test, time: time, bastion: bastion, ssh: ssh, policy: policy, alice: alice, bob: bob, key: key.authorizedKey, fingerprint: key.fingerprint)
+        return Fixture(test: test, time: time, bastion: bastion, other: other, ssh: ssh, policy: policy, alice: alice, bob: bob, key: key.authorizedKey, fingerprint: key.fingerprint)
     }
 
     static func events(_ f: Fixture, _ code: AuditCode) async throws -> [AuditEvent] {
@@ -177,6 +180,60 @@ struct BastionServiceTests {
         try await b.recordingFailed(second.record, ending: .init(exitStatus: nil, exitSignal: nil, endedBy: nil, bytesIn: 0, bytesOut: 0), reason: "No space left on device")
         let failed = try #require(try await Self.events(f, .sshRecordingFailed).last)
         #expect(failed.outcome == .failed && failed.reason?.contains("No space left") == true)
+    }
+
+    @Test(arguments: TestStoreKind.available)
+    func sessionsOfAStoppedServerAreClosedAsInterrupted(_ kind: TestStoreKind) async throws {
+        let f = try await Self.fixture(kind)
+        defer { Task { await f.test.close() } }
+        let (a, b) = (f.bastion, f.other)
+        #expect(a.registry.replica != b.registry.replica)
+        guard case .allowed(let grant)? = try await a.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: "10.1.1.1", sourceAddress: nil) else {
+            Issue.record("root@web-1 should be allowed")
+            return
+        }
+        let first = try await a.start(grant, id: "5e1f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e01", mode: "shell", command: nil)
+        let second = try await a.start(grant, id: "5e1f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e02", mode: "exec", command: "sleep 99")
+        let ended = LockedBox<[String: String]>([:])
+        for id in [first.record.id, second.record.id] {
+            a.registry.register(.init(id: id, userID: grant.identity.user.id) { reason in ended.mutate { $0[id] = reason } })
+        }
+        // A's heartbeat keeps its own sessions open, and A never takes its own for stopped.
+        f.time.advance(by: 5)
+        #expect(try await a.heartbeat() == 0 && ended.value.isEmpty)
+        #expect(try await a.interruptedSessions().isEmpty)
+        #expect(try await a.session(id: first.record.id).heartbeatAt == Self.t0.addingTimeInterval(5))
+
+        // B sees A's sessions as interrupted: at once where it is the store's only writer (A's
+        // process must have stopped), otherwise only after a minute without a heartbeat.
+        if f.test.store.writeGeneration == nil {
+            f.time.advance(by: 30)
+            #expect(try await b.interruptedSessions().isEmpty)
+            f.time.advance(by: 31)
+        }
+        let stale = try await b.interruptedSessions()
+        #expect(Set(stale.map(\.id)) == [first.record.id, second.record.id])
+        let digest = String(repeating: "cd", count: 32)
+        #expect(try await b.closeInterrupted(stale.first { $0.id == first.record.id }!, sha256: digest, bytes: 4242))
+        #expect(try await b.closeInterrupted(stale.first { $0.id == second.record.id }!, sha256: nil, bytes: nil, note: "its recording is not on this server's disk"))
+        // Twice is a no-op, not a second audit entry.
+        #expect(try await b.closeInterrupted(stale[0], sha256: digest, bytes: 1) == false)
+
+        let closed = try await a.session(id: first.record.id)
+        #expect(closed.endedAt == Self.t0.addingTimeInterval(5) && closed.recordingSHA256 == digest && closed.recordingBytes == 4242 && closed.exitStatus == nil)
+        #expect(closed.endedBy?.hasPrefix("interrupted: the Gatehouse server running it stopped") == true)
+        let unsealed = try await a.session(id: second.record.id)
+        #expect(unsealed.recordingSHA256 == nil && unsealed.endedBy?.contains("not on this server's disk") == true)
+        let events = try await Self.events(f, .sshRecordingInterrupted)
+        #expect(events.count == 2 && events.allSatisfy { $0.outcome == .failed })
+        #expect(events.first { $0.subject == "session:\(first.record.id)" }?.details["sha256"] == digest)
+        #expect(events.first { $0.subject == "session:\(second.record.id)" }?.details["sha256"] == nil)
+        #expect(try await b.interruptedSessions().isEmpty)
+
+        // A was only silent, not stopped: its next heartbeat ends both sessions, whose records
+        // are closed (no session goes on without an open record).
+        #expect(try await a.heartbeat() == 2)
+        #expect(ended.value.count == 2 && ended.value.values.allSatisfy { $0.contains("closed by another Gatehouse server") })
     }
 
     @Test(arguments: TestStoreKind.available)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 
@@ -371,6 +372,45 @@ def test_a_changed_recording_fails_audit_verify(bastion):
     os.unlink(path)
     gone = gatehouse("audit", "verify", "--data-dir", bastion.provider.data)
     assert gone.returncode == 1 and "is missing" in gone.stderr, gone.stderr
+
+
+def test_a_server_crash_mid_session_closes_it_as_interrupted_with_its_recording_sealed(bastion):
+    proc = start_session(bastion, "echo before-the-crash; sleep 60")
+    live = json.loads(bastion.sessions("list", "--live", "--json").stdout)
+    assert len(live) == 1, live
+    time.sleep(1.5)  # the recorder flushes every second
+    server = bastion.provider.server
+    server.stop(signal.SIGKILL)
+    assert proc.wait(timeout=10) != 0
+    # The row still says live: nothing ended it. The next start (the store's only writer, so the
+    # old process is known to be gone) closes it, sealing the file as found.
+    server.start()
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        s = json.loads(bastion.sessions("list", "--json").stdout)[0]
+        if s.get("ended_at"):
+            break
+        time.sleep(0.2)
+    assert s["id"] == live[0]["id"] and s["ended_by"].startswith("interrupted: the Gatehouse server running it stopped"), s
+    path = os.path.join(bastion.provider.data, "recordings", s["id"] + ".ghrec")
+    assert hashlib.sha256(open(path, "rb").read()).hexdigest() == s["recording_sha256"] and os.path.getsize(path) == s["recording_bytes"], s
+    events = bastion.audit("ssh.recording_interrupted")
+    assert len(events) == 1 and events[0]["details"]["sha256"] == s["recording_sha256"] and events[0]["outcome"] == "failed", events
+    # The audit log now vouches for the cut-short file, which plays up to its last whole frame.
+    ok = gatehouse("audit", "verify", "--data-dir", bastion.provider.data)
+    assert ok.returncode == 0 and "1 sealed recordings match" in ok.stdout, ok.stdout + ok.stderr
+    played = bastion.sessions("play", s["id"], "--raw")
+    assert played.returncode == 0 and "before-the-crash" in played.stdout, played.stdout + played.stderr
+    # Later starts leave it alone: one interrupted entry, and new sessions work.
+    server.stop()
+    server.start()
+    assert bastion.ssh("echo after-restart").stdout == b"after-restart\n"
+    assert len(bastion.audit("ssh.recording_interrupted")) == 1
+    data = bytearray(open(path, "rb").read())
+    data[-3] ^= 0x01
+    open(path, "wb").write(bytes(data))
+    bad = gatehouse("audit", "verify", "--data-dir", bastion.provider.data)
+    assert bad.returncode == 1 and f"the recording of session {s['id']} was changed" in bad.stderr, bad.stdout + bad.stderr
 
 
 def test_port_forwarding_follows_the_policy_and_is_audited(bastion, tmp_path):
