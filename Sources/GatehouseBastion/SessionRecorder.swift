@@ -53,13 +53,27 @@ final class SessionRecorder {
         try self.write(self.writer.flush())
     }
 
-    /// Writes the final frame, syncs and closes the file; returns its SHA-256 (hex) and size.
-    func seal(_ trailer: RecordingTrailer) throws -> (sha256: String, size: Int64) {
+    /// Writes the final frame (into the page cache, on the session's loop) and hands the file
+    /// over for syncing, which may block on a slow disk and so belongs on a thread pool.
+    func seal(_ trailer: RecordingTrailer) throws -> Sealing {
         try self.write(self.writer.seal(trailer))
-        guard fsync(self.fd) == 0 else { throw GatehouseError(.internal, "cannot sync \(self.path): \(String(cString: strerror(errno)))") }
-        close(self.fd)
-        self.fd = -1
-        return (Hex.encode(self.hasher.finalize()), self.size)
+        defer { self.fd = -1 }
+        return Sealing(fd: self.fd, path: self.path, sha256: Hex.encode(self.hasher.finalize()), size: self.size)
+    }
+
+    /// A recording whose every byte is written: `sync` makes it durable and closes it, then
+    /// gives its SHA-256 (hex) and size.
+    struct Sealing: Sendable {
+        let fd: Int32
+        let path: String
+        let sha256: String
+        let size: Int64
+
+        func sync() throws -> (sha256: String, size: Int64) {
+            defer { close(self.fd) }
+            guard fsync(self.fd) == 0 else { throw GatehouseError(.internal, "cannot sync \(self.path): \(String(cString: strerror(errno)))") }
+            return (self.sha256, self.size)
+        }
     }
 
     /// Closes an unsealed file after a failure (it stays on disk, visibly unsealed).

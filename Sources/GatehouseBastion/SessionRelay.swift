@@ -224,8 +224,16 @@ final class SessionRelay: @unchecked Sendable {
                                        bytesIn: Int(self.bytesIn), bytesOut: Int(self.bytesOut))
         let promise = self.inbound.eventLoop.makePromise(of: Void.self)
         do {
-            let (sha256, size) = try recorder.seal(trailer)
-            promise.completeWithTask { try await service.sealed(record, ending: ending, sha256: sha256, bytes: size) }
+            // fsync on the thread pool: a slow disk must not stall the other sessions of this loop.
+            let sealing = try recorder.seal(trailer)
+            NIOThreadPool.singleton.runIfActive(eventLoop: inbound.eventLoop) { try sealing.sync() }.whenComplete { result in
+                switch result {
+                case .success(let (sha256, size)):
+                    promise.completeWithTask { try await service.sealed(record, ending: ending, sha256: sha256, bytes: size) }
+                case .failure(let error):
+                    promise.completeWithTask { try await service.recordingFailed(record, ending: ending, reason: "\(error)") }
+                }
+            }
         } catch {
             recorder.abandon()
             let reason = "\(error)"
