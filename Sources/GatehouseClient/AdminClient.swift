@@ -54,9 +54,27 @@ public struct AdminClient: Sendable {
     }
 
     public func offboard(username: String, reason: String?) async throws -> Offboarded {
+        try await self.send(method: .POST, path: "/v1/users/offboard", body: Self.reasoned(username, reason))
+    }
+
+    /// Locking ends what offboarding ends, but keeps the account for `unlock`.
+    public func lock(username: String, reason: String?) async throws -> Offboarded {
+        try await self.send(method: .POST, path: "/v1/users/lock", body: Self.reasoned(username, reason))
+    }
+
+    public struct Unlocked: Sendable, Decodable {
+        public let username: String
+        public let status: String
+    }
+
+    public func unlock(username: String, reason: String?) async throws -> Unlocked {
+        try await self.send(method: .POST, path: "/v1/users/unlock", body: Self.reasoned(username, reason))
+    }
+
+    static func reasoned(_ username: String, _ reason: String?) throws -> Data {
         var body: [String: String] = ["username": username]
         body["reason"] = reason
-        return try await self.send(method: .POST, path: "/v1/users/offboard", body: try JSONEncoder().encode(body))
+        return try JSONEncoder().encode(body)
     }
 
     // MARK: policy

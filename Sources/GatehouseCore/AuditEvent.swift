@@ -16,6 +16,9 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case signInFailed = "signin.failed"
     case passkeyCloneSuspected = "passkey.clone_suspected"
     case userOffboarded = "user.offboarded"
+    /// An account was locked: everything it held ended, as at offboarding, but it can be unlocked.
+    case userLocked = "user.locked"
+    case userUnlocked = "user.unlocked"
     case sessionRevoked = "session.revoked"
     case signedOut = "signin.signed_out"
     case passkeyRemoved = "passkey.removed"

@@ -87,6 +87,21 @@ extension GatehouseResolver {
         let result = try await service.offboard(username: try Username(validating: arguments.username), actor: context.actor ?? "graphql", reason: arguments.reason)
         return OffboardingResult(username: result.user.username.rawValue, revoked: result.revoked.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
     }
+
+    func lockUser(context: GraphQLContext, arguments: OffboardUserArguments) async throws -> OffboardingResult {
+        guard let service = context.offboarding else {
+            throw GraphQLError(message: "locking needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")])
+        }
+        let result = try await service.lock(username: try Username(validating: arguments.username), actor: context.actor ?? "graphql", reason: arguments.reason)
+        return OffboardingResult(username: result.user.username.rawValue, revoked: result.revoked.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+    }
+
+    func unlockUser(context: GraphQLContext, arguments: OffboardUserArguments) async throws -> String {
+        guard let service = context.offboarding else {
+            throw GraphQLError(message: "unlocking needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")])
+        }
+        return try await service.unlock(username: try Username(validating: arguments.username), actor: context.actor ?? "graphql", reason: arguments.reason).username.rawValue
+    }
 }
 
 struct GatehouseAPI: API {
@@ -202,6 +217,14 @@ public enum GatehouseSchema {
                     Argument("username", at: \.username)
                     Argument("reason", at: \.reason).description("Why: recorded in the audit log.")
                 }.description("Disables an account and ends every session and credential it holds, at once and audited.")
+                Field("lockUser", at: GatehouseResolver.lockUser) {
+                    Argument("username", at: \.username)
+                    Argument("reason", at: \.reason).description("Why: recorded in the audit log.")
+                }.description("Locks an account: ends everything it holds, as offboarding does, but keeps it for unlockUser.")
+                Field("unlockUser", at: GatehouseResolver.unlockUser) {
+                    Argument("username", at: \.username)
+                    Argument("reason", at: \.reason).description("Why: recorded in the audit log.")
+                }.description("Lets a locked account sign in again (nothing it held comes back). Returns the username.")
                 Field("killSession", at: GatehouseResolver.killSession) {
                     Argument("id", at: \.id)
                     Argument("reason", at: \.reason).description("Shown to the person and recorded in the audit log.")

@@ -59,6 +59,6 @@ public struct BastionOffboardingHook: OffboardingHook {
     public init(registry: BastionSessionRegistry) { self.registry = registry }
     public var name: String { "ssh_sessions" }
     public func revoke(user: User, in tx: any StoreWriter, at time: Date) async throws -> Int {
-        self.registry.end(userID: user.id, reason: "\(user.username) was offboarded")
+        self.registry.end(userID: user.id, reason: "\(user.username) was \(user.status.rawValue)")
     }
 }

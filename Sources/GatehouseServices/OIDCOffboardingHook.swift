@@ -7,6 +7,6 @@ public struct OIDCOffboardingHook: OffboardingHook {
     public init() {}
     public var name: String { "oidc_grants" }
     public func revoke(user: User, in tx: any StoreWriter, at time: Date) async throws -> Int {
-        try await tx.revokeOIDCGrants(userID: user.id, reason: "offboarded", at: time)
+        try await tx.revokeOIDCGrants(userID: user.id, reason: user.status.rawValue, at: time)
     }
 }

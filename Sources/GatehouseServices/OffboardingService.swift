@@ -32,7 +32,8 @@ public struct InvitationOffboardingHook: OffboardingHook {
 
 /// Offboarding: disables the account and runs every registered hook in one transaction, with
 /// one audit event that says how much each hook ended. Refuses to remove the last active
-/// administrator, which would lock everyone out of administration.
+/// administrator, which would lock everyone out of administration. Locking runs the same hooks
+/// but can be undone.
 public struct OffboardingService: Sendable {
     let environment: ServiceEnvironment
     let hooks: [any OffboardingHook]
@@ -54,24 +55,51 @@ public struct OffboardingService: Sendable {
     }
 
     public func offboard(username: Username, actor: String, reason: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws -> Result {
+        try await self.disable(username, to: .offboarded, actor: actor, reason: reason, requestID: requestID, sourceAddress: sourceAddress)
+    }
+
+    /// Locking: the same cut as offboarding (every session, token, certificate and peer ends at
+    /// once), but the account and its passkeys stay, so an administrator can unlock it; the
+    /// person then signs in again and gets new credentials. Only an active account is locked.
+    public func lock(username: Username, actor: String, reason: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws -> Result {
+        try await self.disable(username, to: .locked, actor: actor, reason: reason, requestID: requestID, sourceAddress: sourceAddress)
+    }
+
+    /// Lets a locked account sign in again. Nothing it held comes back: it starts from a sign-in.
+    public func unlock(username: Username, actor: String, reason: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws -> User {
+        let env = self.environment
+        return try await env.store.commit { tx -> Change<User> in
+            try await tx.lockAccountChanges()
+            guard var user = try await tx.user(named: username) else { throw GatehouseError(.notFound, "there is no user \(username)") }
+            guard user.status == .locked else { throw GatehouseError(.conflict, "\(username) is \(user.status.rawValue), not locked") }
+            try await tx.updateUserStatus(id: user.id, status: .active)
+            user.status = .active
+            let event = AuditEvent(code: .userUnlocked, time: env.time.now(), actor: actor, subject: "user:\(username)", reason: reason.map { String($0.prefix(500)) },
+                                   requestID: requestID, sourceAddress: sourceAddress, details: ["role": user.role.rawValue])
+            return Change(user, event: event)
+        }
+    }
+
+    private func disable(_ username: Username, to status: User.Status, actor: String, reason: String?, requestID: String?, sourceAddress: String?) async throws -> Result {
         let env = self.environment
         let hooks = self.hooks
         return try await env.store.commit { tx -> Change<Result> in
             try await tx.lockAccountChanges()
             guard var user = try await tx.user(named: username) else { throw GatehouseError(.notFound, "there is no user \(username)") }
             guard user.status != .offboarded else { throw GatehouseError(.conflict, "\(username) is already offboarded") }
+            if status == .locked, user.status == .locked { throw GatehouseError(.conflict, "\(username) is already locked") }
             if user.role == .admin, user.status == .active, try await tx.countActiveUsers(role: .admin) <= 1 {
                 throw GatehouseError(.conflict, "\(username) is the last active administrator; enroll another one first")
             }
             let now = env.time.now()
-            try await tx.updateUserStatus(id: user.id, status: .offboarded)
-            user.status = .offboarded
+            try await tx.updateUserStatus(id: user.id, status: status)
+            user.status = status
             var revoked: [String: Int] = [:]
             for hook in hooks { revoked[hook.name] = try await hook.revoke(user: user, in: tx, at: now) }
             var details = revoked.mapValues(String.init)
             details["role"] = user.role.rawValue
             let event = AuditEvent(
-                code: .userOffboarded, time: now, actor: actor, subject: "user:\(username)", reason: reason.map { String($0.prefix(500)) },
+                code: status == .locked ? .userLocked : .userOffboarded, time: now, actor: actor, subject: "user:\(username)", reason: reason.map { String($0.prefix(500)) },
                 requestID: requestID, sourceAddress: sourceAddress, details: details
             )
             return Change(Result(user: user, revoked: revoked), event: event)

@@ -551,6 +551,6 @@ public struct PKIOffboardingHook: OffboardingHook {
     public init() {}
     public var name: String { "x509_certificates" }
     public func revoke(user: User, in tx: any StoreWriter, at time: Date) async throws -> Int {
-        try await tx.revokePKICertificates(userID: user.id, requester: nil, reason: "offboarded", at: time)
+        try await tx.revokePKICertificates(userID: user.id, requester: nil, reason: user.status.rawValue, at: time)
     }
 }

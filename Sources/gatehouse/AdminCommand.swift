@@ -7,7 +7,7 @@ import GatehouseCore
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Administer a running server through its local admin socket.",
-        subcommands: [Status.self, Invite.self, Recover.self, Offboard.self, OIDCClientCommand.self, OIDCKeyCommand.self, HostCommand.self, PKIAdminCommand.self, NetworkAdminCommand.self]
+        subcommands: [Status.self, Invite.self, Recover.self, Offboard.self, Lock.self, Unlock.self, OIDCClientCommand.self, OIDCKeyCommand.self, HostCommand.self, PKIAdminCommand.self, NetworkAdminCommand.self]
     )
 
     struct Status: AsyncParsableCommand {
@@ -108,6 +108,45 @@ struct Admin: AsyncParsableCommand {
                 let result = try await AdminClient(dataDir: self.options.dataDir).offboard(username: self.username, reason: self.reason)
                 let ended = result.revoked.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
                 print("Offboarded \(result.username): account disabled; ended \(ended.isEmpty ? "nothing else" : ended).")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Lock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Lock an account: end everything it holds, as offboarding does, but keep it (and its passkeys) so that `unlock` lets the person sign in again."
+        )
+
+        @OptionGroup var options: DataDirOption
+        @Argument(help: "Username.") var username: String
+        @Option(help: "Why: recorded in the audit log.") var reason: String?
+
+        func run() async throws {
+            do {
+                _ = try Username(validating: self.username)
+                let result = try await AdminClient(dataDir: self.options.dataDir).lock(username: self.username, reason: self.reason)
+                let ended = result.revoked.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+                print("Locked \(result.username): no sign-in until unlocked; ended \(ended.isEmpty ? "nothing else" : ended).")
+            } catch {
+                throw fail(error)
+            }
+        }
+    }
+
+    struct Unlock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Unlock a locked account: the person may sign in again (nothing they held comes back).")
+
+        @OptionGroup var options: DataDirOption
+        @Argument(help: "Username.") var username: String
+        @Option(help: "Why: recorded in the audit log.") var reason: String?
+
+        func run() async throws {
+            do {
+                _ = try Username(validating: self.username)
+                let result = try await AdminClient(dataDir: self.options.dataDir).unlock(username: self.username, reason: self.reason)
+                print("Unlocked \(result.username): they may sign in again.")
             } catch {
                 throw fail(error)
             }

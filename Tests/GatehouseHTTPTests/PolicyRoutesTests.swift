@@ -197,6 +197,58 @@ struct OffboardingGraphQLTests {
 
 @Suite("Account routes")
 struct AccountRoutesTests {
+    /// Locking ends what offboarding ends but keeps the account; unlocking lets it sign in again.
+    /// Both are audited with their reason; neither can be done twice, and the last active
+    /// administrator cannot be locked.
+    @Test func lockAndUnlock() async throws {
+        let store = InMemoryStore()
+        try await store.commit { tx in
+            try await tx.insertUser(User(id: "u9", username: Username(uncheckedStored: "dana"), email: nil, role: .member, status: .active, createdAt: Date()))
+            try await tx.insertUser(User(id: "u1", username: Username(uncheckedStored: "root"), email: nil, role: .admin, status: .active, createdAt: Date()))
+            return Change((), event: AuditEvent(code: .userCreated, time: Date(), actor: "test", subject: "user:dana"))
+        }
+        @Sendable func status(_ name: String) async throws -> User.Status? {
+            try await store.read { tx in try await tx.user(named: Username(uncheckedStored: name)) }?.status
+        }
+        let app = Application(router: AdminRoutes.makeRouter(try await HTTPTestSupport.dependencies(store)))
+        try await app.test(.router) { client in
+            func post(_ path: String, _ body: String, _ expected: Int) async throws -> [String: Any] {
+                try await client.execute(uri: path, method: .post, headers: HTTPTestSupport.jsonHeaders, body: ByteBuffer(string: body)) { response in
+                    #expect(response.status.code == expected, "\(path) \(String(buffer: response.body))")
+                    return HTTPTestSupport.object(response.body)
+                }
+            }
+            let locked = try await post("/v1/users/lock", #"{"username": "dana", "reason": "laptop stolen"}"#, 200)
+            #expect(locked["username"] as? String == "dana" && (locked["revoked"] as? [String: Int])?["sessions"] == 0, "\(locked)")
+            #expect(try await status("dana") == .locked)
+            _ = try await post("/v1/users/lock", #"{"username": "dana"}"#, 409)
+            // The last active administrator stays: nobody could administer Gatehouse otherwise.
+            _ = try await post("/v1/users/lock", #"{"username": "root"}"#, 409)
+            #expect(try await status("root") == .active)
+            let unlocked = try await post("/v1/users/unlock", #"{"username": "dana", "reason": "laptop found"}"#, 200)
+            let danaNow = try await status("dana")
+            #expect(unlocked["status"] as? String == "active" && danaNow == .active)
+            _ = try await post("/v1/users/unlock", #"{"username": "dana"}"#, 409)
+            // Over GraphQL too; an offboarded account cannot be unlocked.
+            let lockQuery: [String: Any] = ["query": "mutation { lockUser(username: \"dana\", reason: \"again\") { username revoked } }"]
+            try await client.execute(uri: "/v1/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: PolicyRoutesTests.body(lockQuery)) { response in
+                let result = (HTTPTestSupport.object(response.body)["data"] as? [String: Any])?["lockUser"] as? [String: Any]
+                #expect((result?["revoked"] as? [String])?.contains("ssh_certificates=0") == true, "\(String(buffer: response.body))")
+            }
+            #expect(try await status("dana") == .locked)
+            _ = try await post("/v1/users/offboard", #"{"username": "dana"}"#, 200)
+            let unlockQuery: [String: Any] = ["query": "mutation { unlockUser(username: \"dana\") }"]
+            try await client.execute(uri: "/v1/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: PolicyRoutesTests.body(unlockQuery)) { response in
+                let errors = HTTPTestSupport.object(response.body)["errors"] as? [[String: Any]]
+                #expect((errors?.first?["message"] as? String)?.contains("is offboarded, not locked") == true, "\(String(buffer: response.body))")
+            }
+        }
+        let events = try await store.read { tx in try await tx.auditRecords(after: 0, limit: 100) }.map(\.event)
+        #expect(events.filter { $0.code == .userLocked }.map(\.reason) == ["laptop stolen", "again"])
+        #expect(events.filter { $0.code == .userUnlocked }.map(\.reason) == ["laptop found"])
+        #expect(try await status("dana") == .offboarded)
+    }
+
     /// Malformed, hostile and refused bodies: a clear error, and no account or invitation touched.
     @Test(arguments: [
         ("/v1/users/offboard", "", 400, "input.invalid"),
@@ -210,6 +262,12 @@ struct AccountRoutesTests {
         ("/v1/users/recover", #"{"username": "ghost"}"#, 404, "not_found"),
         ("/v1/users/recover", #"{"username": "dana", "role": "admin"}"#, 400, "input.invalid"),
         ("/v1/users/recover", "HUGE", 413, "input.too_large"),
+        ("/v1/users/lock", #"{"username": "dana", "until": "tomorrow"}"#, 400, "input.invalid"),
+        ("/v1/users/lock", #"{"username": "ghost"}"#, 404, "not_found"),
+        ("/v1/users/lock", "HUGE", 413, "input.too_large"),
+        ("/v1/users/unlock", #"{"username": "dana"}"#, 409, "conflict"),  // not locked
+        ("/v1/users/unlock", #"{"username": "../dana"}"#, 400, "input.invalid"),
+        ("/v1/users/unlock", #"{"username": "dana", "reason": 1}"#, 400, "input.invalid"),
     ] as [(String, String, Int, String)])
     func refused(path: String, body named: String, status: Int, code: String) async throws {
         let body = named == "HUGE" ? #"{"username":""# + String(repeating: "a", count: 20_000) + #""}"# : named

@@ -16,6 +16,7 @@ import requests
 
 from conftest import BIN, free_port, gatehouse
 from test_oidc import Provider
+from test_passkeys import Authenticator, enroll, sign_in
 from test_ssh import SSHD_BIN, access_token, issue, keypair, wait_for_port
 
 if not SSHD_BIN or os.geteuid() != 0:
@@ -325,6 +326,58 @@ def test_offboarding_ends_live_sessions_within_a_second(bastion, tmp_path):
     r = bastion.ssh("true", key=key)
     assert r.returncode == 255 and b"Permission denied" in r.stderr, r.stderr
     assert "offboarded" in bastion.audit("ssh.session_denied")[-1]["reason"]
+
+
+def test_locking_ends_sessions_like_offboarding_and_unlocking_lets_the_person_sign_in_again(bastion, tmp_path):
+    provider = bastion.provider
+    r = gatehouse("admin", "invite", "carol", "--email", "carol@example.org", "--data-dir", provider.data)
+    assert r.returncode == 0, r.stderr
+    passkey = Authenticator()
+    enrolled, _, _ = enroll(provider.server, next(w for w in r.stdout.split() if "/enroll#token=" in w).split("token=")[1], passkey)
+    assert enrolled.status_code == 201, enrolled.text
+
+    def certify(browser_cookie):
+        browser = requests.Session()
+        browser.cookies.set("gatehouse_session", browser_cookie)
+        key, public = keypair(str(tmp_path), f"carol-{time.monotonic_ns()}")
+        issued = issue(provider, access_token(provider, browser=browser), public)
+        assert issued.status_code == 201, issued.text
+        with open(key + "-cert.pub", "w") as f:
+            f.write(issued.json()["certificate"] + "\n")
+        return key
+
+    key = certify(enrolled.cookies["gatehouse_session"])
+    carols = start_session(bastion, "echo started; sleep 60", key=key)
+    try:
+        out = gatehouse("admin", "lock", "carol", "--reason", "laptop stolen", "--data-dir", provider.data)
+        answered = time.monotonic()
+        # Her certificate and the bastion's one-minute onward certificate for her session.
+        assert out.returncode == 0 and "1 ssh_sessions" in out.stdout and "2 ssh_certificates" in out.stdout, out.stdout + out.stderr
+        carols.wait(timeout=5)
+        assert time.monotonic() - answered <= 1.0
+        assert b"carol was locked" in carols.stderr.read()
+    finally:
+        if carols.poll() is None:
+            carols.kill()
+    # Locked: no bastion session (the certificate was revoked), no sign-in, and it says so.
+    assert bastion.ssh("true", key=key).returncode == 255
+    refused, _ = sign_in(provider.server, passkey, "carol")
+    assert refused.status_code in (400, 401, 403), refused.text
+    again = gatehouse("admin", "lock", "carol", "--data-dir", provider.data)
+    assert again.returncode != 0 and "already locked" in again.stderr, again.stderr
+    locked = [e for e in bastion.audit("user.locked") if e["subject"] == "user:carol"]
+    assert locked and locked[-1]["reason"] == "laptop stolen" and locked[-1]["details"]["ssh_sessions"] == "1", locked
+    # Unlocked: the same passkey signs in again, and a new certificate opens a session; the old
+    # certificate stays revoked.
+    out = gatehouse("admin", "unlock", "carol", "--reason", "laptop found", "--data-dir", provider.data)
+    assert out.returncode == 0 and "Unlocked carol" in out.stdout, out.stdout + out.stderr
+    signed_in, _ = sign_in(provider.server, passkey, "carol")
+    assert signed_in.status_code == 200, signed_in.text
+    old = bastion.ssh("true", key=key)
+    assert old.returncode == 1 and b"your SSH certificate was revoked" in old.stderr, old.stderr
+    fresh = certify(signed_in.cookies["gatehouse_session"])
+    assert bastion.ssh("echo back", key=fresh).stdout == b"back\n"
+    assert [e["reason"] for e in bastion.audit("user.unlocked")] == ["laptop found"]
 
 
 def test_sessions_are_watched_live_and_killed_by_an_administrator(bastion):
