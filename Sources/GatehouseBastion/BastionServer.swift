@@ -77,9 +77,10 @@ public final class BastionServer: Sendable {
     public func stop() async {
         let channel = self.channel.mutate { c -> (any Channel)? in defer { c = nil }; return c }
         try? await channel?.close()
-        for entry in self.context.service.registry.live { entry.end("the bastion is shutting down") }
-        // Give the sessions a moment to seal their recordings.
-        for _ in 0..<50 where !self.context.service.registry.live.isEmpty { try? await Task.sleep(for: .milliseconds(20)) }
+        let registry = self.context.service.registry
+        for entry in registry.live { entry.end("the bastion is shutting down") }
+        // Give the sessions a moment to seal their recordings (synced, and recorded in the store).
+        for _ in 0..<150 where !registry.live.isEmpty || registry.sealing > 0 { try? await Task.sleep(for: .milliseconds(20)) }
     }
 
     /// Ends sessions of people who were locked or offboarded (on any replica), every half second.
@@ -88,14 +89,24 @@ public final class BastionServer: Sendable {
     public func enforce() async {
         let beats = Int(BastionService.heartbeatInterval / .milliseconds(500))
         var tick = 0
+        let clock = ContinuousClock()
+        var lastBeat = clock.now
+        // Before other replicas may take this one for stopped (and close its sessions' records),
+        // a replica that cannot reach the store ends its sessions itself: none goes on unrecorded
+        // in the store, and none is left unenforced while people may be locked meanwhile.
+        let giveUp = Duration.seconds(BastionService.staleAfter) - BastionService.heartbeatInterval * 3
         while !Task.isCancelled {
             do { try await self.context.service.enforce() } catch { self.context.logger.warning("session check failed", metadata: ["error": "\(error)"]) }
             if tick % beats == 0 {
                 do {
                     try await self.context.service.heartbeat()
+                    lastBeat = clock.now
                     try await self.closeInterruptedSessions()
                 } catch {
                     self.context.logger.warning("session heartbeat failed", metadata: ["error": "\(error)"])
+                    if clock.now - lastBeat > giveUp {
+                        for entry in self.context.service.registry.live { entry.end("this Gatehouse server has lost its store, so it cannot keep sessions on record") }
+                    }
                 }
             }
             tick &+= 1
@@ -110,7 +121,8 @@ public final class BastionServer: Sendable {
         let service = self.context.service
         for record in try await service.interruptedSessions() {
             let path = (self.configuration.recordingsDirectory as NSString).appendingPathComponent("\(record.id).\(RecordingFormat.fileExtension)")
-            let found = RecordingFormat.isValidID(record.id) ? RecordingDigestCheck.fileDigest(path) : nil
+            // Hashing a large file blocks: on the thread pool, not the concurrency pool.
+            let found = RecordingFormat.isValidID(record.id) ? try await NIOThreadPool.singleton.runIfActive { RecordingDigestCheck.fileDigest(path) } : nil
             let closed = try await service.closeInterrupted(record, sha256: found?.sha256, bytes: found?.bytes,
                                                             note: found == nil ? "its recording is not on this server's disk" : nil)
             if closed {

@@ -217,7 +217,9 @@ final class SessionRelay: @unchecked Sendable {
             (self.personTail ?? inbound.eventLoop.makeSucceededVoidFuture()).whenComplete { _ in inbound.close(promise: nil) }
             return
         }
-        self.connection.context.service.registry.unregister(id: record.id)
+        let registry = self.connection.context.service.registry
+        registry.beginSealing()
+        registry.unregister(id: record.id)
         let ending = self.ending()
         let service = self.connection.context.service
         let trailer = RecordingTrailer(ended: Date().timeIntervalSince1970, exitStatus: self.exitStatus, exitSignal: self.exitSignal, endedBy: self.endedBy,
@@ -242,6 +244,7 @@ final class SessionRelay: @unchecked Sendable {
         let logger = self.connection.logger
         let tail = self.personTail ?? inbound.eventLoop.makeSucceededVoidFuture()
         promise.futureResult.whenComplete { result in
+            registry.endSealing()
             if case .failure(let error) = result { logger.error("session end not recorded", metadata: ["session": "\(record.id)", "error": "\(error)"]) }
             tail.whenComplete { _ in inbound.close(promise: nil) }
         }

@@ -265,7 +265,7 @@ public struct BastionService: Sendable {
     }
 
     private func finish(_ started: BastionSessionRecord, ending: Ending, sha256: String?, bytes: Int64?, code: AuditCode, outcome: AuditEvent.Outcome,
-                        endedAt: Date? = nil) async throws {
+                        endedAt: Date? = nil, stale: Bool = false) async throws {
         let env = self.environment
         let now = env.time.now()
         var record = started
@@ -279,7 +279,9 @@ public struct BastionService: Sendable {
         record.bytesOut = ending.bytesOut
         let final = record
         try await env.store.commit { tx in
-            guard try await tx.finishBastionSession(final) else { throw GatehouseError(.conflict, "session \(final.id) has already ended") }
+            guard try await (stale ? tx.finishStaleBastionSession(final) : tx.finishBastionSession(final)) else {
+                throw GatehouseError(.conflict, "session \(final.id) has already ended")
+            }
             var details = ["login": final.login, "host": final.host, "bytes_in": String(final.bytesIn), "bytes_out": String(final.bytesOut)]
             if let sha256 { details["sha256"] = sha256 }
             if let bytes { details["size"] = String(bytes) }
@@ -305,8 +307,10 @@ public struct BastionService: Sendable {
     public func heartbeat() async throws -> Int {
         let sessions = self.registry.live.filter { !$0.id.hasPrefix(BastionSessionRegistry.connectionPrefix) }
         // No sessions here, nothing to keep open (a session's row starts with a fresh heartbeat).
+        // Only sessions running here are kept open: a row left open by a failed close stops
+        // beating, and is closed as interrupted like any other.
         guard !sessions.isEmpty else { return 0 }
-        let open = try await self.environment.store.recordBastionHeartbeat(replica: self.registry.replica, at: self.environment.time.now())
+        let open = try await self.environment.store.recordBastionHeartbeat(replica: self.registry.replica, sessions: sessions.map(\.id), at: self.environment.time.now())
         var ended = 0
         for entry in sessions where !open.contains(entry.id) {
             entry.end("this session's record was closed by another Gatehouse server, which found this one silent")
@@ -316,13 +320,16 @@ public struct BastionService: Sendable {
     }
 
     /// Live sessions whose process has stopped: other replicas' sessions without a heartbeat
-    /// for `staleAfter` seconds, or, when this process is the store's only writer, every live
-    /// session of another process.
+    /// for `staleAfter` seconds (replicas' clocks must agree to well within that), or, when this
+    /// process is the store's only writer, every live session of another process, including
+    /// rows from before heartbeats. On a shared store those are left alone: a replica of an
+    /// older version may still be running them.
     public func interruptedSessions(limit: Int = 100) async throws -> [BastionSessionRecord] {
         let env = self.environment
-        let cutoff = env.store.writeGeneration != nil ? env.time.now().addingTimeInterval(1) : env.time.now().addingTimeInterval(-Self.staleAfter)
+        let soleWriter = env.store.writeGeneration != nil
+        let cutoff = soleWriter ? nil : env.time.now().addingTimeInterval(-Self.staleAfter)
         return try await env.store.read { tx in
-            try await tx.staleBastionSessions(otherThan: self.registry.replica, heartbeatBefore: cutoff, limit: max(1, min(limit, 1000)))
+            try await tx.staleBastionSessions(otherThan: self.registry.replica, heartbeatBefore: cutoff, includeUnowned: soleWriter, limit: max(1, min(limit, 1000)))
         }
     }
 
@@ -336,7 +343,8 @@ public struct BastionService: Sendable {
         if let note { reason += "; \(note.prefix(200))" }
         let ending = Ending(exitStatus: nil, exitSignal: nil, endedBy: reason, bytesIn: record.bytesIn, bytesOut: record.bytesOut)
         do {
-            try await self.finish(record, ending: ending, sha256: sha256, bytes: bytes, code: .sshRecordingInterrupted, outcome: .failed, endedAt: last)
+            // Only if nothing moved since it was read: a heartbeat in between means it is alive.
+            try await self.finish(record, ending: ending, sha256: sha256, bytes: bytes, code: .sshRecordingInterrupted, outcome: .failed, endedAt: last, stale: true)
             return true
         } catch let error as GatehouseError where error.code == .conflict {
             return false

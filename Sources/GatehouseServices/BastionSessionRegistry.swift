@@ -29,6 +29,13 @@ public final class BastionSessionRegistry: Sendable {
 
     public var live: [Entry] { self.entries.mutate { Array($0.values) } }
 
+    /// Sessions that have ended here but whose recording is still being synced and recorded as
+    /// sealed: a graceful stop waits for them too.
+    private let sealingCount = LockedBox(0)
+    public var sealing: Int { self.sealingCount.value }
+    public func beginSealing() { self.sealingCount.mutate { $0 += 1 } }
+    public func endSealing() { self.sealingCount.mutate { $0 -= 1 } }
+
     public func isLive(id: String) -> Bool { self.entries.mutate { $0[id] != nil } }
 
     /// Entries for whole connections (`connection:ID`), so that offboarding and the periodic

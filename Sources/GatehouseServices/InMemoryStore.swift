@@ -86,15 +86,15 @@ public final class InMemoryStore: Store {
         }
     }
 
-    public func recordBastionHeartbeat(replica: String, at time: Date) async throws -> Set<String> {
+    public func recordBastionHeartbeat(replica: String, sessions ids: [String], at time: Date) async throws -> Set<String> {
         try await self.gate.withExclusiveAccess {
             self.box.mutate { state in
-                var ids: Set<String> = []
-                for (id, s) in state.bastionSessions where s.replica == replica && s.endedAt == nil {
+                var open: Set<String> = []
+                for id in ids where state.bastionSessions[id]?.replica == replica && state.bastionSessions[id]?.endedAt == nil {
                     state.bastionSessions[id]?.heartbeatAt = time
-                    ids.insert(id)
+                    open.insert(id)
                 }
-                return ids
+                return open
             }
         }
     }
@@ -499,9 +499,15 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
 
     func bastionSession(id: String) async throws -> BastionSessionRecord? { self.state.bastionSessions[id] }
 
-    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date, limit: Int) async throws -> [BastionSessionRecord] {
-        Array(self.state.bastionSessions.values.filter { s in s.endedAt == nil && s.replica != replica && (s.heartbeatAt ?? s.startedAt) < cutoff }
-            .sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }.prefix(limit))
+    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date?, includeUnowned: Bool, limit: Int) async throws -> [BastionSessionRecord] {
+        Array(self.state.bastionSessions.values.filter { s in
+            s.endedAt == nil && (s.replica.map { $0 != replica } ?? includeUnowned) && cutoff.map { (s.heartbeatAt ?? s.startedAt) < $0 } ?? true
+        }.sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }.prefix(limit))
+    }
+
+    func finishStaleBastionSession(_ record: BastionSessionRecord) async throws -> Bool {
+        guard let stored = self.state.bastionSessions[record.id], stored.endedAt == nil, stored.heartbeatAt == record.heartbeatAt else { return false }
+        return try await self.finishBastionSession(record)
     }
 
     func insertBastionSession(_ record: BastionSessionRecord) async throws {

@@ -72,6 +72,12 @@ public struct OffboardingService: Sendable {
             try await tx.lockAccountChanges()
             guard var user = try await tx.user(named: username) else { throw GatehouseError(.notFound, "there is no user \(username)") }
             guard user.status == .locked else { throw GatehouseError(.conflict, "\(username) is \(user.status.rawValue), not locked") }
+            // Locking ends bastion sessions here at once and on other replicas at their next
+            // check; until every one of them is closed, unlocking could let one survive the lock.
+            let open = try await tx.bastionSessions(userID: user.id, liveOnly: true, limit: 1000)
+            guard open.isEmpty else {
+                throw GatehouseError(.conflict, "\(username) still has \(open.count) bastion session(s) ending since the lock; try again in a few seconds")
+            }
             try await tx.updateUserStatus(id: user.id, status: .active)
             user.status = .active
             let event = AuditEvent(code: .userUnlocked, time: env.time.now(), actor: actor, subject: "user:\(username)", reason: reason.map { String($0.prefix(500)) },

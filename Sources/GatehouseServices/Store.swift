@@ -30,10 +30,10 @@ public protocol Store: Sendable {
     /// otherwise put every page view in the log.
     func recordSessionActivity(tokenHash: String, at time: Date) async throws
 
-    /// Moves the heartbeat of this replica's live bastion sessions to `time` and returns the ids
-    /// of those still open in the store. Unaudited like the idle timer: the sessions' start was
+    /// Moves the heartbeat of these live bastion sessions of this replica to `time` and returns
+    /// those still open in the store. Unaudited like the idle timer: the sessions' start was
     /// audited, and their end will be.
-    func recordBastionHeartbeat(replica: String, at time: Date) async throws -> Set<String>
+    func recordBastionHeartbeat(replica: String, sessions ids: [String], at time: Date) async throws -> Set<String>
 
     /// Records a device-code poll (time and the interval now required). Unaudited for the same
     /// reason: a client asking "approved yet?" every five seconds changes no access.
@@ -129,9 +129,10 @@ public protocol StoreReader: Sendable {
     /// ended when `liveOnly`, at most `limit`.
     func bastionSessions(userID: String?, liveOnly: Bool, limit: Int) async throws -> [BastionSessionRecord]
     func bastionSession(id: String) async throws -> BastionSessionRecord?
-    /// Live sessions of other replicas (or of none recorded) whose last heartbeat, or start when
-    /// none, is before `cutoff`, oldest first.
-    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date, limit: Int) async throws -> [BastionSessionRecord]
+    /// Live sessions of other replicas (and, with `includeUnowned`, of none recorded: rows from
+    /// before heartbeats) whose last heartbeat, or start when none, is before `cutoff` (any,
+    /// when nil), oldest first.
+    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date?, includeUnowned: Bool, limit: Int) async throws -> [BastionSessionRecord]
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
@@ -236,6 +237,9 @@ public protocol StoreWriter: StoreReader {
     /// Records how a session ended (its `ended*`, exit, byte and recording fields); false if it
     /// had ended already or does not exist.
     func finishBastionSession(_ record: BastionSessionRecord) async throws -> Bool
+    /// Closes a session found stale, only if its heartbeat is still the one read and it is
+    /// still open; false otherwise.
+    func finishStaleBastionSession(_ record: BastionSessionRecord) async throws -> Bool
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

@@ -124,9 +124,9 @@ public final class SQLStore: Store {
         }
     }
 
-    public func recordBastionHeartbeat(replica: String, at time: Date) async throws -> Set<String> {
+    public func recordBastionHeartbeat(replica: String, sessions ids: [String], at time: Date) async throws -> Set<String> {
         try await self.withTransaction(readOnly: false) { db in
-            try await SQLTransaction(db: db, dialect: self.dialect).bastionHeartbeat(replica: replica, at: time)
+            try await SQLTransaction(db: db, dialect: self.dialect).bastionHeartbeat(replica: replica, sessions: ids, at: time)
         }
     }
 

@@ -43,20 +43,44 @@ extension SQLTransaction {
         try await self.db.raw("SELECT \(unsafeRaw: Self.sessionColumns) FROM bastion_sessions WHERE id = \(bind: id)").all().first.map(Self.session)
     }
 
-    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date, limit: Int) async throws -> [BastionSessionRecord] {
+    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date?, includeUnowned: Bool, limit: Int) async throws -> [BastionSessionRecord] {
         try await self.db.raw("""
             SELECT \(unsafeRaw: Self.sessionColumns) FROM bastion_sessions
-            WHERE ended_at IS NULL AND (replica IS NULL OR replica <> \(bind: replica)) AND COALESCE(heartbeat_at, started_at) < \(bind: Self.millis(cutoff))
+            WHERE ended_at IS NULL AND (replica <> \(bind: replica) OR (\(bind: includeUnowned ? 1 : 0) = 1 AND replica IS NULL))
+              AND (\(bind: cutoff.map(Self.millis)) IS NULL OR COALESCE(heartbeat_at, started_at) < \(bind: cutoff.map(Self.millis)))
             ORDER BY started_at, id LIMIT \(bind: limit)
             """).all().map(Self.session)
     }
 
-    /// This replica's live sessions are still running: their heartbeat moves to `time`. Returns
-    /// the ids that are still open in the store.
-    func bastionHeartbeat(replica: String, at time: Date) async throws -> Set<String> {
-        Set(try await self.db.raw("""
-            UPDATE bastion_sessions SET heartbeat_at = \(bind: Self.millis(time)) WHERE replica = \(bind: replica) AND ended_at IS NULL RETURNING id
-            """).all().map { try $0.decode(column: "id", as: String.self) })
+    /// Closes a session found stale, unless it moved on since it was read (a heartbeat, or
+    /// another replica's close): the heartbeat must still be the one read.
+    func finishStaleBastionSession(_ r: BastionSessionRecord) async throws -> Bool {
+        let seen = r.heartbeatAt.map(Self.millis)
+        return !(try await self.db.raw("""
+            UPDATE bastion_sessions SET ended_at = \(bind: r.endedAt.map(Self.millis)), ended_by = \(bind: r.endedBy),
+                recording_sha256 = \(bind: r.recordingSHA256), recording_bytes = \(bind: r.recordingBytes)
+            WHERE id = \(bind: r.id) AND ended_at IS NULL
+              AND ((\(bind: seen) IS NULL AND heartbeat_at IS NULL) OR heartbeat_at = \(bind: seen)) RETURNING id
+            """).all().isEmpty)
+    }
+
+    /// These sessions of this replica are still running: their heartbeat moves to `time`.
+    /// Returns those of them that are still open in the store.
+    func bastionHeartbeat(replica: String, sessions ids: [String], at time: Date) async throws -> Set<String> {
+        var open: Set<String> = []
+        var rest = ids[...]
+        while !rest.isEmpty {
+            // A few hundred ids per statement, well inside every bind limit.
+            let chunk = Array(rest.prefix(500))
+            rest = rest.dropFirst(chunk.count)
+            for row in try await self.db.raw("""
+                UPDATE bastion_sessions SET heartbeat_at = \(bind: Self.millis(time))
+                WHERE replica = \(bind: replica) AND ended_at IS NULL AND id IN (\(binds: chunk)) RETURNING id
+                """).all() {
+                open.insert(try row.decode(column: "id", as: String.self))
+            }
+        }
+        return open
     }
 
     func insertBastionSession(_ r: BastionSessionRecord) async throws {

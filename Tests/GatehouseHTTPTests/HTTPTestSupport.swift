@@ -42,9 +42,9 @@ final class SwitchableStore: Store, @unchecked Sendable {
         try await self.inner.recordDevicePoll(deviceCodeHash: deviceCodeHash, at: time, interval: interval)
     }
 
-    func recordBastionHeartbeat(replica: String, at time: Date) async throws -> Set<String> {
+    func recordBastionHeartbeat(replica: String, sessions ids: [String], at time: Date) async throws -> Set<String> {
         try self.check()
-        return try await self.inner.recordBastionHeartbeat(replica: replica, at: time)
+        return try await self.inner.recordBastionHeartbeat(replica: replica, sessions: ids, at: time)
     }
 
     var writeGeneration: UInt64? { self.inner.writeGeneration }

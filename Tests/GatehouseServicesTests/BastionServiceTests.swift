@@ -204,15 +204,34 @@ struct BastionServiceTests {
         #expect(try await a.interruptedSessions().isEmpty)
         #expect(try await a.session(id: first.record.id).heartbeatAt == Self.t0.addingTimeInterval(5))
 
+        // A row from before heartbeats (no replica): where B is the only writer its process is
+        // gone; on a shared store a replica of the older version may still be running it.
+        let legacy = BastionSessionRecord(id: "5e1f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e03", userID: "u-a", username: "alice", login: "root", host: "web-1", source: nil,
+                                          mode: "shell", command: nil, startedAt: Self.t0)
+        try await f.test.store.commit { tx in
+            try await tx.insertBastionSession(legacy)
+            return Change((), event: AuditEvent(code: .sshSessionStarted, time: Self.t0, actor: "test", subject: "session:\(legacy.id)"))
+        }
+        let soleWriter = f.test.store.writeGeneration != nil
+        let expected: Set<String> = soleWriter ? [first.record.id, second.record.id, legacy.id] : [first.record.id, second.record.id]
+
         // B sees A's sessions as interrupted: at once where it is the store's only writer (A's
         // process must have stopped), otherwise only after a minute without a heartbeat.
-        if f.test.store.writeGeneration == nil {
+        if !soleWriter {
             f.time.advance(by: 30)
             #expect(try await b.interruptedSessions().isEmpty)
             f.time.advance(by: 31)
         }
+        // A beats between B's read and B's close: the close does not win, and A's session lives.
+        let early = try await b.interruptedSessions()
+        #expect(Set(early.map(\.id)) == expected)
+        f.time.advance(by: 1)
+        #expect(try await a.heartbeat() == 0)
+        let lastBeat = f.time.now()
+        #expect(try await b.closeInterrupted(early.first { $0.id == first.record.id }!, sha256: nil, bytes: nil) == false)
+        if !soleWriter { f.time.advance(by: 61) }
         let stale = try await b.interruptedSessions()
-        #expect(Set(stale.map(\.id)) == [first.record.id, second.record.id])
+        #expect(Set(stale.map(\.id)) == expected)
         let digest = String(repeating: "cd", count: 32)
         #expect(try await b.closeInterrupted(stale.first { $0.id == first.record.id }!, sha256: digest, bytes: 4242))
         #expect(try await b.closeInterrupted(stale.first { $0.id == second.record.id }!, sha256: nil, bytes: nil, note: "its recording is not on this server's disk"))
@@ -220,7 +239,7 @@ struct BastionServiceTests {
         #expect(try await b.closeInterrupted(stale[0], sha256: digest, bytes: 1) == false)
 
         let closed = try await a.session(id: first.record.id)
-        #expect(closed.endedAt == Self.t0.addingTimeInterval(5) && closed.recordingSHA256 == digest && closed.recordingBytes == 4242 && closed.exitStatus == nil)
+        #expect(closed.endedAt == lastBeat && closed.recordingSHA256 == digest && closed.recordingBytes == 4242 && closed.exitStatus == nil)
         #expect(closed.endedBy?.hasPrefix("interrupted: the Gatehouse server running it stopped") == true)
         let unsealed = try await a.session(id: second.record.id)
         #expect(unsealed.recordingSHA256 == nil && unsealed.endedBy?.contains("not on this server's disk") == true)
@@ -228,7 +247,7 @@ struct BastionServiceTests {
         #expect(events.count == 2 && events.allSatisfy { $0.outcome == .failed })
         #expect(events.first { $0.subject == "session:\(first.record.id)" }?.details["sha256"] == digest)
         #expect(events.first { $0.subject == "session:\(second.record.id)" }?.details["sha256"] == nil)
-        #expect(try await b.interruptedSessions().isEmpty)
+        #expect(try await b.interruptedSessions().map(\.id) == (soleWriter ? [legacy.id] : []))
 
         // A was only silent, not stopped: its next heartbeat ends both sessions, whose records
         // are closed (no session goes on without an open record).
@@ -300,5 +319,36 @@ struct BastionServiceTests {
         }
         try await f.bastion.enforce()
         #expect(ended.value["s-b1"] == "bob is locked")
+    }
+
+    @Test(arguments: TestStoreKind.available)
+    func lockingEndsSessionsAndUnlockingWaitsForTheirRecordsToClose(_ kind: TestStoreKind) async throws {
+        let f = try await Self.fixture(kind)
+        defer { Task { await f.test.close() } }
+        guard case .allowed(let grant)? = try await f.bastion.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
+            Issue.record("root@web-1 should be allowed")
+            return
+        }
+        let started = try await f.bastion.start(grant, id: "6a1f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e01", mode: "shell", command: nil)
+        let ended = LockedBox<String?>(nil)
+        f.bastion.registry.register(.init(id: started.record.id, userID: "u-a") { reason in ended.value = reason })
+        let env = ServiceEnvironment(store: f.test.store, time: f.time, random: SeededRandomSource(seed: 5))
+        let accounts = OffboardingService(environment: env, hooks: OffboardingService.defaultHooks + [BastionOffboardingHook(registry: f.bastion.registry)])
+        let locked = try await accounts.lock(username: f.alice.username, actor: "test", reason: "laptop stolen")
+        #expect(locked.revoked["ssh_sessions"] == 1 && locked.revoked["ssh_certificates"] == 1 && locked.user.status == .locked)
+        #expect(ended.value == "alice was locked")
+        // The session's record is still open (its recording is being sealed, or it runs on a
+        // replica that has not checked yet): unlocking now could let it outlive the lock.
+        await #expect { try await accounts.unlock(username: f.alice.username, actor: "test", reason: nil) } throws: {
+            ($0 as? GatehouseError)?.message.contains("still has 1 bastion session") == true
+        }
+        f.bastion.registry.unregister(id: started.record.id)
+        try await f.bastion.sealed(started.record, ending: .init(exitStatus: nil, exitSignal: nil, endedBy: "alice was locked", bytesIn: 0, bytesOut: 0),
+                                   sha256: String(repeating: "ef", count: 32), bytes: 10)
+        let unlocked = try await accounts.unlock(username: f.alice.username, actor: "test", reason: "found")
+        #expect(unlocked.status == .active)
+        // Her old certificate stays revoked: she starts again from a sign-in.
+        let access = try await f.bastion.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil)
+        if case .allowed? = access { Issue.record("a certificate revoked by the lock must not open sessions after unlock") }
     }
 }

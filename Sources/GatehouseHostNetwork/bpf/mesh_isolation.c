@@ -75,7 +75,7 @@ int gh_mesh_isolation(struct __sk_buff *skb) {
     struct lpm_key source = {128, {0}};
     struct lpm_key destination = {128, {0}};
     // Read the addresses straight from the packet when its first 40 bytes are in the linear
-    // part (the usual case: no helper call, two 8-byte loads each), else through the helper.
+    // part (the usual case: plain loads, no helper call), else through the helper.
     const u8 *data = (const u8 *)(unsigned long)skb->data;
     const u8 *end = (const u8 *)(unsigned long)skb->data_end;
     if (data + 40 <= end) {
