@@ -369,7 +369,13 @@ def test_locking_ends_sessions_like_offboarding_and_unlocking_lets_the_person_si
     assert locked and locked[-1]["reason"] == "laptop stolen" and locked[-1]["details"]["ssh_sessions"] == "1", locked
     # Unlocked: the same passkey signs in again, and a new certificate opens a session; the old
     # certificate stays revoked.
-    out = gatehouse("admin", "unlock", "carol", "--reason", "laptop found", "--data-dir", provider.data)
+    # (Unlocking waits until the ended session's record is closed: its recording sealed.)
+    deadline = time.time() + 10
+    while True:
+        out = gatehouse("admin", "unlock", "carol", "--reason", "laptop found", "--data-dir", provider.data)
+        if out.returncode == 0 or "still has" not in out.stderr or time.time() > deadline:
+            break
+        time.sleep(0.2)
     assert out.returncode == 0 and "Unlocked carol" in out.stdout, out.stdout + out.stderr
     signed_in, _ = sign_in(provider.server, passkey, "carol")
     assert signed_in.status_code == 200, signed_in.text
