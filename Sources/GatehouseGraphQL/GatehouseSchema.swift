@@ -72,6 +72,11 @@ struct GatehouseResolver: Sendable {
 struct OffboardingResult: Codable, Sendable {
     let username: String
     let revoked: [String]
+
+    init(_ result: OffboardingService.Result) {
+        self.username = result.user.username.rawValue
+        self.revoked = result.revoked.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    }
 }
 
 struct OffboardUserArguments: Codable {
@@ -81,26 +86,26 @@ struct OffboardUserArguments: Codable {
 
 extension GatehouseResolver {
     func offboardUser(context: GraphQLContext, arguments: OffboardUserArguments) async throws -> OffboardingResult {
-        guard let service = context.offboarding else {
-            throw GraphQLError(message: "offboarding needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")])
-        }
-        let result = try await service.offboard(username: try Username(validating: arguments.username), actor: context.actor ?? "graphql", reason: arguments.reason)
-        return OffboardingResult(username: result.user.username.rawValue, revoked: result.revoked.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+        let (service, name) = try Self.accountChange(context, arguments, "offboarding")
+        return OffboardingResult(try await service.offboard(username: name, actor: context.actor ?? "graphql", reason: arguments.reason))
     }
 
     func lockUser(context: GraphQLContext, arguments: OffboardUserArguments) async throws -> OffboardingResult {
-        guard let service = context.offboarding else {
-            throw GraphQLError(message: "locking needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")])
-        }
-        let result = try await service.lock(username: try Username(validating: arguments.username), actor: context.actor ?? "graphql", reason: arguments.reason)
-        return OffboardingResult(username: result.user.username.rawValue, revoked: result.revoked.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+        let (service, name) = try Self.accountChange(context, arguments, "locking")
+        return OffboardingResult(try await service.lock(username: name, actor: context.actor ?? "graphql", reason: arguments.reason))
     }
 
     func unlockUser(context: GraphQLContext, arguments: OffboardUserArguments) async throws -> String {
+        let (service, name) = try Self.accountChange(context, arguments, "unlocking")
+        return try await service.unlock(username: name, actor: context.actor ?? "graphql", reason: arguments.reason).username.rawValue
+    }
+
+    /// The service, on the admin schema only, and the checked name.
+    static func accountChange(_ context: GraphQLContext, _ arguments: OffboardUserArguments, _ what: String) throws -> (OffboardingService, Username) {
         guard let service = context.offboarding else {
-            throw GraphQLError(message: "unlocking needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")])
+            throw GraphQLError(message: "\(what) needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")])
         }
-        return try await service.unlock(username: try Username(validating: arguments.username), actor: context.actor ?? "graphql", reason: arguments.reason).username.rawValue
+        return (service, try Username(validating: arguments.username))
     }
 }
 

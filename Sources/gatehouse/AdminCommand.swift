@@ -93,23 +93,38 @@ struct Admin: AsyncParsableCommand {
         }
     }
 
-    struct Offboard: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Offboard a person: disable the account and end everything it holds (sessions today; tokens, certificates and peers as they arrive), at once and audited."
-        )
-
+    /// What offboard, lock and unlock take: a person and why.
+    struct AccountChange: ParsableArguments {
         @OptionGroup var options: DataDirOption
         @Argument(help: "Username.") var username: String
         @Option(help: "Why: recorded in the audit log.") var reason: String?
 
-        func run() async throws {
+        /// Checks the name, runs `change` against the server, prints its line; errors as usual.
+        func run(_ change: (AdminClient, String, String?) async throws -> String) async throws {
             do {
                 _ = try Username(validating: self.username)
-                let result = try await AdminClient(dataDir: self.options.dataDir).offboard(username: self.username, reason: self.reason)
-                let ended = result.revoked.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-                print("Offboarded \(result.username): account disabled; ended \(ended.isEmpty ? "nothing else" : ended).")
+                print(try await change(AdminClient(dataDir: self.options.dataDir), self.username, self.reason))
             } catch {
                 throw fail(error)
+            }
+        }
+
+        static func ended(_ revoked: [String: Int]) -> String {
+            let ended = revoked.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            return ended.isEmpty ? "nothing else" : ended
+        }
+    }
+
+    struct Offboard: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Offboard a person: disable the account and end everything it holds (sessions, tokens, certificates, bastion sessions, devices), at once and audited."
+        )
+        @OptionGroup var account: AccountChange
+
+        func run() async throws {
+            try await self.account.run { client, name, reason in
+                let result = try await client.offboard(username: name, reason: reason)
+                return "Offboarded \(result.username): account disabled; ended \(AccountChange.ended(result.revoked))."
             }
         }
     }
@@ -118,37 +133,23 @@ struct Admin: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Lock an account: end everything it holds, as offboarding does, but keep it (and its passkeys) so that `unlock` lets the person sign in again."
         )
-
-        @OptionGroup var options: DataDirOption
-        @Argument(help: "Username.") var username: String
-        @Option(help: "Why: recorded in the audit log.") var reason: String?
+        @OptionGroup var account: AccountChange
 
         func run() async throws {
-            do {
-                _ = try Username(validating: self.username)
-                let result = try await AdminClient(dataDir: self.options.dataDir).lock(username: self.username, reason: self.reason)
-                let ended = result.revoked.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-                print("Locked \(result.username): no sign-in until unlocked; ended \(ended.isEmpty ? "nothing else" : ended).")
-            } catch {
-                throw fail(error)
+            try await self.account.run { client, name, reason in
+                let result = try await client.lock(username: name, reason: reason)
+                return "Locked \(result.username): no sign-in until unlocked; ended \(AccountChange.ended(result.revoked))."
             }
         }
     }
 
     struct Unlock: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Unlock a locked account: the person may sign in again (nothing they held comes back).")
-
-        @OptionGroup var options: DataDirOption
-        @Argument(help: "Username.") var username: String
-        @Option(help: "Why: recorded in the audit log.") var reason: String?
+        @OptionGroup var account: AccountChange
 
         func run() async throws {
-            do {
-                _ = try Username(validating: self.username)
-                let result = try await AdminClient(dataDir: self.options.dataDir).unlock(username: self.username, reason: self.reason)
-                print("Unlocked \(result.username): they may sign in again.")
-            } catch {
-                throw fail(error)
+            try await self.account.run { client, name, reason in
+                "Unlocked \(try await client.unlock(username: name, reason: reason).username): they may sign in again."
             }
         }
     }
