@@ -101,6 +101,7 @@ public final class BastionServer: Sendable {
                 do {
                     try await self.context.service.heartbeat()
                     lastBeat = clock.now
+                    await self.context.service.retryDeferredSeals()
                     try await self.closeInterruptedSessions()
                 } catch {
                     self.context.logger.warning("session heartbeat failed", metadata: ["error": "\(error)"])

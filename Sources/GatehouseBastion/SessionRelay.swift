@@ -245,7 +245,12 @@ final class SessionRelay: @unchecked Sendable {
         let tail = self.personTail ?? inbound.eventLoop.makeSucceededVoidFuture()
         promise.futureResult.whenComplete { result in
             registry.endSealing()
-            if case .failure(let error) = result { logger.error("session end not recorded", metadata: ["session": "\(record.id)", "error": "\(error)"]) }
+            if case .failure(let error) = result {
+                // A seal the store could not take is retried with the heartbeat (BastionService.sealed).
+                let waiting = registry.deferredSeals.contains(record.id)
+                logger.log(level: waiting ? .warning : .error, waiting ? "session end not recorded yet; retried with the heartbeat" : "session end not recorded",
+                           metadata: ["session": "\(record.id)", "error": "\(error)"])
+            }
             tail.whenComplete { _ in inbound.close(promise: nil) }
         }
     }

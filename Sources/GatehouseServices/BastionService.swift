@@ -253,8 +253,40 @@ public struct BastionService: Sendable {
 
     /// Records the end of a session whose recording is sealed: the file's SHA-256 and size go
     /// into the session's row and the audit log, which from then on vouches for the file.
+    ///
+    /// If the store cannot be reached, the seal is kept and retried with every heartbeat (which
+    /// keeps the row open meanwhile), and the error is thrown. If another replica closed the row
+    /// meanwhile as interrupted without the file (it is on this server's disk), the seal fills in
+    /// the digest: the complete recording is vouched for after all.
     public func sealed(_ started: BastionSessionRecord, ending: Ending, sha256: String, bytes: Int64) async throws {
-        try await self.finish(started, ending: ending, sha256: sha256, bytes: bytes, code: .sshRecordingSealed, outcome: .allowed)
+        do {
+            try await self.finish(started, ending: ending, sha256: sha256, bytes: bytes, code: .sshRecordingSealed, outcome: .allowed)
+        } catch let error as GatehouseError where error.code == .conflict {
+            guard try await self.sealLate(started, sha256: sha256, bytes: bytes) else { throw error }
+        } catch let error as GatehouseError where error.code == .storeUnreachable || error.code == .storeFailure {
+            self.registry.deferSeal(id: started.id) { try await self.sealed(started, ending: ending, sha256: sha256, bytes: bytes) }
+            throw error
+        }
+    }
+
+    /// Retries the seals the store could not take; each that fails again stays deferred.
+    /// Returns how many are still waiting.
+    @discardableResult
+    public func retryDeferredSeals() async -> Int {
+        for (_, retry) in self.registry.takeDeferredSeals() { try? await retry() }
+        return self.registry.deferredSeals.count
+    }
+
+    private func sealLate(_ started: BastionSessionRecord, sha256: String, bytes: Int64) async throws -> Bool {
+        let env = self.environment
+        return try await env.store.commit { tx -> Change<Bool> in
+            guard try await tx.sealInterruptedBastionSession(id: started.id, sha256: sha256, bytes: bytes) else {
+                throw GatehouseError(.conflict, "session \(started.id) has already ended")
+            }
+            return Change(true, event: AuditEvent(code: .sshRecordingSealed, time: env.time.now(), actor: "user:\(started.username)", subject: "session:\(started.id)",
+                                                  reason: "sealed by its server after it was closed as interrupted",
+                                                  details: ["login": started.login, "host": started.host, "sha256": sha256, "size": String(bytes)]))
+        }
     }
 
     /// Records that a session's recording could not be written: the session was refused or ended.
@@ -307,10 +339,11 @@ public struct BastionService: Sendable {
     public func heartbeat() async throws -> Int {
         let sessions = self.registry.live.filter { !$0.id.hasPrefix(BastionSessionRegistry.connectionPrefix) }
         // No sessions here, nothing to keep open (a session's row starts with a fresh heartbeat).
-        // Only sessions running here are kept open: a row left open by a failed close stops
-        // beating, and is closed as interrupted like any other.
-        guard !sessions.isEmpty else { return 0 }
-        let open = try await self.environment.store.recordBastionHeartbeat(replica: self.registry.replica, sessions: sessions.map(\.id), at: self.environment.time.now())
+        // Only sessions running here, and seals waiting for the store, are kept open: a row left
+        // open otherwise stops beating, and is closed as interrupted like any other.
+        let ids = sessions.map(\.id) + self.registry.deferredSeals
+        guard !ids.isEmpty else { return 0 }
+        let open = try await self.environment.store.recordBastionHeartbeat(replica: self.registry.replica, sessions: ids, at: self.environment.time.now())
         var ended = 0
         for entry in sessions where !open.contains(entry.id) {
             entry.end("this session's record was closed by another Gatehouse server, which found this one silent")

@@ -29,6 +29,16 @@ public final class BastionSessionRegistry: Sendable {
 
     public var live: [Entry] { self.entries.mutate { Array($0.values) } }
 
+    /// Seals the store could not take (it was unreachable when the session ended), by session:
+    /// retried with every heartbeat, which keeps their rows open meanwhile.
+    private let deferred = LockedBox<[String: @Sendable () async throws -> Void]>([:])
+    public var deferredSeals: [String] { self.deferred.value.keys.sorted() }
+    public func deferSeal(id: String, _ retry: @escaping @Sendable () async throws -> Void) { self.deferred.mutate { $0[id] = retry } }
+    /// Takes every deferred seal out (each retry defers itself again if the store is still down).
+    public func takeDeferredSeals() -> [(id: String, retry: @Sendable () async throws -> Void)] {
+        self.deferred.mutate { d in defer { d = [:] }; return d.map { ($0.key, $0.value) } }
+    }
+
     /// Sessions that have ended here but whose recording is still being synced and recorded as
     /// sealed: a graceful stop waits for them too.
     private let sealingCount = LockedBox(0)

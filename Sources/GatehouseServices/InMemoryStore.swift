@@ -505,6 +505,13 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
         }.sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }.prefix(limit))
     }
 
+    func sealInterruptedBastionSession(id: String, sha256: String, bytes: Int64) async throws -> Bool {
+        guard let s = self.state.bastionSessions[id], s.endedAt != nil, s.recordingSHA256 == nil, s.endedBy?.hasPrefix("interrupted:") == true else { return false }
+        self.state.bastionSessions[id]?.recordingSHA256 = sha256
+        self.state.bastionSessions[id]?.recordingBytes = bytes
+        return true
+    }
+
     func finishStaleBastionSession(_ record: BastionSessionRecord) async throws -> Bool {
         guard let stored = self.state.bastionSessions[record.id], stored.endedAt == nil, stored.heartbeatAt == record.heartbeatAt else { return false }
         return try await self.finishBastionSession(record)

@@ -240,6 +240,9 @@ public protocol StoreWriter: StoreReader {
     /// Closes a session found stale, only if its heartbeat is still the one read and it is
     /// still open; false otherwise.
     func finishStaleBastionSession(_ record: BastionSessionRecord) async throws -> Bool
+    /// Fills in the recording digest of a session closed as interrupted without one; false when
+    /// it was not closed that way or already has a digest.
+    func sealInterruptedBastionSession(id: String, sha256: String, bytes: Int64) async throws -> Bool
 }
 
 /// Keys of the small key/value table for installation-wide facts. Raw values are stored.

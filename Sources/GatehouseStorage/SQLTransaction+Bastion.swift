@@ -64,6 +64,13 @@ extension SQLTransaction {
             """).all().isEmpty)
     }
 
+    func sealInterruptedBastionSession(id: String, sha256: String, bytes: Int64) async throws -> Bool {
+        !(try await self.db.raw("""
+            UPDATE bastion_sessions SET recording_sha256 = \(bind: sha256), recording_bytes = \(bind: bytes)
+            WHERE id = \(bind: id) AND ended_at IS NOT NULL AND recording_sha256 IS NULL AND ended_by LIKE 'interrupted:%' RETURNING id
+            """).all().isEmpty)
+    }
+
     /// These sessions of this replica are still running: their heartbeat moves to `time`.
     /// Returns those of them that are still open in the store.
     func bastionHeartbeat(replica: String, sessions ids: [String], at time: Date) async throws -> Set<String> {

@@ -2,6 +2,7 @@ import Foundation
 import GatehouseCore
 import GatehouseHTTP
 import GatehouseServices
+import GatehouseTesting
 import Hummingbird
 import HummingbirdTesting
 import NIOCore

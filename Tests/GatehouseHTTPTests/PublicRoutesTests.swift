@@ -3,6 +3,7 @@ import GatehouseCore
 import GatehouseGraphQL
 import GatehouseHTTP
 import GatehouseServices
+import GatehouseTesting
 import Hummingbird
 import HummingbirdTesting
 import NIOCore

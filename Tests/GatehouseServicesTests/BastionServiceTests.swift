@@ -29,6 +29,7 @@ struct BastionServiceTests {
         let other: BastionService
         let ssh: SSHCertificateService
         let policy: PolicyService
+        let sealer: KeySealer
         let alice: User
         let bob: User
         let key: String
@@ -57,7 +58,7 @@ struct BastionServiceTests {
         let other = BastionService(environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry())
         let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey)
         _ = try await ssh.issue(user: alice, publicKey: key.authorizedKey, hosts: nil, lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r1")
-        return Fixture(test: test, time: time, bastion: bastion, other: other, ssh: ssh, policy: policy, alice: alice, bob: bob, key: key.authorizedKey, fingerprint: key.fingerprint)
+        return Fixture(test: test, time: time, bastion: bastion, other: other, ssh: ssh, policy: policy, sealer: KeySealer(rootKey: root), alice: alice, bob: bob, key: key.authorizedKey, fingerprint: key.fingerprint)
     }
 
     static func events(_ f: Fixture, _ code: AuditCode) async throws -> [AuditEvent] {
@@ -350,5 +351,54 @@ struct BastionServiceTests {
         // Her old certificate stays revoked: she starts again from a sign-in.
         let access = try await f.bastion.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil)
         if case .allowed? = access { Issue.record("a certificate revoked by the lock must not open sessions after unlock") }
+    }
+
+    @Test(arguments: TestStoreKind.available)
+    func sealsTheStoreCouldNotTakeAreRetriedAndFillInAnInterruptedClose(_ kind: TestStoreKind) async throws {
+        let f = try await Self.fixture(kind)
+        defer { Task { await f.test.close() } }
+        // Server C's view of the store can go down; B shares the store and stays up.
+        let store = SwitchableStore(f.test.store)
+        let c = BastionService(environment: ServiceEnvironment(store: store, time: f.time, random: SeededRandomSource(seed: 11)), policy: f.policy, ssh: f.ssh,
+                               sealer: f.sealer, registry: BastionSessionRegistry())
+        guard case .allowed(let grant)? = try await c.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
+            Issue.record("root@web-1 should be allowed")
+            return
+        }
+        let first = try await c.start(grant, id: "7b1f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e01", mode: "exec", command: "true")
+        let second = try await c.start(grant, id: "7b1f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e02", mode: "exec", command: "true")
+        let ending = BastionService.Ending(exitStatus: 0, exitSignal: nil, endedBy: nil, bytesIn: 1, bytesOut: 2)
+        let (d1, d2) = (String(repeating: "1a", count: 32), String(repeating: "2b", count: 32))
+
+        // Both sessions end while the store is down: the seals wait, and C says so.
+        store.down.value = true
+        await #expect(throws: GatehouseError.self) { try await c.sealed(first.record, ending: ending, sha256: d1, bytes: 100) }
+        await #expect(throws: GatehouseError.self) { try await c.sealed(second.record, ending: ending, sha256: d2, bytes: 200) }
+        #expect(c.registry.deferredSeals == [first.record.id, second.record.id])
+        #expect(await c.retryDeferredSeals() == 2)
+
+        // Meanwhile B takes C for stopped and closes the second one, without the file.
+        if f.test.store.writeGeneration == nil { f.time.advance(by: 61) }
+        let stale = try await f.other.interruptedSessions().first { $0.id == second.record.id }
+        #expect(try await f.other.closeInterrupted(try #require(stale), sha256: nil, bytes: nil, note: "its recording is not on this server's disk"))
+
+        // The store is back: the first is sealed as usual; the second's digest fills in the
+        // interrupted close, so the complete recording is vouched for after all.
+        store.down.value = false
+        // A waiting seal's row keeps beating, so no one takes it for interrupted meanwhile.
+        f.time.advance(by: 1)
+        #expect(try await c.heartbeat() == 0)
+        #expect(try await c.session(id: first.record.id).heartbeatAt == f.time.now())
+        #expect(await c.retryDeferredSeals() == 0 && c.registry.deferredSeals.isEmpty)
+        let sealedFirst = try await c.session(id: first.record.id)
+        #expect(sealedFirst.recordingSHA256 == d1 && sealedFirst.exitStatus == 0 && sealedFirst.endedBy == nil)
+        let sealedSecond = try await c.session(id: second.record.id)
+        #expect(sealedSecond.recordingSHA256 == d2 && sealedSecond.recordingBytes == 200 && sealedSecond.endedBy?.hasPrefix("interrupted:") == true)
+        let events = try await Self.events(f, .sshRecordingSealed)
+        #expect(Set(events.map(\.subject)) == ["session:\(first.record.id)", "session:\(second.record.id)"] && events.count == 2)
+        let late = events.first { $0.subject == "session:\(second.record.id)" }
+        #expect(late?.details["sha256"] == d2 && late?.reason == "sealed by its server after it was closed as interrupted")
+        // A second late seal, or one over a digest already recorded, is refused.
+        await #expect(throws: GatehouseError.self) { try await c.sealed(second.record, ending: ending, sha256: d1, bytes: 1) }
     }
 }
