@@ -40,10 +40,13 @@ public struct GraphQLContext: Sendable {
     public let bastion: BastionService?
     /// A session's recording as asciicast v2, its digest checked (admin socket only).
     public let sessionRecording: (@Sendable (String, Int) async throws -> String)?
+    /// People's WireGuard devices (admin socket only).
+    public let network: NetworkService?
 
     public init(serverInfo: ServerInfo, auditLog: AuditLog? = nil, policy: PolicyService? = nil, offboarding: OffboardingService? = nil, actor: String? = nil,
                 pki: PKIService? = nil, signCertificate: (@Sendable (String, Int?) async throws -> IssuedCertificateNode)? = nil,
-                bastion: BastionService? = nil, sessionRecording: (@Sendable (String, Int) async throws -> String)? = nil) {
+                bastion: BastionService? = nil, sessionRecording: (@Sendable (String, Int) async throws -> String)? = nil, network: NetworkService? = nil) {
+        self.network = network
         self.bastion = bastion
         self.sessionRecording = sessionRecording
         self.serverInfo = serverInfo
@@ -164,6 +167,7 @@ public enum GatehouseSchema {
             PolicyFields.applyResult()
             PolicyFields.explanation()
             SessionFields.session()
+            NetworkFields.device()
             Type(OffboardingResult.self, as: "OffboardingResult") {
                 Field("username", at: \.username)
                 Field("revoked", at: \.revoked).description("What was ended, as KIND=COUNT (sessions=2, ...).")
@@ -204,6 +208,9 @@ public enum GatehouseSchema {
                     Argument("includeExpired", at: \.includeExpired)
                     Argument("first", at: \.first).description("At most this many, newest first (default 1000).")
                 }.description("The X.509 certificates Gatehouse issued: serial, SPIFFE ID, names, requester, expiry, revocation.")
+                Field("networkDevices", at: GatehouseResolver.networkDevices) {
+                    Argument("all", at: \.all).description("Also expired and removed devices (default: live ones only).")
+                }.description("People's WireGuard devices, newest first.")
                 Field("sessions", at: GatehouseResolver.sessions) {
                     Argument("live", at: \.live).description("Only sessions still running.")
                     Argument("first", at: \.first).description("At most this many, newest first, 1 to 10000 (default 100).")
@@ -230,6 +237,9 @@ public enum GatehouseSchema {
                     Argument("username", at: \.username)
                     Argument("reason", at: \.reason).description("Why: recorded in the audit log.")
                 }.description("Lets a locked account sign in again (nothing it held comes back). Returns the username.")
+                Field("removeNetworkDevice", at: GatehouseResolver.removeNetworkDevice) {
+                    Argument("id", at: \.id)
+                }.description("Removes a person's device: its peer leaves the gateway within a second; audited. Returns the id.")
                 Field("killSession", at: GatehouseResolver.killSession) {
                     Argument("id", at: \.id)
                     Argument("reason", at: \.reason).description("Shown to the person and recorded in the audit log.")

@@ -60,11 +60,11 @@ struct KillSessionArguments: Codable {
 }
 
 extension GatehouseResolver {
-    private static func forbidden(_ what: String) -> GraphQLError {
+    static func forbidden(_ what: String) -> GraphQLError {
         GraphQLError(message: "\(what) needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")])
     }
 
-    private static func userError(_ error: GatehouseError) -> GraphQLError {
+    static func userError(_ error: GatehouseError) -> GraphQLError {
         GraphQLError(message: error.message, extensions: ["code": .string(error.code == .notFound ? "NOT_FOUND" : "BAD_USER_INPUT")])
     }
 

@@ -370,6 +370,17 @@ def test_network_inputs_are_checked(mesh, tmp_path):
     assert gatehouse("admin", "network", "remove", device_id, "--data-dir", p.data).returncode == 0
     assert "REMOVED" in gatehouse("admin", "network", "devices", "--all", "--data-dir", p.data).stdout
     assert gatehouse("admin", "network", "devices", "--data-dir", p.data).stdout.strip() == ""
+    # The same through the admin GraphQL schema.
+    def admin(query):
+        out = subprocess.run(["curl", "-sS", "--unix-socket", f"{p.data}/admin.sock", "-H", "Content-Type: application/json",
+                              "-d", json.dumps({"query": query}), "http://gatehouse/v1/graphql"], capture_output=True, text=True, timeout=30).stdout
+        return json.loads(out)
+    assert admin("{ networkDevices { id } }")["data"]["networkDevices"] == []
+    every = admin("{ networkDevices(all: true) { id username name publicKey address expiresAt revokedAt } }")["data"]["networkDevices"]
+    assert len(every) == 1 and every[0]["id"] == device_id and every[0]["username"] == "carol" and every[0]["publicKey"] == good, every
+    assert every[0]["address"].startswith("fd") and every[0]["revokedAt"], every
+    gone = admin('mutation { removeNetworkDevice(id: "nope") }')
+    assert gone["errors"][0]["extensions"]["code"] == "NOT_FOUND", gone
     assert requests.delete(p.url + f"/api/network/devices/{device_id}", headers=bearer, timeout=10).status_code == 409
     shown = json.loads(gatehouse("admin", "network", "show", "gw", "--data-dir", p.data).stdout)
     assert shown["forwarding"] and shown["address"] == ula("gw") and shown["mesh_prefix"].endswith("::/48"), shown
