@@ -17,10 +17,20 @@ import requests
 BIN = os.environ.get("GATEHOUSE_BIN", os.path.join(os.path.dirname(__file__), "../../.build/debug/gatehouse"))
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, never one handed out before in this run: the kernel may
+    offer a just-released port again, and a test that takes several (a server's HTTP, SSH and
+    mutual-TLS listeners) must not get the same one twice before any of them is bound."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 class Server:
