@@ -49,7 +49,7 @@ public struct KeyBootstrap: Sendable {
         }
         let sealer = KeySealer(rootKey: self.rootKey)
         return try await env.store.commit { tx in
-            let (hasCheck, found) = try await self.unsealExisting(tx)
+            let (hasCheck, found) = try await self.unsealExisting(tx, writing: true)
             var keys = found
             let now = env.time.now()
             var events: [AuditEvent] = []
@@ -87,7 +87,12 @@ public struct KeyBootstrap: Sendable {
     }
 
     /// Checks the root key against the stored check value and opens every stored key.
-    private func unsealExisting(_ tx: any StoreReader) async throws -> (hasCheck: Bool, keys: [KeyPurpose: SigningKey]) {
+    ///
+    /// In the writing transaction (`writing`), keys without a check value mean another replica
+    /// committed both between the two reads (PostgreSQL's read-committed writes see each
+    /// statement's own snapshot), so it is a conflict to retry; a store that really lacks the
+    /// check value was refused by the snapshot read before.
+    private func unsealExisting(_ tx: any StoreReader, writing: Bool = false) async throws -> (hasCheck: Bool, keys: [KeyPurpose: SigningKey]) {
         let sealer = KeySealer(rootKey: self.rootKey)
         let storedCheck = try await tx.metaValue(.rootKeyCheck)
         let records = try await tx.sealedKeys()
@@ -99,6 +104,7 @@ public struct KeyBootstrap: Sendable {
                 )
             }
         } else if !records.isEmpty {
+            if writing { throw GatehouseError(.conflict, "another replica initialized the store concurrently") }
             throw GatehouseError(.keyMaterialCorrupted, "the store holds sealed keys but no root key check value; refusing to guess")
         }
         var keys: [KeyPurpose: SigningKey] = [:]
