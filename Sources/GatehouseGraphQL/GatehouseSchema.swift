@@ -108,6 +108,7 @@ extension GatehouseResolver {
         guard let service = context.offboarding else {
             throw GraphQLError(message: "\(what) needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")])
         }
+        try OffboardingService.checkReason(arguments.reason)
         return (service, try Username(validating: arguments.username))
     }
 }

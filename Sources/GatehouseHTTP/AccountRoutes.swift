@@ -46,7 +46,9 @@ enum AccountRoutes {
     static func reasoned(_ request: Request) async throws -> (Username, String?) {
         let (name, object) = try await Self.body(request, allowed: ["username", "reason"])
         if let value = object["reason"], !(value is String) { throw GatehouseError(.invalidInput, "reason must be a string") }
-        return (name, object["reason"] as? String)
+        let reason = object["reason"] as? String
+        try OffboardingService.checkReason(reason)
+        return (name, reason)
     }
 
     /// A JSON object with a valid `username` and nothing but `allowed` keys.

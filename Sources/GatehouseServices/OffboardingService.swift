@@ -43,6 +43,11 @@ public struct OffboardingService: Sendable {
         SessionOffboardingHook(), InvitationOffboardingHook(), OIDCOffboardingHook(), SSHCertificateOffboardingHook(), PKIOffboardingHook(), NetworkOffboardingHook(),
     ]
 
+    /// A reason goes into the audit log whole, or not at all: at most 500 bytes.
+    public static func checkReason(_ reason: String?) throws(GatehouseError) {
+        if let reason, reason.utf8.count > 500 { throw GatehouseError(.invalidInput, "reason is longer than 500 bytes") }
+    }
+
     public init(environment: ServiceEnvironment, hooks: [any OffboardingHook] = OffboardingService.defaultHooks) {
         self.environment = environment
         self.hooks = hooks

@@ -268,9 +268,12 @@ struct AccountRoutesTests {
         ("/v1/users/unlock", #"{"username": "dana"}"#, 409, "conflict"),  // not locked
         ("/v1/users/unlock", #"{"username": "../dana"}"#, 400, "input.invalid"),
         ("/v1/users/unlock", #"{"username": "dana", "reason": 1}"#, 400, "input.invalid"),
+        ("/v1/users/lock", "LONG_REASON", 400, "input.invalid"),
+        ("/v1/users/offboard", "LONG_REASON", 400, "input.invalid"),
     ] as [(String, String, Int, String)])
     func refused(path: String, body named: String, status: Int, code: String) async throws {
-        let body = named == "HUGE" ? #"{"username":""# + String(repeating: "a", count: 20_000) + #""}"# : named
+        let body = named == "HUGE" ? #"{"username":""# + String(repeating: "a", count: 20_000) + #""}"#
+            : named == "LONG_REASON" ? #"{"username":"dana","reason":""# + String(repeating: "r", count: 501) + #""}"# : named
         let store = InMemoryStore()
         try await store.commit { tx in
             try await tx.insertUser(User(id: "u9", username: Username(uncheckedStored: "dana"), email: nil, role: .member, status: .active, createdAt: Date()))

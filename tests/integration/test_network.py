@@ -379,8 +379,10 @@ def test_network_inputs_are_checked(mesh, tmp_path):
     every = admin("{ networkDevices(all: true) { id username name publicKey address expiresAt revokedAt } }")["data"]["networkDevices"]
     assert len(every) == 1 and every[0]["id"] == device_id and every[0]["username"] == "carol" and every[0]["publicKey"] == good, every
     assert every[0]["address"].startswith("fd") and every[0]["revokedAt"], every
-    gone = admin('mutation { removeNetworkDevice(id: "nope") }')
-    assert gone["errors"][0]["extensions"]["code"] == "NOT_FOUND", gone
+    for hostile in ["nope", "../" * 2000, "x'; DROP TABLE net_devices;--", ""]:
+        gone = admin("mutation { removeNetworkDevice(id: %s) }" % json.dumps(hostile))
+        assert gone["errors"][0]["extensions"]["code"] == "NOT_FOUND", (hostile[:40], gone)
+    assert admin("{ networkDevices(all: true) { id } }")["data"]["networkDevices"] == [{"id": device_id}]
     assert requests.delete(p.url + f"/api/network/devices/{device_id}", headers=bearer, timeout=10).status_code == 409
     shown = json.loads(gatehouse("admin", "network", "show", "gw", "--data-dir", p.data).stdout)
     assert shown["forwarding"] and shown["address"] == ula("gw") and shown["mesh_prefix"].endswith("::/48"), shown
