@@ -17,6 +17,17 @@ import requests
 BIN = os.environ.get("GATEHOUSE_BIN", os.path.join(os.path.dirname(__file__), "../../.build/debug/gatehouse"))
 
 
+def venv_tool(name):
+    """The path of a command-line tool that tests/requirements.txt installs (pkilint's
+    `lint_pkix_cert`, `ssh-audit`): the `bin/` beside the interpreter running the tests, never
+    whatever a bare name finds on PATH, so a tool installed by hand elsewhere cannot make a run
+    pass that a fresh machine would fail."""
+    path = os.path.join(os.path.dirname(os.path.abspath(os.sys.executable)), name)
+    if not os.access(path, os.X_OK):
+        raise AssertionError(f"{name} is not installed beside {os.sys.executable}: scripts/test installs tests/requirements.txt into .venv")
+    return path
+
+
 _handed_out = set()
 
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from conftest import BIN, free_port, gatehouse
+from conftest import BIN, free_port, gatehouse, venv_tool
 from test_oidc import Provider
 from test_ssh import access_token
 
@@ -57,7 +57,7 @@ def split_pem(path, directory, prefix):
 
 
 def check_lint(path):
-    r = run("lint_pkix_cert", "lint", "-s", "WARNING", path)
+    r = run(venv_tool("lint_pkix_cert"), "lint", "-s", "WARNING", path)
     # The one finding pkilint 0.13 reports on our leaves is its own limit: it checks URIs with
     # `validators.url`, which knows only web schemes, so every SPIFFE ID (a valid RFC 3986 URI,
     # which the X509-SVID standard puts in the SAN) is an "invalid_uri_syntax". Anything else fails.
