@@ -338,7 +338,8 @@ final class SessionRelay: @unchecked Sendable {
             done.futureResult.whenComplete { _ in self.refuse("the session cannot be recorded (\(reason)), so it is refused", wantReply: wantReply) }
             return
         }
-        self.recorder?.binary = self.pty == nil ? .summarize : .asText
+        // Only a file transfer's output is summarized (its input, like every session's, is kept).
+        self.recorder?.binary = self.pty == nil && Self.isFileTransfer(mode: mode, command: command) ? .summarize : .asText
         self.startedAt = NIODeadline.now()
         let loop = self.inbound.eventLoop
         self.connection.context.service.registry.register(.init(id: record.id, userID: record.userID) { reason in
@@ -486,5 +487,15 @@ private final class TargetSide: ChannelDuplexHandler {
         let level: Logger.Level = (error as? NIOSSHError)?.type == .tcpShutdown ? .debug : .notice
         self.relay.connection.logger.log(level: level, "session channel error (target side)", metadata: ["error": "\(error)"])
         context.close(promise: nil)
+    }
+}
+
+extension SessionRelay {
+    /// An exec that is a plain file transfer (`scp -t|-f ...`, `rsync --server ...`) with no
+    /// shell syntax that could run anything else: only its output is summarized in the recording.
+    static func isFileTransfer(mode: String, command: String?) -> Bool {
+        guard mode == "exec", let command, command.utf8.count <= 4096 else { return false }
+        guard command.hasPrefix("scp ") || command.hasPrefix("rsync --server ") else { return false }
+        return !command.unicodeScalars.contains { ";&|`$<>()\n\r\\!{}*?[]~#'\"".unicodeScalars.contains($0) || $0.value < 0x20 }
     }
 }

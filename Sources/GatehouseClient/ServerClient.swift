@@ -197,8 +197,9 @@ public struct ServerClient: Sendable {
         try await self.send(method: .GET, path: "/api/ssh/ca", body: nil, contentType: nil, bearer: nil)
     }
 
-    public func sshCertificate(publicKey: String, hosts: [String]?, lifetime: Int?, accessToken: String) async throws -> SSHCertificate {
-        var body: [String: any Sendable] = ["public_key": publicKey]
+    /// `proof`: the key's signature over ``SSHKeyPossession/message(accessToken:)`` (`ssh-keygen -Y sign`).
+    public func sshCertificate(publicKey: String, proof: String, hosts: [String]?, lifetime: Int?, accessToken: String) async throws -> SSHCertificate {
+        var body: [String: any Sendable] = ["public_key": publicKey, "proof": proof]
         if let hosts { body["hosts"] = hosts }
         if let lifetime { body["lifetime_seconds"] = lifetime }
         let data = try JSONSerialization.data(withJSONObject: body)

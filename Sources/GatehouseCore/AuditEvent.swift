@@ -83,6 +83,12 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case sshSessionKilled = "ssh.session_killed"
     /// A port forwarding (direct-tcpip) channel through the bastion was opened.
     case sshForwardingOpened = "ssh.forwarding_opened"
+    /// An administrator started an account's recovery: its passkeys were removed and everything
+    /// it held (sessions, tokens, certificates, devices, live SSH sessions) ended at once.
+    case userRecoveryStarted = "user.recovery_started"
+    /// Repeated anonymous failures (sign-in, host join) from one network, counted in one event
+    /// per window instead of one each.
+    case failuresAggregated = "audit.failures_aggregated"
 }
 
 /// One audited fact: who did what to whom, with what outcome. Written in the same transaction as

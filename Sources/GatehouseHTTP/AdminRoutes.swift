@@ -16,7 +16,8 @@ public enum AdminRoutes {
 
     public static func makeRouter(_ deps: HTTPDependencies) -> Router<BasicRequestContext> {
         let router = Router()
-        let invitations = InvitationService(environment: deps.environment, publicURL: deps.publicURL)
+        let invitations = InvitationService(environment: deps.environment, publicURL: deps.publicURL,
+                                            recoveryHooks: OffboardingService.defaultHooks + deps.extraOffboardingHooks)
 
         router.get("/v1/status") { _, _ in
             do {

@@ -19,6 +19,10 @@ extension IdentityProxy {
         let rawPath = head.path ?? "/"
         let path = String(rawPath.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "/")
         guard let app = self.match(authority: head.authority, path: path), let upstream = app.upstream else { return .dontUpgrade }
+        // The same canonical-path rule as plain requests, before anything is decided: a
+        // `/wiki/../secret/ws` must not be upgraded under the wiki's rule and resolved upstream
+        // to another app. Not upgraded, the request takes the HTTP path and gets its 400 there.
+        guard Self.isCanonicalPath(path) else { return .dontUpgrade }
         let cookies = head.headerFields[values: .cookie].joined(separator: "; ")
         do {
             let found: (User, SessionRecord)?
@@ -49,7 +53,8 @@ extension IdentityProxy {
             let kept = cookies.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty && !$0.hasPrefix(WebAuthnRoutes.cookieName + "=") && !$0.hasPrefix(Self.hostCookie + "=") }
             if !kept.isEmpty { headers[.cookie] = kept.joined(separator: "; ") }
-            if let origin = head.headerFields[.origin] { headers[.origin] = origin }
+            // No Origin of ours: the WebSocket client always sends one (the upstream URL's), and a
+            // second would make the handshake ambiguous. The browser's was checked above.
             let base = upstream.hasSuffix("/") ? String(upstream.dropLast()) : upstream
             let target = (base.hasPrefix("https://") ? "wss://" + base.dropFirst(8) : "ws://" + base.dropFirst(7)) + rawPath
             let handshake = headers

@@ -256,6 +256,7 @@ public struct IdentityProxy: Sendable {
         var response = Self.redirect(target)
         response.headers[.setCookie] = "\(Self.hostCookie)=\(cookie); Path=/; Max-Age=\(Int(PasskeyService.sessionLifetime)); HttpOnly; SameSite=Lax"
             + (self.publicURL.scheme == "https" ? "; Secure" : "")
+            + (self.publicURL.scheme == "https" ? "; Secure" : "")
         return response
     }
 
@@ -290,14 +291,7 @@ public struct IdentityProxy: Sendable {
         }
     }
 
-    static func cookie(_ header: String?, named name: String) -> String? {
-        guard let header else { return nil }
-        for part in header.split(separator: ";") {
-            let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-            if pair.count == 2, pair[0] == name { return String(pair[1]) }
-        }
-        return nil
-    }
+    static func cookie(_ header: String?, named name: String) -> String? { WebAuthnRoutes.cookie(header, named: name) }
 }
 
 /// The public listener's responder: requests for a proxied app go to ``IdentityProxy``;

@@ -50,15 +50,17 @@ enum NetworkRoutes {
         let registrations = RateLimiter(capacity: 20, per: 60, time: SystemTimeSource())
         router.post("/api/network/devices") { request, _ in
             do {
-                let user: User, signedInAt: Date
+                let caller: BearerCaller
                 switch try await SSHRoutes.bearer(request, oidc: oidc, scope: .network) {
                 case .refused(let response): return response
-                case .user(let u, let authTime): (user, signedInAt) = (u, authTime)
+                case .user(let c): caller = c
                 }
+                let user = caller.user
                 if let wait = registrations.take("user:" + user.id) { throw GatehouseError(.rateLimited, "too many device registrations; try again in \(wait) seconds") }
                 let body = try await Self.body(request, DeviceBody.self, keys: ["public_key", "name"])
                 let key = try WireGuardKey(base64: body.publicKey)
-                return JSONResponse.make(.created, try await network.registerDevice(user: user, publicKey: key, name: body.name, signedInAt: signedInAt))
+                return JSONResponse.make(.created, try await network.registerDevice(user: user, publicKey: key, name: body.name, signedInAt: caller.authTime,
+                                                                                         grantID: caller.grantID))
             } catch {
                 return Self.failure(error)
             }
@@ -67,7 +69,7 @@ enum NetworkRoutes {
             do {
                 switch try await SSHRoutes.bearer(request, oidc: oidc, scope: .network) {
                 case .refused(let response): return response
-                case .user(let user, _): return JSONResponse.make(.ok, try await network.devices(userID: user.id, liveOnly: false))
+                case .user(let caller): return JSONResponse.make(.ok, try await network.devices(userID: caller.user.id, liveOnly: false))
                 }
             } catch {
                 return Self.failure(error)
@@ -77,8 +79,8 @@ enum NetworkRoutes {
             do {
                 switch try await SSHRoutes.bearer(request, oidc: oidc, scope: .network) {
                 case .refused(let response): return response
-                case .user(let user, _):
-                    try await network.removeDevice(id: context.parameters.get("id") ?? "", owner: user, actor: "user:\(user.username)")
+                case .user(let caller):
+                    try await network.removeDevice(id: context.parameters.get("id") ?? "", owner: caller.user, actor: "user:\(caller.user.username)")
                     return Response(status: .noContent)
                 }
             } catch {

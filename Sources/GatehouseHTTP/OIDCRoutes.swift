@@ -47,7 +47,7 @@ enum OIDCRoutes {
             case .redirect(let url): return redirect(url)
             case .signIn(let returnTo): return signInRedirect(returnTo)
             case .consent(let prompt):
-                return page("consent", title: "Allow \(prompt.clientName)?", ["clientName": prompt.clientName, "clientID": prompt.clientID, "scopes": prompt.scopes, "query": prompt.query],
+                return page("consent", title: "Allow \(prompt.clientName)?", ["clientName": prompt.clientName, "clientID": prompt.clientID, "scopes": Self.describe(prompt.scopes), "query": prompt.query],
                             formTargets: [(try? FormParameters(parsing: prompt.query))?["redirect_uri"]].compactMap { $0 })
             case .denied(let name, let reason):
                 return page("error", title: "Not allowed", ["heading": "You cannot use \(name)",
@@ -152,7 +152,8 @@ enum OIDCRoutes {
                 if deviceStartsPerClient.take("client:" + caller.id) != nil {
                     throw OAuthError(.slowDown, "too many device authorizations for this client; wait a minute")
                 }
-                return Self.noStore(JSONResponse.make(.ok, try await oidc.startDeviceAuthorization(client: caller, scope: form["scope"])))
+                return Self.noStore(JSONResponse.make(.ok, try await oidc.startDeviceAuthorization(client: caller, scope: form["scope"],
+                                                                                                   sourceAddress: client(request, context))))
             }
         }
         @Sendable func userinfo(_ request: Request) async -> Response {
@@ -192,8 +193,11 @@ enum OIDCRoutes {
                     return page("device-entry", title: "Connect a device", ["userCode": String(typed.prefix(32)), "problem": "That code is not valid, has expired, or was already used."],
                                 status: .notFound)
                 }
+                let started = ISO8601DateFormatter.string(from: record.createdAt, timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withInternetDateTime])
                 return page("device-confirm", title: "Connect a device", ["clientName": device.name, "userCode": UserCode.display(record.userCode),
-                                                                          "scopes": record.scope.split(separator: " ").map(String.init)])
+                                                                          "scopes": Self.describe(record.scope.split(separator: " ").map(String.init)),
+                                                                          "startedFrom": record.sourceAddress ?? "an unknown address", "startedAt": started,
+                                                                          "yourAddress": client(request, context) ?? "unknown"])
             } catch {
                 return unavailable()
             }
@@ -265,6 +269,11 @@ enum OIDCRoutes {
     // MARK: helpers
 
     /// A form body: `application/x-www-form-urlencoded` only, bounded, parsed strictly.
+    /// What each scope lets the client do, in words (the consent and device pages).
+    static func describe(_ scopes: [String]) -> [String] {
+        scopes.map { Scope(rawValue: $0)?.consentText ?? $0 }
+    }
+
     static func formBody(_ request: Request) async throws -> FormParameters {
         guard request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true else {
             throw OAuthError(.invalidRequest, "send the parameters as application/x-www-form-urlencoded")

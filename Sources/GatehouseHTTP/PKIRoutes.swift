@@ -93,15 +93,17 @@ enum PKIRoutes {
         let issuances = Self.personIssuances
         router.post("/api/pki/sign") { request, context in
             do {
-                let user: User
+                let caller: BearerCaller
                 switch try await SSHRoutes.bearer(request, oidc: oidc, scope: .certificates) {
                 case .refused(let response): return response
-                case .user(let u, _): user = u
+                case .user(let c): caller = c
                 }
+                let user = caller.user
                 if let wait = issuances.take("user:" + user.id) { throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds") }
                 let (csr, lifetime) = try await Self.signBody(request)
                 let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
-                let issued = try await pki.sign(csr, requester: .user(user), lifetime: lifetime, sourceAddress: address, requestID: Identifier.make(using: random))
+                let issued = try await pki.sign(csr, requester: .user(user), lifetime: lifetime, sourceAddress: address, requestID: Identifier.make(using: random),
+                                                grantID: caller.grantID)
                 return JSONResponse.make(.created, try IssuedBody(issued, root: try Authority.pem(pki.current().root)))
             } catch {
                 return Self.failure(error, "certificates")

@@ -97,14 +97,15 @@ public enum PublicRoutes {
             if let pki = deps.pki, let oidc = deps.oidc, request.headers[.authorization] != nil {
                 switch try await SSHRoutes.bearer(request, oidc: oidc, scope: .certificates) {
                 case .refused(let response): return response
-                case .user(let user, _):
+                case .user(let caller):
+                    let user = caller.user
                     let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: deps.trustedProxies)
                     signer = { csr, lifetime in
                         if let wait = PKIRoutes.personIssuances.take("user:" + user.id) {
                             throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds")
                         }
                         let issued = try await pki.sign(try SigningRequest(pemOrDER: Array(csr.utf8)), requester: .user(user), lifetime: lifetime.map(TimeInterval.init),
-                                                        sourceAddress: address, requestID: Identifier.make(using: deps.environment.random))
+                                                        sourceAddress: address, requestID: Identifier.make(using: deps.environment.random), grantID: caller.grantID)
                         return IssuedCertificateNode(certificate: try Authority.pem(issued.certificate), chain: try issued.chain.map(Authority.pem).joined(),
                                                      root: try Authority.pem(pki.current().root), serial: issued.serial, spiffeId: issued.spiffeID, notAfter: issued.certificate.notValidAfter)
                     }

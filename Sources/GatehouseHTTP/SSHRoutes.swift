@@ -133,24 +133,24 @@ enum SSHRoutes {
 
     /// The caller behind a bearer token with a scope, or the answer to refuse with.
     enum BearerOutcome: Sendable {
-        case user(User, Date)
+        case user(BearerCaller)
         case refused(Response)
     }
 
     /// The signed-in user behind a live bearer access token that carries `scope`.
     static func bearer(_ request: Request, oidc: OIDCService, scope: Scope) async throws -> BearerOutcome {
         guard let header = request.headers[.authorization], header.utf8.count <= 256, header.lowercased().hasPrefix("bearer "),
-              let (user, scopes, authTime) = try await oidc.authenticateBearer(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+              let caller = try await oidc.authenticateBearer(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
             var r = JSONResponse.error(GatehouseError(.unauthenticated, "send a live access token as Authorization: Bearer (gatehouse login)"))
             r.headers[.wwwAuthenticate] = "Bearer"
             return .refused(r)
         }
-        guard scopes.contains(scope) else {
+        guard caller.scopes.contains(scope) else {
             var r = JSONResponse.error(.forbidden, code: "insufficient_scope", "this access token was not issued with the \(scope.rawValue) scope")
             r.headers[.wwwAuthenticate] = "Bearer error=\"insufficient_scope\", scope=\"\(scope.rawValue)\""
             return .refused(r)
         }
-        return .user(user, authTime)
+        return .user(caller)
     }
 
     struct HostListing: Encodable {
@@ -167,7 +167,8 @@ enum SSHRoutes {
             do {
                 switch try await bearer(request) {
                 case .refused(let response): return response
-                case .user(let user, let authTime):
+                case .user(let caller):
+                    let (user, authTime) = (caller.user, caller.authTime)
                     let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
                     let hosts = ssh.reachableHosts(for: user, sourceAddress: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime)
                     return JSONResponse.make(.ok, hosts.map { HostListing(name: $0.name, addresses: $0.addresses) })
@@ -193,20 +194,27 @@ enum SSHRoutes {
         }
         router.post("/api/ssh/certificates") { request, context in
             do {
-                let user: User, authTime: Date
+                let caller: BearerCaller
                 switch try await bearer(request) {
                 case .refused(let response): return response
-                case .user(let u, let t): (user, authTime) = (u, t)
+                case .user(let c): caller = c
                 }
+                let (user, authTime) = (caller.user, caller.authTime)
                 if let wait = issuances.take("user:" + user.id) {
                     throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds")
                 }
                 try WebAuthnRoutes.requireJSON(request)
                 let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
-                try StrictJSON.checkKeys(bytes, allowed: ["public_key", "hosts", "lifetime_seconds"])
+                try StrictJSON.checkKeys(bytes, allowed: ["public_key", "hosts", "lifetime_seconds", "proof"])
                 guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let key = object["public_key"] as? String else {
                     throw GatehouseError(.invalidInput, "public_key is required: the OpenSSH public key line (ssh-ed25519 AAAA...)")
                 }
+                var proof: String? = nil
+                if let value = object["proof"] {
+                    guard let text = value as? String else { throw GatehouseError(.invalidInput, "proof must be a string: the armored SSH signature") }
+                    proof = text
+                }
+                let token = String((request.headers[.authorization] ?? "").dropFirst(7)).trimmingCharacters(in: .whitespaces)
                 var hosts: [String]? = nil
                 if let value = object["hosts"] {
                     guard let list = value as? [String] else { throw GatehouseError(.invalidInput, "hosts must be a list of host names") }
@@ -219,7 +227,8 @@ enum SSHRoutes {
                 }
                 let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
                 let issued = try await ssh.issue(user: user, publicKey: key, hosts: hosts, lifetime: lifetime, sourceAddress: address,
-                                                 source: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime, requestID: Identifier.make(using: random))
+                                                 source: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime, requestID: Identifier.make(using: random),
+                                                 grantID: caller.grantID, possession: (proof, token))
                 return JSONResponse.make(.created, IssuedBody(certificate: issued.certificate, serial: String(issued.serial), principals: issued.principals,
                                                               validAfter: issued.validAfter, validBefore: issued.validBefore))
             } catch let error as SSHError {

@@ -38,7 +38,7 @@ enum WebAuthnRoutes {
                 try limit(request, context)
                 let object = try await Self.object(request, allowed: ["token"])
                 guard let token = object["token"] as? String else { throw GatehouseError(.invalidInput, "token is required") }
-                let (ceremony, options) = try await passkeys.beginEnrollment(token: token)
+                let (ceremony, options) = try await passkeys.beginEnrollment(token: token, sourceAddress: client(request, context))
                 return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
             }
         }
@@ -61,7 +61,7 @@ enum WebAuthnRoutes {
                     username = text.isEmpty ? nil : text
                 }
                 try limit(request, context, account: username.flatMap { try? Username(validating: $0).rawValue })
-                let (ceremony, options) = try await passkeys.beginSignIn(username: username)
+                let (ceremony, options) = try await passkeys.beginSignIn(username: username, sourceAddress: client(request, context))
                 return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
             }
         }
@@ -243,12 +243,24 @@ enum WebAuthnRoutes {
     }
 
     static func cookie(_ request: Request) -> String? {
-        guard let header = request.headers[.cookie] else { return nil }
+        let fields = request.headers[values: .cookie]
+        return Self.cookie(fields.isEmpty ? nil : fields.joined(separator: "; "), named: Self.cookieName)
+    }
+
+    /// The one cookie called `name`. A request that carries it twice is treated as carrying
+    /// none: a sibling host (a proxied app on its own subdomain) can plant a cookie of the same
+    /// name with a wider domain or a longer path, and the browser would send both, in an order
+    /// the server cannot trust.
+    static func cookie(_ header: String?, named name: String) -> String? {
+        guard let header else { return nil }
+        var found: String? = nil
         for part in header.split(separator: ";") {
-            let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-            if pair.count == 2, pair[0] == Self.cookieName { return String(pair[1]) }
+            let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard pair.count == 2, pair[0] == name else { continue }
+            if found != nil { return nil }
+            found = String(pair[1])
         }
-        return nil
+        return found.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     static func object(_ request: Request, allowed: Set<String>) async throws -> [String: Any] {

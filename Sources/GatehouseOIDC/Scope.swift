@@ -31,5 +31,24 @@ public enum Scope: String, Sendable, Hashable, CaseIterable, Comparable {
         return out
     }
 
+    /// Scopes that act as the person on Gatehouse's own APIs (not claims for an app): only the
+    /// clients the policy names may obtain them (see `gatehouse_scopes` in docs/policy.md).
+    public var reachesGatehouse: Bool { self == .ssh || self == .certificates || self == .network }
+
+    /// What a person is told a client will be able to do with each scope, on the consent and
+    /// device pages: in words that say what it acts as, not only what it sees.
+    public var consentText: String {
+        switch self {
+        case .openid: "sign you in (your account id)"
+        case .profile: "see your user name"
+        case .email: "see your email address"
+        case .groups: "see your groups and roles"
+        case .offlineAccess: "stay signed in for up to 12 hours without asking again"
+        case .ssh: "obtain SSH certificates as you, for every server the policy lets you reach"
+        case .certificates: "obtain X.509 certificates for the identities the policy grants you"
+        case .network: "add devices as you to the private WireGuard network"
+        }
+    }
+
     public static func format(_ scopes: Set<Scope>) -> String { scopes.sorted().map(\.rawValue).joined(separator: " ") }
 }

@@ -274,7 +274,7 @@ private struct Checker {
             if !a.has("ports") { self.error(block.location, "service '\(name)' needs ports = [...]") }
             self.definitions.services.append(.init(name: name, destinations: destinations, ports: ports, location: block.location))
         case "app":
-            a.allow(["client_id", "redirect_uris", "upstream", "host", "path", "share_origin", "description"])
+            a.allow(["client_id", "redirect_uris", "upstream", "host", "path", "share_origin", "gatehouse_scopes", "description"])
             let clientID = a.string("client_id", &self) ?? name
             if self.appNames.contains(name) { self.error(block.location, "app '\(name)' is already defined") }
             if self.clientIDs.contains(clientID) { self.error(block.location, "client_id '\(clientID)' is used by another app") }
@@ -285,6 +285,16 @@ private struct Checker {
                 if let problem = RedirectURI.problem(w.text) { self.error(w.location, problem) } else { app.redirectURIs.append(w.text) }
             }
             if app.redirectURIs.count > 16 { self.error(block.location, "app '\(name)' lists more than 16 redirect URIs") }
+            if a.has("gatehouse_scopes") {
+                // `gatehouse_scopes = [none]` takes them away from gatehouse-cli too.
+                var scopes: Set<String> = []
+                for w in a.words("gatehouse_scopes", &self) where w.text != "none" {
+                    if PolicyDefinitions.gatehouseScopeNames.contains(w.text) { scopes.insert(w.text) } else {
+                        self.error(w.location, "'\(w.text)' is not one of Gatehouse's own scopes; expected \(PolicyDefinitions.gatehouseScopeNames.sorted().joined(separator: ", ")) or none")
+                    }
+                }
+                app.gatehouseScopes = scopes
+            }
             app.upstream = a.string("upstream", &self)
             app.proxyHost = a.string("host", &self)
             app.proxyPath = a.string("path", &self)

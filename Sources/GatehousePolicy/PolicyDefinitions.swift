@@ -61,7 +61,25 @@ public struct PolicyDefinitions: Sendable {
         public var upstream: String? = nil
         public var proxyHost: String? = nil
         public var proxyPath: String? = nil
+        /// Which of Gatehouse's own API scopes (`ssh`, `certificates`, `network`) this app's
+        /// client may obtain; nil means the default (see ``PolicyDefinitions/gatehouseScopes(clientID:)``).
+        public var gatehouseScopes: Set<String>? = nil
         public var location: PolicyLocation
+    }
+
+    /// The scopes that reach Gatehouse's own APIs: an access token with one of them acts as the
+    /// person on Gatehouse itself (SSH certificates, X.509 identities, WireGuard devices).
+    public static let gatehouseScopeNames: Set<String> = ["ssh", "certificates", "network"]
+    /// The one client that holds Gatehouse's own scopes unless the policy says otherwise.
+    public static let defaultGatehouseClientID = "gatehouse-cli"
+
+    /// Which of Gatehouse's own scopes a client may obtain and use: what its app's
+    /// `gatehouse_scopes` lists, else all of them for `gatehouse-cli` and none for anyone else.
+    /// An app (a wiki, a dashboard) never gets them by default: a token it holds must be
+    /// worthless at Gatehouse's own APIs.
+    public func gatehouseScopes(clientID: String) -> Set<String> {
+        if let explicit = self.apps.first(where: { $0.clientID == clientID })?.gatehouseScopes { return explicit }
+        return clientID == Self.defaultGatehouseClientID ? Self.gatehouseScopeNames : []
     }
 
     public struct Identity: Sendable, Equatable {

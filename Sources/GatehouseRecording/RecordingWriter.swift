@@ -42,10 +42,14 @@ public final class RecordingWriter {
 
     /// Records terminal bytes (output or input) or a resize/marker text at `time` seconds into the session.
     ///
-    /// With `binary: .summarize` (sessions without a terminal), a chunk that is not UTF-8 is a
-    /// file transfer's bytes, not a transcript: it is recorded as a marker with its size and
-    /// every run of 8 or more printable ASCII characters in it (so text cannot hide in a binary
-    /// stream), instead of as lossy text. Terminal sessions keep everything as text.
+    /// Input is always recorded whole, whatever its encoding: a chunk that is not UTF-8 becomes
+    /// an input event with its text (U+FFFD where a byte is not UTF-8, so every command stays
+    /// readable) followed by a marker holding its exact bytes in base64. The client chooses
+    /// chunk boundaries, so nothing typed may depend on them to be seen.
+    ///
+    /// With `binary: .summarize` (the output of a file transfer: scp, rsync), an output chunk
+    /// that is not UTF-8 is recorded as a marker with its size and every run of 8 or more
+    /// printable ASCII characters in it, instead of as lossy text. Everything else is text.
     public func record(_ kind: RecordingEvent.Kind, bytes: [UInt8], at time: Double, binary: BinaryHandling = .asText) {
         bytes.withUnsafeBufferPointer { self.record(kind, buffer: $0, at: time, binary: binary) }
     }
@@ -72,10 +76,15 @@ public final class RecordingWriter {
         guard !data.isEmpty else { return }
         precondition(!self.sealed)
         let valid = Self.isValidUTF8(data)
-        if !valid, binary == .summarize, kind == .output || kind == .input {
+        if !valid, binary == .summarize, kind == .output {
             let runs = Self.printableRuns(data, minimum: 8)
-            let summary = "binary \(kind == .output ? "output" : "input"), \(data.count) bytes" + (runs.isEmpty ? "" : "; text in it: " + runs.joined(separator: " | "))
+            let summary = "binary output, \(data.count) bytes" + (runs.isEmpty ? "" : "; text in it: " + runs.joined(separator: " | "))
             self.append(RecordingEvent(time: time, kind: .marker, data: summary))
+            return
+        }
+        if !valid, kind == .input {
+            self.append(RecordingEvent(time: time, kind: .input, data: String(decoding: data, as: UTF8.self)))
+            self.append(RecordingEvent(time: time, kind: .marker, data: Self.exactInputPrefix + Data(data).base64EncodedString()))
             return
         }
         self.pending += Array("[\(Self.formatTime(time)),\"\(kind.rawValue)\",".utf8)
@@ -88,13 +97,16 @@ public final class RecordingWriter {
         self.pending.append(0x0A)
     }
 
-    /// What to do with bytes that are not UTF-8.
+    /// What to do with output bytes that are not UTF-8 (input is always kept whole).
     public enum BinaryHandling: Sendable {
-        /// Keep them as text (U+FFFD for what is not UTF-8): terminal sessions.
+        /// Keep them as text (U+FFFD for what is not UTF-8): every session but a file transfer.
         case asText
-        /// Record their size and the printable text in them: sessions without a terminal.
+        /// Record their size and the printable text in them: the output of scp and rsync.
         case summarize
     }
+
+    /// How a marker carrying the exact bytes of an input chunk that is not UTF-8 begins.
+    public static let exactInputPrefix = "input bytes (base64): "
 
     public func record(_ event: RecordingEvent) { self.append(event) }
 

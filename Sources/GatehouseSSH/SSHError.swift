@@ -5,6 +5,8 @@ public struct SSHError: Error, Sendable, Equatable, CustomStringConvertible {
         case unsupportedKey = "ssh.unsupported_key"
         case invalidCertificate = "ssh.invalid_certificate"
         case tooLarge = "ssh.too_large"
+        /// A certificate request without a valid proof that the asker holds the key.
+        case proofRequired = "ssh.proof_required"
     }
 
     public let code: Code

@@ -19,9 +19,13 @@ public struct DeviceAuthorizationRecord: Sendable, Equatable {
     public var status: Status
     /// Set on approval: the grant the tokens belong to.
     public var grantID: String?
+    /// Where the device's request came from: shown on the approval page, so a person sent
+    /// someone else's code can see it did not start on their machine.
+    public var sourceAddress: String?
 
     public init(deviceCodeHash: String, userCode: String, clientID: String, scope: String, createdAt: Date, expiresAt: Date, interval: Int,
-                lastPolledAt: Date? = nil, status: Status = .pending, grantID: String? = nil) {
+                lastPolledAt: Date? = nil, status: Status = .pending, grantID: String? = nil, sourceAddress: String? = nil) {
+        self.sourceAddress = sourceAddress
         self.deviceCodeHash = deviceCodeHash
         self.userCode = userCode
         self.clientID = clientID

@@ -87,7 +87,7 @@ public struct HostEnrollmentService: Sendable {
         // The CSR is checked before the token is spent, so a malformed one costs nothing.
         let request = try agentCSR.map { text throws(GatehouseError) in try SigningRequest(pemOrDER: Array(text.utf8)) }
         if request != nil && self.pki == nil { throw GatehouseError(.invalidInput, "this server has no X.509 authority for agent identities") }
-        let agentToken = "ghat_" + Base64URL.encode(env.random.bytes(32))
+        let agentToken = Self.agentTokenPrefix + Base64URL.encode(env.random.bytes(32))
         let (certificate, signed) = try self.hostCertificate(name: record.name, key: key, now: now)
         try await env.store.commit { tx in
             // Single use: one conditional update spends it, so two racing joins cannot both win.
@@ -131,6 +131,11 @@ public struct HostEnrollmentService: Sendable {
     }
 
     /// A fresh host certificate for a joined host's agent (same host key as at join).
+    /// An agent's long-lived token begins with its own prefix, distinct from every OIDC token's
+    /// (`ghat_` is an access token): secret scanners and incident response tell them apart.
+    /// Tokens issued before carried `ghat_` and still work (they are looked up by hash).
+    public static let agentTokenPrefix = "ghag_"
+
     public func renew(agentToken: String, hostKey text: String, sourceAddress: String?) async throws -> Joined {
         let env = self.environment
         guard agentToken.utf8.count <= 64, let record = try await env.store.read({ tx in try await tx.host(agentTokenHash: InvitationToken.hash(of: agentToken)) }) else {

@@ -349,8 +349,33 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
         self.revokeGrants(reason: reason, at: time) { $0.userID == userID }
     }
 
-    func revokeOIDCGrants(sessionHash: String, reason: String, at time: Date) async throws -> Int {
-        self.revokeGrants(reason: reason, at: time) { $0.sessionHash == sessionHash }
+    func revokeOIDCGrants(sessionHash: String, reason: String, at time: Date) async throws -> [String] {
+        let ids = self.state.oidcGrants.values.filter { $0.revokedAt == nil && $0.sessionHash == sessionHash }.map(\.id)
+        _ = self.revokeGrants(reason: reason, at: time) { $0.sessionHash == sessionHash }
+        return ids.sorted()
+    }
+
+    func revokeIssued(grantIDs: [String], at time: Date) async throws -> IssuedUnderGrants {
+        let ids = Set(grantIDs)
+        var out = IssuedUnderGrants()
+        for i in self.state.sshCertificates.indices {
+            let c = self.state.sshCertificates[i]
+            guard let g = c.grantID, ids.contains(g), c.revokedAt == nil, c.validBefore > time else { continue }
+            self.state.sshCertificates[i].revokedAt = time
+            out.sshCertificates += 1
+        }
+        for (serial, c) in self.state.pkiCertificates {
+            guard let g = c.grantID, ids.contains(g), c.revokedAt == nil, c.notAfter > time else { continue }
+            self.state.pkiCertificates[serial]?.revokedAt = time
+            self.state.pkiCertificates[serial]?.revocationReason = "session_revoked"
+            out.x509Certificates += 1
+        }
+        for (id, d) in self.state.networkDevices {
+            guard let g = d.grantID, ids.contains(g), d.revokedAt == nil, d.expiresAt > time else { continue }
+            self.state.networkDevices[id]?.revokedAt = time
+            out.networkDevices += 1
+        }
+        return out
     }
 
     func revokeOIDCGrants(clientID: String, reason: String, at time: Date) async throws -> Int {

@@ -12,10 +12,13 @@ public struct InvitationService: Sendable {
 
     let environment: ServiceEnvironment
     let publicURL: PublicURL
+    /// What a recovery ends at once: offboarding's hooks (the composition root adds live bastion sessions).
+    let recoveryHooks: [any OffboardingHook]
 
-    public init(environment: ServiceEnvironment, publicURL: PublicURL) {
+    public init(environment: ServiceEnvironment, publicURL: PublicURL, recoveryHooks: [any OffboardingHook] = OffboardingService.defaultHooks) {
         self.environment = environment
         self.publicURL = publicURL
+        self.recoveryHooks = recoveryHooks.filter { !($0 is InvitationOffboardingHook) }
     }
 
     /// What the caller gets back: the record and the link that carries the secret.
@@ -75,17 +78,35 @@ public struct InvitationService: Sendable {
     ) async throws -> Issued {
         try await self.issue(kind: .invite, username: username, actor: actor, requestID: requestID, sourceAddress: sourceAddress) { tx in
             if try await tx.user(named: username) != nil { throw GatehouseError(.conflict, "user \(username) already exists") }
-            return (email, role, Self.inviteLifetime)
+            return (email, role, Self.inviteLifetime, [])
         }
     }
 
     /// Issues a recovery link for an existing, active account (lost passkeys). Valid for 24
-    /// hours; enrolling with it replaces the account's passkeys and ends its sessions.
+    /// hours. A lost device keeps nothing from the moment the link is issued: in the same
+    /// transaction the account's passkeys are removed (the lost one cannot sign in again) and
+    /// everything it holds ends, as a lock would end it (sessions, OIDC grants and tokens, SSH and
+    /// X.509 certificates, WireGuard devices, live bastion sessions). The account stays; enrolling
+    /// with the link gives it its new passkey.
     public func inviteRecovery(username: Username, actor: String, requestID: String? = nil, sourceAddress: String? = nil) async throws -> Issued {
-        try await self.issue(kind: .recovery, username: username, actor: actor, requestID: requestID, sourceAddress: sourceAddress) { tx in
+        let env = self.environment
+        let hooks = self.recoveryHooks
+        return try await self.issue(kind: .recovery, username: username, actor: actor, requestID: requestID, sourceAddress: sourceAddress) { tx in
+            try await tx.lockAccountChanges()
             guard let user = try await tx.user(named: username) else { throw GatehouseError(.notFound, "there is no user \(username)") }
             guard user.status == .active else { throw GatehouseError(.conflict, "\(username) is \(user.status.rawValue); only active accounts can be recovered") }
-            return (user.email, user.role, Self.recoveryLifetime)
+            if let pending = try await tx.pendingInvitation(for: username) {
+                throw GatehouseError(.conflict, "\(username) already has a pending invitation (\(pending.id)); revoke it first")
+            }
+            let now = env.time.now()
+            var details: [String: String] = ["role": user.role.rawValue]
+            var removed = 0
+            for old in try await tx.credentials(userID: user.id) where try await tx.deleteCredential(id: old.id, userID: user.id) { removed += 1 }
+            details["passkeys_removed"] = String(removed)
+            for hook in hooks { details[hook.name] = String(try await hook.revoke(user: user, in: tx, at: now)) }
+            let cut = AuditEvent(code: .userRecoveryStarted, time: now, actor: actor, subject: "user:\(username)", requestID: requestID,
+                                 sourceAddress: sourceAddress, details: details)
+            return (user.email, user.role, Self.recoveryLifetime, [cut])
         }
     }
 
@@ -93,12 +114,12 @@ public struct InvitationService: Sendable {
     /// the e-mail, role and lifetime; one pending invitation per user name at a time.
     private func issue(
         kind: Invitation.Kind, username: Username, actor: String, requestID: String?, sourceAddress: String?,
-        check: @escaping @Sendable (any StoreWriter) async throws -> (EmailAddress?, RoleName, TimeInterval)
+        check: @escaping @Sendable (any StoreWriter) async throws -> (EmailAddress?, RoleName, TimeInterval, [AuditEvent])
     ) async throws -> Issued {
         let env = self.environment
         let publicURL = self.publicURL
         return try await env.store.commit { tx in
-            let (email, role, lifetime) = try await check(tx)
+            let (email, role, lifetime, before) = try await check(tx)
             if let pending = try await tx.pendingInvitation(for: username) {
                 throw GatehouseError(.conflict, "\(username) already has a pending invitation (\(pending.id)); revoke it first")
             }
@@ -108,7 +129,9 @@ public struct InvitationService: Sendable {
             var event = Self.createdEvent(invitation, actor: actor, now: now)
             event.requestID = requestID
             event.sourceAddress = sourceAddress
-            return Change(Issued(invitation: invitation, enrollmentURL: token.enrollmentURL(publicURL: publicURL)), event: event)
+            let issued = Issued(invitation: invitation, enrollmentURL: token.enrollmentURL(publicURL: publicURL))
+            guard let first = before.first else { return Change(issued, event: event) }
+            return Change(issued, first: first, rest: Array(before.dropFirst()) + [event])
         }
     }
 

@@ -14,8 +14,13 @@ public struct NetworkDeviceRecord: Sendable, Equatable {
     public var createdAt: Date
     public var expiresAt: Date
     public var revokedAt: Date?
+    /// The OIDC grant whose access token registered it: the device dies with that grant's
+    /// sign-in session.
+    public var grantID: String?
 
-    public init(id: String, userID: String, username: String, name: String, publicKey: WireGuardKey, addressIndex: Int64, createdAt: Date, expiresAt: Date, revokedAt: Date?) {
+    public init(id: String, userID: String, username: String, name: String, publicKey: WireGuardKey, addressIndex: Int64, createdAt: Date, expiresAt: Date, revokedAt: Date?,
+                grantID: String? = nil) {
+        self.grantID = grantID
         self.id = id
         self.userID = userID
         self.username = username

@@ -49,7 +49,7 @@ public final class NetworkService: Sendable {
     /// `user`, with the next device address, and returns the device's configuration. The device
     /// lives as long as the sign-in it was registered with: `deviceLifetime` from `signedInAt`
     /// (the person's authentication time), so an old sign-in cannot mint a fresh 12 hours.
-    public func registerDevice(user: User, publicKey: WireGuardKey, name: String, signedInAt: Date? = nil) async throws -> DeviceNetworkConfig {
+    public func registerDevice(user: User, publicKey: WireGuardKey, name: String, signedInAt: Date? = nil, grantID: String? = nil) async throws -> DeviceNetworkConfig {
         guard Self.validName(name) else {
             throw GatehouseError(.invalidInput, "a device name is 1–\(Self.maxNameLength) of A-Z a-z 0-9 . _ -")
         }
@@ -88,7 +88,8 @@ public final class NetworkService: Sendable {
                     }
                     let index = try await tx.maxNetworkDeviceIndex() + 1
                     let record = NetworkDeviceRecord(id: id, userID: user.id, username: user.username.rawValue, name: name, publicKey: publicKey,
-                                                     addressIndex: index, createdAt: now, expiresAt: signIn.addingTimeInterval(lifetime), revokedAt: nil)
+                                                     addressIndex: index, createdAt: now, expiresAt: signIn.addingTimeInterval(lifetime), revokedAt: nil,
+                                                     grantID: grantID)
                     do {
                         try await tx.insertNetworkDevice(record)
                     } catch let error as GatehouseError where error.code == .conflict {

@@ -102,6 +102,11 @@ extension OIDCService {
         do {
             let request = try AuthorizationRequest.validate(params, client: client)
             guard let client else { return .refused(.show(OAuthError(.invalidClient, "unknown client"))) }
+            do {
+                try self.checkGatehouseScopes(request.scopes, clientID: client.id)
+            } catch {
+                return .refused(.redirect(AuthorizationRequest.errorRedirect(error, redirectURI: request.redirectURI, state: request.state, issuer: self.issuer)))
+            }
             return .valid(params, request, client)
         } catch {
             switch error {
@@ -184,8 +189,9 @@ extension OIDCService {
     }
 
     /// Starts a device authorization for an authenticated client.
-    public func startDeviceAuthorization(client: OIDCClient, scope: String?) async throws -> DeviceAuthorization {
+    public func startDeviceAuthorization(client: OIDCClient, scope: String?, sourceAddress: String? = nil) async throws -> DeviceAuthorization {
         let scopes = try Scope.parse(scope)
+        try self.checkGatehouseScopes(scopes, clientID: client.id)
         let env = self.environment
         let deviceCode = OIDCTokenKind.deviceCode.generate(using: env.random)
         let lifetimes = self.lifetimes
@@ -193,12 +199,13 @@ extension OIDCService {
             let userCode = UserCode.generate(using: env.random)
             let now = env.time.now()
             let record = DeviceAuthorizationRecord(deviceCodeHash: InvitationToken.hash(of: deviceCode), userCode: userCode, clientID: client.id, scope: Scope.format(scopes),
-                                                   createdAt: now, expiresAt: now.addingTimeInterval(lifetimes.deviceCode), interval: lifetimes.deviceInterval)
+                                                   createdAt: now, expiresAt: now.addingTimeInterval(lifetimes.deviceCode), interval: lifetimes.deviceInterval,
+                                                   sourceAddress: sourceAddress)
             do {
                 try await env.store.commit { tx in
                     try await tx.insertDeviceAuthorization(record)
                     return Change((), event: AuditEvent(code: .oidcDeviceStarted, time: now, actor: "client:\(client.id)", subject: "client:\(client.id)",
-                                                        details: ["scope": record.scope, "user_code": UserCode.display(userCode)]))
+                                                        sourceAddress: sourceAddress, details: ["scope": record.scope, "user_code": UserCode.display(userCode)]))
                 }
             } catch let error as GatehouseError where error.code == .conflict {
                 continue  // a user code collision: draw another

@@ -235,9 +235,13 @@ extension OIDCService {
 
     /// The user behind a live access token, with the token's scopes and the grant's sign-in time,
     /// for Gatehouse's own APIs that accept bearer tokens (SSH certificates).
-    public func authenticateBearer(_ token: String) async throws -> (user: User, scopes: Set<Scope>, authTime: Date)? {
+    public func authenticateBearer(_ token: String) async throws -> BearerCaller? {
         guard token.utf8.count <= 128, let view = try await self.activeAccessToken(token) else { return nil }
-        return (view.user, Set(view.scope.split(separator: " ").compactMap { Scope(rawValue: String($0)) }), view.grant.authTime)
+        // Gatehouse is the audience of its own scopes: a token some app obtained (or one issued
+        // before the policy took a client's scopes away) carries none of them here.
+        let allowed = self.gatehouseScopes(for: view.grant.clientID)
+        let scopes = Set(view.scope.split(separator: " ").compactMap { Scope(rawValue: String($0)) }).filter { !$0.reachesGatehouse || allowed.contains($0) }
+        return BearerCaller(user: view.user, scopes: scopes, authTime: view.grant.authTime, grantID: view.grant.id)
     }
 
     /// OIDC Core §5.3: claims about the user behind a live access token, per its scopes.
@@ -366,10 +370,9 @@ extension OIDCService {
             let env = self.environment
             try await env.store.commit { tx in
                 let now = env.time.now()
-                _ = try await tx.revokeSession(tokenHash: signedIn.session.tokenHash, at: now)
-                let grants = try await tx.revokeOIDCGrants(sessionHash: signedIn.session.tokenHash, reason: "logout", at: now)
+                let ended = try await SessionCut.end(tokenHashes: [signedIn.session.tokenHash], reason: "logout", in: tx, at: now)
                 return Change((), event: AuditEvent(code: .oidcLogout, time: now, actor: "user:\(signedIn.user.username)", subject: "session:\(PasskeyService.sessionID(signedIn.session))",
-                                                    requestID: requestID, sourceAddress: sourceAddress, details: ["client": client, "grants_revoked": String(grants)]))
+                                                    requestID: requestID, sourceAddress: sourceAddress, details: ended.details.merging(["client": client]) { a, _ in a }))
             }
         }
         return target.map { .redirect($0) } ?? .signedOut

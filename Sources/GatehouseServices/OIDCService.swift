@@ -120,6 +120,20 @@ public struct OIDCService: Sendable {
 
     // MARK: clients
 
+    /// Which of Gatehouse's own scopes (`ssh`, `certificates`, `network`) `clientID` may obtain
+    /// and use, by the active policy (`gatehouse_scopes`; by default `gatehouse-cli` alone).
+    public func gatehouseScopes(for clientID: String) -> Set<Scope> {
+        Set(self.policy.active.policy.definitions.gatehouseScopes(clientID: clientID).compactMap { Scope(rawValue: $0) })
+    }
+
+    /// Refuses a request for Gatehouse's own scopes by a client the policy does not give them to.
+    func checkGatehouseScopes(_ scopes: Set<Scope>, clientID: String) throws(OAuthError) {
+        let allowed = self.gatehouseScopes(for: clientID)
+        if let refused = scopes.filter({ $0.reachesGatehouse && !allowed.contains($0) }).sorted().first {
+            throw OAuthError(.invalidScope, "client \(clientID) may not obtain the \(refused.rawValue) scope: it acts as the person on Gatehouse itself, and the policy gives it to gatehouse-cli only (gatehouse_scopes in the app's block)")
+        }
+    }
+
     /// A client by id: registered in the store, or declared (public) in the active policy.
     public func client(id: String) async throws -> OIDCClient? {
         guard OIDCClient.isValidID(id) else { return nil }

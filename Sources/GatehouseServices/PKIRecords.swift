@@ -52,9 +52,13 @@ public struct PKICertificateRecord: Sendable, Equatable, Codable {
     public var createdAt: Date
     public var revokedAt: Date?
     public var revocationReason: String?
+    /// The OIDC grant whose access token asked for it (certificates a person obtained): it dies
+    /// with that grant's sign-in session.
+    public var grantID: String?
 
     enum CodingKeys: String, CodingKey {
         case serial, requester
+        case grantID = "grant_id"
         case spiffeID = "spiffe_id"
         case dnsNames = "dns_names"
         case ipAddresses = "ip_addresses"
@@ -69,7 +73,8 @@ public struct PKICertificateRecord: Sendable, Equatable, Codable {
     }
 
     public init(serial: String, spiffeID: String, dnsNames: [String], ipAddresses: [String], keyFingerprint: String, requester: String, userID: String?,
-                authorityID: String, notBefore: Date, notAfter: Date, createdAt: Date, revokedAt: Date? = nil, revocationReason: String? = nil) {
+                authorityID: String, notBefore: Date, notAfter: Date, createdAt: Date, revokedAt: Date? = nil, revocationReason: String? = nil, grantID: String? = nil) {
+        self.grantID = grantID
         self.serial = serial
         self.spiffeID = spiffeID
         self.dnsNames = dnsNames

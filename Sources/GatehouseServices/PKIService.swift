@@ -277,13 +277,15 @@ public final class PKIService: Sendable {
 
     /// Signs `request` for `requester` if the policy lets them obtain its SPIFFE ID, with the DNS
     /// names of the identities that grant it and (for hosts) the host's own addresses.
-    public func sign(_ request: SigningRequest, requester: Requester, lifetime requested: TimeInterval?, sourceAddress: String?, requestID: String?) async throws -> Issued {
+    /// `grantID`: the OIDC grant whose token asked (a person's certificate dies with its session).
+    public func sign(_ request: SigningRequest, requester: Requester, lifetime requested: TimeInterval?, sourceAddress: String?, requestID: String?,
+                     grantID: String? = nil) async throws -> Issued {
         let env = self.environment
         let now = env.time.now()
         do {
             let (profile, userID) = try self.authorize(request, requester: requester, lifetime: requested, now: now)
             return try await self.issue(publicKey: request.publicKey, profile: profile, requester: requester.name, userID: userID, enrollment: requester.enrollment,
-                                        sourceAddress: sourceAddress, requestID: requestID)
+                                        sourceAddress: sourceAddress, requestID: requestID, grantID: grantID)
         } catch let error as GatehouseError where [.invalidInput, .forbidden, .unauthenticated].contains(error.code) {
             try await env.store.commit { _ in
                 Change((), event: AuditEvent(code: .pkiCertificateRefused, time: now, actor: requester.name, subject: request.spiffeID.map { "spiffe:\($0.prefix(200))" } ?? requester.name,
@@ -358,7 +360,7 @@ public final class PKIService: Sendable {
     /// Issues, records and audits in one transaction; a person's certificate only while the
     /// account is active (ordered with offboarding by the account lock).
     func issue(publicKey: Certificate.PublicKey, profile: Authority.LeafProfile, requester: String, userID: String?, enrollment: (host: String, at: Date)?,
-               sourceAddress: String?, requestID: String?) async throws -> Issued {
+               sourceAddress: String?, requestID: String?, grantID: String? = nil) async throws -> Issued {
         let env = self.environment
         let now = env.time.now()
         let active = try self.current()
@@ -372,7 +374,8 @@ public final class PKIService: Sendable {
         let certificate = try Authority.leaf(publicKey: publicKey, profile: profile, issuer: active.intermediate, issuerKey: active.key, serial: serial, now: now)
         let record = PKICertificateRecord(
             serial: Authority.serialHex(serial), spiffeID: profile.spiffeID, dnsNames: profile.dnsNames, ipAddresses: profile.ipAddresses.map(\.description),
-            keyFingerprint: publicKey.fingerprint, requester: requester, userID: userID, authorityID: active.id, notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter, createdAt: now
+            keyFingerprint: publicKey.fingerprint, requester: requester, userID: userID, authorityID: active.id, notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter, createdAt: now,
+            grantID: grantID
         )
         try await env.store.commit { tx in
             if let userID {

@@ -41,7 +41,8 @@ public struct PasskeyService: Sendable {
 
     /// Begins enrollment with the secret from an invitation link. Every unusable invitation
     /// (unknown, used, revoked, expired) gets the same answer.
-    public func beginEnrollment(token: String) async throws -> (ceremony: String, options: CreationOptions) {
+    /// `sourceAddress`: where the request came from; the pending ceremony counts against that network's share.
+    public func beginEnrollment(token: String, sourceAddress: String? = nil) async throws -> (ceremony: String, options: CreationOptions) {
         guard !token.isEmpty, token.utf8.count <= 128 else { throw Self.invalidInvitation }
         let hash = InvitationToken.hash(of: token)
         let now = self.environment.time.now()
@@ -57,7 +58,7 @@ public struct PasskeyService: Sendable {
             }
             userID = user.id
         }
-        let (ceremony, challenge) = try self.ceremonies.begin(.registration(invitationID: invitation.id, userID: userID))
+        let (ceremony, challenge) = self.ceremonies.begin(.registration(invitationID: invitation.id, userID: userID), owner: CeremonyStore.networkOwner(sourceAddress))
         let options = CreationOptions(
             rp: self.relyingParty, userHandle: Array(userID.utf8), userName: invitation.username.rawValue,
             displayName: invitation.email?.rawValue ?? invitation.username.rawValue, challenge: challenge
@@ -99,9 +100,12 @@ public struct PasskeyService: Sendable {
                 var removed = 0
                 for old in try await tx.credentials(userID: user.id) where try await tx.deleteCredential(id: old.id, userID: user.id) { removed += 1 }
                 let ended = try await tx.revokeSessions(userID: user.id, at: now)
+                // The recovery link already cut everything; whatever a race let through since goes too.
+                let grants = try await tx.revokeOIDCGrants(userID: user.id, reason: "recovered", at: now)
                 recovered = AuditEvent(code: .userRecovered, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)",
                                        requestID: requestID, sourceAddress: sourceAddress,
-                                       details: ["invitation": invitationID, "passkeys_removed": String(removed), "sessions_ended": String(ended)])
+                                       details: ["invitation": invitationID, "passkeys_removed": String(removed), "sessions_ended": String(ended),
+                                                 "grants_revoked": String(grants)])
             } else {
                 if try await tx.user(named: invitation.username) != nil { throw GatehouseError(.conflict, "user \(invitation.username) already exists") }
                 user = User(id: userID, username: invitation.username, email: invitation.email, role: invitation.role, status: .active, createdAt: now)
@@ -140,7 +144,7 @@ public struct PasskeyService: Sendable {
     /// Begins sign-in. With a user name, the options list that user's passkeys; an unknown name
     /// gets decoy IDs of the same shape, so the answer does not tell who has an account.
     /// Without one, the browser offers the discoverable passkeys it has for this site.
-    public func beginSignIn(username: String?) async throws -> (ceremony: String, options: RequestOptions) {
+    public func beginSignIn(username: String?, sourceAddress: String? = nil) async throws -> (ceremony: String, options: RequestOptions) {
         var allow: [[UInt8]] = []
         var userID: String? = nil
         if let username {
@@ -160,7 +164,7 @@ public struct PasskeyService: Sendable {
                 allow = [decoy]
             }
         }
-        let (ceremony, challenge) = try self.ceremonies.begin(.authentication(userID: userID))
+        let (ceremony, challenge) = self.ceremonies.begin(.authentication(userID: userID), owner: CeremonyStore.networkOwner(sourceAddress))
         return (ceremony, RequestOptions(rp: self.relyingParty, challenge: challenge, allow: allow))
     }
 
@@ -266,7 +270,7 @@ public struct PasskeyService: Sendable {
             throw GatehouseError(.stepUpRequired, "confirm with one of your passkeys first (step-up), then add the new one")
         }
         let existing = try await self.passkeys(of: user).map(\.id)
-        let (ceremony, challenge) = try self.ceremonies.begin(.addPasskey(userID: user.id, sessionHash: session.tokenHash))
+        let (ceremony, challenge) = self.ceremonies.begin(.addPasskey(userID: user.id, sessionHash: session.tokenHash), owner: CeremonyStore.accountOwner(user.id))
         let options = CreationOptions(
             rp: self.relyingParty, userHandle: Array(user.id.utf8), userName: user.username.rawValue,
             displayName: user.email?.rawValue ?? user.username.rawValue, challenge: challenge, exclude: existing
@@ -325,12 +329,12 @@ public struct PasskeyService: Sendable {
             guard mine.count > 1 else { throw GatehouseError(.conflict, "this is your only passkey; add another before removing it") }
             _ = try await tx.deleteCredential(id: id, userID: user.id)
             let now = env.time.now()
-            var ended = 0
-            for s in try await tx.sessions(userID: user.id) where s.credentialID == id && s.revokedAt == nil {
-                if try await tx.revokeSession(tokenHash: s.tokenHash, at: now) { ended += 1 }
-            }
+            // Every session the passkey ever opened, ended or not: the tokens, certificates and
+            // devices obtained through them die too (a lost laptop keeps nothing).
+            let opened = try await tx.sessions(userID: user.id).filter { $0.credentialID == id }.map(\.tokenHash)
+            let ended = try await SessionCut.end(tokenHashes: opened, reason: "passkey_removed", in: tx, at: now)
             return Change((), event: AuditEvent(code: .passkeyRemoved, time: now, actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(id).prefix(22))",
-                                                requestID: requestID, sourceAddress: sourceAddress, details: ["sessions_ended": String(ended)]))
+                                                requestID: requestID, sourceAddress: sourceAddress, details: ended.details))
         }
     }
 
@@ -338,7 +342,7 @@ public struct PasskeyService: Sendable {
     /// require (within a window) before sensitive actions.
     public func beginStepUp(user: User, session: SessionRecord) async throws -> (ceremony: String, options: RequestOptions) {
         let allow = try await self.passkeys(of: user).map(\.id)
-        let (ceremony, challenge) = try self.ceremonies.begin(.stepUp(userID: user.id, sessionHash: session.tokenHash))
+        let (ceremony, challenge) = self.ceremonies.begin(.stepUp(userID: user.id, sessionHash: session.tokenHash), owner: CeremonyStore.accountOwner(user.id))
         return (ceremony, RequestOptions(rp: self.relyingParty, challenge: challenge, allow: allow))
     }
 
@@ -388,9 +392,9 @@ public struct PasskeyService: Sendable {
         let env = self.environment
         return try await env.store.commit { tx in
             let now = env.time.now()
-            let ended = try await tx.revokeSession(tokenHash: session.tokenHash, at: now)
-            return Change(ended, event: AuditEvent(code: .signedOut, time: now, actor: "user:\(user.username)", subject: "session:\(Self.sessionID(session))",
-                                                   requestID: requestID, sourceAddress: sourceAddress))
+            let ended = try await SessionCut.end(tokenHashes: [session.tokenHash], reason: "signed_out", in: tx, at: now)
+            return Change(ended.sessions > 0, event: AuditEvent(code: .signedOut, time: now, actor: "user:\(user.username)", subject: "session:\(Self.sessionID(session))",
+                                                                requestID: requestID, sourceAddress: sourceAddress, details: ended.details))
         }
     }
 
@@ -408,9 +412,9 @@ public struct PasskeyService: Sendable {
         }
         try await env.store.commit { tx in
             let now = env.time.now()
-            _ = try await tx.revokeSession(tokenHash: target.tokenHash, at: now)
+            let ended = try await SessionCut.end(tokenHashes: [target.tokenHash], reason: "session_revoked", in: tx, at: now)
             return Change((), event: AuditEvent(code: .sessionRevoked, time: now, actor: "user:\(user.username)", subject: "session:\(id)",
-                                                requestID: requestID, sourceAddress: sourceAddress))
+                                                requestID: requestID, sourceAddress: sourceAddress, details: ended.details))
         }
     }
 

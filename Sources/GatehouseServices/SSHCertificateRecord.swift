@@ -17,10 +17,14 @@ public struct SSHCertificateRecord: Sendable, Equatable {
     /// When the person last proved their passkey before this certificate was issued (the sign-in
     /// or step-up of the token that asked for it); nil for host and onward certificates.
     public var authTime: Date?
+    /// The OIDC grant whose access token asked for it: the certificate dies with that grant's
+    /// sign-in session (a revoked session or removed passkey revokes it too).
+    public var grantID: String?
 
     public init(serial: UInt64, userID: String, kind: String, keyFingerprint: String, principals: [String], keyID: String, validAfter: Date, validBefore: Date,
-                createdAt: Date, revokedAt: Date? = nil, authTime: Date? = nil) {
+                createdAt: Date, revokedAt: Date? = nil, authTime: Date? = nil, grantID: String? = nil) {
         self.authTime = authTime
+        self.grantID = grantID
         self.serial = serial
         self.userID = userID
         self.kind = kind

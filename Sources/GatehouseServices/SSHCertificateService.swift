@@ -85,12 +85,16 @@ public struct SSHCertificateService: Sendable {
                                     caKey: self.userCAKey, revokedSerials: revoked.map(\.serial), revokedKeyHashes: hashes)
     }
 
+    /// `grantID`: the OIDC grant whose token asked; the certificate dies with that grant's session.
+    /// `possession`: the proof that the asker holds the key (``SSHKeyPossession``) and the access
+    /// token it must be bound to; nil only for callers that made the key themselves.
     public func issue(user: User, publicKey text: String, hosts: [String]?, lifetime: TimeInterval?, sourceAddress: String?, source: UInt128?, lastStepUp: Date?,
-                      requestID: String) async throws -> Issued {
+                      requestID: String, grantID: String? = nil, possession: (proof: String?, accessToken: String)?) async throws -> Issued {
         let env = self.environment
         let now = env.time.now()
         do {
             let key = try SSHPublicKey(authorizedKey: text)
+            if let possession { try SSHKeyPossession.check(proof: possession.proof, key: key, accessToken: possession.accessToken) }
             if let hosts {
                 guard !hosts.isEmpty, hosts.count <= 256 else { throw SSHError(.invalidCertificate, "name 1 to 256 hosts, or none for all") }
                 let known = Set(self.policy.active.policy.definitions.hosts.map(\.name))
@@ -104,7 +108,7 @@ public struct SSHCertificateService: Sendable {
             let record = SSHCertificateRecord(
                 serial: serial, userID: user.id, kind: "user", keyFingerprint: key.fingerprint, principals: certificate.principals, keyID: certificate.keyID,
                 validAfter: Date(timeIntervalSince1970: TimeInterval(certificate.validAfter)), validBefore: Date(timeIntervalSince1970: TimeInterval(certificate.validBefore)),
-                createdAt: now, authTime: lastStepUp
+                createdAt: now, authTime: lastStepUp, grantID: grantID
             )
             try await env.store.commit { tx in
                 // The account may have been offboarded since the token was checked; the lock

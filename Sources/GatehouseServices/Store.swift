@@ -184,8 +184,11 @@ public protocol StoreWriter: StoreReader {
     func revokeOIDCGrant(id: String, reason: String, at time: Date) async throws -> Bool
     /// Revokes every live grant of a user; returns how many.
     func revokeOIDCGrants(userID: String, reason: String, at time: Date) async throws -> Int
-    /// Revokes every live grant opened from a sign-in session; returns how many.
-    func revokeOIDCGrants(sessionHash: String, reason: String, at time: Date) async throws -> Int
+    /// Revokes every live grant opened from a sign-in session; returns their ids.
+    func revokeOIDCGrants(sessionHash: String, reason: String, at time: Date) async throws -> [String]
+    /// Revokes every live SSH certificate, X.509 certificate and WireGuard device issued under
+    /// one of these grants.
+    func revokeIssued(grantIDs: [String], at time: Date) async throws -> IssuedUnderGrants
     /// Revokes every live grant of a client; returns how many.
     func revokeOIDCGrants(clientID: String, reason: String, at time: Date) async throws -> Int
     func insertOIDCToken(_ record: OIDCTokenRecord) async throws

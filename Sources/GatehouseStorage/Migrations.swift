@@ -362,6 +362,21 @@ enum Migrations {
                 "CREATE INDEX bastion_sessions_live ON bastion_sessions (replica) WHERE ended_at IS NULL",
             ]
         },
+        Migration(version: 12, name: "credentials-by-grant") { _ in
+            [
+                // Which OIDC grant asked for each certificate and device: revoking a sign-in
+                // session (or the passkey it was opened with) revokes its grants and, through
+                // these, everything issued under them.
+                "ALTER TABLE ssh_certificates ADD COLUMN grant_id TEXT",
+                "ALTER TABLE pki_certificates ADD COLUMN grant_id TEXT",
+                "ALTER TABLE net_devices ADD COLUMN grant_id TEXT",
+                "CREATE INDEX ssh_certificates_grant ON ssh_certificates (grant_id) WHERE grant_id IS NOT NULL",
+                "CREATE INDEX pki_certificates_grant ON pki_certificates (grant_id) WHERE grant_id IS NOT NULL",
+                "CREATE INDEX net_devices_grant ON net_devices (grant_id) WHERE grant_id IS NOT NULL",
+                // Where a device authorization started, shown on the approval page (phishing).
+                "ALTER TABLE oidc_device_authorizations ADD COLUMN source_address TEXT",
+            ]
+        },
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

@@ -5,7 +5,7 @@ import SQLKit
 
 /// People's WireGuard devices and hosts' WireGuard registrations (migration 9).
 extension SQLTransaction {
-    private static let deviceColumns = "id, user_id, username, name, public_key, address_index, created_at, expires_at, revoked_at"
+    private static let deviceColumns = "id, user_id, username, name, public_key, address_index, created_at, expires_at, revoked_at, grant_id"
     private static let hostColumns = "host, public_key, endpoint, enrolled_at, updated_at"
 
     private static func key(_ text: String) throws -> WireGuardKey {
@@ -18,7 +18,7 @@ extension SQLTransaction {
             username: try row.decode(column: "username", as: String.self), name: try row.decode(column: "name", as: String.self),
             publicKey: try Self.key(try row.decode(column: "public_key", as: String.self)), addressIndex: try row.decode(column: "address_index", as: Int64.self),
             createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)), expiresAt: Self.date(try row.decode(column: "expires_at", as: Int64.self)),
-            revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date)
+            revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date), grantID: try row.decode(column: "grant_id", as: String?.self)
         )
     }
 
@@ -59,7 +59,7 @@ extension SQLTransaction {
         let rows = try await self.db.raw("""
             INSERT INTO net_devices (\(unsafeRaw: Self.deviceColumns))
             VALUES (\(bind: r.id), \(bind: r.userID), \(bind: r.username), \(bind: r.name), \(bind: r.publicKey.description), \(bind: r.addressIndex),
-                    \(bind: Self.millis(r.createdAt)), \(bind: Self.millis(r.expiresAt)), \(bind: r.revokedAt.map(Self.millis)))
+                    \(bind: Self.millis(r.createdAt)), \(bind: Self.millis(r.expiresAt)), \(bind: r.revokedAt.map(Self.millis)), \(bind: r.grantID))
             ON CONFLICT DO NOTHING RETURNING id
             """).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "that WireGuard key or device address is taken") }

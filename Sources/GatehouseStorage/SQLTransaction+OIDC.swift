@@ -123,8 +123,11 @@ extension SQLTransaction {
         try await self.revokeGrants(reason: reason, at: time, "user_id = \(bind: userID)")
     }
 
-    func revokeOIDCGrants(sessionHash: String, reason: String, at time: Date) async throws -> Int {
-        try await self.revokeGrants(reason: reason, at: time, "session_hash = \(bind: sessionHash)")
+    func revokeOIDCGrants(sessionHash: String, reason: String, at time: Date) async throws -> [String] {
+        try await self.db.raw("""
+            UPDATE oidc_grants SET revoked_at = \(bind: Self.millis(time)), revoked_reason = \(bind: reason)
+            WHERE revoked_at IS NULL AND session_hash = \(bind: sessionHash) RETURNING id
+            """).all().map { try $0.decode(column: "id", as: String.self) }.sorted()
     }
 
     func revokeOIDCGrants(clientID: String, reason: String, at time: Date) async throws -> Int {
@@ -230,7 +233,7 @@ extension SQLTransaction {
             """).run()
     }
 
-    private static let deviceColumns = "device_code_hash, user_code, client_id, scope, created_at, expires_at, interval_s, last_polled_at, status, grant_id"
+    private static let deviceColumns = "device_code_hash, user_code, client_id, scope, created_at, expires_at, interval_s, last_polled_at, status, grant_id, source_address"
 
     func deviceAuthorization(deviceCodeHash: String) async throws -> DeviceAuthorizationRecord? {
         try await self.db.raw("SELECT \(unsafeRaw: Self.deviceColumns) FROM oidc_device_authorizations WHERE device_code_hash = \(bind: deviceCodeHash)")
@@ -252,7 +255,7 @@ extension SQLTransaction {
             createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)), expiresAt: Self.date(try row.decode(column: "expires_at", as: Int64.self)),
             interval: Int(try row.decode(column: "interval_s", as: Int64.self)),
             lastPolledAt: try row.decode(column: "last_polled_at", as: Int64?.self).map(Self.date), status: status,
-            grantID: try row.decode(column: "grant_id", as: String?.self)
+            grantID: try row.decode(column: "grant_id", as: String?.self), sourceAddress: try row.decode(column: "source_address", as: String?.self)
         )
     }
 
@@ -261,7 +264,7 @@ extension SQLTransaction {
             INSERT INTO oidc_device_authorizations (\(unsafeRaw: Self.deviceColumns))
             VALUES (\(bind: r.deviceCodeHash), \(bind: r.userCode), \(bind: r.clientID), \(bind: r.scope), \(bind: Self.millis(r.createdAt)),
                     \(bind: Self.millis(r.expiresAt)), \(bind: Int64(r.interval)), \(bind: r.lastPolledAt.map(Self.millis)), \(bind: r.status.rawValue),
-                    \(bind: r.grantID))
+                    \(bind: r.grantID), \(bind: r.sourceAddress))
             ON CONFLICT DO NOTHING RETURNING device_code_hash
             """).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "device code exists") }

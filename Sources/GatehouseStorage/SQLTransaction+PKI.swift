@@ -7,7 +7,7 @@ import SQLKit
 extension SQLTransaction {
     private static let authorityColumns = "id, trust_domain, algorithm, root_der, intermediate_der, sealed_intermediate_key, root_offline, status, created_at"
     private static let certificateColumns =
-        "serial, spiffe_id, dns_names, ip_addresses, key_fingerprint, requester, user_id, authority_id, not_before, not_after, created_at, revoked_at, revocation_reason"
+        "serial, spiffe_id, dns_names, ip_addresses, key_fingerprint, requester, user_id, authority_id, not_before, not_after, created_at, revoked_at, revocation_reason, grant_id"
 
     private static func bytes(_ text: String) throws -> [UInt8] {
         guard let data = Data(base64Encoded: text) else { throw GatehouseError(.storeFailure, "stored certificate bytes are malformed") }
@@ -36,7 +36,8 @@ extension SQLTransaction {
             keyFingerprint: try row.decode(column: "key_fingerprint", as: String.self), requester: try row.decode(column: "requester", as: String.self),
             userID: try row.decode(column: "user_id", as: String?.self), authorityID: try row.decode(column: "authority_id", as: String.self), notBefore: Self.date(try row.decode(column: "not_before", as: Int64.self)),
             notAfter: Self.date(try row.decode(column: "not_after", as: Int64.self)), createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)),
-            revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date), revocationReason: try row.decode(column: "revocation_reason", as: String?.self)
+            revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date), revocationReason: try row.decode(column: "revocation_reason", as: String?.self),
+            grantID: try row.decode(column: "grant_id", as: String?.self)
         )
     }
 
@@ -89,7 +90,7 @@ extension SQLTransaction {
             INSERT INTO pki_certificates (\(unsafeRaw: Self.certificateColumns))
             VALUES (\(bind: r.serial), \(bind: r.spiffeID), \(bind: r.dnsNames.joined(separator: ",")), \(bind: r.ipAddresses.joined(separator: ",")), \(bind: r.keyFingerprint),
                     \(bind: r.requester), \(bind: r.userID), \(bind: r.authorityID), \(bind: Self.millis(r.notBefore)), \(bind: Self.millis(r.notAfter)), \(bind: Self.millis(r.createdAt)),
-                    \(bind: r.revokedAt.map(Self.millis)), \(bind: r.revocationReason))
+                    \(bind: r.revokedAt.map(Self.millis)), \(bind: r.revocationReason), \(bind: r.grantID))
             ON CONFLICT DO NOTHING RETURNING serial
             """).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "certificate serial \(r.serial) exists") }

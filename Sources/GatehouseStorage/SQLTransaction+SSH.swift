@@ -5,7 +5,7 @@ import SQLKit
 
 /// The SSH certificate inventory (migration 6).
 extension SQLTransaction {
-    static let sshColumns = "serial, user_id, kind, key_fingerprint, principals, key_id, valid_after, valid_before, created_at, revoked_at, auth_time"
+    static let sshColumns = "serial, user_id, kind, key_fingerprint, principals, key_id, valid_after, valid_before, created_at, revoked_at, auth_time, grant_id"
 
     func sshCertificates(userID: String) async throws -> [SSHCertificateRecord] {
         try await self.db.raw("SELECT \(unsafeRaw: Self.sshColumns) FROM ssh_certificates WHERE user_id = \(bind: userID) ORDER BY created_at DESC, serial").all().map(Self.certificate)
@@ -26,7 +26,7 @@ extension SQLTransaction {
                 principals: principals.isEmpty ? [] : principals.split(separator: ",").map(String.init), keyID: try row.decode(column: "key_id", as: String.self),
                 validAfter: Self.date(try row.decode(column: "valid_after", as: Int64.self)), validBefore: Self.date(try row.decode(column: "valid_before", as: Int64.self)),
                 createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)), revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date),
-                authTime: try row.decode(column: "auth_time", as: Int64?.self).map(Self.date)
+                authTime: try row.decode(column: "auth_time", as: Int64?.self).map(Self.date), grantID: try row.decode(column: "grant_id", as: String?.self)
             )
     }
 
@@ -35,7 +35,7 @@ extension SQLTransaction {
             INSERT INTO ssh_certificates (\(unsafeRaw: Self.sshColumns))
             VALUES (\(bind: String(r.serial)), \(bind: r.userID), \(bind: r.kind), \(bind: r.keyFingerprint), \(bind: r.principals.joined(separator: ",")), \(bind: r.keyID),
                     \(bind: Self.millis(r.validAfter)), \(bind: Self.millis(r.validBefore)), \(bind: Self.millis(r.createdAt)), \(bind: r.revokedAt.map(Self.millis)),
-                    \(bind: r.authTime.map(Self.millis)))
+                    \(bind: r.authTime.map(Self.millis)), \(bind: r.grantID))
             ON CONFLICT DO NOTHING RETURNING serial
             """).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "certificate serial \(r.serial) exists") }
@@ -46,6 +46,26 @@ extension SQLTransaction {
             UPDATE ssh_certificates SET revoked_at = \(bind: Self.millis(time))
             WHERE user_id = \(bind: userID) AND revoked_at IS NULL AND valid_before > \(bind: Self.millis(time)) RETURNING serial
             """).all().count
+    }
+
+    /// Revokes what was issued under these grants (migration 12): SSH certificates, X.509
+    /// certificates and WireGuard devices; returns how many of each.
+    func revokeIssued(grantIDs: [String], at time: Date) async throws -> IssuedUnderGrants {
+        var out = IssuedUnderGrants()
+        let now = Self.millis(time)
+        for id in grantIDs {
+            out.sshCertificates += try await self.db.raw("""
+                UPDATE ssh_certificates SET revoked_at = \(bind: now) WHERE grant_id = \(bind: id) AND revoked_at IS NULL AND valid_before > \(bind: now) RETURNING serial
+                """).all().count
+            out.x509Certificates += try await self.db.raw("""
+                UPDATE pki_certificates SET revoked_at = \(bind: now), revocation_reason = 'session_revoked'
+                WHERE grant_id = \(bind: id) AND revoked_at IS NULL AND not_after > \(bind: now) RETURNING serial
+                """).all().count
+            out.networkDevices += try await self.db.raw("""
+                UPDATE net_devices SET revoked_at = \(bind: now) WHERE grant_id = \(bind: id) AND revoked_at IS NULL AND expires_at > \(bind: now) RETURNING id
+                """).all().count
+        }
+        return out
     }
 
     // MARK: hosts (migration 7)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GatehouseClient
 import GatehouseCore
+import GatehouseSSH
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -34,10 +35,30 @@ struct SSHCommand: AsyncParsableCommand {
         guard let publicKey = FileManager.default.contents(atPath: key + ".pub"), let server = URL(string: credentials.server) else {
             throw GatehouseError(.internal, "cannot read \(key).pub")
         }
+        let proof = try Self.prove(key: key, accessToken: token)
         let issued = try await ServerClient(server: server).sshCertificate(publicKey: String(decoding: publicKey, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
-                                                                           hosts: hosts, lifetime: ttl, accessToken: token)
+                                                                           proof: proof, hosts: hosts, lifetime: ttl, accessToken: token)
         try config.write(file, Data((issued.certificate + "\n").utf8))
         return (key, certificate, issued)
+    }
+
+    /// Proof that this machine holds the key: OpenSSH signs the request's message (bound to the
+    /// access token) with it, in the `gatehouse-ssh-certificate` namespace.
+    static func prove(key: String, accessToken: String) throws -> String {
+        let sign = Process()
+        sign.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
+        sign.arguments = ["-q", "-Y", "sign", "-f", key, "-n", SSHKeyPossession.namespace]
+        let input = Pipe(), output = Pipe()
+        sign.standardInput = input
+        sign.standardOutput = output
+        sign.standardError = FileHandle.nullDevice
+        try sign.run()
+        input.fileHandleForWriting.write(Data(SSHKeyPossession.message(accessToken: accessToken)))
+        try input.fileHandleForWriting.close()
+        let signature = output.fileHandleForReading.readDataToEndOfFile()
+        sign.waitUntilExit()
+        guard sign.terminationStatus == 0, !signature.isEmpty else { throw GatehouseError(.internal, "ssh-keygen could not sign with \(key)") }
+        return String(decoding: signature, as: UTF8.self)
     }
 
     /// Seconds left on the certificate at `path`, read with `ssh-keygen -L`.

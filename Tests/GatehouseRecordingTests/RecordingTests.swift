@@ -193,20 +193,29 @@ struct RecordingTests {
 
 @Suite("Session recordings: binary streams")
 struct RecordingBinaryTests {
-    @Test func binaryChunksWithoutATerminalAreSummarizedWithTheTextInThem() throws {
+    @Test func binaryOutputOfATransferIsSummarizedAndInputIsAlwaysKeptWhole() throws {
         let w = try RecordingWriter(id: RecordingTests.header.session, dataKey: RecordingTests.key, sealedKey: RecordingTests.sealed, header: RecordingTests.header)
         var bytes = w.start()
         var chunk: [UInt8] = [0xFF, 0x00, 0xC3]
         chunk += Array("rm -rf /tmp/evidence".utf8) + [0x80, 0x01] + Array("short".utf8) + [0xFE]
-        w.record(.input, bytes: chunk, at: 1, binary: .summarize)
+        w.record(.output, bytes: chunk, at: 1, binary: .summarize)
         w.record(.output, bytes: Array("plain text stays text\n".utf8), at: 2, binary: .summarize)
         w.record(.output, bytes: [0xFF, 0x41], at: 3, binary: .asText)
+        // The review's evasion: a command in runs shorter than eight characters with one stray
+        // byte, which the shell still runs. Input is never summarized, in any mode.
+        let evasion = Array("cat\t/etc/s\\\nhadow #".utf8) + [0xFF, 0x0A]
+        w.record(.input, bytes: evasion, at: 4, binary: .summarize)
+        w.record(.input, bytes: [0x01, 0xFE], at: 5, binary: .asText)
         bytes += w.seal(RecordingTests.trailer)
         let events = try RecordingTests.lines(bytes).0.compactMap { if case .event(let e) = $0 { e } else { nil } }
         #expect(events == [
-            .init(time: 1, kind: .marker, data: "binary input, \(chunk.count) bytes; text in it: rm -rf /tmp/evidence"),
+            .init(time: 1, kind: .marker, data: "binary output, \(chunk.count) bytes; text in it: rm -rf /tmp/evidence"),
             .init(time: 2, kind: .output, data: "plain text stays text\n"),
             .init(time: 3, kind: .output, data: "\u{FFFD}A"),
+            .init(time: 4, kind: .input, data: "cat\t/etc/s\\\nhadow #\u{FFFD}\n"),
+            .init(time: 4, kind: .marker, data: RecordingWriter.exactInputPrefix + Data(evasion).base64EncodedString()),
+            .init(time: 5, kind: .input, data: "\u{01}\u{FFFD}"),
+            .init(time: 5, kind: .marker, data: RecordingWriter.exactInputPrefix + "Af4="),
         ])
     }
 

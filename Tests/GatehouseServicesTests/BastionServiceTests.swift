@@ -57,7 +57,7 @@ struct BastionServiceTests {
         let bastion = BastionService(environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry())
         let other = BastionService(environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry())
         let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey)
-        _ = try await ssh.issue(user: alice, publicKey: key.authorizedKey, hosts: nil, lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r1")
+        _ = try await ssh.issue(user: alice, publicKey: key.authorizedKey, hosts: nil, lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r1", possession: nil)
         return Fixture(test: test, time: time, bastion: bastion, other: other, ssh: ssh, policy: policy, sealer: KeySealer(rootKey: root), alice: alice, bob: bob, key: key.authorizedKey, fingerprint: key.fingerprint)
     }
 
@@ -119,7 +119,7 @@ struct BastionServiceTests {
         }
         #expect(expired.contains("expired"))
         // A fresh one, then offboarding revokes it and locks the account.
-        _ = try await f.ssh.issue(user: f.alice, publicKey: f.key, hosts: nil, lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r2")
+        _ = try await f.ssh.issue(user: f.alice, publicKey: f.key, hosts: nil, lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r2", possession: nil)
         #expect(try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil).map { if case .allowed = $0 { true } else { false } } == true)
         _ = try await OffboardingService(environment: ServiceEnvironment(store: f.test.store, time: f.time, random: SeededRandomSource(seed: 9)))
             .offboard(username: f.alice.username, actor: "test", reason: nil)
@@ -264,7 +264,7 @@ struct BastionServiceTests {
         // A certificate issued right after a passkey check carries deploy@web-1; one without does not.
         let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey)
         let issued = try await f.ssh.issue(user: f.bob, publicKey: key.authorizedKey, hosts: ["web-1"], lifetime: 3600, sourceAddress: nil, source: nil,
-                                           lastStepUp: Self.t0, requestID: "r3")
+                                           lastStepUp: Self.t0, requestID: "r3", possession: nil)
         #expect(issued.principals.contains("deploy@web-1"))
         f.time.advance(by: 300)
         guard case .allowed? = try await f.bastion.authenticate(keyFingerprint: key.fingerprint, userName: "deploy@web-1", source: nil, sourceAddress: nil) else {
@@ -289,7 +289,7 @@ struct BastionServiceTests {
         let f = try await Self.fixture(kind)
         defer { Task { await f.test.close() } }
         // Bob has Alice's public key certified (issuance needs no proof of possession).
-        _ = try await f.ssh.issue(user: f.bob, publicKey: f.key, hosts: nil, lifetime: 600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r9")
+        _ = try await f.ssh.issue(user: f.bob, publicKey: f.key, hosts: nil, lifetime: 600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r9", possession: nil)
         guard case .denied(_, let message)? = try await f.bastion.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
             Issue.record("a key certified to two people should be denied")
             return

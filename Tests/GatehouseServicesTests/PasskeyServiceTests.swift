@@ -102,13 +102,36 @@ struct PasskeyServiceTests {
         let (late, _) = try await s.service.beginSignIn(username: nil)
         s.time.advance(by: 301)
         #expect(s.ceremonies.take(late) == nil)
-        for _ in 0..<3 { _ = try await s.service.beginSignIn(username: nil) }
-        await #expect(throws: GatehouseError(.rateLimited, "too many sign-ins are in progress; try again in a minute")) {
-            try await s.service.beginSignIn(username: nil)
+        // A full table makes room instead of refusing: the oldest of the heaviest owner goes.
+        var ids: [String] = []
+        for _ in 0..<4 { ids.append(try await s.service.beginSignIn(username: nil, sourceAddress: "192.0.2.1").ceremony) }
+        #expect(s.ceremonies.count == 3)
+        #expect(s.ceremonies.take(ids[0]) == nil)
+        #expect(s.ceremonies.take(ids[3]) != nil)
+    }
+
+    @Test("a flood from many networks cannot stop a person from a fresh address from signing in")
+    func ceremonyFlood() async throws {
+        let time = ManualTimeSource(Date(timeIntervalSince1970: 1_800_000_000))
+        let store = CeremonyStore(time: time, random: SeededRandomSource(seed: 4), capacity: 1000, share: 8)
+        // 200 networks (IPv4 addresses and IPv6 /64s) each open far more than their share.
+        for n in 0..<200 {
+            let network = n % 2 == 0 ? "198.51.\(n / 250).\(n % 250)" : "2001:db8:\(String(n, radix: 16))::1"
+            for _ in 0..<20 { _ = store.begin(.authentication(userID: nil), owner: CeremonyStore.networkOwner(network)) }
         }
-        // Expired entries make room again.
-        s.time.advance(by: 301)
-        _ = try await s.service.beginSignIn(username: nil)
+        #expect(store.count == 1000)
+        // One /64 is one owner, whatever its host part.
+        #expect(CeremonyStore.networkOwner("2001:db8:1:2::5") == CeremonyStore.networkOwner("2001:db8:1:2:ffff::9"))
+        let mine = store.begin(.authentication(userID: "alice"), owner: CeremonyStore.networkOwner("203.0.113.9"))
+        // The flood goes on after the person began; their ceremony survives it.
+        for n in 200..<400 {
+            for _ in 0..<20 { _ = store.begin(.authentication(userID: nil), owner: CeremonyStore.networkOwner("10.9.\(n / 250).\(n % 250)")) }
+        }
+        #expect(store.count == 1000)
+        #expect(store.take(mine.id)?.kind == .authentication(userID: "alice"))
+        // Each flooding network kept at most its share.
+        let account = store.begin(.stepUp(userID: "u1", sessionHash: "h"), owner: CeremonyStore.accountOwner("u1"))
+        #expect(store.take(account.id) != nil)
     }
 
     @Test("unknown names get a stable decoy of the same shape; unusable invitations all get one answer")

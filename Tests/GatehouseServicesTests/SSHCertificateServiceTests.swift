@@ -39,12 +39,12 @@ struct SSHCertificateServiceTests {
         let service = SSHCertificateService(environment: env, policy: policy, userCA: ca, hostCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 2)))
         let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey).authorizedKey + " alice@laptop"
 
-        let all = try await service.issue(user: users[0], publicKey: key, hosts: nil, lifetime: nil, sourceAddress: "10.9.9.9", source: nil, lastStepUp: Self.t0, requestID: "r1")
+        let all = try await service.issue(user: users[0], publicKey: key, hosts: nil, lifetime: nil, sourceAddress: "10.9.9.9", source: nil, lastStepUp: Self.t0, requestID: "r1", possession: nil)
         #expect(all.principals == ["alice@web-1", "postgres@db-1", "root@web-1"])
         #expect(all.validBefore == Self.t0.addingTimeInterval(2 * 3600))  // the oncall role caps it
         #expect(all.validAfter == Self.t0.addingTimeInterval(-60))
         #expect(all.certificate.hasPrefix("ssh-ed25519-cert-v01@openssh.com "))
-        let web = try await service.issue(user: users[0], publicKey: key, hosts: ["web-1"], lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r2")
+        let web = try await service.issue(user: users[0], publicKey: key, hosts: ["web-1"], lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r2", possession: nil)
         #expect(web.principals == ["alice@web-1", "root@web-1"] && web.validBefore == Self.t0.addingTimeInterval(3600))
 
         let (records, events) = try await test.store.read { tx in (try await tx.sshCertificates(userID: "u-a"), try await tx.auditRecords(after: 0, limit: 100).map(\.event)) }
@@ -56,7 +56,7 @@ struct SSHCertificateServiceTests {
         for (user, hosts, text, reason) in [(users[1], nil as [String]?, key, "no SSH login"), (users[0], ["web-9"], key, "no host web-9"),
                                             (users[0], nil, "ssh-rsa AAAA", "truncated"), (users[0], [], key, "1 to 256 hosts")] {
             do {
-                _ = try await service.issue(user: user, publicKey: text, hosts: hosts, lifetime: nil, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "x")
+                _ = try await service.issue(user: user, publicKey: text, hosts: hosts, lifetime: nil, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "x", possession: nil)
                 Issue.record("issued: \(reason)")
             } catch let error as SSHError {
                 #expect(error.message.contains(reason), "\(error.message)")
@@ -84,7 +84,7 @@ struct SSHCertificateServiceTests {
                                             hostCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 2)))
         let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey).authorizedKey
         // From the office the deny does not match, but the certificate could be used from the guest network: root is left out.
-        let issued = try await service.issue(user: alice, publicKey: key, hosts: ["web-1"], lifetime: nil, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r")
+        let issued = try await service.issue(user: alice, publicKey: key, hosts: ["web-1"], lifetime: nil, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r", possession: nil)
         #expect(issued.principals == ["alice@web-1"])
     }
 

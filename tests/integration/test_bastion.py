@@ -4,6 +4,7 @@ with a one-minute certificate to a real `sshd` set up by `gatehouse agent join` 
 pinned to the one it enrolled with), relays the session and records it. Recordings are read
 back as asciicast, checked against the audit log, and tampering is caught by `audit verify`."""
 import hashlib
+import base64
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, free_port, gatehouse
+from conftest import BIN, free_port, gatehouse, venv_tool
 from test_oidc import Provider
 from test_passkeys import Authenticator, enroll, sign_in
 from test_ssh import SSHD_BIN, access_token, issue, keypair, wait_for_port
@@ -145,6 +146,25 @@ def test_exec_relays_stdin_stdout_stderr_and_exit_status_and_is_recorded(bastion
     # The onward certificate: one minute, exactly root@web-1, issued through the bastion.
     issued = [e for e in bastion.audit("ssh.certificate_issued") if e["details"].get("bastion_session")]
     assert issued and issued[-1]["details"]["principals"] == "root@web-1", issued
+
+
+def test_a_command_hidden_in_a_stray_byte_is_still_recorded(bastion):
+    """The review's evasion: without a terminal, a non-UTF-8 chunk was recorded as a byte count
+    plus printable runs of 8 or more, so a command cut into shorter runs around one stray byte
+    ran in bash and left no trace. Input is now recorded whole, whatever its encoding."""
+    evasion = b"cat\t/etc/s\\\nhadow #\xff\necho done-$((6*7))\n"
+    r = bastion.ssh("bash", input=evasion)
+    assert r.returncode == 0 and b"root:" in r.stdout and b"done-42" in r.stdout, (r.stdout[-200:], r.stderr)
+    session = json.loads(bastion.sessions("list", "--json").stdout)[0]
+    played = bastion.sessions("play", session["id"], "--raw")
+    assert played.returncode == 0, played.stderr
+    events = [json.loads(line) for line in played.stdout.splitlines()[1:]]
+    typed = "".join(e[2] for e in events if e[1] == "i")
+    assert "cat\t/etc/s\\\nhadow #\ufffd\n" in typed, typed
+    exact = [e[2] for e in events if e[1] == "m" and e[2].startswith("input bytes (base64): ")]
+    assert any(b"\xff" in base64.b64decode(m.split(": ", 1)[1]) for m in exact), exact
+    # The output is in the recording as text too (not a transfer).
+    assert "root:" in "".join(e[2] for e in events if e[1] == "o")
 
 
 def tmux(*args):
@@ -527,7 +547,7 @@ def test_no_recording_no_session(bastion):
 
 
 def test_ssh_audit_reports_the_offered_algorithms(bastion):
-    r = subprocess.run([os.path.join(os.path.dirname(shutil.which("python3") if False else os.sys.executable), "ssh-audit"), "-j", "--skip-rate-test",
+    r = subprocess.run([venv_tool("ssh-audit"), "-j", "--skip-rate-test",
                         "-p", str(bastion.ssh_port), "127.0.0.1"], capture_output=True, text=True, timeout=60)
     report = json.loads(r.stdout)
     ciphers = {e["algorithm"] for e in report["enc"]}

@@ -431,6 +431,7 @@ def test_websockets_pass_through_the_proxy_for_allowed_users_only(provider):
 
     async def echo(ws):
         seen["headers"] = dict(ws.request.headers)
+        seen["raw"] = list(ws.request.headers.raw_items())
         async for message in ws:
             await ws.send(message if isinstance(message, bytes) else "echo:" + message)
 
@@ -473,9 +474,21 @@ def test_websockets_pass_through_the_proxy_for_allowed_users_only(provider):
                 ws.recv(timeout=1)
         assert time.monotonic() - started < 3
 
+    # The upstream got exactly one Origin in the handshake.
+    assert [k.lower() for k in seen["headers"]].count("origin") <= 1 and sum(1 for k, _ in seen["raw"] if k.lower() == "origin") == 1, seen["raw"]
+
     # A page on another origin cannot open the socket with the user's cookie.
     with pytest.raises(InvalidStatus):
         connect(f"ws://127.0.0.1:{provider.server.port}/chat/room", additional_headers={"Cookie": cookie, "Origin": "https://evil.example"})
+
+    # Dot-segments and encoded dots or slashes are not upgraded under chat's rule (the same 400
+    # as over plain HTTP), and the upstream never sees the handshake.
+    seen.clear()
+    for path in ["/chat/../secret/ws", "/chat/%2e%2e/secret/ws", "/chat/%2E%2E/secret/ws", "/chat/.%2e/secret/ws", "/chat/a%2fb", "/chat/./ws"]:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(f"ws://127.0.0.1:{provider.server.port}{path}", additional_headers={"Cookie": cookie})
+        assert refused.value.response.status_code == 400, (path, refused.value.response.status_code)
+    assert seen == {}
 
     # Signed out or denied: no upgrade (the server answers the handshake with an error status),
     # and the upstream never sees a handshake.

@@ -323,6 +323,11 @@ def test_recovery_replaces_lost_passkeys_and_ends_their_sessions(server):
     r = gatehouse("admin", "recover", "erin", "--data-dir", server.data_dir)
     assert r.returncode == 0 and "replaces every passkey" in r.stdout, r.stderr
     token = r.stdout.split("token=")[1].split()[0]
+    # The lost device keeps nothing from the moment the link exists: its session is dead and
+    # its passkey signs in no more, before anyone re-enrolls.
+    assert requests.get(server.url + "/api/session", cookies={"gatehouse_session": old_session}, timeout=10).status_code == 401
+    r, _ = sign_in(server, lost)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "webauthn.credential_not_allowed"
     # One pending link at a time; no recovery for people who do not exist.
     assert "already has a pending invitation" in gatehouse("admin", "recover", "erin", "--data-dir", server.data_dir).stderr
     assert "there is no user ghost" in gatehouse("admin", "recover", "ghost", "--data-dir", server.data_dir).stderr
@@ -340,7 +345,10 @@ def test_recovery_replaces_lost_passkeys_and_ends_their_sessions(server):
 
     tail = [json.loads(l) for l in gatehouse("audit", "tail", "-n", "50", "--data-dir", server.data_dir).stdout.splitlines()]
     recovered = [e for e in tail if e["code"] == "user.recovered"]
-    assert len(recovered) == 1 and recovered[0]["details"]["passkeys_removed"] == "1" and recovered[0]["details"]["sessions_ended"] == "1"
+    assert len(recovered) == 1 and recovered[0]["details"]["passkeys_removed"] == "0" and recovered[0]["details"]["sessions_ended"] == "0"
+    started_events = [e for e in tail if e["code"] == "user.recovery_started"]
+    assert len(started_events) == 1 and started_events[0]["details"]["passkeys_removed"] == "1" and started_events[0]["details"]["sessions"] == "1", started_events
+    assert started_events[0]["actor"].startswith("admin-socket")
     kinds = [e["details"].get("kind") for e in tail if e["code"] == "invitation.created"]
     assert "recovery" in kinds
     status = json.loads(gatehouse("admin", "status", "--json", "--data-dir", server.data_dir).stdout)

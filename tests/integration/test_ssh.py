@@ -49,15 +49,31 @@ def access_token(provider, scope="openid ssh", browser=None):
     return r.json()["access_token"]
 
 
-def keypair(directory, name="id"):
+_PRIVATE = {}  # public key line (type and base64) -> its private key file, for proofs of possession
+
+
+def keypair(directory, name="id", kind="ed25519"):
     path = os.path.join(directory, name)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path], check=True)
-    return path, open(path + ".pub").read().strip()
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", path], check=True)
+    public = open(path + ".pub").read().strip()
+    _PRIVATE[" ".join(public.split()[:2])] = path
+    return path, public
+
+
+def prove(public_key, token, key_path=None):
+    """OpenSSH's own proof of possession: `ssh-keygen -Y sign` over the request's message."""
+    import hashlib
+    key_path = key_path or _PRIVATE[" ".join(public_key.split()[:2])]
+    message = b"gatehouse ssh certificate request\n" + hashlib.sha256(token.encode()).hexdigest().encode() + b"\n"
+    r = subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", key_path, "-n", "gatehouse-ssh-certificate"], input=message, capture_output=True, check=True)
+    return r.stdout.decode()
 
 
 def issue(provider, token, public_key, **extra):
-    return requests.post(provider.url + "/api/ssh/certificates", json={"public_key": public_key, **extra},
-                         headers={"Authorization": "Bearer " + token}, timeout=10)
+    body = {"public_key": public_key, **extra}
+    if "proof" not in body and " ".join(public_key.split()[:2]) in _PRIVATE:
+        body["proof"] = prove(public_key, token)
+    return requests.post(provider.url + "/api/ssh/certificates", json=body, headers={"Authorization": "Bearer " + token}, timeout=10)
 
 
 def wait_for_port(port, timeout=10):
@@ -228,7 +244,9 @@ def test_offboarding_revokes_certificates_through_the_krl(provider, tmp_path):
 
 def test_certificate_requests_are_checked(provider, tmp_path):
     _, public = keypair(str(tmp_path))
+    colleague_key, colleague = keypair(str(tmp_path), "colleague")
     token = access_token(provider)
+    proof = prove(public, token)
     no_ssh = access_token(provider, scope="openid")
     post = lambda body, headers: requests.post(provider.url + "/api/ssh/certificates", data=body, headers=headers, timeout=10)
     auth = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
@@ -241,11 +259,20 @@ def test_certificate_requests_are_checked(provider, tmp_path):
         (json.dumps({"public_key": public, "admin": True}), 400, "input.invalid"),
         (json.dumps({"public_key": "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ== x"}), 400, "ssh.unsupported_key"),
         (json.dumps({"public_key": "ssh-ed25519 AAAA"}), 400, "ssh.malformed"),
-        (json.dumps({"public_key": public, "hosts": ["web-9"]}), 400, "ssh.invalid_certificate"),
-        (json.dumps({"public_key": public, "hosts": "web-1"}), 400, "input.invalid"),
-        (json.dumps({"public_key": public, "lifetime_seconds": "8h"}), 400, "input.invalid"),
-        (json.dumps({"public_key": public, "lifetime_seconds": 5}), 400, "ssh.invalid_certificate"),
-        (json.dumps({"public_key": public, "hosts": ["db-1"]}), 403, "ssh.invalid_certificate"),
+        (json.dumps({"public_key": public, "proof": proof, "hosts": ["web-9"]}), 400, "ssh.invalid_certificate"),
+        (json.dumps({"public_key": public, "proof": proof, "hosts": "web-1"}), 400, "input.invalid"),
+        (json.dumps({"public_key": public, "proof": proof, "lifetime_seconds": "8h"}), 400, "input.invalid"),
+        (json.dumps({"public_key": public, "proof": proof, "lifetime_seconds": 5}), 400, "ssh.invalid_certificate"),
+        (json.dumps({"public_key": public, "proof": proof, "hosts": ["db-1"]}), 403, "ssh.invalid_certificate"),
+        # Proof of possession: a colleague's public key cannot be certified to you (the review
+        # had one certified, then offboarding revoked the colleague's key everywhere).
+        (json.dumps({"public_key": colleague}), 400, "ssh.proof_required"),
+        (json.dumps({"public_key": colleague, "proof": proof}), 400, "ssh.proof_required"),
+        (json.dumps({"public_key": public, "proof": prove(public, no_ssh)}), 400, "ssh.proof_required"),
+        (json.dumps({"public_key": public, "proof": prove(public, token).replace("SIGNATURE-----\n", "SIGNATURE-----\nAAAA", 1)}), 400, None),
+        (json.dumps({"public_key": public, "proof": 7}), 400, "input.invalid"),
+        (json.dumps({"public_key": public, "proof": "-----BEGIN SSH SIGNATURE-----\n!!\n-----END SSH SIGNATURE-----"}), 400, "ssh.malformed"),
+        (json.dumps({"public_key": public, "proof": "A" * 9000}), 413, "ssh.too_large"),
         (json.dumps({"public_key": "x" * 20000}), 413, None),
     ]:
         r = post(body, auth)

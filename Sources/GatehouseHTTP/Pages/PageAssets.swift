@@ -60,10 +60,17 @@ enum PageAssets {
             return action();
           }
         }
-        // Where to go after signing in: a path on this server only (never another origin).
+        // Where to go after signing in: a path on this server only (never another origin). The
+        // same rule as the server's localPath: no control characters, spaces or backslashes
+        // (browsers strip or reinterpret them: "/\t/evil.example" would become "//evil.example"),
+        // no "//"; and the URL it resolves to must still be on this origin.
         function returnTo() {
           const to = new URLSearchParams(location.search).get("return_to") || "";
-          return /^\/(?![\/\\])/.test(to) ? to : "/account";
+          if (to.length > 2048 || !/^\/(?![\/\\])[\x21-\x7e]*$/.test(to) || to.includes("\\")) return "/account";
+          try {
+            const url = new URL(to, location.origin);
+            return url.origin === location.origin ? url.pathname + url.search + url.hash : "/account";
+          } catch (e) { return "/account"; }
         }
         const actions = {
           async enroll() {

@@ -77,7 +77,7 @@ enum PageTemplates {
 
     static let consent = """
         <h1>Allow {{clientName}}?</h1>
-        <p><strong>{{clientName}}</strong> (<code>{{clientID}}</code>) asks to sign you in and to see:</p>
+        <p><strong>{{clientName}}</strong> (<code>{{clientID}}</code>) asks to:</p>
         <ul class="list">
         {{#scopes}}<li>{{.}}</li>{{/scopes}}
         </ul>
@@ -102,7 +102,9 @@ enum PageTemplates {
     static let deviceConfirm = """
         <h1>Sign in {{clientName}} on your device?</h1>
         <p>Only continue if you started this yourself and your device shows <strong>{{userCode}}</strong>.</p>
-        <p>It will be able to see:</p>
+        <p id="device-origin">This request started from <strong>{{startedFrom}}</strong> at {{startedAt}}; you are at {{yourAddress}}.
+        If you did not just run a sign-in on a device of yours, someone may be trying to get your access: choose Deny.</p>
+        <p>It will be able to:</p>
         <ul class="list">
         {{#scopes}}<li>{{.}}</li>{{/scopes}}
         </ul>
