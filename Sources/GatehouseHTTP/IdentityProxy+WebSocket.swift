@@ -27,8 +27,8 @@ extension IdentityProxy {
         do {
             let found: (User, SessionRecord)?
             if app.proxyHost != nil {
-                found = try await self.hostSession(cookie: Self.cookie(cookies, named: Self.hostCookie), app: app)
-            } else if let token = Self.cookie(cookies, named: WebAuthnRoutes.cookieName) {
+                found = try await self.hostSession(cookie: Self.cookie(cookies, named: self.hostCookie), app: app)
+            } else if let token = Self.cookie(cookies, named: WebAuthnRoutes.cookieName(secure: self.secure)) {
                 found = try await self.passkeys.authenticate(sessionToken: token)
             } else {
                 found = nil
@@ -51,7 +51,7 @@ extension IdentityProxy {
             if let address { headers[.init("X-Forwarded-For")!] = address }
             headers[.init("X-Forwarded-Proto")!] = self.publicURL.scheme
             let kept = cookies.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-                .filter { !$0.isEmpty && !$0.hasPrefix(WebAuthnRoutes.cookieName + "=") && !$0.hasPrefix(Self.hostCookie + "=") }
+                .filter { part in !part.isEmpty && !Self.ownCookies.contains { part.hasPrefix($0 + "=") } }
             if !kept.isEmpty { headers[.cookie] = kept.joined(separator: "; ") }
             // No Origin of ours: the WebSocket client always sends one (the upstream URL's), and a
             // second would make the handshake ambiguous. The browser's was checked above.

@@ -19,7 +19,11 @@ import NIOHTTP1
 /// one-time MACed ticket; the app host turns it into its own cookie (``ProxyTicket``).
 public struct IdentityProxy: Sendable {
     public static let assertionHeader = "X-Gatehouse-Assertion"
-    static let hostCookie = "gatehouse_proxy"
+    /// The proxy's cookie on an app's own host: `__Host-gatehouse_proxy` over HTTPS.
+    var hostCookie: String { self.secure ? "__Host-gatehouse_proxy" : "gatehouse_proxy" }
+    var secure: Bool { self.publicURL.scheme == "https" }
+    /// Gatehouse's cookie names, in both spellings: never forwarded, never accepted from an app.
+    static let ownCookies = WebAuthnRoutes.cookieNames + ["gatehouse_proxy", "__Host-gatehouse_proxy"]
     static let callbackPath = "/.gatehouse/callback"
 
     /// Headers a client must never be able to set on the way to an app: ours, and the ones other
@@ -83,7 +87,7 @@ public struct IdentityProxy: Sendable {
                 guard let found else { return Self.redirect(self.startURL(app: app, request: request)) }
                 return try await self.authorizeAndForward(request, context: context, app: app, user: found.0, session: found.1)
             }
-            guard let token = WebAuthnRoutes.cookie(request), let (user, session) = try await self.passkeys.authenticate(sessionToken: token) else {
+            guard let token = WebAuthnRoutes.cookie(request, secure: self.secure), let (user, session) = try await self.passkeys.authenticate(sessionToken: token) else {
                 return request.method == .get || request.method == .head
                     ? Self.redirect("/signin?return_to=" + FormParameters.encode(request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")))
                     : JSONResponse.error(GatehouseError(.unauthenticated, "sign in to Gatehouse first"))
@@ -148,7 +152,7 @@ public struct IdentityProxy: Sendable {
             if Self.hopByHop.contains(name) || Self.strippedRequestHeaders.contains(name) || name.hasPrefix("x-gatehouse-") || name.contains("_") { continue }
             if name == "cookie" {
                 let kept = field.value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-                    .filter { !$0.hasPrefix(WebAuthnRoutes.cookieName + "=") && !$0.hasPrefix(Self.hostCookie + "=") }
+                    .filter { part in !Self.ownCookies.contains { part.hasPrefix($0 + "=") } }
                 if !kept.isEmpty { out.headers.add(name: "Cookie", value: kept.joined(separator: "; ")) }
                 continue
             }
@@ -187,7 +191,7 @@ public struct IdentityProxy: Sendable {
         case "service-worker-allowed": return false
         case "set-cookie":
             let cookie = value.trimmingCharacters(in: .whitespaces).lowercased()
-            return !cookie.hasPrefix(WebAuthnRoutes.cookieName) && !cookie.hasPrefix(Self.hostCookie)
+            return !Self.ownCookies.contains { cookie.hasPrefix($0.lowercased()) }
         default: return true
         }
     }
@@ -225,7 +229,7 @@ public struct IdentityProxy: Sendable {
 
     /// The app host's own cookie: a ticket naming the Gatehouse session, checked on every request.
     func hostSession(_ request: Request, app: PolicyDefinitions.App) async throws -> (User, SessionRecord)? {
-        try await self.hostSession(cookie: Self.cookie(request.headers[.cookie], named: Self.hostCookie), app: app)
+        try await self.hostSession(cookie: Self.cookie(request.headers[values: .cookie].joined(separator: "; "), named: self.hostCookie), app: app)
     }
 
     func hostSession(cookie: String?, app: PolicyDefinitions.App) async throws -> (User, SessionRecord)? {
@@ -254,7 +258,7 @@ public struct IdentityProxy: Sendable {
         let cookie = ProxyTicket(sessionHash: ticket.sessionHash, app: app.name, expiresAt: now.addingTimeInterval(PasskeyService.sessionLifetime),
                                  nonce: Base64URL.encode(self.environment.random.bytes(12))).encode(key: self.ticketKey)
         var response = Self.redirect(target)
-        response.headers[.setCookie] = "\(Self.hostCookie)=\(cookie); Path=/; Max-Age=\(Int(PasskeyService.sessionLifetime)); HttpOnly; SameSite=Lax"
+        response.headers[.setCookie] = "\(self.hostCookie)=\(cookie); Path=/; Max-Age=\(Int(PasskeyService.sessionLifetime)); HttpOnly; SameSite=Lax"
             + (self.publicURL.scheme == "https" ? "; Secure" : "")
             + (self.publicURL.scheme == "https" ? "; Secure" : "")
         return response
@@ -270,7 +274,7 @@ public struct IdentityProxy: Sendable {
                 return JSONResponse.error(GatehouseError(.notFound, "there is no such proxied app"))
             }
             let rd = Self.localPath(request.uri.queryParameters.get("rd").map { String($0) })
-            guard let token = WebAuthnRoutes.cookie(request), let (user, session) = try await self.passkeys.authenticate(sessionToken: token) else {
+            guard let token = WebAuthnRoutes.cookie(request, secure: self.secure), let (user, session) = try await self.passkeys.authenticate(sessionToken: token) else {
                 return Self.redirect("/signin?return_to=" + FormParameters.encode("/oauth2/proxy/start?" + FormParameters.encode([("app", name), ("rd", rd)])))
             }
             let address = self.clientAddress(request, context)

@@ -23,7 +23,8 @@ enum OIDCRoutes {
         }
         @Sendable func source(_ address: String?) -> UInt128? { address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first) }
         @Sendable func signedIn(_ request: Request) async throws -> OIDCService.SignedIn? {
-            guard let token = WebAuthnRoutes.cookie(request), let (user, session) = try await passkeys.authenticate(sessionToken: token) else { return nil }
+            guard let token = WebAuthnRoutes.cookie(request, secure: publicURL.scheme == "https"),
+                  let (user, session) = try await passkeys.authenticate(sessionToken: token) else { return nil }
             return OIDCService.SignedIn(user: user, session: session)
         }
         @Sendable func errorPage(_ error: OAuthError) -> Response {
@@ -305,7 +306,7 @@ enum OIDCRoutes {
 
     static func clearingCookie(_ response: Response, _ publicURL: PublicURL) -> Response {
         var r = response
-        r.headers[.setCookie] = "\(WebAuthnRoutes.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + (publicURL.scheme == "https" ? "; Secure" : "")
+        r.headers[.setCookie] = "\(WebAuthnRoutes.cookieName(secure: publicURL.scheme == "https"))=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + (publicURL.scheme == "https" ? "; Secure" : "")
         return r
     }
 

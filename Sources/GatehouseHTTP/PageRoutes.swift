@@ -42,7 +42,7 @@ enum PageRoutes {
         return "\(scheme)://\(host)" + (c.port.map { ":\($0)" } ?? "")
     }
 
-    static func add(to router: Router<GatehouseRequestContext>, passkeys: PasskeyService) throws {
+    static func add(to router: Router<GatehouseRequestContext>, passkeys: PasskeyService, secure: Bool) throws {
         let library = try Self.library()
         @Sendable func page(_ template: String, title: String, _ values: [String: any Sendable], status: HTTPResponse.Status = .ok) -> Response {
             Self.render(library, template, title: title, values, status: status)
@@ -63,7 +63,7 @@ enum PageRoutes {
         router.get("/signin") { _, _ in page("signin", title: "Sign in", [:]) }
         router.get("/account") { request, _ in
             do {
-                guard let token = WebAuthnRoutes.cookie(request), let (user, current) = try await passkeys.authenticate(sessionToken: token) else {
+                guard let token = WebAuthnRoutes.cookie(request, secure: secure), let (user, current) = try await passkeys.authenticate(sessionToken: token) else {
                     return Response(status: .seeOther, headers: [.location: "/signin"])
                 }
                 let keys = try await passkeys.passkeys(of: user).map { k -> [String: any Sendable] in

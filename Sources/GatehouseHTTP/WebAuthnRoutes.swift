@@ -8,7 +8,12 @@ import Hummingbird
 /// passkey, in the WebAuthn Level 3 JSON forms. A successful ceremony sets the session cookie.
 enum WebAuthnRoutes {
     static let maxBodyBytes = 96 * 1024
-    static let cookieName = "gatehouse_session"
+    /// The session cookie: `__Host-gatehouse_session` over HTTPS (the prefix makes browsers refuse
+    /// one set by a sibling host, with a Domain, or with a narrower path), plain
+    /// `gatehouse_session` on a loopback HTTP listener (where `Secure` cookies cannot be set).
+    static func cookieName(secure: Bool) -> String { secure ? "__Host-gatehouse_session" : "gatehouse_session" }
+    /// Both spellings, for what the proxy strips from requests and refuses from upstreams.
+    static let cookieNames = ["gatehouse_session", "__Host-gatehouse_session"]
 
     /// Sign-in attempts per source network (an IPv4 address or IPv6 /64), and per account name.
     static let perSourcePeriod: TimeInterval = 60
@@ -77,7 +82,7 @@ enum WebAuthnRoutes {
         }
         router.get("/api/passkeys") { request, _ in
             await Self.respond {
-                let (user, _, _) = try await Self.signedInUser(request, passkeys)
+                let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
                 let list = try await passkeys.passkeys(of: user).map {
                     PasskeyListing(id: Base64URL.encode($0.id), algorithm: COSEKey.Algorithm(rawValue: $0.algorithm)?.name ?? String($0.algorithm),
                                    createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt, backedUp: $0.backedUp)
@@ -88,7 +93,7 @@ enum WebAuthnRoutes {
         router.post("/api/passkeys/options") { request, context in
             await Self.respond {
                 try Self.requireJSON(request)
-                let (user, session, _) = try await Self.signedInUser(request, passkeys)
+                let (user, session, _) = try await Self.signedInUser(request, passkeys, secure: secure)
                 // Each options call holds a pending ceremony: bounded per account, so one
                 // signed-in user cannot fill the table that everyone's sign-ins share.
                 try limit(request, context, account: user.username.rawValue)
@@ -98,7 +103,7 @@ enum WebAuthnRoutes {
         }
         router.post("/api/passkeys/verify") { request, context in
             await Self.respond {
-                let (user, _, _) = try await Self.signedInUser(request, passkeys)
+                let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
                 let (ceremony, credential) = try await Self.ceremonyBody(request)
                 let record = try await passkeys.finishAddPasskey(
                     user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
@@ -108,7 +113,7 @@ enum WebAuthnRoutes {
         }
         router.post("/api/passkeys/remove") { request, context in
             await Self.respond {
-                let (user, session, _) = try await Self.signedInUser(request, passkeys)
+                let (user, session, _) = try await Self.signedInUser(request, passkeys, secure: secure)
                 let object = try await Self.object(request, allowed: ["id"])
                 guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else { throw GatehouseError(.invalidInput, "id is required") }
                 try await passkeys.removePasskey(user: user, session: session, id: id, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
@@ -118,7 +123,7 @@ enum WebAuthnRoutes {
         router.post("/api/webauthn/stepup/options") { request, context in
             await Self.respond {
                 try Self.requireJSON(request)
-                let (user, session, _) = try await Self.signedInUser(request, passkeys)
+                let (user, session, _) = try await Self.signedInUser(request, passkeys, secure: secure)
                 try limit(request, context, account: user.username.rawValue)
                 let (ceremony, options) = try await passkeys.beginStepUp(user: user, session: session)
                 return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
@@ -127,7 +132,7 @@ enum WebAuthnRoutes {
         router.post("/api/webauthn/stepup/verify") { request, context in
             await Self.respond {
                 try limit(request, context)
-                let (user, _, _) = try await Self.signedInUser(request, passkeys)
+                let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
                 let (ceremony, credential) = try await Self.ceremonyBody(request)
                 try await passkeys.finishStepUp(
                     user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
@@ -137,23 +142,23 @@ enum WebAuthnRoutes {
         }
         router.get("/api/session") { request, _ in
             await Self.respond {
-                let (user, session, _) = try await Self.signedInUser(request, passkeys)
+                let (user, session, _) = try await Self.signedInUser(request, passkeys, secure: secure)
                 return JSONResponse.make(.ok, SessionInfo(username: user.username.rawValue, role: user.role.rawValue, expiresAt: session.expiresAt))
             }
         }
         router.post("/api/session/signout") { request, context in
             await Self.respond {
                 try Self.requireJSON(request)
-                let (_, _, token) = try await Self.signedInUser(request, passkeys)
+                let (_, _, token) = try await Self.signedInUser(request, passkeys, secure: secure)
                 _ = try await passkeys.signOut(sessionToken: token, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
                 var response = Response(status: .noContent)
-                response.headers[.setCookie] = "\(Self.cookieName)=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+                response.headers[.setCookie] = "\(Self.cookieName(secure: secure))=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
                 return response
             }
         }
         router.get("/api/sessions") { request, _ in
             await Self.respond {
-                let (user, current, _) = try await Self.signedInUser(request, passkeys)
+                let (user, current, _) = try await Self.signedInUser(request, passkeys, secure: secure)
                 let list = try await passkeys.liveSessions(of: user).map {
                     SessionListing(id: PasskeyService.sessionID($0), createdAt: $0.createdAt, lastSeenAt: $0.lastSeenAt, expiresAt: $0.expiresAt,
                                    current: $0.tokenHash == current.tokenHash)
@@ -163,7 +168,7 @@ enum WebAuthnRoutes {
         }
         router.post("/api/sessions/revoke") { request, context in
             await Self.respond {
-                let (user, _, _) = try await Self.signedInUser(request, passkeys)
+                let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
                 let object = try await Self.object(request, allowed: ["id"])
                 guard let id = object["id"] as? String, (1...64).contains(id.utf8.count) else { throw GatehouseError(.invalidInput, "id is required") }
                 try await passkeys.revokeSession(of: user, id: id, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
@@ -180,8 +185,8 @@ enum WebAuthnRoutes {
         }
     }
 
-    static func signedInUser(_ request: Request, _ passkeys: PasskeyService) async throws -> (User, SessionRecord, String) {
-        guard let token = Self.cookie(request), let (user, session) = try await passkeys.authenticate(sessionToken: token) else {
+    static func signedInUser(_ request: Request, _ passkeys: PasskeyService, secure: Bool) async throws -> (User, SessionRecord, String) {
+        guard let token = Self.cookie(request, secure: secure), let (user, session) = try await passkeys.authenticate(sessionToken: token) else {
             throw GatehouseError(.unauthenticated, "not signed in")
         }
         return (user, session, token)
@@ -238,13 +243,13 @@ enum WebAuthnRoutes {
     static func signedIn(_ status: HTTPResponse.Status, _ session: PasskeyService.Session, secure: Bool) -> Response {
         var response = JSONResponse.make(status, SessionInfo(username: session.user.username.rawValue, role: session.user.role.rawValue, expiresAt: session.expiresAt))
         let maxAge = Int(PasskeyService.sessionLifetime)
-        response.headers[.setCookie] = "\(Self.cookieName)=\(session.token); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+        response.headers[.setCookie] = "\(Self.cookieName(secure: secure))=\(session.token); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
         return response
     }
 
-    static func cookie(_ request: Request) -> String? {
+    static func cookie(_ request: Request, secure: Bool) -> String? {
         let fields = request.headers[values: .cookie]
-        return Self.cookie(fields.isEmpty ? nil : fields.joined(separator: "; "), named: Self.cookieName)
+        return Self.cookie(fields.isEmpty ? nil : fields.joined(separator: "; "), named: Self.cookieName(secure: secure))
     }
 
     /// The one cookie called `name`. A request that carries it twice is treated as carrying

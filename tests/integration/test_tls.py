@@ -56,3 +56,42 @@ def test_unreadable_certificate_is_refused(tmp_path):
     s = Server(tmp_path / "d", "--tls-cert", str(bad), "--tls-key", str(bad))
     assert s.run_to_exit() == 1
     assert "tls.cert: cannot read a PEM certificate chain" in s.stderr
+
+
+def test_over_https_the_session_cookie_is_host_prefixed_and_nothing_else_signs_in(servers, tmp_path):
+    """`__Host-` cookies cannot be set by a sibling host, with a Domain, or for a narrower path:
+    over HTTPS the session is one, and a plain-named cookie (which a host-mode app on a
+    subdomain could plant) signs nobody in. A request carrying the session cookie twice is
+    treated as signed out."""
+    from test_passkeys import Authenticator, bootstrap_token
+    cert, key = make_cert(tmp_path)
+    s = servers(tmp_path / "d", "--tls-cert", str(cert), "--tls-key", str(key), scheme="https")
+    s.start(verify=str(cert))
+    token = bootstrap_token(s)
+    admin = Authenticator()
+    r = requests.post(s.url + "/api/webauthn/registration/options", json={"token": token}, verify=str(cert), timeout=10)
+    started = r.json()
+    credential = admin.create(started["publicKey"], f"https://localhost:{s.port}")
+    r = requests.post(s.url + "/api/webauthn/registration/verify", json={"ceremony": started["ceremony"], "credential": credential}, verify=str(cert), timeout=10)
+    assert r.status_code == 201, r.text
+    set_cookie = r.headers["Set-Cookie"]
+    assert set_cookie.startswith("__Host-gatehouse_session=") and "; Secure" in set_cookie and "; Path=/" in set_cookie and "Domain" not in set_cookie, set_cookie
+    session = set_cookie.split(";")[0].split("=", 1)[1]
+    get = lambda cookie: requests.get(s.url + "/api/session", headers={"Cookie": cookie}, verify=str(cert), timeout=10).status_code
+    assert get(f"__Host-gatehouse_session={session}") == 200
+    assert get(f"gatehouse_session={session}") == 401
+    assert get(f"__Host-gatehouse_session={session}; __Host-gatehouse_session=planted") == 401
+    assert get(f"__Host-gatehouse_session=planted; __Host-gatehouse_session={session}") == 401
+    assert s.stop() == 0
+
+
+def test_a_duplicated_session_cookie_signs_nobody_in(servers, tmp_path):
+    from test_passkeys import Authenticator, bootstrap_token, enroll
+    s = servers(tmp_path / "d").start()
+    r, _, _ = enroll(s, bootstrap_token(s), Authenticator())
+    session = r.cookies["gatehouse_session"]
+    get = lambda cookie: requests.get(s.url + "/api/session", headers={"Cookie": cookie}, timeout=10).status_code
+    assert get(f"gatehouse_session={session}") == 200
+    assert get(f"gatehouse_session={session}; gatehouse_session=planted") == 401
+    assert get(f"gatehouse_session=planted; theme=dark; gatehouse_session={session}") == 401
+    assert get(f"theme=dark; gatehouse_session={session}") == 200
