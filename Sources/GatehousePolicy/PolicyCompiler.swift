@@ -274,7 +274,7 @@ private struct Checker {
             if !a.has("ports") { self.error(block.location, "service '\(name)' needs ports = [...]") }
             self.definitions.services.append(.init(name: name, destinations: destinations, ports: ports, location: block.location))
         case "app":
-            a.allow(["client_id", "redirect_uris", "upstream", "host", "path", "share_origin", "gatehouse_scopes", "description"])
+            a.allow(["client_id", "redirect_uris", "upstream", "host", "path", "share_origin", "gatehouse_scopes", "device_gatehouse_scopes", "description"])
             let clientID = a.string("client_id", &self) ?? name
             if self.appNames.contains(name) { self.error(block.location, "app '\(name)' is already defined") }
             if self.clientIDs.contains(clientID) { self.error(block.location, "client_id '\(clientID)' is used by another app") }
@@ -294,6 +294,11 @@ private struct Checker {
                     }
                 }
                 app.gatehouseScopes = scopes
+            }
+            for w in a.words("device_gatehouse_scopes", &self) {
+                if PolicyDefinitions.gatehouseScopeNames.contains(w.text) { app.deviceGatehouseScopes.insert(w.text) } else {
+                    self.error(w.location, "'\(w.text)' is not one of Gatehouse's own scopes; expected \(PolicyDefinitions.gatehouseScopeNames.sorted().joined(separator: ", "))")
+                }
             }
             app.upstream = a.string("upstream", &self)
             app.proxyHost = a.string("host", &self)

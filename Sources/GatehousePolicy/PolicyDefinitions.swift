@@ -64,6 +64,8 @@ public struct PolicyDefinitions: Sendable {
         /// Which of Gatehouse's own API scopes (`ssh`, `certificates`, `network`) this app's
         /// client may obtain; nil means the default (see ``PolicyDefinitions/gatehouseScopes(clientID:)``).
         public var gatehouseScopes: Set<String>? = nil
+        /// Which of those the device flow may carry (`device_gatehouse_scopes`); none by default.
+        public var deviceGatehouseScopes: Set<String> = []
         public var location: PolicyLocation
     }
 
@@ -80,6 +82,15 @@ public struct PolicyDefinitions: Sendable {
     public func gatehouseScopes(clientID: String) -> Set<String> {
         if let explicit = self.apps.first(where: { $0.clientID == clientID })?.gatehouseScopes { return explicit }
         return clientID == Self.defaultGatehouseClientID ? Self.gatehouseScopeNames : []
+    }
+
+    /// Which of Gatehouse's own scopes a device authorization for the client may carry: only
+    /// those its app lists in `device_gatehouse_scopes` (and may hold at all). None by default:
+    /// anyone can start a device flow and send a victim the real approval link, so a code
+    /// approved by mistake must not mint SSH certificates, X.509 identities or WireGuard devices.
+    public func deviceGatehouseScopes(clientID: String) -> Set<String> {
+        let listed = self.apps.first(where: { $0.clientID == clientID })?.deviceGatehouseScopes ?? []
+        return listed.intersection(self.gatehouseScopes(clientID: clientID))
     }
 
     public struct Identity: Sendable, Equatable {

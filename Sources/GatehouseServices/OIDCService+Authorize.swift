@@ -191,7 +191,7 @@ extension OIDCService {
     /// Starts a device authorization for an authenticated client.
     public func startDeviceAuthorization(client: OIDCClient, scope: String?, sourceAddress: String? = nil) async throws -> DeviceAuthorization {
         let scopes = try Scope.parse(scope)
-        try self.checkGatehouseScopes(scopes, clientID: client.id)
+        try self.checkGatehouseScopes(scopes, clientID: client.id, deviceFlow: true)
         let env = self.environment
         let deviceCode = OIDCTokenKind.deviceCode.generate(using: env.random)
         let lifetimes = self.lifetimes

@@ -126,11 +126,17 @@ public struct OIDCService: Sendable {
         Set(self.policy.active.policy.definitions.gatehouseScopes(clientID: clientID).compactMap { Scope(rawValue: $0) })
     }
 
-    /// Refuses a request for Gatehouse's own scopes by a client the policy does not give them to.
-    func checkGatehouseScopes(_ scopes: Set<Scope>, clientID: String) throws(OAuthError) {
+    /// Refuses a request for Gatehouse's own scopes by a client the policy does not give them to,
+    /// or (`deviceFlow`) through a device authorization the policy does not let carry them.
+    func checkGatehouseScopes(_ scopes: Set<Scope>, clientID: String, deviceFlow: Bool = false) throws(OAuthError) {
         let allowed = self.gatehouseScopes(for: clientID)
         if let refused = scopes.filter({ $0.reachesGatehouse && !allowed.contains($0) }).sorted().first {
             throw OAuthError(.invalidScope, "client \(clientID) may not obtain the \(refused.rawValue) scope: it acts as the person on Gatehouse itself, and the policy gives it to gatehouse-cli only (gatehouse_scopes in the app's block)")
+        }
+        guard deviceFlow else { return }
+        let device = Set(self.policy.active.policy.definitions.deviceGatehouseScopes(clientID: clientID).compactMap { Scope(rawValue: $0) })
+        if let refused = scopes.filter({ $0.reachesGatehouse && !device.contains($0) }).sorted().first {
+            throw OAuthError(.invalidScope, "the \(refused.rawValue) scope is not available through device sign-in (a code approved by mistake must not act as you on Gatehouse); sign in with a browser, or list it in device_gatehouse_scopes of the app's block")
         }
     }
 

@@ -126,6 +126,8 @@ struct Login: AsyncParsableCommand {
     @Flag(name: .customLong("no-browser"), help: "Print the sign-in URL instead of opening a browser.") var noBrowser = false
 
     static let scope = "openid profile offline_access ssh certificates network"
+    /// What device sign-in asks for when the policy keeps Gatehouse's own scopes out of it.
+    static let deviceScope = "openid profile offline_access"
 
     func run() async throws {
         do {
@@ -133,7 +135,15 @@ struct Login: AsyncParsableCommand {
             let client = ServerClient(server: url)
             let tokens: ServerClient.Tokens
             if self.device {
-                let start = try await client.startDeviceAuthorization(scope: Self.scope)
+                let start: ServerClient.DeviceStart
+                do {
+                    start = try await client.startDeviceAuthorization(scope: Self.scope)
+                } catch let refusal as ServerClient.OAuthRefusal where refusal.code == "invalid_scope" {
+                    // The policy keeps Gatehouse's own scopes out of the device flow (the default):
+                    // sign in without them and say how to get them.
+                    say("Device sign-in cannot obtain SSH certificates, X.509 identities or network devices here (\(refusal.message)).\nSigning in without them; run gatehouse login (with a browser) for those.")
+                    start = try await client.startDeviceAuthorization(scope: Self.deviceScope)
+                }
                 say("To sign in, open \(start.verificationURIComplete)\nin a browser and check that it shows the code \(start.userCode).")
                 tokens = try await client.waitForDeviceApproval(start)
             } else {

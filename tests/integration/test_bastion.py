@@ -18,7 +18,7 @@ import requests
 from conftest import BIN, free_port, gatehouse, venv_tool
 from test_oidc import Provider
 from test_passkeys import Authenticator, enroll, sign_in
-from test_ssh import SSHD_BIN, access_token, issue, keypair, wait_for_port
+from test_ssh import SSHD_BIN, access_token, issue, keypair, wait_for_port, with_device_scopes
 
 if not SSHD_BIN or os.geteuid() != 0:
     pytest.skip("needs openssh-server and root", allow_module_level=True)
@@ -603,6 +603,7 @@ def test_sessions_through_graphql(bastion):
 def test_gatehouse_login_writes_an_ssh_config_through_the_bastion(bastion, tmp_path):
     from test_ssh import read_until
     provider = bastion.provider
+    provider.apply(with_device_scopes(provider.applied))
     env = {**os.environ, "GATEHOUSE_CONFIG_DIR": str(tmp_path / "cli"), "HOME": str(tmp_path)}
     login = subprocess.Popen([BIN, "login", "--device", "--server", provider.issuer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     m = read_until(login, r"(http://\S+/device\?user_code=[A-Z-]+)")

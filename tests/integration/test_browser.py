@@ -248,6 +248,11 @@ def test_gatehouse_login_loopback_and_device_in_the_browser(servers, tmp_path, b
     # Device: the CLI prints a link; the browser opens it and approves.
     login = subprocess.Popen([BIN, "login", "--device", "--server", base], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     browser.get(printed(login, r"(http://\S+/device\?user_code=\S+)"))
+    # The page says where the request started, and the policy keeps Gatehouse's own scopes out
+    # of the device flow by default (the CLI asked again without them).
+    origin_note = browser.find_element(By.ID, "device-origin").text
+    assert "started from 127.0.0.1" in origin_note, origin_note
+    assert "SSH certificates" not in browser.page_source
     browser.find_element(By.ID, "allow").click()
     WebDriverWait(browser, 15, ignored_exceptions=[StaleElementReferenceException]).until(lambda d: "is signed in" in d.find_element(By.TAG_NAME, "h1").text)
     assert login.wait(timeout=30) == 0, login.stderr.read().decode()

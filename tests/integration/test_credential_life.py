@@ -247,3 +247,37 @@ def test_a_ceremony_flood_from_200_networks_does_not_stop_a_fresh_sign_in(server
     r = requests.post(server.url + "/api/webauthn/authentication/verify", json={"ceremony": started["ceremony"], "credential": assertion},
                       headers={"X-Forwarded-For": "203.0.113.77"}, timeout=10)
     assert r.status_code == 200, r.text
+
+
+def test_device_sign_in_carries_no_gatehouse_scope_unless_the_policy_says_so(provider, tmp_path):
+    """Device-grant phishing: anyone can start a device authorization for gatehouse-cli and send
+    a victim the real /device link. By default such a code cannot carry ssh, certificates or
+    network, and the approval page shows where and when the request started."""
+    from conftest import BIN
+    from test_ssh import read_until, with_device_scopes
+    r = requests.post(provider.url + "/oauth2/device_authorization", data={"client_id": "gatehouse-cli", "scope": "openid ssh"}, timeout=10)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_scope" and "device_gatehouse_scopes" in r.json()["error_description"], r.text
+    # The CLI asks again without them, says so, and signs in.
+    env = {**os.environ, "GATEHOUSE_CONFIG_DIR": str(tmp_path / "cli"), "HOME": str(tmp_path)}
+    login = subprocess.Popen([BIN, "login", "--device", "--server", provider.issuer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # The notice comes first, then the link.
+    m = read_until(login, r"(?s)Device sign-in cannot obtain SSH certificates.*?(http://\S+/device\?user_code=([A-Z-]+))")
+    page = provider.browser.get(m.group(1), timeout=10)
+    assert "This request started from <strong>127.0.0.1</strong>" in page.text and "you are at 127.0.0.1" in page.text, page.text
+    assert "SSH certificates" not in page.text and "stay signed in" in page.text
+    approved = provider.browser.post(provider.url + "/device", data={"user_code": m.group(2), "decision": "allow"}, headers={"Origin": provider.issuer}, timeout=10)
+    assert approved.status_code == 200
+    out, err = login.communicate(timeout=30)
+    assert login.returncode == 0 and b"Signed in to" in out, (out, err)
+    # With the policy's opt-in, the device flow carries them (and the page says what they do).
+    provider.apply(with_device_scopes(provider.applied))
+    r = requests.post(provider.url + "/oauth2/device_authorization", data={"client_id": "gatehouse-cli", "scope": "openid ssh"}, timeout=10)
+    assert r.status_code == 200, r.text
+    page = provider.browser.get(r.json()["verification_uri_complete"], timeout=10)
+    assert "obtain SSH certificates as you" in page.text
+    # A bad device_gatehouse_scopes value is a policy error.
+    path = os.path.join(provider.data, "..", "bad-device.policy")
+    with open(path, "w") as f:
+        f.write('app cli { client_id = "gatehouse-cli" redirect_uris = ["http://127.0.0.1/callback"] device_gatehouse_scopes = [root] }\n')
+    r = gatehouse("policy", "check", path)
+    assert r.returncode != 0 and "'root' is not one of Gatehouse's own scopes" in r.stdout + r.stderr

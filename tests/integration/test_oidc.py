@@ -99,6 +99,7 @@ class Provider:
         self.secret = next(w for w in r.stdout.split() if w.startswith("ghcs_"))
 
     def apply(self, text):
+        self.applied = text
         path = f"{self.data}/../test.policy"
         with open(path, "w") as f:
             f.write(text)

@@ -52,6 +52,16 @@ def access_token(provider, scope="openid ssh", browser=None):
 _PRIVATE = {}  # public key line (type and base64) -> its private key file, for proofs of possession
 
 
+CLI_APP = 'app cli { client_id = "gatehouse-cli" redirect_uris = ["http://127.0.0.1/callback"] }'
+
+
+def with_device_scopes(policy):
+    """The policy with Gatehouse's own scopes allowed through device sign-in (off by default:
+    a device code approved by mistake must not mint SSH certificates)."""
+    assert CLI_APP in policy, policy
+    return policy.replace(CLI_APP, CLI_APP[:-2] + " device_gatehouse_scopes = [ssh, certificates, network] }")
+
+
 def keypair(directory, name="id", kind="ed25519"):
     path = os.path.join(directory, name)
     subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", path], check=True)
@@ -309,7 +319,9 @@ def test_gatehouse_login_and_ssh_cert_end_to_end(provider, tmp_path):
     env = {**os.environ, "GATEHOUSE_CONFIG_DIR": str(tmp_path / "cli"), "HOME": str(tmp_path)}
     run = lambda *args: subprocess.run([BIN, *args], capture_output=True, text=True, timeout=60, env=env)
 
-    # --device: the CLI prints a code; the person approves it in a signed-in browser.
+    # --device: the CLI prints a code; the person approves it in a signed-in browser. The
+    # policy lets the device flow carry the ssh scope (it does not by default).
+    provider.apply(with_device_scopes(provider.applied))
     login = subprocess.Popen([BIN, "login", "--device", "--server", provider.issuer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     m = read_until(login, r"(http://\S+/device\?user_code=[A-Z-]+)")
     approved = provider.browser.post(provider.url + "/device", data={"user_code": m.group(1).split("=")[1], "decision": "allow"},
@@ -489,6 +501,7 @@ def test_source_address_and_gatehouse_ssh(provider, tmp_path):
 
         # gatehouse ssh: sign in (device grant), then connect; the CLI gets the certificate itself.
         env = {**os.environ, "GATEHOUSE_CONFIG_DIR": str(tmp_path / "cli"), "HOME": str(tmp_path)}
+        provider.apply(with_device_scopes(provider.applied))
         login = subprocess.Popen([BIN, "login", "--device", "--server", provider.issuer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         m = read_until(login, r"user_code=([A-Z-]+)")
         provider.browser.post(provider.url + "/device", data={"user_code": m.group(1), "decision": "allow"}, headers={"Origin": provider.issuer}, timeout=10)
