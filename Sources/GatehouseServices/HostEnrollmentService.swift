@@ -20,7 +20,11 @@ public struct HostEnrollmentService: Sendable {
     /// The X.509 authority that gives agents their mutual-TLS identity; nil gives none.
     let pki: PKIService?
 
-    public init(environment: ServiceEnvironment, policy: PolicyService, ssh: SSHCertificateService, pki: PKIService? = nil) {
+    /// Repeated refused joins from one network are counted, not each logged.
+    let failures: FailureAudit
+
+    public init(environment: ServiceEnvironment, policy: PolicyService, ssh: SSHCertificateService, pki: PKIService? = nil, failures: FailureAudit = FailureAudit()) {
+        self.failures = failures
         self.environment = environment
         self.policy = policy
         self.ssh = ssh
@@ -77,10 +81,8 @@ public struct HostEnrollmentService: Sendable {
         guard token.hasPrefix("ghjt_"), token.utf8.count <= 64,
               let record = try await env.store.read({ tx in try await tx.host(joinTokenHash: InvitationToken.hash(of: token)) }),
               let expires = record.joinExpiresAt, expires > now, record.joinedAt == nil else {
-            try await env.store.commit { _ in
-                Change((), event: AuditEvent(code: .hostJoinRefused, time: now, actor: "agent", subject: "host:unknown", outcome: .denied,
-                                             reason: "unknown, used or expired join token", sourceAddress: sourceAddress))
-            }
+            try await FailureAudit.commit(self.failures.admit(AuditEvent(code: .hostJoinRefused, time: now, actor: "agent", subject: "host:unknown", outcome: .denied,
+                                                                         reason: "unknown, used or expired join token", sourceAddress: sourceAddress)), to: env.store)
             throw GatehouseError(.unauthenticated, "this join token is not valid: it may have been used or have expired; make a new one with gatehouse admin host add")
         }
         let key = try SSHPublicKey(authorizedKey: text)

@@ -16,12 +16,15 @@ public struct PasskeyService: Sendable {
     /// Keys the decoy credential IDs shown for unknown user names, so they are stable per name
     /// and indistinguishable from real ones (no user enumeration).
     let decoySecret: [UInt8]
+    /// Repeated failed sign-ins and enrollments from one network are counted, not each logged.
+    let failures: FailureAudit
 
-    public init(environment: ServiceEnvironment, relyingParty: RelyingParty, ceremonies: CeremonyStore, decoySecret: [UInt8]) {
+    public init(environment: ServiceEnvironment, relyingParty: RelyingParty, ceremonies: CeremonyStore, decoySecret: [UInt8], failures: FailureAudit = FailureAudit()) {
         self.environment = environment
         self.relyingParty = relyingParty
         self.ceremonies = ceremonies
         self.decoySecret = decoySecret
+        self.failures = failures
     }
 
     /// A new sign-in session: the token goes to the browser once, only its hash is stored.
@@ -422,6 +425,7 @@ public struct PasskeyService: Sendable {
         let now = self.environment.time.now()
         let reason = (error as? WebAuthnError)?.code.rawValue ?? (error as? GatehouseError)?.code.rawValue ?? "error"
         let event = AuditEvent(code: code, time: now, actor: subject, subject: subject, outcome: .denied, reason: reason, requestID: requestID, sourceAddress: sourceAddress)
-        try await self.environment.store.commit { _ in Change((), event: event) }
+        // A suspected clone is always its own event; other failures anyone can repeat are counted.
+        try await FailureAudit.commit(code == .passkeyCloneSuspected ? [event] : self.failures.admit(event), to: self.environment.store)
     }
 }

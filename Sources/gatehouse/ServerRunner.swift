@@ -93,6 +93,7 @@ struct ServerRunner {
         } else {
             self.logger.info("policy loaded", metadata: ["version": "\(active.info?.version.description ?? "none")", "rules": "\(active.policy.rules.count)"])
         }
+        let failures = FailureAudit()
         var deps = HTTPDependencies(
             environment: environment, publicURL: self.settings.publicURL, version: self.version, startedAt: time.now(), auditLog: auditLog,
             policy: policy, passkeys: PasskeyService(
@@ -101,7 +102,8 @@ struct ServerRunner {
                     id: self.settings.publicURL.relyingPartyID, name: "Gatehouse", origins: [self.settings.publicURL.origin],
                     attestation: try Self.attestationPolicy(self.settings.passkeys)
                 ),
-                ceremonies: CeremonyStore(time: time, random: random), decoySecret: rootKey.derive(label: "gatehouse/webauthn-decoy/v1")
+                ceremonies: CeremonyStore(time: time, random: random), decoySecret: rootKey.derive(label: "gatehouse/webauthn-decoy/v1"),
+                failures: failures
             )
         )
         let oidc = OIDCService(environment: environment, policy: policy, rootKey: rootKey, issuer: self.settings.publicURL.origin)
@@ -122,7 +124,7 @@ struct ServerRunner {
             self.logger.warning("the X.509 authority waits for an intermediate from the offline root (gatehouse admin pki import-intermediate); no certificates are issued until then")
         }
         deps.pki = pki
-        let hosts = HostEnrollmentService(environment: environment, policy: policy, ssh: ssh, pki: pki)
+        let hosts = HostEnrollmentService(environment: environment, policy: policy, ssh: ssh, pki: pki, failures: failures)
         deps.hosts = hosts
         let network = NetworkService(environment: environment, policy: policy)
         deps.network = network
@@ -199,6 +201,7 @@ struct ServerRunner {
                 // Shut down in reverse order: the listeners stop first, the publisher signs last.
                 services: [
                     .init(service: publisher), .init(service: PolicyRefresher(policy: policy, logger: Logger(label: "gatehouse.policy"))),
+                    .init(service: FailureAuditFlusher(failures: failures, store: environment.store, time: time, logger: Logger(label: "gatehouse.audit"))),
                     .init(service: publicApp), .init(service: adminApp),
                 ] + mtlsServices + bastionServices,
                 gracefulShutdownSignals: [.sigterm, .sigint],

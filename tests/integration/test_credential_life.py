@@ -281,3 +281,34 @@ def test_device_sign_in_carries_no_gatehouse_scope_unless_the_policy_says_so(pro
         f.write('app cli { client_id = "gatehouse-cli" redirect_uris = ["http://127.0.0.1/callback"] device_gatehouse_scopes = [root] }\n')
     r = gatehouse("policy", "check", path)
     assert r.returncode != 0 and "'root' is not one of Gatehouse's own scopes" in r.stdout + r.stderr
+
+
+def test_repeated_anonymous_failures_are_counted_not_each_logged(servers, tmp_path):
+    """Each failed anonymous sign-in or host join was a permanent audit event. Now the first of
+    each kind, reason and network per minute is logged at once and the repeats as one counted
+    event (written when the minute is over, or when the server stops): nothing is lost."""
+    from test_passkeys import bootstrap_token
+    server = servers(tmp_path / "data").start()
+    assert enroll(server, bootstrap_token(server), Authenticator())[0].status_code == 201
+    for _ in range(40):
+        started = post(server, "/api/webauthn/authentication/options", {}).json()
+        r = post(server, "/api/webauthn/authentication/verify", {"ceremony": started["ceremony"], "credential": {"id": "AAAA", "type": "public-key"}})
+        assert r.status_code == 400, r.text
+    for _ in range(20):
+        r = requests.post(server.url + "/api/hosts/join", json={"token": "ghjt_" + "A" * 43, "host_key": "ssh-ed25519 AAAA"}, timeout=10)
+        assert r.status_code == 401, r.text
+
+    def events():
+        r = gatehouse("audit", "tail", "-n", "1000", "--data-dir", server.data_dir)
+        return [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+    now = events()
+    assert len([e for e in now if e["code"] == "signin.failed"]) == 1 and len([e for e in now if e["code"] == "host.join_refused"]) == 1
+    # The counts are written at a graceful stop (or after the minute), and the log still verifies.
+    assert server.stop() == 0
+    server.start()
+    after = events()
+    counted = {e["details"]["code"]: int(e["details"]["count"]) for e in after if e["code"] == "audit.failures_aggregated"}
+    assert counted == {"signin.failed": 39, "host.join_refused": 19}, counted
+    summary = next(e for e in after if e["code"] == "audit.failures_aggregated" and e["details"]["code"] == "signin.failed")
+    assert summary["source"] == "127.0.0.1" and summary["outcome"] == "denied" and summary["details"]["reason"], summary
+    assert gatehouse("audit", "verify", "--data-dir", server.data_dir).returncode == 0
