@@ -79,6 +79,16 @@ def test_enroll_sign_out_sign_in_second_passkey_and_offboarding(servers, tmp_pat
     browser.find_element(By.ID, "signin").click()
     wait_for_path(browser, "/account")
 
+    # After sign-in the page goes only to a path on this origin: a TAB or newline that the
+    # browser strips (turning "/\t/evil.example/" into "//evil.example/") is refused.
+    for hostile in ["/%09/evil.example/", "/%0A/evil.example/", "/%5C/evil.example/"]:
+        browser.find_element(By.ID, "signout").click()
+        wait_for_path(browser, "/signin")
+        browser.get(f"{base}/signin?return_to={hostile}")
+        browser.find_element(By.ID, "signin").click()
+        wait_for_path(browser, "/account")
+        assert browser.current_url.startswith(base + "/"), (hostile, browser.current_url)
+
     # Add a second passkey on another authenticator, then sign in with that one alone.
     browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": first})
     second = add_authenticator(browser)
