@@ -43,9 +43,10 @@ public final class RecordingWriter {
     /// Records terminal bytes (output or input) or a resize/marker text at `time` seconds into the session.
     ///
     /// Input is always recorded whole, whatever its encoding: a chunk that is not UTF-8 becomes
-    /// an input event with its text (U+FFFD where a byte is not UTF-8, so every command stays
-    /// readable) followed by a marker holding its exact bytes in base64. The client chooses
-    /// chunk boundaries, so nothing typed may depend on them to be seen.
+    /// a marker holding its exact bytes in base64, preceded (up to 4 KiB, the size of anything
+    /// typed) by an input event with its text, U+FFFD where a byte is not UTF-8, so every command
+    /// stays readable. The client chooses chunk boundaries, so nothing typed may depend on them
+    /// to be seen.
     ///
     /// With `binary: .summarize` (the output of a file transfer: scp, rsync), an output chunk
     /// that is not UTF-8 is recorded as a marker with its size and every run of 8 or more
@@ -83,7 +84,11 @@ public final class RecordingWriter {
             return
         }
         if !valid, kind == .input {
-            self.append(RecordingEvent(time: time, kind: .input, data: String(decoding: data, as: UTF8.self)))
+            // Typed input comes in small chunks: its text too, so a reader sees the command. A
+            // bulk upload's chunks are kept as their exact bytes alone.
+            if data.count <= Self.textualInputLimit {
+                self.append(RecordingEvent(time: time, kind: .input, data: String(decoding: data, as: UTF8.self)))
+            }
             self.append(RecordingEvent(time: time, kind: .marker, data: Self.exactInputPrefix + Data(data).base64EncodedString()))
             return
         }
@@ -107,6 +112,8 @@ public final class RecordingWriter {
 
     /// How a marker carrying the exact bytes of an input chunk that is not UTF-8 begins.
     public static let exactInputPrefix = "input bytes (base64): "
+    /// Input chunks that are not UTF-8 up to this size are also recorded as text.
+    public static let textualInputLimit = 4096
 
     public func record(_ event: RecordingEvent) { self.append(event) }
 
