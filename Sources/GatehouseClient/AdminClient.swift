@@ -120,8 +120,9 @@ public struct AdminClient: Sendable {
         try await self.send(method: .GET, path: "/v1/audit/checkpoint", body: nil)
     }
 
-    public func auditBundle(since: Date? = nil) async throws -> AuditBundle {
-        let query = since.map { "?since_ms=\(Int64(max(0, $0.timeIntervalSince1970 * 1000)))" } ?? ""
+    /// The log as a bundle; `signFirst` (an export) has the server sign a checkpoint over it first.
+    public func auditBundle(since: Date? = nil, signFirst: Bool = false) async throws -> AuditBundle {
+        let query = since.map { "?since_ms=\(Int64(max(0, $0.timeIntervalSince1970 * 1000)))" } ?? (signFirst ? "?sign=1" : "")
         return try await self.send(method: .GET, path: "/v1/audit/bundle" + query, body: nil, maxBytes: 1 << 30)
     }
 

@@ -186,6 +186,8 @@ public struct ServerClient: Sendable {
     public struct SSHHost: Sendable, Codable {
         public let name: String
         public let addresses: [String]
+        /// The host's sshd port; nil from a server that does not say (then 22).
+        public let port: Int?
     }
 
     /// The hosts the signed-in person may reach with SSH.

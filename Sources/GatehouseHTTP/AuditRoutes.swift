@@ -23,7 +23,7 @@ enum AuditRoutes {
                 if let since = try Self.integer(request, "since_ms", required: false) {
                     return try await log.bundle(since: Date(timeIntervalSince1970: Double(since) / 1000))
                 }
-                return try await log.bundle()
+                return try await log.bundle(signFirst: request.uri.queryParameters.get("sign") == "1")
             }
         }
         router.get("/v1/audit/proof") { request, _ in

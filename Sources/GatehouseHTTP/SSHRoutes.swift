@@ -156,6 +156,8 @@ enum SSHRoutes {
     struct HostListing: Encodable {
         let name: String
         let addresses: [String]
+        /// The host's sshd port (the policy's `ssh_port`, 22 by default).
+        let port: Int
     }
 
     static func add(to router: Router<GatehouseRequestContext>, ssh: SSHCertificateService, oidc: OIDCService, random: any RandomSource, trustedProxies: [IPPrefix],
@@ -171,7 +173,7 @@ enum SSHRoutes {
                     let (user, authTime) = (caller.user, caller.authTime)
                     let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
                     let hosts = ssh.reachableHosts(for: user, sourceAddress: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime)
-                    return JSONResponse.make(.ok, hosts.map { HostListing(name: $0.name, addresses: $0.addresses) })
+                    return JSONResponse.make(.ok, hosts.map { HostListing(name: $0.name, addresses: $0.addresses, port: $0.port) })
                 }
             } catch {
                 return JSONResponse.error(GatehouseError(.storeFailure, "hosts cannot be listed right now; try again"))

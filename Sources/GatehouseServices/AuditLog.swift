@@ -233,9 +233,18 @@ public struct AuditLog: Sendable {
         )
     }
 
-    /// Everything needed to verify the log offline.
-    public func bundle() async throws -> AuditBundle {
-        let (entries, checkpoints) = try await self.snapshot()
+    /// Everything needed to verify the log offline. With `signFirst` (an export), under a
+    /// checkpoint signed now: the bundle holds every entry up to that checkpoint and none after
+    /// it, so no entry in it is unsigned. Without (`audit verify`), the log exactly as stored,
+    /// so a verifier sees a rollback or an edit rather than a refusal to sign over it.
+    public func bundle(signFirst: Bool = false) async throws -> AuditBundle {
+        let signed = signFirst ? try await self.publishCheckpoint() : nil
+        var (entries, checkpoints) = try await self.snapshot()
+        if let signed {
+            // Entries appended after the checkpoint belong to the next export.
+            entries = entries.filter { $0.sequence <= signed.size }
+            checkpoints = checkpoints.filter { $0.size <= signed.size }
+        }
         return AuditBundle(
             verifier: self.verifier.description, checkpoints: checkpoints.map(\.note),
             entries: entries.map {

@@ -37,10 +37,12 @@ public struct SSHCertificateService: Sendable {
         public let validBefore: Date
     }
 
-    /// The hosts `user` may reach with SSH, with their addresses (for the CLI's ssh_config).
-    public func reachableHosts(for user: User, sourceAddress: UInt128?, lastStepUp: Date?) -> [(name: String, addresses: [String])] {
+    /// The hosts `user` may reach with SSH, with their addresses and sshd port (for the CLI's ssh_config).
+    public func reachableHosts(for user: User, sourceAddress: UInt128?, lastStepUp: Date?) -> [(name: String, addresses: [String], port: Int)] {
         let names = Set(self.permits(for: user, hosts: nil, sourceAddress: sourceAddress, lastStepUp: lastStepUp).map(\.host))
-        return self.policy.active.policy.definitions.hosts.filter { names.contains($0.name) }.map { ($0.name, $0.addresses.filter(\.isSingleAddress).map(\.description)) }
+        return self.policy.active.policy.definitions.hosts.filter { names.contains($0.name) }.map {
+            ($0.name, $0.addresses.filter(\.isSingleAddress).map(\.description), $0.sshPort)
+        }
     }
 
     /// What the policy allows `user` now, as permits, on `hosts` (all hosts when nil).

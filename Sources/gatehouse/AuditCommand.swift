@@ -178,7 +178,7 @@ struct Audit: AsyncParsableCommand {
                     }
                     since = date
                 }
-                let bundle = try await AdminClient(dataDir: self.options.dataDir).auditBundle(since: since)
+                let bundle = try await AdminClient(dataDir: self.options.dataDir).auditBundle(since: since, signFirst: true)
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                 try encoder.encode(bundle).write(to: URL(fileURLWithPath: self.out), options: .atomic)

@@ -160,13 +160,24 @@ struct Login: AsyncParsableCommand {
             try config.write("hosts.json", try JSONEncoder().encode(hosts))
             let patterns = hosts.flatMap { [$0.name] + $0.addresses }.filter { $0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") } }
             try config.write("known_hosts", Data((patterns.isEmpty ? "" : "@cert-authority \(patterns.joined(separator: ",")) \(authorities.hostCA)\n").utf8))
+            // Each host by its policy name: where it is (its first address and sshd port) and the
+            // name its host certificate vouches for (HostKeyAlias), so `ssh web-1` resolves and
+            // checks the right key on any port. Then its addresses, for `ssh 10.0.0.5`.
+            let named = hosts.filter { BastionTarget.isHostName($0.name) }.map { host in
+                "Host \(host.name)\n" + (host.addresses.first.map { "    HostName \($0)\n" } ?? "") + "    Port \(host.port ?? 22)\n    HostKeyAlias \(host.name)\n"
+                    + "    IdentityFile \(config.path("id_ed25519"))\n    CertificateFile \(config.path("id_ed25519-cert.pub"))\n"
+                    + "    UserKnownHostsFile \(config.path("known_hosts"))\n\n"
+            }
+            let addresses = hosts.flatMap(\.addresses).filter { $0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") } }
             try config.write("ssh_config", Data((patterns.isEmpty ? "# No SSH hosts for you in the policy yet; run gatehouse login again when there are.\n" : """
                 # Written by gatehouse login. Add to ~/.ssh/config:  Include \(config.path("ssh_config"))
-                Host \(patterns.joined(separator: " "))
+                \(named.joined())\(addresses.isEmpty ? "" : """
+                Host \(addresses.joined(separator: " "))
                     IdentityFile \(config.path("id_ed25519"))
                     CertificateFile \(config.path("id_ed25519-cert.pub"))
                     UserKnownHostsFile \(config.path("known_hosts"))
 
+                """)
                 """).utf8))
             // Through the bastion: the same hosts, each reached as HOST on the bastion (log in as
             // your own name; `ssh -l LOGIN@HOST HOST` for another login); sessions are recorded.

@@ -151,11 +151,22 @@ struct SSHCommand: AsyncParsableCommand {
                 // connection never carries principals for every other server.
                 let config = CLIConfig()
                 let hosts = (FileManager.default.contents(atPath: config.path("hosts.json")).flatMap { try? JSONDecoder().decode([ServerClient.SSHHost].self, from: $0) }) ?? []
-                let host = hosts.first { $0.name == target || $0.addresses.contains(target) }?.name
+                let listed = hosts.first { $0.name == target || $0.addresses.contains(target) }
+                let host = listed?.name
                 let file = host.map { "id_ed25519-\($0)-cert.pub" } ?? "id_ed25519-cert.pub"
                 let (key, certificate, _) = try await SSHCommand.ensureCertificate(ttl: nil, hosts: host.map { [$0] }, margin: 300, force: false, file: file)
-                let args = ["ssh", "-i", key, "-o", "CertificateFile=\(certificate)", "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=\(config.path("known_hosts"))",
-                            "-o", "StrictHostKeyChecking=yes"] + self.arguments
+                var args = ["ssh", "-i", key, "-o", "CertificateFile=\(certificate)", "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=\(config.path("known_hosts"))",
+                            "-o", "StrictHostKeyChecking=yes"]
+                // A host named as in the policy: reach its address and sshd port, and check the
+                // key its host certificate vouches for under its name. Options the person gave
+                // (a port, a HostName) come first in the arguments and win.
+                if let listed, listed.name == target {
+                    let given = self.arguments.joined(separator: " ").lowercased()
+                    if let address = listed.addresses.first, !given.contains("hostname=") { args += ["-o", "HostName=\(address)"] }
+                    if !self.arguments.contains(where: { $0.hasPrefix("-p") }) && !given.contains("port=") { args += ["-o", "Port=\(listed.port ?? 22)"] }
+                    args += ["-o", "HostKeyAlias=\(listed.name)"]
+                }
+                args += self.arguments
                 let cArgs = args.map { strdup($0) } + [nil]
                 execvp("ssh", cArgs)
                 throw GatehouseError(.internal, "cannot run ssh: \(String(cString: strerror(errno)))")

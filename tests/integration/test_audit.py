@@ -450,3 +450,17 @@ def test_appends_fail_closed_when_the_file_system_dies_under_the_server(servers,
         s2.stop()
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_an_export_signs_a_checkpoint_first_so_no_entry_in_it_is_unsigned(server, tmp_path):
+    """docs/audit.md says an export asks for a checkpoint; the bundle held the newest entries
+    unsigned ("6 newer entries not yet under a checkpoint") until it did."""
+    data = server.data_dir
+    key = verifier_key(data)
+    for name in ["erin", "frank", "grace"]:
+        assert run(data, "admin", "invite", name, "--email", f"{name}@example.org").returncode == 0
+    path, bundle = export(data, tmp_path)
+    r = gatehouse("audit", "verify", "--bundle", str(path), "--key", key)
+    assert r.returncode == 0 and "not yet under a checkpoint" not in r.stdout, r.stdout
+    newest = max(open_note(n, key)[0] for n in bundle["checkpoints"])
+    assert newest == len(bundle["entries"]) == max(e["seq"] for e in bundle["entries"]), (newest, len(bundle["entries"]))

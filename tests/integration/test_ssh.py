@@ -335,7 +335,8 @@ def test_gatehouse_login_and_ssh_cert_end_to_end(provider, tmp_path):
     # Trust and the certificate are scoped to the hosts the policy lets this person reach.
     known = (tmp_path / "cli" / "known_hosts").read_text()
     assert known.startswith("@cert-authority web-1,127.0.0.1 ssh-ed25519 "), known
-    assert "Host web-1 127.0.0.1\n" in (tmp_path / "cli" / "ssh_config").read_text()
+    ssh_config = (tmp_path / "cli" / "ssh_config").read_text()
+    assert "Host web-1\n    HostName 127.0.0.1\n    Port 22\n    HostKeyAlias web-1\n" in ssh_config and "Host 127.0.0.1\n" in ssh_config, ssh_config
 
     # ssh cert: a key made here, a certificate from the policy.
     cert = run("ssh", "cert", "--ttl", "1h")
@@ -515,5 +516,21 @@ def test_source_address_and_gatehouse_ssh(provider, tmp_path):
         # A certificate for that host alone.
         per_host = subprocess.run(["ssh-keygen", "-L", "-f", str(tmp_path / "cli" / "id_ed25519-web-1-cert.pub")], capture_output=True, text=True, check=True).stdout
         assert "root@web-1" in per_host
+
+        # By the policy's name, as the README says (`gatehouse ssh root@web-1`): the CLI reaches
+        # the host's address on its ssh_port and checks its key under the name web-1.
+        provider.apply(with_device_scopes(provider.policy) + f"""
+            host web-1 {{ addresses = [127.0.0.1] ssh_port = {sshd.port} }}
+            allow ssh staff-root {{ who = [staff] logins = [root] hosts = [web-1] options = [permit-pty] from = [127.0.0.1/32, 10.0.0.0/8] }}
+            """)
+        login = subprocess.Popen([BIN, "login", "--device", "--server", provider.issuer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        m = read_until(login, r"user_code=([A-Z-]+)")
+        provider.browser.post(provider.url + "/device", data={"user_code": m.group(1), "decision": "allow"}, headers={"Origin": provider.issuer}, timeout=10)
+        assert login.wait(timeout=30) == 0
+        assert f"Port {sshd.port}\n    HostKeyAlias web-1\n" in (tmp_path / "cli" / "ssh_config").read_text()
+        with open(tmp_path / "cli" / "known_hosts", "a") as f:
+            f.write(f"web-1 {host_key[0]} {host_key[1]}\n")
+        out = subprocess.run([BIN, "ssh", "root@web-1", "echo by-name"], capture_output=True, text=True, timeout=60, env=env)
+        assert out.returncode == 0 and out.stdout.strip() == "by-name", out.stdout + out.stderr
     finally:
         sshd.stop()
