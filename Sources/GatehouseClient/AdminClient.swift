@@ -42,6 +42,39 @@ public struct AdminClient: Sendable {
         return try await self.send(method: .POST, path: "/v1/invitations", body: try JSONEncoder().encode(body))
     }
 
+    /// A pending link as the server lists it.
+    public struct PendingInvitation: Sendable, Decodable {
+        public let id: String
+        public let kind: String
+        public let username: String
+        public let email: String?
+        public let role: String
+        public let createdAt: Date
+        public let expiresAt: Date
+        public let createdBy: String
+        public let state: String
+        enum CodingKeys: String, CodingKey {
+            case id, kind, username, email, role, state
+            case createdAt = "created_at"
+            case expiresAt = "expires_at"
+            case createdBy = "created_by"
+        }
+    }
+
+    public func invitations() async throws -> [PendingInvitation] {
+        try await self.send(method: .GET, path: "/v1/invitations", body: nil)
+    }
+
+    public func revokeInvitation(username: String, reason: String?) async throws -> PendingInvitation {
+        var body = ["username": username]
+        body["reason"] = reason
+        return try await self.send(method: .POST, path: "/v1/invitations/revoke", body: try JSONEncoder().encode(body))
+    }
+
+    public func resendInvitation(username: String) async throws -> IssuedInvitation {
+        try await self.send(method: .POST, path: "/v1/invitations/resend", body: try JSONEncoder().encode(["username": username]))
+    }
+
     /// A recovery link for an existing account (replaces its passkeys when used).
     public func recover(username: String) async throws -> IssuedInvitation {
         try await self.send(method: .POST, path: "/v1/users/recover", body: try JSONEncoder().encode(["username": username]))

@@ -42,6 +42,68 @@ enum AccountRoutes {
         }
     }
 
+    /// `/v1/invitations/...`: the pending links, and revoking or replacing one.
+    static func addInvitations(to router: Router<BasicRequestContext>, deps: HTTPDependencies, invitations: InvitationService) {
+        router.get("/v1/invitations") { _, _ in
+            do {
+                let now = deps.environment.time.now()
+                return JSONResponse.make(.ok, try await invitations.pending().map { PendingInvitation($0, now: now) })
+            } catch let error as GatehouseError {
+                return JSONResponse.error(error)
+            }
+        }
+        router.post("/v1/invitations/revoke") { request, _ in
+            do {
+                let (name, reason) = try await Self.reasoned(request)
+                let revoked = try await invitations.revoke(username: name, actor: AdminRoutes.actor, reason: reason,
+                                                           requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
+                return JSONResponse.make(.ok, PendingInvitation(revoked, now: deps.environment.time.now()))
+            } catch let error as GatehouseError {
+                return JSONResponse.error(error)
+            }
+        }
+        router.post("/v1/invitations/resend") { request, _ in
+            do {
+                let (name, _) = try await Self.body(request, allowed: ["username"])
+                let issued = try await invitations.resend(username: name, actor: AdminRoutes.actor,
+                                                          requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
+                return JSONResponse.make(.created, InviteResponse(issued))
+            } catch let error as GatehouseError {
+                return JSONResponse.error(error)
+            }
+        }
+    }
+
+    /// A link as `admin invitations list` shows it (never its secret, which is not stored).
+    struct PendingInvitation: Encodable {
+        let id: String
+        let kind: String
+        let username: String
+        let email: String?
+        let role: String
+        let createdAt: Date
+        let expiresAt: Date
+        let createdBy: String
+        let state: String
+        enum CodingKeys: String, CodingKey {
+            case id, kind, username, email, role, state
+            case createdAt = "created_at"
+            case expiresAt = "expires_at"
+            case createdBy = "created_by"
+        }
+        init(_ i: Invitation, now: Date) {
+            self.id = i.id
+            self.kind = i.kind.rawValue
+            self.username = i.username.rawValue
+            self.email = i.email?.rawValue
+            self.role = i.role.rawValue
+            self.createdAt = i.createdAt
+            self.expiresAt = i.expiresAt
+            self.createdBy = i.createdBy
+            self.state = i.state == .pending && now >= i.expiresAt ? "expired" : i.state.rawValue
+        }
+    }
+
     /// `{"username": ..., "reason": ...}`, the reason optional.
     static func reasoned(_ request: Request) async throws -> (Username, String?) {
         let (name, object) = try await Self.body(request, allowed: ["username", "reason"])

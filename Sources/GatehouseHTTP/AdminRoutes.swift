@@ -46,6 +46,7 @@ public enum AdminRoutes {
         AuditRoutes.add(to: router, log: deps.auditLog)
         let offboarding = OffboardingService(environment: deps.environment, hooks: OffboardingService.defaultHooks + deps.extraOffboardingHooks)
         AccountRoutes.add(to: router, deps: deps, invitations: invitations, offboarding: offboarding)
+        AccountRoutes.addInvitations(to: router, deps: deps, invitations: invitations)
         PolicyRoutes.add(to: router, policy: deps.policy, random: deps.environment.random, actor: Self.actor, source: Self.source)
         if let oidc = deps.oidc { OIDCAdminRoutes.add(to: router, oidc: oidc, random: deps.environment.random) }
         if let pki = deps.pki { PKIAdminRoutes.add(to: router, pki: pki, actor: Self.actor) }

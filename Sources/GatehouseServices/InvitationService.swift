@@ -95,10 +95,10 @@ public struct InvitationService: Sendable {
             try await tx.lockAccountChanges()
             guard let user = try await tx.user(named: username) else { throw GatehouseError(.notFound, "there is no user \(username)") }
             guard user.status == .active else { throw GatehouseError(.conflict, "\(username) is \(user.status.rawValue); only active accounts can be recovered") }
-            if let pending = try await tx.pendingInvitation(for: username) {
-                throw GatehouseError(.conflict, "\(username) already has a pending invitation (\(pending.id)); revoke it first")
-            }
             let now = env.time.now()
+            if let pending = try await tx.pendingInvitation(for: username), pending.isUsable(at: now) {
+                throw GatehouseError(.conflict, "\(username) already has a pending invitation (\(pending.id)); gatehouse admin invitations resend \(username) issues a new link, revoke ends it")
+            }
             var details: [String: String] = ["role": user.role.rawValue]
             var removed = 0
             for old in try await tx.credentials(userID: user.id) where try await tx.deleteCredential(id: old.id, userID: user.id) { removed += 1 }
@@ -119,11 +119,16 @@ public struct InvitationService: Sendable {
         let env = self.environment
         let publicURL = self.publicURL
         return try await env.store.commit { tx in
-            let (email, role, lifetime, before) = try await check(tx)
-            if let pending = try await tx.pendingInvitation(for: username) {
-                throw GatehouseError(.conflict, "\(username) already has a pending invitation (\(pending.id)); revoke it first")
-            }
+            var (email, role, lifetime, before) = try await check(tx)
             let now = env.time.now()
+            if let pending = try await tx.pendingInvitation(for: username) {
+                // An expired link blocks nobody: it is revoked (audited) and a new one issued.
+                guard !pending.isUsable(at: now) else {
+                    throw GatehouseError(.conflict, "\(username) already has a pending invitation (\(pending.id)); gatehouse admin invitations resend \(username) issues a new link, revoke ends it")
+                }
+                _ = try await tx.finishInvitation(id: pending.id, state: .revoked, at: now)
+                before.append(Self.revokedEvent(pending, actor: actor, reason: "expired; superseded by a new link", now: now, requestID: requestID, sourceAddress: sourceAddress))
+            }
             let (invitation, token) = Self.make(kind: kind, username: username, email: email, role: role, actor: actor, env: env, now: now, lifetime: lifetime)
             try await tx.insertInvitation(invitation)
             var event = Self.createdEvent(invitation, actor: actor, now: now)
@@ -149,6 +154,52 @@ public struct InvitationService: Sendable {
             createdBy: actor, state: .pending
         )
         return (invitation, token)
+    }
+
+    static func revokedEvent(_ invitation: Invitation, actor: String, reason: String, now: Date, requestID: String?, sourceAddress: String?) -> AuditEvent {
+        AuditEvent(code: .invitationRevoked, time: now, actor: actor, subject: "invitation:\(invitation.id)", reason: reason, requestID: requestID,
+                   sourceAddress: sourceAddress, details: ["kind": invitation.kind.rawValue, "username": invitation.username.rawValue])
+    }
+
+    // MARK: managing links
+
+    /// Every link not yet used or revoked, newest first; expired ones included (they say so).
+    public func pending() async throws -> [Invitation] {
+        try await self.environment.store.read { tx in try await tx.invitations(state: .pending) }.sorted { $0.createdAt > $1.createdAt }
+    }
+
+    /// Ends the pending link of `username` (a lost or mistaken invitation); audited.
+    public func revoke(username: Username, actor: String, reason: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws -> Invitation {
+        try OffboardingService.checkReason(reason)
+        let env = self.environment
+        return try await env.store.commit { tx -> Change<Invitation> in
+            guard var pending = try await tx.pendingInvitation(for: username) else { throw GatehouseError(.notFound, "\(username) has no pending invitation") }
+            let now = env.time.now()
+            guard try await tx.finishInvitation(id: pending.id, state: .revoked, at: now) else { throw GatehouseError(.conflict, "that invitation was used or revoked meanwhile") }
+            pending.state = .revoked
+            return Change(pending, event: Self.revokedEvent(pending, actor: actor, reason: reason ?? "revoked by an administrator", now: now, requestID: requestID, sourceAddress: sourceAddress))
+        }
+    }
+
+    /// A new link in place of the pending (or expired) one of `username`, of the same kind, for
+    /// the same e-mail and role: the old link stops working in the same transaction.
+    public func resend(username: Username, actor: String, requestID: String? = nil, sourceAddress: String? = nil) async throws -> Issued {
+        let env = self.environment
+        let kind = try await env.store.read { tx in try await tx.pendingInvitation(for: username) }?.kind
+        guard let kind else { throw GatehouseError(.notFound, "\(username) has no pending invitation to resend; gatehouse admin invite makes one") }
+        return try await self.issue(kind: kind, username: username, actor: actor, requestID: requestID, sourceAddress: sourceAddress) { tx in
+            guard let pending = try await tx.pendingInvitation(for: username), pending.kind == kind else {
+                throw GatehouseError(.conflict, "the invitation of \(username) changed meanwhile; try again")
+            }
+            let now = env.time.now()
+            if kind == .recovery, try await tx.user(named: username)?.status != .active {
+                throw GatehouseError(.conflict, "\(username) is not active; only active accounts can be recovered")
+            }
+            guard try await tx.finishInvitation(id: pending.id, state: .revoked, at: now) else { throw GatehouseError(.conflict, "that invitation was used meanwhile") }
+            let lifetime = kind == .recovery ? Self.recoveryLifetime : kind == .invite ? Self.inviteLifetime : Self.defaultLifetime
+            return (pending.email, pending.role, lifetime,
+                    [Self.revokedEvent(pending, actor: actor, reason: "replaced by a new link (resend)", now: now, requestID: requestID, sourceAddress: sourceAddress)])
+        }
     }
 
     private static func createdEvent(_ invitation: Invitation, actor: String, now: Date) -> AuditEvent {

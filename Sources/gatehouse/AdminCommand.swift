@@ -7,7 +7,7 @@ import GatehouseCore
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Administer a running server through its local admin socket.",
-        subcommands: [Status.self, Invite.self, Recover.self, Offboard.self, Lock.self, Unlock.self, OIDCClientCommand.self, OIDCKeyCommand.self, HostCommand.self, PKIAdminCommand.self, NetworkAdminCommand.self]
+        subcommands: [Status.self, Invite.self, Invitations.self, Recover.self, Offboard.self, Lock.self, Unlock.self, OIDCClientCommand.self, OIDCKeyCommand.self, HostCommand.self, PKIAdminCommand.self, NetworkAdminCommand.self]
     )
 
     struct Status: AsyncParsableCommand {
@@ -52,8 +52,15 @@ struct Admin: AsyncParsableCommand {
         @Option(help: "E-mail address.") var email: String
         @Option(help: "Role to grant on enrollment (default: member).") var role: String?
 
+        /// Words that name what to do with invitations, not people: `admin invite revoke` was read
+        /// as inviting someone called "revoke".
+        static let reserved: Set<String> = ["list", "revoke", "resend", "ls", "rm"]
+
         func run() async throws {
             do {
+                if Self.reserved.contains(self.username) {
+                    throw GatehouseError(.invalidInput, "\(self.username) is not a user name here; did you mean gatehouse admin invitations \(self.username == "ls" ? "list" : self.username == "rm" ? "revoke" : self.username) ...?")
+                }
                 // Check locally first so a typo gets the same clear message without a round trip.
                 _ = try Username(validating: self.username)
                 _ = try EmailAddress(validating: self.email)
@@ -71,9 +78,76 @@ struct Admin: AsyncParsableCommand {
         }
     }
 
+    struct Invitations: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pending enrollment and recovery links: list them, revoke one, or send a new one in its place.",
+            subcommands: [List.self, Revoke.self, Resend.self], defaultSubcommand: List.self
+        )
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Every link not yet used or revoked (expired ones say so).")
+            @OptionGroup var options: DataDirOption
+            @Flag(help: "JSON output.") var json = false
+
+            func run() async throws {
+                do {
+                    let list = try await AdminClient(dataDir: self.options.dataDir).invitations()
+                    if self.json {
+                        let encoder = JSONEncoder()
+                        encoder.outputFormatting = [.sortedKeys]
+                        encoder.dateEncodingStrategy = .iso8601
+                        print(String(decoding: try encoder.encode(list.map { ["id": $0.id, "kind": $0.kind, "username": $0.username, "email": $0.email ?? "", "role": $0.role,
+                                                                              "state": $0.state, "expires_at": ISO8601DateFormatter().string(from: $0.expiresAt),
+                                                                              "created_by": $0.createdBy] }), as: UTF8.self))
+                        return
+                    }
+                    guard !list.isEmpty else { return print("No pending invitations.") }
+                    for i in list {
+                        print("\(i.username)\t\(i.kind)\t\(i.state)\texpires \(ISO8601DateFormatter().string(from: i.expiresAt))\tby \(i.createdBy)\t\(i.email ?? "")")
+                    }
+                } catch {
+                    throw fail(error)
+                }
+            }
+        }
+
+        struct Revoke: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "End a person's pending link (a lost or mistaken invitation); audited.")
+            @OptionGroup var account: AccountChange
+
+            func run() async throws {
+                do {
+                    _ = try Username(validating: self.account.username)
+                    let revoked = try await AdminClient(dataDir: self.account.options.dataDir).revokeInvitation(username: self.account.username, reason: self.account.reason)
+                    print("Revoked the \(revoked.kind) link of \(revoked.username); it no longer works.")
+                } catch {
+                    throw fail(error)
+                }
+            }
+        }
+
+        struct Resend: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "A new link in place of a person's pending or expired one (same kind, e-mail and role); the old one stops working.")
+            @OptionGroup var options: DataDirOption
+            @Argument(help: "Username.") var username: String
+
+            func run() async throws {
+                do {
+                    _ = try Username(validating: self.username)
+                    let issued = try await AdminClient(dataDir: self.options.dataDir).resendInvitation(username: self.username)
+                    print("New link for \(issued.username) (role \(issued.role)); it expires \(ISO8601DateFormatter().string(from: issued.expiresAt)). The previous one no longer works.")
+                    print("")
+                    print("    \(issued.enrollmentURL)")
+                } catch {
+                    throw fail(error)
+                }
+            }
+        }
+    }
+
     struct Recover: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Issue a recovery link for someone who lost their passkeys: valid 24 hours, once; using it replaces all their passkeys and ends their sessions."
+            abstract: "Issue a recovery link for someone who lost their passkeys: valid 24 hours, once. At once, their passkeys are removed and everything they hold ends; the link lets them enroll a new passkey."
         )
 
         @OptionGroup var options: DataDirOption
@@ -84,7 +158,7 @@ struct Admin: AsyncParsableCommand {
                 _ = try Username(validating: self.username)
                 let issued = try await AdminClient(dataDir: self.options.dataDir).recover(username: self.username)
                 print("Recovery link for \(issued.username); it expires \(ISO8601DateFormatter().string(from: issued.expiresAt)).")
-                print("Using it replaces every passkey of \(issued.username) and ends their sessions. Send it over a channel you trust:")
+                print("Their passkeys are removed and everything they held (sessions, tokens, certificates, devices) has ended; the link replaces every passkey of \(issued.username) with a new one. Send it over a channel you trust:")
                 print("")
                 print("    \(issued.enrollmentURL)")
             } catch {

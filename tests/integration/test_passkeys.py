@@ -445,3 +445,44 @@ def test_client_address_comes_from_trusted_proxies_only(servers, tmp_path):
         assert r.json()["error"]["code"] == "webauthn.user_not_verified"
         tail = [json.loads(l) for l in gatehouse("audit", "tail", "-n", "5", "--code", "enrollment.failed", "--data-dir", server.data_dir).stdout.splitlines()]
         assert tail and tail[-1]["source"] == expected, tail
+
+
+def test_invitations_are_listed_revoked_and_resent(server):
+    """A lost invitation used to block a person for 72 hours: nothing could list, revoke or
+    reissue it, and `admin invite revoke` invited someone called "revoke"."""
+    data = ["--data-dir", server.data_dir]
+    first = gatehouse("admin", "invite", "carol", "--email", "carol@example.org", "--role", "member", *data)
+    assert first.returncode == 0, first.stderr
+    old_token = first.stdout.split("token=")[1].split()[0]
+    again = gatehouse("admin", "invite", "carol", "--email", "carol@example.org", *data)
+    assert again.returncode != 0 and "gatehouse admin invitations resend carol" in again.stderr, again.stderr
+    listed = gatehouse("admin", "invitations", "list", "--json", *data)
+    rows = json.loads(listed.stdout)
+    # The server's own bootstrap link is pending too (no administrator enrolled here yet).
+    assert sorted((r["username"], r["kind"], r["state"], r["email"]) for r in rows) == [("admin", "bootstrap", "pending", ""), ("carol", "invite", "pending", "carol@example.org")], rows
+    assert "carol\tinvite\tpending" in gatehouse("admin", "invitations", *data).stdout
+
+    # Resend: a new link, the old one dead, same e-mail and role.
+    resent = gatehouse("admin", "invitations", "resend", "carol", *data)
+    assert resent.returncode == 0 and "previous one no longer works" in resent.stdout, resent.stderr
+    new_token = resent.stdout.split("token=")[1].split()[0]
+    assert post(server, "/api/webauthn/registration/options", {"token": old_token}).status_code == 404
+    assert post(server, "/api/webauthn/registration/options", {"token": new_token}).status_code == 200
+
+    # Revoke: gone from the list, the link dead, audited with the reason.
+    revoked = gatehouse("admin", "invitations", "revoke", "carol", "--reason", "sent to the wrong address", *data)
+    assert revoked.returncode == 0 and "no longer works" in revoked.stdout, revoked.stderr
+    assert post(server, "/api/webauthn/registration/options", {"token": new_token}).status_code == 404
+    assert [r["username"] for r in json.loads(gatehouse("admin", "invitations", "list", "--json", *data).stdout)] == ["admin"]
+    tail = [json.loads(l) for l in gatehouse("audit", "tail", "-n", "50", *data).stdout.splitlines()]
+    reasons = [e.get("reason") for e in tail if e["code"] == "invitation.revoked"]
+    assert reasons == ["replaced by a new link (resend)", "sent to the wrong address"], reasons
+
+    # Subcommand words are not user names; hostile or unknown names get a clear error, nothing changes.
+    wrong = gatehouse("admin", "invite", "revoke", "--email", "x@example.org", *data)
+    assert wrong.returncode != 0 and "did you mean gatehouse admin invitations revoke" in wrong.stderr, wrong.stderr
+    for args, message in [(["revoke", "ghost"], "ghost has no pending invitation"), (["resend", "ghost"], "ghost has no pending invitation"),
+                          (["revoke", "../etc"], "username must start"), (["revoke", "carol", "--reason", "x" * 501], "longer than 500 bytes")]:
+        r = gatehouse("admin", "invitations", *args, *data)
+        assert r.returncode != 0 and message in r.stderr, (args, r.stderr)
+    assert [r["username"] for r in json.loads(gatehouse("admin", "invitations", "list", "--json", *data).stdout)] == ["admin"]
