@@ -30,11 +30,19 @@ public struct RequestMetrics<Context: RequestContext>: RouterMiddleware {
         }
     }
 
+    /// Every metric carries HELP and TYPE (`promtool check metrics` passes).
+    static var requests: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "gatehouse", subsystem: "http", metricName: "requests", unitName: "total",
+                             helpText: "HTTP requests answered, by route pattern, method and status.")
+    }
+    static var duration: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "gatehouse", subsystem: "http", metricName: "request_duration", unitName: "seconds",
+                             helpText: "Time from a request's head to its response, by route pattern, method and status.")
+    }
+
     private func record(route: String?, method: String, status: Int, since start: ContinuousClock.Instant) {
         let labels = [("route", route ?? "unmatched"), ("method", method), ("status", String(status))]
-        self.registry.makeCounter(name: "gatehouse_http_requests_total", labels: labels).increment()
-        self.registry.makeDurationHistogram(
-            name: "gatehouse_http_request_duration_seconds", labels: labels, buckets: Self.buckets
-        ).record(ContinuousClock.now - start)
+        self.registry.makeCounter(descriptor: Self.requests, labels: labels).increment()
+        self.registry.makeDurationHistogram(descriptor: Self.duration, labels: labels, buckets: Self.buckets).record(ContinuousClock.now - start)
     }
 }

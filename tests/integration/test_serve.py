@@ -129,6 +129,12 @@ def test_metrics_graphql_and_json_logs(servers, tmp_path):
     assert 'gatehouse_http_requests_total{route="/graphql",method="POST",status="400"} 1' in m
     rss = float(re.search(r"^process_resident_memory_bytes (\S+)$", m, re.M).group(1))
     assert 1e6 < rss < 2e9
+    # Prometheus's own linter: every metric has HELP and TYPE, names and units as it wants them.
+    import subprocess
+    lint = subprocess.run(["promtool", "check", "metrics"], input=m, capture_output=True, text=True, timeout=30)
+    assert lint.returncode == 0 and not lint.stdout.strip() and not lint.stderr.strip(), lint.stdout + lint.stderr
+    for name in ["gatehouse_http_requests_total", "gatehouse_http_request_duration_seconds"]:
+        assert f"# HELP {name} " in m and f"# TYPE {name} " in m, name
     assert s.stop() == 0
     lines = [json.loads(line) for line in s.stderr.splitlines() if line.strip()]
     assert any(l["message"] == "listening" and l["level"] == "notice" for l in lines)
