@@ -18,8 +18,16 @@ struct Gatehouse: AsyncParsableCommand {
 
 /// Shared `--data-dir` option: where the server keeps its state and admin socket.
 struct DataDirOption: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "Data directory (default: \(ServerSettings.defaultDataDir)).")
-    var dataDir: String = ServerSettings.defaultDataDir
+    @Option(name: .customLong("data-dir"), help: "Data directory (default: $GATEHOUSE_DATA_DIR, else \(ServerSettings.defaultDataDir)).")
+    var explicitDataDir: String?
+
+    /// `--data-dir`, else `GATEHOUSE_DATA_DIR`, else `./gatehouse-data`: every command finds the
+    /// server's directory the same way.
+    var dataDir: String { self.explicitDataDir ?? Self.fromEnvironment ?? ServerSettings.defaultDataDir }
+
+    static var fromEnvironment: String? {
+        ProcessInfo.processInfo.environment["GATEHOUSE_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 }
 
 /// Prints a user-facing error as one line on standard error and exits with status 1.

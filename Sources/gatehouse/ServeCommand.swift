@@ -15,7 +15,7 @@ struct Serve: AsyncParsableCommand {
     )
 
     @Option(help: "Configuration file (TOML subset; see docs/configuration.md).") var config: String?
-    @Option(name: .customLong("data-dir"), help: "Data directory (default: \(ServerSettings.defaultDataDir)).") var dataDir: String?
+    @Option(name: .customLong("data-dir"), help: "Data directory (default: $GATEHOUSE_DATA_DIR, else data_dir in the config file, else \(ServerSettings.defaultDataDir)).") var dataDir: String?
     @Option(help: "Address to listen on, HOST:PORT (default: \(ServerSettings.defaultListen)).") var listen: String?
     @Option(name: .customLong("public-url"), help: "URL users reach Gatehouse at (default: derived from --listen).") var publicURL: String?
     @Option(help: "postgres://USER@HOST/DB or sqlite:PATH (default: SQLite in the data dir).") var database: String?
@@ -58,7 +58,7 @@ struct Serve: AsyncParsableCommand {
 
     func resolveSettings() throws -> ServerSettings {
         var overrides = ServerSettings.Overrides()
-        overrides.dataDir = self.dataDir
+        overrides.dataDir = self.dataDir ?? DataDirOption.fromEnvironment
         overrides.listen = self.listen
         overrides.publicURL = self.publicURL
         overrides.database = self.database

@@ -161,3 +161,26 @@ def test_config_file_with_flags_overriding(servers, tmp_path):
     assert os.path.isdir(tmp_path / "from-flag") and not os.path.exists(tmp_path / "from-config")
     s.stop()
     assert s.stderr.lstrip().startswith("{")
+
+
+def test_every_command_finds_the_data_dir_from_the_environment(servers, tmp_path):
+    """GATEHOUSE_DATA_DIR instead of --data-dir on every admin command; the flag still wins."""
+    import subprocess
+    from conftest import BIN
+    s = servers(tmp_path / "data").start()
+    env = {**os.environ, "GATEHOUSE_DATA_DIR": s.data_dir}
+    run = lambda *args, e=env: subprocess.run([BIN, *args], capture_output=True, text=True, timeout=30, env=e, cwd=str(tmp_path))
+    status = run("admin", "status", "--json")
+    assert status.returncode == 0 and json.loads(status.stdout)["users"] == 0, status.stderr
+    assert run("admin", "invite", "zoe", "--email", "zoe@example.org").returncode == 0
+    assert "zoe" in run("admin", "invitations", "list").stdout
+    assert run("audit", "verify").returncode == 0
+    # The flag wins over the environment; without either, ./gatehouse-data (absent here) is used.
+    wrong = run("admin", "status", "--data-dir", str(tmp_path / "nowhere"))
+    assert wrong.returncode != 0
+    bare = {k: v for k, v in os.environ.items() if k != "GATEHOUSE_DATA_DIR"}
+    assert run("admin", "status", e=bare).returncode != 0
+    # The help names the default once, and names the variable.
+    usage = run("admin", "status", "--help").stdout
+    assert usage.count("(default:") == 1 and "GATEHOUSE_DATA_DIR" in usage, usage
+    assert s.stop() == 0
