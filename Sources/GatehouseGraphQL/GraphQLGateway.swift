@@ -17,6 +17,12 @@ public struct GraphQLGateway: Sendable {
         public var maxDepth = 12
         /// Deepest bracket nesting ({ [ ( together) in the raw document.
         public var maxNesting = 64
+        /// Deepest selection under `__schema` or `__type`: the standard introspection query of
+        /// GraphiQL, gql and graphql-js is 13 to 15 levels of `ofType`.
+        public var maxIntrospectionDepth = 20
+        /// How many list-valued introspection fields may nest (`types { fields { args } }` is 3):
+        /// what multiplies introspection's work.
+        public var maxIntrospectionLists = 3
         public static let `default` = Limits()
         public init() {}
     }
@@ -93,9 +99,14 @@ public struct GraphQLGateway: Sendable {
         } catch {
             return .refused(Self.failure(400, "query could not be parsed", code: "GRAPHQL_PARSE_FAILED"))
         }
-        let depth = QueryLimits.depth(of: document, operationName: request.operationName)
+        let depths = QueryLimits.depths(of: document, operationName: request.operationName)
+        let depth = depths.fields
         guard depth <= self.limits.maxDepth else {
             return .refused(Self.failure(400, "query is \(depth > 1000 ? "too many" : String(depth)) levels deep; the limit is \(self.limits.maxDepth)", code: "QUERY_TOO_DEEP"))
+        }
+        guard depths.introspection <= self.limits.maxIntrospectionDepth, depths.introspectionLists <= self.limits.maxIntrospectionLists else {
+            return .refused(Self.failure(400, "introspection is \(depths.introspection > 1000 ? "too many" : String(depths.introspection)) levels deep with \(min(depths.introspectionLists, 1001)) nested lists; "
+                                         + "the limits are \(self.limits.maxIntrospectionDepth) and \(self.limits.maxIntrospectionLists) (the standard introspection query fits)", code: "QUERY_TOO_DEEP"))
         }
         return .admitted(request)
     }

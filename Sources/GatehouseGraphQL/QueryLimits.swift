@@ -59,11 +59,24 @@ enum QueryLimits {
         return deepest
     }
 
-    /// The deepest field nesting of the operation(s) in `document`, following fragment spreads.
-    /// Each fragment's depth is computed once (memoized), so shared fragments cannot make the
-    /// walk exponential; a fragment that reaches itself counts as deeper than `cap` (a cycle).
-    /// Cost is linear in the size of the document.
+    /// How deep a document's selections go, through fragments, measured three ways: the depth
+    /// of its ordinary fields (an introspection root counts as one level), the depth under an
+    /// introspection root (`__schema`, `__type`), and how many list-valued introspection fields
+    /// (`types`, `fields`, `args`, ...) nest there. Introspection walks a finite schema, and the
+    /// standard query tools send (`types { fields { args { type { ofType ... } } } }`) is 13 to 15
+    /// levels of mostly one-to-one `ofType` steps; what multiplies its work is the nesting of the
+    /// list fields, so that is what is bounded. Capped at `cap`; a fragment cycle counts as over.
+    struct Depths: Equatable {
+        var fields = 0
+        var introspection = 0
+        var introspectionLists = 0
+    }
+
     static func depth(of document: Document, operationName: String?, cap: Int = 1000) -> Int {
+        self.depths(of: document, operationName: operationName, cap: cap).fields
+    }
+
+    static func depths(of document: Document, operationName: String?, cap: Int = 1000) -> Depths {
         var walker = DepthWalker(cap: cap)
         var operations: [OperationDefinition] = []
         for definition in document.definitions {
@@ -75,32 +88,58 @@ enum QueryLimits {
                 }
             }
         }
-        var deepest = 0
+        var out = Depths()
         for operation in operations {
-            deepest = max(deepest, walker.depth(operation.selectionSet))
+            out.fields = max(out.fields, walker.depth(operation.selectionSet, .ordinary))
         }
-        return deepest
+        out.introspection = walker.introspection
+        out.introspectionLists = walker.introspectionLists
+        return out
     }
 }
 
 private struct DepthWalker {
+    /// Where a selection set sits: among ordinary fields, or under an introspection root with
+    /// this many list-valued fields above it.
+    enum Place: Hashable {
+        case ordinary
+        case introspection(lists: Int)
+    }
+
+    static let introspectionRoots: Set<String> = ["__schema", "__type"]
+    static let introspectionLists: Set<String> = ["types", "fields", "args", "inputFields", "interfaces", "possibleTypes", "enumValues", "directives"]
+
     let cap: Int
     var fragments: [String: SelectionSet] = [:]
     var memo: [String: Int] = [:]
     var visiting: Set<String> = []
+    /// The deepest introspection subtree and list nesting seen anywhere.
+    var introspection = 0
+    var introspectionLists = 0
 
     init(cap: Int) { self.cap = cap }
 
-    mutating func depth(_ set: SelectionSet) -> Int {
+    mutating func depth(_ set: SelectionSet, _ place: Place) -> Int {
         var deepest = 0
         for selection in set.selections {
             let d: Int
             if let field = selection as? Field {
-                d = 1 + (field.selectionSet.map { self.depth($0) } ?? 0)
+                switch place {
+                case .ordinary where Self.introspectionRoots.contains(field.name.value):
+                    let below = field.selectionSet.map { self.depth($0, .introspection(lists: 0)) } ?? 0
+                    self.introspection = min(max(self.introspection, 1 + below), self.cap + 1)
+                    d = 1
+                case .ordinary:
+                    d = 1 + (field.selectionSet.map { self.depth($0, .ordinary) } ?? 0)
+                case .introspection(let lists):
+                    let nested = lists + (Self.introspectionLists.contains(field.name.value) ? 1 : 0)
+                    self.introspectionLists = min(max(self.introspectionLists, nested), self.cap + 1)
+                    d = 1 + (field.selectionSet.map { self.depth($0, nested > self.cap ? place : .introspection(lists: nested)) } ?? 0)
+                }
             } else if let inline = selection as? InlineFragment {
-                d = self.depth(inline.selectionSet)
+                d = self.depth(inline.selectionSet, place)
             } else if let spread = selection as? FragmentSpread {
-                d = self.fragmentDepth(spread.name.value)
+                d = self.fragmentDepth(spread.name.value, place)
             } else {
                 d = 0
             }
@@ -109,14 +148,18 @@ private struct DepthWalker {
         return deepest
     }
 
-    mutating func fragmentDepth(_ name: String) -> Int {
-        if let known = self.memo[name] { return known }
+    mutating func fragmentDepth(_ name: String, _ place: Place) -> Int {
+        let key = "\(name)|\(place)"
+        if let known = self.memo[key] { return known }
         guard let target = self.fragments[name] else { return 0 }  // unknown: validation reports it
-        guard !self.visiting.contains(name) else { return self.cap + 1 }  // cycle
+        guard !self.visiting.contains(name) else {  // cycle
+            if case .introspection = place { self.introspection = self.cap + 1 }
+            return self.cap + 1
+        }
         self.visiting.insert(name)
-        let d = self.depth(target)
+        let d = self.depth(target, place)
         self.visiting.remove(name)
-        self.memo[name] = d
+        self.memo[key] = d
         return d
     }
 }

@@ -184,3 +184,23 @@ def test_every_command_finds_the_data_dir_from_the_environment(servers, tmp_path
     usage = run("admin", "status", "--help").stdout
     assert usage.count("(default:") == 1 and "GATEHOUSE_DATA_DIR" in usage, usage
     assert s.stop() == 0
+
+
+def test_standard_introspection_passes_and_abusive_introspection_does_not(servers, tmp_path):
+    """GraphiQL, gql and graphql-js send the standard introspection query (13-15 levels of
+    ofType); it was refused as QUERY_TOO_DEEP. graphql-core (an independent implementation)
+    writes the query and rebuilds a schema from our answer; abusive nesting is still refused."""
+    from graphql import build_client_schema, get_introspection_query, print_schema
+    s = servers(tmp_path / "data").start()
+    for descriptions in (True, False):
+        r = requests.post(s.url + "/graphql", json={"query": get_introspection_query(descriptions=descriptions)}, timeout=10)
+        assert r.status_code == 200 and "errors" not in r.json(), r.text[:500]
+        schema = build_client_schema(r.json()["data"])
+        assert "serverInfo" in print_schema(schema)
+    # Lists nested to multiply the work, or a type chain past the limit: refused before running.
+    lists = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
+    chain = "{ __type(name: \"Query\") { " + "ofType { " * 25 + "name" + " }" * 25 + " } }"
+    for query in (lists, chain):
+        r = requests.post(s.url + "/graphql", json={"query": query}, timeout=10)
+        assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_DEEP", (query[:60], r.text)
+    assert s.stop() == 0
