@@ -38,9 +38,9 @@ final class BastionConnection: @unchecked Sendable {
 
     /// Lists the whole connection under its person, so that offboarding and the periodic check
     /// close it even when it carries only port forwardings.
-    func register(userID: String) {
+    func register(userID: String, keyFingerprint: String? = nil) {
         let channel = self.channel
-        self.context.service.registry.register(.init(id: BastionSessionRegistry.connectionPrefix + self.id, userID: userID) { _ in
+        self.context.service.registry.register(.init(id: BastionSessionRegistry.connectionPrefix + self.id, userID: userID, keyFingerprint: keyFingerprint) { _ in
             // Its sessions end first and tell the person why; the connection follows a moment later.
             channel.eventLoop.scheduleTask(in: .milliseconds(250)) { channel.close(promise: nil) }
         })
@@ -160,7 +160,7 @@ final class BastionAuthDelegate: NIOSSHServerUserAuthenticationDelegate, @unchec
                     // Long enough to read the reason; a denied connection holds nothing open.
                     channel.eventLoop.scheduleTask(in: .seconds(30)) { channel.close(promise: nil) }
                 case .allowed(let grant):
-                    connection.register(userID: grant.identity.user.id)
+                    connection.register(userID: grant.identity.user.id, keyFingerprint: grant.identity.keyFingerprint)
                 }
                 responsePromise.succeed(.success)
             case .success(nil):

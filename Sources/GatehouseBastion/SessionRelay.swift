@@ -342,7 +342,7 @@ final class SessionRelay: @unchecked Sendable {
         self.recorder?.binary = self.pty == nil && Self.isFileTransfer(mode: mode, command: command) ? .summarize : .asText
         self.startedAt = NIODeadline.now()
         let loop = self.inbound.eventLoop
-        self.connection.context.service.registry.register(.init(id: record.id, userID: record.userID) { reason in
+        self.connection.context.service.registry.register(.init(id: record.id, userID: record.userID, keyFingerprint: self.grant.identity.keyFingerprint) { reason in
             loop.execute { self.terminate(reason) }
         })
         self.flushTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
@@ -495,7 +495,25 @@ extension SessionRelay {
     /// shell syntax that could run anything else: only its output is summarized in the recording.
     static func isFileTransfer(mode: String, command: String?) -> Bool {
         guard mode == "exec", let command, command.utf8.count <= 4096 else { return false }
-        guard command.hasPrefix("scp ") || command.hasPrefix("rsync --server ") else { return false }
-        return !command.unicodeScalars.contains { ";&|`$<>()\n\r\\!{}*?[]~#'\"".unicodeScalars.contains($0) || $0.value < 0x20 }
+        guard !command.unicodeScalars.contains(where: { ";&|`$<>()\n\r\\!{}*?[]~#'\"=".unicodeScalars.contains($0) || $0.value < 0x20 || $0.value > 0x7E }) else { return false }
+        let words = command.split(separator: " ").map(String.init)
+        guard let program = words.first else { return false }
+        let rest = words.dropFirst()
+        // Only the server ends of the transfers themselves: `scp -t|-f [-rpdvq] [--] PATH` (no -S,
+        // -o, -F or anything else that runs a program) and `rsync --server [--sender] -FLAGS . PATH`
+        // (no --daemon, --config or other long option).
+        switch program {
+        case "scp":
+            let flags = rest.filter { $0.hasPrefix("-") && $0 != "--" }
+            let paths = rest.filter { !$0.hasPrefix("-") }
+            return paths.count == 1 && flags.allSatisfy { $0.dropFirst().allSatisfy("rpdvqtf".contains) && $0.count > 1 }
+                && flags.contains { $0.contains("t") || $0.contains("f") }
+        case "rsync":
+            guard rest.first == "--server" else { return false }
+            let options = rest.dropFirst().filter { $0.hasPrefix("-") }
+            return options.allSatisfy { $0 == "--sender" || (!$0.hasPrefix("--") && $0.count > 1 && $0.dropFirst().allSatisfy { $0.isLetter || $0.isNumber || $0 == "." }) }
+        default:
+            return false
+        }
     }
 }

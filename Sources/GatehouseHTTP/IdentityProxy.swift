@@ -209,7 +209,11 @@ public struct IdentityProxy: Sendable {
     static func isCanonicalPath(_ path: String) -> Bool {
         let lowered = path.lowercased()
         if lowered.contains("%2e") || lowered.contains("%2f") || lowered.contains("%5c") || lowered.contains("\\") { return false }
-        return !path.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == "." || $0 == ".." }
+        // A segment's matrix parameters do not make it another name: `..;x` is `..` to Tomcat.
+        return !path.split(separator: "/", omittingEmptySubsequences: false).contains { segment in
+            let name = segment.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? segment
+            return name == "." || name == ".."
+        }
     }
 
     static func badGateway(_ app: PolicyDefinitions.App) -> Response {
@@ -259,7 +263,6 @@ public struct IdentityProxy: Sendable {
                                  nonce: Base64URL.encode(self.environment.random.bytes(12))).encode(key: self.ticketKey)
         var response = Self.redirect(target)
         response.headers[.setCookie] = "\(self.hostCookie)=\(cookie); Path=/; Max-Age=\(Int(PasskeyService.sessionLifetime)); HttpOnly; SameSite=Lax"
-            + (self.publicURL.scheme == "https" ? "; Secure" : "")
             + (self.publicURL.scheme == "https" ? "; Secure" : "")
         return response
     }

@@ -59,6 +59,8 @@ enum PageRoutes {
             r.headers[.cacheControl] = "no-cache"
             return r
         }
+        // The front door: your account, or sign-in first.
+        router.get("/") { _, _ in Response(status: .seeOther, headers: [.location: "/account"]) }
         router.get("/enroll") { _, _ in page("enroll", title: "Create your passkey", [:]) }
         router.get("/signin") { _, _ in page("signin", title: "Sign in", [:]) }
         router.get("/account") { request, _ in

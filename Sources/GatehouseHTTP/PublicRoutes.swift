@@ -37,6 +37,7 @@ public enum PublicRoutes {
         let router = Router(context: GatehouseRequestContext.self)
         router.add(middleware: RequestMetrics(registry: deps.registry))
         router.add(middleware: SecurityHeaders())
+        router.add(middleware: BrowserPages(library: try PageRoutes.library(), publicURL: deps.publicURL))
         let gateway = try GraphQLGateway()
         let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
 

@@ -78,8 +78,8 @@ public struct BastionService: Sendable {
         let identity = Identity(user: user, keyFingerprint: keyFingerprint)
         var access = self.decide(identity: identity, certificates: found.certificates, userName: userName, host: found.host, source: source, sourceAddress: sourceAddress, now: now)
         if found.owners > 1 {
-            // Issuance takes a public key without proof of possession, so one person can have
-            // another's key certified: such a key identifies nobody.
+            // Issuance now needs proof of possession, but certificates issued before it did not:
+            // a key certified to two people identifies nobody.
             access = .denied(identity, message: "this key is certified for more than one Gatehouse user; make a new key and sign in again")
         }
         if case .denied(_, let message) = access {
@@ -418,15 +418,31 @@ public struct BastionService: Sendable {
         let live = self.registry.live
         guard !live.isEmpty else { return }
         let users = Set(live.map(\.userID))
-        let inactive = try await self.environment.store.read { tx in
+        let keys = Set(live.compactMap { entry in entry.keyFingerprint.map { KeyOwner(user: entry.userID, key: $0) } })
+        let (inactive, cut) = try await self.environment.store.read { tx -> ([String: String], Set<KeyOwner>) in
             var out: [String: String] = [:]
             for id in users {
                 let user = try await tx.user(id: id)
                 if user?.status != .active { out[id] = user.map { "\($0.username) is \($0.status.rawValue)" } ?? "the account is gone" }
             }
-            return out
+            // A key whose every certificate for this person was revoked (the sign-in that got
+            // them was ended, or the account recovered) holds no session open either.
+            var revoked: Set<KeyOwner> = []
+            for owner in keys where out[owner.user] == nil {
+                let mine = try await tx.sshCertificates(keyFingerprint: owner.key).filter { $0.userID == owner.user && $0.kind == "user" }
+                if !mine.isEmpty, mine.allSatisfy({ $0.revokedAt != nil }) { revoked.insert(owner) }
+            }
+            return (out, revoked)
         }
         for (id, reason) in inactive { self.registry.end(userID: id, reason: reason) }
+        for entry in live where entry.keyFingerprint.map({ cut.contains(KeyOwner(user: entry.userID, key: $0)) }) == true {
+            self.registry.end(id: entry.id, reason: "the certificate this session was opened with was revoked")
+        }
+    }
+
+    struct KeyOwner: Hashable {
+        let user: String
+        let key: String
     }
 
     public func sessions(liveOnly: Bool, limit: Int) async throws -> [BastionSessionRecord] {

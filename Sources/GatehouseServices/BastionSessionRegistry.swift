@@ -8,12 +8,16 @@ public final class BastionSessionRegistry: Sendable {
     public struct Entry: Sendable {
         public let id: String
         public let userID: String
+        /// The key the person authenticated with: the session ends when every certificate of that
+        /// key is revoked (a session cut, a recovery on another replica), not only at offboarding.
+        public let keyFingerprint: String?
         /// Ends the session (on its own event loop) with `reason` shown to the person and recorded.
         public let end: @Sendable (_ reason: String) -> Void
 
-        public init(id: String, userID: String, end: @escaping @Sendable (_ reason: String) -> Void) {
+        public init(id: String, userID: String, keyFingerprint: String? = nil, end: @escaping @Sendable (_ reason: String) -> Void) {
             self.id = id
             self.userID = userID
+            self.keyFingerprint = keyFingerprint
             self.end = end
         }
     }

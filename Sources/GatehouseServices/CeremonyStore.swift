@@ -52,11 +52,18 @@ public final class CeremonyStore: Sendable {
             for (id, entry) in self.entries where entry.expiresAt <= now { _ = self.remove(id) }
         }
 
-        /// Removes the oldest ceremony of the owner holding the most.
+        /// Removes the oldest ceremony of the owner holding the most; among owners holding as
+        /// many, the one whose oldest ceremony is oldest (never an order an attacker could pick
+        /// by choosing addresses).
         mutating func evictFromHeaviest() {
-            guard let heaviest = self.byOwner.max(by: { $0.value.count < $1.value.count || ($0.value.count == $1.value.count && $0.key > $1.key) }),
-                  let oldest = heaviest.value.first else { return }
-            _ = self.remove(oldest)
+            var chosen: (id: String, count: Int, expires: Date)? = nil
+            for (_, ids) in self.byOwner {
+                guard let first = ids.first, let entry = self.entries[first] else { continue }
+                if chosen == nil || ids.count > chosen!.count || (ids.count == chosen!.count && entry.expiresAt < chosen!.expires) {
+                    chosen = (first, ids.count, entry.expiresAt)
+                }
+            }
+            if let chosen { _ = self.remove(chosen.id) }
         }
     }
 

@@ -349,10 +349,9 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
         self.revokeGrants(reason: reason, at: time) { $0.userID == userID }
     }
 
-    func revokeOIDCGrants(sessionHash: String, reason: String, at time: Date) async throws -> [String] {
-        let ids = self.state.oidcGrants.values.filter { $0.revokedAt == nil && $0.sessionHash == sessionHash }.map(\.id)
-        _ = self.revokeGrants(reason: reason, at: time) { $0.sessionHash == sessionHash }
-        return ids.sorted()
+    func revokeOIDCGrants(sessionHash: String, reason: String, at time: Date) async throws -> (revoked: Int, all: [String]) {
+        let revoked = self.revokeGrants(reason: reason, at: time) { $0.sessionHash == sessionHash }
+        return (revoked, self.state.oidcGrants.values.filter { $0.sessionHash == sessionHash }.map(\.id).sorted())
     }
 
     func revokeIssued(grantIDs: [String], at time: Date) async throws -> IssuedUnderGrants {

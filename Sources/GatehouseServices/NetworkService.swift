@@ -78,6 +78,7 @@ public final class NetworkService: Sendable {
                     guard let current = try await tx.user(id: user.id), current.status == .active else {
                         throw GatehouseError(.forbidden, "the account is not active")
                     }
+                    try await SessionCut.requireLiveGrant(grantID, in: tx, at: now)
                     let live = try await tx.networkDevices(userID: user.id, liveAt: now)
                     guard live.count < limit else {
                         throw GatehouseError(.conflict, "\(user.username) already has \(live.count) devices on the network (the limit); remove one with gatehouse wg remove")

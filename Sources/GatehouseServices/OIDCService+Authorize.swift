@@ -239,6 +239,12 @@ extension OIDCService {
         let env = self.environment
         let user = signedIn.user, session = signedIn.session
         let denial = self.policyDenial(user: user, clientID: client.id, sourceAddress: source, lastStepUp: session.steppedUpAt)
+        // The policy may have taken a scope out of the device flow since the code was started.
+        do {
+            try self.checkGatehouseScopes(try Scope.parse(record.scope), clientID: client.id, deviceFlow: true)
+        } catch {
+            return .denied(reason: "device sign-in no longer allows what this device asks for (\(error.description)); start again on the device")
+        }
         let lifetimes = self.lifetimes
         let grantID = Identifier.make(using: env.random)
         return try await env.store.commit { tx in

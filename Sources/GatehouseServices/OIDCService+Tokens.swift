@@ -61,7 +61,7 @@ extension OIDCService {
             guard let view = try await tx.oidcToken(hash: hash), view.token.kind == .authorizationCode, view.grant.clientID == client.id else { throw Self.invalidGrant }
             if view.token.usedAt != nil {
                 // RFC 6749 §4.1.2, OAuth 2.1 §4.1.3: a second use revokes everything the first issued.
-                _ = try await tx.revokeOIDCGrant(id: view.grant.id, reason: "code_reuse", at: now)
+                try await SessionCut.revokeGrant(id: view.grant.id, reason: "code_reuse", in: tx, at: now)
                 return Change(.replayed, event: self.replayEvent(view, client: client, kind: "authorization_code", now: now, requestID: requestID, sourceAddress: sourceAddress))
             }
             guard view.isActive(at: now) else { throw Self.invalidGrant }
@@ -90,12 +90,12 @@ extension OIDCService {
             if view.token.usedAt != nil && view.grant.revokedAt == nil {
                 // Rotation means a refresh token works once; a second presentation means two
                 // parties hold it. End the family (RFC 9700 §4.14.2).
-                _ = try await tx.revokeOIDCGrant(id: view.grant.id, reason: "refresh_reuse", at: now)
+                try await SessionCut.revokeGrant(id: view.grant.id, reason: "refresh_reuse", in: tx, at: now)
                 return Change(.replayed, event: self.replayEvent(view, client: client, kind: "refresh_token", now: now, requestID: requestID, sourceAddress: sourceAddress))
             }
             guard view.isActive(at: now) else { throw Self.invalidGrant }
             guard self.grantStillAllowed(user: view.user, clientID: client.id) else {
-                _ = try await tx.revokeOIDCGrant(id: view.grant.id, reason: "policy", at: now)
+                try await SessionCut.revokeGrant(id: view.grant.id, reason: "policy", in: tx, at: now)
                 return Change(.refused, event: AuditEvent(code: .oidcDenied, time: now, actor: "user:\(view.user.username)", subject: "client:\(client.id)", outcome: .denied,
                                                           reason: "the policy no longer allows this client; grant revoked", requestID: requestID, sourceAddress: sourceAddress,
                                                           details: ["grant": view.grant.id]))
@@ -148,7 +148,7 @@ extension OIDCService {
             let view = OIDCTokenView(token: OIDCTokenRecord(hash: hash, kind: .deviceCode, grantID: grantID, createdAt: current.createdAt, expiresAt: current.expiresAt), grant: grant, user: user)
             guard try await tx.consumeDeviceAuthorization(deviceCodeHash: hash) else {
                 // Redeemed already (or concurrently): whoever holds a second copy must not win.
-                _ = try await tx.revokeOIDCGrant(id: grantID, reason: "device_code_reuse", at: now)
+                try await SessionCut.revokeGrant(id: grantID, reason: "device_code_reuse", in: tx, at: now)
                 return Change(.replayed, event: self.replayEvent(view, client: client, kind: "device_code", now: now, requestID: requestID, sourceAddress: sourceAddress))
             }
             guard grant.isLive(at: now), user.status == .active else { throw Self.invalidGrant }
@@ -244,6 +244,14 @@ extension OIDCService {
         return BearerCaller(user: view.user, scopes: scopes, authTime: view.grant.authTime, grantID: view.grant.id)
     }
 
+    /// A token's scope as it can be used now: less any of Gatehouse's own its client may no
+    /// longer hold (what introspection reports, as authenticateBearer enforces).
+    func usableScope(_ view: OIDCTokenView) -> String {
+        let allowed = self.gatehouseScopes(for: view.grant.clientID)
+        return view.scope.split(separator: " ").filter { word in Scope(rawValue: String(word)).map { !$0.reachesGatehouse || allowed.contains($0) } ?? true }
+            .joined(separator: " ")
+    }
+
     /// OIDC Core §5.3: claims about the user behind a live access token, per its scopes.
     public func userinfo(accessToken: String) async throws -> [String: UserinfoValue] {
         guard let view = try await self.activeAccessToken(accessToken) else { throw OAuthError(.invalidToken, "the access token is invalid, expired or revoked") }
@@ -293,7 +301,7 @@ extension OIDCService {
         // A refresh token is the business of the client it was issued to alone.
         if kind == .refreshToken && view.grant.clientID != caller.id { return ["active": .bool(false)] }
         return [
-            "active": .bool(true), "scope": .string(view.scope), "client_id": .string(view.grant.clientID), "username": .string(view.user.username.rawValue),
+            "active": .bool(true), "scope": .string(self.usableScope(view)), "client_id": .string(view.grant.clientID), "username": .string(view.user.username.rawValue),
             "token_type": .string(kind == .accessToken ? "Bearer" : "refresh_token"), "exp": .int(Int(view.token.expiresAt.timeIntervalSince1970)),
             "iat": .int(Int(view.token.createdAt.timeIntervalSince1970)), "sub": .string(view.user.id), "aud": .string(view.grant.clientID), "iss": .string(self.issuer),
         ]
@@ -316,7 +324,7 @@ extension OIDCService {
         try await env.store.commit { tx in
             let now = env.time.now()
             if kind == .refreshToken {
-                _ = try await tx.revokeOIDCGrant(id: view.grant.id, reason: "revoked", at: now)
+                try await SessionCut.revokeGrant(id: view.grant.id, reason: "revoked", in: tx, at: now)
             } else {
                 _ = try await tx.revokeOIDCToken(hash: hash, at: now)
             }

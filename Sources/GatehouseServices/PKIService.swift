@@ -388,6 +388,7 @@ public final class PKIService: Sendable {
                     throw GatehouseError(.unauthenticated, "host \(enrollment.host) was re-enrolled; its earlier agent identity obtains nothing")
                 }
             }
+            try await SessionCut.requireLiveGrant(grantID, in: tx, at: now)
             try await tx.insertPKICertificate(record)
             return Change((), event: AuditEvent(
                 code: .pkiCertificateIssued, time: now, actor: requester, subject: "x509:\(record.serial)", requestID: requestID, sourceAddress: sourceAddress,

@@ -102,13 +102,15 @@ public struct PasskeyService: Sendable {
                 user = existing
                 var removed = 0
                 for old in try await tx.credentials(userID: user.id) where try await tx.deleteCredential(id: old.id, userID: user.id) { removed += 1 }
-                let ended = try await tx.revokeSessions(userID: user.id, at: now)
-                // The recovery link already cut everything; whatever a race let through since goes too.
-                let grants = try await tx.revokeOIDCGrants(userID: user.id, reason: "recovered", at: now)
+                // The recovery link already cut everything when it was issued; a link issued by an
+                // older version did not, so the same cut runs again here (the link itself aside).
+                var details = ["invitation": invitationID, "passkeys_removed": String(removed)]
+                for hook in OffboardingService.defaultHooks where !(hook is InvitationOffboardingHook) {
+                    details[hook.name] = String(try await hook.revoke(user: user, in: tx, at: now))
+                }
+                details["sessions_ended"] = details.removeValue(forKey: "sessions")
                 recovered = AuditEvent(code: .userRecovered, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)",
-                                       requestID: requestID, sourceAddress: sourceAddress,
-                                       details: ["invitation": invitationID, "passkeys_removed": String(removed), "sessions_ended": String(ended),
-                                                 "grants_revoked": String(grants)])
+                                       requestID: requestID, sourceAddress: sourceAddress, details: details)
             } else {
                 if try await tx.user(named: invitation.username) != nil { throw GatehouseError(.conflict, "user \(invitation.username) already exists") }
                 user = User(id: userID, username: invitation.username, email: invitation.email, role: invitation.role, status: .active, createdAt: now)

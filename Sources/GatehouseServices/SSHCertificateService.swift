@@ -117,6 +117,7 @@ public struct SSHCertificateService: Sendable {
                 // orders this with offboarding, so a certificate is either revoked by it or refused.
                 try await tx.lockAccountChanges()
                 guard try await tx.user(id: user.id)?.status == .active else { throw GatehouseError(.unauthenticated, "this account is not active") }
+                try await SessionCut.requireLiveGrant(grantID, in: tx, at: now)
                 try await tx.insertSSHCertificate(record)
                 return Change((), event: AuditEvent(
                     code: .sshCertificateIssued, time: now, actor: "user:\(user.username)", subject: "ssh-cert:\(serial)", requestID: requestID, sourceAddress: sourceAddress,

@@ -184,8 +184,9 @@ public protocol StoreWriter: StoreReader {
     func revokeOIDCGrant(id: String, reason: String, at time: Date) async throws -> Bool
     /// Revokes every live grant of a user; returns how many.
     func revokeOIDCGrants(userID: String, reason: String, at time: Date) async throws -> Int
-    /// Revokes every live grant opened from a sign-in session; returns their ids.
-    func revokeOIDCGrants(sessionHash: String, reason: String, at time: Date) async throws -> [String]
+    /// Revokes every live grant opened from a sign-in session; returns how many it revoked and
+    /// the ids of every grant of that session, revoked before or now.
+    func revokeOIDCGrants(sessionHash: String, reason: String, at time: Date) async throws -> (revoked: Int, all: [String])
     /// Revokes every live SSH certificate, X.509 certificate and WireGuard device issued under
     /// one of these grants.
     func revokeIssued(grantIDs: [String], at time: Date) async throws -> IssuedUnderGrants

@@ -123,11 +123,11 @@ extension SQLTransaction {
         try await self.revokeGrants(reason: reason, at: time, "user_id = \(bind: userID)")
     }
 
-    func revokeOIDCGrants(sessionHash: String, reason: String, at time: Date) async throws -> [String] {
-        try await self.db.raw("""
-            UPDATE oidc_grants SET revoked_at = \(bind: Self.millis(time)), revoked_reason = \(bind: reason)
-            WHERE revoked_at IS NULL AND session_hash = \(bind: sessionHash) RETURNING id
-            """).all().map { try $0.decode(column: "id", as: String.self) }.sorted()
+    func revokeOIDCGrants(sessionHash: String, reason: String, at time: Date) async throws -> (revoked: Int, all: [String]) {
+        let revoked = try await self.revokeGrants(reason: reason, at: time, "session_hash = \(bind: sessionHash)")
+        let all = try await self.db.raw("SELECT id FROM oidc_grants WHERE session_hash = \(bind: sessionHash) ORDER BY id").all()
+            .map { try $0.decode(column: "id", as: String.self) }
+        return (revoked, all)
     }
 
     func revokeOIDCGrants(clientID: String, reason: String, at time: Date) async throws -> Int {

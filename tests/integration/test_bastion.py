@@ -314,6 +314,32 @@ def start_session(bastion, command, key=None):
     return proc
 
 
+def test_signing_out_ends_the_bastion_sessions_of_the_certificates_it_obtained(bastion, tmp_path):
+    """A session cut revokes the certificates obtained through it; a live bastion session opened
+    with such a certificate ends too (checked every half second, on every replica)."""
+    provider = bastion.provider
+    carol = provider.member("carol", "carol@example.org")
+    key, public = keypair(str(tmp_path), "carol")
+    r = issue(provider, access_token(provider, browser=carol), public)
+    assert r.status_code == 201, r.text
+    with open(key + "-cert.pub", "w") as f:
+        f.write(r.json()["certificate"] + "\n")
+    carols = start_session(bastion, "echo started; sleep 60", key=key)
+    admins = start_session(bastion, "echo started; sleep 60")
+    try:
+        out = carol.post(provider.url + "/api/session/signout", json={}, timeout=10)
+        assert out.status_code == 204, out.text
+        began = time.monotonic()
+        carols.wait(timeout=10)
+        assert time.monotonic() - began < 5
+        assert b"revoked" in carols.stderr.read()
+        assert admins.poll() is None  # someone else's session goes on
+    finally:
+        for p in (carols, admins):
+            if p.poll() is None:
+                p.kill()
+
+
 def test_offboarding_ends_live_sessions_within_a_second(bastion, tmp_path):
     provider = bastion.provider
     carol = provider.member("carol", "carol@example.org")

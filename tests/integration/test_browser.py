@@ -81,13 +81,13 @@ def test_enroll_sign_out_sign_in_second_passkey_and_offboarding(servers, tmp_pat
 
     # After sign-in the page goes only to a path on this origin: a TAB or newline that the
     # browser strips (turning "/\t/evil.example/" into "//evil.example/") is refused.
-    for hostile in ["/%09/evil.example/", "/%0A/evil.example/", "/%5C/evil.example/"]:
+    for hostile in ["/%09/evil.example/", "/%0A/evil.example/", "/%5C/evil.example/", "/.//evil.example/", "/a/..//evil.example/x"]:
         browser.find_element(By.ID, "signout").click()
         wait_for_path(browser, "/signin")
         browser.get(f"{base}/signin?return_to={hostile}")
         browser.find_element(By.ID, "signin").click()
         wait_for_path(browser, "/account")
-        assert browser.current_url.startswith(base + "/"), (hostile, browser.current_url)
+        assert browser.current_url.startswith(base + "/") and "evil.example" not in browser.current_url.split("/")[2], (hostile, browser.current_url)
 
     # Add a second passkey on another authenticator, then sign in with that one alone.
     browser.execute_cdp_cmd("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": first})

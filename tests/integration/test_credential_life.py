@@ -312,3 +312,28 @@ def test_repeated_anonymous_failures_are_counted_not_each_logged(servers, tmp_pa
     summary = next(e for e in after if e["code"] == "audit.failures_aggregated" and e["details"]["code"] == "signin.failed")
     assert summary["source"] == "127.0.0.1" and summary["outcome"] == "denied" and summary["details"]["reason"], summary
     assert gatehouse("audit", "verify", "--data-dir", server.data_dir).returncode == 0
+
+
+def test_a_grant_revoked_first_still_takes_its_certificates_along(provider, tmp_path):
+    """The review's bypass: revoke the CLI's own refresh token (a public client may), so the
+    grant is already revoked when the session is cut, and the certificates it obtained were
+    never revoked. Revoking a grant now revokes what was issued under it, by any path."""
+    carol = provider.member("carol", "carol@example.org")
+    cli = cli_tokens(provider, carol)
+    r, _ = certificate(provider, cli["access_token"], str(tmp_path), "laptop")
+    assert r.status_code == 201
+    cert = r.json()["certificate"]
+    r = requests.post(provider.url + "/oauth2/revoke", data={"token": cli["refresh_token"], "client_id": "gatehouse-cli"}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert revoked_by_krl(provider, str(tmp_path), cert)
+    # And a second CLI whose grant was revoked by refresh reuse, then the session cut: same.
+    cli = cli_tokens(provider, carol)
+    r, _ = certificate(provider, cli["access_token"], str(tmp_path), "second")
+    cert = r.json()["certificate"]
+    assert refresh(provider, cli["refresh_token"]).status_code == 200
+    assert refresh(provider, cli["refresh_token"]).status_code == 400  # reuse: the grant is revoked
+    assert revoked_by_krl(provider, str(tmp_path), cert)
+    out = carol.post(provider.url + "/api/session/signout", json={}, timeout=10)
+    assert out.status_code == 204
+    signed_out = audit(provider, "signin.signed_out")[-1]
+    assert signed_out["details"]["grants_revoked"] == "0" and signed_out["details"]["ssh_certificates"] == "0", signed_out

@@ -485,7 +485,7 @@ def test_websockets_pass_through_the_proxy_for_allowed_users_only(provider):
     # Dot-segments and encoded dots or slashes are not upgraded under chat's rule (the same 400
     # as over plain HTTP), and the upstream never sees the handshake.
     seen.clear()
-    for path in ["/chat/../secret/ws", "/chat/%2e%2e/secret/ws", "/chat/%2E%2E/secret/ws", "/chat/.%2e/secret/ws", "/chat/a%2fb", "/chat/./ws"]:
+    for path in ["/chat/../secret/ws", "/chat/%2e%2e/secret/ws", "/chat/%2E%2E/secret/ws", "/chat/.%2e/secret/ws", "/chat/a%2fb", "/chat/./ws", "/chat/..;x/secret/ws"]:
         with pytest.raises(InvalidStatus) as refused:
             connect(f"ws://127.0.0.1:{provider.server.port}{path}", additional_headers={"Cookie": cookie})
         assert refused.value.response.status_code == 400, (path, refused.value.response.status_code)

@@ -69,7 +69,9 @@ enum PageAssets {
           if (to.length > 2048 || !/^\/(?![\/\\])[\x21-\x7e]*$/.test(to) || to.includes("\\")) return "/account";
           try {
             const url = new URL(to, location.origin);
-            return url.origin === location.origin ? url.pathname + url.search + url.hash : "/account";
+            // A normalised path can begin with "//" ("/.//evil.example"), which location.assign
+            // would read as another host: refused, like any other origin.
+            return url.origin === location.origin && !url.pathname.startsWith("//") ? url.pathname + url.search + url.hash : "/account";
           } catch (e) { return "/account"; }
         }
         const actions = {
@@ -99,8 +101,18 @@ enum PageAssets {
           async "revoke-session"(el) { await post("/api/sessions/revoke", { id: el.dataset.id }); location.reload(); },
           async signout() { await post("/api/session/signout"); location.assign("/signin"); },
         };
+        // The browser's own WebAuthn errors, in words a person can act on.
+        function explain(e) {
+          if (e && (e.name === "NotAllowedError" || e.name === "AbortError")) {
+            return "No passkey was used: the request was cancelled or timed out, or no passkey on this device belongs to this account "
+              + "(or the account is not active). Try again, try another device, or ask an administrator for a recovery link.";
+          }
+          if (e && e.name === "InvalidStateError") return "This authenticator already holds a passkey for this account.";
+          if (e && e.name === "SecurityError") return "Passkeys do not work at this address; open Gatehouse at its public address.";
+          return (e && e.message) || String(e);
+        }
         async function run(name, el) {
-          try { await actions[name](el); } catch (e) { say(e.message || String(e), true); }
+          try { await actions[name](el); } catch (e) { say(explain(e), true); }
         }
         document.addEventListener("click", e => {
           const el = e.target.closest("button[data-action]");
