@@ -119,6 +119,13 @@ def test_enroll_sign_out_sign_in_second_passkey_and_offboarding(servers, tmp_pat
     WebDriverWait(browser, 15).until(lambda d: "not registered here" in status(d), message=lambda: status(browser))
     assert browser.find_element(By.ID, "status").get_attribute("class") == "error"
     assert bobs
+    # By name: the browser finds no passkey for the account (decoys only) and says so in words,
+    # not with its raw WebAuthn error.
+    browser.get(f"{base}/signin")
+    browser.find_element(By.ID, "username").send_keys("bob")
+    browser.find_element(By.ID, "signin").click()
+    WebDriverWait(browser, 20).until(lambda d: "No passkey was used" in status(d), message=lambda: status(browser))
+    assert "ask an administrator for a recovery link" in status(browser)
 
 
 def test_oidc_sign_in_consent_and_device_approval_in_the_browser(servers, tmp_path, browser):

@@ -204,3 +204,30 @@ def test_standard_introspection_passes_and_abusive_introspection_does_not(server
         r = requests.post(s.url + "/graphql", json={"query": query}, timeout=10)
         assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_DEEP", (query[:60], r.text)
     assert s.stop() == 0
+
+
+def test_a_browser_finds_its_way_in(servers, tmp_path):
+    """`/` leads to the account page (or sign-in), an unknown path is a styled page, and a page
+    visited under another host name than the public URL's (127.0.0.1 for localhost, where
+    passkeys cannot work) is sent to the public URL. API clients keep their plain answers."""
+    s = servers(tmp_path / "data").start()
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    local = f"http://localhost:{s.port}"
+    r = requests.get(local + "/", headers=html, allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and r.headers["Location"] == "/account", r.status_code
+    r = requests.get(local + "/", headers=html, timeout=10)
+    assert r.url.endswith("/signin") and "<h1>" in r.text
+    r = requests.get(local + "/no/such/page", headers=html, timeout=10)
+    assert r.status_code == 404 and "There is no page here" in r.text and r.headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+    # The same over 127.0.0.1: sent to the public URL, path and query kept; never a host from the request.
+    r = requests.get(s.url + "/signin?return_to=/account", headers=html, allow_redirects=False, timeout=10)
+    assert r.status_code == 308 and r.headers["Location"] == local + "/signin?return_to=/account", r.headers
+    r = requests.get(s.url + "/signin", headers={**html, "Host": "evil.example"}, allow_redirects=False, timeout=10)
+    assert r.status_code == 308 and r.headers["Location"].startswith(local + "/"), r.headers
+    # API clients and non-page paths are untouched.
+    assert requests.get(s.url + "/healthz", timeout=10).status_code == 200
+    r = requests.get(s.url + "/no/such/page", timeout=10)
+    assert r.status_code == 404 and "There is no page here" not in r.text
+    assert requests.post(s.url + "/graphql", json={"query": "{ serverInfo { name } }"}, timeout=10).status_code == 200
+    assert s.stop() == 0
