@@ -339,7 +339,7 @@ final class SessionRelay: @unchecked Sendable {
             return
         }
         // Only a file transfer's output is summarized (its input, like every session's, is kept).
-        self.recorder?.binary = self.pty == nil && Self.isFileTransfer(mode: mode, command: command) ? .summarize : .asText
+        self.recorder?.binary = self.pty != nil ? .asText : Self.isFileTransfer(mode: mode, command: command) ? .summarize : .summarizeBulk
         self.startedAt = NIODeadline.now()
         let loop = self.inbound.eventLoop
         self.connection.context.service.registry.register(.init(id: record.id, userID: record.userID, keyFingerprint: self.grant.identity.keyFingerprint) { reason in

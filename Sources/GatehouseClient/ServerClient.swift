@@ -359,6 +359,13 @@ public struct ServerClient: Sendable {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         guard (200..<300).contains(response.status.code) else {
+            // A bearer token the server no longer takes: say what that means for the person.
+            if response.status.code == 401, bearer != nil {
+                throw GatehouseError(.unauthenticated, "the server no longer accepts this sign-in (you signed out or revoked it, or the account was locked, recovered or offboarded); run gatehouse login")
+            }
+            if response.status.code == 403, bearer != nil, (try? decoder.decode(APIErrorBody.self, from: bytes))?.error.code == "insufficient_scope" {
+                throw GatehouseError(.forbidden, "this sign-in does not carry what that needs (a device sign-in gets no SSH, certificate or network access unless the policy allows it); run gatehouse login with a browser")
+            }
             if let oauth = try? decoder.decode(OAuthErrorBody.self, from: bytes) {
                 throw OAuthRefusal(code: oauth.error, message: oauth.errorDescription ?? oauth.error)
             }

@@ -61,6 +61,10 @@ public struct RoleName: Sendable, Hashable, Codable, CustomStringConvertible {
     public static let admin = RoleName(uncheckedStored: "admin")
     /// The role an invitation carries when none is named.
     public static let member = RoleName(uncheckedStored: "member")
+    /// The account roles: what a person is to Gatehouse itself (an administrator, with a shorter
+    /// idle timeout, or a member). What a person may reach is the policy's business: its
+    /// `group` and `role` blocks name people as members.
+    public static let accountRoles: [RoleName] = [.admin, .member]
 
     public init(validating text: String) throws(GatehouseError) {
         let bytes = Array(text.utf8)

@@ -77,19 +77,20 @@ public final class RecordingWriter {
         guard !data.isEmpty else { return }
         precondition(!self.sealed)
         let valid = Self.isValidUTF8(data)
-        if !valid, binary == .summarize, kind == .output {
+        let small = data.count <= Self.textualInputLimit
+        if !valid, kind == .output, binary == .summarize || (binary == .summarizeBulk && !small) {
             let runs = Self.printableRuns(data, minimum: 8)
             let summary = "binary output, \(data.count) bytes" + (runs.isEmpty ? "" : "; text in it: " + runs.joined(separator: " | "))
             self.append(RecordingEvent(time: time, kind: .marker, data: summary))
             return
         }
-        if !valid, kind == .input {
-            // Typed input comes in small chunks: its text too, so a reader sees the command. A
-            // bulk upload's chunks are kept as their exact bytes alone.
-            if data.count <= Self.textualInputLimit {
-                self.append(RecordingEvent(time: time, kind: .input, data: String(decoding: data, as: UTF8.self)))
+        if !valid, kind == .input || small {
+            // Typed input and short output come in small chunks: their text too, so a reader sees
+            // the command or what it printed. A bulk upload's chunks are kept as their exact bytes alone.
+            if small {
+                self.append(RecordingEvent(time: time, kind: kind, data: String(decoding: data, as: UTF8.self)))
             }
-            self.append(RecordingEvent(time: time, kind: .marker, data: Self.exactInputPrefix + Data(data).base64EncodedString()))
+            self.appendExact(kind, data, at: time)
             return
         }
         self.pending += Array("[\(Self.formatTime(time)),\"\(kind.rawValue)\",".utf8)
@@ -102,16 +103,30 @@ public final class RecordingWriter {
         self.pending.append(0x0A)
     }
 
-    /// What to do with output bytes that are not UTF-8 (input is always kept whole).
+    /// What to do with output bytes that are not UTF-8 (input is always kept whole). Whatever
+    /// the mode, a chunk of up to 4 KiB (what a command prints) is kept as text and exact bytes.
     public enum BinaryHandling: Sendable {
-        /// Keep them as text (U+FFFD for what is not UTF-8): every session but a file transfer.
+        /// Keep larger chunks as text too (U+FFFD for what is not UTF-8): terminal sessions.
         case asText
-        /// Record their size and the printable text in them: the output of scp and rsync.
+        /// Record a larger chunk's size and the printable text in it: bulk output of a session
+        /// without a terminal (`cat FILE`, a pipe).
+        case summarizeBulk
+        /// Record every chunk's size and the printable text in it: the output of scp and rsync.
         case summarize
     }
 
     /// How a marker carrying the exact bytes of an input chunk that is not UTF-8 begins.
     public static let exactInputPrefix = "input bytes (base64): "
+    /// The same for a short output chunk.
+    public static let exactOutputPrefix = "output bytes (base64): "
+
+    /// A marker with a chunk's exact bytes in base64, written straight into the pending frame
+    /// (base64 needs no JSON escaping: this is the bulk-upload path, so it must be cheap).
+    private func appendExact(_ kind: RecordingEvent.Kind, _ data: UnsafeBufferPointer<UInt8>, at time: Double) {
+        self.pending += Array("[\(Self.formatTime(time)),\"m\",\"\(kind == .input ? Self.exactInputPrefix : Self.exactOutputPrefix)".utf8)
+        self.pending += Data(buffer: data).base64EncodedData()
+        self.pending += [0x22, 0x5D, 0x0A]
+    }
     /// Input chunks that are not UTF-8 up to this size are also recorded as text.
     public static let textualInputLimit = 4096
 

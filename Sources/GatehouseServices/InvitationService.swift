@@ -76,7 +76,11 @@ public struct InvitationService: Sendable {
     public func invite(
         username: Username, email: EmailAddress?, role: RoleName, actor: String, requestID: String? = nil, sourceAddress: String? = nil
     ) async throws -> Issued {
-        try await self.issue(kind: .invite, username: username, actor: actor, requestID: requestID, sourceAddress: sourceAddress) { tx in
+        guard RoleName.accountRoles.contains(role) else {
+            throw GatehouseError(.invalidInput, "the role is the account's role in Gatehouse itself: admin or member (not \(role.rawValue.prefix(64))). "
+                                 + "What a person may reach comes from the policy: list them in a group or role there (members = [...])")
+        }
+        return try await self.issue(kind: .invite, username: username, actor: actor, requestID: requestID, sourceAddress: sourceAddress) { tx in
             if try await tx.user(named: username) != nil { throw GatehouseError(.conflict, "user \(username) already exists") }
             return (email, role, Self.inviteLifetime, [])
         }

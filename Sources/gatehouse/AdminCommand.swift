@@ -50,7 +50,7 @@ struct Admin: AsyncParsableCommand {
         @OptionGroup var options: DataDirOption
         @Argument(help: "Username: a-z, 0-9, '.', '_' and '-', starting with a letter.") var username: String
         @Option(help: "E-mail address.") var email: String
-        @Option(help: "Role to grant on enrollment (default: member).") var role: String?
+        @Option(help: "The account's role in Gatehouse itself: admin or member (default: member). What they may reach comes from the policy's groups and roles.") var role: String?
 
         /// Words that name what to do with invitations, not people: `admin invite revoke` was read
         /// as inviting someone called "revoke".

@@ -4,6 +4,7 @@ import GatehouseClient
 import GatehouseCore
 import GatehouseHostNetwork
 import GatehousePKI
+import X509
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -152,7 +153,12 @@ struct Agent: AsyncParsableCommand {
 
                     """
                 try self.paths.write((self.sshdConfigDir as NSString).appendingPathComponent("50-gatehouse.conf"), Data(dropIn.utf8))
-                if state.mtlsURL != nil { print("Mutual-TLS identity spiffe://.../gatehouse/agent/\(joined.host) in \(self.paths.path("agent.pem")), server \(state.mtlsURL!).") }
+                if state.mtlsURL != nil {
+                    // The identity the certificate really carries (with the server's trust domain).
+                    let leaf = joined.agentCertificate.flatMap { $0.components(separatedBy: "-----END CERTIFICATE-----").first.map { $0 + "-----END CERTIFICATE-----" } }
+                    let identity = leaf.flatMap { try? Certificate(pemEncoded: $0) }.flatMap { Authority.names(of: $0).uris.first } ?? "gatehouse/agent/\(joined.host)"
+                    print("Mutual-TLS identity \(identity) in \(self.paths.path("agent.pem")), server \(state.mtlsURL!).")
+                }
                 print("Joined as \(joined.host): host certificate for \(joined.principals.joined(separator: ", ")) until \(ISO8601DateFormatter().string(from: joined.validBefore)).")
                 print("Reload sshd to apply \((self.sshdConfigDir as NSString).appendingPathComponent("50-gatehouse.conf")); keep `gatehouse agent run` running.")
             } catch {

@@ -184,8 +184,11 @@ struct Login: AsyncParsableCommand {
             if let bastion = authorities.bastion, !patterns.isEmpty {
                 let alias = "gatehouse-bastion"
                 let bastionHost = bastion.host.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") }) ? bastion.host : "localhost"
+                // The bastion's key under its alias, and under its real name and port, so the
+                // README's `ssh -p PORT LOGIN@HOST@BASTION` checks it too.
+                let realName = bastion.port == 22 ? bastionHost : "[\(bastionHost)]:\(bastion.port)"
                 try config.write("known_hosts", Data(("@cert-authority \(patterns.joined(separator: ",")) \(authorities.hostCA)\n"
-                    + "\(alias) \(bastion.hostKey)\n").utf8))
+                    + "\(alias) \(bastion.hostKey)\n\(realName) \(bastion.hostKey)\n").utf8))
                 let blocks = hosts.map(\.name).filter(BastionTarget.isHostName).map { name in
                     "Host \(name)\n    HostName \(bastionHost)\n    Port \(bastion.port)\n    User \(name)\n    HostKeyAlias \(alias)\n"
                         + "    IdentityFile \(config.path("id_ed25519"))\n    CertificateFile \(config.path("id_ed25519-cert.pub"))\n"
@@ -193,8 +196,13 @@ struct Login: AsyncParsableCommand {
                 }
                 let header = "# Written by gatehouse login: your hosts through the Gatehouse bastion (sessions are recorded).\n"
                     + "# Add to ~/.ssh/config instead of ssh_config:  Include \(config.path("ssh_bastion_config"))\n"
-                    + "# `ssh web-1` logs in as your own name; `ssh -l root@web-1 web-1` as root.\n\n"
-                try config.write("ssh_bastion_config", Data((header + blocks.joined()).utf8))
+                    + "# `ssh web-1` logs in as your own name; `ssh -l root@web-1 web-1` as root;\n"
+                    + "# `ssh -p \(bastion.port) root@web-1@\(bastionHost)` names the bastion itself.\n\n"
+                // The bastion by its own name, for a login of the form LOGIN@HOST (or HOST).
+                let direct = "Match host \(bastionHost) user *@*,\(hosts.map(\.name).filter(BastionTarget.isHostName).joined(separator: ","))\n"
+                    + "    IdentityFile \(config.path("id_ed25519"))\n    CertificateFile \(config.path("id_ed25519-cert.pub"))\n"
+                    + "    IdentitiesOnly yes\n    UserKnownHostsFile \(config.path("known_hosts"))\n\n"
+                try config.write("ssh_bastion_config", Data((header + blocks.joined() + direct).utf8))
             }
             print("Signed in to \(url.absoluteString) as \(username ?? "you"). Credentials are in \(config.directory).")
         } catch {
@@ -318,18 +326,41 @@ struct Logout: AsyncParsableCommand {
 
 /// `gatehouse status`: who this machine is signed in as, and the SSH certificate's state.
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show who you are signed in as, and your SSH certificate.")
+    static let configuration = CommandConfiguration(abstract: "Show who you are signed in as (asking the server whether it still holds), the hosts you may reach, and your SSH certificate.")
 
     func run() async throws {
         do {
             let config = CLIConfig()
-            let credentials = try config.load()
-            print("server:       \(credentials.server)")
-            print("signed in as: \(credentials.username ?? "unknown")")
-            print("access token: \(credentials.expiresAt > Date() ? "valid until \(ISO8601DateFormatter().string(from: credentials.expiresAt))" : "expired (renewed on next use)")")
+            let stored = try config.load()
+            print("server:       \(stored.server)")
+            // The server decides whether this sign-in still holds (it may have been revoked,
+            // or the account locked or offboarded): ask it, refreshing the token if needed.
+            let token: String, credentials: CLIConfig.Credentials
+            do {
+                (token, credentials) = try await config.accessToken()
+            } catch let error as GatehouseError where error.code == .unauthenticated {
+                print("signed in as: \(stored.username ?? "unknown"), but \(error.message)")
+                throw ExitCode(1)
+            }
+            guard let server = URL(string: credentials.server) else { throw GatehouseError(.internal, "the stored server URL is malformed") }
+            let hosts: [ServerClient.SSHHost]
+            do {
+                hosts = try await ServerClient(server: server).sshHosts(accessToken: token)
+            } catch let error as GatehouseError where error.code == .unauthenticated {
+                print("signed in as: \(credentials.username ?? "unknown"), but \(error.message)")
+                throw ExitCode(1)
+            } catch let error as GatehouseError where error.code == .forbidden {
+                print("signed in as: \(credentials.username ?? "unknown") (no SSH access in this sign-in)")
+                hosts = []
+            }
+            print("signed in as: \(credentials.username ?? "unknown") (checked with the server)")
+            print("access token: valid until \(ISO8601DateFormatter().string(from: credentials.expiresAt))")
             print("refresh:      \(credentials.refreshToken == nil ? "none (sign in again when it expires)" : "yes")")
+            print("hosts:        \(hosts.isEmpty ? "none" : hosts.map { h in h.name + (h.addresses.first.map { " (\($0)" + ((h.port ?? 22) == 22 ? "" : ":\(h.port!)") + ")" } ?? "") }.joined(separator: ", "))")
             let certificate = config.path("id_ed25519-cert.pub")
             print("ssh cert:     \(FileManager.default.fileExists(atPath: certificate) ? certificate : "none (gatehouse ssh cert)")")
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             throw fail(error)
         }

@@ -14,12 +14,12 @@ struct AdminRoutesTests {
         let store = InMemoryStore()
         let app = Application(router: AdminRoutes.makeRouter(try await HTTPTestSupport.dependencies(store)))
         try await app.test(.router) { client in
-            let body = HTTPTestSupport.json(#"{"username":"alice","email":"alice@example.org","role":"sre"}"#)
+            let body = HTTPTestSupport.json(#"{"username":"alice","email":"alice@example.org","role":"admin"}"#)
             try await client.execute(uri: "/v1/invitations", method: .post, headers: HTTPTestSupport.jsonHeaders, body: body) { response in
                 #expect(response.status == .created)
                 let object = HTTPTestSupport.object(response.body)
                 #expect(object["username"] as? String == "alice")
-                #expect(object["role"] as? String == "sre")
+                #expect(object["role"] as? String == "admin")
                 #expect((object["enrollment_url"] as? String)?.hasPrefix("http://localhost:8080/enroll#token=") == true)
             }
             try await client.execute(uri: "/v1/status", method: .get) { response in

@@ -99,10 +99,10 @@ struct RecordingTests {
         w.record(.output, bytes: Array(text[0..<3]), at: 0)  // "gr" + first byte of ü
         w.record(.output, bytes: Array(text[3..<9]), at: 0.5)  // rest of ü, "ße ", first byte of 🚀
         w.record(.output, bytes: Array(text[9...]), at: 1)
-        w.record(.output, bytes: [0xFF, 0x41], at: 1.5)  // invalid UTF-8 becomes U+FFFD, never a crash
+        w.record(.output, bytes: [0xFF, 0x41], at: 1.5)  // invalid UTF-8 becomes U+FFFD (and its exact bytes), never a crash
         bytes += w.seal(Self.trailer)
         let events = try Self.lines(bytes).0.compactMap { if case .event(let e) = $0 { e.data } else { nil } }
-        #expect(events == ["gr", "üße ", "🚀", "\u{FFFD}A"])
+        #expect(events == ["gr", "üße ", "🚀", "\u{FFFD}A", RecordingWriter.exactOutputPrefix + "/0E="])
     }
 
     @Test func controlCharactersAreEscapedAsJSON() throws {
@@ -206,16 +206,24 @@ struct RecordingBinaryTests {
         let evasion = Array("cat\t/etc/s\\\nhadow #".utf8) + [0xFF, 0x0A]
         w.record(.input, bytes: evasion, at: 4, binary: .summarize)
         w.record(.input, bytes: [0x01, 0xFE], at: 5, binary: .asText)
+        // Without a terminal: a short chunk is text and exact bytes; a bulk one is summarized.
+        w.record(.output, bytes: Array("root:x:".utf8) + [0xFF], at: 6, binary: .summarizeBulk)
+        let bulk = [UInt8](repeating: 0xFF, count: 5000) + Array("hidden-in-bulk".utf8)
+        w.record(.output, bytes: bulk, at: 7, binary: .summarizeBulk)
         bytes += w.seal(RecordingTests.trailer)
         let events = try RecordingTests.lines(bytes).0.compactMap { if case .event(let e) = $0 { e } else { nil } }
         #expect(events == [
             .init(time: 1, kind: .marker, data: "binary output, \(chunk.count) bytes; text in it: rm -rf /tmp/evidence"),
             .init(time: 2, kind: .output, data: "plain text stays text\n"),
             .init(time: 3, kind: .output, data: "\u{FFFD}A"),
+            .init(time: 3, kind: .marker, data: RecordingWriter.exactOutputPrefix + "/0E="),
             .init(time: 4, kind: .input, data: "cat\t/etc/s\\\nhadow #\u{FFFD}\n"),
             .init(time: 4, kind: .marker, data: RecordingWriter.exactInputPrefix + Data(evasion).base64EncodedString()),
             .init(time: 5, kind: .input, data: "\u{01}\u{FFFD}"),
             .init(time: 5, kind: .marker, data: RecordingWriter.exactInputPrefix + "Af4="),
+            .init(time: 6, kind: .output, data: "root:x:\u{FFFD}"),
+            .init(time: 6, kind: .marker, data: RecordingWriter.exactOutputPrefix + Data(Array("root:x:".utf8) + [0xFF]).base64EncodedString()),
+            .init(time: 7, kind: .marker, data: "binary output, 5014 bytes; text in it: hidden-in-bulk"),
         ])
     }
 

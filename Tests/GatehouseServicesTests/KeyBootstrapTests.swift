@@ -167,8 +167,8 @@ struct InvitationServiceTests {
         let env = ServiceEnvironment(store: store, time: SystemTimeSource(), random: SystemRandomSource())
         let service = InvitationService(environment: env, publicURL: self.publicURL)
         let alice = try Username(validating: "alice")
-        let issued = try await service.invite(username: alice, email: try EmailAddress(validating: "alice@example.org"), role: try RoleName(validating: "sre"), actor: "admin-socket")
-        #expect(issued.invitation.role.rawValue == "sre")
+        let issued = try await service.invite(username: alice, email: try EmailAddress(validating: "alice@example.org"), role: try RoleName(validating: "admin"), actor: "admin-socket")
+        #expect(issued.invitation.role.rawValue == "admin")
         do {
             _ = try await service.invite(username: alice, email: nil, role: .member, actor: "admin-socket")
             Issue.record("a second pending invitation was accepted")

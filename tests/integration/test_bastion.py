@@ -653,6 +653,9 @@ def test_gatehouse_login_writes_an_ssh_config_through_the_bastion(bastion, tmp_p
     # `ssh root@web-1` puts `root` in the user name: the answer says how to name the target.
     wrong = ssh("root@web-1", "true")
     assert wrong.returncode == 1 and "ssh -l root@web-1 web-1" in wrong.stderr, wrong.stderr
+    # The README's form, naming the bastion itself: its key is pinned under its real name and port.
+    direct = ssh("-p", str(bastion.ssh_port), "root@web-1@localhost", "echo by-the-bastion-name")
+    assert direct.returncode == 0 and direct.stdout == "by-the-bastion-name\n", direct.stderr
 
 
 def test_unauthenticated_connections_are_capped_per_source(bastion):

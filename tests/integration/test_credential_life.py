@@ -269,6 +269,9 @@ def test_device_sign_in_carries_no_gatehouse_scope_unless_the_policy_says_so(pro
     assert approved.status_code == 200
     out, err = login.communicate(timeout=30)
     assert login.returncode == 0 and b"Signed in to" in out, (out, err)
+    # `gatehouse status` asks the server, and says in words what this sign-in can do.
+    status = subprocess.run([BIN, "status"], capture_output=True, text=True, env=env, timeout=30)
+    assert status.returncode == 0 and "no SSH access in this sign-in" in status.stdout, status.stdout + status.stderr
     # With the policy's opt-in, the device flow carries them (and the page says what they do).
     provider.apply(with_device_scopes(provider.applied))
     r = requests.post(provider.url + "/oauth2/device_authorization", data={"client_id": "gatehouse-cli", "scope": "openid ssh"}, timeout=10)
@@ -281,6 +284,11 @@ def test_device_sign_in_carries_no_gatehouse_scope_unless_the_policy_says_so(pro
         f.write('app cli { client_id = "gatehouse-cli" redirect_uris = ["http://127.0.0.1/callback"] device_gatehouse_scopes = [root] }\n')
     r = gatehouse("policy", "check", path)
     assert r.returncode != 0 and "'root' is not one of Gatehouse's own scopes" in r.stdout + r.stderr
+    # The browser session that approved the device signs out: the device's sign-in is over, and
+    # status says so in words (it used to print "valid until ..." from its own file).
+    assert provider.browser.post(provider.url + "/api/session/signout", json={}, timeout=10).status_code == 204
+    status = subprocess.run([BIN, "status"], capture_output=True, text=True, env=env, timeout=30)
+    assert status.returncode == 1 and "no longer accepts this sign-in" in status.stdout and "gatehouse login" in status.stdout, status.stdout + status.stderr
 
 
 def test_repeated_anonymous_failures_are_counted_not_each_logged(servers, tmp_path):

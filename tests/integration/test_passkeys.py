@@ -486,3 +486,13 @@ def test_invitations_are_listed_revoked_and_resent(server):
         r = gatehouse("admin", "invitations", *args, *data)
         assert r.returncode != 0 and message in r.stderr, (args, r.stderr)
     assert [r["username"] for r in json.loads(gatehouse("admin", "invitations", "list", "--json", *data).stdout)] == ["admin"]
+
+
+def test_an_invitation_role_is_the_account_role_and_nothing_else(server):
+    """`admin invite zed --role totally-made-up` used to succeed and show the made-up role,
+    while access comes from the policy's groups and roles."""
+    data = ["--data-dir", server.data_dir]
+    r = gatehouse("admin", "invite", "zed", "--email", "zed@example.org", "--role", "totally-made-up", *data)
+    assert r.returncode != 0 and "admin or member" in r.stderr and "policy" in r.stderr, r.stderr
+    assert "zed" not in gatehouse("admin", "invitations", "list", *data).stdout
+    assert gatehouse("admin", "invite", "zed", "--email", "zed@example.org", "--role", "admin", *data).returncode == 0

@@ -90,7 +90,7 @@ def test_sigterm_and_sigint_drain_and_exit_zero(servers, tmp_path):
 def test_admin_status_and_invite_through_the_socket(servers, tmp_path):
     data = tmp_path / "data"
     s = servers(data).start()
-    r = gatehouse("admin", "invite", "alice", "--email", "alice@example.org", "--role", "sre", "--data-dir", str(data))
+    r = gatehouse("admin", "invite", "alice", "--email", "alice@example.org", "--role", "member", "--data-dir", str(data))
     assert r.returncode == 0, r.stderr
     link = re.search(r"http://localhost:\d+/enroll#token=[A-Za-z0-9_-]{43}", r.stdout)
     assert link, r.stdout

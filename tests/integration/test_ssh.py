@@ -404,6 +404,9 @@ def test_agent_join_certifies_the_host_and_configures_sshd(provider, tmp_path):
     # Renewal with the agent's token, for the same host key only.
     state = json.load(open(tmp_path / "agent" / "agent.json"))
     assert oct(os.stat(tmp_path / "agent" / "agent.json").st_mode & 0o777) == "0o600"
+    # Agent tokens have their own prefix, never an OIDC access token's (ghat_): scanners and
+    # incident response tell them apart.
+    assert state["agentToken"].startswith("ghag_") and len(state["agentToken"]) == 48, state["agentToken"][:5]
     renew = lambda key: requests.post(provider.url + "/api/hosts/renew", json={"host_key": key}, headers={"Authorization": "Bearer " + state["agentToken"]}, timeout=10)
     renewed = renew(open(host_key + ".pub").read())
     assert renewed.status_code == 200 and renewed.json()["principals"] == ["web-1", "127.0.0.1"] and renewed.json().get("agent_token") is None, renewed.text
