@@ -124,8 +124,40 @@ public final class RecordingWriter {
     /// (base64 needs no JSON escaping: this is the bulk-upload path, so it must be cheap).
     private func appendExact(_ kind: RecordingEvent.Kind, _ data: UnsafeBufferPointer<UInt8>, at time: Double) {
         self.pending += Array("[\(Self.formatTime(time)),\"m\",\"\(kind == .input ? Self.exactInputPrefix : Self.exactOutputPrefix)".utf8)
-        self.pending += Data(buffer: data).base64EncodedData()
+        let before = self.pending.count
+        Self.base64(data, to: &self.pending)
+        self.exactPending += self.pending.count - before
         self.pending += [0x22, 0x5D, 0x0A]
+    }
+
+    /// Bytes of exact-bytes markers in `pending` (they decide how the frame is compressed).
+    private var exactPending = 0
+
+    private static let base64Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    /// Standard base64 (RFC 4648, padded), three bytes at a time straight into `out`.
+    static func base64(_ data: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        let alphabet = Self.base64Alphabet
+        let n = data.count
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: (n + 2) / 3 * 4))
+        out.withUnsafeMutableBufferPointer { o in
+            alphabet.withUnsafeBufferPointer { a in
+                var i = 0, j = start
+                while i + 3 <= n {
+                    let v = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2])
+                    o[j] = a[Int(v >> 18)]; o[j + 1] = a[Int(v >> 12 & 63)]; o[j + 2] = a[Int(v >> 6 & 63)]; o[j + 3] = a[Int(v & 63)]
+                    i += 3; j += 4
+                }
+                if n - i == 1 {
+                    let v = UInt32(data[i]) << 16
+                    o[j] = a[Int(v >> 18)]; o[j + 1] = a[Int(v >> 12 & 63)]; o[j + 2] = 0x3D; o[j + 3] = 0x3D
+                } else if n - i == 2 {
+                    let v = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8
+                    o[j] = a[Int(v >> 18)]; o[j + 1] = a[Int(v >> 12 & 63)]; o[j + 2] = a[Int(v >> 6 & 63)]; o[j + 3] = 0x3D
+                }
+            }
+        }
     }
     /// Input chunks that are not UTF-8 up to this size are also recorded as text.
     public static let textualInputLimit = 4096
@@ -213,8 +245,10 @@ public final class RecordingWriter {
     public func flush() -> [UInt8] {
         precondition(!self.sealed)
         guard !self.pending.isEmpty else { return [] }
-        let plaintext = self.deflater.compress(self.pending, flush: .sync)
+        // A frame that is mostly the exact bytes of bulk uploads is Huffman-coded only (see Deflater).
+        let plaintext = self.deflater.compress(self.pending, flush: .sync, huffmanOnly: self.exactPending * 2 > self.pending.count)
         self.pending.removeAll(keepingCapacity: true)
+        self.exactPending = 0
         return self.frame(plaintext, kind: RecordingFormat.dataFrame)
     }
 

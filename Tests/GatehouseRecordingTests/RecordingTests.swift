@@ -227,6 +227,34 @@ struct RecordingBinaryTests {
         ])
     }
 
+    @Test func bulkUploadsAreKeptExactlyAndReadBack() throws {
+        // Frames that are mostly exact bytes are Huffman-coded only; the stream still inflates,
+        // and text frames after them are compressed as before.
+        var generator = SystemRandomNumberGenerator()
+        for n in [0, 1, 2, 3, 4, 5, 63, 64, 65, 1000] {
+            let bytes = (0..<n).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            var ours: [UInt8] = []
+            bytes.withUnsafeBufferPointer { RecordingWriter.base64($0, to: &ours) }
+            #expect(String(decoding: ours, as: UTF8.self) == Data(bytes).base64EncodedString(), "length \(n)")
+        }
+        let w = try RecordingWriter(id: RecordingTests.header.session, dataKey: RecordingTests.key, sealedKey: RecordingTests.sealed, header: RecordingTests.header)
+        var file = w.start()
+        var uploads: [[UInt8]] = []
+        for i in 0..<4 {
+            // Ends in a newline: a chunk ending inside a UTF-8 sequence carries its tail into the next.
+            let chunk = [0xFF] + (0..<32_768).map { _ in UInt8.random(in: 0...255, using: &generator) } + [0x0A]
+            uploads.append(chunk)
+            w.record(.input, bytes: chunk, at: Double(i), binary: .summarizeBulk)
+            file += w.flush()
+        }
+        w.record(.output, bytes: Array("after the upload\n".utf8), at: 5, binary: .summarizeBulk)
+        file += w.seal(RecordingTests.trailer)
+        let events = try RecordingTests.lines(file).0.compactMap { if case .event(let e) = $0 { e } else { nil } }
+        let exact = events.filter { $0.data.hasPrefix(RecordingWriter.exactInputPrefix) }.map { [UInt8](Data(base64Encoded: String($0.data.dropFirst(RecordingWriter.exactInputPrefix.count)))!) }
+        #expect(exact.count == uploads.count && exact == uploads)
+        #expect(events.last == .init(time: 5, kind: .output, data: "after the upload\n"))
+    }
+
     @Test func utf8ValidationAndPrintableRuns() {
         func valid(_ b: [UInt8]) -> Bool { b.withUnsafeBufferPointer { RecordingWriter.isValidUTF8($0) } }
         func runs(_ b: [UInt8]) -> [String] { b.withUnsafeBufferPointer { RecordingWriter.printableRuns($0, minimum: 8) } }
