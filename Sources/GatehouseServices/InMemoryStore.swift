@@ -377,8 +377,9 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
         return out
     }
 
-    func revokeOIDCGrants(clientID: String, reason: String, at time: Date) async throws -> Int {
-        self.revokeGrants(reason: reason, at: time) { $0.clientID == clientID }
+    func revokeOIDCGrants(clientID: String, reason: String, at time: Date) async throws -> (revoked: Int, all: [String]) {
+        let revoked = self.revokeGrants(reason: reason, at: time) { $0.clientID == clientID }
+        return (revoked, self.state.oidcGrants.values.filter { $0.clientID == clientID }.map(\.id).sorted())
     }
 
     func insertOIDCToken(_ record: OIDCTokenRecord) async throws {

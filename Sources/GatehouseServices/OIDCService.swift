@@ -213,16 +213,19 @@ public struct OIDCService: Sendable {
         return Registration(client: client, secret: secret)
     }
 
-    /// Removes a registered client and revokes every grant it holds.
+    /// Removes a registered client and revokes every grant it holds, and whatever Gatehouse
+    /// issued with their tokens (a client the policy gave its own scopes to).
     public func removeClient(id: String, actor: String, requestID: String? = nil) async throws -> Int {
         defer { self.clientGeneration.mutate { $0 &+= 1 } }
         let env = self.environment
         return try await env.store.commit { tx in
             guard try await tx.deleteOIDCClient(id: id) else { throw GatehouseError(.notFound, "there is no registered client \(id.prefix(64))") }
+            try await tx.lockAccountChanges()
             let now = env.time.now()
-            let revoked = try await tx.revokeOIDCGrants(clientID: id, reason: "client_removed", at: now)
-            return Change(revoked, event: AuditEvent(code: .oidcClientRemoved, time: now, actor: actor, subject: "client:\(id)", requestID: requestID,
-                                                     details: ["grants_revoked": String(revoked)]))
+            let grants = try await tx.revokeOIDCGrants(clientID: id, reason: "client_removed", at: now)
+            let issued = grants.all.isEmpty ? IssuedUnderGrants() : try await tx.revokeIssued(grantIDs: grants.all, at: now)
+            return Change(grants.revoked, event: AuditEvent(code: .oidcClientRemoved, time: now, actor: actor, subject: "client:\(id)", requestID: requestID,
+                                                            details: issued.details.merging(["grants_revoked": String(grants.revoked)]) { a, _ in a }))
         }
     }
 

@@ -190,8 +190,9 @@ public protocol StoreWriter: StoreReader {
     /// Revokes every live SSH certificate, X.509 certificate and WireGuard device issued under
     /// one of these grants.
     func revokeIssued(grantIDs: [String], at time: Date) async throws -> IssuedUnderGrants
-    /// Revokes every live grant of a client; returns how many.
-    func revokeOIDCGrants(clientID: String, reason: String, at time: Date) async throws -> Int
+    /// Revokes every live grant of a client; returns how many it revoked and the ids of every
+    /// grant the client ever held.
+    func revokeOIDCGrants(clientID: String, reason: String, at time: Date) async throws -> (revoked: Int, all: [String])
     func insertOIDCToken(_ record: OIDCTokenRecord) async throws
     /// Inserts several tokens at once (an access and a refresh token): one statement.
     func insertOIDCTokens(_ records: [OIDCTokenRecord]) async throws

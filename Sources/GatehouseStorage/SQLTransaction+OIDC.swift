@@ -130,8 +130,11 @@ extension SQLTransaction {
         return (revoked, all)
     }
 
-    func revokeOIDCGrants(clientID: String, reason: String, at time: Date) async throws -> Int {
-        try await self.revokeGrants(reason: reason, at: time, "client_id = \(bind: clientID)")
+    func revokeOIDCGrants(clientID: String, reason: String, at time: Date) async throws -> (revoked: Int, all: [String]) {
+        let revoked = try await self.revokeGrants(reason: reason, at: time, "client_id = \(bind: clientID)")
+        let all = try await self.db.raw("SELECT id FROM oidc_grants WHERE client_id = \(bind: clientID) ORDER BY id").all()
+            .map { try $0.decode(column: "id", as: String.self) }
+        return (revoked, all)
     }
 
     private func revokeGrants(reason: String, at time: Date, _ condition: SQLQueryString) async throws -> Int {

@@ -189,7 +189,9 @@ def test_gatehouse_scopes_belong_to_the_clients_the_policy_names(provider, tmp_p
         """)
     code, verifier = provider.code(scope="openid ssh")
     token = provider.exchange(code, verifier).json()["access_token"]
-    assert certificate(provider, token, str(tmp_path), "grafana")[0].status_code == 201
+    r, _ = certificate(provider, token, str(tmp_path), "grafana")
+    assert r.status_code == 201
+    grafana_cert = r.json()["certificate"]
     assert provider.authorize(scope="openid network")[0].headers["Location"].find("error=invalid_scope") > 0
 
     # Taken away again: the token it already holds is worthless at Gatehouse's APIs (the
@@ -203,6 +205,11 @@ def test_gatehouse_scopes_belong_to_the_clients_the_policy_names(provider, tmp_p
     assert provider.active(token)
     assert certificate(provider, cli_tokens(provider, provider.browser)["access_token"], str(tmp_path), "cli")[0].status_code == 201
 
+    # Removing the client revokes its grants and what Gatehouse issued with their tokens.
+    assert not revoked_by_krl(provider, str(tmp_path), grafana_cert)
+    r = gatehouse("admin", "oidc-client", "remove", "grafana", "--data-dir", provider.data)
+    assert r.returncode == 0, r.stderr
+    assert revoked_by_krl(provider, str(tmp_path), grafana_cert)
     # A bad gatehouse_scopes value is a policy error, not ignored.
     path = os.path.join(provider.data, "..", "bad.policy")
     with open(path, "w") as f:
