@@ -75,12 +75,33 @@ class Server:
                 raise AssertionError(f"server exited with {self.proc.returncode}: {self.stderr}")
             try:
                 if requests.get(self.url + "/readyz", timeout=1, **request_args).status_code == 200:
+                    self.wait_for_listeners(deadline)
                     return self
             except requests.RequestException:
                 pass
             time.sleep(0.1)
         self.stop()
         raise AssertionError(f"server did not become ready: {self.stderr}")
+
+    def wait_for_listeners(self, deadline):
+        """/readyz speaks for the public listener; the mutual-TLS and SSH listeners bind in their
+        own services and may come up a moment later (a clean-clone CI run met one closed)."""
+        ports = []
+        for flag in ("--mtls-listen", "--ssh-listen"):
+            if flag in self.args:
+                value = str(self.args[self.args.index(flag) + 1])
+                host, _, port = value.rpartition(":")
+                if port.isdigit():
+                    ports.append(("127.0.0.1" if host in ("", "0.0.0.0", "[::]") else host.strip("[]"), int(port)))
+        for host, port in ports:
+            while True:
+                with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+                    probe.settimeout(1)
+                    if probe.connect_ex((host, port)) == 0:
+                        break
+                if time.time() > deadline:
+                    return  # the test that needs it says what is missing
+                time.sleep(0.05)
 
     def run_to_exit(self, timeout=30):
         """Starts and waits for the process to exit (for refusals)."""

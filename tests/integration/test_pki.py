@@ -412,6 +412,16 @@ def test_offline_root_and_chains_that_break_one_rule(servers, tmp_path):
     # After a restart the offline root's intermediate still wins over the generated one.
     server = servers(tmp_path / "data", "--mtls-listen", f"127.0.0.1:{mport}", "--trust-domain", TD).start()
     assert requests.get(server.url + "/api/pki/ca", timeout=10).text.endswith(open(root_dir / "root.pem").read())
+    # /readyz speaks for the public listener; the mutual-TLS one may bind a moment later (a
+    # clean-clone CI run met it closed): wait for it, bounded.
+    import socket
+    deadline = time.time() + 10
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", mport)) == 0:
+                break
+        assert time.time() < deadline, "the mutual-TLS listener never came up"
+        time.sleep(0.05)
     r = run("openssl", "s_client", "-connect", f"127.0.0.1:{mport}", "-CAfile", str(root_dir / "root.pem"), input="")
     assert "Verify return code: 0" in r.stdout, r.stdout[-1500:]
 
