@@ -314,9 +314,9 @@ def start_session(bastion, command, key=None):
     return proc
 
 
-def test_signing_out_ends_the_bastion_sessions_of_the_certificates_it_obtained(bastion, tmp_path):
-    """A session cut revokes the certificates obtained through it; a live bastion session opened
-    with such a certificate ends too (checked every half second, on every replica)."""
+def carol_and_admin_in_sessions(bastion, tmp_path):
+    """Carol (a member, signed in) with a certificate for her own key, and a live session each
+    for her and the admin; returns her browser session and the two ssh processes."""
     provider = bastion.provider
     carol = provider.member("carol", "carol@example.org")
     key, public = keypair(str(tmp_path), "carol")
@@ -324,8 +324,14 @@ def test_signing_out_ends_the_bastion_sessions_of_the_certificates_it_obtained(b
     assert r.status_code == 201, r.text
     with open(key + "-cert.pub", "w") as f:
         f.write(r.json()["certificate"] + "\n")
-    carols = start_session(bastion, "echo started; sleep 60", key=key)
-    admins = start_session(bastion, "echo started; sleep 60")
+    return carol, start_session(bastion, "echo started; sleep 60", key=key), start_session(bastion, "echo started; sleep 60")
+
+
+def test_signing_out_ends_the_bastion_sessions_of_the_certificates_it_obtained(bastion, tmp_path):
+    """A session cut revokes the certificates obtained through it; a live bastion session opened
+    with such a certificate ends too (checked every half second, on every replica)."""
+    provider = bastion.provider
+    carol, carols, admins = carol_and_admin_in_sessions(bastion, tmp_path)
     try:
         out = carol.post(provider.url + "/api/session/signout", json={}, timeout=10)
         assert out.status_code == 204, out.text
@@ -342,14 +348,7 @@ def test_signing_out_ends_the_bastion_sessions_of_the_certificates_it_obtained(b
 
 def test_offboarding_ends_live_sessions_within_a_second(bastion, tmp_path):
     provider = bastion.provider
-    carol = provider.member("carol", "carol@example.org")
-    key, public = keypair(str(tmp_path), "carol")
-    r = issue(provider, access_token(provider, browser=carol), public)
-    assert r.status_code == 201, r.text
-    with open(key + "-cert.pub", "w") as f:
-        f.write(r.json()["certificate"] + "\n")
-    carols = start_session(bastion, "echo started; sleep 60", key=key)
-    admins = start_session(bastion, "echo started; sleep 60")
+    carol, carols, admins = carol_and_admin_in_sessions(bastion, tmp_path)
     try:
         begun = time.monotonic()
         out = gatehouse("admin", "offboard", "carol", "--data-dir", provider.data)
@@ -369,7 +368,7 @@ def test_offboarding_ends_live_sessions_within_a_second(bastion, tmp_path):
     sessions = {s["username"]: s for s in json.loads(bastion.sessions("list", "--json").stdout)}
     assert "offboarded" in sessions["carol"]["ended_by"] and sessions["carol"]["recording_sha256"], sessions["carol"]
     # Carol cannot start another: she does not get past authentication, and the reason is audited.
-    r = bastion.ssh("true", key=key)
+    r = bastion.ssh("true", key=str(tmp_path / "carol"))  # her key, as carol_and_admin_in_sessions made it
     assert r.returncode == 255 and b"Permission denied" in r.stderr, r.stderr
     assert "offboarded" in bastion.audit("ssh.session_denied")[-1]["reason"]
 

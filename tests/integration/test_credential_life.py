@@ -16,9 +16,7 @@ from authlib.common.security import generate_token
 from conftest import gatehouse
 from test_oidc import Provider, APP_REDIRECT
 from test_passkeys import Authenticator, enroll, origin, post, sign_in
-from test_ssh import prove
-
-CLI_REDIRECT = "http://127.0.0.1:5555/callback"
+from test_ssh import CLI_REDIRECT, prove
 
 
 @pytest.fixture
