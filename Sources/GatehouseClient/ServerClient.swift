@@ -114,10 +114,17 @@ public struct ServerClient: Sendable {
 
     /// Polls until the person approves (or refuses, or the code expires), honouring the interval
     /// and `slow_down`.
-    public func waitForDeviceApproval(_ start: DeviceStart, sleep: @Sendable (Int) async throws -> Void = { try await Task.sleep(for: .seconds($0)) }) async throws -> Tokens {
+    /// `progress` hears the seconds left about every 30 seconds, so a person sees what is awaited.
+    public func waitForDeviceApproval(_ start: DeviceStart, sleep: @Sendable (Int) async throws -> Void = { try await Task.sleep(for: .seconds($0)) },
+                                      progress: (Int) -> Void = { _ in }) async throws -> Tokens {
         var interval = max(start.interval, 1)
         let deadline = Date().addingTimeInterval(TimeInterval(start.expiresIn))
+        var nextProgress = Date()
         while Date() < deadline {
+            if Date() >= nextProgress {
+                progress(max(0, Int(deadline.timeIntervalSinceNow.rounded())))
+                nextProgress = Date().addingTimeInterval(30)
+            }
             try await sleep(interval)
             do {
                 return try await self.form("/oauth2/token", ["grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": start.deviceCode,
@@ -154,10 +161,13 @@ public struct ServerClient: Sendable {
         public let serial: String
         public let principals: [String]
         public let validBefore: Date
+        /// Logins a fresh passkey check would add (the policy's `step_up`).
+        public let stepUpWouldAdd: [String]?
 
         enum CodingKeys: String, CodingKey {
             case certificate, serial, principals
             case validBefore = "valid_before"
+            case stepUpWouldAdd = "step_up_would_add"
         }
     }
 
@@ -359,6 +369,11 @@ public struct ServerClient: Sendable {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         guard (200..<300).contains(response.status.code) else {
+            // A live token whose passkey check is too old for what was asked (RFC 9470): the
+            // caller can ask for a fresh one and retry.
+            if response.status.code == 401, bearer != nil, let api = try? decoder.decode(APIErrorBody.self, from: bytes), api.error.code == GatehouseError.Code.stepUpRequired.rawValue {
+                throw GatehouseError(.stepUpRequired, api.error.message)
+            }
             // A bearer token the server no longer takes: say what that means for the person.
             if response.status.code == 401, bearer != nil {
                 throw GatehouseError(.unauthenticated, "the server no longer accepts this sign-in (you signed out or revoked it, or the account was locked, recovered or offboarded); run gatehouse login")

@@ -39,10 +39,13 @@ enum SSHRoutes {
         let principals: [String]
         let validAfter: Date
         let validBefore: Date
+        /// Logins a fresh passkey check would add (absent when none).
+        let stepUpWouldAdd: [String]?
         enum CodingKeys: String, CodingKey {
             case certificate, serial, principals
             case validAfter = "valid_after"
             case validBefore = "valid_before"
+            case stepUpWouldAdd = "step_up_would_add"
         }
     }
 
@@ -232,10 +235,20 @@ enum SSHRoutes {
                                                  source: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime, requestID: Identifier.make(using: random),
                                                  grantID: caller.grantID, possession: (proof, token))
                 return JSONResponse.make(.created, IssuedBody(certificate: issued.certificate, serial: String(issued.serial), principals: issued.principals,
-                                                              validAfter: issued.validAfter, validBefore: issued.validBefore))
+                                                              validAfter: issued.validAfter, validBefore: issued.validBefore,
+                                                              stepUpWouldAdd: issued.stepUpWouldAdd.isEmpty ? nil : issued.stepUpWouldAdd))
             } catch let error as SSHError {
-                let status: HTTPResponse.Status = error.code == .tooLarge ? .contentTooLarge : (error.message.contains("policy allows you no") ? .forbidden : .badRequest)
-                return JSONResponse.error(status, code: error.code.rawValue, error.message)
+                switch error.code {
+                case .stepUpRequired:
+                    // RFC 9470: the token is valid but its authentication is too old; the client
+                    // asks the person for a fresh passkey check (prompt=login) and retries.
+                    var response = JSONResponse.error(.unauthorized, code: GatehouseError.Code.stepUpRequired.rawValue, error.message)
+                    response.headers[.wwwAuthenticate] = "Bearer error=\"insufficient_user_authentication\", error_description=\"a fresh passkey check is needed\", max_age=0"
+                    return response
+                case .notPermitted: return JSONResponse.error(.forbidden, code: error.code.rawValue, error.message)
+                case .tooLarge: return JSONResponse.error(.contentTooLarge, code: error.code.rawValue, error.message)
+                default: return JSONResponse.error(.badRequest, code: error.code.rawValue, error.message)
+                }
             } catch let error as GatehouseError {
                 return JSONResponse.error(error)
             } catch {

@@ -38,7 +38,7 @@ public enum SSHCertificatePlan {
     public static func certificate(
         for publicKey: SSHPublicKey, username: String, permits: [SSHLoginPermit], requestedLifetime: TimeInterval?, serial: UInt64, requestID: String, now: Date
     ) throws(SSHError) -> SSHCertificate {
-        guard !permits.isEmpty else { throw SSHError(.invalidCertificate, "the policy allows you no SSH login on these hosts") }
+        guard !permits.isEmpty else { throw SSHError(.notPermitted, "the policy allows you no SSH login on these hosts") }
         let principals = Array(Set(permits.map(\.principal))).sorted()
         guard principals.count <= SSHCertificate.maxPrincipals else {
             throw SSHError(.invalidCertificate, "the policy allows \(principals.count) logins, more than one certificate may carry (\(SSHCertificate.maxPrincipals)); ask for specific hosts")

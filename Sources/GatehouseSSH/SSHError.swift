@@ -7,6 +7,10 @@ public struct SSHError: Error, Sendable, Equatable, CustomStringConvertible {
         case tooLarge = "ssh.too_large"
         /// A certificate request without a valid proof that the asker holds the key.
         case proofRequired = "ssh.proof_required"
+        /// The policy allows no login on the hosts asked for.
+        case notPermitted = "ssh.not_permitted"
+        /// The policy would allow a login after a fresh passkey check (a rule's `step_up`).
+        case stepUpRequired = "ssh.step_up_required"
     }
 
     public let code: Code

@@ -35,6 +35,40 @@ public struct SSHCertificateService: Sendable {
         public let principals: [String]
         public let validAfter: Date
         public let validBefore: Date
+        /// Logins (`login@host`) the policy would add after a fresh passkey check: left out of
+        /// this certificate because the sign-in behind the token is older than their rule's `step_up`.
+        public var stepUpWouldAdd: [String] = []
+    }
+
+    /// A login the policy allows only after a passkey check more recent than `lastStepUp`.
+    public struct StepUpNeed: Sendable, Equatable {
+        public let principal: String
+        /// The rule's `step_up` window: the passkey check must be at most this old.
+        public let within: Duration
+    }
+
+    /// The logins on `hosts` that a passkey check made now would add to what `lastStepUp` allows,
+    /// each with its rule's window, so a refusal can name the real reason and a client can ask
+    /// the person for exactly that (OIDC `max_age`).
+    public func stepUpNeeds(for user: User, hosts: [String]?, sourceAddress: UInt128?, lastStepUp: Date?) -> [StepUpNeed] {
+        let now = self.environment.time.now()
+        let have = Set(self.permits(for: user, hosts: hosts, sourceAddress: sourceAddress, lastStepUp: lastStepUp).map(\.principal))
+        let fresh = self.permits(for: user, hosts: hosts, sourceAddress: sourceAddress, lastStepUp: now).filter { !have.contains($0.principal) }
+        guard !fresh.isEmpty else { return [] }
+        let compiled = self.policy.active.policy
+        let subject = compiled.subject(user: user.username.rawValue, now: now)
+        let context = PolicyContext(now: now, sourceAddress: sourceAddress, lastStepUp: lastStepUp)
+        var seen = Set<String>()
+        return fresh.compactMap { permit in
+            guard seen.insert(permit.principal).inserted else { return nil }
+            if case .deny(let denial) = compiled.evaluate(.ssh(login: permit.login, host: permit.host), subject: subject, context: context),
+               case .stepUpRequired(let within) = denial.reason {
+                return StepUpNeed(principal: permit.principal, within: within)
+            }
+            // Several rules grant it and the engine named another reason: the tightest window
+            // we know of is "now".
+            return StepUpNeed(principal: permit.principal, within: .seconds(0))
+        }.sorted { $0.principal < $1.principal }
     }
 
     /// The hosts `user` may reach with SSH, with their addresses and sshd port (for the CLI's ssh_config).
@@ -103,6 +137,12 @@ public struct SSHCertificateService: Sendable {
                 for h in hosts where !known.contains(h) { throw SSHError(.invalidCertificate, "there is no host \(h.prefix(64)) in the policy") }
             }
             let permits = self.permits(for: user, hosts: hosts, sourceAddress: source, lastStepUp: lastStepUp)
+            let needs = self.stepUpNeeds(for: user, hosts: hosts, sourceAddress: source, lastStepUp: lastStepUp)
+            if permits.isEmpty, let tightest = needs.min(by: { $0.within < $1.within }) {
+                let age = lastStepUp.map { " (your last passkey check was \(PolicyDuration.format(.seconds(Int64(max(0, now.timeIntervalSince($0)))))) ago)" } ?? ""
+                throw SSHError(.stepUpRequired, "\(needs.map(\.principal).joined(separator: ", ")) needs a passkey check within the last \(PolicyDuration.format(tightest.within))"
+                               + " (the policy's step_up)\(age); sign in again with your passkey: gatehouse login --step-up")
+            }
             let serial = SSHCertificate.randomSerial(using: env.random)
             let certificate = try SSHCertificatePlan.certificate(for: key, username: user.username.rawValue, permits: permits, requestedLifetime: lifetime,
                                                                  serial: serial, requestID: requestID, now: now)
@@ -126,7 +166,8 @@ public struct SSHCertificateService: Sendable {
                               "critical_options": certificate.criticalOptions.keys.sorted().joined(separator: ",")]
                 ))
             }
-            return Issued(certificate: signed.line, serial: serial, principals: certificate.principals, validAfter: record.validAfter, validBefore: record.validBefore)
+            return Issued(certificate: signed.line, serial: serial, principals: certificate.principals, validAfter: record.validAfter, validBefore: record.validBefore,
+                          stepUpWouldAdd: needs.map(\.principal))
         } catch let error as SSHError {
             try await env.store.commit { _ in
                 Change((), event: AuditEvent(code: .sshCertificateRefused, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", outcome: .denied,

@@ -121,9 +121,10 @@ struct Login: AsyncParsableCommand {
         abstract: "Sign in with your passkey: opens (or prints) a browser page; --device for machines without a browser."
     )
 
-    @Option(help: "The Gatehouse server, e.g. https://gatehouse.example.com.") var server: String
+    @Option(help: "The Gatehouse server, e.g. https://gatehouse.example.com (default: the one you last signed in to).") var server: String?
     @Flag(help: "Device sign-in: approve a short code from any other device's browser.") var device = false
     @Flag(name: .customLong("no-browser"), help: "Print the sign-in URL instead of opening a browser.") var noBrowser = false
+    @Flag(name: .customLong("step-up"), help: "Ask for your passkey even if the browser is signed in (for rules with step_up).") var stepUp = false
 
     static let scope = "openid profile offline_access ssh certificates network"
     /// What device sign-in asks for when the policy keeps Gatehouse's own scopes out of it.
@@ -131,10 +132,14 @@ struct Login: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let url = try serverURL(self.server)
+            guard let text = self.server ?? (try? CLIConfig().load())?.server else {
+                throw GatehouseError(.invalidInput, "name the server to sign in to: gatehouse login --server https://gatehouse.example.com")
+            }
+            let url = try serverURL(text)
             let client = ServerClient(server: url)
             let tokens: ServerClient.Tokens
             if self.device {
+                if self.stepUp { throw GatehouseError(.invalidInput, "a step-up needs your passkey in a browser on this machine; drop --device") }
                 let start: ServerClient.DeviceStart
                 do {
                     start = try await client.startDeviceAuthorization(scope: Self.scope)
@@ -145,76 +150,112 @@ struct Login: AsyncParsableCommand {
                     start = try await client.startDeviceAuthorization(scope: Self.deviceScope)
                 }
                 say("To sign in, open \(start.verificationURIComplete)\nin a browser and check that it shows the code \(start.userCode).")
-                tokens = try await client.waitForDeviceApproval(start)
+                tokens = try await client.waitForDeviceApproval(start, progress: { remaining in
+                    // A line now and then, not a spinner: the output may be a log.
+                    say("Waiting for approval of \(start.userCode) (\(remaining / 60)m \(remaining % 60)s left)...")
+                })
             } else {
-                tokens = try await LoopbackSignIn.run(client: client, scope: Self.scope, openBrowser: !self.noBrowser)
+                tokens = try await LoopbackSignIn.run(client: client, scope: Self.scope, openBrowser: !self.noBrowser, fresh: self.stepUp)
             }
-            let config = CLIConfig()
-            let username = preferredUsername(idToken: tokens.idToken)
-            try config.save(.init(server: url.absoluteString, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken,
-                                  expiresAt: Date().addingTimeInterval(TimeInterval(tokens.expiresIn)), username: username))
-            // SSH, for the hosts this person may reach only: their certificate goes to those
-            // servers and no others, and the host CA vouches for those names and no others.
-            let authorities = try await client.sshAuthorities()
-            let hosts = (try? await client.sshHosts(accessToken: tokens.accessToken)) ?? []
-            try config.write("hosts.json", try JSONEncoder().encode(hosts))
-            let patterns = hosts.flatMap { [$0.name] + $0.addresses }.filter { $0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") } }
-            try config.write("known_hosts", Data((patterns.isEmpty ? "" : "@cert-authority \(patterns.joined(separator: ",")) \(authorities.hostCA)\n").utf8))
-            // Each host by its policy name: where it is (its first address and sshd port) and the
-            // name its host certificate vouches for (HostKeyAlias), so `ssh web-1` resolves and
-            // checks the right key on any port. Then its addresses, for `ssh 10.0.0.5`.
-            let named = hosts.filter { BastionTarget.isHostName($0.name) }.map { host in
-                "Host \(host.name)\n" + (host.addresses.first.map { "    HostName \($0)\n" } ?? "") + "    Port \(host.port ?? 22)\n    HostKeyAlias \(host.name)\n"
-                    + "    IdentityFile \(config.path("id_ed25519"))\n    CertificateFile \(config.path("id_ed25519-cert.pub"))\n"
-                    + "    UserKnownHostsFile \(config.path("known_hosts"))\n\n"
-            }
-            let addresses = hosts.flatMap(\.addresses).filter { $0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") } }
-            try config.write("ssh_config", Data((patterns.isEmpty ? "# No SSH hosts for you in the policy yet; run gatehouse login again when there are.\n" : """
-                # Written by gatehouse login. Add to ~/.ssh/config:  Include \(config.path("ssh_config"))
-                \(named.joined())\(addresses.isEmpty ? "" : """
-                Host \(addresses.joined(separator: " "))
-                    IdentityFile \(config.path("id_ed25519"))
-                    CertificateFile \(config.path("id_ed25519-cert.pub"))
-                    UserKnownHostsFile \(config.path("known_hosts"))
-
-                """)
-                """).utf8))
-            // Through the bastion: the same hosts, each reached as HOST on the bastion (log in as
-            // your own name; `ssh -l LOGIN@HOST HOST` for another login); sessions are recorded.
-            if let bastion = authorities.bastion, !patterns.isEmpty {
-                let alias = "gatehouse-bastion"
-                let bastionHost = bastion.host.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") }) ? bastion.host : "localhost"
-                // The bastion's key under its alias, and under its real name and port, so the
-                // README's `ssh -p PORT LOGIN@HOST@BASTION` checks it too.
-                let realName = bastion.port == 22 ? bastionHost : "[\(bastionHost)]:\(bastion.port)"
-                try config.write("known_hosts", Data(("@cert-authority \(patterns.joined(separator: ",")) \(authorities.hostCA)\n"
-                    + "\(alias) \(bastion.hostKey)\n\(realName) \(bastion.hostKey)\n").utf8))
-                let blocks = hosts.map(\.name).filter(BastionTarget.isHostName).map { name in
-                    "Host \(name)\n    HostName \(bastionHost)\n    Port \(bastion.port)\n    User \(name)\n    HostKeyAlias \(alias)\n"
-                        + "    IdentityFile \(config.path("id_ed25519"))\n    CertificateFile \(config.path("id_ed25519-cert.pub"))\n"
-                        + "    IdentitiesOnly yes\n    UserKnownHostsFile \(config.path("known_hosts"))\n\n"
-                }
-                let header = "# Written by gatehouse login: your hosts through the Gatehouse bastion (sessions are recorded).\n"
-                    + "# Add to ~/.ssh/config instead of ssh_config:  Include \(config.path("ssh_bastion_config"))\n"
-                    + "# `ssh web-1` logs in as your own name; `ssh -l root@web-1 web-1` as root;\n"
-                    + "# `ssh -p \(bastion.port) root@web-1@\(bastionHost)` names the bastion itself.\n\n"
-                // The bastion by its own name, for a login of the form LOGIN@HOST (or HOST).
-                let direct = "Match host \(bastionHost) user *@*,\(hosts.map(\.name).filter(BastionTarget.isHostName).joined(separator: ","))\n"
-                    + "    IdentityFile \(config.path("id_ed25519"))\n    CertificateFile \(config.path("id_ed25519-cert.pub"))\n"
-                    + "    IdentitiesOnly yes\n    UserKnownHostsFile \(config.path("known_hosts"))\n\n"
-                try config.write("ssh_bastion_config", Data((header + blocks.joined() + direct).utf8))
-            }
-            print("Signed in to \(url.absoluteString) as \(username ?? "you"). Credentials are in \(config.directory).")
+            let username = try await Self.keep(tokens, server: url)
+            print("Signed in to \(url.absoluteString) as \(username ?? "you"). Credentials are in \(CLIConfig().directory).")
         } catch {
             throw fail(error)
         }
+    }
+
+    /// A fresh passkey check in the browser, for a rule's `step_up`: the same sign-in as
+    /// `gatehouse login --step-up`, to the server of the saved credentials. Returns the new access token.
+    static func stepUp(reason: String) async throws -> String {
+        let config = CLIConfig()
+        guard let server = URL(string: try config.load().server) else { throw GatehouseError(.unauthenticated, "not signed in; run gatehouse login") }
+        say("\(reason)\nAsking for a fresh passkey check in the browser...")
+        let tokens = try await LoopbackSignIn.run(client: ServerClient(server: server), scope: Self.scope, openBrowser: true, fresh: true)
+        _ = try await Self.keep(tokens, server: server)
+        return tokens.accessToken
+    }
+
+    /// Saves the tokens and writes what SSH needs (hosts, known_hosts, ssh_config, the bastion's
+    /// config). Returns the signed-in name.
+    static func keep(_ tokens: ServerClient.Tokens, server url: URL) async throws -> String? {
+        let client = ServerClient(server: url)
+        let config = CLIConfig()
+        let username = preferredUsername(idToken: tokens.idToken)
+        try config.save(.init(server: url.absoluteString, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken,
+                              expiresAt: Date().addingTimeInterval(TimeInterval(tokens.expiresIn)), username: username))
+        // SSH, for the hosts this person may reach only: their certificate goes to those
+        // servers and no others, and the host CA vouches for those names and no others.
+        let authorities = try await client.sshAuthorities()
+        let hosts = (try? await client.sshHosts(accessToken: tokens.accessToken)) ?? []
+        try config.write("hosts.json", try JSONEncoder().encode(hosts))
+        let patterns = hosts.flatMap { [$0.name] + $0.addresses }.filter { $0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") } }
+        try config.write("known_hosts", Data((patterns.isEmpty ? "" : "@cert-authority \(patterns.joined(separator: ",")) \(authorities.hostCA)\n").utf8))
+        // Each host by its policy name: where it is (its first address and sshd port) and the
+        // name its host certificate vouches for (HostKeyAlias), so `ssh web-1` resolves and
+        // checks the right key on any port. Then its addresses, for `ssh 10.0.0.5`.
+        let named = hosts.filter { BastionTarget.isHostName($0.name) }.map { host in
+            "Host \(host.name)\n" + (host.addresses.first.map { "    HostName \($0)\n" } ?? "") + "    Port \(host.port ?? 22)\n    HostKeyAlias \(host.name)\n"
+                + "    IdentityFile \(config.path("id_ed25519"))\n    CertificateFile \(config.path("id_ed25519-cert.pub"))\n"
+                + "    UserKnownHostsFile \(config.path("known_hosts"))\n\n"
+        }
+        let addresses = hosts.flatMap(\.addresses).filter { $0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") } }
+        try config.write("ssh_config", Data((patterns.isEmpty ? "# No SSH hosts for you in the policy yet; run gatehouse login again when there are.\n" : """
+            # Written by gatehouse login. Add to ~/.ssh/config:  Include \(config.path("ssh_config"))
+            \(named.joined())\(addresses.isEmpty ? "" : """
+            Host \(addresses.joined(separator: " "))
+                IdentityFile \(config.path("id_ed25519"))
+                CertificateFile \(config.path("id_ed25519-cert.pub"))
+                UserKnownHostsFile \(config.path("known_hosts"))
+
+            """)
+            """).utf8))
+        // Through the bastion: the same hosts, each reached as HOST on the bastion (log in as
+        // your own name; `ssh -l LOGIN@HOST HOST` for another login); sessions are recorded.
+        if let bastion = authorities.bastion, !patterns.isEmpty {
+            let alias = "gatehouse-bastion"
+            let bastionHost = bastion.host.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") }) ? bastion.host : "localhost"
+            // The bastion's key under its alias, and under its real name and port, so the
+            // README's `ssh -p PORT LOGIN@HOST@BASTION` checks it too.
+            let realName = bastion.port == 22 ? bastionHost : "[\(bastionHost)]:\(bastion.port)"
+            try config.write("known_hosts", Data(("@cert-authority \(patterns.joined(separator: ",")) \(authorities.hostCA)\n"
+                + "\(alias) \(bastion.hostKey)\n\(realName) \(bastion.hostKey)\n").utf8))
+            let blocks = hosts.map(\.name).filter(BastionTarget.isHostName).map { name in
+                "Host \(name)\n    HostName \(bastionHost)\n    Port \(bastion.port)\n    User \(name)\n    HostKeyAlias \(alias)\n"
+                    + "    IdentityFile \(config.path("id_ed25519"))\n    CertificateFile \(config.path("id_ed25519-cert.pub"))\n"
+                    + "    IdentitiesOnly yes\n    UserKnownHostsFile \(config.path("known_hosts"))\n\n"
+            }
+            let header = "# Written by gatehouse login: your hosts through the Gatehouse bastion (sessions are recorded).\n"
+                + "# Add to ~/.ssh/config instead of ssh_config:  Include \(config.path("ssh_bastion_config"))\n"
+                + "# `ssh web-1` logs in as your own name; `ssh -l root@web-1 web-1` as root;\n"
+                + "# `ssh -p \(bastion.port) root@web-1@\(bastionHost)` names the bastion itself.\n\n"
+            // The bastion by its own name, for a login of the form LOGIN@HOST (or HOST).
+            let direct = "Match host \(bastionHost) user *@*,\(hosts.map(\.name).filter(BastionTarget.isHostName).joined(separator: ","))\n"
+                + "    IdentityFile \(config.path("id_ed25519"))\n    CertificateFile \(config.path("id_ed25519-cert.pub"))\n"
+                + "    IdentitiesOnly yes\n    UserKnownHostsFile \(config.path("known_hosts"))\n\n"
+            try config.write("ssh_bastion_config", Data((header + blocks.joined() + direct).utf8))
+        }
+        return username
     }
 }
 
 /// The code flow through a loopback redirect (RFC 8252 §7.3): a one-shot listener on a free
 /// 127.0.0.1 port receives the code; PKCE S256 protects it.
 enum LoopbackSignIn {
-    static func run(client: ServerClient, scope: String, openBrowser: Bool) async throws -> ServerClient.Tokens {
+    /// Opens `url` with the person's browser: `$BROWSER` (as git and Python do: a command, or
+    /// several separated by colons, tried in turn), else xdg-open or open.
+    static func openBrowser(_ url: String) {
+        let env = ProcessInfo.processInfo.environment
+        let chosen = (env["BROWSER"] ?? "").split(separator: ":").map(String.init).filter { !$0.isEmpty } + ["/usr/bin/xdg-open", "/usr/bin/open"]
+        for command in chosen {
+            let path = command.contains("/") ? command
+                : ((env["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { "\($0)/\(command)" }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? "")
+            guard FileManager.default.isExecutableFile(atPath: path) else { continue }
+            if (try? Process.run(URL(fileURLWithPath: path), arguments: [url])) != nil { return }
+        }
+    }
+
+    /// `fresh`: ask for the passkey even when the browser is signed in (`prompt=login`, `max_age=0`).
+    static func run(client: ServerClient, scope: String, openBrowser: Bool, fresh: Bool = false) async throws -> ServerClient.Tokens {
         let listener = try LoopbackListener()
         let redirect = "http://127.0.0.1:\(listener.port)/callback"
         let verifier = Base64URL.encode((0..<48).map { _ in UInt8.random(in: 0...255) })
@@ -224,11 +265,10 @@ enum LoopbackSignIn {
         components.queryItems = [.init(name: "client_id", value: client.clientID), .init(name: "redirect_uri", value: redirect), .init(name: "response_type", value: "code"),
                                  .init(name: "scope", value: scope), .init(name: "state", value: state), .init(name: "code_challenge", value: challenge),
                                  .init(name: "code_challenge_method", value: "S256")]
+        if fresh { components.queryItems! += [.init(name: "prompt", value: "login"), .init(name: "max_age", value: "0")] }
         let url = components.url!.absoluteString
         say("Sign in at: \(url)")
-        if openBrowser, let opener = ["xdg-open", "open"].first(where: { FileManager.default.isExecutableFile(atPath: "/usr/bin/\($0)") }) {
-            _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/\(opener)"), arguments: [url])
-        }
+        if openBrowser { Self.openBrowser(url) }
         // Only the answer carrying this request's state counts; anything else is ignored.
         let query = try await listener.waitForCallback(timeout: 300) { query in
             (URLComponents(string: "http://x/?" + query)?.queryItems ?? []).first { $0.name == "state" }?.value == state

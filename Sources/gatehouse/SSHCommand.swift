@@ -17,7 +17,10 @@ struct SSHCommand: AsyncParsableCommand {
     )
 
     /// Makes sure a certificate valid for at least `margin` seconds exists; returns its path.
-    static func ensureCertificate(ttl: Int?, hosts: [String]?, margin: TimeInterval, force: Bool, file: String = "id_ed25519-cert.pub") async throws -> (key: String, certificate: String, ServerClient.SSHCertificate?) {
+    /// `wanted`: the login (`login@host`) this certificate is for, when known; if the policy
+    /// would add it only after a fresh passkey check, the browser asks for one and it is retried.
+    static func ensureCertificate(ttl: Int?, hosts: [String]?, margin: TimeInterval, force: Bool, file: String = "id_ed25519-cert.pub",
+                                  wanted: String? = nil) async throws -> (key: String, certificate: String, ServerClient.SSHCertificate?) {
         let config = CLIConfig()
         let key = config.path("id_ed25519"), certificate = config.path(file)
         if !force, let remaining = Self.remainingValidity(certificate), remaining > margin { return (key, certificate, nil) }
@@ -35,9 +38,21 @@ struct SSHCommand: AsyncParsableCommand {
         guard let publicKey = FileManager.default.contents(atPath: key + ".pub"), let server = URL(string: credentials.server) else {
             throw GatehouseError(.internal, "cannot read \(key).pub")
         }
-        let proof = try Self.prove(key: key, accessToken: token)
-        let issued = try await ServerClient(server: server).sshCertificate(publicKey: String(decoding: publicKey, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines),
-                                                                           proof: proof, hosts: hosts, lifetime: ttl, accessToken: token)
+        let line = String(decoding: publicKey, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        func request(_ token: String) async throws -> ServerClient.SSHCertificate {
+            try await ServerClient(server: server).sshCertificate(publicKey: line, proof: try Self.prove(key: key, accessToken: token), hosts: hosts, lifetime: ttl, accessToken: token)
+        }
+        var issued: ServerClient.SSHCertificate
+        do {
+            issued = try await request(token)
+            if let wanted, issued.stepUpWouldAdd?.contains(wanted) == true {
+                issued = try await request(try await Login.stepUp(reason: "\(wanted) needs a recent passkey check (the policy's step_up)."))
+            }
+        } catch let error as GatehouseError where error.code == .stepUpRequired {
+            // The rule's step_up window has passed since the sign-in: ask for the passkey again
+            // (the browser asks even if it is signed in), then retry once.
+            issued = try await request(try await Login.stepUp(reason: error.message))
+        }
         try config.write(file, Data((issued.certificate + "\n").utf8))
         return (key, certificate, issued)
     }
@@ -115,12 +130,15 @@ struct SSHCommand: AsyncParsableCommand {
     struct Connect: AsyncParsableCommand {
         /// ssh's options that take a value (ssh(1)): the destination is the first word that is
         /// neither an option nor such a value. Returns the host part of `[LOGIN@]HOST`.
-        static func destination(_ args: [String]) -> String? {
+        static func destination(_ args: [String]) -> String? { Self.destinationWord(args).map(Self.host) }
+
+        /// The destination word as given: `[LOGIN@]HOST`.
+        static func destinationWord(_ args: [String]) -> String? {
             let withValue = Set("BbcDEeFIiJLlmOopQRSWw")
             var i = 0
             while i < args.count {
                 let a = args[i]
-                if a == "--" { return args.count > i + 1 ? Self.host(args[i + 1]) : nil }
+                if a == "--" { return args.count > i + 1 ? args[i + 1] : nil }
                 if a.hasPrefix("-") && a.count >= 2 {
                     // `-vp 22`: a value-taking flag last takes the next word; `-p22` carries it.
                     let flags = Array(a.dropFirst())
@@ -128,9 +146,16 @@ struct SSHCommand: AsyncParsableCommand {
                     i += (valueAt == flags.count - 1) ? 2 : 1
                     continue
                 }
-                return Self.host(a)
+                return a
             }
             return nil
+        }
+
+        /// The login asked for: `-l LOGIN`, or the part before the last `@` of the destination.
+        static func login(_ args: [String]) -> String? {
+            if let i = args.firstIndex(of: "-l"), i + 1 < args.count { return args[i + 1] }
+            guard let destination = Self.destinationWord(args), let at = destination.lastIndex(of: "@") else { return nil }
+            return String(destination[..<at])
         }
 
         static func host(_ destination: String) -> String {
@@ -154,7 +179,9 @@ struct SSHCommand: AsyncParsableCommand {
                 let listed = hosts.first { $0.name == target || $0.addresses.contains(target) }
                 let host = listed?.name
                 let file = host.map { "id_ed25519-\($0)-cert.pub" } ?? "id_ed25519-cert.pub"
-                let (key, certificate, _) = try await SSHCommand.ensureCertificate(ttl: nil, hosts: host.map { [$0] }, margin: 300, force: false, file: file)
+                let login = Self.login(self.arguments)
+                let (key, certificate, _) = try await SSHCommand.ensureCertificate(ttl: nil, hosts: host.map { [$0] }, margin: 300, force: false, file: file,
+                                                                                   wanted: login.flatMap { l in host.map { "\(l)@\($0)" } })
                 var args = ["ssh", "-i", key, "-o", "CertificateFile=\(certificate)", "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=\(config.path("known_hosts"))",
                             "-o", "StrictHostKeyChecking=yes"]
                 // A host named as in the policy: reach its address and sshd port, and check the

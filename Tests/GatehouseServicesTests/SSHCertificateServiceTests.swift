@@ -71,6 +71,56 @@ struct SSHCertificateServiceTests {
         #expect(try await test.store.read { tx in try await tx.sshCertificates(userID: "u-a") }.allSatisfy { $0.revokedAt == Self.t0 })
     }
 
+    @Test("a stale passkey check: logins behind step_up are named, left out, or refused by name and audited")
+    func stepUpIsNamed() async throws {
+        let test = try await TestStore.make(.sqlite)
+        defer { Task { await test.close() } }
+        let env = ServiceEnvironment(store: test.store, time: ManualTimeSource(Self.t0), random: SeededRandomSource(seed: 23))
+        let alice = User(id: "u-a", username: Username(uncheckedStored: "alice"), email: nil, role: .member, status: .active, createdAt: Self.t0)
+        try await test.store.commit { tx in
+            try await tx.insertUser(alice)
+            return Change((), event: AuditEvent(code: .userCreated, time: Self.t0, actor: "test", subject: "seed"))
+        }
+        let policy = PolicyService(environment: env)
+        _ = try await policy.apply(source: """
+            group sre { members = [alice] }
+            host web-1 { addresses = [10.0.0.1] }
+            host db-1 { addresses = [10.0.0.2] }
+            allow ssh deploy { who = [sre] logins = [deploy] hosts = [web-1] }
+            allow ssh root { who = [sre] logins = [root] hosts = [web-1, db-1] step_up = 10m }
+            """, fileName: "t.policy", actor: "test")
+        let service = SSHCertificateService(environment: env, policy: policy, userCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 1)),
+                                            hostCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 2)))
+        let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey).authorizedKey
+        let stale = Self.t0.addingTimeInterval(-25 * 60)
+
+        #expect(service.stepUpNeeds(for: alice, hosts: nil, sourceAddress: nil, lastStepUp: Self.t0.addingTimeInterval(-60)).isEmpty)
+        let needs = service.stepUpNeeds(for: alice, hosts: nil, sourceAddress: nil, lastStepUp: stale)
+        #expect(needs.map(\.principal) == ["root@db-1", "root@web-1"] && needs.allSatisfy { $0.within == .seconds(600) })
+
+        // Something still allowed: issued without root, and the answer says what a check would add.
+        let partial = try await service.issue(user: alice, publicKey: key, hosts: ["web-1"], lifetime: nil, sourceAddress: nil, source: nil, lastStepUp: stale, requestID: "r1", possession: nil)
+        #expect(partial.principals == ["deploy@web-1"] && partial.stepUpWouldAdd == ["root@web-1"])
+        // Nothing allowed without the check: refused with the reason, not "no login".
+        do {
+            _ = try await service.issue(user: alice, publicKey: key, hosts: ["db-1"], lifetime: nil, sourceAddress: nil, source: nil, lastStepUp: stale, requestID: "r2", possession: nil)
+            Issue.record("issued with a stale step-up")
+        } catch let error as SSHError {
+            #expect(error.code == .stepUpRequired)
+            #expect(error.message.contains("root@db-1 needs a passkey check within the last 10m") && error.message.contains("25m ago"), "\(error.message)")
+        }
+        // A person with no rule at all still hears "no login", not step-up.
+        let nobody = User(id: "u-n", username: Username(uncheckedStored: "nobody"), email: nil, role: .member, status: .active, createdAt: Self.t0)
+        do {
+            _ = try await service.issue(user: nobody, publicKey: key, hosts: nil, lifetime: nil, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r3", possession: nil)
+            Issue.record("issued to nobody")
+        } catch let error as SSHError {
+            #expect(error.code == .notPermitted)
+        }
+        let refused = try await test.store.read { tx in try await tx.auditRecords(after: 0, limit: 100) }.filter { $0.event.code == .sshCertificateRefused }
+        #expect(refused.first?.event.reason?.contains("step_up") == true)
+    }
+
     @Test("a deny rule that depends on the source network keeps its logins out of certificates")
     func sourceDependentDeny() async throws {
         let store = InMemoryStore()

@@ -273,7 +273,7 @@ def test_certificate_requests_are_checked(provider, tmp_path):
         (json.dumps({"public_key": public, "proof": proof, "hosts": "web-1"}), 400, "input.invalid"),
         (json.dumps({"public_key": public, "proof": proof, "lifetime_seconds": "8h"}), 400, "input.invalid"),
         (json.dumps({"public_key": public, "proof": proof, "lifetime_seconds": 5}), 400, "ssh.invalid_certificate"),
-        (json.dumps({"public_key": public, "proof": proof, "hosts": ["db-1"]}), 403, "ssh.invalid_certificate"),
+        (json.dumps({"public_key": public, "proof": proof, "hosts": ["db-1"]}), 403, "ssh.not_permitted"),
         # Proof of possession: a colleague's public key cannot be certified to you (the review
         # had one certified, then offboarding revoked the colleague's key everywhere).
         (json.dumps({"public_key": colleague}), 400, "ssh.proof_required"),
