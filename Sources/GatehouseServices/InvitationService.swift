@@ -33,18 +33,19 @@ public struct InvitationService: Sendable {
     ///
     /// Replicas starting at the same moment may collide on the one pending bootstrap invitation
     /// allowed; the loser retries, so each start prints a link and the last one issued works.
-    public func ensureBootstrapInvitation() async throws -> Issued? {
+    /// `username`: the first administrator's name (`admin_name`, `admin` by default).
+    public func ensureBootstrapInvitation(username: Username = Self.bootstrapUsername) async throws -> Issued? {
         var attempt = 0
         while true {
             do {
-                return try await self.replaceBootstrapInvitation()
+                return try await self.replaceBootstrapInvitation(username: username)
             } catch let error as GatehouseError where error.code == .conflict && attempt < 4 {
                 attempt += 1
             }
         }
     }
 
-    private func replaceBootstrapInvitation() async throws -> Issued? {
+    private func replaceBootstrapInvitation(username: Username) async throws -> Issued? {
         let env = self.environment
         let publicURL = self.publicURL
         let adminCount = try await env.store.read { tx in try await tx.countActiveUsers(role: .admin) }
@@ -63,7 +64,7 @@ public struct InvitationService: Sendable {
                 )
             }
             let (invitation, token) = Self.make(
-                kind: .bootstrap, username: Self.bootstrapUsername, email: nil, role: .admin, actor: "system", env: env, now: now
+                kind: .bootstrap, username: username, email: nil, role: .admin, actor: "system", env: env, now: now
             )
             try await tx.insertInvitation(invitation)
             let created = Self.createdEvent(invitation, actor: "system", now: now)

@@ -35,6 +35,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("tls-key"), help: "PEM private key for HTTPS.") var tlsKey: String?
     @Option(name: .customLong("mtls-listen"), help: "HOST:PORT of the mutual-TLS listener for agents and services (TLS 1.3, client certificate required; off by default).")
     var mtlsListen: String?
+    @Option(name: .customLong("mtls-public-url"), help: "The URL agents on other machines use for the mutual-TLS listener, e.g. https://gatehouse.internal:8443 (default: derived from --mtls-listen and the public URL).")
+    var mtlsPublicURL: String?
+    @Option(name: .customLong("admin-name"), help: "The first administrator's user name, used by the first start's enrollment link (default admin).")
+    var adminName: String?
     @Option(name: .customLong("ssh-listen"), help: "HOST:PORT of the SSH bastion, or off (default \(ServerSettings.defaultSSHListen)).")
     var sshListen: String?
     @Option(name: .customLong("trust-domain"), help: "SPIFFE trust domain of the X.509 authority (default: the public URL's host).") var trustDomain: String?
@@ -72,6 +76,8 @@ struct Serve: AsyncParsableCommand {
         overrides.trustedProxies = self.trustedProxies
         overrides.tlsKey = self.tlsKey
         overrides.mtlsListen = self.mtlsListen
+        overrides.mtlsPublicURL = self.mtlsPublicURL
+        overrides.adminName = self.adminName
         overrides.sshListen = self.sshListen
         overrides.trustDomain = self.trustDomain
         overrides.pkiAlgorithm = self.pkiAlgorithm

@@ -78,7 +78,7 @@ struct ServerRunner {
         let keys = try await KeyBootstrap(environment: environment, rootKey: rootKey).loadOrCreate()
         self.logger.info("key material unsealed", metadata: ["ssh_user_ca": "\(keys[.sshUserCA].fingerprint.prefix(16))"])
 
-        let bootstrap = try await InvitationService(environment: environment, publicURL: self.settings.publicURL).ensureBootstrapInvitation()
+        let bootstrap = try await InvitationService(environment: environment, publicURL: self.settings.publicURL).ensureBootstrapInvitation(username: self.settings.adminName)
 
         let headPath = dataDir.auditHeadPath
         let auditLog = try await AuditLog(
@@ -142,9 +142,14 @@ struct ServerRunner {
         }
         var mtlsServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let mtls = self.settings.mtlsListen {
-            let identity = MTLSServerIdentity(pki: pki, dnsNames: [self.settings.publicURL.host], ipAddresses: (try? IPPrefix(parsing: mtls.bindHost)).map { [$0] } ?? [])
+            // The certificate names every way agents are told to reach it: the public host, the
+            // bound address, and the host of mtls_public_url.
+            let advertised = (self.settings.mtlsPublicURL.flatMap { URLComponents(string: $0)?.host } ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            let addresses = [mtls.bindHost, advertised].compactMap { try? IPPrefix(parsing: $0) }.filter(\.isSingleAddress)
+            let names = [self.settings.publicURL.host] + (advertised.isEmpty || (try? IPPrefix(parsing: advertised)) != nil || advertised == self.settings.publicURL.host ? [] : [advertised])
+            let identity = MTLSServerIdentity(pki: pki, dnsNames: names, ipAddresses: Array(Set(addresses)))
             try await identity.prepare()
-            deps.mtlsURL = "https://\(self.settings.publicURL.host):\(mtls.port)"
+            deps.mtlsURL = self.settings.mtlsPublicURL
             let mtlsLogger = self.logger
             let app = Application(
                 router: MTLSListener.makeRouter(pki: pki, hosts: hosts, network: network, random: random),
@@ -175,7 +180,7 @@ struct ServerRunner {
                     // Printed, never logged: the link carries a secret.
                     let text = """
 
-                        No administrator is enrolled yet. Open this one-time link within 24 hours to enroll the first one:
+                        No administrator is enrolled yet. Open this one-time link within 24 hours to enroll the first one, \(bootstrap.invitation.username) (--admin-name to choose another name):
 
                             \(bootstrap.enrollmentURL)
 

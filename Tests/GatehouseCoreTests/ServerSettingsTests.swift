@@ -128,6 +128,26 @@ struct ServerSettingsTests {
         #expect(self.message("[webauthn]\nsignin_rate_per_minute = \"lots\"")?.contains("must be a whole number") == true)
     }
 
+    @Test func mutualTLSPublicURLAndAdminName() throws {
+        // Agents are told a URL they can reach: the public host, unless that is "localhost" and
+        // the listener is bound to one concrete address.
+        #expect(try self.resolve().mtlsPublicURL == nil)
+        #expect(try self.resolve { $0.mtlsListen = "0.0.0.0:8443"; $0.publicURL = "https://gh.example.com" }.mtlsPublicURL == "https://gh.example.com:8443")
+        #expect(try self.resolve { $0.mtlsListen = "10.77.0.1:8443" }.mtlsPublicURL == "https://10.77.0.1:8443")
+        #expect(try self.resolve { $0.mtlsListen = "[fd00::1]:8443" }.mtlsPublicURL == "https://[fd00::1]:8443")
+        #expect(try self.resolve { $0.mtlsListen = "127.0.0.1:8443" }.mtlsPublicURL == "https://localhost:8443")
+        #expect(try self.resolve("mtls_listen = \"0.0.0.0:8443\"\nmtls_public_url = \"https://gh.internal:443\"").mtlsPublicURL == "https://gh.internal:443")
+        #expect(self.message { $0.mtlsPublicURL = "https://gh.internal" }?.contains("needs mtls_listen") == true)
+        for bad in ["http://gh.internal:8443", "https://gh.internal:8443/path", "gh.internal:8443", "https://user@gh.internal"] {
+            #expect(self.message { $0.mtlsListen = "0.0.0.0:8443"; $0.mtlsPublicURL = bad }?.contains("--mtls-public-url: must be https://HOST[:PORT]") == true, "\(bad)")
+        }
+        #expect(try self.resolve().adminName.rawValue == "admin")
+        #expect(try self.resolve { $0.adminName = "alice" }.adminName.rawValue == "alice")
+        #expect(try self.resolve("admin_name = \"bob\"").adminName.rawValue == "bob")
+        #expect(self.message { $0.adminName = "Not A Name" }?.hasPrefix("--admin-name: ") == true)
+        #expect(self.message("admin_name = \"-x\"")?.contains("admin_name") == true)
+    }
+
     @Test func trustedProxies() throws {
         #expect(try self.resolve().trustedProxies.isEmpty)
         #expect(try self.resolve("trusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\"]").trustedProxies.map(\.description) == ["10.0.0.0/8", "fd00::/8"])

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The settings `gatehouse serve` runs with, resolved from defaults, a configuration file and
 /// flags (flags win). Every check happens here, before anything is created on disk, so a bad
 /// setting stops the server with one line naming the setting and where it came from.
@@ -34,6 +36,8 @@ public struct ServerSettings: Sendable, Equatable {
         public var pkiAlgorithm: String?
         public var networkPrefix: String?
         public var sshListen: String?
+        public var mtlsPublicURL: String?
+        public var adminName: String?
         public init() {}
     }
 
@@ -50,6 +54,7 @@ public struct ServerSettings: Sendable, Equatable {
         ("webauthn.aaguids", "--webauthn-aaguids"), ("webauthn.signin_rate_per_minute", "--signin-rate"),
         ("trusted_proxies", "--trusted-proxies"), ("mtls_listen", "--mtls-listen"), ("trust_domain", "--trust-domain"),
         ("pki_algorithm", "--pki-algorithm"), ("network_prefix", "--network-prefix"), ("ssh_listen", "--ssh-listen"),
+        ("mtls_public_url", "--mtls-public-url"), ("admin_name", "--admin-name"),
     ]
 
     /// Where the SSH bastion listens unless told otherwise (`off` turns it off).
@@ -82,6 +87,11 @@ public struct ServerSettings: Sendable, Equatable {
     public let trustedProxies: [IPPrefix]
     /// The mutual-TLS listener for agents and services (TLS 1.3, client certificates required).
     public let mtlsListen: ListenAddress?
+    /// The URL agents and services on other machines use for the mutual-TLS listener (nil when
+    /// there is none): `mtls_public_url`, or one derived from `mtls_listen` and the public URL.
+    public let mtlsPublicURL: String?
+    /// The first administrator's user name (the bootstrap invitation's), `admin` by default.
+    public let adminName: Username
     /// The SSH bastion's listener; nil when `ssh_listen = "off"`.
     public let sshListen: ListenAddress?
     /// The SPIFFE trust domain the X.509 authority issues for (default: the public URL's host).
@@ -213,6 +223,20 @@ public struct ServerSettings: Sendable, Equatable {
                 throw lookup.error(text.origin, "mtls_listen", "must differ from listen")
             }
         }
+        var mtlsPublicURL: String? = nil
+        if let text = try lookup.string("mtls_public_url") {
+            guard let mtls = mtlsListen else { throw lookup.error(text.origin, "mtls_public_url", "needs mtls_listen: there is no mutual-TLS listener to reach") }
+            guard let c = URLComponents(string: text.value), c.scheme == "https", let host = c.host, !host.isEmpty, c.path.isEmpty || c.path == "/",
+                  c.query == nil, c.fragment == nil, c.user == nil, text.value.utf8.count <= 512 else {
+                throw lookup.error(text.origin, "mtls_public_url", "must be https://HOST[:PORT] (no path), e.g. https://gatehouse.internal:\(mtls.port)")
+            }
+            mtlsPublicURL = "https://\(c.percentEncodedHost ?? host)\(c.port.map { ":\($0)" } ?? "")"
+        } else if let mtls = mtlsListen {
+            mtlsPublicURL = Self.derivedMTLSURL(listen: mtls, publicHost: publicURL.host)
+        }
+        let adminText = try lookup.string("admin_name") ?? ("admin", .default)
+        let adminName: Username
+        do { adminName = try Username(validating: adminText.value) } catch { throw lookup.error(adminText.origin, "admin_name", error.message) }
         let sshText = try lookup.string("ssh_listen") ?? (Self.defaultSSHListen, .default)
         var sshListen: ListenAddress? = nil
         if sshText.value != "off" {
@@ -239,8 +263,22 @@ public struct ServerSettings: Sendable, Equatable {
         return ServerSettings(
             dataDir: dataDir.value, listen: listen, publicURL: publicURL, database: database,
             logFormat: logFormat, logLevel: levelText.value, tls: tls, passkeys: passkeys, signInRatePerMinute: signInRate,
-            trustedProxies: trustedProxies, mtlsListen: mtlsListen, sshListen: sshListen, trustDomain: domain.value, pkiAlgorithm: algorithm.value, addressing: addressing
+            trustedProxies: trustedProxies, mtlsListen: mtlsListen, mtlsPublicURL: mtlsPublicURL, adminName: adminName, sshListen: sshListen, trustDomain: domain.value, pkiAlgorithm: algorithm.value, addressing: addressing
         )
+    }
+}
+
+extension ServerSettings {
+    /// The mutual-TLS URL agents are told when none is configured: the public URL's host on the
+    /// listener's port; but when the public host is this machine's loopback name and the listener
+    /// is bound to one concrete other address, that address (agents elsewhere cannot reach
+    /// "localhost").
+    static func derivedMTLSURL(listen: ListenAddress, publicHost: String) -> String {
+        let loopbackName = publicHost == "localhost" || publicHost.hasPrefix("127.") || publicHost == "::1"
+        let bind = listen.bindHost
+        let concrete = !(bind == "0.0.0.0" || bind == "::" || bind == "localhost" || bind.hasPrefix("127.") || bind == "::1")
+        let host = loopbackName && concrete ? (bind.contains(":") ? "[\(bind)]" : bind) : publicHost
+        return "https://\(host):\(listen.port)"
     }
 }
 
@@ -278,6 +316,8 @@ private struct Lookup {
             case "pki_algorithm": self.overrides.pkiAlgorithm
             case "network_prefix": self.overrides.networkPrefix
             case "ssh_listen": self.overrides.sshListen
+            case "mtls_public_url": self.overrides.mtlsPublicURL
+            case "admin_name": self.overrides.adminName
             default: nil
             }
         if let flagValue { return (flagValue, .flag(flag)) }
