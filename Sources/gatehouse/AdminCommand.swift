@@ -31,7 +31,7 @@ struct Admin: AsyncParsableCommand {
                     public url:           \(status.publicURL)
                     store:                \(status.storeKind)
                     started:              \(ISO8601DateFormatter().string(from: status.startedAt))
-                    users:                \(status.users) (\(status.administrators) administrators)
+                    users:                \(status.users) (\(status.administrators) \(status.administrators == 1 ? "administrator" : "administrators"))
                     pending invitations:  \(status.pendingInvitations)
                     audit events:         \(status.auditEvents)
                     policy version:       \(status.policyVersion.map(String.init) ?? "none applied (everything is denied)")
@@ -249,11 +249,12 @@ struct HostCommand: AsyncParsableCommand {
                     labels[String(kv[0])] = String(kv[1])
                 }
                 let result = try await AdminClient(dataDir: self.options.dataDir).addHost(name: self.name, labels: labels)
-                print("Join token for \(self.name), valid until \(result["expires_at"] ?? "?"), once:")
-                print("")
-                print("    \(result["token"] ?? "")")
-                print("")
-                print("On the host, as root: gatehouse agent join --server URL --token-file - (and paste it), so it stays out of ps and shell history.")
+                // The token alone on standard output (`> web-1.token`, or piped to the host's
+                // `agent join --token-file -`); the words around it on standard error.
+                FileHandle.standardError.write(Data("Join token for \(self.name), valid until \(result["expires_at"] ?? "?"), once:\n".utf8))
+                print(result["token"] ?? "")
+                FileHandle.standardError.write(Data(("On the host, as root: gatehouse agent join --server URL --token-file FILE (or - to read it from standard input),"
+                    + " so it stays out of ps and shell history.\n").utf8))
             } catch {
                 throw fail(error)
             }

@@ -108,7 +108,10 @@ struct Agent: AsyncParsableCommand {
                 var token = self.token
                 if let file = self.tokenFile {
                     let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
-                    token = data.map { String(decoding: $0.prefix(256), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+                    // The token itself, or the first ghjt_ word of what `admin host add` printed.
+                    let text = data.map { String(decoding: $0.prefix(4096), as: UTF8.self) } ?? ""
+                    token = text.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("ghjt_") }.map(String.init)
+                        ?? String(text.prefix(256)).trimmingCharacters(in: .whitespacesAndNewlines)
                 }
                 guard let token, !token.isEmpty else { throw GatehouseError(.invalidInput, "give the join token with --token-file FILE (or --token)") }
                 let client = ServerClient(server: url)

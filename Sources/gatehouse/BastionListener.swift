@@ -1,6 +1,7 @@
 import GatehouseBastion
 import GatehouseCore
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// Runs the SSH bastion inside the server's service group: binds it, checks live sessions
@@ -14,7 +15,10 @@ struct BastionListener: Service {
     func run() async throws {
         do {
             let address = try await self.server.start()
-            self.logger.notice("SSH bastion listening", metadata: ["address": "\(address)", "host_key": "\(self.server.hostKeyLine)"])
+            // HOST:PORT as the other listeners print it (not NIO's "[IPv4]host/ip:port").
+            let ip = address.ipAddress ?? self.listen.bindHost
+            let shown = "\(ip.contains(":") ? "[\(ip)]" : ip):\(address.port ?? self.listen.port)"
+            self.logger.notice("SSH bastion listening", metadata: ["address": "\(shown)", "host_key": "\(self.server.hostKeyLine)"])
         } catch {
             throw GatehouseError(.configInvalid, "cannot listen for SSH on \(self.listen): \(ServerRunner.describe(error, listen: self.listen))")
         }

@@ -14,6 +14,26 @@ struct Gatehouse: AsyncParsableCommand {
         version: Gatehouse.version,
         subcommands: [Serve.self, Login.self, Logout.self, Status.self, SSHCommand.self, Agent.self, Admin.self, PolicyCommand.self, Audit.self, GraphQLCommand.self, PKICommand.self, WGCommand.self, SessionsCommand.self]
     )
+
+    /// With `GATEHOUSE_CHECK_ARGS=1`, the arguments are parsed and nothing is run: it prints the
+    /// command they select and exits 0, or the parse error and exits 64. The documentation test
+    /// checks every `gatehouse` command written in README.md and docs/ this way.
+    static func main() async {
+        do {
+            var command = try Self.parseAsRoot()
+            if ProcessInfo.processInfo.environment["GATEHOUSE_CHECK_ARGS"] == "1" {
+                print("parsed: \(type(of: command)._commandName)")
+                return
+            }
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            Self.exit(withError: error)
+        }
+    }
 }
 
 /// Shared `--data-dir` option: where the server keeps its state and admin socket.

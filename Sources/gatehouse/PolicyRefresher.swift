@@ -14,12 +14,16 @@ struct PolicyRefresher: Service {
             var seen = self.policy.active.info?.version
             while !Task.isCancelled {
                 try? await Task.sleep(for: self.interval)
+                // Shutting down: the sleep ended early; checking now would only be cancelled.
+                if Task.isCancelled { break }
                 do {
                     let active = try await self.policy.refresh()
                     if active.info?.version != seen {
                         seen = active.info?.version
                         self.logger.notice("policy changed", metadata: ["version": "\(seen.map(String.init) ?? "none")"])
                     }
+                } catch is CancellationError {
+                    break
                 } catch {
                     self.logger.warning("could not check for a new policy version", metadata: ["error": "\(error)"])
                 }
