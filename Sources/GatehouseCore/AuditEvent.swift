@@ -22,6 +22,7 @@ public enum AuditCode: String, Sendable, Codable, CaseIterable {
     case sessionRevoked = "session.revoked"
     case signedOut = "signin.signed_out"
     case passkeyRemoved = "passkey.removed"
+    case passkeyRenamed = "passkey.renamed"
     case steppedUp = "signin.stepped_up"
     case userRecovered = "user.recovered"
     case oidcClientRegistered = "oidc.client_registered"

@@ -103,6 +103,12 @@ public struct IdentityProxy: Sendable {
         let address = self.clientAddress(request, context)
         guard let assertion = try await self.admit(user: user, session: session, app: app, address: address) else {
             let denial = self.oidc.policyDenial(user: user, app: app.name, sourceAddress: Self.numeric(address), lastStepUp: session.steppedUpAt)
+            let message = "The access policy does not allow \(user.username) to use \(app.name) (\(denial?.description ?? "denied")). Ask an administrator if you need it."
+            // A person in a browser gets the same page as the rest of Gatehouse; a program, the words.
+            if request.headers[.accept]?.contains("text/html") == true {
+                return PageRoutes.render(PageRoutes.shared, "denied", title: "Not allowed", ["heading": "You cannot use \(app.name)", "message": message,
+                                                                                            "account": self.publicURL.origin + "/account"], status: .forbidden)
+            }
             return JSONResponse.raw(.forbidden, Array("You cannot use \(app.name): the access policy does not allow it (\(denial?.description ?? "denied")).\n".utf8),
                                     contentType: "text/plain; charset=utf-8")
         }

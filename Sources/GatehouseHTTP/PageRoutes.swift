@@ -15,11 +15,17 @@ enum PageRoutes {
         for (name, text) in [("layout", PageTemplates.layout), ("enroll", PageTemplates.enroll), ("signin", PageTemplates.signIn),
                              ("account", PageTemplates.account), ("error", PageTemplates.error),
                              ("notice", PageTemplates.notice), ("consent", PageTemplates.consent), ("device-entry", PageTemplates.deviceEntry),
-                             ("device-confirm", PageTemplates.deviceConfirm), ("logout-confirm", PageTemplates.logoutConfirm)] {
+                             ("device-confirm", PageTemplates.deviceConfirm), ("logout-confirm", PageTemplates.logoutConfirm), ("denied", PageTemplates.denied)] {
             try library.register(text, named: name)
         }
         return library
     }
+
+    /// The templates, compiled once for the routes outside this file (the proxy's refusal page).
+    /// They are constants checked by the page tests, so a failure here is a programming error.
+    static let shared: MustacheLibrary = {
+        do { return try Self.library() } catch { fatalError("the page templates do not compile: \(error)") }
+    }()
 
     /// Renders `template` inside the layout. Mustache escapes every `{{value}}`; only the
     /// layout's `{{{body}}}` (our own rendered template) is inserted raw.
@@ -42,7 +48,9 @@ enum PageRoutes {
         return "\(scheme)://\(host)" + (c.port.map { ":\($0)" } ?? "")
     }
 
-    static func add(to router: Router<GatehouseRequestContext>, passkeys: PasskeyService, secure: Bool) throws {
+    /// `membership`: the groups and roles the policy gives a user, for their account page.
+    static func add(to router: Router<GatehouseRequestContext>, passkeys: PasskeyService, secure: Bool, publicURL: String,
+                    membership: @escaping @Sendable (String) -> (groups: [String], roles: [String])) throws {
         let library = try Self.library()
         @Sendable func page(_ template: String, title: String, _ values: [String: any Sendable], status: HTTPResponse.Status = .ok) -> Response {
             Self.render(library, template, title: title, values, status: status)
@@ -68,18 +76,29 @@ enum PageRoutes {
                 guard let token = WebAuthnRoutes.cookie(request, secure: secure), let (user, current) = try await passkeys.authenticate(sessionToken: token) else {
                     return Response(status: .seeOther, headers: [.location: "/signin"])
                 }
-                let keys = try await passkeys.passkeys(of: user).map { k -> [String: any Sendable] in
+                let stored = try await passkeys.passkeys(of: user)
+                let keys = stored.map { k -> [String: any Sendable] in
+                    // Its owner's name, else its model's, else what it is.
+                    let model = AuthenticatorModels.name(aaguid: k.aaguid)
                     var v: [String: any Sendable] = ["id": Base64URL.encode(k.id), "created": day(k.createdAt), "backedUp": k.backedUp,
-                                            "algorithm": COSEKey.Algorithm(rawValue: k.algorithm)?.name ?? "unknown"]
+                                                     "name": k.name ?? model ?? "Passkey (\(COSEKey.Algorithm(rawValue: k.algorithm)?.name ?? "unknown"))",
+                                                     "removable": stored.count > 1]
+                    if k.name != nil, let model { v["model"] = model }
                     if let used = k.lastUsedAt { v["lastUsed"] = day(used) }
                     return v
                 }
                 let sessions = try await passkeys.liveSessions(of: user).map { s -> [String: any Sendable] in
-                    ["id": PasskeyService.sessionID(s), "created": day(s.createdAt), "lastSeen": day(s.lastSeenAt),
-                     "current": s.tokenHash == current.tokenHash]
+                    var v: [String: any Sendable] = ["id": PasskeyService.sessionID(s), "created": day(s.createdAt), "lastSeen": day(s.lastSeenAt),
+                                                     "current": s.tokenHash == current.tokenHash, "browser": s.userAgent ?? "A browser"]
+                    if let address = s.sourceAddress { v["address"] = address }
+                    return v
                 }
-                return page("account", title: user.username.rawValue,
-                            ["username": user.username.rawValue, "role": user.role.rawValue, "passkeys": keys, "sessions": sessions])
+                let (groups, roles) = membership(user.username.rawValue)
+                let named = groups.map { "group \($0)" } + roles.map { "role \($0)" }
+                var values: [String: any Sendable] = ["username": user.username.rawValue, "passkeys": keys, "sessions": sessions, "publicURL": publicURL,
+                                                      "administrator": user.role == .admin, "onlyOne": stored.count == 1]
+                if !named.isEmpty { values["membership"] = named.joined(separator: ", ") }
+                return page("account", title: user.username.rawValue, values)
             } catch {
                 return page("error", title: "Unavailable", ["heading": "Something went wrong", "message": "Your account cannot be shown right now. Try again in a moment."],
                             status: .serviceUnavailable)

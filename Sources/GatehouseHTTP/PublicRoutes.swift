@@ -43,7 +43,9 @@ public enum PublicRoutes {
 
         WebAuthnRoutes.add(to: router, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random, time: deps.environment.time,
                           perSourceAttempts: deps.signInRatePerMinute, trustedProxies: deps.trustedProxies)
-        try PageRoutes.add(to: router, passkeys: deps.passkeys, secure: deps.publicURL.scheme == "https")
+        let policy = deps.policy
+        try PageRoutes.add(to: router, passkeys: deps.passkeys, secure: deps.publicURL.scheme == "https", publicURL: deps.publicURL.description,
+                           membership: { policy.membership(of: $0) })
         if let oidc = deps.oidc {
             try OIDCRoutes.add(to: router, oidc: oidc, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random,
                                time: deps.environment.time, trustedProxies: deps.trustedProxies)

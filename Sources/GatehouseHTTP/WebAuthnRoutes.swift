@@ -52,7 +52,8 @@ enum WebAuthnRoutes {
                 try limit(request, context)
                 let (ceremony, credential) = try await Self.ceremonyBody(request)
                 let enrolled = try await passkeys.finishEnrollment(
-                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
+                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context),
+                    userAgent: request.headers[.userAgent]
                 )
                 return Self.signedIn(.created, enrolled.session, secure: secure)
             }
@@ -75,7 +76,8 @@ enum WebAuthnRoutes {
                 try limit(request, context)
                 let (ceremony, credential) = try await Self.ceremonyBody(request)
                 let session = try await passkeys.finishSignIn(
-                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
+                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context),
+                    userAgent: request.headers[.userAgent]
                 )
                 return Self.signedIn(.ok, session, secure: secure)
             }
@@ -85,7 +87,8 @@ enum WebAuthnRoutes {
                 let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
                 let list = try await passkeys.passkeys(of: user).map {
                     PasskeyListing(id: Base64URL.encode($0.id), algorithm: COSEKey.Algorithm(rawValue: $0.algorithm)?.name ?? String($0.algorithm),
-                                   createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt, backedUp: $0.backedUp)
+                                   createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt, backedUp: $0.backedUp, name: $0.name,
+                                   model: AuthenticatorModels.name(aaguid: $0.aaguid))
                 }
                 return JSONResponse.make(.ok, list)
             }
@@ -109,6 +112,16 @@ enum WebAuthnRoutes {
                     user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
                 )
                 return JSONResponse.make(.created, ["id": Base64URL.encode(record.id)])
+            }
+        }
+        router.post("/api/passkeys/rename") { request, context in
+            await Self.respond {
+                let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
+                let object = try await Self.object(request, allowed: ["id", "name"])
+                guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else { throw GatehouseError(.invalidInput, "id is required") }
+                guard let name = object["name"] as? String else { throw GatehouseError(.invalidInput, "name is required: a string") }
+                try await passkeys.renamePasskey(user: user, id: id, name: name, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
+                return Response(status: .noContent)
             }
         }
         router.post("/api/passkeys/remove") { request, context in
@@ -198,9 +211,12 @@ enum WebAuthnRoutes {
         let createdAt: Date
         let lastUsedAt: Date?
         let backedUp: Bool
+        /// The owner's name for it, else the authenticator model's, else nil.
+        let name: String?
+        let model: String?
 
         enum CodingKeys: String, CodingKey {
-            case id, algorithm
+            case id, algorithm, name, model
             case createdAt = "created_at"
             case lastUsedAt = "last_used_at"
             case backedUp = "backed_up"

@@ -18,11 +18,15 @@ public struct CredentialRecord: Sendable, Equatable {
     public var transports: [String]
     public var createdAt: Date
     public var lastUsedAt: Date?
+    /// The name its owner gave it; nil until renamed (pages show the authenticator's model).
+    public var name: String?
 
     public init(
         id: [UInt8], userID: String, userHandle: [UInt8], publicKey: [UInt8], algorithm: Int64, signCount: UInt32,
-        backupEligible: Bool, backedUp: Bool, aaguid: [UInt8], attestationFormat: String, transports: [String], createdAt: Date, lastUsedAt: Date?
+        backupEligible: Bool, backedUp: Bool, aaguid: [UInt8], attestationFormat: String, transports: [String], createdAt: Date, lastUsedAt: Date?,
+        name: String? = nil
     ) {
+        self.name = name
         self.id = id
         self.userID = userID
         self.userHandle = userHandle
@@ -53,11 +57,14 @@ public struct SessionRecord: Sendable, Equatable {
     public var steppedUpAt: Date
     public var revokedAt: Date?
     public var sourceAddress: String?
+    /// The browser it was opened in, summarized (``BrowserSummary``).
+    public var userAgent: String?
 
     public init(
         tokenHash: String, userID: String, credentialID: [UInt8], createdAt: Date, lastSeenAt: Date, expiresAt: Date,
-        idleTimeout: TimeInterval, steppedUpAt: Date, revokedAt: Date?, sourceAddress: String?
+        idleTimeout: TimeInterval, steppedUpAt: Date, revokedAt: Date?, sourceAddress: String?, userAgent: String? = nil
     ) {
+        self.userAgent = userAgent
         self.tokenHash = tokenHash
         self.userID = userID
         self.credentialID = credentialID

@@ -229,6 +229,12 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
         return true
     }
 
+    func renameCredential(id: [UInt8], userID: String, name: String) async throws -> Bool {
+        guard let i = self.state.credentials.firstIndex(where: { $0.id == id && $0.userID == userID }) else { return false }
+        self.state.credentials[i].name = name
+        return true
+    }
+
     func insertSession(_ record: SessionRecord) async throws {
         guard !self.state.sessions.contains(where: { $0.tokenHash == record.tokenHash }) else { throw GatehouseError(.conflict, "session exists") }
         self.state.sessions.append(record)

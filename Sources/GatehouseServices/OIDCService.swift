@@ -154,14 +154,21 @@ public struct OIDCService: Sendable {
         }
         if let stored { return stored }
         guard let app = self.policy.active.policy.definitions.apps.first(where: { $0.clientID == id && !$0.redirectURIs.isEmpty }) else { return nil }
-        return OIDCClient(id: id, name: app.name, kind: .public, redirectURIs: app.redirectURIs, firstParty: true, source: .policy, createdAt: Date(timeIntervalSince1970: 0))
+        return OIDCClient(id: id, name: Self.displayName(clientID: id, app: app.name), kind: .public, redirectURIs: app.redirectURIs, firstParty: true, source: .policy,
+                          createdAt: Date(timeIntervalSince1970: 0))
+    }
+
+    /// What pages call a client declared in the policy: Gatehouse's own CLI by what it is, any
+    /// other by its app name.
+    static func displayName(clientID: String, app: String) -> String {
+        clientID == "gatehouse-cli" ? "the Gatehouse command line (gatehouse login)" : app
     }
 
     public func clients() async throws -> [OIDCClient] {
         let stored = try await self.environment.store.read { tx in try await tx.oidcClients() }
         let ids = Set(stored.map(\.id))
         let declared = self.policy.active.policy.definitions.apps.filter { !$0.redirectURIs.isEmpty && !ids.contains($0.clientID) }.map {
-            OIDCClient(id: $0.clientID, name: $0.name, kind: .public, redirectURIs: $0.redirectURIs, firstParty: true, source: .policy, createdAt: Date(timeIntervalSince1970: 0))
+            OIDCClient(id: $0.clientID, name: Self.displayName(clientID: $0.clientID, app: $0.name), kind: .public, redirectURIs: $0.redirectURIs, firstParty: true, source: .policy, createdAt: Date(timeIntervalSince1970: 0))
         }
         return (stored + declared).sorted { $0.id < $1.id }
     }

@@ -73,7 +73,8 @@ public struct PasskeyService: Sendable {
 
     /// Finishes enrollment: verifies the new passkey, creates the account from the invitation,
     /// uses up the invitation and opens a session, all in one audited transaction.
-    public func finishEnrollment(ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?) async throws -> Enrolled {
+    /// `userAgent`: the browser's User-Agent header, kept summarized with the session.
+    public func finishEnrollment(ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?, userAgent: String? = nil) async throws -> Enrolled {
         let env = self.environment
         guard let pending = self.ceremonies.take(ceremony), case .registration(let invitationID, let userID) = pending.kind else {
             throw WebAuthnError(.challengeMismatch, "this enrollment has expired or was already finished; start again")
@@ -123,7 +124,7 @@ public struct PasskeyService: Sendable {
                 transports: verified.transports, createdAt: now, lastUsedAt: now
             ))
             guard try await tx.finishInvitation(id: invitationID, state: .used, at: now) else { throw Self.invalidInvitation }
-            let session = try await self.openSession(tx, user: user, credentialID: verified.credentialID, token: token, now: now, sourceAddress: sourceAddress)
+            let session = try await self.openSession(tx, user: user, credentialID: verified.credentialID, token: token, now: now, sourceAddress: sourceAddress, userAgent: userAgent)
             let subject = "user:\(user.username)"
             return Change(
                 Enrolled(user: user, credentialID: verified.credentialID, session: session),
@@ -175,7 +176,7 @@ public struct PasskeyService: Sendable {
 
     /// Finishes sign-in: verifies the assertion against the stored passkey, moves its counter
     /// forward and opens a session. A counter that goes backwards is audited as a possible clone.
-    public func finishSignIn(ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?) async throws -> Session {
+    public func finishSignIn(ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?, userAgent: String? = nil) async throws -> Session {
         let env = self.environment
         guard let pending = self.ceremonies.take(ceremony), case .authentication(let expectedUserID) = pending.kind else {
             throw WebAuthnError(.challengeMismatch, "this sign-in has expired or was already finished; start again")
@@ -222,7 +223,7 @@ public struct PasskeyService: Sendable {
                 guard try await tx.updateCredentialUse(id: stored.id, signCount: verified.signCount, backedUp: verified.backedUp, at: now) else {
                     throw WebAuthnError(.counterRegression, "another sign-in with this passkey used the same or a higher counter: possible cloned authenticator")
                 }
-                let session = try await self.openSession(tx, user: current, credentialID: stored.id, token: token, now: now, sourceAddress: sourceAddress)
+                let session = try await self.openSession(tx, user: current, credentialID: stored.id, token: token, now: now, sourceAddress: sourceAddress, userAgent: userAgent)
                 return Change(session, event: AuditEvent(
                     code: .signInSucceeded, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", requestID: requestID,
                     sourceAddress: sourceAddress, details: ["method": "passkey", "passkey": String(Base64URL.encode(stored.id).prefix(22))]
@@ -237,11 +238,13 @@ public struct PasskeyService: Sendable {
 
     // MARK: sessions
 
-    func openSession(_ tx: any StoreWriter, user: User, credentialID: [UInt8], token: InvitationToken, now: Date, sourceAddress: String?) async throws -> Session {
+    func openSession(_ tx: any StoreWriter, user: User, credentialID: [UInt8], token: InvitationToken, now: Date, sourceAddress: String?,
+                     userAgent: String? = nil) async throws -> Session {
         let expires = now.addingTimeInterval(Self.sessionLifetime)
         try await tx.insertSession(SessionRecord(
             tokenHash: token.hash, userID: user.id, credentialID: credentialID, createdAt: now, lastSeenAt: now, expiresAt: expires,
-            idleTimeout: user.role == .admin ? Self.adminIdleTimeout : Self.idleTimeout, steppedUpAt: now, revokedAt: nil, sourceAddress: sourceAddress
+            idleTimeout: user.role == .admin ? Self.adminIdleTimeout : Self.idleTimeout, steppedUpAt: now, revokedAt: nil, sourceAddress: sourceAddress,
+            userAgent: BrowserSummary.summarize(userAgent)
         ))
         return Session(token: token.secret, user: user, expiresAt: expires)
     }
@@ -315,6 +318,26 @@ public struct PasskeyService: Sendable {
                 code: .passkeyRegistered, time: now, actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(record.id).prefix(22))",
                 requestID: requestID, sourceAddress: sourceAddress, details: Self.passkeyDetails(verified)
             ))
+        }
+    }
+
+    /// The longest passkey name kept.
+    public static let maxPasskeyName = 64
+
+    /// Names one of the user's passkeys ("work laptop"). No step-up: a name grants nothing.
+    /// Audited, like every change to what an account holds.
+    public func renamePasskey(user: User, id: [UInt8], name raw: String, requestID: String?, sourceAddress: String?) async throws {
+        let name = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !name.isEmpty, name.count <= Self.maxPasskeyName, name.utf8.count <= 4 * Self.maxPasskeyName,
+              !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format }) else {
+            throw GatehouseError(.invalidInput, "a passkey's name is 1 to \(Self.maxPasskeyName) characters, without control characters")
+        }
+        let env = self.environment
+        try await env.store.commit { tx in
+            try await tx.lockAccountChanges()
+            guard try await tx.renameCredential(id: id, userID: user.id, name: name) else { throw GatehouseError(.notFound, "you have no such passkey") }
+            return Change((), event: AuditEvent(code: .passkeyRenamed, time: env.time.now(), actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(id).prefix(22))",
+                                                requestID: requestID, sourceAddress: sourceAddress, details: ["name": name]))
         }
     }
 

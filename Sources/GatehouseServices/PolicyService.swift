@@ -62,6 +62,20 @@ public final class PolicyService: Sendable {
 
     public var active: Active { self.state.value }
 
+    /// The groups and roles the active policy gives `username` now (for their account page).
+    public func membership(of username: String) -> (groups: [String], roles: [String]) {
+        let principals = self.active.policy.subject(user: username, now: self.environment.time.now()).principals(at: self.environment.time.now())
+        var groups: [String] = [], roles: [String] = []
+        for p in principals {
+            switch p {
+            case .group(let name): groups.append(name)
+            case .role(let name): roles.append(name)
+            default: break
+            }
+        }
+        return (groups.sorted(), roles.sorted())
+    }
+
     /// The name diagnostics use for a stored version.
     static func fileName(version: Int64) -> String { "policy@v\(version)" }
 

@@ -156,6 +156,8 @@ public protocol StoreWriter: StoreReader {
     /// counter moves forward (or stays 0 for authenticators that keep none). False otherwise:
     /// another sign-in got there first with a count at least as high, a possible clone.
     func updateCredentialUse(id: [UInt8], signCount: UInt32, backedUp: Bool, at time: Date) async throws -> Bool
+    /// Names one of `userID`'s passkeys; false when they have no such passkey.
+    func renameCredential(id: [UInt8], userID: String, name: String) async throws -> Bool
     /// Serializes account changes (sign-in, enrollment, recovery, passkey changes, offboarding)
     /// until the transaction ends, so checks made inside it stay true until it commits.
     func lockAccountChanges() async throws

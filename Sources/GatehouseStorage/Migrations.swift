@@ -377,6 +377,15 @@ enum Migrations {
                 "ALTER TABLE oidc_device_authorizations ADD COLUMN source_address TEXT",
             ]
         },
+        Migration(version: 13, name: "passkey-names-session-browsers") { _ in
+            [
+                // A name the person gives a passkey ("work laptop"), shown on /account.
+                "ALTER TABLE webauthn_credentials ADD COLUMN name TEXT",
+                // The browser a session was opened in, summarized ("Chrome on Linux"), so a
+                // person can tell their sessions apart and end the one they do not know.
+                "ALTER TABLE sessions ADD COLUMN user_agent TEXT",
+            ]
+        },
     ]
 
     static var latestVersion: Int64 { all.last?.version ?? 0 }

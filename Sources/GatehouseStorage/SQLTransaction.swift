@@ -71,7 +71,7 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     // MARK: passkeys and sessions
 
     private static let credentialColumns = """
-        id, user_id, user_handle, public_key, algorithm, sign_count, backup_eligible, backed_up, aaguid, attestation_format, transports, created_at, last_used_at
+        id, user_id, user_handle, public_key, algorithm, sign_count, backup_eligible, backed_up, aaguid, attestation_format, transports, created_at, last_used_at, name
         """
 
     func credential(id: [UInt8]) async throws -> CredentialRecord? {
@@ -102,7 +102,8 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
             aaguid: try bytes("aaguid"), attestationFormat: try row.decode(column: "attestation_format", as: String.self),
             transports: transports.isEmpty ? [] : transports.split(separator: ",").map(String.init),
             createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)),
-            lastUsedAt: try row.decode(column: "last_used_at", as: Int64?.self).map(Self.date)
+            lastUsedAt: try row.decode(column: "last_used_at", as: Int64?.self).map(Self.date),
+            name: try row.decode(column: "name", as: String?.self)
         )
     }
 
@@ -112,7 +113,7 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
             VALUES (\(bind: Base64URL.encode(r.id)), \(bind: r.userID), \(bind: Base64URL.encode(r.userHandle)), \(bind: Base64URL.encode(r.publicKey)),
                     \(bind: r.algorithm), \(bind: Int64(r.signCount)), \(bind: r.backupEligible), \(bind: r.backedUp), \(bind: Base64URL.encode(r.aaguid)),
                     \(bind: r.attestationFormat), \(bind: r.transports.joined(separator: ",")), \(bind: Self.millis(r.createdAt)),
-                    \(bind: r.lastUsedAt.map(Self.millis)))
+                    \(bind: r.lastUsedAt.map(Self.millis)), \(bind: r.name))
             ON CONFLICT DO NOTHING RETURNING id
             """).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "this passkey is already registered") }
@@ -127,6 +128,13 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
         return !rows.isEmpty
     }
 
+    func renameCredential(id: [UInt8], userID: String, name: String) async throws -> Bool {
+        let rows = try await self.db.raw("""
+            UPDATE webauthn_credentials SET name = \(bind: name) WHERE id = \(bind: Base64URL.encode(id)) AND user_id = \(bind: userID) RETURNING id
+            """).all()
+        return !rows.isEmpty
+    }
+
     /// A transaction-scoped advisory lock on PostgreSQL (released at commit or rollback); on
     /// SQLite every write transaction already runs alone.
     func lockAccountChanges() async throws {
@@ -135,7 +143,7 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     }
 
     private static let sessionColumns = """
-        token_hash, user_id, credential_id, created_at, last_seen_at, expires_at, idle_timeout_ms, stepped_up_at, revoked_at, source_address
+        token_hash, user_id, credential_id, created_at, last_seen_at, expires_at, idle_timeout_ms, stepped_up_at, revoked_at, source_address, user_agent
         """
 
     func session(tokenHash: String) async throws -> SessionRecord? {
@@ -160,7 +168,8 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
             idleTimeout: Double(try row.decode(column: "idle_timeout_ms", as: Int64.self)) / 1000,
             steppedUpAt: Self.date(try row.decode(column: "stepped_up_at", as: Int64.self)),
             revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date),
-            sourceAddress: try row.decode(column: "source_address", as: String?.self)
+            sourceAddress: try row.decode(column: "source_address", as: String?.self),
+            userAgent: try row.decode(column: "user_agent", as: String?.self)
         )
     }
 
@@ -195,7 +204,7 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
             INSERT INTO sessions (\(unsafeRaw: Self.sessionColumns))
             VALUES (\(bind: r.tokenHash), \(bind: r.userID), \(bind: Base64URL.encode(r.credentialID)), \(bind: Self.millis(r.createdAt)),
                     \(bind: Self.millis(r.lastSeenAt)), \(bind: Self.millis(r.expiresAt)), \(bind: Int64(r.idleTimeout * 1000)),
-                    \(bind: Self.millis(r.steppedUpAt)), \(bind: r.revokedAt.map(Self.millis)), \(bind: r.sourceAddress))
+                    \(bind: Self.millis(r.steppedUpAt)), \(bind: r.revokedAt.map(Self.millis)), \(bind: r.sourceAddress), \(bind: r.userAgent))
             """).run()
     }
 

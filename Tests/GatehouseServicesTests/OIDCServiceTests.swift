@@ -234,7 +234,7 @@ struct OIDCServiceTests {
         let other = try await f.oidc.startDeviceAuthorization(client: cli, scope: "openid")
         #expect(try await f.oidc.decideDevice(userCode: other.userCode, approve: true, signedIn: f.carol) == .denied(reason: "no rule allows it"))
         #expect(try await f.oidc.decideDevice(userCode: "BCDF-GHJK", approve: true, signedIn: f.alice) == .invalidCode)
-        #expect(try await f.oidc.decideDevice(userCode: started.userCode.lowercased(), approve: true, signedIn: f.alice) == .approved(clientName: "cli"))
+        #expect(try await f.oidc.decideDevice(userCode: started.userCode.lowercased(), approve: true, signedIn: f.alice) == .approved(clientName: "the Gatehouse command line (gatehouse login)"))
         f.time.advance(by: 20)
         let tokens = try await f.oidc.token(form: poll, authorization: nil)
         #expect(tokens.refreshToken != nil && tokens.idToken != nil)

@@ -179,6 +179,31 @@ struct PasskeyServiceTests {
         #expect(last?.code == .passkeyRemoved && last?.details["sessions_ended"] == "1" && last?.sourceAddress == "192.0.2.7")
     }
 
+    @Test("a passkey gets its owner's name, audited; sessions keep their browser, summarized", arguments: TestStoreKind.available)
+    func namesAndBrowsers(_ kind: TestStoreKind) async throws {
+        let test = try await TestStore.make(kind)
+        defer { Task { await test.close() } }
+        let s = try await self.setup(test.store)
+        let id: [UInt8] = Array(repeating: 7, count: 16)
+        let (c, o) = try await s.service.beginEnrollment(token: s.token)
+        let enrolled = try await s.service.finishEnrollment(ceremony: c, credential: Self.registration(o, key: P256.Signing.PrivateKey(), id: id), requestID: nil,
+                                                            sourceAddress: "192.0.2.9", userAgent: "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0")
+        let session = try #require(try await s.service.authenticate(sessionToken: enrolled.session.token)?.session)
+        #expect(session.userAgent == "Firefox on Linux" && session.sourceAddress == "192.0.2.9")
+        #expect(try await s.service.passkeys(of: enrolled.user).first?.name == nil)
+        try await s.service.renamePasskey(user: enrolled.user, id: id, name: "  work laptop ", requestID: nil, sourceAddress: nil)
+        #expect(try await s.service.passkeys(of: enrolled.user).first?.name == "work laptop")
+        let last = try await s.store.read { tx in try await tx.auditRecords(after: 0, limit: 100) }.last?.event
+        #expect(last?.code == .passkeyRenamed && last?.details["name"] == "work laptop")
+        for bad in ["", "   ", String(repeating: "x", count: 65), "a\u{0}b", "a\u{202E}b", "line\nbreak"] {
+            await #expect(throws: GatehouseError.self) { try await s.service.renamePasskey(user: enrolled.user, id: id, name: bad, requestID: nil, sourceAddress: nil) }
+        }
+        await #expect(throws: GatehouseError(.notFound, "you have no such passkey")) {
+            try await s.service.renamePasskey(user: enrolled.user, id: [9, 9], name: "x", requestID: nil, sourceAddress: nil)
+        }
+        #expect(try await s.service.passkeys(of: enrolled.user).first?.name == "work laptop")
+    }
+
     @Test("decoy IDs depend only on the name and the shared secret, with varied lengths")
     func decoys() {
         let secret = Array(repeating: UInt8(5), count: 32)

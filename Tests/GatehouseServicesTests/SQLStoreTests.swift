@@ -19,11 +19,11 @@ struct SQLStoreTests {
         defer { dir.remove() }
         let path = dir.file("g.sqlite")
         let store = try await SQLStore.openSQLite(path: path, logger: self.logger, time: SystemTimeSource())
-        #expect(try await store.schemaVersion() == 12)
+        #expect(try await store.schemaVersion() == 13)
         try await store.close()
         // Reopening applies nothing twice.
         let again = try await SQLStore.openSQLite(path: path, logger: self.logger, time: SystemTimeSource())
-        #expect(try await again.schemaVersion() == 12)
+        #expect(try await again.schemaVersion() == 13)
         try await again.execute(unsafeSQL: "INSERT INTO gatehouse_schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)")
         try await again.close()
         do {

@@ -1,6 +1,7 @@
 """End to end in a real headless Chromium with its virtual authenticator (Chrome DevTools
 Protocol, WebAuthn domain): enroll from the bootstrap link, sign out, sign in, add a second
 passkey, sign in with it, and see offboarding end another user's session in the browser."""
+import json
 import os
 import shutil
 
@@ -273,3 +274,99 @@ def test_gatehouse_login_loopback_and_device_in_the_browser(servers, tmp_path, b
     browser.find_element(By.ID, "allow").click()
     WebDriverWait(browser, 15, ignored_exceptions=[StaleElementReferenceException]).until(lambda d: "is signed in" in d.find_element(By.TAG_NAME, "h1").text)
     assert login.wait(timeout=30) == 0, login.stderr.read().decode()
+
+
+SHOTS = os.environ.get("GATEHOUSE_SCREENSHOTS", os.path.join(os.path.dirname(__file__), "../../test-artifacts/screenshots"))
+WIDTHS = {"desktop": (1280, 900), "phone": (412, 915)}
+
+
+def shoot(browser, name):
+    """Screenshots of the page at desktop and phone width (test-artifacts/screenshots, or
+    $GATEHOUSE_SCREENSHOTS), and a check that nothing overflows sideways at either width."""
+    os.makedirs(SHOTS, exist_ok=True)
+    for label, (width, height) in WIDTHS.items():
+        browser.set_window_size(width, height)
+        overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} overflows sideways by {overflow}px at {label} width"
+        browser.save_screenshot(os.path.join(SHOTS, f"{name}-{label}.png"))
+    browser.set_window_size(*WIDTHS["desktop"])
+
+
+def test_every_page_at_desktop_and_phone_width(servers, tmp_path, browser):
+    """Each page a person meets, looked at in a real browser at two widths: the account page
+    names passkeys and renames them, shows where each session is, keeps the only passkey, says
+    what the policy gives and what to do next; consent and device pages name the app and what
+    it may do; unknown paths and the proxy's refusal look like the rest."""
+    import requests
+    server = servers(tmp_path / "data").start()
+    base = f"http://localhost:{server.port}"
+    add_authenticator(browser)
+    browser.set_window_size(*WIDTHS["desktop"])
+    browser.get(f"{base}/enroll#token={bootstrap_token(server)}")
+    shoot(browser, "enroll")
+    browser.find_element(By.ID, "enroll").click()
+    wait_for_path(browser, "/account")
+    policy = tmp_path / "p.policy"
+    policy.write_text('group staff { members = [admin] }\n'
+                      'app cli { client_id = "gatehouse-cli" redirect_uris = ["http://127.0.0.1/callback"] }\n'
+                      'app internal { upstream = "http://127.0.0.1:9" path = "/internal/" share_origin = true }\n'
+                      'allow app staff-apps { who = [staff] apps = [cli] }\n')
+    assert gatehouse("policy", "apply", str(policy), "--data-dir", server.data_dir).returncode == 0
+    browser.get(f"{base}/account")
+
+    # The account page: what the policy gives, the only passkey kept, sessions told apart, the next step.
+    main = browser.find_element(By.ID, "main").text
+    assert "The policy puts you in group staff" in main and "You administer this Gatehouse" in main, main
+    assert f"gatehouse login --server {base}" == browser.find_element(By.ID, "next-step").text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#passkeys [data-action=remove-passkey]") and "This is your only passkey" in main
+    session = listed(browser, "sessions")[0].text
+    assert "Chrome (headless) on Linux" in session and "from 127.0.0.1" in session and "(this one)" in session, session
+    shoot(browser, "account")
+    # Rename the passkey: shown by its new name, audited.
+    browser.find_element(By.CSS_SELECTOR, "#passkeys details summary").click()
+    field = browser.find_element(By.CSS_SELECTOR, "#passkeys form.rename input")
+    field.clear()
+    field.send_keys("work laptop")
+    shoot(browser, "account-rename")
+    browser.find_element(By.CSS_SELECTOR, "#passkeys form.rename button").click()
+    WebDriverWait(browser, 15, ignored_exceptions=[StaleElementReferenceException, IndexError]).until(
+        lambda d: "work laptop" in listed(d, "passkeys")[0].text, message=lambda: status(browser))
+    tail = gatehouse("audit", "tail", "-n", "5", "--code", "passkey.renamed", "--data-dir", server.data_dir).stdout
+    assert json.loads(tail.splitlines()[-1])["details"] == {"name": "work laptop"}, tail
+    # Hostile names are refused with a clear error and nothing written.
+    cookie = browser.get_cookie("gatehouse_session")["value"]
+    pid = browser.find_element(By.CSS_SELECTOR, "#passkeys form.rename").get_attribute("data-id")
+    for bad, code in [({"id": pid, "name": ""}, 400), ({"id": pid, "name": "x" * 65}, 400), ({"id": pid, "name": "a\u0000b"}, 400),
+                      ({"id": pid, "name": "a\u202eb"}, 400), ({"id": pid}, 400), ({"id": "AAAA", "name": "x"}, 404), ({"id": pid, "name": 5}, 400),
+                      ({"id": pid, "name": "x", "extra": 1}, 400)]:
+        r = requests.post(f"http://127.0.0.1:{server.port}/api/passkeys/rename", json=bad, cookies={"gatehouse_session": cookie},
+                          headers={"Origin": base}, timeout=10)
+        assert r.status_code == code, (bad, r.status_code, r.text)
+    assert "work laptop" in listed(browser, "passkeys")[0].text
+    unauthenticated = requests.post(f"http://127.0.0.1:{server.port}/api/passkeys/rename", json={"id": pid, "name": "x"}, timeout=10)
+    assert unauthenticated.status_code == 401
+
+    # The device page names the CLI for what it is, and the scopes by what they allow.
+    started = requests.post(f"http://127.0.0.1:{server.port}/oauth2/device_authorization", data={"client_id": "gatehouse-cli", "scope": "openid profile"},
+                            timeout=10).json()
+    browser.get(f"{base}/device")
+    shoot(browser, "device-entry")
+    browser.get(started["verification_uri_complete"])
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Sign in the Gatehouse command line (gatehouse login) on your device?"
+    assert "see your user name" in browser.find_element(By.ID, "main").text
+    shoot(browser, "device-confirm")
+    browser.find_element(By.ID, "deny").click()
+
+    # A path that is not a page, and an app the policy does not give this person.
+    browser.get(f"{base}/no-such-page")
+    assert browser.find_element(By.TAG_NAME, "h1").text and "gatehouse.css" in browser.page_source
+    shoot(browser, "not-found")
+    browser.get(f"{base}/internal/")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "You cannot use internal"
+    assert "does not allow admin to use internal" in browser.find_element(By.ID, "main").text
+    shoot(browser, "proxy-denied")
+    browser.find_element(By.ID, "signout").click() if browser.find_elements(By.ID, "signout") else None
+    browser.get(f"{base}/account")
+    browser.delete_all_cookies()
+    browser.get(f"{base}/signin")
+    shoot(browser, "signin")

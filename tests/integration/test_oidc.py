@@ -311,7 +311,7 @@ def test_device_grant_for_headless_clients(provider):
 
     # The person types the code (in any case, with or without the dash) and approves.
     page = provider.browser.get(provider.url + "/device?user_code=" + started["user_code"].lower().replace("-", ""), timeout=10)
-    assert page.status_code == 200 and "Sign in cli on your device?" in page.text and started["user_code"] in page.text
+    assert page.status_code == 200 and "Sign in the Gatehouse command line (gatehouse login) on your device?" in page.text and started["user_code"] in page.text
     forged = provider.browser.post(provider.url + "/device", data={"user_code": started["user_code"], "decision": "allow"},
                                    headers={"Origin": "https://evil.example"}, timeout=10)
     assert forged.status_code == 400  # a cross-site form cannot approve

@@ -98,6 +98,10 @@ enum PageAssets {
             await withStepUp(() => post("/api/passkeys/remove", { id: el.dataset.id }));
             location.reload();
           },
+          async "rename-passkey"(form) {
+            await post("/api/passkeys/rename", { id: form.dataset.id, name: form.elements.name.value });
+            location.reload();
+          },
           async "revoke-session"(el) { await post("/api/sessions/revoke", { id: el.dataset.id }); location.reload(); },
           async signout() { await post("/api/session/signout"); location.assign("/signin"); },
         };
@@ -139,6 +143,13 @@ enum PageAssets {
         button:focus-visible, input:focus-visible, a:focus-visible { outline: 3px solid #f0a000; outline-offset: 2px; }
         .list { list-style: none; padding: 0; } .list li { display: flex; justify-content: space-between; align-items: center; gap: 1rem;
                  padding: 0.6rem 0; border-bottom: 1px solid #8883; }
+        .list .item { display: flex; flex-direction: column; min-width: 0; overflow-wrap: anywhere; }
+        .meta { color: #777; font-size: 0.9em; }
+        details summary { cursor: pointer; color: var(--accent); font-size: 0.9em; margin-top: 0.25rem; }
+        form.rename { display: flex; gap: 0.5rem; align-items: flex-end; flex-wrap: wrap; } form.rename label { width: 100%; margin-top: 0.5rem; }
+        form.rename input { flex: 1 1 10rem; width: auto; }
+        pre { background: #8881; padding: 0.75rem; border-radius: 0.4rem; overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere; }
+        code { font-family: ui-monospace, monospace; font-size: 0.95em; }
         .error { color: #c0392b; }
         """
 }

@@ -40,25 +40,45 @@ enum PageTemplates {
 
     static let account = """
         <h1>{{username}}</h1>
-        <p>Role: <strong>{{role}}</strong></p>
+        <section aria-labelledby="access-heading">
+        <h2 id="access-heading">Your access</h2>
+        {{#membership}}<p>The policy puts you in <strong>{{membership}}</strong>: what you may reach follows from that.</p>{{/membership}}
+        {{^membership}}<p>The policy names you in no group or role yet, so you can reach nothing through Gatehouse. An administrator adds you in the policy.</p>{{/membership}}
+        {{#administrator}}<p>You administer this Gatehouse (invitations, offboarding, the policy), with a 15-minute idle timeout.</p>{{/administrator}}
+        </section>
         <section aria-labelledby="passkeys-heading">
         <h2 id="passkeys-heading">Passkeys</h2>
         <ul class="list" id="passkeys">
         {{#passkeys}}
-        <li><span>{{algorithm}} passkey, added {{created}}{{#lastUsed}}, last used {{lastUsed}}{{/lastUsed}}{{#backedUp}}, synced{{/backedUp}}</span>
-        <button type="button" class="secondary" data-action="remove-passkey" data-id="{{id}}" aria-label="Remove passkey added {{created}}">Remove</button></li>
+        <li><div class="item"><strong class="name">{{name}}</strong>
+        <span class="meta">{{#model}}{{model}}, {{/model}}added {{created}}{{#lastUsed}}, last used {{lastUsed}}{{/lastUsed}}{{#backedUp}}, synced{{/backedUp}}</span>
+        <details><summary>Rename</summary>
+        <form class="rename" data-action="rename-passkey" data-id="{{id}}">
+        <label for="name-{{id}}">New name</label>
+        <input id="name-{{id}}" name="name" maxlength="64" required value="{{name}}" autocomplete="off">
+        <button type="submit" class="secondary">Save</button>
+        </form></details></div>
+        {{#removable}}<button type="button" class="secondary" data-action="remove-passkey" data-id="{{id}}" aria-label="Remove passkey {{name}}">Remove</button>{{/removable}}</li>
         {{/passkeys}}
         </ul>
+        {{#onlyOne}}<p class="meta">This is your only passkey: add another (a second device or a security key) before you can remove it.</p>{{/onlyOne}}
         <button type="button" id="add-passkey" data-action="add-passkey">Add a passkey</button>
         </section>
         <section aria-labelledby="sessions-heading">
         <h2 id="sessions-heading">Signed-in sessions</h2>
         <ul class="list" id="sessions">
         {{#sessions}}
-        <li><span>Since {{created}}, last seen {{lastSeen}}{{#current}} <strong>(this one)</strong>{{/current}}</span>
-        {{^current}}<button type="button" class="secondary" data-action="revoke-session" data-id="{{id}}" aria-label="End session since {{created}}">End</button>{{/current}}</li>
+        <li><div class="item"><span><strong>{{browser}}</strong>{{#current}} (this one){{/current}}</span>
+        <span class="meta">{{#address}}from {{address}}, {{/address}}since {{created}}, last seen {{lastSeen}}</span></div>
+        {{^current}}<button type="button" class="secondary" data-action="revoke-session" data-id="{{id}}" aria-label="End the session in {{browser}} since {{created}}">End</button>{{/current}}</li>
         {{/sessions}}
         </ul>
+        </section>
+        <section aria-labelledby="next-heading">
+        <h2 id="next-heading">From a terminal</h2>
+        <p>Install the <code>gatehouse</code> command, then sign in with this passkey:</p>
+        <pre id="next-step"><code>gatehouse login --server {{publicURL}}</code></pre>
+        <p class="meta">Then <code>gatehouse status</code> lists the servers you can reach and <code>gatehouse ssh HOST</code> connects with a short-lived certificate.</p>
         </section>
         <button type="button" id="signout" class="secondary" data-action="signout">Sign out</button>
         <p id="status" role="status" aria-live="polite"></p>
@@ -68,6 +88,12 @@ enum PageTemplates {
         <h1>{{heading}}</h1>
         <p class="error">{{message}}</p>
         <p><a href="/signin">Sign in</a></p>
+        """
+
+    static let denied = """
+        <h1>{{heading}}</h1>
+        <p class="error">{{message}}</p>
+        <p><a href="{{account}}">Your account</a> shows the groups and roles the policy gives you.</p>
         """
 
     static let notice = """
