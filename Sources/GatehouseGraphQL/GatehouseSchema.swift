@@ -42,10 +42,14 @@ public struct GraphQLContext: Sendable {
     public let sessionRecording: (@Sendable (String, Int) async throws -> String)?
     /// People's WireGuard devices (admin socket only).
     public let network: NetworkService?
+    /// Enrollment and recovery links (admin socket only).
+    public let invitations: InvitationService?
 
     public init(serverInfo: ServerInfo, auditLog: AuditLog? = nil, policy: PolicyService? = nil, offboarding: OffboardingService? = nil, actor: String? = nil,
                 pki: PKIService? = nil, signCertificate: (@Sendable (String, Int?) async throws -> IssuedCertificateNode)? = nil,
-                bastion: BastionService? = nil, sessionRecording: (@Sendable (String, Int) async throws -> String)? = nil, network: NetworkService? = nil) {
+                bastion: BastionService? = nil, sessionRecording: (@Sendable (String, Int) async throws -> String)? = nil, network: NetworkService? = nil,
+                invitations: InvitationService? = nil) {
+        self.invitations = invitations
         self.network = network
         self.bastion = bastion
         self.sessionRecording = sessionRecording
@@ -169,6 +173,7 @@ public enum GatehouseSchema {
             PolicyFields.explanation()
             SessionFields.session()
             NetworkFields.device()
+            InvitationFields.invitation()
             Type(OffboardingResult.self, as: "OffboardingResult") {
                 Field("username", at: \.username)
                 Field("revoked", at: \.revoked).description("What was ended, as KIND=COUNT (sessions=2, ...).")
@@ -212,6 +217,8 @@ public enum GatehouseSchema {
                 Field("networkDevices", at: GatehouseResolver.networkDevices) {
                     Argument("all", at: \.all).description("Also expired and removed devices (default: live ones only).")
                 }.description("People's WireGuard devices, newest first.")
+                Field("invitations", at: GatehouseResolver.invitations)
+                    .description("Pending enrollment and recovery links, newest first (expired ones too: they say so).")
                 Field("sessions", at: GatehouseResolver.sessions) {
                     Argument("live", at: \.live).description("Only sessions still running.")
                     Argument("first", at: \.first).description("At most this many, newest first, 1 to 10000 (default 100).")
@@ -226,6 +233,18 @@ public enum GatehouseSchema {
                     Argument("serial", at: \.serial)
                     Argument("reason", at: \.reason).description("Recorded in the audit log.")
                 }.description("Revokes an X.509 certificate: on the CRL, refused by every mutual-TLS listener at once. Returns the serial.")
+                Field("inviteUser", at: GatehouseResolver.inviteUser) {
+                    Argument("username", at: \.username)
+                    Argument("email", at: \.email)
+                    Argument("role", at: \.role).description("admin or member (default): the account's role in Gatehouse; access comes from the policy.")
+                }.description("Invites a person: the answer carries their one-time enrollment link (72 hours); audited.")
+                Field("revokeInvitation", at: GatehouseResolver.revokeInvitation) {
+                    Argument("username", at: \.username)
+                    Argument("reason", at: \.reason).description("Why: recorded in the audit log.")
+                }.description("Ends a person's pending link (lost, or sent by mistake); audited.")
+                Field("resendInvitation", at: GatehouseResolver.resendInvitation) {
+                    Argument("username", at: \.username)
+                }.description("A new link in place of a person's pending or expired one (the old one stops working); audited.")
                 Field("offboardUser", at: GatehouseResolver.offboardUser) {
                     Argument("username", at: \.username)
                     Argument("reason", at: \.reason).description("Why: recorded in the audit log.")

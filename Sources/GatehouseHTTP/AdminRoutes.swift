@@ -97,7 +97,7 @@ public enum AdminRoutes {
             }
             let response = await gateway.handle(body: body, context: GraphQLContext(
                 serverInfo: info, auditLog: deps.auditLog, policy: deps.policy, offboarding: offboarding, actor: Self.actor, pki: deps.pki,
-                bastion: deps.bastion, sessionRecording: recordingRenderer, network: deps.network
+                bastion: deps.bastion, sessionRecording: recordingRenderer, network: deps.network, invitations: invitations
             ))
             return JSONResponse.raw(.init(code: response.status), response.body)
         }

@@ -117,6 +117,47 @@ struct AdminRoutesTests {
         }
     }
 
+    @Test func invitationsOverGraphQL() async throws {
+        let store = InMemoryStore()
+        let deps = try await HTTPTestSupport.dependencies(store)
+        let app = Application(router: AdminRoutes.makeRouter(deps))
+        try await app.test(.router) { client in
+            func data(_ result: [String: Any], _ field: String) -> [String: Any]? { (result["data"] as? [String: Any])?[field] as? [String: Any] }
+            func error(_ result: [String: Any]) -> String? { (result["errors"] as? [[String: Any]])?.first?["message"] as? String }
+            let invited = try await Self.query(client, #"mutation { inviteUser(username: "carol", email: "carol@example.org") { username role kind enrollmentUrl expired } }"#)
+            #expect(data(invited, "inviteUser")?["role"] as? String == "member" && data(invited, "inviteUser")?["expired"] as? Bool == false)
+            let first = data(invited, "inviteUser")?["enrollmentUrl"] as? String
+            #expect(first?.hasPrefix("http://localhost:8080/enroll#token=") == true)
+            let listed = try await Self.query(client, "{ invitations { username kind enrollmentUrl } }")
+            let rows = (listed["data"] as? [String: Any])?["invitations"] as? [[String: Any]] ?? []
+            #expect(rows.count == 1 && rows[0]["username"] as? String == "carol" && rows[0]["enrollmentUrl"] is NSNull)  // the secret is never listed
+            let resent = try await Self.query(client, #"mutation { resendInvitation(username: "carol") { enrollmentUrl } }"#)
+            let second = data(resent, "resendInvitation")?["enrollmentUrl"] as? String
+            #expect(second != nil && second != first)
+            let revoked = try await Self.query(client, #"mutation { revokeInvitation(username: "carol", reason: "sent to the wrong address") { username } }"#)
+            #expect(data(revoked, "revokeInvitation")?["username"] as? String == "carol")
+            // Refusals in words, nothing written.
+            let before = try await store.read { tx in try await tx.auditRecords(after: 0, limit: 1000) }.count
+            for (text, words) in [(#"mutation { revokeInvitation(username: "carol") { username } }"#, "no pending invitation"),
+                                  (#"mutation { inviteUser(username: "Bad Name") { username } }"#, "a-z"),
+                                  (#"mutation { inviteUser(username: "dave", role: "totally-made-up") { username } }"#, "admin or member"),
+                                  (#"mutation { inviteUser(username: "dave", email: "not-an-address") { username } }"#, "mail"),
+                                  (#"mutation { resendInvitation(username: "nobody") { username } }"#, "no pending invitation")] {
+                let result = try await Self.query(client, text)
+                #expect(error(result)?.contains(words) == true, "\(text): \(error(result) ?? "no error")")
+            }
+            #expect(try await store.read { tx in try await tx.auditRecords(after: 0, limit: 1000) }.count == before)
+        }
+        // Not on the public endpoint.
+        try await Application(router: try PublicRoutes.makeRouter(deps)).test(.router) { client in
+            let body = HTTPTestSupport.json(#"{"query":"mutation { inviteUser(username: \"eve\") { enrollmentUrl } }"}"#)
+            try await client.execute(uri: "/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: body) { response in
+                #expect(String(buffer: response.body).contains("enroll#token") == false)
+                #expect((HTTPTestSupport.object(response.body)["errors"] as? [[String: Any]])?.isEmpty == false)
+            }
+        }
+    }
+
     static func query(_ client: some TestClientProtocol, _ text: String) async throws -> [String: Any] {
         let body = String(decoding: try JSONSerialization.data(withJSONObject: ["query": text]), as: UTF8.self)
         return try await client.execute(uri: "/v1/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: HTTPTestSupport.json(body)) {
