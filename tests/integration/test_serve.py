@@ -85,6 +85,10 @@ def test_sigterm_and_sigint_drain_and_exit_zero(servers, tmp_path):
         s = servers(tmp_path / f"d{int(sig)}").start()
         assert s.stop(sig) == 0, s.stderr
         assert "stopped" in s.stderr
+        # A clean stop warns about nothing (no CancellationError from a job cut short), and
+        # every listener is logged as HOST:PORT.
+        assert "warning" not in s.stderr and "CancellationError" not in s.stderr, s.stderr
+        assert f"address=127.0.0.1:{s.ssh_port} " in s.stderr and "[IPv4]" not in s.stderr, s.stderr
 
 
 def test_admin_status_and_invite_through_the_socket(servers, tmp_path):

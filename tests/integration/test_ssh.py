@@ -323,7 +323,8 @@ def test_gatehouse_login_and_ssh_cert_end_to_end(provider, tmp_path):
     # policy lets the device flow carry the ssh scope (it does not by default).
     provider.apply(with_device_scopes(provider.applied))
     login = subprocess.Popen([BIN, "login", "--device", "--server", provider.issuer], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    m = read_until(login, r"(http://\S+/device\?user_code=[A-Z-]+)")
+    # It prints the page to open, then says what it waits for and for how long (not silence).
+    m = read_until(login, r"(http://\S+/device\?user_code=[A-Z-]+)[\s\S]*Waiting for approval of [A-Z]{4}-[A-Z]{4} \(\d+m \d+s left\)\.\.\.")
     approved = provider.browser.post(provider.url + "/device", data={"user_code": m.group(1).split("=")[1], "decision": "allow"},
                                      headers={"Origin": provider.issuer}, timeout=10)
     assert approved.status_code == 200 and "is signed in" in approved.text
