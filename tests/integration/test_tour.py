@@ -76,12 +76,12 @@ def tour_lines():
 
 
 def documented_commands():
-    """Every `gatehouse ...` command line in a shell block of README.md and docs/*.md."""
+    """Every `gatehouse ...` command line in a shell (or unlabeled) block of README.md and docs/*.md."""
     files = [os.path.join(ROOT, "README.md")] + sorted(os.path.join(ROOT, "docs", f) for f in os.listdir(os.path.join(ROOT, "docs")) if f.endswith(".md"))
     found = []
     for path in files:
         for info, lines in fenced_blocks(open(path).read()):
-            if info.split()[:1] not in (["sh"], ["bash"], ["shell"], ["console"]):
+            if info.split()[:1] not in ([], ["sh"], ["bash"], ["shell"], ["console"]):
                 continue
             for line in lines:
                 line = re.sub(r"^\s*(\$ |# )?(sudo )?", "", line)
