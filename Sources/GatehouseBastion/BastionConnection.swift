@@ -19,7 +19,7 @@ final class BastionConnection: @unchecked Sendable {
     var target: TargetConnection?
 
     init(channel: any Channel, context: BastionContext) {
-        self.id = Identifier.make(using: SystemRandomSource())
+        self.id = Identifier.make(using: context.service.random)
         self.channel = channel
         self.context = context
         let ip = channel.remoteAddress?.ipAddress

@@ -288,7 +288,7 @@ final class SessionRelay: @unchecked Sendable {
     private func begin(_ request: Any, wantReply: Bool, mode: String, command: String?) {
         guard self.phase == .setup else { return self.decide(false, wantReply: wantReply) }
         self.phase = .starting
-        let id = Identifier.make(using: SystemRandomSource())
+        let id = Identifier.make(using: self.connection.context.service.random)
         let service = self.connection.context.service
         let grant = self.grant
         let loop = self.inbound.eventLoop

@@ -115,10 +115,6 @@ public struct AdminClient: Sendable {
     /// Largest answer a policy call may bring back: a policy text, JSON-escaped.
     static let policyReplyBytes = 2 * (8 << 20) + (1 << 20)
 
-    public func policyCheck(source: String, fileName: String) async throws -> PolicyAPI.CheckResult {
-        try await self.send(method: .POST, path: "/v1/policy/check", body: try JSONEncoder().encode(PolicyAPI.SourceBody(source: source, fileName: fileName)))
-    }
-
     public func policyDiff(source: String, fileName: String) async throws -> PolicyAPI.DiffResult {
         try await self.send(method: .POST, path: "/v1/policy/diff", body: try JSONEncoder().encode(PolicyAPI.SourceBody(source: source, fileName: fileName)))
     }

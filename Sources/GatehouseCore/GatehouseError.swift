@@ -32,10 +32,13 @@ public struct GatehouseError: Error, Sendable, Equatable, CustomStringConvertibl
 
     public let code: Code
     public let message: String
+    /// For `rateLimited`: the seconds until an attempt is allowed again, when known.
+    public let retryAfter: Int?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, retryAfter: Int? = nil) {
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public var description: String { self.message }

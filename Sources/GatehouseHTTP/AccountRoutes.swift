@@ -7,70 +7,46 @@ import Hummingbird
 enum AccountRoutes {
     static func add(to router: Router<BasicRequestContext>, deps: HTTPDependencies, invitations: InvitationService, offboarding: OffboardingService) {
         router.post("/v1/users/recover") { request, _ in
-            do {
-                let (name, _) = try await Self.body(request, allowed: ["username"])
-                let issued = try await invitations.inviteRecovery(
-                    username: name, actor: AdminRoutes.actor,
-                    requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source
-                )
-                return JSONResponse.make(.created, InviteResponse(issued))
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            let (name, _) = try await Self.body(request, allowed: ["username"])
+            let issued = try await invitations.inviteRecovery(
+                username: name, actor: AdminRoutes.actor,
+                requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source
+            )
+            return JSONResponse.make(.created, InviteResponse(issued))
         }
         // Offboarding and locking end the same things; locking can be undone with unlock.
         for (path, disable) in [("offboard", offboarding.offboard), ("lock", offboarding.lock)] {
             router.post("/v1/users/\(path)") { request, _ in
-                do {
-                    let (name, reason) = try await Self.reasoned(request)
-                    let result = try await disable(name, AdminRoutes.actor, reason, Identifier.make(using: deps.environment.random), AdminRoutes.source)
-                    return JSONResponse.make(.ok, OffboardResult(username: result.user.username.rawValue, revoked: result.revoked))
-                } catch let error as GatehouseError {
-                    return JSONResponse.error(error)
-                }
+                let (name, reason) = try await Self.reasoned(request)
+                let result = try await disable(name, AdminRoutes.actor, reason, Identifier.make(using: deps.environment.random), AdminRoutes.source)
+                return JSONResponse.make(.ok, OffboardResult(username: result.user.username.rawValue, revoked: result.revoked))
             }
         }
         router.post("/v1/users/unlock") { request, _ in
-            do {
-                let (name, reason) = try await Self.reasoned(request)
-                let user = try await offboarding.unlock(username: name, actor: AdminRoutes.actor, reason: reason,
-                                                        requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
-                return JSONResponse.make(.ok, ["username": user.username.rawValue, "status": user.status.rawValue])
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            let (name, reason) = try await Self.reasoned(request)
+            let user = try await offboarding.unlock(username: name, actor: AdminRoutes.actor, reason: reason,
+                                                    requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
+            return JSONResponse.make(.ok, ["username": user.username.rawValue, "status": user.status.rawValue])
         }
     }
 
     /// `/v1/invitations/...`: the pending links, and revoking or replacing one.
     static func addInvitations(to router: Router<BasicRequestContext>, deps: HTTPDependencies, invitations: InvitationService) {
         router.get("/v1/invitations") { _, _ in
-            do {
-                let now = deps.environment.time.now()
-                return JSONResponse.make(.ok, try await invitations.pending().map { PendingInvitation($0, now: now) })
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            let now = deps.environment.time.now()
+            return JSONResponse.make(.ok, try await invitations.pending().map { PendingInvitation($0, now: now) })
         }
         router.post("/v1/invitations/revoke") { request, _ in
-            do {
-                let (name, reason) = try await Self.reasoned(request)
-                let revoked = try await invitations.revoke(username: name, actor: AdminRoutes.actor, reason: reason,
-                                                           requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
-                return JSONResponse.make(.ok, PendingInvitation(revoked, now: deps.environment.time.now()))
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            let (name, reason) = try await Self.reasoned(request)
+            let revoked = try await invitations.revoke(username: name, actor: AdminRoutes.actor, reason: reason,
+                                                       requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
+            return JSONResponse.make(.ok, PendingInvitation(revoked, now: deps.environment.time.now()))
         }
         router.post("/v1/invitations/resend") { request, _ in
-            do {
-                let (name, _) = try await Self.body(request, allowed: ["username"])
-                let issued = try await invitations.resend(username: name, actor: AdminRoutes.actor,
-                                                          requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
-                return JSONResponse.make(.created, InviteResponse(issued))
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            let (name, _) = try await Self.body(request, allowed: ["username"])
+            let issued = try await invitations.resend(username: name, actor: AdminRoutes.actor,
+                                                      requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
+            return JSONResponse.make(.created, InviteResponse(issued))
         }
     }
 

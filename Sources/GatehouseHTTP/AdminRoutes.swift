@@ -16,32 +16,25 @@ public enum AdminRoutes {
 
     public static func makeRouter(_ deps: HTTPDependencies) -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: CodedErrorMiddleware())
         let invitations = InvitationService(environment: deps.environment, publicURL: deps.publicURL,
                                             recoveryHooks: OffboardingService.defaultHooks + deps.extraOffboardingHooks)
 
         router.get("/v1/status") { _, _ in
-            do {
-                let status = try await ServerStatus.read(
-                    environment: deps.environment, version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt
-                )
-                return JSONResponse.make(.ok, status)
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            let status = try await ServerStatus.read(
+                environment: deps.environment, version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt
+            )
+            return JSONResponse.make(.ok, status)
         }
 
         router.post("/v1/invitations") { request, _ in
-            do {
-                let body = try await collectBody(request, limit: Self.maxBodyBytes)
-                let input = try InviteRequest.parse(body)
-                let issued = try await invitations.invite(
-                    username: input.username, email: input.email, role: input.role, actor: Self.actor,
-                    requestID: Identifier.make(using: deps.environment.random), sourceAddress: Self.source
-                )
-                return JSONResponse.make(.created, InviteResponse(issued))
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            let body = try await collectBody(request, limit: Self.maxBodyBytes)
+            let input = try InviteRequest.parse(body)
+            let issued = try await invitations.invite(
+                username: input.username, email: input.email, role: input.role, actor: Self.actor,
+                requestID: Identifier.make(using: deps.environment.random), sourceAddress: Self.source
+            )
+            return JSONResponse.make(.created, InviteResponse(issued))
         }
         AuditRoutes.add(to: router, log: deps.auditLog)
         let offboarding = OffboardingService(environment: deps.environment, hooks: OffboardingService.defaultHooks + deps.extraOffboardingHooks)
@@ -54,23 +47,19 @@ public enum AdminRoutes {
         if let bastion = deps.bastion, let directory = deps.recordingsDirectory { SessionAdminRoutes.add(to: router, bastion: bastion, recordings: directory, actor: Self.actor) }
         if let hosts = deps.hosts {
             router.post("/v1/hosts") { request, _ in
-                do {
-                    let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
-                    try StrictJSON.checkKeys(bytes, allowed: ["name", "labels"])
-                    let object = (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
-                    guard let name = object["name"] as? String, (1...64).contains(name.utf8.count) else {
-                        throw GatehouseError(.invalidInput, "name is required")
-                    }
-                    var labels: [String: String] = [:]
-                    if let value = object["labels"] {
-                        guard let map = value as? [String: String], map.count <= 64 else { throw GatehouseError(.invalidInput, "labels must be an object of strings") }
-                        labels = map
-                    }
-                    let (token, expires) = try await hosts.addHost(name: name, labels: labels, actor: Self.actor, requestID: Identifier.make(using: deps.environment.random))
-                    return JSONResponse.make(.created, ["name": name, "token": token, "expires_at": ISO8601DateFormatter().string(from: expires)])
-                } catch let error as GatehouseError {
-                    return JSONResponse.error(error)
+                let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
+                try StrictJSON.checkKeys(bytes, allowed: ["name", "labels"])
+                let object = (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
+                guard let name = object["name"] as? String, (1...64).contains(name.utf8.count) else {
+                    throw GatehouseError(.invalidInput, "name is required")
                 }
+                var labels: [String: String] = [:]
+                if let value = object["labels"] {
+                    guard let map = value as? [String: String], map.count <= 64 else { throw GatehouseError(.invalidInput, "labels must be an object of strings") }
+                    labels = map
+                }
+                let (token, expires) = try await hosts.addHost(name: name, labels: labels, actor: Self.actor, requestID: Identifier.make(using: deps.environment.random))
+                return JSONResponse.make(.created, ["name": name, "token": token, "expires_at": ISO8601DateFormatter().string(from: expires)])
             }
         }
 
@@ -90,11 +79,7 @@ public enum AdminRoutes {
                 return JSONResponse.error(.internalServerError, code: "internal", "the admin GraphQL schema could not be built")
             }
             let body: [UInt8]
-            do {
-                body = try await collectBody(request, limit: PolicyRoutes.maxBodyBytes)
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            body = try await collectBody(request, limit: PolicyRoutes.maxBodyBytes)
             let response = await gateway.handle(body: body, context: GraphQLContext(
                 serverInfo: info, auditLog: deps.auditLog, policy: deps.policy, offboarding: offboarding, actor: Self.actor, pki: deps.pki,
                 bastion: deps.bastion, sessionRecording: recordingRenderer, network: deps.network, invitations: invitations

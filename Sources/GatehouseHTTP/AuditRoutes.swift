@@ -51,12 +51,8 @@ enum AuditRoutes {
         router.get("/v1/audit/stream") { request, _ in
             let after: Int64
             let filter: AuditFilter
-            do {
-                after = try Self.integer(request, "after", required: false) ?? 0
-                filter = try AuditFilter(request)
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            after = try Self.integer(request, "after", required: false) ?? 0
+            filter = try AuditFilter(request)
             var headers = HTTPFields()
             headers[.contentType] = "application/x-ndjson"
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
@@ -81,11 +77,7 @@ enum AuditRoutes {
     }
 
     static func answer(_ body: () async throws -> some Encodable) async throws -> Response {
-        do {
-            return JSONResponse.make(.ok, try await body())
-        } catch let error as GatehouseError {
-            return JSONResponse.error(error)
-        }
+        return JSONResponse.make(.ok, try await body())
     }
 
     /// Filters for tail and stream: exact event code and/or actor.

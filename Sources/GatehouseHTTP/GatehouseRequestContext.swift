@@ -3,20 +3,32 @@ public import Hummingbird
 import Foundation
 public import NIOCore
 
-/// The public listener's request context: Hummingbird's basic storage plus the peer address,
-/// which rate limits and audit events need. (Behind a proxy it is the proxy's address;
-/// forwarded headers are not trusted.)
+/// The public listener's request context: Hummingbird's basic storage, the TCP peer, and the
+/// client's address, which rate limits, policy `from` conditions and audit events need. The
+/// client address is resolved once per request by ``ClientAddressMiddleware`` (it believes
+/// `X-Forwarded-For` only from `trusted_proxies`); until then it is the peer.
 public struct GatehouseRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// The client's address as text: the peer, or the client a trusted proxy speaks for.
+    public var clientAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
+        self.clientAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// The peer's IP address as text.
     public var sourceAddress: String? { self.remoteAddress?.ipAddress }
+
+    /// The client address as a number, for policy conditions on source networks.
+    public var clientNumber: UInt128? { self.clientAddress.flatMap { try? IPPrefix(parsing: $0) }.map(\.first) }
+
+    /// Resolves ``clientAddress`` from the peer and the forwarded header.
+    mutating func resolveClient(_ request: Request, trusted: [IPPrefix]) {
+        self.clientAddress = Self.clientAddress(peer: self.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trusted)
+    }
 
     /// The client's address: the TCP peer, unless the peer is a trusted proxy; then the
     /// right-most `X-Forwarded-For` hop that is not itself a trusted proxy. A malformed or
@@ -36,5 +48,17 @@ public struct GatehouseRequestContext: RequestContext, RemoteAddressRequestConte
             if !trusted.contains(where: { $0.contains(address.first) }) { break }
         }
         return client
+    }
+}
+
+/// Resolves the client address once per request, for every route (`/graphql` and `/metrics`
+/// included): the first middleware of the public router.
+struct ClientAddressMiddleware: RouterMiddleware {
+    let trusted: [IPPrefix]
+
+    func handle(_ request: Request, context: GatehouseRequestContext, next: (Request, GatehouseRequestContext) async throws -> Response) async throws -> Response {
+        var context = context
+        context.resolveClient(request, trusted: self.trusted)
+        return try await next(request, context)
     }
 }

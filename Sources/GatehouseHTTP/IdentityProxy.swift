@@ -69,7 +69,7 @@ public struct IdentityProxy: Sendable {
     }
 
     func clientAddress(_ request: Request, _ context: GatehouseRequestContext) -> String? {
-        GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: self.trustedProxies)
+        context.clientAddress
     }
 
     func handle(_ request: Request, context: GatehouseRequestContext, app: PolicyDefinitions.App) async -> Response {
@@ -324,6 +324,9 @@ public struct ProxyingRouter: HTTPResponderBuilder {
 
         public func respond(to request: Request, context: GatehouseRequestContext) async throws -> Response {
             if let proxy, let app = proxy.match(request) {
+                // The router's middleware does this for Gatehouse's own routes.
+                var context = context
+                context.resolveClient(request, trusted: proxy.trustedProxies)
                 var response = await proxy.handle(request, context: context, app: app)
                 response.headers[.init("X-Content-Type-Options")!] = response.headers[.init("X-Content-Type-Options")!] ?? "nosniff"
                 return response

@@ -189,62 +189,46 @@ public enum MTLSListener {
         }
     }
 
-    public static func makeRouter(pki: PKIService, hosts: HostEnrollmentService?, network: NetworkService? = nil, random: any RandomSource) -> Router<MTLSRequestContext> {
+    public static func makeRouter(pki: PKIService, hosts: HostEnrollmentService?, network: NetworkService? = nil, random: any RandomSource,
+                                  time: any TimeSource) -> Router<MTLSRequestContext> {
         let router = Router(context: MTLSRequestContext.self)
         router.add(middleware: SecurityHeaders())
-        let issuances = RateLimiter(capacity: 120, per: 60, time: SystemTimeSource())
-        router.get("/api/pki/ca") { _, _ in PKIRoutes.chainResponse(pki) }
-        router.get("/api/pki/crl") { _, _ in await PKIRoutes.crlResponse(pki) }
-        router.get("/api/pki/crl/:authority") { _, context in await PKIRoutes.crlResponse(pki, authorityID: context.parameters.get("authority") ?? "") }
+        router.add(middleware: CodedErrorMiddleware())
+        let issuances = RateLimiter(capacity: 120, per: 60, time: time)
+        router.get("/api/pki/ca") { _, _ in try PKIRoutes.chainResponse(pki) }
+        router.get("/api/pki/crl") { _, _ in try await PKIRoutes.crlResponse(pki) }
+        router.get("/api/pki/crl/:authority") { _, context in try await PKIRoutes.crlResponse(pki, authorityID: context.parameters.get("authority") ?? "") }
         router.get("/api/agent/whoami") { _, context in
-            do {
-                switch try await Self.peer(context, pki: pki) {
-                case .agent(let host, _): return JSONResponse.make(.ok, WhoAmI(spiffeID: pki.agentID(host: host), kind: "agent", host: host))
-                case .workload(let id, let requester): return JSONResponse.make(.ok, WhoAmI(spiffeID: id, kind: "workload", host: requester.hasPrefix("host:") ? String(requester.dropFirst(5)) : nil))
-                }
-            } catch {
-                return PKIRoutes.failure(error, "identities")
+            switch try await Self.peer(context, pki: pki) {
+            case .agent(let host, _): return JSONResponse.make(.ok, WhoAmI(spiffeID: pki.agentID(host: host), kind: "agent", host: host))
+            case .workload(let id, let requester): return JSONResponse.make(.ok, WhoAmI(spiffeID: id, kind: "workload", host: requester.hasPrefix("host:") ? String(requester.dropFirst(5)) : nil))
             }
         }
         router.post("/api/pki/sign") { request, context in
-            do {
-                let (host, enrolledAt) = try await Self.agent(context, pki: pki)
-                if let wait = issuances.take("host:" + host) { throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds") }
-                let (csr, lifetime) = try await PKIRoutes.signBody(request)
-                let issued = try await pki.sign(csr, requester: .host(host, enrolledAt: enrolledAt), lifetime: lifetime, sourceAddress: context.remoteAddress?.ipAddress, requestID: Identifier.make(using: random))
-                return JSONResponse.make(.created, try PKIRoutes.IssuedBody(issued, root: try Authority.pem(pki.current().root)))
-            } catch {
-                return PKIRoutes.failure(error, "certificates")
-            }
+            let (host, enrolledAt) = try await Self.agent(context, pki: pki)
+            if let wait = issuances.take("host:" + host) { throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds", retryAfter: wait) }
+            let (csr, lifetime) = try await PKIRoutes.signBody(request)
+            let issued = try await pki.sign(csr, requester: .host(host, enrolledAt: enrolledAt), lifetime: lifetime, sourceAddress: context.remoteAddress?.ipAddress, requestID: Identifier.make(using: random))
+            return JSONResponse.make(.created, try PKIRoutes.IssuedBody(issued, root: try Authority.pem(pki.current().root)))
         }
-        if let network { NetworkRoutes.add(to: router, network: network, pki: pki) }
+        if let network { NetworkRoutes.add(to: router, network: network, pki: pki, time: time) }
         guard let hosts else { return router }
         router.post("/api/agent/certificate") { request, context in
-            do {
-                let (host, enrolledAt) = try await Self.agent(context, pki: pki)
-                if let wait = issuances.take("host:" + host) { throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds") }
-                let (csr, _) = try await PKIRoutes.signBody(request)
-                let issued = try await hosts.agentIdentity(host: host, enrolledAt: enrolledAt, request: csr, pki: pki, sourceAddress: context.remoteAddress?.ipAddress)
-                return JSONResponse.make(.created, AgentIdentityBody(certificate: issued.chain, root: issued.root, notAfter: issued.notAfter))
-            } catch {
-                return PKIRoutes.failure(error, "agent certificates")
-            }
+            let (host, enrolledAt) = try await Self.agent(context, pki: pki)
+            if let wait = issuances.take("host:" + host) { throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds", retryAfter: wait) }
+            let (csr, _) = try await PKIRoutes.signBody(request)
+            let issued = try await hosts.agentIdentity(host: host, enrolledAt: enrolledAt, request: csr, pki: pki, sourceAddress: context.remoteAddress?.ipAddress)
+            return JSONResponse.make(.created, AgentIdentityBody(certificate: issued.chain, root: issued.root, notAfter: issued.notAfter))
         }
         router.post("/api/agent/host-certificate") { request, context in
-            do {
-                let (host, _) = try await Self.agent(context, pki: pki)
-                try WebAuthnRoutes.requireJSON(request)
-                let bytes = try await collectBody(request, limit: PKIRoutes.maxBodyBytes)
-                try StrictJSON.checkKeys(bytes, allowed: ["host_key"])
-                guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let key = object["host_key"] as? String else {
-                    throw GatehouseError(.invalidInput, "host_key is required")
-                }
-                return JSONResponse.make(.ok, SSHRoutes.JoinedBody(try await hosts.renew(host: host, hostKey: key, sourceAddress: context.remoteAddress?.ipAddress)))
-            } catch let error as SSHError {
-                return JSONResponse.error(.badRequest, code: error.code.rawValue, error.message)
-            } catch {
-                return PKIRoutes.failure(error, "host certificates")
+            let (host, _) = try await Self.agent(context, pki: pki)
+            try WebAuthnRoutes.requireJSON(request)
+            let bytes = try await collectBody(request, limit: PKIRoutes.maxBodyBytes)
+            try StrictJSON.checkKeys(bytes, allowed: ["host_key"])
+            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let key = object["host_key"] as? String else {
+                throw GatehouseError(.invalidInput, "host_key is required")
             }
+            return JSONResponse.make(.ok, SSHRoutes.JoinedBody(try await hosts.renew(host: host, hostKey: key, sourceAddress: context.remoteAddress?.ipAddress)))
         }
         return router
     }

@@ -8,27 +8,15 @@ import Hummingbird
 enum NetworkAdminRoutes {
     static func add(to router: Router<BasicRequestContext>, network: NetworkService, actor: String) {
         router.get("/v1/network/devices") { request, _ in
-            do {
-                let all = request.uri.queryParameters["all"].map { $0 == "1" || $0 == "true" } ?? false
-                return JSONResponse.make(.ok, try await network.devices(userID: nil, liveOnly: !all))
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            let all = request.uri.queryParameters["all"].map { $0 == "1" || $0 == "true" } ?? false
+            return JSONResponse.make(.ok, try await network.devices(userID: nil, liveOnly: !all))
         }
         router.delete("/v1/network/devices/:id") { _, context in
-            do {
-                try await network.removeDevice(id: context.parameters.get("id") ?? "", owner: nil, actor: actor)
-                return JSONResponse.make(.ok, ["status": "removed"])
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            try await network.removeDevice(id: context.parameters.get("id") ?? "", owner: nil, actor: actor)
+            return JSONResponse.make(.ok, ["status": "removed"])
         }
         router.get("/v1/network/hosts/:name") { _, context in
-            do {
-                return JSONResponse.make(.ok, try await network.configuration(host: context.parameters.get("name") ?? ""))
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            return JSONResponse.make(.ok, try await network.configuration(host: context.parameters.get("name") ?? ""))
         }
     }
 }

@@ -13,13 +13,13 @@ enum OIDCRoutes {
     static let maxFormBytes = FormParameters.maxSize
 
     static func add(to router: Router<GatehouseRequestContext>, oidc: OIDCService, passkeys: PasskeyService, publicURL: PublicURL,
-                    random: any RandomSource, time: any TimeSource, trustedProxies: [IPPrefix]) throws {
+                    random: any RandomSource, time: any TimeSource) throws {
         let library = try PageRoutes.library()
         @Sendable func page(_ template: String, title: String, _ values: [String: any Sendable], status: HTTPResponse.Status = .ok, formTargets: [String] = []) -> Response {
             PageRoutes.render(library, template, title: title, values, status: status, formTargets: formTargets)
         }
         @Sendable func client(_ request: Request, _ context: GatehouseRequestContext) -> String? {
-            GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
+            context.clientAddress
         }
         @Sendable func source(_ address: String?) -> UInt128? { address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first) }
         @Sendable func signedIn(_ request: Request) async throws -> OIDCService.SignedIn? {
@@ -63,13 +63,9 @@ enum OIDCRoutes {
             return response
         }
         router.get("/oauth2/jwks") { _, _ in
-            do {
-                var response = JSONResponse.make(.ok, try await oidc.jwks())
-                response.headers[.cacheControl] = "public, max-age=60"
-                return response
-            } catch {
-                return JSONResponse.error(GatehouseError(.storeFailure, "keys are unavailable right now"))
-            }
+            var response = JSONResponse.make(.ok, try await oidc.jwks())
+            response.headers[.cacheControl] = "public, max-age=60"
+            return response
         }
 
         // MARK: authorization endpoint and consent

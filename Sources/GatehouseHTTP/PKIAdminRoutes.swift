@@ -8,34 +8,20 @@ import Hummingbird
 enum PKIAdminRoutes {
     static func add(to router: Router<BasicRequestContext>, pki: PKIService, actor: String) {
         router.get("/v1/pki/certificates") { request, _ in
-            do {
-                let all = request.uri.queryParameters["all"].map { $0 == "1" || $0 == "true" } ?? false
-                return JSONResponse.make(.ok, try await pki.inventory(includeExpired: all))
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            let all = request.uri.queryParameters["all"].map { $0 == "1" || $0 == "true" } ?? false
+            return JSONResponse.make(.ok, try await pki.inventory(includeExpired: all))
         }
         router.post("/v1/pki/revoke") { request, _ in
-            do {
-                let bytes = try await collectBody(request, limit: 4096)
-                try StrictJSON.checkKeys(bytes, allowed: ["serial", "reason"])
-                guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let serial = object["serial"] as? String else {
-                    throw GatehouseError(.invalidInput, "serial is required")
-                }
-                try await pki.revoke(serial: serial, reason: (object["reason"] as? String) ?? "revoked by an administrator", actor: actor)
-                return JSONResponse.make(.ok, ["serial": serial.lowercased(), "status": "revoked"])
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
+            let bytes = try await collectBody(request, limit: 4096)
+            try StrictJSON.checkKeys(bytes, allowed: ["serial", "reason"])
+            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let serial = object["serial"] as? String else {
+                throw GatehouseError(.invalidInput, "serial is required")
             }
+            try await pki.revoke(serial: serial, reason: (object["reason"] as? String) ?? "revoked by an administrator", actor: actor)
+            return JSONResponse.make(.ok, ["serial": serial.lowercased(), "status": "revoked"])
         }
         router.post("/v1/pki/intermediate-request") { _, _ in
-            do {
-                return JSONResponse.make(.created, ["csr": try await pki.requestIntermediate(actor: actor), "trust_domain": pki.trustDomain])
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            } catch {
-                return JSONResponse.error(GatehouseError(.internal, "the intermediate request could not be made: \(error)"))
-            }
+            return JSONResponse.make(.created, ["csr": try await pki.requestIntermediate(actor: actor), "trust_domain": pki.trustDomain])
         }
         router.post("/v1/pki/intermediate") { request, _ in
             do {

@@ -10,7 +10,8 @@ import Hummingbird
 enum PKIRoutes {
     static let maxBodyBytes = 16 * 1024
     /// Certificates a person may obtain per minute, through REST and GraphQL together.
-    static let personIssuances = RateLimiter(capacity: 60, per: 60, time: SystemTimeSource())
+    /// Certificates a person may ask for per minute, over REST and GraphQL together.
+    static func personIssuances(time: any TimeSource) -> RateLimiter { RateLimiter(capacity: 60, per: 60, time: time) }
 
     struct IssuedBody: Encodable {
         let certificate: String
@@ -57,57 +58,35 @@ enum PKIRoutes {
         return r
     }
 
-    static func crlResponse(_ pki: PKIService, authorityID: String? = nil) async -> Response {
-        do {
-            var r = JSONResponse.raw(.ok, try await pki.revocationList(authorityID: authorityID), contentType: "application/pkix-crl")
-            r.headers[.cacheControl] = "no-cache"
-            return r
-        } catch let error as GatehouseError {
-            return JSONResponse.error(error)
-        } catch {
-            return JSONResponse.error(GatehouseError(.storeFailure, "the CRL is unavailable right now"))
-        }
+    static func crlResponse(_ pki: PKIService, authorityID: String? = nil) async throws -> Response {
+        var r = JSONResponse.raw(.ok, try await pki.revocationList(authorityID: authorityID), contentType: "application/pkix-crl")
+        r.headers[.cacheControl] = "no-cache"
+        return r
     }
 
-    static func chainResponse(_ pki: PKIService) -> Response {
-        do {
-            let active = try pki.current()
-            return Self.pemResponse(try active.chain.map(Authority.pem).joined())
-        } catch let error as GatehouseError {
-            return JSONResponse.error(error)
-        } catch {
-            return JSONResponse.error(GatehouseError(.internal, "the CA chain cannot be encoded"))
-        }
+    static func chainResponse(_ pki: PKIService) throws -> Response {
+        let active = try pki.current()
+        return Self.pemResponse(try active.chain.map(Authority.pem).joined())
     }
 
-    static func failure(_ error: any Error, _ what: String) -> Response {
-        if let error = error as? GatehouseError { return JSONResponse.error(error) }
-        return JSONResponse.error(GatehouseError(.storeFailure, "\(what) cannot be issued right now; try again"))
-    }
-
-    static func add(to router: Router<GatehouseRequestContext>, pki: PKIService, oidc: OIDCService?, random: any RandomSource, trustedProxies: [IPPrefix]) {
-        router.get("/api/pki/ca") { _, _ in Self.chainResponse(pki) }
-        router.get("/api/pki/crl") { _, _ in await Self.crlResponse(pki) }
-        router.get("/api/pki/crl/:authority") { _, context in await Self.crlResponse(pki, authorityID: context.parameters.get("authority") ?? "") }
+    static func add(to router: Router<GatehouseRequestContext>, pki: PKIService, oidc: OIDCService?, random: any RandomSource, issuances: RateLimiter) {
+        router.get("/api/pki/ca") { _, _ in try Self.chainResponse(pki) }
+        router.get("/api/pki/crl") { _, _ in try await Self.crlResponse(pki) }
+        router.get("/api/pki/crl/:authority") { _, context in try await Self.crlResponse(pki, authorityID: context.parameters.get("authority") ?? "") }
         guard let oidc else { return }
-        let issuances = Self.personIssuances
         router.post("/api/pki/sign") { request, context in
-            do {
-                let caller: BearerCaller
-                switch try await SSHRoutes.bearer(request, oidc: oidc, scope: .certificates) {
-                case .refused(let response): return response
-                case .user(let c): caller = c
-                }
-                let user = caller.user
-                if let wait = issuances.take("user:" + user.id) { throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds") }
-                let (csr, lifetime) = try await Self.signBody(request)
-                let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
-                let issued = try await pki.sign(csr, requester: .user(user), lifetime: lifetime, sourceAddress: address, requestID: Identifier.make(using: random),
-                                                grantID: caller.grantID)
-                return JSONResponse.make(.created, try IssuedBody(issued, root: try Authority.pem(pki.current().root)))
-            } catch {
-                return Self.failure(error, "certificates")
+            let caller: BearerCaller
+            switch try await SSHRoutes.bearer(request, oidc: oidc, scope: .certificates) {
+            case .refused(let response): return response
+            case .user(let c): caller = c
             }
+            let user = caller.user
+            if let wait = issuances.take("user:" + user.id) { throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds", retryAfter: wait) }
+            let (csr, lifetime) = try await Self.signBody(request)
+            let address = context.clientAddress
+            let issued = try await pki.sign(csr, requester: .user(user), lifetime: lifetime, sourceAddress: address, requestID: Identifier.make(using: random),
+                                            grantID: caller.grantID)
+            return JSONResponse.make(.created, try IssuedBody(issued, root: try Authority.pem(pki.current().root)))
         }
     }
 }

@@ -12,57 +12,35 @@ enum PolicyRoutes {
 
     static func add(to router: Router<BasicRequestContext>, policy: PolicyService, random: any RandomSource, actor: String, source: String) {
         router.post("/v1/policy/check") { request, _ in
-            await Self.respond {
-                let body = try await Self.sourceBody(request, allowed: ["source", "file_name"])
-                return JSONResponse.make(.ok, PolicyAPI.CheckResult(policy.check(source: body.source, fileName: Self.fileName(body))))
-            }
+            let body = try await Self.sourceBody(request, allowed: ["source", "file_name"])
+            return JSONResponse.make(.ok, PolicyAPI.CheckResult(policy.check(source: body.source, fileName: Self.fileName(body))))
         }
         router.post("/v1/policy/diff") { request, _ in
-            await Self.respond {
-                let body = try await Self.sourceBody(request, allowed: ["source", "file_name"])
-                let diff = try await policy.diff(source: body.source, fileName: Self.fileName(body))
-                return JSONResponse.make(.ok, PolicyAPI.DiffResult(activeVersion: policy.active.info?.version, diff: diff))
-            }
+            let body = try await Self.sourceBody(request, allowed: ["source", "file_name"])
+            let diff = try await policy.diff(source: body.source, fileName: Self.fileName(body))
+            return JSONResponse.make(.ok, PolicyAPI.DiffResult(activeVersion: policy.active.info?.version, diff: diff))
         }
         router.post("/v1/policy/apply") { request, _ in
-            await Self.respond {
-                let body = try await Self.sourceBody(request, allowed: ["source", "file_name", "expected_version", "comment"])
-                let applied = try await policy.apply(
-                    source: body.source, fileName: Self.fileName(body), actor: actor, expectedVersion: body.expectedVersion,
-                    comment: body.comment, requestID: Identifier.make(using: random), sourceAddress: source
-                )
-                return JSONResponse.make(applied.unchanged ? .ok : .created, PolicyAPI.ApplyResult(applied))
-            }
+            let body = try await Self.sourceBody(request, allowed: ["source", "file_name", "expected_version", "comment"])
+            let applied = try await policy.apply(
+                source: body.source, fileName: Self.fileName(body), actor: actor, expectedVersion: body.expectedVersion,
+                comment: body.comment, requestID: Identifier.make(using: random), sourceAddress: source
+            )
+            return JSONResponse.make(applied.unchanged ? .ok : .created, PolicyAPI.ApplyResult(applied))
         }
         router.get("/v1/policy") { request, _ in
-            await Self.respond {
-                let version = try Self.integer(request, "version", range: 1...Int64.max)
-                return JSONResponse.make(.ok, PolicyAPI.VersionResult(try await policy.version(version)))
-            }
+            let version = try Self.integer(request, "version", range: 1...Int64.max)
+            return JSONResponse.make(.ok, PolicyAPI.VersionResult(try await policy.version(version)))
         }
         router.get("/v1/policy/history") { request, _ in
-            await Self.respond {
-                let limit = try Self.integer(request, "limit", range: 1...1000) ?? 50
-                return JSONResponse.make(.ok, try await policy.history(limit: Int(limit)))
-            }
+            let limit = try Self.integer(request, "limit", range: 1...1000) ?? 50
+            return JSONResponse.make(.ok, try await policy.history(limit: Int(limit)))
         }
         router.post("/v1/policy/explain") { request, _ in
-            await Self.respond {
-                let bytes = try await collectBody(request, limit: 16 * 1024)
-                try StrictJSON.checkKeys(bytes, allowed: ["user", "ssh", "reach", "app", "request", "obtain", "from", "step_up_age_seconds"])
-                let query = try StrictJSON.decode(PolicyAPI.ExplainQuery.self, bytes)
-                return JSONResponse.make(.ok, try await policy.explain(query))
-            }
-        }
-    }
-
-    static func respond(_ body: () async throws -> Response) async -> Response {
-        do {
-            return try await body()
-        } catch let error as GatehouseError {
-            return JSONResponse.error(error)
-        } catch {
-            return JSONResponse.error(GatehouseError(.storeFailure, "the policy could not be read or written; see the server log"))
+            let bytes = try await collectBody(request, limit: 16 * 1024)
+            try StrictJSON.checkKeys(bytes, allowed: ["user", "ssh", "reach", "app", "request", "obtain", "from", "step_up_age_seconds"])
+            let query = try StrictJSON.decode(PolicyAPI.ExplainQuery.self, bytes)
+            return JSONResponse.make(.ok, try await policy.explain(query))
         }
     }
 

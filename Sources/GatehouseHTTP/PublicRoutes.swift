@@ -12,54 +12,60 @@ public enum PublicRoutes {
     /// How long `/readyz` waits for the store before answering "not ready".
     static let readinessTimeout: Duration = .seconds(2)
 
-    /// The router wrapped with the identity-aware proxy (when OIDC is on): what the listener serves.
-    public static func makeResponder(_ deps: HTTPDependencies) throws -> ProxyingRouter {
-        ProxyingRouter(router: try Self.makeRouter(deps), proxy: Self.proxy(deps))
+    /// The router wrapped with the identity-aware proxy (when OIDC is on): what the listener
+    /// serves. `proxy` is the one the composition root built (``proxy(_:)``), shared with
+    /// ``httpServer(_:proxy:http1:)`` so its state (hand-off tickets) is in one place.
+    public static func makeResponder(_ deps: HTTPDependencies, proxy: IdentityProxy?) throws -> ProxyingRouter {
+        ProxyingRouter(router: try Self.makeRouter(deps, proxy: proxy), proxy: proxy)
     }
 
     /// The listener's HTTP/1.1 server: with the proxy on, WebSocket upgrades for proxied apps
     /// are decided (and relayed) by it; everything else is plain HTTP/1.1.
-    public static func httpServer(_ deps: HTTPDependencies, http1: HTTP1Channel.Configuration) -> HTTPServerBuilder {
-        guard let proxy = Self.proxy(deps) else { return .http1(configuration: http1) }
+    public static func httpServer(_ deps: HTTPDependencies, proxy: IdentityProxy?, http1: HTTP1Channel.Configuration) -> HTTPServerBuilder {
+        guard let proxy else { return .http1(configuration: http1) }
         return .http1WebSocketUpgrade(configuration: .init(http1: http1, ws: .init(maxFrameSize: 1 << 20))) { head, channel, _ in
             await proxy.webSocketUpgrade(head, channel: channel)
         }
     }
 
-    static func proxy(_ deps: HTTPDependencies) -> IdentityProxy? {
+    /// The identity-aware proxy, when OIDC is on. Build it once per listener.
+    public static func proxy(_ deps: HTTPDependencies) -> IdentityProxy? {
         deps.oidc.map {
             IdentityProxy(oidc: $0, passkeys: deps.passkeys, environment: deps.environment, publicURL: deps.publicURL, ticketKey: deps.proxyTicketKey,
                           trustedProxies: deps.trustedProxies)
         }
     }
 
-    public static func makeRouter(_ deps: HTTPDependencies) throws -> Router<GatehouseRequestContext> {
+    public static func makeRouter(_ deps: HTTPDependencies, proxy: IdentityProxy? = nil) throws -> Router<GatehouseRequestContext> {
         let router = Router(context: GatehouseRequestContext.self)
+        router.add(middleware: ClientAddressMiddleware(trusted: deps.trustedProxies))
         router.add(middleware: RequestMetrics(registry: deps.registry))
         router.add(middleware: SecurityHeaders())
         router.add(middleware: BrowserPages(library: try PageRoutes.library(), publicURL: deps.publicURL))
+        router.add(middleware: CodedErrorMiddleware())
         let gateway = try GraphQLGateway()
+        let personIssuances = PKIRoutes.personIssuances(time: deps.environment.time)
         let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
 
         WebAuthnRoutes.add(to: router, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random, time: deps.environment.time,
-                          perSourceAttempts: deps.signInRatePerMinute, trustedProxies: deps.trustedProxies)
+                          perSourceAttempts: deps.signInRatePerMinute)
         let policy = deps.policy
         try PageRoutes.add(to: router, passkeys: deps.passkeys, secure: deps.publicURL.scheme == "https", publicURL: deps.publicURL.description,
                            membership: { policy.membership(of: $0) })
         if let oidc = deps.oidc {
             try OIDCRoutes.add(to: router, oidc: oidc, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random,
-                               time: deps.environment.time, trustedProxies: deps.trustedProxies)
+                               time: deps.environment.time)
             if let ssh = deps.ssh {
-                SSHRoutes.add(to: router, ssh: ssh, oidc: oidc, random: deps.environment.random, trustedProxies: deps.trustedProxies, bastion: deps.bastionSSH)
+                SSHRoutes.add(to: router, ssh: ssh, oidc: oidc, random: deps.environment.random, time: deps.environment.time, bastion: deps.bastionSSH)
             }
-            if let network = deps.network { NetworkRoutes.add(to: router, network: network, oidc: oidc) }
-            if let hosts = deps.hosts { SSHRoutes.addHosts(to: router, hosts: hosts, trustedProxies: deps.trustedProxies, mtlsURL: deps.mtlsURL) }
-            if let proxy = Self.proxy(deps) {
+            if let network = deps.network { NetworkRoutes.add(to: router, network: network, oidc: oidc, time: deps.environment.time) }
+            if let hosts = deps.hosts { SSHRoutes.addHosts(to: router, hosts: hosts, mtlsURL: deps.mtlsURL, time: deps.environment.time) }
+            if let proxy {
                 router.get("/oauth2/proxy/start") { request, context in await proxy.start(request, context: context) }
             }
         }
         if let pki = deps.pki {
-            PKIRoutes.add(to: router, pki: pki, oidc: deps.oidc, random: deps.environment.random, trustedProxies: deps.trustedProxies)
+            PKIRoutes.add(to: router, pki: pki, oidc: deps.oidc, random: deps.environment.random, issuances: personIssuances)
         }
         router.get("/healthz") { _, _ in
             JSONResponse.make(.ok, ["status": "alive"])
@@ -102,10 +108,10 @@ public enum PublicRoutes {
                 case .refused(let response): return response
                 case .user(let caller):
                     let user = caller.user
-                    let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: deps.trustedProxies)
+                    let address = context.clientAddress
                     signer = { csr, lifetime in
-                        if let wait = PKIRoutes.personIssuances.take("user:" + user.id) {
-                            throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds")
+                        if let wait = personIssuances.take("user:" + user.id) {
+                            throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds", retryAfter: wait)
                         }
                         let issued = try await pki.sign(try SigningRequest(pemOrDER: Array(csr.utf8)), requester: .user(user), lifetime: lifetime.map(TimeInterval.init),
                                                         sourceAddress: address, requestID: Identifier.make(using: deps.environment.random), grantID: caller.grantID)

@@ -84,8 +84,8 @@ enum SSHRoutes {
 
     /// `POST /api/hosts/join` (a one-time join token) and `POST /api/hosts/renew` (the agent's
     /// bearer token): host certificates for enrolled servers.
-    static func addHosts(to router: Router<GatehouseRequestContext>, hosts: HostEnrollmentService, trustedProxies: [IPPrefix], mtlsURL: String?) {
-        let joins = RateLimiter(capacity: 30, per: 60, time: SystemTimeSource())
+    static func addHosts(to router: Router<GatehouseRequestContext>, hosts: HostEnrollmentService, mtlsURL: String?, time: any TimeSource) {
+        let joins = RateLimiter(capacity: 30, per: 60, time: time)
         @Sendable func body(_ request: Request, _ allowed: Set<String>) async throws -> [String: String] {
             try WebAuthnRoutes.requireJSON(request)
             let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
@@ -99,38 +99,22 @@ enum SSHRoutes {
             return out
         }
         router.post("/api/hosts/join") { request, context in
-            do {
-                let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
-                if let address, joins.take(RateLimiter.sourceKey(address)) != nil { throw GatehouseError(.rateLimited, "too many join attempts; try again in a minute") }
-                let fields = try await body(request, ["token", "host_key", "agent_csr"])
-                guard let token = fields["token"], let key = fields["host_key"] else { throw GatehouseError(.invalidInput, "token and host_key are required") }
-                var joined = JoinedBody(try await hosts.join(token: token, hostKey: key, agentCSR: fields["agent_csr"], sourceAddress: address))
-                if joined.agentCertificate != nil { joined.mtlsURL = mtlsURL }
-                return JSONResponse.make(.created, joined)
-            } catch let error as SSHError {
-                return JSONResponse.error(.badRequest, code: error.code.rawValue, error.message)
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            } catch {
-                return JSONResponse.error(GatehouseError(.storeFailure, "hosts cannot join right now; try again"))
-            }
+            let address = context.clientAddress
+            if let address, joins.take(RateLimiter.sourceKey(address)) != nil { throw GatehouseError(.rateLimited, "too many join attempts; try again in a minute", retryAfter: 60) }
+            let fields = try await body(request, ["token", "host_key", "agent_csr"])
+            guard let token = fields["token"], let key = fields["host_key"] else { throw GatehouseError(.invalidInput, "token and host_key are required") }
+            var joined = JoinedBody(try await hosts.join(token: token, hostKey: key, agentCSR: fields["agent_csr"], sourceAddress: address))
+            if joined.agentCertificate != nil { joined.mtlsURL = mtlsURL }
+            return JSONResponse.make(.created, joined)
         }
         router.post("/api/hosts/renew") { request, context in
-            do {
-                guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
-                    throw GatehouseError(.unauthenticated, "send the agent token as Authorization: Bearer")
-                }
-                let fields = try await body(request, ["host_key"])
-                guard let key = fields["host_key"] else { throw GatehouseError(.invalidInput, "host_key is required") }
-                let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
-                return JSONResponse.make(.ok, JoinedBody(try await hosts.renew(agentToken: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), hostKey: key, sourceAddress: address)))
-            } catch let error as SSHError {
-                return JSONResponse.error(.badRequest, code: error.code.rawValue, error.message)
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            } catch {
-                return JSONResponse.error(GatehouseError(.storeFailure, "certificates cannot be renewed right now; try again"))
+            guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+                throw GatehouseError(.unauthenticated, "send the agent token as Authorization: Bearer")
             }
+            let fields = try await body(request, ["host_key"])
+            guard let key = fields["host_key"] else { throw GatehouseError(.invalidInput, "host_key is required") }
+            let address = context.clientAddress
+            return JSONResponse.make(.ok, JoinedBody(try await hosts.renew(agentToken: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), hostKey: key, sourceAddress: address)))
         }
     }
 
@@ -163,23 +147,19 @@ enum SSHRoutes {
         let port: Int
     }
 
-    static func add(to router: Router<GatehouseRequestContext>, ssh: SSHCertificateService, oidc: OIDCService, random: any RandomSource, trustedProxies: [IPPrefix],
+    static func add(to router: Router<GatehouseRequestContext>, ssh: SSHCertificateService, oidc: OIDCService, random: any RandomSource, time: any TimeSource,
                     bastion bastionSSH: (host: String, port: Int, hostKey: String)? = nil) {
         // Each issuance writes an inventory row and an audit event: bounded per person.
-        let issuances = RateLimiter(capacity: 60, per: 60, time: SystemTimeSource())
+        let issuances = RateLimiter(capacity: 60, per: 60, time: time)
         @Sendable func bearer(_ request: Request) async throws -> BearerOutcome { try await Self.bearer(request, oidc: oidc, scope: .ssh) }
         router.get("/api/ssh/hosts") { request, context in
-            do {
-                switch try await bearer(request) {
-                case .refused(let response): return response
-                case .user(let caller):
-                    let (user, authTime) = (caller.user, caller.authTime)
-                    let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
-                    let hosts = ssh.reachableHosts(for: user, sourceAddress: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime)
-                    return JSONResponse.make(.ok, hosts.map { HostListing(name: $0.name, addresses: $0.addresses, port: $0.port) })
-                }
-            } catch {
-                return JSONResponse.error(GatehouseError(.storeFailure, "hosts cannot be listed right now; try again"))
+            switch try await bearer(request) {
+            case .refused(let response): return response
+            case .user(let caller):
+                let (user, authTime) = (caller.user, caller.authTime)
+                let address = context.clientAddress
+                let hosts = ssh.reachableHosts(for: user, sourceAddress: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime)
+                return JSONResponse.make(.ok, hosts.map { HostListing(name: $0.name, addresses: $0.addresses, port: $0.port) })
             }
         }
         router.get("/api/ssh/ca") { _, _ in
@@ -189,71 +169,49 @@ enum SSHRoutes {
             return r
         }
         router.get("/api/ssh/krl") { _, _ in
-            do {
-                var r = JSONResponse.raw(.ok, try await ssh.revocationList().encoded(), contentType: "application/octet-stream")
-                r.headers[.cacheControl] = "no-cache"
-                return r
-            } catch {
-                return JSONResponse.error(GatehouseError(.storeFailure, "the revocation list is unavailable right now"))
-            }
+            var r = JSONResponse.raw(.ok, try await ssh.revocationList().encoded(), contentType: "application/octet-stream")
+            r.headers[.cacheControl] = "no-cache"
+            return r
         }
         router.post("/api/ssh/certificates") { request, context in
-            do {
-                let caller: BearerCaller
-                switch try await bearer(request) {
-                case .refused(let response): return response
-                case .user(let c): caller = c
-                }
-                let (user, authTime) = (caller.user, caller.authTime)
-                if let wait = issuances.take("user:" + user.id) {
-                    throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds")
-                }
-                try WebAuthnRoutes.requireJSON(request)
-                let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
-                try StrictJSON.checkKeys(bytes, allowed: ["public_key", "hosts", "lifetime_seconds", "proof"])
-                guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let key = object["public_key"] as? String else {
-                    throw GatehouseError(.invalidInput, "public_key is required: the OpenSSH public key line (ssh-ed25519 AAAA...)")
-                }
-                var proof: String? = nil
-                if let value = object["proof"] {
-                    guard let text = value as? String else { throw GatehouseError(.invalidInput, "proof must be a string: the armored SSH signature") }
-                    proof = text
-                }
-                let token = String((request.headers[.authorization] ?? "").dropFirst(7)).trimmingCharacters(in: .whitespaces)
-                var hosts: [String]? = nil
-                if let value = object["hosts"] {
-                    guard let list = value as? [String] else { throw GatehouseError(.invalidInput, "hosts must be a list of host names") }
-                    hosts = list
-                }
-                var lifetime: TimeInterval? = nil
-                if let value = object["lifetime_seconds"] {
-                    guard let n = value as? Int, !(value is Bool) else { throw GatehouseError(.invalidInput, "lifetime_seconds must be a whole number") }
-                    lifetime = TimeInterval(n)
-                }
-                let address = GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
-                let issued = try await ssh.issue(user: user, publicKey: key, hosts: hosts, lifetime: lifetime, sourceAddress: address,
-                                                 source: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime, requestID: Identifier.make(using: random),
-                                                 grantID: caller.grantID, possession: (proof, token))
-                return JSONResponse.make(.created, IssuedBody(certificate: issued.certificate, serial: String(issued.serial), principals: issued.principals,
-                                                              validAfter: issued.validAfter, validBefore: issued.validBefore,
-                                                              stepUpWouldAdd: issued.stepUpWouldAdd.isEmpty ? nil : issued.stepUpWouldAdd))
-            } catch let error as SSHError {
-                switch error.code {
-                case .stepUpRequired:
-                    // RFC 9470: the token is valid but its authentication is too old; the client
-                    // asks the person for a fresh passkey check (prompt=login) and retries.
-                    var response = JSONResponse.error(.unauthorized, code: GatehouseError.Code.stepUpRequired.rawValue, error.message)
-                    response.headers[.wwwAuthenticate] = "Bearer error=\"insufficient_user_authentication\", error_description=\"a fresh passkey check is needed\", max_age=0"
-                    return response
-                case .notPermitted: return JSONResponse.error(.forbidden, code: error.code.rawValue, error.message)
-                case .tooLarge: return JSONResponse.error(.contentTooLarge, code: error.code.rawValue, error.message)
-                default: return JSONResponse.error(.badRequest, code: error.code.rawValue, error.message)
-                }
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            } catch {
-                return JSONResponse.error(GatehouseError(.storeFailure, "certificates cannot be issued right now; try again"))
+            let caller: BearerCaller
+            switch try await bearer(request) {
+            case .refused(let response): return response
+            case .user(let c): caller = c
             }
+            let (user, authTime) = (caller.user, caller.authTime)
+            if let wait = issuances.take("user:" + user.id) {
+                throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds", retryAfter: wait)
+            }
+            try WebAuthnRoutes.requireJSON(request)
+            let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
+            try StrictJSON.checkKeys(bytes, allowed: ["public_key", "hosts", "lifetime_seconds", "proof"])
+            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let key = object["public_key"] as? String else {
+                throw GatehouseError(.invalidInput, "public_key is required: the OpenSSH public key line (ssh-ed25519 AAAA...)")
+            }
+            var proof: String? = nil
+            if let value = object["proof"] {
+                guard let text = value as? String else { throw GatehouseError(.invalidInput, "proof must be a string: the armored SSH signature") }
+                proof = text
+            }
+            let token = String((request.headers[.authorization] ?? "").dropFirst(7)).trimmingCharacters(in: .whitespaces)
+            var hosts: [String]? = nil
+            if let value = object["hosts"] {
+                guard let list = value as? [String] else { throw GatehouseError(.invalidInput, "hosts must be a list of host names") }
+                hosts = list
+            }
+            var lifetime: TimeInterval? = nil
+            if let value = object["lifetime_seconds"] {
+                guard let n = value as? Int, !(value is Bool) else { throw GatehouseError(.invalidInput, "lifetime_seconds must be a whole number") }
+                lifetime = TimeInterval(n)
+            }
+            let address = context.clientAddress
+            let issued = try await ssh.issue(user: user, publicKey: key, hosts: hosts, lifetime: lifetime, sourceAddress: address,
+                                             source: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime, requestID: Identifier.make(using: random),
+                                             grantID: caller.grantID, possession: (proof, token))
+            return JSONResponse.make(.created, IssuedBody(certificate: issued.certificate, serial: String(issued.serial), principals: issued.principals,
+                                                          validAfter: issued.validAfter, validBefore: issued.validBefore,
+                                                          stepUpWouldAdd: issued.stepUpWouldAdd.isEmpty ? nil : issued.stepUpWouldAdd))
         }
     }
 }

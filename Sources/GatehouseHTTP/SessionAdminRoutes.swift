@@ -9,39 +9,27 @@ import Hummingbird
 enum SessionAdminRoutes {
     static func add(to router: Router<BasicRequestContext>, bastion: BastionService, recordings: String, actor: String) {
         router.get("/v1/sessions") { request, _ in
-            do {
-                let live = request.uri.queryParameters["live"].map { $0 == "1" || $0 == "true" } ?? false
-                let limit = request.uri.queryParameters["limit"].flatMap { Int($0) } ?? 100
-                guard (1...10_000).contains(limit) else { throw GatehouseError(.invalidInput, "limit must be 1 to 10000") }
-                return JSONResponse.make(.ok, try await bastion.sessions(liveOnly: live, limit: limit))
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            let live = request.uri.queryParameters["live"].map { $0 == "1" || $0 == "true" } ?? false
+            let limit = request.uri.queryParameters["limit"].flatMap { Int($0) } ?? 100
+            guard (1...10_000).contains(limit) else { throw GatehouseError(.invalidInput, "limit must be 1 to 10000") }
+            return JSONResponse.make(.ok, try await bastion.sessions(liveOnly: live, limit: limit))
         }
         router.get("/v1/sessions/:id") { _, context in
-            do {
-                return JSONResponse.make(.ok, try await bastion.session(id: context.parameters.get("id") ?? ""))
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            return JSONResponse.make(.ok, try await bastion.session(id: context.parameters.get("id") ?? ""))
         }
         router.post("/v1/sessions/:id/kill") { request, context in
-            do {
-                let bytes = try await collectBody(request, limit: 4096)
-                var reason: String?
-                if !bytes.isEmpty {
-                    try StrictJSON.checkKeys(bytes, allowed: ["reason"])
-                    let object = (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
-                    if let value = object["reason"] {
-                        guard let text = value as? String, text.utf8.count <= 500 else { throw GatehouseError(.invalidInput, "reason must be a string of at most 500 bytes") }
-                        reason = text
-                    }
+            let bytes = try await collectBody(request, limit: 4096)
+            var reason: String?
+            if !bytes.isEmpty {
+                try StrictJSON.checkKeys(bytes, allowed: ["reason"])
+                let object = (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
+                if let value = object["reason"] {
+                    guard let text = value as? String, text.utf8.count <= 500 else { throw GatehouseError(.invalidInput, "reason must be a string of at most 500 bytes") }
+                    reason = text
                 }
-                try await bastion.kill(id: context.parameters.get("id") ?? "", actor: actor, reason: reason)
-                return JSONResponse.make(.ok, ["status": "ended"])
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
             }
+            try await bastion.kill(id: context.parameters.get("id") ?? "", actor: actor, reason: reason)
+            return JSONResponse.make(.ok, ["status": "ended"])
         }
         // asciicast v2. Without `follow`, a finished recording: its digest is checked against the
         // one the audit log holds, then it is streamed with the exit status in its header. With
@@ -51,14 +39,10 @@ enum SessionAdminRoutes {
             let follow = request.uri.queryParameters["follow"].map { $0 == "1" || $0 == "true" } ?? false
             let path: String
             let summary: RecordingSummary?
-            do {
-                record = try await bastion.session(id: context.parameters.get("id") ?? "")
-                path = (recordings as NSString).appendingPathComponent("\(record.id).\(RecordingFormat.fileExtension)")
-                guard FileManager.default.fileExists(atPath: path) else { throw GatehouseError(.notFound, "session \(record.id) has no recording file") }
-                summary = follow ? nil : try RecordingSummary.read(path: path, bastion: bastion, expected: record)
-            } catch let error as GatehouseError {
-                return JSONResponse.error(error)
-            }
+            record = try await bastion.session(id: context.parameters.get("id") ?? "")
+            path = (recordings as NSString).appendingPathComponent("\(record.id).\(RecordingFormat.fileExtension)")
+            guard FileManager.default.fileExists(atPath: path) else { throw GatehouseError(.notFound, "session \(record.id) has no recording file") }
+            summary = follow ? nil : try RecordingSummary.read(path: path, bastion: bastion, expected: record)
             var headers = HTTPFields()
             headers[.contentType] = "application/x-asciicast"
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in

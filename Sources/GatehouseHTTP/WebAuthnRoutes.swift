@@ -21,172 +21,142 @@ enum WebAuthnRoutes {
 
     static func add(
         to router: Router<GatehouseRequestContext>, passkeys: PasskeyService, publicURL: PublicURL, random: any RandomSource, time: any TimeSource,
-        perSourceAttempts: Int, trustedProxies: [IPPrefix]
+        perSourceAttempts: Int
     ) {
         let secure = publicURL.scheme == "https"
         let perSource = RateLimiter(capacity: perSourceAttempts, per: Self.perSourcePeriod, time: time)
         let perAccount = RateLimiter(capacity: Self.perAccountAttempts, per: Self.perAccountPeriod, time: time)
         /// Refuses with 429 and Retry-After once a source (or the named account) is out of attempts.
         @Sendable func client(_ request: Request, _ context: GatehouseRequestContext) -> String? {
-            GatehouseRequestContext.clientAddress(peer: context.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trustedProxies)
+            context.clientAddress
         }
         @Sendable func limit(_ request: Request, _ context: GatehouseRequestContext, account: String? = nil) throws(GatehouseError) {
             if let source = client(request, context), let wait = perSource.take(RateLimiter.sourceKey(source)) {
-                throw GatehouseError(.rateLimited, "too many sign-in attempts from your network; try again in \(wait) seconds")
+                throw GatehouseError(.rateLimited, "too many sign-in attempts from your network; try again in \(wait) seconds", retryAfter: wait)
             }
             if let account, let wait = perAccount.take("user:" + account) {
-                throw GatehouseError(.rateLimited, "too many sign-in attempts for this account; try again in \(wait) seconds")
+                throw GatehouseError(.rateLimited, "too many sign-in attempts for this account; try again in \(wait) seconds", retryAfter: wait)
             }
         }
         router.post("/api/webauthn/registration/options") { request, context in
-            await Self.respond {
-                try limit(request, context)
-                let object = try await Self.object(request, allowed: ["token"])
-                guard let token = object["token"] as? String else { throw GatehouseError(.invalidInput, "token is required") }
-                let (ceremony, options) = try await passkeys.beginEnrollment(token: token, sourceAddress: client(request, context))
-                return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
-            }
+            try limit(request, context)
+            let object = try await Self.object(request, allowed: ["token"])
+            guard let token = object["token"] as? String else { throw GatehouseError(.invalidInput, "token is required") }
+            let (ceremony, options) = try await passkeys.beginEnrollment(token: token, sourceAddress: client(request, context))
+            return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
         }
         router.post("/api/webauthn/registration/verify") { request, context in
-            await Self.respond {
-                try limit(request, context)
-                let (ceremony, credential) = try await Self.ceremonyBody(request)
-                let enrolled = try await passkeys.finishEnrollment(
-                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context),
-                    userAgent: request.headers[.userAgent]
-                )
-                return Self.signedIn(.created, enrolled.session, secure: secure)
-            }
+            try limit(request, context)
+            let (ceremony, credential) = try await Self.ceremonyBody(request)
+            let enrolled = try await passkeys.finishEnrollment(
+                ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context),
+                userAgent: request.headers[.userAgent]
+            )
+            return Self.signedIn(.created, enrolled.session, secure: secure)
         }
         router.post("/api/webauthn/authentication/options") { request, context in
-            await Self.respond {
-                let object = try await Self.object(request, allowed: ["username"])
-                var username: String? = nil
-                if let value = object["username"], !(value is NSNull) {
-                    guard let text = value as? String else { throw GatehouseError(.invalidInput, "username must be a string") }
-                    username = text.isEmpty ? nil : text
-                }
-                try limit(request, context, account: username.flatMap { try? Username(validating: $0).rawValue })
-                let (ceremony, options) = try await passkeys.beginSignIn(username: username, sourceAddress: client(request, context))
-                return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
+            let object = try await Self.object(request, allowed: ["username"])
+            var username: String? = nil
+            if let value = object["username"], !(value is NSNull) {
+                guard let text = value as? String else { throw GatehouseError(.invalidInput, "username must be a string") }
+                username = text.isEmpty ? nil : text
             }
+            try limit(request, context, account: username.flatMap { try? Username(validating: $0).rawValue })
+            let (ceremony, options) = try await passkeys.beginSignIn(username: username, sourceAddress: client(request, context))
+            return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
         }
         router.post("/api/webauthn/authentication/verify") { request, context in
-            await Self.respond {
-                try limit(request, context)
-                let (ceremony, credential) = try await Self.ceremonyBody(request)
-                let session = try await passkeys.finishSignIn(
-                    ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context),
-                    userAgent: request.headers[.userAgent]
-                )
-                return Self.signedIn(.ok, session, secure: secure)
-            }
+            try limit(request, context)
+            let (ceremony, credential) = try await Self.ceremonyBody(request)
+            let session = try await passkeys.finishSignIn(
+                ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context),
+                userAgent: request.headers[.userAgent]
+            )
+            return Self.signedIn(.ok, session, secure: secure)
         }
         router.get("/api/passkeys") { request, _ in
-            await Self.respond {
-                let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
-                let list = try await passkeys.passkeys(of: user).map {
-                    PasskeyListing(id: Base64URL.encode($0.id), algorithm: COSEKey.Algorithm(rawValue: $0.algorithm)?.name ?? String($0.algorithm),
-                                   createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt, backedUp: $0.backedUp, name: $0.name,
-                                   model: AuthenticatorModels.name(aaguid: $0.aaguid))
-                }
-                return JSONResponse.make(.ok, list)
+            let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
+            let list = try await passkeys.passkeys(of: user).map {
+                PasskeyListing(id: Base64URL.encode($0.id), algorithm: COSEKey.Algorithm(rawValue: $0.algorithm)?.name ?? String($0.algorithm),
+                               createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt, backedUp: $0.backedUp, name: $0.name,
+                               model: AuthenticatorModels.name(aaguid: $0.aaguid))
             }
+            return JSONResponse.make(.ok, list)
         }
         router.post("/api/passkeys/options") { request, context in
-            await Self.respond {
-                try Self.requireJSON(request)
-                let (user, session, _) = try await Self.signedInUser(request, passkeys, secure: secure)
-                // Each options call holds a pending ceremony: bounded per account, so one
-                // signed-in user cannot fill the table that everyone's sign-ins share.
-                try limit(request, context, account: user.username.rawValue)
-                let (ceremony, options) = try await passkeys.beginAddPasskey(user: user, session: session)
-                return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
-            }
+            try Self.requireJSON(request)
+            let (user, session, _) = try await Self.signedInUser(request, passkeys, secure: secure)
+            // Each options call holds a pending ceremony: bounded per account, so one
+            // signed-in user cannot fill the table that everyone's sign-ins share.
+            try limit(request, context, account: user.username.rawValue)
+            let (ceremony, options) = try await passkeys.beginAddPasskey(user: user, session: session)
+            return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
         }
         router.post("/api/passkeys/verify") { request, context in
-            await Self.respond {
-                let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
-                let (ceremony, credential) = try await Self.ceremonyBody(request)
-                let record = try await passkeys.finishAddPasskey(
-                    user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
-                )
-                return JSONResponse.make(.created, ["id": Base64URL.encode(record.id)])
-            }
+            let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
+            let (ceremony, credential) = try await Self.ceremonyBody(request)
+            let record = try await passkeys.finishAddPasskey(
+                user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
+            )
+            return JSONResponse.make(.created, ["id": Base64URL.encode(record.id)])
         }
         router.post("/api/passkeys/rename") { request, context in
-            await Self.respond {
-                let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
-                let object = try await Self.object(request, allowed: ["id", "name"])
-                guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else { throw GatehouseError(.invalidInput, "id is required") }
-                guard let name = object["name"] as? String else { throw GatehouseError(.invalidInput, "name is required: a string") }
-                try await passkeys.renamePasskey(user: user, id: id, name: name, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
-                return Response(status: .noContent)
-            }
+            let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
+            let object = try await Self.object(request, allowed: ["id", "name"])
+            guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else { throw GatehouseError(.invalidInput, "id is required") }
+            guard let name = object["name"] as? String else { throw GatehouseError(.invalidInput, "name is required: a string") }
+            try await passkeys.renamePasskey(user: user, id: id, name: name, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
+            return Response(status: .noContent)
         }
         router.post("/api/passkeys/remove") { request, context in
-            await Self.respond {
-                let (user, session, _) = try await Self.signedInUser(request, passkeys, secure: secure)
-                let object = try await Self.object(request, allowed: ["id"])
-                guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else { throw GatehouseError(.invalidInput, "id is required") }
-                try await passkeys.removePasskey(user: user, session: session, id: id, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
-                return Response(status: .noContent)
-            }
+            let (user, session, _) = try await Self.signedInUser(request, passkeys, secure: secure)
+            let object = try await Self.object(request, allowed: ["id"])
+            guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else { throw GatehouseError(.invalidInput, "id is required") }
+            try await passkeys.removePasskey(user: user, session: session, id: id, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
+            return Response(status: .noContent)
         }
         router.post("/api/webauthn/stepup/options") { request, context in
-            await Self.respond {
-                try Self.requireJSON(request)
-                let (user, session, _) = try await Self.signedInUser(request, passkeys, secure: secure)
-                try limit(request, context, account: user.username.rawValue)
-                let (ceremony, options) = try await passkeys.beginStepUp(user: user, session: session)
-                return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
-            }
+            try Self.requireJSON(request)
+            let (user, session, _) = try await Self.signedInUser(request, passkeys, secure: secure)
+            try limit(request, context, account: user.username.rawValue)
+            let (ceremony, options) = try await passkeys.beginStepUp(user: user, session: session)
+            return JSONResponse.make(.ok, Started(ceremony: ceremony, publicKey: options))
         }
         router.post("/api/webauthn/stepup/verify") { request, context in
-            await Self.respond {
-                try limit(request, context)
-                let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
-                let (ceremony, credential) = try await Self.ceremonyBody(request)
-                try await passkeys.finishStepUp(
-                    user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
-                )
-                return Response(status: .noContent)
-            }
+            try limit(request, context)
+            let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
+            let (ceremony, credential) = try await Self.ceremonyBody(request)
+            try await passkeys.finishStepUp(
+                user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
+            )
+            return Response(status: .noContent)
         }
         router.get("/api/session") { request, _ in
-            await Self.respond {
-                let (user, session, _) = try await Self.signedInUser(request, passkeys, secure: secure)
-                return JSONResponse.make(.ok, SessionInfo(username: user.username.rawValue, role: user.role.rawValue, expiresAt: session.expiresAt))
-            }
+            let (user, session, _) = try await Self.signedInUser(request, passkeys, secure: secure)
+            return JSONResponse.make(.ok, SessionInfo(username: user.username.rawValue, role: user.role.rawValue, expiresAt: session.expiresAt))
         }
         router.post("/api/session/signout") { request, context in
-            await Self.respond {
-                try Self.requireJSON(request)
-                let (_, _, token) = try await Self.signedInUser(request, passkeys, secure: secure)
-                _ = try await passkeys.signOut(sessionToken: token, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
-                var response = Response(status: .noContent)
-                response.headers[.setCookie] = "\(Self.cookieName(secure: secure))=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
-                return response
-            }
+            try Self.requireJSON(request)
+            let (_, _, token) = try await Self.signedInUser(request, passkeys, secure: secure)
+            _ = try await passkeys.signOut(sessionToken: token, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
+            var response = Response(status: .noContent)
+            response.headers[.setCookie] = "\(Self.cookieName(secure: secure))=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+            return response
         }
         router.get("/api/sessions") { request, _ in
-            await Self.respond {
-                let (user, current, _) = try await Self.signedInUser(request, passkeys, secure: secure)
-                let list = try await passkeys.liveSessions(of: user).map {
-                    SessionListing(id: PasskeyService.sessionID($0), createdAt: $0.createdAt, lastSeenAt: $0.lastSeenAt, expiresAt: $0.expiresAt,
-                                   current: $0.tokenHash == current.tokenHash)
-                }
-                return JSONResponse.make(.ok, list)
+            let (user, current, _) = try await Self.signedInUser(request, passkeys, secure: secure)
+            let list = try await passkeys.liveSessions(of: user).map {
+                SessionListing(id: PasskeyService.sessionID($0), createdAt: $0.createdAt, lastSeenAt: $0.lastSeenAt, expiresAt: $0.expiresAt,
+                               current: $0.tokenHash == current.tokenHash)
             }
+            return JSONResponse.make(.ok, list)
         }
         router.post("/api/sessions/revoke") { request, context in
-            await Self.respond {
-                let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
-                let object = try await Self.object(request, allowed: ["id"])
-                guard let id = object["id"] as? String, (1...64).contains(id.utf8.count) else { throw GatehouseError(.invalidInput, "id is required") }
-                try await passkeys.revokeSession(of: user, id: id, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
-                return Response(status: .noContent)
-            }
+            let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
+            let object = try await Self.object(request, allowed: ["id"])
+            guard let id = object["id"] as? String, (1...64).contains(id.utf8.count) else { throw GatehouseError(.invalidInput, "id is required") }
+            try await passkeys.revokeSession(of: user, id: id, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
+            return Response(status: .noContent)
         }
     }
 
@@ -305,22 +275,4 @@ enum WebAuthnRoutes {
         return (ceremony, [UInt8](bytes))
     }
 
-    static func respond(_ body: () async throws -> Response) async -> Response {
-        do {
-            return try await body()
-        } catch let error as WebAuthnError {
-            let status: HTTPResponse.Status = error.code == .tooLarge ? .contentTooLarge : .badRequest
-            return JSONResponse.error(status, code: error.code.rawValue, error.message)
-        } catch let error as GatehouseError {
-            var response = JSONResponse.error(error)
-            if error.code == .rateLimited {
-                // The message carries the wait when a limiter knows it; 60 s otherwise.
-                let seconds = error.message.split(separator: " ").reversed().first { Int($0) != nil }.map(String.init) ?? "60"
-                response.headers[.retryAfter] = seconds
-            }
-            return response
-        } catch {
-            return JSONResponse.error(GatehouseError(.storeFailure, "sign-in is unavailable right now; try again"))
-        }
-    }
 }

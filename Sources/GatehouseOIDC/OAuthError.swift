@@ -1,3 +1,5 @@
+public import GatehouseCore
+
 /// An OAuth 2.0 / OpenID Connect error: the registered `error` code (RFC 6749 §4.1.2.1 and
 /// §5.2, RFC 7009, RFC 7662, RFC 8628, OIDC Core §3.1.2.6) and a description fit for the
 /// developer of the client. Descriptions never carry secrets.
@@ -40,6 +42,20 @@ public struct OAuthError: Error, Sendable, Equatable, CustomStringConvertible {
         case .serverError: 500
         case .temporarilyUnavailable: 503
         default: 400
+        }
+    }
+}
+
+extension OAuthError: CodedError {
+    public var stableCode: String { self.code.rawValue }
+    public var message: String { self.description }
+    public var bodyFormat: CodedErrorFormat { .oauth }
+    /// RFC 6750 §3 for a refused bearer token; RFC 6749 §5.2 for a client that failed to authenticate.
+    public var challenge: String? {
+        switch self.code {
+        case .invalidToken: #"Bearer error="invalid_token""#
+        case .invalidClient: #"Basic realm="gatehouse""#
+        default: nil
         }
     }
 }

@@ -20,6 +20,8 @@ public import GatehouseSSH
 ///   SHA-256), recording failed, killed.
 public struct BastionService: Sendable {
     let environment: ServiceEnvironment
+    /// Identifiers for connections and sessions, from the injected source.
+    public var random: any RandomSource { self.environment.random }
     let policy: PolicyService
     let ssh: SSHCertificateService
     let sealer: KeySealer

@@ -26,7 +26,7 @@ public final class BastionSessionRegistry: Sendable {
     /// This process among the replicas, in its sessions' rows (random, new at every start).
     public let replica: String
 
-    public init(replica: String = Identifier.make(using: SystemRandomSource())) { self.replica = replica }
+    public init(replica: String) { self.replica = replica }
 
     public func register(_ entry: Entry) { self.entries.mutate { $0[entry.id] = entry } }
     public func unregister(id: String) { self.entries.mutate { _ = $0.removeValue(forKey: id) } }

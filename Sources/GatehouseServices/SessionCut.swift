@@ -1,7 +1,8 @@
 public import Foundation
 import GatehouseCore
 
-/// What ends with a sign-in session (DESIGN.md invariant 10): the session, every OIDC grant
+/// What ends with a sign-in session (a credential dies with the identity that obtained it; see
+/// docs/identity.md): the session, every OIDC grant
 /// opened from it (and with them every access and refresh token, the CLI's included), and every
 /// SSH certificate, X.509 certificate and WireGuard device issued with those grants' tokens.
 /// Signing out, revoking a session, removing the passkey it was opened with and RP-initiated

@@ -1,3 +1,5 @@
+public import GatehouseCore
+
 /// Why a WebAuthn ceremony or message was refused. The code is stable (it reaches API clients and
 /// the audit log); the message is for people and never carries secrets.
 public struct WebAuthnError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -30,4 +32,9 @@ public struct WebAuthnError: Error, Sendable, Equatable, CustomStringConvertible
     }
 
     public var description: String { "\(self.code.rawValue): \(self.message)" }
+}
+
+extension WebAuthnError: CodedError {
+    public var stableCode: String { self.code.rawValue }
+    public var httpStatus: Int { self.code == .tooLarge ? 413 : 400 }
 }

@@ -18,7 +18,7 @@ import ServiceLifecycle
 
 /// Builds and runs the server: the composition root of `gatehouse serve`.
 ///
-/// Order matters for the refusals DESIGN.md promises: settings were checked before this runs;
+/// Order matters for the refusals docs/architecture.md promises (its startup order): settings were checked before this runs;
 /// then the data dir and its lock, the store, the root key and the key material,
 /// each failing with one clear line before anything is listening.
 struct ServerRunner {
@@ -128,7 +128,7 @@ struct ServerRunner {
         deps.hosts = hosts
         let network = NetworkService(environment: environment, policy: policy)
         deps.network = network
-        let registry = BastionSessionRegistry()
+        let registry = BastionSessionRegistry(replica: Identifier.make(using: environment.random))
         let bastionService = BastionService(environment: environment, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: rootKey), registry: registry)
         deps.bastion = bastionService
         deps.recordingsDirectory = dataDir.recordingsPath
@@ -152,7 +152,7 @@ struct ServerRunner {
             deps.mtlsURL = self.settings.mtlsPublicURL
             let mtlsLogger = self.logger
             let app = Application(
-                router: MTLSListener.makeRouter(pki: pki, hosts: hosts, network: network, random: random),
+                router: MTLSListener.makeRouter(pki: pki, hosts: hosts, network: network, random: random, time: environment.time),
                 server: try .tls(.http1(configuration: Self.http1Configuration), configuration: try MTLSListener.tlsConfiguration(identity: identity, pki: pki)),
                 configuration: .init(address: .hostname(mtls.bindHost, port: mtls.port), serverName: nil),
                 onServerRunning: { _ in mtlsLogger.notice("mutual-TLS listener ready", metadata: ["address": "\(mtls)", "trust_domain": "\(pki.trustDomain)"]) },
@@ -168,11 +168,12 @@ struct ServerRunner {
         let listen = self.settings.listen
         let publicURL = self.settings.publicURL
         let logger = self.logger
+        let proxy = PublicRoutes.proxy(deps)  // one proxy: its routes, its WebSocket upgrades
         let publicApp = Application(
-            router: try PublicRoutes.makeResponder(deps),
+            router: try PublicRoutes.makeResponder(deps, proxy: proxy),
             // Idle connections are closed after 60 s, so slow or silent clients cannot pin sockets.
-            server: try tls.map { try .tls(PublicRoutes.httpServer(deps, http1: Self.http1Configuration), tlsConfiguration: $0) }
-                ?? PublicRoutes.httpServer(deps, http1: Self.http1Configuration),
+            server: try tls.map { try .tls(PublicRoutes.httpServer(deps, proxy: proxy, http1: Self.http1Configuration), tlsConfiguration: $0) }
+                ?? PublicRoutes.httpServer(deps, proxy: proxy, http1: Self.http1Configuration),
             configuration: .init(address: .hostname(listen.bindHost, port: listen.port), serverName: nil),
             onServerRunning: { _ in
                 logger.notice("listening", metadata: ["address": "\(listen)", "public_url": "\(publicURL)", "store": "\(store.kind)"])

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// Enforces the layers of docs/architecture.md (DESIGN.md): executable → adapters → services → core.
+/// Enforces the layers of docs/architecture.md: executable → adapters → services → core.
 /// Every `import` in Sources/ is checked against what its target's layer may use; a target that
 /// is not classified here fails the test, so new targets must pick a layer on purpose.
 @Suite("Layering")

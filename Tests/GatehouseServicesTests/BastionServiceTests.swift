@@ -54,8 +54,8 @@ struct BastionServiceTests {
         _ = try await policy.apply(source: Self.policy, fileName: "t.policy", actor: "test")
         let ssh = SSHCertificateService(environment: env, policy: policy, userCA: SigningKey.generate(.ed25519, using: random), hostCA: SigningKey.generate(.ed25519, using: random))
         let (root, _) = RootKey.generate(using: random)
-        let bastion = BastionService(environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry())
-        let other = BastionService(environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry())
+        let bastion = BastionService(environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry(replica: "test-replica"))
+        let other = BastionService(environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry(replica: "other-replica"))
         let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey)
         _ = try await ssh.issue(user: alice, publicKey: key.authorizedKey, hosts: nil, lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r1", possession: nil)
         return Fixture(test: test, time: time, bastion: bastion, other: other, ssh: ssh, policy: policy, sealer: KeySealer(rootKey: root), alice: alice, bob: bob, key: key.authorizedKey, fingerprint: key.fingerprint)
@@ -360,7 +360,7 @@ struct BastionServiceTests {
         // Server C's view of the store can go down; B shares the store and stays up.
         let store = SwitchableStore(f.test.store)
         let c = BastionService(environment: ServiceEnvironment(store: store, time: f.time, random: SeededRandomSource(seed: 11)), policy: f.policy, ssh: f.ssh,
-                               sealer: f.sealer, registry: BastionSessionRegistry())
+                               sealer: f.sealer, registry: BastionSessionRegistry(replica: "restarted-replica"))
         guard case .allowed(let grant)? = try await c.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
             Issue.record("root@web-1 should be allowed")
             return

@@ -28,8 +28,25 @@ enum JSONResponse {
         let error: Detail
     }
 
-    static func error(_ error: GatehouseError) -> Response {
-        self.make(self.status(for: error.code), ErrorBody(error: .init(code: error.code.rawValue, message: error.message)))
+    struct OAuthBody: Encodable {
+        let error: String
+        let errorDescription: String
+        enum CodingKeys: String, CodingKey {
+            case error
+            case errorDescription = "error_description"
+        }
+    }
+
+    /// The answer for any coded error: its status and body, and the headers it asks for.
+    static func error(_ error: any CodedError) -> Response {
+        let status = HTTPResponse.Status(code: error.httpStatus)
+        var response = switch error.bodyFormat {
+        case .gatehouse: self.make(status, ErrorBody(error: .init(code: error.stableCode, message: error.message)))
+        case .oauth: self.make(status, OAuthBody(error: error.stableCode, errorDescription: error.message))
+        }
+        if error.stableCode == GatehouseError.Code.rateLimited.rawValue { response.headers[.retryAfter] = String(error.retryAfter ?? 60) }
+        if let challenge = error.challenge { response.headers[.wwwAuthenticate] = challenge }
+        return response
     }
 
     static func error(_ status: HTTPResponse.Status, code: String, _ message: String) -> Response {
@@ -37,18 +54,7 @@ enum JSONResponse {
     }
 
     static func status(for code: GatehouseError.Code) -> HTTPResponse.Status {
-        switch code {
-        case .invalidInput, .configInvalid: .badRequest
-        case .inputTooLarge: .contentTooLarge
-        case .conflict: .conflict
-        case .policyInvalid, .policyTestsFailed: .unprocessableContent
-        case .rateLimited: .tooManyRequests
-        case .unauthenticated, .stepUpRequired: .unauthorized
-        case .forbidden: .forbidden
-        case .notFound: .notFound
-        case .storeFailure, .storeUnreachable: .serviceUnavailable
-        default: .internalServerError
-        }
+        HTTPResponse.Status(code: code.httpStatus)
     }
 }
 

@@ -1,0 +1,29 @@
+public import GatehouseCore
+public import Hummingbird
+public import Logging
+
+/// Turns whatever a route throws into its answer, in one place: a ``CodedError`` becomes its
+/// status, code and message (and `Retry-After` or `WWW-Authenticate` when it carries them);
+/// Hummingbird's own errors (an unknown path, a wrong method) pass through for the layers that
+/// render them; anything else is logged and answered 503, "try again", with nothing internal
+/// in the body. Routes throw; none catches to translate.
+public struct CodedErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    public init(logger: Logger = Logger(label: "gatehouse.http")) {
+        self.logger = logger
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as any CodedError {
+            return JSONResponse.error(error)
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch {
+            self.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(String(reflecting: error).prefix(500))"])
+            return JSONResponse.error(GatehouseError(.storeFailure, "Gatehouse cannot answer this right now; try again"))
+        }
+    }
+}
