@@ -52,7 +52,7 @@ let package = Package(
         .target(
             name: "GatehouseCore",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto")
             ],
             swiftSettings: swiftSettings
         ),
@@ -129,7 +129,10 @@ let package = Package(
         // MARK: services (use cases, store protocols, in-memory stores)
         .target(
             name: "GatehouseServices",
-            dependencies: ["GatehouseCore", "GatehouseAudit", "GatehousePolicy", "GatehouseWebAuthn", "GatehouseOIDC", "GatehouseSSH", "GatehousePKI", "GatehouseRecording"],
+            dependencies: [
+                "GatehouseCore", "GatehouseAudit", "GatehousePolicy", "GatehouseWebAuthn", "GatehouseOIDC", "GatehouseSSH", "GatehousePKI",
+                "GatehouseRecording",
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -352,7 +355,10 @@ let package = Package(
         ),
         .testTarget(
             name: "GatehouseServicesTests",
-            dependencies: ["GatehouseCore", "GatehouseServices", "GatehousePKI", "GatehousePolicy", .product(name: "X509", package: "swift-certificates"), "GatehouseStorage", "GatehouseTesting", "GatehouseWebAuthn", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "GatehouseCore", "GatehouseServices", "GatehousePKI", "GatehousePolicy", .product(name: "X509", package: "swift-certificates"),
+                "GatehouseStorage", "GatehouseTesting", "GatehouseWebAuthn", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

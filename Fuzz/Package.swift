@@ -38,8 +38,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "fuzz-recording",
-            dependencies: [.product(name: "GatehouseRecording", package: "gatehouse"), .product(name: "GatehouseCore", package: "gatehouse"),
-                           .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                .product(name: "GatehouseRecording", package: "gatehouse"), .product(name: "GatehouseCore", package: "gatehouse"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         .executableTarget(
             name: "fuzz-graphql",

@@ -37,7 +37,8 @@ enum Bench {
             let start = ContinuousClock.now
             for _ in 0..<iterations { try body() }
             let elapsed = ContinuousClock.now - start
-            samples.append(Double(elapsed.components.attoseconds) / 1e9 / Double(iterations) + Double(elapsed.components.seconds) * 1e9 / Double(iterations))
+            samples.append(
+                Double(elapsed.components.attoseconds) / 1e9 / Double(iterations) + Double(elapsed.components.seconds) * 1e9 / Double(iterations))
         }
         return samples.sorted()[samples.count / 2]
     }
@@ -48,7 +49,8 @@ enum Bench {
             let start = ContinuousClock.now
             for _ in 0..<iterations { try await body() }
             let elapsed = ContinuousClock.now - start
-            samples.append(Double(elapsed.components.attoseconds) / 1e9 / Double(iterations) + Double(elapsed.components.seconds) * 1e9 / Double(iterations))
+            samples.append(
+                Double(elapsed.components.attoseconds) / 1e9 / Double(iterations) + Double(elapsed.components.seconds) * 1e9 / Double(iterations))
         }
         return samples.sorted()[samples.count / 2]
     }
@@ -95,10 +97,12 @@ enum Bench {
 
         let configBytes = Array(configText.utf8)
         let jsonData = Data(configJSON.utf8)
-        results.append(Result(
-            name: "config parse (TOML subset)", ours: try measure(iterations: 20_000) { _ = try ConfigParser(fileName: "b").parse(configBytes) },
-            baselineName: "JSONSerialization, same content", baseline: try measure(iterations: 20_000) { _ = try JSONSerialization.jsonObject(with: jsonData) }
-        ))
+        results.append(
+            Result(
+                name: "config parse (TOML subset)", ours: try measure(iterations: 20_000) { _ = try ConfigParser(fileName: "b").parse(configBytes) },
+                baselineName: "JSONSerialization, same content",
+                baseline: try measure(iterations: 20_000) { _ = try JSONSerialization.jsonObject(with: jsonData) }
+            ))
 
         let rootKey = try RootKey(bytes: Array(repeating: 1, count: 32))
         let sealer = KeySealer(rootKey: rootKey)
@@ -106,15 +110,18 @@ enum Bench {
         let blob = sealer.seal(secret, purpose: .sshUserCA, random: SystemRandomSource())
         let key = SymmetricKey(data: Array(repeating: UInt8(1), count: 32))
         let box = try AES.GCM.seal(secret, using: key)
-        results.append(Result(
-            name: "unseal a key (KeySealer.open)", ours: try measure(iterations: 50_000) { _ = try sealer.open(blob, purpose: .sshUserCA) },
-            baselineName: "raw AES.GCM.open", baseline: try measure(iterations: 50_000) { _ = try AES.GCM.open(box, using: key) }
-        ))
+        results.append(
+            Result(
+                name: "unseal a key (KeySealer.open)", ours: try measure(iterations: 50_000) { _ = try sealer.open(blob, purpose: .sshUserCA) },
+                baselineName: "raw AES.GCM.open", baseline: try measure(iterations: 50_000) { _ = try AES.GCM.open(box, using: key) }
+            ))
 
-        results.append(Result(
-            name: "invitation token (256-bit, hashed)", ours: measure(iterations: 50_000) { _ = InvitationToken.generate(using: SystemRandomSource()).hash },
-            baselineName: "UUID().uuidString", baseline: measure(iterations: 50_000) { _ = UUID().uuidString }
-        ))
+        results.append(
+            Result(
+                name: "invitation token (256-bit, hashed)",
+                ours: measure(iterations: 50_000) { _ = InvitationToken.generate(using: SystemRandomSource()).hash },
+                baselineName: "UUID().uuidString", baseline: measure(iterations: 50_000) { _ = UUID().uuidString }
+            ))
 
         // Store: one audited commit (an invitation plus its event) on SQLite with synchronous=FULL.
         let dir = NSTemporaryDirectory() + "gatehouse-bench-\(getpid())"
@@ -126,21 +133,26 @@ enum Bench {
         let memory = InMemoryStore()
         let publicURL = try PublicURL(parsing: "http://localhost:8080")
         func inviteLoop(_ store: any Store) async throws -> Double {
-            let service = InvitationService(environment: ServiceEnvironment(store: store, time: SystemTimeSource(), random: SystemRandomSource()), publicURL: publicURL)
+            let service = InvitationService(
+                environment: ServiceEnvironment(store: store, time: SystemTimeSource(), random: SystemRandomSource()), publicURL: publicURL)
             var n = 0
             return try await measureAsync(iterations: 200) {
                 n += 1
                 _ = try await service.invite(username: try Username(validating: "u\(n)"), email: nil, role: .member, actor: "bench")
             }
         }
-        results.append(Result(
-            name: "audited invite, SQLite (WAL, synchronous=FULL)", ours: try await inviteLoop(sqlite),
-            baselineName: "same use case, in-memory store", baseline: try await inviteLoop(memory)
-        ))
-        results.append(Result(
-            name: "status read, SQLite", ours: try await measureAsync(iterations: 500) { _ = try await sqlite.read { tx in try await tx.countUsers() } },
-            baselineName: "in-memory store", baseline: try await measureAsync(iterations: 500) { _ = try await memory.read { tx in try await tx.countUsers() } }
-        ))
+        results.append(
+            Result(
+                name: "audited invite, SQLite (WAL, synchronous=FULL)", ours: try await inviteLoop(sqlite),
+                baselineName: "same use case, in-memory store", baseline: try await inviteLoop(memory)
+            ))
+        results.append(
+            Result(
+                name: "status read, SQLite",
+                ours: try await measureAsync(iterations: 500) { _ = try await sqlite.read { tx in try await tx.countUsers() } },
+                baselineName: "in-memory store",
+                baseline: try await measureAsync(iterations: 500) { _ = try await memory.read { tx in try await tx.countUsers() } }
+            ))
         try await sqlite.close()
 
         // Durable audit appends on SQLite: 64 concurrent writers through group commit, against a
@@ -163,10 +175,11 @@ enum Bench {
         let groupedRate = Double(appends / 64 * 64) / Self.seconds(ContinuousClock.now - started)
         try await grouped.close()
         let plainRate = try await Self.plainSQLiteInsertRate(path: dir + "/plain.sqlite", count: 2_000)
-        results.append(Result(
-            name: "durable audit appends/s, SQLite group commit", ours: 1e9 / groupedRate,
-            baselineName: "plain INSERT+COMMIT loop, same fsync", baseline: 1e9 / plainRate
-        ))
+        results.append(
+            Result(
+                name: "durable audit appends/s, SQLite group commit", ours: 1e9 / groupedRate,
+                baselineName: "plain INSERT+COMMIT loop, same fsync", baseline: 1e9 / plainRate
+            ))
 
         // Offline verification: canonical encoding, leaf hashes, tree and a signed checkpoint.
         let count = 500_000
@@ -174,8 +187,9 @@ enum Bench {
         entries.reserveCapacity(count)
         var accumulator = MerkleAccumulator()
         for i in 1...count {
-            let event = AuditEvent(code: .invitationCreated, time: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)), actor: "admin-socket",
-                                   subject: "invitation:\(i)", details: ["username": "user\(i)", "role": "member"])
+            let event = AuditEvent(
+                code: .invitationCreated, time: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)), actor: "admin-socket",
+                subject: "invitation:\(i)", details: ["username": "user\(i)", "role": "member"])
             let canonical = CanonicalEntry.encode(sequence: Int64(i), event: event)
             let leaf = Merkle.leafHash(canonical)
             accumulator.append(leaf)
@@ -192,16 +206,23 @@ enum Bench {
         var sink: UInt8 = 0
         for entry in entries { sink ^= Array(SHA256.hash(data: entry.canonical))[0] }
         let hashTime = ContinuousClock.now - hashStart
-        results.append(Result(
-            name: "offline verify, per entry (\(count / 1000)k entries)", ours: Self.seconds(verifyTime) * 1e9 / Double(count),
-            baselineName: "one plain SHA-256 per entry\(sink == 0 ? "" : "")", baseline: Self.seconds(hashTime) * 1e9 / Double(count)
-        ))
-        print("durable appends: \(Int(groupedRate))/s with group commit vs \(Int(plainRate))/s plain; verification: \(Int(Double(count) / Self.seconds(verifyTime))) entries/s")
+        results.append(
+            Result(
+                name: "offline verify, per entry (\(count / 1000)k entries)", ours: Self.seconds(verifyTime) * 1e9 / Double(count),
+                baselineName: "one plain SHA-256 per entry\(sink == 0 ? "" : "")", baseline: Self.seconds(hashTime) * 1e9 / Double(count)
+            ))
+        print(
+            "durable appends: \(Int(groupedRate))/s with group commit vs \(Int(plainRate))/s plain; verification: \(Int(Double(count) / Self.seconds(verifyTime))) entries/s"
+        )
 
-        print("benchmark".padding(toLength: 48, withPad: " ", startingAt: 0), "ours", "      baseline".padding(toLength: 48, withPad: " ", startingAt: 0), "ratio")
+        print(
+            "benchmark".padding(toLength: 48, withPad: " ", startingAt: 0), "ours",
+            "      baseline".padding(toLength: 48, withPad: " ", startingAt: 0), "ratio")
         for r in results {
-            let line = r.name.padding(toLength: 46, withPad: " ", startingAt: 0)
-                + Self.format(r.ours).leftPad(12) + "   " + (r.baselineName.padding(toLength: 34, withPad: " ", startingAt: 0) + Self.format(r.baseline).leftPad(12))
+            let line =
+                r.name.padding(toLength: 46, withPad: " ", startingAt: 0)
+                + Self.format(r.ours).leftPad(12) + "   "
+                + (r.baselineName.padding(toLength: 34, withPad: " ", startingAt: 0) + Self.format(r.baseline).leftPad(12))
                 + String(format: "%9.2fx", r.ours / r.baseline)
             print(line)
         }

@@ -15,27 +15,38 @@ enum PKIBench {
         let now = Date()
         let root = try Authority.root(key: rootKey, trustDomain: "corp.example", serial: Authority.randomSerial(using: random), now: now)
         let key = SigningKey.generate(.p256, using: random)
-        let intermediate = try Authority.intermediate(publicKey: key.certificatePrivateKey.publicKey, trustDomain: "corp.example", root: root, rootKey: rootKey,
-                                                      serial: Authority.randomSerial(using: random), now: now)
+        let intermediate = try Authority.intermediate(
+            publicKey: key.certificatePrivateKey.publicKey, trustDomain: "corp.example", root: root, rootKey: rootKey,
+            serial: Authority.randomSerial(using: random), now: now)
         let leafKeys = (0..<64).map { _ in P256.Signing.PrivateKey() }
-        let requests = try leafKeys.map { try SigningRequest.makePEM(key: .p256($0), spiffeID: "spiffe://corp.example/host/web-1/api", dnsNames: ["api.corp.example"]) }
+        let requests = try leafKeys.map {
+            try SigningRequest.makePEM(key: .p256($0), spiffeID: "spiffe://corp.example/host/web-1/api", dnsNames: ["api.corp.example"])
+        }
         let ders = try requests.map { try PEM.decode($0, label: "CERTIFICATE REQUEST") }
         let profile = Authority.LeafProfile(spiffeID: "spiffe://corp.example/host/web-1/api", dnsNames: ["api.corp.example"])
         func rate(_ n: Int, _ body: (Int) throws -> Void) rethrows -> Double { try Bench.bestRate(n, body) }
         let issue = try rate(5_000) { i in
-            _ = try Authority.der(try Authority.leaf(publicKey: Certificate.PublicKey(leafKeys[i % 64].publicKey), profile: profile, issuer: intermediate, issuerKey: key,
-                                                     serial: Authority.randomSerial(using: random), now: now))
+            _ = try Authority.der(
+                try Authority.leaf(
+                    publicKey: Certificate.PublicKey(leafKeys[i % 64].publicKey), profile: profile, issuer: intermediate, issuerKey: key,
+                    serial: Authority.randomSerial(using: random), now: now))
         }
         let path = try rate(3_000) { i in
             let request = try SigningRequest(der: ders[i % 64])
-            _ = try Authority.der(try Authority.leaf(publicKey: request.publicKey, profile: profile, issuer: intermediate, issuerKey: key, serial: Authority.randomSerial(using: random), now: now))
+            _ = try Authority.der(
+                try Authority.leaf(
+                    publicKey: request.publicKey, profile: profile, issuer: intermediate, issuerKey: key,
+                    serial: Authority.randomSerial(using: random), now: now))
         }
         guard case .p256(let raw) = key else { return }
         let message = [UInt8](repeating: 1, count: 400)
         let signature = try rate(5_000) { _ in _ = try raw.signature(for: message) }
         print("")
         print("X.509 leaf certificates (X509-SVID, P-256 intermediate), one core")
-        print(String(format: "  issue (build, DER, sign)              %10.0f/s   ECDSA P-256 signature alone %10.0f/s   ratio %.2fx", issue, signature, issue / signature))
+        print(
+            String(
+                format: "  issue (build, DER, sign)              %10.0f/s   ECDSA P-256 signature alone %10.0f/s   ratio %.2fx", issue, signature,
+                issue / signature))
         print(String(format: "  CSR check + issue (the request path)  %10.0f/s", path))
         if let python = Self.pythonRate(intermediateKeyPEM: key.pkcs8PEM, intermediatePEM: try Authority.pem(intermediate)) {
             print(String(format: "  Python cryptography, same profile, one process %10.0f/s   ours is %.2fx", python, issue / python))
@@ -101,10 +112,17 @@ enum PKIBench {
             print(best)
             """
         try? script.write(toFile: dir + "/bench.py", atomically: true, encoding: .utf8)
-        for python in ["/work/main/.venv/bin/python", "/usr/bin/python3", "/usr/local/bin/python3"] where FileManager.default.isExecutableFile(atPath: python) {
-            if let text = try? Self.run(python, [dir + "/bench.py", dir]), let value = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) { return value }
+        for python in ["/work/main/.venv/bin/python", "/usr/bin/python3", "/usr/local/bin/python3"]
+        where FileManager.default.isExecutableFile(atPath: python) {
+            if let text = try? Self.run(python, [dir + "/bench.py", dir]), let value = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                return value
+            }
         }
-        if let text = try? Self.run("/usr/bin/env", ["python3", dir + "/bench.py", dir]), let value = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) { return value }
+        if let text = try? Self.run("/usr/bin/env", ["python3", dir + "/bench.py", dir]),
+            let value = Double(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
+            return value
+        }
         return nil
     }
 
@@ -115,12 +133,17 @@ enum PKIBench {
         try keyPEM.write(toFile: dir + "/key.pem", atomically: true, encoding: .utf8)
         try certificatePEM.write(toFile: dir + "/ca.pem", atomically: true, encoding: .utf8)
         try csr.write(toFile: dir + "/req.pem", atomically: true, encoding: .utf8)
-        try "subjectAltName=critical,URI:spiffe://corp.example/host/web-1/api,DNS:api.corp.example\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n"
+        try
+            "subjectAltName=critical,URI:spiffe://corp.example/host/web-1/api,DNS:api.corp.example\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n"
             .write(toFile: dir + "/ext.cnf", atomically: true, encoding: .utf8)
         let start = ContinuousClock.now
         for i in 0..<50 {
-            _ = try Self.run("/usr/bin/openssl", ["x509", "-req", "-in", dir + "/req.pem", "-CA", dir + "/ca.pem", "-CAkey", dir + "/key.pem", "-set_serial", String(1000 + i),
-                                                  "-days", "1", "-extfile", dir + "/ext.cnf", "-out", dir + "/out.pem"])
+            _ = try Self.run(
+                "/usr/bin/openssl",
+                [
+                    "x509", "-req", "-in", dir + "/req.pem", "-CA", dir + "/ca.pem", "-CAkey", dir + "/key.pem", "-set_serial", String(1000 + i),
+                    "-days", "1", "-extfile", dir + "/ext.cnf", "-out", dir + "/out.pem",
+                ])
         }
         let elapsed = ContinuousClock.now - start
         return 50 / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)

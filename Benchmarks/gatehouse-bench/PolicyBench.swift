@@ -35,7 +35,9 @@ enum PolicyBench {
         for (g, m) in members.enumerated() {
             text += m.isEmpty ? "group g\(g) {}\n" : "group g\(g) { members = [\(Array(Set(m)).sorted().joined(separator: ", "))] }\n"
         }
-        for h in 0..<hosts { text += "host h\(h) { addresses = [10.\(h / 250).\(h % 250).1] labels = { svc = s\(h % 100), env = \(h % 3 == 0 ? "prod" : "dev") } }\n" }
+        for h in 0..<hosts {
+            text += "host h\(h) { addresses = [10.\(h / 250).\(h % 250).1] labels = { svc = s\(h % 100), env = \(h % 3 == 0 ? "prod" : "dev") } }\n"
+        }
         for a in 0..<100 { text += "app a\(a) {}\n" }
         for r in 0..<rules {
             let who = "g\(r % groups)"
@@ -76,11 +78,15 @@ enum PolicyBench {
             switch (rule.target, request) {
             case (.ssh(let ssh), .ssh(let login, let host)):
                 guard ssh.logins.contains(where: { $0 == login || $0 == "*" || ($0 == "$user" && login == user) }) else { continue }
-                if ssh.allHosts || ssh.hostNames.contains(host) { hit = true } else if let h = policy.definitions.hosts.first(where: { $0.name == host }) {
+                if ssh.allHosts || ssh.hostNames.contains(host) {
+                    hit = true
+                } else if let h = policy.definitions.hosts.first(where: { $0.name == host }) {
                     hit = !ssh.labels.isEmpty && ssh.labels.allSatisfy { h.labels[$0.key] == $0.value }
                 }
             case (.reach(let reach), .reach(let address, let port, let proto)):
-                hit = reach.grants.contains { g in g.destinations.contains { $0.contains(address) } && g.ports.contains { $0.contains(proto: proto, port: port) } }
+                hit = reach.grants.contains { g in
+                    g.destinations.contains { $0.contains(address) } && g.ports.contains { $0.contains(proto: proto, port: port) }
+                }
             case (.app(let names, let all), .app(let app)):
                 hit = all || names.contains(app)
             default: break
@@ -99,8 +105,10 @@ enum PolicyBench {
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         print("")
         print("policy engine: 10,000 users, 1,000 hosts; decisions timed one by one (200k requests, 60% ssh, 30% reach, 10% app)")
-        print("rules".padding(toLength: 9, withPad: " ", startingAt: 0), "text".leftPad(9), "compile".leftPad(11), "decision p50".leftPad(14), "p99".leftPad(9),
-              "subject p50".leftPad(12), "  baseline: scan every rule p50", "ratio".leftPad(8), " allowed")
+        print(
+            "rules".padding(toLength: 9, withPad: " ", startingAt: 0), "text".leftPad(9), "compile".leftPad(11), "decision p50".leftPad(14),
+            "p99".leftPad(9),
+            "subject p50".leftPad(12), "  baseline: scan every rule p50", "ratio".leftPad(8), " allowed")
         for ruleCount in [1_000, 5_000, 10_000, 100_000] {
             let synthetic = Self.synthetic(rules: ruleCount)
             var compileTimes: [Double] = []
@@ -159,7 +167,8 @@ enum PolicyBench {
                 if answer != policy.evaluate(request, subject: subjects[user]!, context: context).isAllowed { agree = false }
             }
             scanSamples.sort()
-            let p50 = samples[samples.count / 2], p99 = samples[samples.count * 99 / 100]
+            let p50 = samples[samples.count / 2]
+            let p99 = samples[samples.count * 99 / 100]
             let scanP50 = scanSamples[scanSamples.count / 2]
             print(
                 "\(ruleCount)".padding(toLength: 9, withPad: " ", startingAt: 0),

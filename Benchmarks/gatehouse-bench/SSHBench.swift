@@ -12,8 +12,10 @@ enum SSHBench {
         let keys = (0..<64).map { _ in SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey) }
         let nonce = [UInt8](repeating: 7, count: 32)
         func certificate(_ i: Int) -> SSHCertificate {
-            SSHCertificate(kind: .user, publicKey: keys[i % keys.count], serial: UInt64(i + 1), keyID: "alice serial:\(i + 1) request:bench", principals: ["alice@web-1", "root@web-1"],
-                           validAfter: 1_800_000_000, validBefore: 1_800_028_800, extensions: ["permit-pty"])
+            SSHCertificate(
+                kind: .user, publicKey: keys[i % keys.count], serial: UInt64(i + 1), keyID: "alice serial:\(i + 1) request:bench",
+                principals: ["alice@web-1", "root@web-1"],
+                validAfter: 1_800_000_000, validBefore: 1_800_028_800, extensions: ["permit-pty"])
         }
         func rate(_ n: Int, _ body: (Int) throws -> Void) rethrows -> Double { try Bench.bestRate(n, body) }
         let ours = try rate(20_000) { i in _ = try certificate(i).signed(by: ca, nonce: nonce) }
@@ -22,7 +24,10 @@ enum SSHBench {
         let signatureOnly = try rate(20_000) { _ in _ = try raw.signature(for: message) }
         print("")
         print("SSH user certificates, one core")
-        print(String(format: "  issue (validate, encode, sign) %10.0f/s   Ed25519 signature alone %10.0f/s   ratio %.2fx", ours, signatureOnly, ours / signatureOnly))
+        print(
+            String(
+                format: "  issue (validate, encode, sign) %10.0f/s   Ed25519 signature alone %10.0f/s   ratio %.2fx", ours, signatureOnly,
+                ours / signatureOnly))
         if let keygen = try? Self.sshKeygenRate() {
             print(String(format: "  ssh-keygen -s, 500 keys in one process %10.0f/s   ours is %.1fx", keygen, ours / keygen))
         }

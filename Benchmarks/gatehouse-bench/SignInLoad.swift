@@ -34,19 +34,26 @@ enum SignInLoad {
         // Enroll.
         let (_, started) = try await post("/api/webauthn/registration/options", ["token": token])
         guard let options = started["publicKey"] as? [String: Any], let ceremony = started["ceremony"] as? String,
-              let user = options["user"] as? [String: Any], let handle = user["id"] as? String else {
+            let user = options["user"] as? [String: Any], let handle = user["id"] as? String
+        else {
             throw GatehouseError(.invalidInput, "enrollment options not understood: \(started)")
         }
         let raw = Array(key.publicKey.x963Representation)
         let cose = [0xA5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20] + Array(raw[1..<33]) + [0x22, 0x58, 0x20] + Array(raw[33..<65])
         let auth = rpHash + [0x45, 0, 0, 0, 0] + Array(repeating: 0, count: 16) + [0, UInt8(id.count)] + id + cose
         let client1 = clientData("webauthn.create", options)
-        let attestation = [0xA3, 0x63] + Array("fmt".utf8) + [0x64] + Array("none".utf8) + [0x67] + Array("attStmt".utf8) + [0xA0, 0x68] + Array("authData".utf8)
+        let attestation =
+            [0xA3, 0x63] + Array("fmt".utf8) + [0x64] + Array("none".utf8) + [0x67] + Array("attStmt".utf8) + [0xA0, 0x68] + Array("authData".utf8)
             + [0x58, UInt8(auth.count)] + auth
-        let (status, _) = try await post("/api/webauthn/registration/verify", ["ceremony": ceremony, "credential": [
-            "id": Base64URL.encode(id), "rawId": Base64URL.encode(id), "type": "public-key",
-            "response": ["clientDataJSON": Base64URL.encode(client1), "attestationObject": Base64URL.encode(attestation)],
-        ]])
+        let (status, _) = try await post(
+            "/api/webauthn/registration/verify",
+            [
+                "ceremony": ceremony,
+                "credential": [
+                    "id": Base64URL.encode(id), "rawId": Base64URL.encode(id), "type": "public-key",
+                    "response": ["clientDataJSON": Base64URL.encode(client1), "attestationObject": Base64URL.encode(attestation)],
+                ],
+            ])
         guard status == 201 else { throw GatehouseError(.invalidInput, "enrollment failed with \(status)") }
 
         // Sign in, concurrently.
@@ -60,29 +67,48 @@ enum SignInLoad {
                     while ContinuousClock.now < deadline {
                         let start = ContinuousClock.now
                         let (_, started) = try await post("/api/webauthn/authentication/options", [:])
-                        guard let options = started["publicKey"] as? [String: Any], let ceremony = started["ceremony"] as? String else { failures += 1; continue }
+                        guard let options = started["publicKey"] as? [String: Any], let ceremony = started["ceremony"] as? String else {
+                            failures += 1
+                            continue
+                        }
                         let client = clientData("webauthn.get", options)
                         let sig = Array(try key.signature(for: signIn + Array(SHA256.hash(data: client))).derRepresentation)
-                        let (status, _) = try await post("/api/webauthn/authentication/verify", ["ceremony": ceremony, "credential": [
-                            "id": Base64URL.encode(id), "rawId": Base64URL.encode(id), "type": "public-key",
-                            "response": ["clientDataJSON": Base64URL.encode(client), "authenticatorData": Base64URL.encode(signIn),
-                                         "signature": Base64URL.encode(sig), "userHandle": handle],
-                        ]])
+                        let (status, _) = try await post(
+                            "/api/webauthn/authentication/verify",
+                            [
+                                "ceremony": ceremony,
+                                "credential": [
+                                    "id": Base64URL.encode(id), "rawId": Base64URL.encode(id), "type": "public-key",
+                                    "response": [
+                                        "clientDataJSON": Base64URL.encode(client), "authenticatorData": Base64URL.encode(signIn),
+                                        "signature": Base64URL.encode(sig), "userHandle": handle,
+                                    ],
+                                ],
+                            ])
                         let d = ContinuousClock.now - start
-                        if status == 200 { latencies.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15) } else { failures += 1 }
+                        if status == 200 {
+                            latencies.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+                        } else {
+                            failures += 1
+                        }
                     }
                     return (latencies, failures)
                 }
             }
             var all: [Double] = []
             var failures = 0
-            for try await (l, f) in group { all += l; failures += f }
+            for try await (l, f) in group {
+                all += l
+                failures += f
+            }
             return (all.sorted(), failures)
         }
         let (latencies, failures) = results
         guard !latencies.isEmpty else { throw GatehouseError(.internal, "no sign-in succeeded (\(failures) failures)") }
         func p(_ q: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))] }
-        print(String(format: "sign-in over HTTP (options + verify), %d clients, %.0f s: %.0f sign-ins/s, p50 %.1f ms, p99 %.1f ms, %d failed",
-                     concurrency, seconds, Double(latencies.count) / seconds, p(0.5), p(0.99), failures))
+        print(
+            String(
+                format: "sign-in over HTTP (options + verify), %d clients, %.0f s: %.0f sign-ins/s, p50 %.1f ms, p99 %.1f ms, %d failed",
+                concurrency, seconds, Double(latencies.count) / seconds, p(0.5), p(0.99), failures))
     }
 }

@@ -24,8 +24,9 @@ struct BPFObjectPlugin: BuildToolPlugin {
         let output = context.pluginWorkDirectoryURL.appending(path: "MeshIsolationObject.swift")
         let clang = try context.tool(named: "clang").url
         return [
-            .buildCommand(displayName: "Compiling the mesh isolation BPF program", executable: URL(fileURLWithPath: "/bin/sh"),
-                          arguments: ["-c", Self.script, "sh", clang.path, source.path, output.path], inputFiles: [source], outputFiles: [output]),
+            .buildCommand(
+                displayName: "Compiling the mesh isolation BPF program", executable: URL(fileURLWithPath: "/bin/sh"),
+                arguments: ["-c", Self.script, "sh", clang.path, source.path, output.path], inputFiles: [source], outputFiles: [output])
         ]
     }
 }

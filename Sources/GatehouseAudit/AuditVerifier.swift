@@ -197,7 +197,8 @@ public enum AuditVerifier {
         }
         if let beyond = pending.first {
             let trustedOnly = trusted.contains(beyond) && !opened.contains(beyond)
-            result.fault = trustedOnly
+            result.fault =
+                trustedOnly
                 ? .behindTrustedCheckpoint(trustedSize: beyond.size, entries: accumulator.size)
                 : .truncated(checkpointSize: beyond.size, entries: accumulator.size)
         }

@@ -82,7 +82,8 @@ public enum CanonicalEntry {
             let s = String(v)
             return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(Int64(secondOfDay / 3600), 2)):\(pad(Int64(secondOfDay % 3600 / 60), 2)):\(pad(Int64(secondOfDay % 60), 2)).\(pad(Int64(ms), 3))Z"
+        return
+            "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(Int64(secondOfDay / 3600), 2)):\(pad(Int64(secondOfDay % 3600 / 60), 2)):\(pad(Int64(secondOfDay % 60), 2)).\(pad(Int64(ms), 3))Z"
     }
 
     /// Parses what ``timestamp(_:)`` writes; nil for anything else.
@@ -98,8 +99,8 @@ public enum CanonicalEntry {
             return v
         }
         guard let y = number(0..<4), let mo = number(5..<7), let d = number(8..<10), let h = number(11..<13),
-              let mi = number(14..<16), let s = number(17..<19), let ms = number(20..<23),
-              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 60
+            let mi = number(14..<16), let s = number(17..<19), let ms = number(20..<23),
+            (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 60
         else { return nil }
         // Days from civil (inverse of the conversion in timestamp(_:)).
         let yy = mo <= 2 ? y - 1 : y

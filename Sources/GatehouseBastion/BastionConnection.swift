@@ -1,7 +1,7 @@
 import Foundation
 import GatehouseCore
-import GatehouseServices
 import GatehouseSSH
+import GatehouseServices
 import Logging
 import NIOCore
 import NIOSSH
@@ -40,10 +40,11 @@ final class BastionConnection: @unchecked Sendable {
     /// close it even when it carries only port forwardings.
     func register(userID: String, keyFingerprint: String? = nil) {
         let channel = self.channel
-        self.context.service.registry.register(.init(id: BastionSessionRegistry.connectionPrefix + self.id, userID: userID, keyFingerprint: keyFingerprint) { _ in
-            // Its sessions end first and tell the person why; the connection follows a moment later.
-            channel.eventLoop.scheduleTask(in: .milliseconds(250)) { channel.close(promise: nil) }
-        })
+        self.context.service.registry.register(
+            .init(id: BastionSessionRegistry.connectionPrefix + self.id, userID: userID, keyFingerprint: keyFingerprint) { _ in
+                // Its sessions end first and tell the person why; the connection follows a moment later.
+                channel.eventLoop.scheduleTask(in: .milliseconds(250)) { channel.close(promise: nil) }
+            })
     }
 
     /// Gives the pre-authentication slot back (once).
@@ -102,7 +103,10 @@ final class BastionConnection: @unchecked Sendable {
                 loop.makeCompletedFuture { try SessionRelay.link(inbound: child, outbound: outbound, connection: self, grant: grant) }
             }.flatMapError { error in
                 // The target could not be reached or refused us: say why, rather than a bare open failure.
-                loop.makeCompletedFuture { try child.pipeline.syncOperations.addHandler(DeniedSessionHandler(message: target.failure ?? "\(grant.host) could not be reached: \(error)")) }
+                loop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(
+                        DeniedSessionHandler(message: target.failure ?? "\(grant.host) could not be reached: \(error)"))
+                }
             }
         case (.directTCPIP(let request), .allowed(let grant)?) where grant.portForwarding:
             let target = self.targetConnection(for: grant)
@@ -136,7 +140,8 @@ final class BastionAuthDelegate: NIOSSHServerUserAuthenticationDelegate, @unchec
     var supportedAuthenticationMethods: NIOSSHAvailableUserAuthenticationMethods { .publicKey }
 
     func requestReceived(request: NIOSSHUserAuthenticationRequest, responsePromise: EventLoopPromise<NIOSSHUserAuthenticationOutcome>) {
-        guard case .publicKey(let offer) = request.request, let key = try? SSHPublicKey(authorizedKey: String(openSSHPublicKey: offer.publicKey)) else {
+        guard case .publicKey(let offer) = request.request, let key = try? SSHPublicKey(authorizedKey: String(openSSHPublicKey: offer.publicKey))
+        else {
             responsePromise.succeed(.failure)
             return
         }
@@ -145,7 +150,8 @@ final class BastionAuthDelegate: NIOSSHServerUserAuthenticationDelegate, @unchec
         let userName = request.username
         let lookup = responsePromise.futureResult.eventLoop.makePromise(of: BastionService.Access?.self)
         lookup.completeWithTask {
-            try await service.authenticate(keyFingerprint: key.fingerprint, userName: userName, source: connection.source, sourceAddress: connection.sourceAddress)
+            try await service.authenticate(
+                keyFingerprint: key.fingerprint, userName: userName, source: connection.source, sourceAddress: connection.sourceAddress)
         }
         lookup.futureResult.whenComplete { result in
             switch result {

@@ -1,12 +1,12 @@
+import Crypto
 public import Foundation
 import GatehouseCore
+import GatehouseRecording
 public import GatehouseServices
 public import Logging
 public import NIOCore
 public import NIOPosix
-import GatehouseRecording
 public import NIOSSH
-import Crypto
 
 /// Gatehouse's SSH bastion: an SSH server (swift-nio-ssh) that authenticates people by the key
 /// of their Gatehouse certificate, asks ``BastionService`` where each may go, connects onward
@@ -40,8 +40,9 @@ public final class BastionServer: Sendable {
     public init(configuration: Configuration, service: BastionService, hostKey: [UInt8], logger: Logger) throws {
         self.configuration = configuration
         let key = try Curve25519.Signing.PrivateKey(rawRepresentation: hostKey)
-        self.context = BastionContext(service: service, hostKey: NIOSSHPrivateKey(ed25519Key: key), recordings: configuration.recordingsDirectory, logger: logger,
-                                      limiter: PreAuthenticationLimiter(perSource: configuration.maxUnauthenticatedPerSource, total: configuration.maxUnauthenticated))
+        self.context = BastionContext(
+            service: service, hostKey: NIOSSHPrivateKey(ed25519Key: key), recordings: configuration.recordingsDirectory, logger: logger,
+            limiter: PreAuthenticationLimiter(perSource: configuration.maxUnauthenticatedPerSource, total: configuration.maxUnauthenticated))
     }
 
     /// The bastion's host key as a known_hosts / authorized_keys line.
@@ -50,7 +51,8 @@ public final class BastionServer: Sendable {
     /// Binds the listener; returns the bound address (the port when 0 was asked for).
     @discardableResult
     public func start(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SocketAddress {
-        try FileManager.default.createDirectory(atPath: self.configuration.recordingsDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: self.configuration.recordingsDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let context = self.context
         let timeout = self.configuration.authenticationTimeout
         let limiter = self.context.limiter
@@ -75,7 +77,10 @@ public final class BastionServer: Sendable {
 
     /// Stops accepting connections and ends every live session (each is sealed and audited).
     public func stop() async {
-        let channel = self.channel.mutate { c -> (any Channel)? in defer { c = nil }; return c }
+        let channel = self.channel.mutate { c -> (any Channel)? in
+            defer { c = nil }
+            return c
+        }
         try? await channel?.close()
         let registry = self.context.service.registry
         for entry in registry.live { entry.end("the bastion is shutting down") }
@@ -96,7 +101,9 @@ public final class BastionServer: Sendable {
         // in the store, and none is left unenforced while people may be locked meanwhile.
         let giveUp = Duration.seconds(BastionService.staleAfter) - BastionService.heartbeatInterval * 3
         while !Task.isCancelled {
-            do { try await self.context.service.enforce() } catch { self.context.logger.warning("session check failed", metadata: ["error": "\(error)"]) }
+            do { try await self.context.service.enforce() } catch {
+                self.context.logger.warning("session check failed", metadata: ["error": "\(error)"])
+            }
             if tick % beats == 0 {
                 do {
                     try await self.context.service.heartbeat()
@@ -106,7 +113,9 @@ public final class BastionServer: Sendable {
                 } catch {
                     self.context.logger.warning("session heartbeat failed", metadata: ["error": "\(error)"])
                     if clock.now - lastBeat > giveUp {
-                        for entry in self.context.service.registry.live { entry.end("this Gatehouse server has lost its store, so it cannot keep sessions on record") }
+                        for entry in self.context.service.registry.live {
+                            entry.end("this Gatehouse server has lost its store, so it cannot keep sessions on record")
+                        }
                     }
                 }
             }
@@ -123,11 +132,14 @@ public final class BastionServer: Sendable {
         for record in try await service.interruptedSessions() {
             let path = (self.configuration.recordingsDirectory as NSString).appendingPathComponent("\(record.id).\(RecordingFormat.fileExtension)")
             // Hashing a large file blocks: on the thread pool, not the concurrency pool.
-            let found = RecordingFormat.isValidID(record.id) ? try await NIOThreadPool.singleton.runIfActive { RecordingDigestCheck.fileDigest(path) } : nil
-            let closed = try await service.closeInterrupted(record, sha256: found?.sha256, bytes: found?.bytes,
-                                                            note: found == nil ? "its recording is not on this server's disk" : nil)
+            let found =
+                RecordingFormat.isValidID(record.id) ? try await NIOThreadPool.singleton.runIfActive { RecordingDigestCheck.fileDigest(path) } : nil
+            let closed = try await service.closeInterrupted(
+                record, sha256: found?.sha256, bytes: found?.bytes,
+                note: found == nil ? "its recording is not on this server's disk" : nil)
             if closed {
-                self.context.logger.notice("closed a session whose server stopped", metadata: ["session": "\(record.id)", "sealed": "\(found != nil)"])
+                self.context.logger.notice(
+                    "closed a session whose server stopped", metadata: ["session": "\(record.id)", "sealed": "\(found != nil)"])
             }
         }
     }

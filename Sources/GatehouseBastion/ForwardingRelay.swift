@@ -14,7 +14,8 @@ final class ForwardingRelay: ChannelDuplexHandler {
     private var pendingRead = false
 
     static func link(inbound: any Channel, outbound: any Channel) throws {
-        let a = ForwardingRelay(), b = ForwardingRelay()
+        let a = ForwardingRelay()
+        let b = ForwardingRelay()
         a.partner = b
         b.partner = a
         try inbound.pipeline.syncOperations.addHandler(a)

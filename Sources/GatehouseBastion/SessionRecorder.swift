@@ -3,8 +3,9 @@ import Foundation
 import GatehouseCore
 import GatehouseRecording
 import NIOCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes one session's recording file: the writer's frames go straight to the file (the

@@ -20,8 +20,14 @@ import NIOSSH
 /// @unchecked Sendable: confined to the connection's event loop.
 final class SessionRelay: @unchecked Sendable {
     private enum Phase { case setup, starting, running, ended }
-    private enum Reply { case forwarded, decided(Bool) }
-    private enum Queued { case data(SSHChannelData), event(Any) }
+    private enum Reply {
+        case forwarded
+        case decided(Bool)
+    }
+    private enum Queued {
+        case data(SSHChannelData)
+        case event(Any)
+    }
 
     static let environmentAllowlist: Set<String> = ["LANG", "LANGUAGE", "TZ", "COLORTERM"]
 
@@ -135,7 +141,9 @@ final class SessionRelay: @unchecked Sendable {
 
     fileprivate func personClosed() {
         self.target?.flush()
-        if self.phase != .ended, self.endedBy == nil, self.exitStatus == nil, self.exitSignal == nil { self.endedBy = "the client closed the session" }
+        if self.phase != .ended, self.endedBy == nil, self.exitStatus == nil, self.exitSignal == nil {
+            self.endedBy = "the client closed the session"
+        }
         self.outbound.close(promise: nil)
         if self.phase == .setup { self.phase = .ended }
     }
@@ -191,7 +199,9 @@ final class SessionRelay: @unchecked Sendable {
         case let e as ChannelEvent where e == .inputClosed:
             self.targetEOF = true
             self.afterPersonWrites { [weak self] in
-                guard let self, !self.personEOF, let person = self.person else { return self?.inbound.eventLoop.makeSucceededVoidFuture() ?? ImmediateFailure.future }
+                guard let self, !self.personEOF, let person = self.person else {
+                    return self?.inbound.eventLoop.makeSucceededVoidFuture() ?? ImmediateFailure.future
+                }
                 let promise = person.eventLoop.makePromise(of: Void.self)
                 person.close(mode: .output, promise: promise)
                 return promise.futureResult
@@ -222,8 +232,9 @@ final class SessionRelay: @unchecked Sendable {
         registry.unregister(id: record.id)
         let ending = self.ending()
         let service = self.connection.context.service
-        let trailer = RecordingTrailer(ended: Date().timeIntervalSince1970, exitStatus: self.exitStatus, exitSignal: self.exitSignal, endedBy: self.endedBy,
-                                       bytesIn: Int(self.bytesIn), bytesOut: Int(self.bytesOut))
+        let trailer = RecordingTrailer(
+            ended: Date().timeIntervalSince1970, exitStatus: self.exitStatus, exitSignal: self.exitSignal, endedBy: self.endedBy,
+            bytesIn: Int(self.bytesIn), bytesOut: Int(self.bytesOut))
         let promise = self.inbound.eventLoop.makePromise(of: Void.self)
         do {
             // fsync on the thread pool: a slow disk must not stall the other sessions of this loop.
@@ -248,8 +259,10 @@ final class SessionRelay: @unchecked Sendable {
             if case .failure(let error) = result {
                 // A seal the store could not take is retried with the heartbeat (BastionService.sealed).
                 let waiting = registry.deferredSeals.contains(record.id)
-                logger.log(level: waiting ? .warning : .error, waiting ? "session end not recorded yet; retried with the heartbeat" : "session end not recorded",
-                           metadata: ["session": "\(record.id)", "error": "\(error)"])
+                logger.log(
+                    level: waiting ? .warning : .error,
+                    waiting ? "session end not recorded yet; retried with the heartbeat" : "session end not recorded",
+                    metadata: ["session": "\(record.id)", "error": "\(error)"])
             }
             tail.whenComplete { _ in inbound.close(promise: nil) }
         }
@@ -314,7 +327,9 @@ final class SessionRelay: @unchecked Sendable {
             self.phase = .ended
             let ending = self.ending()
             let done = self.inbound.eventLoop.makePromise(of: Void.self)
-            done.completeWithTask { try await service.recordingFailed(record, ending: ending, reason: "the connection ended before the program started; nothing ran") }
+            done.completeWithTask {
+                try await service.recordingFailed(record, ending: ending, reason: "the connection ended before the program started; nothing ran")
+            }
             self.outbound.close(promise: nil)
             self.inbound.close(promise: nil)
             return
@@ -323,10 +338,13 @@ final class SessionRelay: @unchecked Sendable {
         // Only sftp's binary protocol is recorded as its byte counts; any other subsystem, and
         // sftp under a force-command (which OpenSSH runs instead), is recorded like exec.
         self.recordInput = !(mode == "subsystem" && command == "sftp" && self.grant.forceCommand == nil)
-        let header = RecordingHeader(session: record.id, user: record.username, login: record.login, host: record.host, source: record.source, mode: mode,
-                                     command: command, term: self.pty?.term, width: self.width, height: self.height, started: record.startedAt.timeIntervalSince1970)
+        let header = RecordingHeader(
+            session: record.id, user: record.username, login: record.login, host: record.host, source: record.source, mode: mode,
+            command: command, term: self.pty?.term, width: self.width, height: self.height, started: record.startedAt.timeIntervalSince1970)
         do {
-            self.recorder = try SessionRecorder(directory: self.connection.context.recordings, started: BastionStartInfo(header: header, dataKey: started.dataKey, sealedKey: started.sealedKey))
+            self.recorder = try SessionRecorder(
+                directory: self.connection.context.recordings,
+                started: BastionStartInfo(header: header, dataKey: started.dataKey, sealedKey: started.sealedKey))
         } catch {
             // No recording, no session: refused, and the failure audited.
             self.phase = .ended
@@ -342,9 +360,10 @@ final class SessionRelay: @unchecked Sendable {
         self.recorder?.binary = self.pty != nil ? .asText : Self.isFileTransfer(mode: mode, command: command) ? .summarize : .summarizeBulk
         self.startedAt = NIODeadline.now()
         let loop = self.inbound.eventLoop
-        self.connection.context.service.registry.register(.init(id: record.id, userID: record.userID, keyFingerprint: self.grant.identity.keyFingerprint) { reason in
-            loop.execute { self.terminate(reason) }
-        })
+        self.connection.context.service.registry.register(
+            .init(id: record.id, userID: record.userID, keyFingerprint: self.grant.identity.keyFingerprint) { reason in
+                loop.execute { self.terminate(reason) }
+            })
         self.flushTask = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
             guard self.phase == .running, let recorder = self.recorder else { return }
             do { try recorder.flush() } catch { self.recordingFailed(error) }
@@ -394,7 +413,8 @@ final class SessionRelay: @unchecked Sendable {
         let service = self.connection.context.service
         let promise = self.inbound.eventLoop.makePromise(of: Void.self)
         promise.completeWithTask { try await service.recordingFailed(record, ending: ending, reason: reason) }
-        let inbound = self.inbound, outbound = self.outbound
+        let inbound = self.inbound
+        let outbound = self.outbound
         outbound.close(promise: nil)
         promise.futureResult.whenComplete { _ in inbound.close(promise: nil) }
     }
@@ -495,7 +515,11 @@ extension SessionRelay {
     /// shell syntax that could run anything else: only its output is summarized in the recording.
     static func isFileTransfer(mode: String, command: String?) -> Bool {
         guard mode == "exec", let command, command.utf8.count <= 4096 else { return false }
-        guard !command.unicodeScalars.contains(where: { ";&|`$<>()\n\r\\!{}*?[]~#'\"=".unicodeScalars.contains($0) || $0.value < 0x20 || $0.value > 0x7E }) else { return false }
+        guard
+            !command.unicodeScalars.contains(where: {
+                ";&|`$<>()\n\r\\!{}*?[]~#'\"=".unicodeScalars.contains($0) || $0.value < 0x20 || $0.value > 0x7E
+            })
+        else { return false }
         let words = command.split(separator: " ").map(String.init)
         guard let program = words.first else { return false }
         let rest = words.dropFirst()
@@ -511,7 +535,9 @@ extension SessionRelay {
         case "rsync":
             guard rest.first == "--server" else { return false }
             let options = rest.dropFirst().filter { $0.hasPrefix("-") }
-            return options.allSatisfy { $0 == "--sender" || (!$0.hasPrefix("--") && $0.count > 1 && $0.dropFirst().allSatisfy { $0.isLetter || $0.isNumber || $0 == "." }) }
+            return options.allSatisfy {
+                $0 == "--sender" || (!$0.hasPrefix("--") && $0.count > 1 && $0.dropFirst().allSatisfy { $0.isLetter || $0.isNumber || $0 == "." })
+            }
         default:
             return false
         }

@@ -1,8 +1,8 @@
 import Crypto
 import Foundation
 import GatehouseCore
-import GatehouseServices
 import GatehouseSSH
+import GatehouseServices
 import NIOCore
 import NIOPosix
 import NIOSSH
@@ -42,11 +42,16 @@ final class TargetConnection: @unchecked Sendable {
         if let issued = self.issued, NIODeadline.now() - self.issuedAt < .seconds(30) { return issued }
         self.issuedAt = .now()
         let loop = self.connection.channel.eventLoop
-        let grant = self.grant, service = self.connection.context.service, session = self.connection.id, publicKey = SSHPublicKey(self.key.publicKey)
+        let grant = self.grant
+        let service = self.connection.context.service
+        let session = self.connection.id
+        let publicKey = SSHPublicKey(self.key.publicKey)
         let line = loop.makePromise(of: String.self)
         line.completeWithTask { try await service.onwardCertificate(grant, publicKey: publicKey, session: session) }
         let issued = line.futureResult.flatMapThrowing { line -> NIOSSHCertifiedPublicKey in
-            guard let certified = NIOSSHCertifiedPublicKey(try NIOSSHPublicKey(openSSHPublicKey: line)) else { throw BastionError.certificateUnusable }
+            guard let certified = NIOSSHCertifiedPublicKey(try NIOSSHPublicKey(openSSHPublicKey: line)) else {
+                throw BastionError.certificateUnusable
+            }
             return certified
         }
         self.issued = issued
@@ -70,7 +75,9 @@ final class TargetConnection: @unchecked Sendable {
         }.flatMapError { error in
             // The target refusing the channel itself (MaxSessions, a forwarding it does not allow) is an answer, not a dropped connection.
             let rejected = (error as? NIOSSHError)?.type == .channelSetupRejected
-            guard !rejected, self.failure == nil, attempt < 2, self.connection.channel.isActive, !self.isClosed else { return loop.makeFailedFuture(error) }
+            guard !rejected, self.failure == nil, attempt < 2, self.connection.channel.isActive, !self.isClosed else {
+                return loop.makeFailedFuture(error)
+            }
             if case .connecting = self.state { self.state = .idle }
             self.channel?.close(promise: nil)
             self.channel = nil
@@ -101,7 +108,8 @@ final class TargetConnection: @unchecked Sendable {
         let grant = self.grant
         let key = self.key
         let future = self.certificate().flatMap { certified -> EventLoopFuture<any Channel> in
-            let auth = OnwardUserAuth(target: self, login: grant.login, offer: .init(privateKey: NIOSSHPrivateKey(ed25519Key: key), certifiedKey: certified))
+            let auth = OnwardUserAuth(
+                target: self, login: grant.login, offer: .init(privateKey: NIOSSHPrivateKey(ed25519Key: key), certifiedKey: certified))
             let hostKey = HostKeyPin(target: self, expected: grant.hostKeyFingerprint)
             return ClientBootstrap(group: loop)
                 .connectTimeout(.seconds(10))
@@ -109,7 +117,8 @@ final class TargetConnection: @unchecked Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let client = SSHClientConfiguration(userAuthDelegate: auth, serverAuthDelegate: hostKey)
-                        try channel.pipeline.syncOperations.addHandler(NIOSSHHandler(role: .client(client), allocator: channel.allocator, inboundChildChannelInitializer: nil))
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSHHandler(role: .client(client), allocator: channel.allocator, inboundChildChannelInitializer: nil))
                         try channel.pipeline.syncOperations.addHandler(TargetErrorHandler(target: self))
                     }
                 }
@@ -147,10 +156,13 @@ final class OnwardUserAuth: NIOSSHClientUserAuthenticationDelegate, @unchecked S
         self.offer = offer
     }
 
-    func nextAuthenticationType(availableMethods: NIOSSHAvailableUserAuthenticationMethods, nextChallengePromise: EventLoopPromise<NIOSSHUserAuthenticationOffer?>) {
+    func nextAuthenticationType(
+        availableMethods: NIOSSHAvailableUserAuthenticationMethods, nextChallengePromise: EventLoopPromise<NIOSSHUserAuthenticationOffer?>
+    ) {
         guard let offer = self.offer, availableMethods.contains(.publicKey) else {
             let host = self.target.grant.host
-            self.target.failure = "\(host) refused the bastion's certificate for \(self.login) (does its sshd trust Gatehouse's user CA, and allow the principal \(self.login)@\(host)? `gatehouse agent join` sets both)"
+            self.target.failure =
+                "\(host) refused the bastion's certificate for \(self.login) (does its sshd trust Gatehouse's user CA, and allow the principal \(self.login)@\(host)? `gatehouse agent join` sets both)"
             nextChallengePromise.succeed(nil)
             return
         }
@@ -171,7 +183,8 @@ final class HostKeyPin: NIOSSHClientServerAuthenticationDelegate, @unchecked Sen
     func validateHostKey(hostKey: NIOSSHPublicKey, validationCompletePromise: EventLoopPromise<Void>) {
         let presented = (try? SSHPublicKey(authorizedKey: String(openSSHPublicKey: hostKey)))?.fingerprint ?? "an unsupported key"
         guard ConstantTime.equals(Array(presented.utf8), Array(self.expected.utf8)) else {
-            self.target.failure = "\(self.target.grant.host) presented host key \(presented), not the key it enrolled with (\(self.expected)): refusing to connect"
+            self.target.failure =
+                "\(self.target.grant.host) presented host key \(presented), not the key it enrolled with (\(self.expected)): refusing to connect"
             validationCompletePromise.fail(BastionError.channelRefused)
             return
         }

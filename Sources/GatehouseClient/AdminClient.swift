@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 public import Foundation
+public import GatehouseAudit
 public import GatehouseCore
 public import GatehouseServices
-public import GatehouseAudit
 import NIOCore
 import NIOHTTP1
 
@@ -116,7 +116,8 @@ public struct AdminClient: Sendable {
     static let policyReplyBytes = 2 * (8 << 20) + (1 << 20)
 
     public func policyDiff(source: String, fileName: String) async throws -> PolicyAPI.DiffResult {
-        try await self.send(method: .POST, path: "/v1/policy/diff", body: try JSONEncoder().encode(PolicyAPI.SourceBody(source: source, fileName: fileName)))
+        try await self.send(
+            method: .POST, path: "/v1/policy/diff", body: try JSONEncoder().encode(PolicyAPI.SourceBody(source: source, fileName: fileName)))
     }
 
     public func policyApply(source: String, fileName: String, expectedVersion: Int64?, comment: String?) async throws -> PolicyAPI.ApplyResult {
@@ -271,7 +272,10 @@ public struct AdminClient: Sendable {
         public var firstParty: Bool
         public var jwks: [String: [[String: String]]]?
 
-        public init(id: String, name: String?, kind: String, redirectURIs: [String], postLogoutRedirectURIs: [String], firstParty: Bool, jwks: [String: [[String: String]]]?) {
+        public init(
+            id: String, name: String?, kind: String, redirectURIs: [String], postLogoutRedirectURIs: [String], firstParty: Bool,
+            jwks: [String: [[String: String]]]?
+        ) {
             self.id = id
             self.name = name
             self.kind = kind

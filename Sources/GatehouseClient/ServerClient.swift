@@ -65,7 +65,11 @@ public struct ServerClient: Sendable {
         public let scope: String
 
         enum CodingKeys: String, CodingKey {
-            case accessToken = "access_token", expiresIn = "expires_in", refreshToken = "refresh_token", idToken = "id_token", scope
+            case accessToken = "access_token"
+            case expiresIn = "expires_in"
+            case refreshToken = "refresh_token"
+            case idToken = "id_token"
+            case scope
         }
     }
 
@@ -78,8 +82,12 @@ public struct ServerClient: Sendable {
         public let interval: Int
 
         enum CodingKeys: String, CodingKey {
-            case deviceCode = "device_code", userCode = "user_code", verificationURI = "verification_uri"
-            case verificationURIComplete = "verification_uri_complete", expiresIn = "expires_in", interval
+            case deviceCode = "device_code"
+            case userCode = "user_code"
+            case verificationURI = "verification_uri"
+            case verificationURIComplete = "verification_uri_complete"
+            case expiresIn = "expires_in"
+            case interval
         }
     }
 
@@ -115,8 +123,10 @@ public struct ServerClient: Sendable {
     /// Polls until the person approves (or refuses, or the code expires), honouring the interval
     /// and `slow_down`.
     /// `progress` hears the seconds left about every 30 seconds, so a person sees what is awaited.
-    public func waitForDeviceApproval(_ start: DeviceStart, sleep: @Sendable (Int) async throws -> Void = { try await Task.sleep(for: .seconds($0)) },
-                                      progress: (Int) -> Void = { _ in }) async throws -> Tokens {
+    public func waitForDeviceApproval(
+        _ start: DeviceStart, sleep: @Sendable (Int) async throws -> Void = { try await Task.sleep(for: .seconds($0)) },
+        progress: (Int) -> Void = { _ in }
+    ) async throws -> Tokens {
         var interval = max(start.interval, 1)
         let deadline = Date().addingTimeInterval(TimeInterval(start.expiresIn))
         var nextProgress = Date()
@@ -127,8 +137,12 @@ public struct ServerClient: Sendable {
             }
             try await sleep(interval)
             do {
-                return try await self.form("/oauth2/token", ["grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": start.deviceCode,
-                                                             "client_id": self.clientID])
+                return try await self.form(
+                    "/oauth2/token",
+                    [
+                        "grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": start.deviceCode,
+                        "client_id": self.clientID,
+                    ])
             } catch let refusal as OAuthRefusal where refusal.code == "authorization_pending" {
                 continue
             } catch let refusal as OAuthRefusal where refusal.code == "slow_down" {
@@ -139,8 +153,12 @@ public struct ServerClient: Sendable {
     }
 
     public func exchangeCode(_ code: String, verifier: String, redirectURI: String) async throws -> Tokens {
-        try await self.form("/oauth2/token", ["grant_type": "authorization_code", "code": code, "code_verifier": verifier, "redirect_uri": redirectURI,
-                                              "client_id": self.clientID])
+        try await self.form(
+            "/oauth2/token",
+            [
+                "grant_type": "authorization_code", "code": code, "code_verifier": verifier, "redirect_uri": redirectURI,
+                "client_id": self.clientID,
+            ])
     }
 
     public func refresh(_ refreshToken: String) async throws -> Tokens {
@@ -210,7 +228,8 @@ public struct ServerClient: Sendable {
     }
 
     /// `proof`: the key's signature over ``SSHKeyPossession/message(accessToken:)`` (`ssh-keygen -Y sign`).
-    public func sshCertificate(publicKey: String, proof: String, hosts: [String]?, lifetime: Int?, accessToken: String) async throws -> SSHCertificate {
+    public func sshCertificate(publicKey: String, proof: String, hosts: [String]?, lifetime: Int?, accessToken: String) async throws -> SSHCertificate
+    {
         var body: [String: any Sendable] = ["public_key": publicKey, "proof": proof]
         if let hosts { body["hosts"] = hosts }
         if let lifetime { body["lifetime_seconds"] = lifetime }
@@ -245,12 +264,15 @@ public struct ServerClient: Sendable {
     public func joinHost(token: String, hostKey: String, agentCSR: String?) async throws -> HostCertificate {
         var body = ["token": token, "host_key": hostKey]
         if let agentCSR { body["agent_csr"] = agentCSR }
-        return try await self.send(method: .POST, path: "/api/hosts/join", body: try JSONEncoder().encode(body), contentType: "application/json", bearer: nil)
+        return try await self.send(
+            method: .POST, path: "/api/hosts/join", body: try JSONEncoder().encode(body), contentType: "application/json", bearer: nil)
     }
 
     /// Over mutual TLS: a fresh host certificate for the agent's own host.
     public func renewHostOverMTLS(hostKey: String) async throws -> HostCertificate {
-        try await self.send(method: .POST, path: "/api/agent/host-certificate", body: try JSONEncoder().encode(["host_key": hostKey]), contentType: "application/json", bearer: nil)
+        try await self.send(
+            method: .POST, path: "/api/agent/host-certificate", body: try JSONEncoder().encode(["host_key": hostKey]),
+            contentType: "application/json", bearer: nil)
     }
 
     public struct AgentIdentity: Sendable, Decodable {
@@ -265,7 +287,8 @@ public struct ServerClient: Sendable {
 
     /// Over mutual TLS: a new agent certificate for a new key (the CSR is made on the host).
     public func renewAgentIdentity(csr: String) async throws -> AgentIdentity {
-        try await self.send(method: .POST, path: "/api/agent/certificate", body: try JSONEncoder().encode(["csr": csr]), contentType: "application/json", bearer: nil)
+        try await self.send(
+            method: .POST, path: "/api/agent/certificate", body: try JSONEncoder().encode(["csr": csr]), contentType: "application/json", bearer: nil)
     }
 
     public struct IssuedCertificate: Sendable, Decodable {
@@ -286,18 +309,24 @@ public struct ServerClient: Sendable {
     public func signCertificate(csr: String, lifetime: Int?, bearer: String? = nil) async throws -> IssuedCertificate {
         var body: [String: Any] = ["csr": csr]
         if let lifetime { body["lifetime_seconds"] = lifetime }
-        return try await self.send(method: .POST, path: "/api/pki/sign", body: try JSONSerialization.data(withJSONObject: body), contentType: "application/json", bearer: bearer)
+        return try await self.send(
+            method: .POST, path: "/api/pki/sign", body: try JSONSerialization.data(withJSONObject: body), contentType: "application/json",
+            bearer: bearer)
     }
 
     public func renewHost(agentToken: String, hostKey: String) async throws -> HostCertificate {
-        try await self.send(method: .POST, path: "/api/hosts/renew", body: try JSONEncoder().encode(["host_key": hostKey]), contentType: "application/json", bearer: agentToken)
+        try await self.send(
+            method: .POST, path: "/api/hosts/renew", body: try JSONEncoder().encode(["host_key": hostKey]), contentType: "application/json",
+            bearer: agentToken)
     }
 
     /// The key revocation list, as bytes for `RevokedKeys`.
     public func revocationList() async throws -> Data {
         guard let url = URL(string: "/api/ssh/krl", relativeTo: self.server) else { throw GatehouseError(.invalidInput, "bad server URL") }
         let response = try await self.http.execute(HTTPClientRequest(url: url.absoluteString), timeout: self.timeout)
-        guard response.status.code == 200 else { throw GatehouseError(.internal, "the server answered \(response.status.code) for the revocation list") }
+        guard response.status.code == 200 else {
+            throw GatehouseError(.internal, "the server answered \(response.status.code) for the revocation list")
+        }
         let buffer = try await response.body.collect(upTo: 16 << 20)
         let data = Data(buffer.readableBytesView)
         guard data.count >= 8, data.prefix(6) == Data("SSHKRL".utf8) else { throw GatehouseError(.internal, "the revocation list is malformed") }
@@ -317,41 +346,49 @@ public struct ServerClient: Sendable {
     }
 
     public func removeDevice(id: String, accessToken: String) async throws {
-        let _: EmptyBody = try await self.send(method: .DELETE, path: "/api/network/devices/\(Self.encode(id))", body: nil, contentType: nil, bearer: accessToken, allowEmpty: true)
+        let _: EmptyBody = try await self.send(
+            method: .DELETE, path: "/api/network/devices/\(Self.encode(id))", body: nil, contentType: nil, bearer: accessToken, allowEmpty: true)
     }
 
     /// Over mutual TLS: registers the host's WireGuard key and endpoint; answers the host's
     /// configuration.
     public func registerHostNetwork(publicKey: WireGuardKey, endpoint: String) async throws -> HostNetworkConfig {
         let body = try JSONEncoder().encode(["public_key": publicKey.description, "endpoint": endpoint])
-        return try await self.send(method: .POST, path: "/api/agent/network", body: body, contentType: "application/json", bearer: nil, limit: 256 << 20)
+        return try await self.send(
+            method: .POST, path: "/api/agent/network", body: body, contentType: "application/json", bearer: nil, limit: 256 << 20)
     }
 
     /// Over mutual TLS: the host's configuration once it differs from `after` (or after `wait`).
     public func hostNetwork(after version: String?, wait: Int) async throws -> HostNetworkConfig {
         let query = "wait=\(wait)" + (version.map { "&after=\(Self.encode($0))" } ?? "")
-        return try await self.send(method: .GET, path: "/api/agent/network?\(query)", body: nil, contentType: nil, bearer: nil,
-                                   timeout: .seconds(Int64(wait) + 30), limit: 256 << 20)
+        return try await self.send(
+            method: .GET, path: "/api/agent/network?\(query)", body: nil, contentType: nil, bearer: nil,
+            timeout: .seconds(Int64(wait) + 30), limit: 256 << 20)
     }
 
     /// Over mutual TLS: takes the host off the network (`gatehouse agent leave`).
     public func leaveNetwork() async throws {
-        let _: EmptyBody = try await self.send(method: .DELETE, path: "/api/agent/network", body: nil, contentType: nil, bearer: nil, allowEmpty: true)
+        let _: EmptyBody = try await self.send(
+            method: .DELETE, path: "/api/agent/network", body: nil, contentType: nil, bearer: nil, allowEmpty: true)
     }
 
     // MARK: transport
 
     func form<T: Decodable>(_ path: String, _ fields: [String: String], allowEmpty: Bool = false) async throws -> T {
         let body = fields.sorted { $0.key < $1.key }.map { "\(Self.encode($0.key))=\(Self.encode($0.value))" }.joined(separator: "&")
-        return try await self.send(method: .POST, path: path, body: Data(body.utf8), contentType: "application/x-www-form-urlencoded", bearer: nil, allowEmpty: allowEmpty)
+        return try await self.send(
+            method: .POST, path: path, body: Data(body.utf8), contentType: "application/x-www-form-urlencoded", bearer: nil, allowEmpty: allowEmpty)
     }
 
     static func encode(_ s: String) -> String {
-        s.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")) ?? ""
+        s.addingPercentEncoding(
+            withAllowedCharacters: CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")) ?? ""
     }
 
-    func send<T: Decodable>(method: HTTPMethod, path: String, body: Data?, contentType: String?, bearer: String?, allowEmpty: Bool = false,
-                            timeout: TimeAmount? = nil, limit: Int = 1 << 20) async throws -> T {
+    func send<T: Decodable>(
+        method: HTTPMethod, path: String, body: Data?, contentType: String?, bearer: String?, allowEmpty: Bool = false,
+        timeout: TimeAmount? = nil, limit: Int = 1 << 20
+    ) async throws -> T {
         guard let url = URL(string: path, relativeTo: self.server) else { throw GatehouseError(.invalidInput, "bad server URL \(self.server)") }
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = method
@@ -371,15 +408,23 @@ public struct ServerClient: Sendable {
         guard (200..<300).contains(response.status.code) else {
             // A live token whose passkey check is too old for what was asked (RFC 9470): the
             // caller can ask for a fresh one and retry.
-            if response.status.code == 401, bearer != nil, let api = try? decoder.decode(APIErrorBody.self, from: bytes), api.error.code == GatehouseError.Code.stepUpRequired.rawValue {
+            if response.status.code == 401, bearer != nil, let api = try? decoder.decode(APIErrorBody.self, from: bytes),
+                api.error.code == GatehouseError.Code.stepUpRequired.rawValue
+            {
                 throw GatehouseError(.stepUpRequired, api.error.message)
             }
             // A bearer token the server no longer takes: say what that means for the person.
             if response.status.code == 401, bearer != nil {
-                throw GatehouseError(.unauthenticated, "the server no longer accepts this sign-in (you signed out or revoked it, or the account was locked, recovered or offboarded); run gatehouse login")
+                throw GatehouseError(
+                    .unauthenticated,
+                    "the server no longer accepts this sign-in (you signed out or revoked it, or the account was locked, recovered or offboarded); run gatehouse login"
+                )
             }
             if response.status.code == 403, bearer != nil, (try? decoder.decode(APIErrorBody.self, from: bytes))?.error.code == "insufficient_scope" {
-                throw GatehouseError(.forbidden, "this sign-in does not carry what that needs (a device sign-in gets no SSH, certificate or network access unless the policy allows it); run gatehouse login with a browser")
+                throw GatehouseError(
+                    .forbidden,
+                    "this sign-in does not carry what that needs (a device sign-in gets no SSH, certificate or network access unless the policy allows it); run gatehouse login with a browser"
+                )
             }
             if let oauth = try? decoder.decode(OAuthErrorBody.self, from: bytes) {
                 throw OAuthRefusal(code: oauth.error, message: oauth.errorDescription ?? oauth.error)

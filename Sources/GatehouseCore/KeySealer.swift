@@ -39,7 +39,9 @@ public struct KeySealer: Sendable {
 
     /// The AEAD primitive (AES-GCM, 96-bit nonce, 128-bit tag), exposed to the package so the
     /// Wycheproof vectors exercise exactly the calls sealing makes.
-    package static func aeadSeal(key: SymmetricKey, nonce: some DataProtocol, plaintext: some DataProtocol, aad: some DataProtocol) throws -> (ciphertext: [UInt8], tag: [UInt8]) {
+    package static func aeadSeal(key: SymmetricKey, nonce: some DataProtocol, plaintext: some DataProtocol, aad: some DataProtocol) throws -> (
+        ciphertext: [UInt8], tag: [UInt8]
+    ) {
         let box = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(data: nonce), authenticating: aad)
         return (Array(box.ciphertext), Array(box.tag))
     }

@@ -39,8 +39,8 @@ public struct EmailAddress: Sendable, Hashable, Codable, CustomStringConvertible
         }
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64,
-              parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
-              bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x3C && $0 != 0x3E && $0 != 0x22 })
+            parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
+            bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x3C && $0 != 0x3E && $0 != 0x22 })
         else {
             throw GatehouseError(.invalidInput, "email must look like name@example.org (ASCII, no spaces)")
         }
@@ -69,7 +69,7 @@ public struct RoleName: Sendable, Hashable, Codable, CustomStringConvertible {
     public init(validating text: String) throws(GatehouseError) {
         let bytes = Array(text.utf8)
         guard (1...64).contains(bytes.count), bytes[0] >= 0x61 && bytes[0] <= 0x7A,
-              bytes.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D })
+            bytes.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D })
         else {
             throw GatehouseError(.invalidInput, "role must be 1 to 64 characters of a-z, 0-9, '_' and '-', starting with a letter")
         }

@@ -2,8 +2,8 @@ import Foundation
 import GatehouseAudit
 public import GatehouseCore
 public import GatehouseServices
-import Graphiti
 import GraphQL
+import Graphiti
 
 /// One audit entry as GraphQL shows it. `sequence` is a string: sequence numbers are 64-bit and
 /// GraphQL's Int is 32. `canonical` is the exact text hashed into the Merkle tree.

@@ -1,8 +1,8 @@
 public import Foundation
 import GatehouseCore
 import GatehouseServices
-import Graphiti
 import GraphQL
+import Graphiti
 
 /// A certificate just issued (the public schema's `signCertificate`).
 public struct IssuedCertificateNode: Codable, Sendable {
@@ -67,19 +67,23 @@ struct RevokeCertificateArguments: Codable {
 extension GatehouseResolver {
     func signCertificate(context: GraphQLContext, arguments: SignCertificateArguments) async throws -> IssuedCertificateNode {
         guard let sign = context.signCertificate else {
-            throw GraphQLError(message: "send a live access token with the certificates scope as Authorization: Bearer (gatehouse login)",
-                               extensions: ["code": .string("UNAUTHENTICATED")])
+            throw GraphQLError(
+                message: "send a live access token with the certificates scope as Authorization: Bearer (gatehouse login)",
+                extensions: ["code": .string("UNAUTHENTICATED")])
         }
-        guard arguments.csr.utf8.count <= 16 * 1024 else { throw GraphQLError(message: "the certificate request is over 16 KiB", extensions: ["code": .string("BAD_USER_INPUT")]) }
+        guard arguments.csr.utf8.count <= 16 * 1024 else {
+            throw GraphQLError(message: "the certificate request is over 16 KiB", extensions: ["code": .string("BAD_USER_INPUT")])
+        }
         do {
             return try await sign(arguments.csr, arguments.lifetimeSeconds)
         } catch let error as GatehouseError where [.invalidInput, .inputTooLarge, .forbidden, .unauthenticated, .rateLimited].contains(error.code) {
-            let code = switch error.code {
-            case .forbidden: "FORBIDDEN"
-            case .unauthenticated: "UNAUTHENTICATED"
-            case .rateLimited: "RATE_LIMITED"
-            default: "BAD_USER_INPUT"
-            }
+            let code =
+                switch error.code {
+                case .forbidden: "FORBIDDEN"
+                case .unauthenticated: "UNAUTHENTICATED"
+                case .rateLimited: "RATE_LIMITED"
+                default: "BAD_USER_INPUT"
+                }
             throw GraphQLError(message: error.message, extensions: ["code": .string(code)])
         } catch {
             // Store or internal failures: no details to the caller (they are in the server log).
@@ -88,14 +92,20 @@ extension GatehouseResolver {
     }
 
     func certificates(context: GraphQLContext, arguments: CertificatesArguments) async throws -> [CertificateNode] {
-        guard let pki = context.pki else { throw GraphQLError(message: "the inventory needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")]) }
-        return try await pki.inventory(includeExpired: arguments.includeExpired ?? false, limit: min(max(arguments.first ?? 1000, 1), 10_000)).map(CertificateNode.init)
+        guard let pki = context.pki else {
+            throw GraphQLError(message: "the inventory needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")])
+        }
+        return try await pki.inventory(includeExpired: arguments.includeExpired ?? false, limit: min(max(arguments.first ?? 1000, 1), 10_000)).map(
+            CertificateNode.init)
     }
 
     func revokeCertificate(context: GraphQLContext, arguments: RevokeCertificateArguments) async throws -> String {
-        guard let pki = context.pki else { throw GraphQLError(message: "revocation needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")]) }
+        guard let pki = context.pki else {
+            throw GraphQLError(message: "revocation needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")])
+        }
         do {
-            try await pki.revoke(serial: arguments.serial, reason: arguments.reason ?? "revoked by an administrator", actor: context.actor ?? "graphql")
+            try await pki.revoke(
+                serial: arguments.serial, reason: arguments.reason ?? "revoked by an administrator", actor: context.actor ?? "graphql")
         } catch let error as GatehouseError {
             throw GraphQLError(message: error.message, extensions: ["code": .string("BAD_USER_INPUT")])
         }

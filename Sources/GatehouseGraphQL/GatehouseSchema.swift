@@ -1,8 +1,8 @@
 public import Foundation
 public import GatehouseCore
 public import GatehouseServices
-import Graphiti
 import GraphQL
+import Graphiti
 
 /// Public facts about this server, the first thing a client asks.
 public struct ServerInfo: Sendable, Codable {
@@ -45,10 +45,12 @@ public struct GraphQLContext: Sendable {
     /// Enrollment and recovery links (admin socket only).
     public let invitations: InvitationService?
 
-    public init(serverInfo: ServerInfo, auditLog: AuditLog? = nil, policy: PolicyService? = nil, offboarding: OffboardingService? = nil, actor: String? = nil,
-                pki: PKIService? = nil, signCertificate: (@Sendable (String, Int?) async throws -> IssuedCertificateNode)? = nil,
-                bastion: BastionService? = nil, sessionRecording: (@Sendable (String, Int) async throws -> String)? = nil, network: NetworkService? = nil,
-                invitations: InvitationService? = nil) {
+    public init(
+        serverInfo: ServerInfo, auditLog: AuditLog? = nil, policy: PolicyService? = nil, offboarding: OffboardingService? = nil, actor: String? = nil,
+        pki: PKIService? = nil, signCertificate: (@Sendable (String, Int?) async throws -> IssuedCertificateNode)? = nil,
+        bastion: BastionService? = nil, sessionRecording: (@Sendable (String, Int) async throws -> String)? = nil, network: NetworkService? = nil,
+        invitations: InvitationService? = nil
+    ) {
         self.invitations = invitations
         self.network = network
         self.bastion = bastion
@@ -108,7 +110,8 @@ extension GatehouseResolver {
     }
 
     /// The service, on the admin schema only, and the checked name.
-    static func accountChange(_ context: GraphQLContext, _ arguments: OffboardUserArguments, _ what: String) throws -> (OffboardingService, Username) {
+    static func accountChange(_ context: GraphQLContext, _ arguments: OffboardUserArguments, _ what: String) throws -> (OffboardingService, Username)
+    {
         guard let service = context.offboarding else {
             throw GraphQLError(message: "\(what) needs an authenticated administrator", extensions: ["code": .string("FORBIDDEN")])
         }
@@ -209,7 +212,8 @@ public enum GatehouseSchema {
                     Argument("obtain", at: \.obtain).description("A SPIFFE ID.")
                     Argument("from", at: \.from).description("Source address of the request.")
                     Argument("stepUpAgeSeconds", at: \.stepUpAgeSeconds).description("Seconds since the last passkey check.")
-                }.description("The active policy's decision for one request (give exactly one of ssh, reach, app, request, obtain), with its reasoning.")
+                }.description(
+                    "The active policy's decision for one request (give exactly one of ssh, reach, app, request, obtain), with its reasoning.")
                 Field("certificates", at: GatehouseResolver.certificates) {
                     Argument("includeExpired", at: \.includeExpired)
                     Argument("first", at: \.first).description("At most this many, newest first (default 1000).")
@@ -225,8 +229,11 @@ public enum GatehouseSchema {
                 }.description("Sessions through the SSH bastion, newest first.")
                 Field("sessionRecording", at: GatehouseResolver.sessionRecording) {
                     Argument("id", at: \.id)
-                    Argument("afterEvent", at: \.afterEvent).description("Skip this many events (the header line is always first): poll with the count seen so far to watch a live session.")
-                }.description("A session's recording as asciicast v2 (at most 16 MiB; larger ones through `gatehouse sessions play --raw`). A sealed one is checked first against the SHA-256 recorded when it was sealed; a live one is what has been written so far.")
+                    Argument("afterEvent", at: \.afterEvent).description(
+                        "Skip this many events (the header line is always first): poll with the count seen so far to watch a live session.")
+                }.description(
+                    "A session's recording as asciicast v2 (at most 16 MiB; larger ones through `gatehouse sessions play --raw`). A sealed one is checked first against the SHA-256 recorded when it was sealed; a live one is what has been written so far."
+                )
             }
             Mutation {
                 Field("revokeCertificate", at: GatehouseResolver.revokeCertificate) {
@@ -236,7 +243,8 @@ public enum GatehouseSchema {
                 Field("inviteUser", at: GatehouseResolver.inviteUser) {
                     Argument("username", at: \.username)
                     Argument("email", at: \.email)
-                    Argument("role", at: \.role).description("admin or member (default): the account's role in Gatehouse; access comes from the policy.")
+                    Argument("role", at: \.role).description(
+                        "admin or member (default): the account's role in Gatehouse; access comes from the policy.")
                 }.description("Invites a person: the answer carries their one-time enrollment link (72 hours); audited.")
                 Field("revokeInvitation", at: GatehouseResolver.revokeInvitation) {
                     Argument("username", at: \.username)
@@ -296,7 +304,9 @@ public enum GatehouseSchema {
                 Field("signCertificate", at: GatehouseResolver.signCertificate) {
                     Argument("csr", at: \.csr).description("A PEM certificate request naming the SPIFFE ID (URI SAN); P-256 or Ed25519.")
                     Argument("lifetimeSeconds", at: \.lifetimeSeconds).description("Default 24 h; at most the policy's.")
-                }.description("An X.509 certificate for a SPIFFE identity the policy lets the caller obtain. Needs a bearer access token with the certificates scope.")
+                }.description(
+                    "An X.509 certificate for a SPIFFE identity the policy lets the caller obtain. Needs a bearer access token with the certificates scope."
+                )
             }
         }
         return GatehouseAPI(resolver: GatehouseResolver(), schema: schema)

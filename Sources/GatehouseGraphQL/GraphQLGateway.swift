@@ -1,7 +1,7 @@
 import Foundation
 import GatehouseCore
-import Graphiti
 public import GraphQL
+import Graphiti
 
 /// Runs GraphQL requests with limits applied before any parsing or execution:
 /// the body size, the bracket nesting of the document (so the recursive parser cannot be driven
@@ -83,7 +83,9 @@ public struct GraphQLGateway: Sendable {
         do {
             request = try JSONDecoder().decode(Request.self, from: Data(body))
         } catch {
-            return .refused(Self.failure(400, "request body must be JSON: {\"query\": \"...\", \"variables\": {...}, \"operationName\": \"...\"}", code: "BAD_REQUEST"))
+            return .refused(
+                Self.failure(
+                    400, "request body must be JSON: {\"query\": \"...\", \"variables\": {...}, \"operationName\": \"...\"}", code: "BAD_REQUEST"))
         }
         guard request.query.utf8.count <= self.limits.maxDocumentBytes else {
             return .refused(Self.failure(400, "query document is larger than \(self.limits.maxDocumentBytes) bytes", code: "QUERY_TOO_LARGE"))
@@ -102,11 +104,18 @@ public struct GraphQLGateway: Sendable {
         let depths = QueryLimits.depths(of: document, operationName: request.operationName)
         let depth = depths.fields
         guard depth <= self.limits.maxDepth else {
-            return .refused(Self.failure(400, "query is \(depth > 1000 ? "too many" : String(depth)) levels deep; the limit is \(self.limits.maxDepth)", code: "QUERY_TOO_DEEP"))
+            return .refused(
+                Self.failure(
+                    400, "query is \(depth > 1000 ? "too many" : String(depth)) levels deep; the limit is \(self.limits.maxDepth)",
+                    code: "QUERY_TOO_DEEP"))
         }
         guard depths.introspection <= self.limits.maxIntrospectionDepth, depths.introspectionLists <= self.limits.maxIntrospectionLists else {
-            return .refused(Self.failure(400, "introspection is \(depths.introspection > 1000 ? "too many" : String(depths.introspection)) levels deep with \(min(depths.introspectionLists, 1001)) nested lists; "
-                                         + "the limits are \(self.limits.maxIntrospectionDepth) and \(self.limits.maxIntrospectionLists) (the standard introspection query fits)", code: "QUERY_TOO_DEEP"))
+            return .refused(
+                Self.failure(
+                    400,
+                    "introspection is \(depths.introspection > 1000 ? "too many" : String(depths.introspection)) levels deep with \(min(depths.introspectionLists, 1001)) nested lists; "
+                        + "the limits are \(self.limits.maxIntrospectionDepth) and \(self.limits.maxIntrospectionLists) (the standard introspection query fits)",
+                    code: "QUERY_TOO_DEEP"))
         }
         return .admitted(request)
     }

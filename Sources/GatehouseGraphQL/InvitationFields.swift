@@ -1,8 +1,8 @@
 import Foundation
 import GatehouseCore
 import GatehouseServices
-import Graphiti
 import GraphQL
+import Graphiti
 
 /// A pending enrollment or recovery link (the admin schema's `invitations`): what
 /// `gatehouse admin invitations` lists. The link's secret is never stored; only a new link
@@ -81,7 +81,8 @@ extension GatehouseResolver {
         let service = try Self.invitationService(context, "revoking an invitation")
         let username = try Self.name(arguments.username)
         do {
-            return InvitationNode(try await service.revoke(username: username, actor: context.actor ?? "graphql", reason: arguments.reason), now: Date())
+            return InvitationNode(
+                try await service.revoke(username: username, actor: context.actor ?? "graphql", reason: arguments.reason), now: Date())
         } catch let error as GatehouseError {
             throw Self.userError(error)
         }
@@ -110,7 +111,8 @@ enum InvitationFields {
             Field("expiresAt", at: \.expiresAt)
             Field("createdBy", at: \.createdBy).description("The actor who made it.")
             Field("expired", at: \.expired).description("Past expiresAt: resendInvitation makes a new link.")
-            Field("enrollmentUrl", at: \.enrollmentUrl).description("The link, with its one-time secret: only in the answer that made it; send it over a channel you trust.")
+            Field("enrollmentUrl", at: \.enrollmentUrl).description(
+                "The link, with its one-time secret: only in the answer that made it; send it over a channel you trust.")
         }.description("A pending enrollment or recovery link.")
     }
 }

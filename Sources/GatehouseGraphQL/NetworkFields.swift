@@ -1,8 +1,8 @@
 import Foundation
 import GatehouseCore
 import GatehouseServices
-import Graphiti
 import GraphQL
+import Graphiti
 
 /// A person's WireGuard device (the admin schema's `networkDevices`): what
 /// `gatehouse admin network devices` lists.
@@ -45,7 +45,9 @@ extension GatehouseResolver {
 
     func removeNetworkDevice(context: GraphQLContext, arguments: RemoveNetworkDeviceArguments) async throws -> String {
         guard let network = context.network else { throw Self.forbidden("removing a device") }
-        do { try await network.removeDevice(id: arguments.id, owner: nil, actor: context.actor ?? "graphql") } catch let error as GatehouseError { throw Self.userError(error) }
+        do { try await network.removeDevice(id: arguments.id, owner: nil, actor: context.actor ?? "graphql") } catch let error as GatehouseError {
+            throw Self.userError(error)
+        }
         return arguments.id
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 import GatehouseCore
 import GatehouseServices
-import Graphiti
 import GraphQL
+import Graphiti
 
 /// GraphQL views of the policy shapes: 32-bit Ints and RFC 3339 strings where the shared
 /// structs hold Int64 and Date.
@@ -96,7 +96,8 @@ extension GatehouseResolver {
     }
 
     func explainPolicy(context: GraphQLContext, arguments: ExplainPolicyArguments) async throws -> PolicyAPI.ExplainResult {
-        var query = PolicyAPI.ExplainQuery(user: arguments.user, kind: .app, value: "", from: arguments.from, stepUpAgeSeconds: arguments.stepUpAgeSeconds.map(Int64.init))
+        var query = PolicyAPI.ExplainQuery(
+            user: arguments.user, kind: .app, value: "", from: arguments.from, stepUpAgeSeconds: arguments.stepUpAgeSeconds.map(Int64.init))
         query.app = arguments.app
         query.ssh = arguments.ssh
         query.reach = arguments.reach

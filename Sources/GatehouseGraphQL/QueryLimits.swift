@@ -107,7 +107,9 @@ private struct DepthWalker {
     }
 
     static let introspectionRoots: Set<String> = ["__schema", "__type"]
-    static let introspectionLists: Set<String> = ["types", "fields", "args", "inputFields", "interfaces", "possibleTypes", "enumValues", "directives"]
+    static let introspectionLists: Set<String> = [
+        "types", "fields", "args", "inputFields", "interfaces", "possibleTypes", "enumValues", "directives",
+    ]
 
     let cap: Int
     var fragments: [String: SelectionSet] = [:]

@@ -1,8 +1,8 @@
 import Foundation
 import GatehouseCore
 import GatehouseServices
-import Graphiti
 import GraphQL
+import Graphiti
 
 /// One session through the SSH bastion (the admin schema's `sessions`).
 struct BastionSessionNode: Codable, Sendable {
@@ -70,19 +70,25 @@ extension GatehouseResolver {
 
     func sessions(context: GraphQLContext, arguments: SessionsArguments) async throws -> [BastionSessionNode] {
         guard let bastion = context.bastion else { throw Self.forbidden("sessions") }
-        return try await bastion.sessions(liveOnly: arguments.live ?? false, limit: min(max(arguments.first ?? 100, 1), 10_000)).map(BastionSessionNode.init)
+        return try await bastion.sessions(liveOnly: arguments.live ?? false, limit: min(max(arguments.first ?? 100, 1), 10_000)).map(
+            BastionSessionNode.init)
     }
 
     func sessionRecording(context: GraphQLContext, arguments: SessionArguments) async throws -> String {
         guard let render = context.sessionRecording else { throw Self.forbidden("recordings") }
-        guard (arguments.afterEvent ?? 0) >= 0 else { throw GraphQLError(message: "afterEvent must not be negative", extensions: ["code": .string("BAD_USER_INPUT")]) }
+        guard (arguments.afterEvent ?? 0) >= 0 else {
+            throw GraphQLError(message: "afterEvent must not be negative", extensions: ["code": .string("BAD_USER_INPUT")])
+        }
         do { return try await render(arguments.id, arguments.afterEvent ?? 0) } catch let error as GatehouseError { throw Self.userError(error) }
     }
 
     func killSession(context: GraphQLContext, arguments: KillSessionArguments) async throws -> String {
         guard let bastion = context.bastion else { throw Self.forbidden("ending a session") }
-        if let reason = arguments.reason, reason.utf8.count > 500 { throw GraphQLError(message: "reason is longer than 500 bytes", extensions: ["code": .string("BAD_USER_INPUT")]) }
-        do { try await bastion.kill(id: arguments.id, actor: context.actor ?? "graphql", reason: arguments.reason) } catch let error as GatehouseError { throw Self.userError(error) }
+        if let reason = arguments.reason, reason.utf8.count > 500 {
+            throw GraphQLError(message: "reason is longer than 500 bytes", extensions: ["code": .string("BAD_USER_INPUT")])
+        }
+        do { try await bastion.kill(id: arguments.id, actor: context.actor ?? "graphql", reason: arguments.reason) } catch let error as GatehouseError
+        { throw Self.userError(error) }
         return arguments.id
     }
 }

@@ -24,8 +24,9 @@ enum AccountRoutes {
         }
         router.post("/v1/users/unlock") { request, _ in
             let (name, reason) = try await Self.reasoned(request)
-            let user = try await offboarding.unlock(username: name, actor: AdminRoutes.actor, reason: reason,
-                                                    requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
+            let user = try await offboarding.unlock(
+                username: name, actor: AdminRoutes.actor, reason: reason,
+                requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
             return JSONResponse.make(.ok, ["username": user.username.rawValue, "status": user.status.rawValue])
         }
     }
@@ -38,14 +39,16 @@ enum AccountRoutes {
         }
         router.post("/v1/invitations/revoke") { request, _ in
             let (name, reason) = try await Self.reasoned(request)
-            let revoked = try await invitations.revoke(username: name, actor: AdminRoutes.actor, reason: reason,
-                                                       requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
+            let revoked = try await invitations.revoke(
+                username: name, actor: AdminRoutes.actor, reason: reason,
+                requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
             return JSONResponse.make(.ok, PendingInvitation(revoked, now: deps.environment.time.now()))
         }
         router.post("/v1/invitations/resend") { request, _ in
             let (name, _) = try await Self.body(request, allowed: ["username"])
-            let issued = try await invitations.resend(username: name, actor: AdminRoutes.actor,
-                                                      requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
+            let issued = try await invitations.resend(
+                username: name, actor: AdminRoutes.actor,
+                requestID: Identifier.make(using: deps.environment.random), sourceAddress: AdminRoutes.source)
             return JSONResponse.make(.created, InviteResponse(issued))
         }
     }

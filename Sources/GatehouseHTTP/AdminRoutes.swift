@@ -17,8 +17,9 @@ public enum AdminRoutes {
     public static func makeRouter(_ deps: HTTPDependencies) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: CodedErrorMiddleware())
-        let invitations = InvitationService(environment: deps.environment, publicURL: deps.publicURL,
-                                            recoveryHooks: OffboardingService.defaultHooks + deps.extraOffboardingHooks)
+        let invitations = InvitationService(
+            environment: deps.environment, publicURL: deps.publicURL,
+            recoveryHooks: OffboardingService.defaultHooks + deps.extraOffboardingHooks)
 
         router.get("/v1/status") { _, _ in
             let status = try await ServerStatus.read(
@@ -44,7 +45,9 @@ public enum AdminRoutes {
         if let oidc = deps.oidc { OIDCAdminRoutes.add(to: router, oidc: oidc, random: deps.environment.random) }
         if let pki = deps.pki { PKIAdminRoutes.add(to: router, pki: pki, actor: Self.actor) }
         if let network = deps.network { NetworkAdminRoutes.add(to: router, network: network, actor: Self.actor) }
-        if let bastion = deps.bastion, let directory = deps.recordingsDirectory { SessionAdminRoutes.add(to: router, bastion: bastion, recordings: directory, actor: Self.actor) }
+        if let bastion = deps.bastion, let directory = deps.recordingsDirectory {
+            SessionAdminRoutes.add(to: router, bastion: bastion, recordings: directory, actor: Self.actor)
+        }
         if let hosts = deps.hosts {
             router.post("/v1/hosts") { request, _ in
                 let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
@@ -55,10 +58,13 @@ public enum AdminRoutes {
                 }
                 var labels: [String: String] = [:]
                 if let value = object["labels"] {
-                    guard let map = value as? [String: String], map.count <= 64 else { throw GatehouseError(.invalidInput, "labels must be an object of strings") }
+                    guard let map = value as? [String: String], map.count <= 64 else {
+                        throw GatehouseError(.invalidInput, "labels must be an object of strings")
+                    }
                     labels = map
                 }
-                let (token, expires) = try await hosts.addHost(name: name, labels: labels, actor: Self.actor, requestID: Identifier.make(using: deps.environment.random))
+                let (token, expires) = try await hosts.addHost(
+                    name: name, labels: labels, actor: Self.actor, requestID: Identifier.make(using: deps.environment.random))
                 return JSONResponse.make(.created, ["name": name, "token": token, "expires_at": ISO8601DateFormatter().string(from: expires)])
             }
         }
@@ -71,7 +77,9 @@ public enum AdminRoutes {
         let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
         var sessionRecording: (@Sendable (String, Int) async throws -> String)?
         if let bastion = deps.bastion, let directory = deps.recordingsDirectory {
-            sessionRecording = { id, after in try await SessionAdminRoutes.asciicast(id: id, after: after, bastion: bastion, recordings: directory, limit: 16 << 20) }
+            sessionRecording = { id, after in
+                try await SessionAdminRoutes.asciicast(id: id, after: after, bastion: bastion, recordings: directory, limit: 16 << 20)
+            }
         }
         let recordingRenderer = sessionRecording
         router.post("/v1/graphql") { request, _ in
@@ -80,10 +88,12 @@ public enum AdminRoutes {
             }
             let body: [UInt8]
             body = try await collectBody(request, limit: PolicyRoutes.maxBodyBytes)
-            let response = await gateway.handle(body: body, context: GraphQLContext(
-                serverInfo: info, auditLog: deps.auditLog, policy: deps.policy, offboarding: offboarding, actor: Self.actor, pki: deps.pki,
-                bastion: deps.bastion, sessionRecording: recordingRenderer, network: deps.network, invitations: invitations
-            ))
+            let response = await gateway.handle(
+                body: body,
+                context: GraphQLContext(
+                    serverInfo: info, auditLog: deps.auditLog, policy: deps.policy, offboarding: offboarding, actor: Self.actor, pki: deps.pki,
+                    bastion: deps.bastion, sessionRecording: recordingRenderer, network: deps.network, invitations: invitations
+                ))
             return JSONResponse.raw(.init(code: response.status), response.body)
         }
         return router

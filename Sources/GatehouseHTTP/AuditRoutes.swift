@@ -55,24 +55,26 @@ enum AuditRoutes {
             filter = try AuditFilter(request)
             var headers = HTTPFields()
             headers[.contentType] = "application/x-ndjson"
-            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                var cursor = after
-                while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    let page = try await log.records(after: cursor, limit: 500)
-                    guard let last = page.last else {
-                        try? await Task.sleep(for: .milliseconds(200))
-                        continue
+            return Response(
+                status: .ok, headers: headers,
+                body: ResponseBody { writer in
+                    var cursor = after
+                    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                        let page = try await log.records(after: cursor, limit: 500)
+                        guard let last = page.last else {
+                            try? await Task.sleep(for: .milliseconds(200))
+                            continue
+                        }
+                        cursor = last.sequence
+                        var buffer = ByteBuffer()
+                        for record in page where filter.matches(record) {
+                            buffer.writeBytes(CanonicalEntry.encode(sequence: record.sequence, event: record.event))
+                            buffer.writeInteger(UInt8(ascii: "\n"))
+                        }
+                        if buffer.readableBytes > 0 { try await writer.write(buffer) }
                     }
-                    cursor = last.sequence
-                    var buffer = ByteBuffer()
-                    for record in page where filter.matches(record) {
-                        buffer.writeBytes(CanonicalEntry.encode(sequence: record.sequence, event: record.event))
-                        buffer.writeInteger(UInt8(ascii: "\n"))
-                    }
-                    if buffer.readableBytes > 0 { try await writer.write(buffer) }
-                }
-                try await writer.finish(nil)
-            })
+                    try await writer.finish(nil)
+                })
         }
     }
 

@@ -15,9 +15,12 @@ struct BrowserPages<Context: RequestContext>: RouterMiddleware {
     static var pagePaths: Set<String> { ["/", "/signin", "/enroll", "/account", "/device"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let navigation = (request.method == .get || request.method == .head)
+        let navigation =
+            (request.method == .get || request.method == .head)
             && (request.headers[.accept] ?? "").lowercased().contains("text/html")
-        if navigation, Self.pagePaths.contains(request.uri.path), let host = Self.host(request.head.authority), host != self.publicURL.host.lowercased() {
+        if navigation, Self.pagePaths.contains(request.uri.path), let host = Self.host(request.head.authority),
+            host != self.publicURL.host.lowercased()
+        {
             // The public URL's origin, with the same path and query; never a host from the request.
             let target = self.publicURL.origin + request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
             return Response(status: .permanentRedirect, headers: [.location: target])
@@ -25,8 +28,12 @@ struct BrowserPages<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound && navigation {
-            return PageRoutes.render(self.library, "error", title: "Not found", ["heading": "There is no page here",
-                                                                                  "message": "Check the address, or go to your account page."], status: .notFound)
+            return PageRoutes.render(
+                self.library, "error", title: "Not found",
+                [
+                    "heading": "There is no page here",
+                    "message": "Check the address, or go to your account page.",
+                ], status: .notFound)
         }
     }
 

@@ -1,6 +1,6 @@
+import Foundation
 public import GatehouseCore
 public import Hummingbird
-import Foundation
 public import NIOCore
 
 /// The public listener's request context: Hummingbird's basic storage, the TCP peer, and the
@@ -27,7 +27,8 @@ public struct GatehouseRequestContext: RequestContext, RemoteAddressRequestConte
 
     /// Resolves ``clientAddress`` from the peer and the forwarded header.
     mutating func resolveClient(_ request: Request, trusted: [IPPrefix]) {
-        self.clientAddress = Self.clientAddress(peer: self.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trusted)
+        self.clientAddress = Self.clientAddress(
+            peer: self.sourceAddress, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trusted: trusted)
     }
 
     /// The client's address: the TCP peer, unless the peer is a trusted proxy; then the
@@ -36,7 +37,8 @@ public struct GatehouseRequestContext: RequestContext, RemoteAddressRequestConte
     /// header, so only hops appended by trusted proxies count.
     public static func clientAddress(peer: String?, forwardedFor: [String], trusted: [IPPrefix]) -> String? {
         guard let peer, !trusted.isEmpty, let peerAddress = try? IPPrefix(parsing: peer),
-              trusted.contains(where: { $0.contains(peerAddress.first) }) else { return peer }
+            trusted.contains(where: { $0.contains(peerAddress.first) })
+        else { return peer }
         let joined = forwardedFor.joined(separator: ",")
         guard joined.utf8.count <= 4096 else { return peer }
         let hops = joined.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -56,7 +58,9 @@ public struct GatehouseRequestContext: RequestContext, RemoteAddressRequestConte
 struct ClientAddressMiddleware: RouterMiddleware {
     let trusted: [IPPrefix]
 
-    func handle(_ request: Request, context: GatehouseRequestContext, next: (Request, GatehouseRequestContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: GatehouseRequestContext, next: (Request, GatehouseRequestContext) async throws -> Response) async throws
+        -> Response
+    {
         var context = context
         context.resolveClient(request, trusted: self.trusted)
         return try await next(request, context)

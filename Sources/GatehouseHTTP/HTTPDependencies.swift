@@ -37,7 +37,10 @@ public struct HTTPDependencies: Sendable {
     public var trustedProxies: [IPPrefix] = []
     let registry = PrometheusCollectorRegistry()
 
-    public init(environment: ServiceEnvironment, publicURL: PublicURL, version: String, startedAt: Date, auditLog: AuditLog, policy: PolicyService, passkeys: PasskeyService) {
+    public init(
+        environment: ServiceEnvironment, publicURL: PublicURL, version: String, startedAt: Date, auditLog: AuditLog, policy: PolicyService,
+        passkeys: PasskeyService
+    ) {
         self.environment = environment
         self.publicURL = publicURL
         self.version = version

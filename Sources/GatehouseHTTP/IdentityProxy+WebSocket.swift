@@ -3,8 +3,8 @@ import GatehouseCore
 import GatehousePolicy
 import GatehouseServices
 import Hummingbird
-import HummingbirdWebSocket
 import HummingbirdWSClient
+import HummingbirdWebSocket
 import NIOCore
 
 /// WebSockets through the identity-aware proxy. The upgrade is decided before it happens, with
@@ -15,7 +15,9 @@ import NIOCore
 extension IdentityProxy {
     static let maxMessage = 1 << 20
 
-    func webSocketUpgrade(_ head: HTTPRequest, channel: any Channel) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+    func webSocketUpgrade(_ head: HTTPRequest, channel: any Channel) async -> ShouldUpgradeResult<
+        WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
+    > {
         let rawPath = head.path ?? "/"
         let path = String(rawPath.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "/")
         guard let app = self.match(authority: head.authority, path: path), let upstream = app.upstream else { return .dontUpgrade }
@@ -39,12 +41,16 @@ extension IdentityProxy {
             if let origin = head.headerFields[.origin] {
                 let expected = self.publicURL.scheme + "://" + self.publicHost(of: app)
                 let implicitPort = self.publicURL.port == nil
-                guard origin.lowercased() == expected.lowercased() || (implicitPort && origin.lowercased() == expected.lowercased() + ":" + (self.publicURL.scheme == "https" ? "443" : "80")) else {
+                guard
+                    origin.lowercased() == expected.lowercased()
+                        || (implicitPort && origin.lowercased() == expected.lowercased() + ":" + (self.publicURL.scheme == "https" ? "443" : "80"))
+                else {
                     return .dontUpgrade
                 }
             }
-            let address = GatehouseRequestContext.clientAddress(peer: channel.remoteAddress?.ipAddress, forwardedFor: head.headerFields[values: .init("X-Forwarded-For")!],
-                                                                trusted: self.trustedProxies)
+            let address = GatehouseRequestContext.clientAddress(
+                peer: channel.remoteAddress?.ipAddress, forwardedFor: head.headerFields[values: .init("X-Forwarded-For")!],
+                trusted: self.trustedProxies)
             guard let assertion = try await self.admit(user: user, session: session, app: app, address: address) else { return .dontUpgrade }
             var headers = HTTPFields()
             headers[.init(Self.assertionHeader)!] = assertion
@@ -59,7 +65,9 @@ extension IdentityProxy {
             let target = (base.hasPrefix("https://") ? "wss://" + base.dropFirst(8) : "ws://" + base.dropFirst(7)) + rawPath
             let handshake = headers
             return .upgrade([:]) { inbound, outbound, context in
-                try await WebSocketClient.connect(url: target, configuration: .init(maxFrameSize: 1 << 20, additionalHeaders: handshake), logger: context.logger) { upIn, upOut, _ in
+                try await WebSocketClient.connect(
+                    url: target, configuration: .init(maxFrameSize: 1 << 20, additionalHeaders: handshake), logger: context.logger
+                ) { upIn, upOut, _ in
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             for try await message in inbound.messages(maxSize: Self.maxMessage) { try await upOut.write(Self.frame(message)) }
@@ -89,13 +97,15 @@ extension IdentityProxy {
     func stillAdmitted(user: User, session: SessionRecord, app: PolicyDefinitions.App) async throws -> Bool {
         let now = self.environment.time.now()
         let live = try await self.environment.store.read { tx -> Bool in
-            guard let s = try await tx.session(tokenHash: session.tokenHash), s.isLive(at: now), try await tx.user(id: user.id)?.status == .active else { return false }
+            guard let s = try await tx.session(tokenHash: session.tokenHash), s.isLive(at: now), try await tx.user(id: user.id)?.status == .active
+            else { return false }
             return true
         }
-        return live && self.oidc.policyDenial(user: user, app: app.name, lastStepUp: session.steppedUpAt).map { denial in
-            if case .sourceNotAllowed = denial.reason { return true }  // the source was checked at the handshake
-            return false
-        } ?? true
+        return live
+            && self.oidc.policyDenial(user: user, app: app.name, lastStepUp: session.steppedUpAt).map { denial in
+                if case .sourceNotAllowed = denial.reason { return true }  // the source was checked at the handshake
+                return false
+            } ?? true
     }
 
     static func frame(_ message: WebSocketMessage) -> WebSocketOutboundWriter.OutboundFrame {

@@ -34,7 +34,10 @@ public struct IdentityProxy: Sendable {
         "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded",
     ]
     /// Hop-by-hop headers (RFC 9110 §7.6.1) are not forwarded in either direction.
-    static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization", "host", "content-length"]
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization",
+        "host", "content-length",
+    ]
 
     let oidc: OIDCService
     let passkeys: PasskeyService
@@ -45,7 +48,10 @@ public struct IdentityProxy: Sendable {
     let audited = LockedBox<Set<String>>([])
     let usedHandoffs = LockedBox<[String: Date]>([:])
 
-    public init(oidc: OIDCService, passkeys: PasskeyService, environment: ServiceEnvironment, publicURL: PublicURL, ticketKey: [UInt8], trustedProxies: [IPPrefix]) {
+    public init(
+        oidc: OIDCService, passkeys: PasskeyService, environment: ServiceEnvironment, publicURL: PublicURL, ticketKey: [UInt8],
+        trustedProxies: [IPPrefix]
+    ) {
         self.oidc = oidc
         self.passkeys = passkeys
         self.environment = environment
@@ -74,7 +80,9 @@ public struct IdentityProxy: Sendable {
 
     func handle(_ request: Request, context: GatehouseRequestContext, app: PolicyDefinitions.App) async -> Response {
         guard Self.isCanonicalPath(request.uri.path) else {
-            return JSONResponse.raw(.badRequest, Array("This path has dot-segments or encoded slashes; Gatehouse does not forward it.\n".utf8), contentType: "text/plain; charset=utf-8")
+            return JSONResponse.raw(
+                .badRequest, Array("This path has dot-segments or encoded slashes; Gatehouse does not forward it.\n".utf8),
+                contentType: "text/plain; charset=utf-8")
         }
         do {
             if let prefix = app.proxyPath, request.uri.path + "/" == prefix {
@@ -87,7 +95,9 @@ public struct IdentityProxy: Sendable {
                 guard let found else { return Self.redirect(self.startURL(app: app, request: request)) }
                 return try await self.authorizeAndForward(request, context: context, app: app, user: found.0, session: found.1)
             }
-            guard let token = WebAuthnRoutes.cookie(request, secure: self.secure), let (user, session) = try await self.passkeys.authenticate(sessionToken: token) else {
+            guard let token = WebAuthnRoutes.cookie(request, secure: self.secure),
+                let (user, session) = try await self.passkeys.authenticate(sessionToken: token)
+            else {
                 return request.method == .get || request.method == .head
                     ? Self.redirect("/signin?return_to=" + FormParameters.encode(request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")))
                     : JSONResponse.error(GatehouseError(.unauthenticated, "sign in to Gatehouse first"))
@@ -99,18 +109,26 @@ public struct IdentityProxy: Sendable {
     }
 
     /// Policy, audit, assertion, forward.
-    func authorizeAndForward(_ request: Request, context: GatehouseRequestContext, app: PolicyDefinitions.App, user: User, session: SessionRecord) async throws -> Response {
+    func authorizeAndForward(_ request: Request, context: GatehouseRequestContext, app: PolicyDefinitions.App, user: User, session: SessionRecord)
+        async throws -> Response
+    {
         let address = self.clientAddress(request, context)
         guard let assertion = try await self.admit(user: user, session: session, app: app, address: address) else {
             let denial = self.oidc.policyDenial(user: user, app: app.name, sourceAddress: Self.numeric(address), lastStepUp: session.steppedUpAt)
-            let message = "The access policy does not allow \(user.username) to use \(app.name) (\(denial?.description ?? "denied")). Ask an administrator if you need it."
+            let message =
+                "The access policy does not allow \(user.username) to use \(app.name) (\(denial?.description ?? "denied")). Ask an administrator if you need it."
             // A person in a browser gets the same page as the rest of Gatehouse; a program, the words.
             if request.headers[.accept]?.contains("text/html") == true {
-                return PageRoutes.render(PageRoutes.shared, "denied", title: "Not allowed", ["heading": "You cannot use \(app.name)", "message": message,
-                                                                                            "account": self.publicURL.origin + "/account"], status: .forbidden)
+                return PageRoutes.render(
+                    PageRoutes.shared, "denied", title: "Not allowed",
+                    [
+                        "heading": "You cannot use \(app.name)", "message": message,
+                        "account": self.publicURL.origin + "/account",
+                    ], status: .forbidden)
             }
-            return JSONResponse.raw(.forbidden, Array("You cannot use \(app.name): the access policy does not allow it (\(denial?.description ?? "denied")).\n".utf8),
-                                    contentType: "text/plain; charset=utf-8")
+            return JSONResponse.raw(
+                .forbidden, Array("You cannot use \(app.name): the access policy does not allow it (\(denial?.description ?? "denied")).\n".utf8),
+                contentType: "text/plain; charset=utf-8")
         }
         return await self.forward(request, to: app, assertion: assertion, clientAddress: address)
     }
@@ -123,8 +141,11 @@ public struct IdentityProxy: Sendable {
         let now = self.environment.time.now()
         if let denial = self.oidc.policyDenial(user: user, app: app.name, sourceAddress: Self.numeric(address), lastStepUp: session.steppedUpAt) {
             try await self.environment.store.commit { _ in
-                Change((), event: AuditEvent(code: .oidcDenied, time: now, actor: "user:\(user.username)", subject: "app:\(app.name)", outcome: .denied,
-                                             reason: denial.description, requestID: Identifier.make(using: self.environment.random), sourceAddress: address))
+                Change(
+                    (),
+                    event: AuditEvent(
+                        code: .oidcDenied, time: now, actor: "user:\(user.username)", subject: "app:\(app.name)", outcome: .denied,
+                        reason: denial.description, requestID: Identifier.make(using: self.environment.random), sourceAddress: address))
             }
             return nil
         }
@@ -135,9 +156,12 @@ public struct IdentityProxy: Sendable {
         }) {
             do {
                 try await self.environment.store.commit { _ in
-                    Change((), event: AuditEvent(code: .proxyAllowed, time: now, actor: "user:\(user.username)", subject: "app:\(app.name)",
-                                                 requestID: Identifier.make(using: self.environment.random), sourceAddress: address,
-                                                 details: ["session": PasskeyService.sessionID(session)]))
+                    Change(
+                        (),
+                        event: AuditEvent(
+                            code: .proxyAllowed, time: now, actor: "user:\(user.username)", subject: "app:\(app.name)",
+                            requestID: Identifier.make(using: self.environment.random), sourceAddress: address,
+                            details: ["session": PasskeyService.sessionID(session)]))
                 }
             } catch {
                 _ = self.audited.mutate { $0.remove(key) }  // not audited: refuse, and audit on the next try
@@ -155,7 +179,9 @@ public struct IdentityProxy: Sendable {
         for field in request.headers {
             let name = field.name.canonicalName
             // Names with `_` are dropped too: CGI-style stacks read `X_Forwarded_User` as `X-Forwarded-User`.
-            if Self.hopByHop.contains(name) || Self.strippedRequestHeaders.contains(name) || name.hasPrefix("x-gatehouse-") || name.contains("_") { continue }
+            if Self.hopByHop.contains(name) || Self.strippedRequestHeaders.contains(name) || name.hasPrefix("x-gatehouse-") || name.contains("_") {
+                continue
+            }
             if name == "cookie" {
                 let kept = field.value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
                     .filter { part in !Self.ownCookies.contains { part.hasPrefix($0 + "=") } }
@@ -176,7 +202,8 @@ public struct IdentityProxy: Sendable {
         do {
             let response = try await HTTPClient.shared.execute(out, timeout: .seconds(300))
             var headers = HTTPFields()
-            for (name, value) in response.headers where (!Self.hopByHop.contains(name.lowercased()) || name.lowercased() == "content-length") && Self.keepResponseHeader(name, value) {
+            for (name, value) in response.headers
+            where (!Self.hopByHop.contains(name.lowercased()) || name.lowercased() == "content-length") && Self.keepResponseHeader(name, value) {
                 if let field = HTTPFields.Element.Name(name) { headers.append(HTTPFields.Element(name: field, value: value)) }
             }
             return Response(status: .init(code: Int(response.status.code)), headers: headers, body: ResponseBody(asyncSequence: response.body))
@@ -206,7 +233,8 @@ public struct IdentityProxy: Sendable {
     /// backslashes, no control characters or spaces (which browsers strip or reinterpret).
     static func localPath(_ text: String?) -> String {
         guard let text, text.utf8.count <= 2048, text.hasPrefix("/"), !text.hasPrefix("//"),
-              text.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F && $0 != UInt8(ascii: "\\") }) else { return "/" }
+            text.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F && $0 != UInt8(ascii: "\\") })
+        else { return "/" }
         return text
     }
 
@@ -244,10 +272,13 @@ public struct IdentityProxy: Sendable {
 
     func hostSession(cookie: String?, app: PolicyDefinitions.App) async throws -> (User, SessionRecord)? {
         guard let value = cookie,
-              let ticket = ProxyTicket.verify(value, app: app.name, key: self.ticketKey, now: self.environment.time.now()) else { return nil }
+            let ticket = ProxyTicket.verify(value, app: app.name, key: self.ticketKey, now: self.environment.time.now())
+        else { return nil }
         let now = self.environment.time.now()
         return try await self.environment.store.read { tx -> (User, SessionRecord)? in
-            guard let s = try await tx.session(tokenHash: ticket.sessionHash), s.isLive(at: now), let u = try await tx.user(id: s.userID), u.status == .active else { return nil }
+            guard let s = try await tx.session(tokenHash: ticket.sessionHash), s.isLive(at: now), let u = try await tx.user(id: s.userID),
+                u.status == .active
+            else { return nil }
             return (u, s)
         }
     }
@@ -256,19 +287,26 @@ public struct IdentityProxy: Sendable {
     /// becomes the host cookie.
     func callback(_ request: Request, app: PolicyDefinitions.App) -> Response {
         let now = self.environment.time.now()
-        guard let text = request.uri.queryParameters.get("ticket"), let ticket = ProxyTicket.verify(text, app: app.name, key: self.ticketKey, now: now),
-              ticket.expiresAt.timeIntervalSince(now) <= 60,
-              self.usedHandoffs.mutate({ used in
-                  used = used.filter { $0.value > now }
-                  return used.updateValue(ticket.expiresAt, forKey: ticket.nonce) == nil
-              }) else {
-            return JSONResponse.raw(.badRequest, Array("This sign-in link is not valid or was already used. Open the app again.\n".utf8), contentType: "text/plain; charset=utf-8")
+        guard let text = request.uri.queryParameters.get("ticket"),
+            let ticket = ProxyTicket.verify(text, app: app.name, key: self.ticketKey, now: now),
+            ticket.expiresAt.timeIntervalSince(now) <= 60,
+            self.usedHandoffs.mutate({ used in
+                used = used.filter { $0.value > now }
+                return used.updateValue(ticket.expiresAt, forKey: ticket.nonce) == nil
+            })
+        else {
+            return JSONResponse.raw(
+                .badRequest, Array("This sign-in link is not valid or was already used. Open the app again.\n".utf8),
+                contentType: "text/plain; charset=utf-8")
         }
         let target = Self.localPath(request.uri.queryParameters.get("rd").map { String($0) })
-        let cookie = ProxyTicket(sessionHash: ticket.sessionHash, app: app.name, expiresAt: now.addingTimeInterval(PasskeyService.sessionLifetime),
-                                 nonce: Base64URL.encode(self.environment.random.bytes(12))).encode(key: self.ticketKey)
+        let cookie = ProxyTicket(
+            sessionHash: ticket.sessionHash, app: app.name, expiresAt: now.addingTimeInterval(PasskeyService.sessionLifetime),
+            nonce: Base64URL.encode(self.environment.random.bytes(12))
+        ).encode(key: self.ticketKey)
         var response = Self.redirect(target)
-        response.headers[.setCookie] = "\(self.hostCookie)=\(cookie); Path=/; Max-Age=\(Int(PasskeyService.sessionLifetime)); HttpOnly; SameSite=Lax"
+        response.headers[.setCookie] =
+            "\(self.hostCookie)=\(cookie); Path=/; Max-Age=\(Int(PasskeyService.sessionLifetime)); HttpOnly; SameSite=Lax"
             + (self.publicURL.scheme == "https" ? "; Secure" : "")
         return response
     }
@@ -278,27 +316,42 @@ public struct IdentityProxy: Sendable {
     func start(_ request: Request, context: GatehouseRequestContext) async -> Response {
         do {
             let apps = self.oidc.policy.active.policy.definitions.apps
-            guard let name = request.uri.queryParameters.get("app"), let app = apps.first(where: { $0.name == name && $0.proxyHost != nil && $0.upstream != nil }),
-                  let host = app.proxyHost else {
+            guard let name = request.uri.queryParameters.get("app"),
+                let app = apps.first(where: { $0.name == name && $0.proxyHost != nil && $0.upstream != nil }),
+                let host = app.proxyHost
+            else {
                 return JSONResponse.error(GatehouseError(.notFound, "there is no such proxied app"))
             }
             let rd = Self.localPath(request.uri.queryParameters.get("rd").map { String($0) })
-            guard let token = WebAuthnRoutes.cookie(request, secure: self.secure), let (user, session) = try await self.passkeys.authenticate(sessionToken: token) else {
-                return Self.redirect("/signin?return_to=" + FormParameters.encode("/oauth2/proxy/start?" + FormParameters.encode([("app", name), ("rd", rd)])))
+            guard let token = WebAuthnRoutes.cookie(request, secure: self.secure),
+                let (user, session) = try await self.passkeys.authenticate(sessionToken: token)
+            else {
+                return Self.redirect(
+                    "/signin?return_to=" + FormParameters.encode("/oauth2/proxy/start?" + FormParameters.encode([("app", name), ("rd", rd)])))
             }
             let address = self.clientAddress(request, context)
-            if let denial = self.oidc.policyDenial(user: user, app: app.name, sourceAddress: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: session.steppedUpAt) {
+            if let denial = self.oidc.policyDenial(
+                user: user, app: app.name, sourceAddress: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: session.steppedUpAt
+            ) {
                 let now = self.environment.time.now()
                 try await self.environment.store.commit { _ in
-                    Change((), event: AuditEvent(code: .oidcDenied, time: now, actor: "user:\(user.username)", subject: "app:\(app.name)", outcome: .denied,
-                                                 reason: denial.description, requestID: Identifier.make(using: self.environment.random), sourceAddress: address))
+                    Change(
+                        (),
+                        event: AuditEvent(
+                            code: .oidcDenied, time: now, actor: "user:\(user.username)", subject: "app:\(app.name)", outcome: .denied,
+                            reason: denial.description, requestID: Identifier.make(using: self.environment.random), sourceAddress: address))
                 }
-                return JSONResponse.raw(.forbidden, Array("You cannot use \(app.name): the access policy does not allow it (\(denial.description)).\n".utf8), contentType: "text/plain; charset=utf-8")
+                return JSONResponse.raw(
+                    .forbidden, Array("You cannot use \(app.name): the access policy does not allow it (\(denial.description)).\n".utf8),
+                    contentType: "text/plain; charset=utf-8")
             }
-            let ticket = ProxyTicket(sessionHash: session.tokenHash, app: app.name, expiresAt: self.environment.time.now().addingTimeInterval(60),
-                                     nonce: Base64URL.encode(self.environment.random.bytes(16))).encode(key: self.ticketKey)
+            let ticket = ProxyTicket(
+                sessionHash: session.tokenHash, app: app.name, expiresAt: self.environment.time.now().addingTimeInterval(60),
+                nonce: Base64URL.encode(self.environment.random.bytes(16))
+            ).encode(key: self.ticketKey)
             let port = self.publicURL.port.map { ":\($0)" } ?? ""
-            return Self.redirect("\(self.publicURL.scheme)://\(host)\(port)\(Self.callbackPath)?" + FormParameters.encode([("ticket", ticket), ("rd", rd)]))
+            return Self.redirect(
+                "\(self.publicURL.scheme)://\(host)\(port)\(Self.callbackPath)?" + FormParameters.encode([("ticket", ticket), ("rd", rd)]))
         } catch {
             return JSONResponse.error(GatehouseError(.storeFailure, "Gatehouse cannot check this request right now; try again"))
         }

@@ -65,24 +65,35 @@ public final class MTLSServerIdentity: Service, Sendable {
         let now = Date()
         let name = try DistinguishedName { CommonName("Gatehouse (waiting for its intermediate)") }
         let standIn = try Certificate(
-            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: Certificate.PublicKey(key.publicKey), notValidBefore: now.addingTimeInterval(-60),
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: Certificate.PublicKey(key.publicKey),
+            notValidBefore: now.addingTimeInterval(-60),
             notValidAfter: now.addingTimeInterval(Self.lifetime), issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions { SubjectAlternativeNames([.uniformResourceIdentifier(self.pki.serverID)]) }, issuerPrivateKey: Certificate.PrivateKey(key))
+            extensions: try Certificate.Extensions { SubjectAlternativeNames([.uniformResourceIdentifier(self.pki.serverID)]) },
+            issuerPrivateKey: Certificate.PrivateKey(key))
         let nio = try NIOSSLCertificate(bytes: try Authority.der(standIn), format: .der)
-        self.box.mutate { $0 = Current(chain: [nio], key: try! NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem),
-                                       notBefore: standIn.notValidBefore, notAfter: standIn.notValidAfter, authorityID: nil) }
+        self.box.mutate {
+            $0 = Current(
+                chain: [nio], key: try! NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem),
+                notBefore: standIn.notValidBefore, notAfter: standIn.notValidAfter, authorityID: nil)
+        }
     }
 
     /// Issues a fresh certificate (a new key each time) and puts it in use.
     public func renew() async throws {
         let key = P256.Signing.PrivateKey()
         let authority = try self.pki.current().id
-        let issued = try await self.pki.issueInternal(publicKey: Certificate.PublicKey(key.publicKey), spiffeID: self.pki.serverID, dnsNames: self.dnsNames,
-                                                      ipAddresses: self.ipAddresses, lifetime: Self.lifetime, requester: "gatehouse")
+        let issued = try await self.pki.issueInternal(
+            publicKey: Certificate.PublicKey(key.publicKey), spiffeID: self.pki.serverID, dnsNames: self.dnsNames,
+            ipAddresses: self.ipAddresses, lifetime: Self.lifetime, requester: "gatehouse")
         let chain = try issued.chain.map { try NIOSSLCertificate(bytes: try Authority.der($0), format: .der) }
         let nioKey = try NIOSSLPrivateKey(bytes: Array(key.pemRepresentation.utf8), format: .pem)
-        self.box.mutate { $0 = Current(chain: chain, key: nioKey, notBefore: issued.certificate.notValidBefore, notAfter: issued.certificate.notValidAfter, authorityID: authority) }
-        self.logger.info("mTLS listener certificate in use", metadata: ["authority": "\(authority)", "not_after": "\(issued.certificate.notValidAfter)"])
+        self.box.mutate {
+            $0 = Current(
+                chain: chain, key: nioKey, notBefore: issued.certificate.notValidBefore, notAfter: issued.certificate.notValidAfter,
+                authorityID: authority)
+        }
+        self.logger.info(
+            "mTLS listener certificate in use", metadata: ["authority": "\(authority)", "not_after": "\(issued.certificate.notValidAfter)"])
     }
 
     var current: Current? { self.box.value }
@@ -99,7 +110,9 @@ public final class MTLSServerIdentity: Service, Sendable {
                 if let c = self.current {
                     let renewAt = c.notBefore.addingTimeInterval(c.notAfter.timeIntervalSince(c.notBefore) * 2 / 3)
                     if authority != nil && (Date() >= renewAt || c.authorityID != authority) {
-                        do { try await self.renew() } catch { self.logger.error("could not renew the mTLS listener's certificate", metadata: ["error": "\(error)"]) }
+                        do { try await self.renew() } catch {
+                            self.logger.error("could not renew the mTLS listener's certificate", metadata: ["error": "\(error)"])
+                        }
                     } else if authority != nil {
                         wait = min(5, renewAt.timeIntervalSinceNow)
                     }
@@ -117,7 +130,8 @@ public final class MTLSServerIdentity: Service, Sendable {
 public enum MTLSListener {
     public static func tlsConfiguration(identity: MTLSServerIdentity, pki: PKIService) throws -> TLSChannelConfiguration {
         guard let current = identity.current else { throw GatehouseError(.internal, "the mTLS listener has no certificate yet") }
-        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: current.chain.map { .certificate($0) }, privateKey: .privateKey(current.key))
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: current.chain.map { .certificate($0) }, privateKey: .privateKey(current.key))
         tls.minimumTLSVersion = .tlsv13
         tls.maximumTLSVersion = .tlsv13
         tls.certificateVerification = .noHostnameVerification
@@ -130,30 +144,35 @@ public enum MTLSListener {
             promise.succeed(override)
         }
         let logger = Logger(label: "gatehouse.mtls")
-        return TLSChannelConfiguration(tlsConfiguration: tls, customAsyncVerificationCallback: { presented in
-            let chain: [Certificate]
-            do {
-                chain = try presented.prefix(5).map { try Certificate(derEncoded: try $0.toDERBytes()) }
-            } catch {
-                logger.notice("mTLS peer refused", metadata: ["reason": "a presented certificate is not valid DER"])
-                return .failed
-            }
-            switch await pki.verifyPeer(chain: chain) {
-            case .success: return .certificateVerified
-            case .failure(let error):
-                logger.notice("mTLS peer refused", metadata: ["reason": "\(error.message)"])
-                return .failed
-            }
-        })
+        return TLSChannelConfiguration(
+            tlsConfiguration: tls,
+            customAsyncVerificationCallback: { presented in
+                let chain: [Certificate]
+                do {
+                    chain = try presented.prefix(5).map { try Certificate(derEncoded: try $0.toDERBytes()) }
+                } catch {
+                    logger.notice("mTLS peer refused", metadata: ["reason": "a presented certificate is not valid DER"])
+                    return .failed
+                }
+                switch await pki.verifyPeer(chain: chain) {
+                case .success: return .certificateVerified
+                case .failure(let error):
+                    logger.notice("mTLS peer refused", metadata: ["reason": "\(error.message)"])
+                    return .failed
+                }
+            })
     }
 
     /// Who is on the other end of this request's connection, checked again now.
     static func peer(_ context: MTLSRequestContext, pki: PKIService) async throws -> PKIService.Peer {
         guard let presented = try await context.channel.nioSSL_peerCertificate().get(),
-              let leaf = try? Certificate(derEncoded: try presented.toDERBytes()) else {
+            let leaf = try? Certificate(derEncoded: try presented.toDERBytes())
+        else {
             throw GatehouseError(.unauthenticated, "present a client certificate")
         }
-        guard case .success(let identity) = SPIFFELeafPolicy.spiffeID(of: leaf) else { throw GatehouseError(.unauthenticated, "the client certificate carries no SPIFFE ID") }
+        guard case .success(let identity) = SPIFFELeafPolicy.spiffeID(of: leaf) else {
+            throw GatehouseError(.unauthenticated, "the client certificate carries no SPIFFE ID")
+        }
         switch await pki.vouch(identity: identity, serial: Authority.serialHex(leaf.serialNumber)) {
         case .success(let peer): return peer
         case .failure(let error):
@@ -189,35 +208,48 @@ public enum MTLSListener {
         }
     }
 
-    public static func makeRouter(pki: PKIService, hosts: HostEnrollmentService?, network: NetworkService? = nil, random: any RandomSource,
-                                  time: any TimeSource) -> Router<MTLSRequestContext> {
+    public static func makeRouter(
+        pki: PKIService, hosts: HostEnrollmentService?, network: NetworkService? = nil, random: any RandomSource,
+        time: any TimeSource
+    ) -> Router<MTLSRequestContext> {
         let router = Router(context: MTLSRequestContext.self)
         router.add(middleware: SecurityHeaders())
         router.add(middleware: CodedErrorMiddleware())
         let issuances = RateLimiter(capacity: 120, per: 60, time: time)
         router.get("/api/pki/ca") { _, _ in try PKIRoutes.chainResponse(pki) }
         router.get("/api/pki/crl") { _, _ in try await PKIRoutes.crlResponse(pki) }
-        router.get("/api/pki/crl/:authority") { _, context in try await PKIRoutes.crlResponse(pki, authorityID: context.parameters.get("authority") ?? "") }
+        router.get("/api/pki/crl/:authority") { _, context in
+            try await PKIRoutes.crlResponse(pki, authorityID: context.parameters.get("authority") ?? "")
+        }
         router.get("/api/agent/whoami") { _, context in
             switch try await Self.peer(context, pki: pki) {
             case .agent(let host, _): return JSONResponse.make(.ok, WhoAmI(spiffeID: pki.agentID(host: host), kind: "agent", host: host))
-            case .workload(let id, let requester): return JSONResponse.make(.ok, WhoAmI(spiffeID: id, kind: "workload", host: requester.hasPrefix("host:") ? String(requester.dropFirst(5)) : nil))
+            case .workload(let id, let requester):
+                return JSONResponse.make(
+                    .ok, WhoAmI(spiffeID: id, kind: "workload", host: requester.hasPrefix("host:") ? String(requester.dropFirst(5)) : nil))
             }
         }
         router.post("/api/pki/sign") { request, context in
             let (host, enrolledAt) = try await Self.agent(context, pki: pki)
-            if let wait = issuances.take("host:" + host) { throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds", retryAfter: wait) }
+            if let wait = issuances.take("host:" + host) {
+                throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds", retryAfter: wait)
+            }
             let (csr, lifetime) = try await PKIRoutes.signBody(request)
-            let issued = try await pki.sign(csr, requester: .host(host, enrolledAt: enrolledAt), lifetime: lifetime, sourceAddress: context.remoteAddress?.ipAddress, requestID: Identifier.make(using: random))
+            let issued = try await pki.sign(
+                csr, requester: .host(host, enrolledAt: enrolledAt), lifetime: lifetime, sourceAddress: context.remoteAddress?.ipAddress,
+                requestID: Identifier.make(using: random))
             return JSONResponse.make(.created, try PKIRoutes.IssuedBody(issued, root: try Authority.pem(pki.current().root)))
         }
         if let network { NetworkRoutes.add(to: router, network: network, pki: pki, time: time) }
         guard let hosts else { return router }
         router.post("/api/agent/certificate") { request, context in
             let (host, enrolledAt) = try await Self.agent(context, pki: pki)
-            if let wait = issuances.take("host:" + host) { throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds", retryAfter: wait) }
+            if let wait = issuances.take("host:" + host) {
+                throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds", retryAfter: wait)
+            }
             let (csr, _) = try await PKIRoutes.signBody(request)
-            let issued = try await hosts.agentIdentity(host: host, enrolledAt: enrolledAt, request: csr, pki: pki, sourceAddress: context.remoteAddress?.ipAddress)
+            let issued = try await hosts.agentIdentity(
+                host: host, enrolledAt: enrolledAt, request: csr, pki: pki, sourceAddress: context.remoteAddress?.ipAddress)
             return JSONResponse.make(.created, AgentIdentityBody(certificate: issued.chain, root: issued.root, notAfter: issued.notAfter))
         }
         router.post("/api/agent/host-certificate") { request, context in
@@ -228,7 +260,8 @@ public enum MTLSListener {
             guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let key = object["host_key"] as? String else {
                 throw GatehouseError(.invalidInput, "host_key is required")
             }
-            return JSONResponse.make(.ok, SSHRoutes.JoinedBody(try await hosts.renew(host: host, hostKey: key, sourceAddress: context.remoteAddress?.ipAddress)))
+            return JSONResponse.make(
+                .ok, SSHRoutes.JoinedBody(try await hosts.renew(host: host, hostKey: key, sourceAddress: context.remoteAddress?.ipAddress)))
         }
         return router
     }

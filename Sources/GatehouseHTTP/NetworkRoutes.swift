@@ -16,7 +16,8 @@ enum NetworkRoutes {
         let publicKey: String
         let name: String
         enum CodingKeys: String, CodingKey {
-            case publicKey = "public_key", name
+            case publicKey = "public_key"
+            case name
         }
     }
 
@@ -24,7 +25,8 @@ enum NetworkRoutes {
         let publicKey: String
         let endpoint: String
         enum CodingKeys: String, CodingKey {
-            case publicKey = "public_key", endpoint
+            case publicKey = "public_key"
+            case endpoint
         }
     }
 
@@ -50,11 +52,16 @@ enum NetworkRoutes {
             case .user(let c): caller = c
             }
             let user = caller.user
-            if let wait = registrations.take("user:" + user.id) { throw GatehouseError(.rateLimited, "too many device registrations; try again in \(wait) seconds", retryAfter: wait) }
+            if let wait = registrations.take("user:" + user.id) {
+                throw GatehouseError(.rateLimited, "too many device registrations; try again in \(wait) seconds", retryAfter: wait)
+            }
             let body = try await Self.body(request, DeviceBody.self, keys: ["public_key", "name"])
             let key = try WireGuardKey(base64: body.publicKey)
-            return JSONResponse.make(.created, try await network.registerDevice(user: user, publicKey: key, name: body.name, signedInAt: caller.authTime,
-                                                                                     grantID: caller.grantID))
+            return JSONResponse.make(
+                .created,
+                try await network.registerDevice(
+                    user: user, publicKey: key, name: body.name, signedInAt: caller.authTime,
+                    grantID: caller.grantID))
         }
         router.get("/api/network/devices") { request, _ in
             switch try await SSHRoutes.bearer(request, oidc: oidc, scope: .network) {
@@ -78,9 +85,12 @@ enum NetworkRoutes {
         let registrations = RateLimiter(capacity: 30, per: 60, time: time)
         router.post("/api/agent/network") { request, context in
             let (host, enrolledAt) = try await MTLSListener.agent(context, pki: pki)
-            if let wait = registrations.take("host:" + host) { throw GatehouseError(.rateLimited, "too many network registrations; try again in \(wait) seconds", retryAfter: wait) }
+            if let wait = registrations.take("host:" + host) {
+                throw GatehouseError(.rateLimited, "too many network registrations; try again in \(wait) seconds", retryAfter: wait)
+            }
             let body = try await Self.body(request, HostBody.self, keys: ["public_key", "endpoint"])
-            try await network.registerHost(host: host, enrolledAt: enrolledAt, publicKey: try WireGuardKey(base64: body.publicKey), endpoint: body.endpoint)
+            try await network.registerHost(
+                host: host, enrolledAt: enrolledAt, publicKey: try WireGuardKey(base64: body.publicKey), endpoint: body.endpoint)
             return JSONResponse.make(.ok, try await network.configuration(host: host))
         }
         router.get("/api/agent/network") { request, context in
@@ -91,8 +101,9 @@ enum NetworkRoutes {
             guard wait.isFinite, wait >= 0, after.map({ $0.utf8.count <= 64 }) ?? true else {
                 throw GatehouseError(.invalidInput, "wait is seconds (0–\(Int(Self.maxWait))) and after a configuration version")
             }
-            let config = try await network.nextConfiguration(host: host, after: after, timeout: Duration.milliseconds(Int(min(wait, Self.maxWait) * 1000)),
-                                                             interval: network.pollInterval)
+            let config = try await network.nextConfiguration(
+                host: host, after: after, timeout: Duration.milliseconds(Int(min(wait, Self.maxWait) * 1000)),
+                interval: network.pollInterval)
             // The agent's certificate may have been revoked while it waited.
             _ = try await MTLSListener.agent(context, pki: pki)
             return JSONResponse.make(.ok, config)

@@ -12,10 +12,14 @@ import Mustache
 enum OIDCRoutes {
     static let maxFormBytes = FormParameters.maxSize
 
-    static func add(to router: Router<GatehouseRequestContext>, oidc: OIDCService, passkeys: PasskeyService, publicURL: PublicURL,
-                    random: any RandomSource, time: any TimeSource) throws {
+    static func add(
+        to router: Router<GatehouseRequestContext>, oidc: OIDCService, passkeys: PasskeyService, publicURL: PublicURL,
+        random: any RandomSource, time: any TimeSource
+    ) throws {
         let library = try PageRoutes.library()
-        @Sendable func page(_ template: String, title: String, _ values: [String: any Sendable], status: HTTPResponse.Status = .ok, formTargets: [String] = []) -> Response {
+        @Sendable func page(
+            _ template: String, title: String, _ values: [String: any Sendable], status: HTTPResponse.Status = .ok, formTargets: [String] = []
+        ) -> Response {
             PageRoutes.render(library, template, title: title, values, status: status, formTargets: formTargets)
         }
         @Sendable func client(_ request: Request, _ context: GatehouseRequestContext) -> String? {
@@ -24,17 +28,24 @@ enum OIDCRoutes {
         @Sendable func source(_ address: String?) -> UInt128? { address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first) }
         @Sendable func signedIn(_ request: Request) async throws -> OIDCService.SignedIn? {
             guard let token = WebAuthnRoutes.cookie(request, secure: publicURL.scheme == "https"),
-                  let (user, session) = try await passkeys.authenticate(sessionToken: token) else { return nil }
+                let (user, session) = try await passkeys.authenticate(sessionToken: token)
+            else { return nil }
             return OIDCService.SignedIn(user: user, session: session)
         }
         @Sendable func errorPage(_ error: OAuthError) -> Response {
-            page("error", title: "Sign-in request refused", ["heading": "This sign-in request cannot be completed",
-                                                               "message": "\(error.description) (\(error.code.rawValue)). Go back to the application and try again."],
-                 status: .badRequest)
+            page(
+                "error", title: "Sign-in request refused",
+                [
+                    "heading": "This sign-in request cannot be completed",
+                    "message": "\(error.description) (\(error.code.rawValue)). Go back to the application and try again.",
+                ],
+                status: .badRequest)
         }
         @Sendable func unavailable() -> Response {
-            page("error", title: "Unavailable", ["heading": "Something went wrong", "message": "Gatehouse cannot complete this right now. Try again in a moment."],
-                 status: .serviceUnavailable)
+            page(
+                "error", title: "Unavailable",
+                ["heading": "Something went wrong", "message": "Gatehouse cannot complete this right now. Try again in a moment."],
+                status: .serviceUnavailable)
         }
         @Sendable func redirect(_ location: String) -> Response {
             Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
@@ -48,12 +59,19 @@ enum OIDCRoutes {
             case .redirect(let url): return redirect(url)
             case .signIn(let returnTo): return signInRedirect(returnTo)
             case .consent(let prompt):
-                return page("consent", title: "Allow \(prompt.clientName)?", ["clientName": prompt.clientName, "clientID": prompt.clientID, "scopes": Self.describe(prompt.scopes), "query": prompt.query],
-                            formTargets: [(try? FormParameters(parsing: prompt.query))?["redirect_uri"]].compactMap { $0 })
+                return page(
+                    "consent", title: "Allow \(prompt.clientName)?",
+                    ["clientName": prompt.clientName, "clientID": prompt.clientID, "scopes": Self.describe(prompt.scopes), "query": prompt.query],
+                    formTargets: [(try? FormParameters(parsing: prompt.query))?["redirect_uri"]].compactMap { $0 })
             case .denied(let name, let reason):
-                return page("error", title: "Not allowed", ["heading": "You cannot use \(name)",
-                                                           "message": "The access policy does not allow your account to use this application (\(reason)). Ask an administrator if you need it."],
-                            status: .forbidden)
+                return page(
+                    "error", title: "Not allowed",
+                    [
+                        "heading": "You cannot use \(name)",
+                        "message":
+                            "The access policy does not allow your account to use this application (\(reason)). Ask an administrator if you need it.",
+                    ],
+                    status: .forbidden)
             }
         }
 
@@ -73,8 +91,10 @@ enum OIDCRoutes {
         @Sendable func authorize(_ query: String, _ request: Request, _ context: GatehouseRequestContext) async -> Response {
             do {
                 let address = client(request, context)
-                return authorizationResponse(try await oidc.authorize(query: query, signedIn: try await signedIn(request), requestID: Identifier.make(using: random),
-                                                                      sourceAddress: address, source: source(address)))
+                return authorizationResponse(
+                    try await oidc.authorize(
+                        query: query, signedIn: try await signedIn(request), requestID: Identifier.make(using: random),
+                        sourceAddress: address, source: source(address)))
             } catch let error as OAuthError {
                 return errorPage(error)
             } catch {
@@ -103,8 +123,10 @@ enum OIDCRoutes {
                 }
                 guard let user = try await signedIn(request) else { return signInRedirect("/oauth2/authorize?" + query) }
                 let address = client(request, context)
-                return authorizationResponse(try await oidc.consent(query: query, approve: decision == "allow", signedIn: user, requestID: Identifier.make(using: random),
-                                                                    sourceAddress: address, source: source(address)))
+                return authorizationResponse(
+                    try await oidc.consent(
+                        query: query, approve: decision == "allow", signedIn: user, requestID: Identifier.make(using: random),
+                        sourceAddress: address, source: source(address)))
             } catch let error as OAuthError {
                 return errorPage(error)
             } catch {
@@ -117,8 +139,9 @@ enum OIDCRoutes {
         router.post("/oauth2/token") { request, context in
             await Self.backChannel {
                 let form = try await Self.formBody(request)
-                let tokens = try await oidc.token(form: form, authorization: request.headers[.authorization], requestID: Identifier.make(using: random),
-                                                  sourceAddress: client(request, context))
+                let tokens = try await oidc.token(
+                    form: form, authorization: request.headers[.authorization], requestID: Identifier.make(using: random),
+                    sourceAddress: client(request, context))
                 return Self.noStore(JSONResponse.make(.ok, tokens))
             }
         }
@@ -131,7 +154,9 @@ enum OIDCRoutes {
         router.post("/oauth2/revoke") { request, context in
             await Self.backChannel {
                 let form = try await Self.formBody(request)
-                try await oidc.revoke(form: form, authorization: request.headers[.authorization], requestID: Identifier.make(using: random), sourceAddress: client(request, context))
+                try await oidc.revoke(
+                    form: form, authorization: request.headers[.authorization], requestID: Identifier.make(using: random),
+                    sourceAddress: client(request, context))
                 return Self.noStore(Response(status: .ok))
             }
         }
@@ -142,21 +167,27 @@ enum OIDCRoutes {
         router.post("/oauth2/device_authorization") { request, context in
             await Self.backChannel {
                 let form = try await Self.formBody(request)
-                let caller = try await oidc.authenticateClient(try ClientCredentials.parse(authorization: request.headers[.authorization], form: form))
+                let caller = try await oidc.authenticateClient(
+                    try ClientCredentials.parse(authorization: request.headers[.authorization], form: form))
                 if let address = client(request, context), deviceStarts.take(RateLimiter.sourceKey(address)) != nil {
                     throw OAuthError(.slowDown, "too many device authorizations from this network; wait a minute")
                 }
                 if deviceStartsPerClient.take("client:" + caller.id) != nil {
                     throw OAuthError(.slowDown, "too many device authorizations for this client; wait a minute")
                 }
-                return Self.noStore(JSONResponse.make(.ok, try await oidc.startDeviceAuthorization(client: caller, scope: form["scope"],
-                                                                                                   sourceAddress: client(request, context))))
+                return Self.noStore(
+                    JSONResponse.make(
+                        .ok,
+                        try await oidc.startDeviceAuthorization(
+                            client: caller, scope: form["scope"],
+                            sourceAddress: client(request, context))))
             }
         }
         @Sendable func userinfo(_ request: Request) async -> Response {
             do {
                 guard let header = request.headers[.authorization], header.utf8.count <= 256, header.lowercased().hasPrefix("bearer ") else {
-                    var r = JSONResponse.raw(.unauthorized, Array(#"{"error":"invalid_token","error_description":"send the access token as Authorization: Bearer"}"#.utf8))
+                    var r = JSONResponse.raw(
+                        .unauthorized, Array(#"{"error":"invalid_token","error_description":"send the access token as Authorization: Bearer"}"#.utf8))
                     r.headers[.wwwAuthenticate] = "Bearer"
                     return r
                 }
@@ -183,18 +214,29 @@ enum OIDCRoutes {
                     return signInRedirect("/device" + (typed.isEmpty ? "" : "?user_code=" + FormParameters.encode(String(typed.prefix(32)))))
                 }
                 guard !typed.isEmpty else { return page("device-entry", title: "Connect a device", ["userCode": ""]) }
-                if deviceLimiter.take("user:" + user.user.username.rawValue) != nil || client(request, context).map({ deviceLimiter.take(RateLimiter.sourceKey($0)) != nil }) == true {
-                    return page("device-entry", title: "Connect a device", ["userCode": "", "problem": "Too many attempts; wait a minute and try again."], status: .tooManyRequests)
+                if deviceLimiter.take("user:" + user.user.username.rawValue) != nil
+                    || client(request, context).map({ deviceLimiter.take(RateLimiter.sourceKey($0)) != nil }) == true
+                {
+                    return page(
+                        "device-entry", title: "Connect a device", ["userCode": "", "problem": "Too many attempts; wait a minute and try again."],
+                        status: .tooManyRequests)
                 }
                 guard let (record, device) = try await oidc.pendingDevice(userCode: typed) else {
-                    return page("device-entry", title: "Connect a device", ["userCode": String(typed.prefix(32)), "problem": "That code is not valid, has expired, or was already used."],
-                                status: .notFound)
+                    return page(
+                        "device-entry", title: "Connect a device",
+                        ["userCode": String(typed.prefix(32)), "problem": "That code is not valid, has expired, or was already used."],
+                        status: .notFound)
                 }
-                let started = ISO8601DateFormatter.string(from: record.createdAt, timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withInternetDateTime])
-                return page("device-confirm", title: "Connect a device", ["clientName": device.name, "userCode": UserCode.display(record.userCode),
-                                                                          "scopes": Self.describe(record.scope.split(separator: " ").map(String.init)),
-                                                                          "startedFrom": record.sourceAddress ?? "an unknown address", "startedAt": started,
-                                                                          "yourAddress": client(request, context) ?? "unknown"])
+                let started = ISO8601DateFormatter.string(
+                    from: record.createdAt, timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withInternetDateTime])
+                return page(
+                    "device-confirm", title: "Connect a device",
+                    [
+                        "clientName": device.name, "userCode": UserCode.display(record.userCode),
+                        "scopes": Self.describe(record.scope.split(separator: " ").map(String.init)),
+                        "startedFrom": record.sourceAddress ?? "an unknown address", "startedAt": started,
+                        "yourAddress": client(request, context) ?? "unknown",
+                    ])
             } catch {
                 return unavailable()
             }
@@ -207,21 +249,35 @@ enum OIDCRoutes {
                 guard let typed = form["user_code"], let decision = form["decision"], ["allow", "deny"].contains(decision) else {
                     throw OAuthError(.invalidRequest, "the form is incomplete")
                 }
-                if deviceLimiter.take("user:" + user.user.username.rawValue) != nil || client(request, context).map({ deviceLimiter.take(RateLimiter.sourceKey($0)) != nil }) == true {
-                    return page("device-entry", title: "Connect a device", ["userCode": "", "problem": "Too many attempts; wait a minute and try again."], status: .tooManyRequests)
+                if deviceLimiter.take("user:" + user.user.username.rawValue) != nil
+                    || client(request, context).map({ deviceLimiter.take(RateLimiter.sourceKey($0)) != nil }) == true
+                {
+                    return page(
+                        "device-entry", title: "Connect a device", ["userCode": "", "problem": "Too many attempts; wait a minute and try again."],
+                        status: .tooManyRequests)
                 }
                 let address = client(request, context)
-                switch try await oidc.decideDevice(userCode: typed, approve: decision == "allow", signedIn: user, requestID: Identifier.make(using: random),
-                                                   sourceAddress: address, source: source(address)) {
+                switch try await oidc.decideDevice(
+                    userCode: typed, approve: decision == "allow", signedIn: user, requestID: Identifier.make(using: random),
+                    sourceAddress: address, source: source(address))
+                {
                 case .approved(let name):
-                    return page("notice", title: "Device connected", ["heading": "\(name) is signed in", "message": "You can close this page and return to your device."])
+                    return page(
+                        "notice", title: "Device connected",
+                        ["heading": "\(name) is signed in", "message": "You can close this page and return to your device."])
                 case .declined:
                     return page("notice", title: "Device refused", ["heading": "Refused", "message": "The device was not signed in."])
                 case .denied(let reason):
-                    return page("error", title: "Not allowed", ["heading": "You cannot use this application",
-                                                               "message": "The access policy does not allow it (\(reason))."], status: .forbidden)
+                    return page(
+                        "error", title: "Not allowed",
+                        [
+                            "heading": "You cannot use this application",
+                            "message": "The access policy does not allow it (\(reason)).",
+                        ], status: .forbidden)
                 case .invalidCode:
-                    return page("device-entry", title: "Connect a device", ["userCode": "", "problem": "That code is not valid, has expired, or was already used."], status: .notFound)
+                    return page(
+                        "device-entry", title: "Connect a device",
+                        ["userCode": "", "problem": "That code is not valid, has expired, or was already used."], status: .notFound)
                 }
             } catch let error as OAuthError {
                 return errorPage(error)
@@ -236,10 +292,17 @@ enum OIDCRoutes {
             do {
                 let params = try FormParameters(parsing: query)
                 let user = try await signedIn(request)
-                switch try await oidc.logout(query: params, signedIn: user, confirmed: confirmed, requestID: Identifier.make(using: random), sourceAddress: client(request, context)) {
+                switch try await oidc.logout(
+                    query: params, signedIn: user, confirmed: confirmed, requestID: Identifier.make(using: random),
+                    sourceAddress: client(request, context))
+                {
                 case .redirect(let url): return Self.clearingCookie(redirect(url), publicURL)
-                case .signedOut: return Self.clearingCookie(page("notice", title: "Signed out", ["heading": "You are signed out", "message": "You can close this page."]), publicURL)
-                case .confirm: return page("logout-confirm", title: "Sign out?", ["query": query], formTargets: [params["post_logout_redirect_uri"]].compactMap { $0 })
+                case .signedOut:
+                    return Self.clearingCookie(
+                        page("notice", title: "Signed out", ["heading": "You are signed out", "message": "You can close this page."]), publicURL)
+                case .confirm:
+                    return page(
+                        "logout-confirm", title: "Sign out?", ["query": query], formTargets: [params["post_logout_redirect_uri"]].compactMap { $0 })
                 case .show(let error): return errorPage(error)
                 }
             } catch let error as OAuthError {
@@ -254,7 +317,8 @@ enum OIDCRoutes {
                 try Self.requireSameOrigin(request, publicURL)
                 let form = try await Self.formBody(request)
                 if let original = form["request"] { return await logout(original, confirmed: form["confirm"] == "yes", request, context) }
-                return await logout(FormParameters.encode(form.values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }), confirmed: false, request, context)
+                return await logout(
+                    FormParameters.encode(form.values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }), confirmed: false, request, context)
             } catch let error as OAuthError {
                 return errorPage(error)
             } catch {
@@ -276,7 +340,9 @@ enum OIDCRoutes {
             throw OAuthError(.invalidRequest, "send the parameters as application/x-www-form-urlencoded")
         }
         let bytes: [UInt8]
-        do { bytes = try await collectBody(request, limit: Self.maxFormBytes) } catch { throw OAuthError(.invalidRequest, "request parameters are too large") }
+        do { bytes = try await collectBody(request, limit: Self.maxFormBytes) } catch {
+            throw OAuthError(.invalidRequest, "request parameters are too large")
+        }
         return try FormParameters(parsing: bytes)
     }
 
@@ -302,7 +368,9 @@ enum OIDCRoutes {
 
     static func clearingCookie(_ response: Response, _ publicURL: PublicURL) -> Response {
         var r = response
-        r.headers[.setCookie] = "\(WebAuthnRoutes.cookieName(secure: publicURL.scheme == "https"))=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + (publicURL.scheme == "https" ? "; Secure" : "")
+        r.headers[.setCookie] =
+            "\(WebAuthnRoutes.cookieName(secure: publicURL.scheme == "https"))=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+            + (publicURL.scheme == "https" ? "; Secure" : "")
         return r
     }
 

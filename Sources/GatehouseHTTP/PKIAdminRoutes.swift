@@ -31,7 +31,8 @@ enum PKIAdminRoutes {
                     throw GatehouseError(.invalidInput, "pem is required: the intermediate certificate, then the root")
                 }
                 let active = try await pki.importIntermediate(pem: pem, actor: actor)
-                return JSONResponse.make(.created, ["trust_domain": pki.trustDomain, "not_after": ISO8601DateFormatter().string(from: active.intermediate.notValidAfter)])
+                return JSONResponse.make(
+                    .created, ["trust_domain": pki.trustDomain, "not_after": ISO8601DateFormatter().string(from: active.intermediate.notValidAfter)])
             } catch let error as GatehouseError {
                 return JSONResponse.error(error)
             } catch {

@@ -46,7 +46,9 @@ enum PKIRoutes {
         }
         var lifetime: TimeInterval? = nil
         if let value = object["lifetime_seconds"] {
-            guard let n = value as? Int, !(value is Bool), n > 0 else { throw GatehouseError(.invalidInput, "lifetime_seconds must be a positive whole number") }
+            guard let n = value as? Int, !(value is Bool), n > 0 else {
+                throw GatehouseError(.invalidInput, "lifetime_seconds must be a positive whole number")
+            }
             lifetime = TimeInterval(n)
         }
         return (try SigningRequest(pemOrDER: Array(csr.utf8)), lifetime)
@@ -69,10 +71,12 @@ enum PKIRoutes {
         return Self.pemResponse(try active.chain.map(Authority.pem).joined())
     }
 
-    static func add(to router: Router<GatehouseRequestContext>, pki: PKIService, oidc: OIDCService?, random: any RandomSource, issuances: RateLimiter) {
+    static func add(to router: Router<GatehouseRequestContext>, pki: PKIService, oidc: OIDCService?, random: any RandomSource, issuances: RateLimiter)
+    {
         router.get("/api/pki/ca") { _, _ in try Self.chainResponse(pki) }
         router.get("/api/pki/crl") { _, _ in try await Self.crlResponse(pki) }
-        router.get("/api/pki/crl/:authority") { _, context in try await Self.crlResponse(pki, authorityID: context.parameters.get("authority") ?? "") }
+        router.get("/api/pki/crl/:authority") { _, context in try await Self.crlResponse(pki, authorityID: context.parameters.get("authority") ?? "")
+        }
         guard let oidc else { return }
         router.post("/api/pki/sign") { request, context in
             let caller: BearerCaller
@@ -81,11 +85,14 @@ enum PKIRoutes {
             case .user(let c): caller = c
             }
             let user = caller.user
-            if let wait = issuances.take("user:" + user.id) { throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds", retryAfter: wait) }
+            if let wait = issuances.take("user:" + user.id) {
+                throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds", retryAfter: wait)
+            }
             let (csr, lifetime) = try await Self.signBody(request)
             let address = context.clientAddress
-            let issued = try await pki.sign(csr, requester: .user(user), lifetime: lifetime, sourceAddress: address, requestID: Identifier.make(using: random),
-                                            grantID: caller.grantID)
+            let issued = try await pki.sign(
+                csr, requester: .user(user), lifetime: lifetime, sourceAddress: address, requestID: Identifier.make(using: random),
+                grantID: caller.grantID)
             return JSONResponse.make(.created, try IssuedBody(issued, root: try Authority.pem(pki.current().root)))
         }
     }

@@ -46,7 +46,8 @@ enum PolicyRoutes {
 
     static func fileName(_ body: PolicyAPI.SourceBody) -> String {
         guard let name = body.fileName, !name.isEmpty, name.utf8.count <= 255,
-              name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else { return "policy" }
+            name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F })
+        else { return "policy" }
         return name
     }
 

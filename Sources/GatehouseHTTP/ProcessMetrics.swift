@@ -15,7 +15,7 @@ enum ProcessMetrics {
             }
         }
         if let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
-           let close = stat.lastIndex(of: ")")
+            let close = stat.lastIndex(of: ")")
         {
             // Fields after the command name; utime and stime are fields 14 and 15, starttime 22.
             let rest = stat[stat.index(after: close)...].split(separator: " ")

@@ -1,7 +1,7 @@
 import Foundation
 import GatehouseCore
-import GatehousePKI
 import GatehouseGraphQL
+import GatehousePKI
 import GatehouseServices
 public import Hummingbird
 public import HummingbirdCore
@@ -31,8 +31,9 @@ public enum PublicRoutes {
     /// The identity-aware proxy, when OIDC is on. Build it once per listener.
     public static func proxy(_ deps: HTTPDependencies) -> IdentityProxy? {
         deps.oidc.map {
-            IdentityProxy(oidc: $0, passkeys: deps.passkeys, environment: deps.environment, publicURL: deps.publicURL, ticketKey: deps.proxyTicketKey,
-                          trustedProxies: deps.trustedProxies)
+            IdentityProxy(
+                oidc: $0, passkeys: deps.passkeys, environment: deps.environment, publicURL: deps.publicURL, ticketKey: deps.proxyTicketKey,
+                trustedProxies: deps.trustedProxies)
         }
     }
 
@@ -47,16 +48,20 @@ public enum PublicRoutes {
         let personIssuances = PKIRoutes.personIssuances(time: deps.environment.time)
         let info = ServerInfo(version: deps.version, publicURL: deps.publicURL, startedAt: deps.startedAt)
 
-        WebAuthnRoutes.add(to: router, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random, time: deps.environment.time,
-                          perSourceAttempts: deps.signInRatePerMinute)
+        WebAuthnRoutes.add(
+            to: router, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random, time: deps.environment.time,
+            perSourceAttempts: deps.signInRatePerMinute)
         let policy = deps.policy
-        try PageRoutes.add(to: router, passkeys: deps.passkeys, secure: deps.publicURL.scheme == "https", publicURL: deps.publicURL.description,
-                           membership: { policy.membership(of: $0) })
+        try PageRoutes.add(
+            to: router, passkeys: deps.passkeys, secure: deps.publicURL.scheme == "https", publicURL: deps.publicURL.description,
+            membership: { policy.membership(of: $0) })
         if let oidc = deps.oidc {
-            try OIDCRoutes.add(to: router, oidc: oidc, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random,
-                               time: deps.environment.time)
+            try OIDCRoutes.add(
+                to: router, oidc: oidc, passkeys: deps.passkeys, publicURL: deps.publicURL, random: deps.environment.random,
+                time: deps.environment.time)
             if let ssh = deps.ssh {
-                SSHRoutes.add(to: router, ssh: ssh, oidc: oidc, random: deps.environment.random, time: deps.environment.time, bastion: deps.bastionSSH)
+                SSHRoutes.add(
+                    to: router, ssh: ssh, oidc: oidc, random: deps.environment.random, time: deps.environment.time, bastion: deps.bastionSSH)
             }
             if let network = deps.network { NetworkRoutes.add(to: router, network: network, oidc: oidc, time: deps.environment.time) }
             if let hosts = deps.hosts { SSHRoutes.addHosts(to: router, hosts: hosts, mtlsURL: deps.mtlsURL, time: deps.environment.time) }
@@ -89,7 +94,9 @@ public enum PublicRoutes {
             guard contentType.hasPrefix("application/json") || contentType.hasPrefix("application/graphql-response+json") else {
                 return JSONResponse.raw(
                     .unsupportedMediaType,
-                    Array(#"{"errors":[{"extensions":{"code":"UNSUPPORTED_MEDIA_TYPE"},"message":"send the request as Content-Type: application/json"}]}"#.utf8)
+                    Array(
+                        #"{"errors":[{"extensions":{"code":"UNSUPPORTED_MEDIA_TYPE"},"message":"send the request as Content-Type: application/json"}]}"#
+                            .utf8)
                 )
             }
             let body: [UInt8]
@@ -113,10 +120,13 @@ public enum PublicRoutes {
                         if let wait = personIssuances.take("user:" + user.id) {
                             throw GatehouseError(.rateLimited, "too many certificate requests; try again in \(wait) seconds", retryAfter: wait)
                         }
-                        let issued = try await pki.sign(try SigningRequest(pemOrDER: Array(csr.utf8)), requester: .user(user), lifetime: lifetime.map(TimeInterval.init),
-                                                        sourceAddress: address, requestID: Identifier.make(using: deps.environment.random), grantID: caller.grantID)
-                        return IssuedCertificateNode(certificate: try Authority.pem(issued.certificate), chain: try issued.chain.map(Authority.pem).joined(),
-                                                     root: try Authority.pem(pki.current().root), serial: issued.serial, spiffeId: issued.spiffeID, notAfter: issued.certificate.notValidAfter)
+                        let issued = try await pki.sign(
+                            try SigningRequest(pemOrDER: Array(csr.utf8)), requester: .user(user), lifetime: lifetime.map(TimeInterval.init),
+                            sourceAddress: address, requestID: Identifier.make(using: deps.environment.random), grantID: caller.grantID)
+                        return IssuedCertificateNode(
+                            certificate: try Authority.pem(issued.certificate), chain: try issued.chain.map(Authority.pem).joined(),
+                            root: try Authority.pem(pki.current().root), serial: issued.serial, spiffeId: issued.spiffeID,
+                            notAfter: issued.certificate.notValidAfter)
                     }
                 }
             }

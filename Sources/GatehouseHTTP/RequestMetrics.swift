@@ -9,8 +9,10 @@ public struct RequestMetrics<Context: RequestContext>: RouterMiddleware {
     let registry: PrometheusCollectorRegistry
 
     static var buckets: [Duration] {
-        [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
-         .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10)]
+        [
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+        ]
     }
 
     init(registry: PrometheusCollectorRegistry) {
@@ -32,12 +34,14 @@ public struct RequestMetrics<Context: RequestContext>: RouterMiddleware {
 
     /// Every metric carries HELP and TYPE (`promtool check metrics` passes).
     static var requests: MetricNameDescriptor {
-        MetricNameDescriptor(namespace: "gatehouse", subsystem: "http", metricName: "requests", unitName: "total",
-                             helpText: "HTTP requests answered, by route pattern, method and status.")
+        MetricNameDescriptor(
+            namespace: "gatehouse", subsystem: "http", metricName: "requests", unitName: "total",
+            helpText: "HTTP requests answered, by route pattern, method and status.")
     }
     static var duration: MetricNameDescriptor {
-        MetricNameDescriptor(namespace: "gatehouse", subsystem: "http", metricName: "request_duration", unitName: "seconds",
-                             helpText: "Time from a request's head to its response, by route pattern, method and status.")
+        MetricNameDescriptor(
+            namespace: "gatehouse", subsystem: "http", metricName: "request_duration", unitName: "seconds",
+            helpText: "Time from a request's head to its response, by route pattern, method and status.")
     }
 
     private func record(route: String?, method: String, status: Int, since start: ContinuousClock.Instant) {

@@ -1,8 +1,8 @@
 import Foundation
 import GatehouseCore
 import GatehouseOIDC
-import GatehouseServices
 import GatehouseSSH
+import GatehouseServices
 import Hummingbird
 
 /// `/api/ssh/...`: the CA keys (public), and user certificates for a bearer access token that
@@ -90,7 +90,9 @@ enum SSHRoutes {
             try WebAuthnRoutes.requireJSON(request)
             let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
             try StrictJSON.checkKeys(bytes, allowed: allowed)
-            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { throw GatehouseError(.invalidInput, "body must be a JSON object") }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
+                throw GatehouseError(.invalidInput, "body must be a JSON object")
+            }
             var out: [String: String] = [:]
             for (k, v) in object {
                 guard let text = v as? String else { throw GatehouseError(.invalidInput, "\(k) must be a string") }
@@ -100,9 +102,13 @@ enum SSHRoutes {
         }
         router.post("/api/hosts/join") { request, context in
             let address = context.clientAddress
-            if let address, joins.take(RateLimiter.sourceKey(address)) != nil { throw GatehouseError(.rateLimited, "too many join attempts; try again in a minute", retryAfter: 60) }
+            if let address, joins.take(RateLimiter.sourceKey(address)) != nil {
+                throw GatehouseError(.rateLimited, "too many join attempts; try again in a minute", retryAfter: 60)
+            }
             let fields = try await body(request, ["token", "host_key", "agent_csr"])
-            guard let token = fields["token"], let key = fields["host_key"] else { throw GatehouseError(.invalidInput, "token and host_key are required") }
+            guard let token = fields["token"], let key = fields["host_key"] else {
+                throw GatehouseError(.invalidInput, "token and host_key are required")
+            }
             var joined = JoinedBody(try await hosts.join(token: token, hostKey: key, agentCSR: fields["agent_csr"], sourceAddress: address))
             if joined.agentCertificate != nil { joined.mtlsURL = mtlsURL }
             return JSONResponse.make(.created, joined)
@@ -114,7 +120,11 @@ enum SSHRoutes {
             let fields = try await body(request, ["host_key"])
             guard let key = fields["host_key"] else { throw GatehouseError(.invalidInput, "host_key is required") }
             let address = context.clientAddress
-            return JSONResponse.make(.ok, JoinedBody(try await hosts.renew(agentToken: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), hostKey: key, sourceAddress: address)))
+            return JSONResponse.make(
+                .ok,
+                JoinedBody(
+                    try await hosts.renew(
+                        agentToken: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), hostKey: key, sourceAddress: address)))
         }
     }
 
@@ -127,7 +137,8 @@ enum SSHRoutes {
     /// The signed-in user behind a live bearer access token that carries `scope`.
     static func bearer(_ request: Request, oidc: OIDCService, scope: Scope) async throws -> BearerOutcome {
         guard let header = request.headers[.authorization], header.utf8.count <= 256, header.lowercased().hasPrefix("bearer "),
-              let caller = try await oidc.authenticateBearer(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+            let caller = try await oidc.authenticateBearer(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        else {
             var r = JSONResponse.error(GatehouseError(.unauthenticated, "send a live access token as Authorization: Bearer (gatehouse login)"))
             r.headers[.wwwAuthenticate] = "Bearer"
             return .refused(r)
@@ -147,8 +158,10 @@ enum SSHRoutes {
         let port: Int
     }
 
-    static func add(to router: Router<GatehouseRequestContext>, ssh: SSHCertificateService, oidc: OIDCService, random: any RandomSource, time: any TimeSource,
-                    bastion bastionSSH: (host: String, port: Int, hostKey: String)? = nil) {
+    static func add(
+        to router: Router<GatehouseRequestContext>, ssh: SSHCertificateService, oidc: OIDCService, random: any RandomSource, time: any TimeSource,
+        bastion bastionSSH: (host: String, port: Int, hostKey: String)? = nil
+    ) {
         // Each issuance writes an inventory row and an audit event: bounded per person.
         let issuances = RateLimiter(capacity: 60, per: 60, time: time)
         @Sendable func bearer(_ request: Request) async throws -> BearerOutcome { try await Self.bearer(request, oidc: oidc, scope: .ssh) }
@@ -158,7 +171,8 @@ enum SSHRoutes {
             case .user(let caller):
                 let (user, authTime) = (caller.user, caller.authTime)
                 let address = context.clientAddress
-                let hosts = ssh.reachableHosts(for: user, sourceAddress: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime)
+                let hosts = ssh.reachableHosts(
+                    for: user, sourceAddress: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime)
                 return JSONResponse.make(.ok, hosts.map { HostListing(name: $0.name, addresses: $0.addresses, port: $0.port) })
             }
         }
@@ -186,7 +200,8 @@ enum SSHRoutes {
             try WebAuthnRoutes.requireJSON(request)
             let bytes = try await collectBody(request, limit: Self.maxBodyBytes)
             try StrictJSON.checkKeys(bytes, allowed: ["public_key", "hosts", "lifetime_seconds", "proof"])
-            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let key = object["public_key"] as? String else {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], let key = object["public_key"] as? String
+            else {
                 throw GatehouseError(.invalidInput, "public_key is required: the OpenSSH public key line (ssh-ed25519 AAAA...)")
             }
             var proof: String? = nil
@@ -206,12 +221,16 @@ enum SSHRoutes {
                 lifetime = TimeInterval(n)
             }
             let address = context.clientAddress
-            let issued = try await ssh.issue(user: user, publicKey: key, hosts: hosts, lifetime: lifetime, sourceAddress: address,
-                                             source: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime, requestID: Identifier.make(using: random),
-                                             grantID: caller.grantID, possession: (proof, token))
-            return JSONResponse.make(.created, IssuedBody(certificate: issued.certificate, serial: String(issued.serial), principals: issued.principals,
-                                                          validAfter: issued.validAfter, validBefore: issued.validBefore,
-                                                          stepUpWouldAdd: issued.stepUpWouldAdd.isEmpty ? nil : issued.stepUpWouldAdd))
+            let issued = try await ssh.issue(
+                user: user, publicKey: key, hosts: hosts, lifetime: lifetime, sourceAddress: address,
+                source: address.flatMap { try? IPPrefix(parsing: $0) }.map(\.first), lastStepUp: authTime, requestID: Identifier.make(using: random),
+                grantID: caller.grantID, possession: (proof, token))
+            return JSONResponse.make(
+                .created,
+                IssuedBody(
+                    certificate: issued.certificate, serial: String(issued.serial), principals: issued.principals,
+                    validAfter: issued.validAfter, validBefore: issued.validBefore,
+                    stepUpWouldAdd: issued.stepUpWouldAdd.isEmpty ? nil : issued.stepUpWouldAdd))
         }
     }
 }

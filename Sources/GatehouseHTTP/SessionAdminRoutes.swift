@@ -24,7 +24,9 @@ enum SessionAdminRoutes {
                 try StrictJSON.checkKeys(bytes, allowed: ["reason"])
                 let object = (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
                 if let value = object["reason"] {
-                    guard let text = value as? String, text.utf8.count <= 500 else { throw GatehouseError(.invalidInput, "reason must be a string of at most 500 bytes") }
+                    guard let text = value as? String, text.utf8.count <= 500 else {
+                        throw GatehouseError(.invalidInput, "reason must be a string of at most 500 bytes")
+                    }
                     reason = text
                 }
             }
@@ -45,45 +47,50 @@ enum SessionAdminRoutes {
             summary = follow ? nil : try RecordingSummary.read(path: path, bastion: bastion, expected: record)
             var headers = HTTPFields()
             headers[.contentType] = "application/x-asciicast"
-            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                let decoder = RecordingDecoder { try bastion.recordingKey($0) }
-                guard let file = FileHandle(forReadingAtPath: path) else { return try await writer.finish(nil) }
-                defer { try? file.close() }
-                var idle = 0
-                while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    let chunk = (try? file.read(upToCount: 1 << 16)) ?? Data()
-                    var out = ByteBuffer()
-                    if !chunk.isEmpty {
-                        idle = 0
-                        let lines: [RecordingDecoder.Line]
-                        do {
-                            lines = try decoder.feed(chunk)
-                            if let id = decoder.preamble?.id, id != record.id { throw GatehouseError(.invalidInput, "the recording file belongs to another session") }
-                        } catch {
-                            // Headers are sent: the failure becomes the stream's last line, a marker event.
-                            let message = (error as? GatehouseError)?.message ?? "\(error)"
-                            out.writeString(Asciicast.event(RecordingEvent(time: 0, kind: .marker, data: "gatehouse: \(message)")) + "\n")
-                            try await writer.write(out)
-                            break
-                        }
-                        for line in lines {
-                            switch line {
-                            case .header(let header): out.writeString(Asciicast.header(header, trailer: summary?.trailer, sealed: summary?.sealed ?? false) + "\n")
-                            case .event(let event): out.writeString(Asciicast.event(event) + "\n")
-                            case .trailer: break
+            return Response(
+                status: .ok, headers: headers,
+                body: ResponseBody { writer in
+                    let decoder = RecordingDecoder { try bastion.recordingKey($0) }
+                    guard let file = FileHandle(forReadingAtPath: path) else { return try await writer.finish(nil) }
+                    defer { try? file.close() }
+                    var idle = 0
+                    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                        let chunk = (try? file.read(upToCount: 1 << 16)) ?? Data()
+                        var out = ByteBuffer()
+                        if !chunk.isEmpty {
+                            idle = 0
+                            let lines: [RecordingDecoder.Line]
+                            do {
+                                lines = try decoder.feed(chunk)
+                                if let id = decoder.preamble?.id, id != record.id {
+                                    throw GatehouseError(.invalidInput, "the recording file belongs to another session")
+                                }
+                            } catch {
+                                // Headers are sent: the failure becomes the stream's last line, a marker event.
+                                let message = (error as? GatehouseError)?.message ?? "\(error)"
+                                out.writeString(Asciicast.event(RecordingEvent(time: 0, kind: .marker, data: "gatehouse: \(message)")) + "\n")
+                                try await writer.write(out)
+                                break
                             }
+                            for line in lines {
+                                switch line {
+                                case .header(let header):
+                                    out.writeString(Asciicast.header(header, trailer: summary?.trailer, sealed: summary?.sealed ?? false) + "\n")
+                                case .event(let event): out.writeString(Asciicast.event(event) + "\n")
+                                case .trailer: break
+                                }
+                            }
+                            if out.readableBytes > 0 { try await writer.write(out) }
+                            continue
                         }
-                        if out.readableBytes > 0 { try await writer.write(out) }
-                        continue
+                        guard follow, !decoder.sealed else { break }
+                        // A followed session that ended without sealing (a failed recording) stops too.
+                        idle += 1
+                        if idle % 20 == 0, let now = try? await bastion.session(id: record.id), now.endedAt != nil { break }
+                        try? await Task.sleep(for: .milliseconds(100))
                     }
-                    guard follow, !decoder.sealed else { break }
-                    // A followed session that ended without sealing (a failed recording) stops too.
-                    idle += 1
-                    if idle % 20 == 0, let now = try? await bastion.session(id: record.id), now.endedAt != nil { break }
-                    try? await Task.sleep(for: .milliseconds(100))
-                }
-                try await writer.finish(nil)
-            })
+                    try await writer.finish(nil)
+                })
         }
     }
 }
@@ -109,7 +116,11 @@ extension SessionAdminRoutes {
                 case .trailer: break
                 }
             }
-            guard out.utf8.count <= limit else { throw GatehouseError(.inputTooLarge, "the recording of \(record.id) is larger than \(limit >> 20) MiB as asciicast; use `gatehouse sessions play --raw`") }
+            guard out.utf8.count <= limit else {
+                throw GatehouseError(
+                    .inputTooLarge,
+                    "the recording of \(record.id) is larger than \(limit >> 20) MiB as asciicast; use `gatehouse sessions play --raw`")
+            }
         }
         return out
     }
@@ -127,7 +138,10 @@ struct RecordingSummary {
         // The digest first: a changed file is named as such, whatever part of it was changed.
         if let sealedDigest = expected.recordingSHA256 {
             guard RecordingDigestCheck.fileDigest(path)?.sha256 == sealedDigest else {
-                throw GatehouseError(.invalidInput, "the recording of \(expected.id) does not match the SHA-256 the audit log recorded when it was sealed (\(sealedDigest.prefix(16))…): it was changed")
+                throw GatehouseError(
+                    .invalidInput,
+                    "the recording of \(expected.id) does not match the SHA-256 the audit log recorded when it was sealed (\(sealedDigest.prefix(16))…): it was changed"
+                )
             }
         }
         let decoder = RecordingDecoder { try bastion.recordingKey($0) }

@@ -77,9 +77,10 @@ enum WebAuthnRoutes {
         router.get("/api/passkeys") { request, _ in
             let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
             let list = try await passkeys.passkeys(of: user).map {
-                PasskeyListing(id: Base64URL.encode($0.id), algorithm: COSEKey.Algorithm(rawValue: $0.algorithm)?.name ?? String($0.algorithm),
-                               createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt, backedUp: $0.backedUp, name: $0.name,
-                               model: AuthenticatorModels.name(aaguid: $0.aaguid))
+                PasskeyListing(
+                    id: Base64URL.encode($0.id), algorithm: COSEKey.Algorithm(rawValue: $0.algorithm)?.name ?? String($0.algorithm),
+                    createdAt: $0.createdAt, lastUsedAt: $0.lastUsedAt, backedUp: $0.backedUp, name: $0.name,
+                    model: AuthenticatorModels.name(aaguid: $0.aaguid))
             }
             return JSONResponse.make(.ok, list)
         }
@@ -96,23 +97,30 @@ enum WebAuthnRoutes {
             let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
             let (ceremony, credential) = try await Self.ceremonyBody(request)
             let record = try await passkeys.finishAddPasskey(
-                user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
+                user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random),
+                sourceAddress: client(request, context)
             )
             return JSONResponse.make(.created, ["id": Base64URL.encode(record.id)])
         }
         router.post("/api/passkeys/rename") { request, context in
             let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
             let object = try await Self.object(request, allowed: ["id", "name"])
-            guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else { throw GatehouseError(.invalidInput, "id is required") }
+            guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else {
+                throw GatehouseError(.invalidInput, "id is required")
+            }
             guard let name = object["name"] as? String else { throw GatehouseError(.invalidInput, "name is required: a string") }
-            try await passkeys.renamePasskey(user: user, id: id, name: name, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
+            try await passkeys.renamePasskey(
+                user: user, id: id, name: name, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
             return Response(status: .noContent)
         }
         router.post("/api/passkeys/remove") { request, context in
             let (user, session, _) = try await Self.signedInUser(request, passkeys, secure: secure)
             let object = try await Self.object(request, allowed: ["id"])
-            guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else { throw GatehouseError(.invalidInput, "id is required") }
-            try await passkeys.removePasskey(user: user, session: session, id: id, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
+            guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else {
+                throw GatehouseError(.invalidInput, "id is required")
+            }
+            try await passkeys.removePasskey(
+                user: user, session: session, id: id, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
             return Response(status: .noContent)
         }
         router.post("/api/webauthn/stepup/options") { request, context in
@@ -127,7 +135,8 @@ enum WebAuthnRoutes {
             let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
             let (ceremony, credential) = try await Self.ceremonyBody(request)
             try await passkeys.finishStepUp(
-                user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random), sourceAddress: client(request, context)
+                user: user, ceremony: ceremony, credential: credential, requestID: Identifier.make(using: random),
+                sourceAddress: client(request, context)
             )
             return Response(status: .noContent)
         }
@@ -140,14 +149,16 @@ enum WebAuthnRoutes {
             let (_, _, token) = try await Self.signedInUser(request, passkeys, secure: secure)
             _ = try await passkeys.signOut(sessionToken: token, requestID: Identifier.make(using: random), sourceAddress: client(request, context))
             var response = Response(status: .noContent)
-            response.headers[.setCookie] = "\(Self.cookieName(secure: secure))=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+            response.headers[.setCookie] =
+                "\(Self.cookieName(secure: secure))=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
             return response
         }
         router.get("/api/sessions") { request, _ in
             let (user, current, _) = try await Self.signedInUser(request, passkeys, secure: secure)
             let list = try await passkeys.liveSessions(of: user).map {
-                SessionListing(id: PasskeyService.sessionID($0), createdAt: $0.createdAt, lastSeenAt: $0.lastSeenAt, expiresAt: $0.expiresAt,
-                               current: $0.tokenHash == current.tokenHash)
+                SessionListing(
+                    id: PasskeyService.sessionID($0), createdAt: $0.createdAt, lastSeenAt: $0.lastSeenAt, expiresAt: $0.expiresAt,
+                    current: $0.tokenHash == current.tokenHash)
             }
             return JSONResponse.make(.ok, list)
         }
@@ -227,9 +238,11 @@ enum WebAuthnRoutes {
     /// The session cookie: HttpOnly, SameSite=Lax (top-level sign-in redirects from other apps
     /// must carry it), Secure everywhere except plain-HTTP loopback development.
     static func signedIn(_ status: HTTPResponse.Status, _ session: PasskeyService.Session, secure: Bool) -> Response {
-        var response = JSONResponse.make(status, SessionInfo(username: session.user.username.rawValue, role: session.user.role.rawValue, expiresAt: session.expiresAt))
+        var response = JSONResponse.make(
+            status, SessionInfo(username: session.user.username.rawValue, role: session.user.role.rawValue, expiresAt: session.expiresAt))
         let maxAge = Int(PasskeyService.sessionLifetime)
-        response.headers[.setCookie] = "\(Self.cookieName(secure: secure))=\(session.token); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+        response.headers[.setCookie] =
+            "\(Self.cookieName(secure: secure))=\(session.token); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
         return response
     }
 
@@ -269,7 +282,8 @@ enum WebAuthnRoutes {
             throw GatehouseError(.invalidInput, "ceremony is required")
         }
         guard let credential = object["credential"] as? [String: Any],
-              let bytes = try? JSONSerialization.data(withJSONObject: credential) else {
+            let bytes = try? JSONSerialization.data(withJSONObject: credential)
+        else {
             throw GatehouseError(.invalidInput, "credential must be the JSON object the browser returned")
         }
         return (ceremony, [UInt8](bytes))

@@ -42,7 +42,9 @@ public final class HostNetworkApplier: @unchecked Sendable {
 
     public init(options: Options) throws(GatehouseError) {
         try HostNetworkPlan.checkInterfaceName(options.interface)
-        guard (1...65535).contains(options.listenPort) else { throw GatehouseError(.invalidInput, "listen port \(options.listenPort) is not 1–65535") }
+        guard (1...65535).contains(options.listenPort) else {
+            throw GatehouseError(.invalidInput, "listen port \(options.listenPort) is not 1–65535")
+        }
         self.options = options
     }
 
@@ -105,7 +107,8 @@ public final class HostNetworkApplier: @unchecked Sendable {
             (nftText, newState) = NftablesRuleset.update(from: state, to: config.allow)
         } else {
             // A random first generation: flows stamped by an earlier agent are judged afresh.
-            let (text, state) = NftablesRuleset.full(interface: iface, mesh: plan.meshPrefix, allow: config.allow, generation: UInt32.random(in: 1...0x7FFF_FFFF))
+            let (text, state) = NftablesRuleset.full(
+                interface: iface, mesh: plan.meshPrefix, allow: config.allow, generation: UInt32.random(in: 1...0x7FFF_FFFF))
             (nftText, newState, full) = (text, state, true)
         }
         do {
@@ -139,8 +142,9 @@ public final class HostNetworkApplier: @unchecked Sendable {
 
         let changed = self.applied != config.version
         self.applied = config.version
-        return Report(changed: changed, fullRuleset: full, peers: config.peers.count, elements: newState.elementCount,
-                      organizationPrefixes: plan.organizations.count, nftSeconds: nftSeconds)
+        return Report(
+            changed: changed, fullRuleset: full, peers: config.peers.count, elements: newState.elementCount,
+            organizationPrefixes: plan.organizations.count, nftSeconds: nftSeconds)
     }
 
     /// ``apply(_:)`` on a thread of its own: it waits for processes, which must not hold up the
@@ -161,7 +165,9 @@ public final class HostNetworkApplier: @unchecked Sendable {
         if self.ruleset != nil, !((try? Command.run("nft", ["list", "tables", "inet"])) ?? "").contains("table inet \(NftablesRuleset.table)\n") {
             self.ruleset = nil
         }
-        if self.maps != nil, !((try? Command.run("tc", ["filter", "show", "dev", self.options.interface, "ingress"])) ?? "").contains("name gh_mesh_") {
+        if self.maps != nil,
+            !((try? Command.run("tc", ["filter", "show", "dev", self.options.interface, "ingress"])) ?? "").contains("name gh_mesh_")
+        {
             self.maps = nil
             self.organizations = nil
         }
@@ -191,10 +197,14 @@ public final class HostNetworkApplier: @unchecked Sendable {
         let iface = self.options.interface
         if self.maps == nil {
             let object = self.options.stateDirectory.appendingPathComponent("mesh_isolation.o")
-            guard let bytes = Data(base64Encoded: meshIsolationObjectBase64) else { throw GatehouseError(.keyMaterialCorrupted, "the embedded BPF object is corrupt") }
+            guard let bytes = Data(base64Encoded: meshIsolationObjectBase64) else {
+                throw GatehouseError(.keyMaterialCorrupted, "the embedded BPF object is corrupt")
+            }
             try bytes.write(to: object)
             _ = try? Command.run("tc", ["qdisc", "add", "dev", iface, "clsact"])
-            try Command.run("tc", ["filter", "replace", "dev", iface, "ingress", "pref", "10", "handle", "1", "bpf", "direct-action", "obj", object.path, "sec", "tc"])
+            try Command.run(
+                "tc",
+                ["filter", "replace", "dev", iface, "ingress", "pref", "10", "handle", "1", "bpf", "direct-action", "obj", object.path, "sec", "tc"])
             self.maps = try Self.mapIDs(interface: iface)
             self.organizations = [:]
         }
@@ -218,13 +228,17 @@ public final class HostNetworkApplier: @unchecked Sendable {
     static func mapIDs(interface: String) throws -> (orgs: Int, stats: Int) {
         let show = try Command.run("tc", ["filter", "show", "dev", interface, "ingress"])
         guard let range = show.range(of: #" id (\d+) name gh_mesh_"#, options: .regularExpression),
-              let prog = Int(show[range].split(separator: " ")[1]) else {
+            let prog = Int(show[range].split(separator: " ")[1])
+        else {
             throw GatehouseError(.storeFailure, "the isolation program is not attached to \(interface)")
         }
-        let info = try JSONSerialization.jsonObject(with: Data(try Command.run("bpftool", ["-j", "prog", "show", "id", "\(prog)"]).utf8)) as? [String: Any]
-        var orgs: Int? = nil, stats: Int? = nil
+        let info =
+            try JSONSerialization.jsonObject(with: Data(try Command.run("bpftool", ["-j", "prog", "show", "id", "\(prog)"]).utf8)) as? [String: Any]
+        var orgs: Int? = nil
+        var stats: Int? = nil
         for id in (info?["map_ids"] as? [Int]) ?? [] {
-            let map = try JSONSerialization.jsonObject(with: Data(try Command.run("bpftool", ["-j", "map", "show", "id", "\(id)"]).utf8)) as? [String: Any]
+            let map =
+                try JSONSerialization.jsonObject(with: Data(try Command.run("bpftool", ["-j", "map", "show", "id", "\(id)"]).utf8)) as? [String: Any]
             switch map?["name"] as? String {
             case "gh_orgs": orgs = id
             case "gh_stats": stats = id
@@ -248,10 +262,13 @@ public final class HostNetworkApplier: @unchecked Sendable {
 
     /// The ruleset's counters and the isolation program's verdicts, as Prometheus text.
     public func metrics() -> String {
-        var out = "# HELP gatehouse_network_packets_total Packets on the mesh interface by the ruleset's verdict.\n# TYPE gatehouse_network_packets_total counter\n"
-        var bytesOut = "# HELP gatehouse_network_bytes_total Bytes on the mesh interface by the ruleset's verdict.\n# TYPE gatehouse_network_bytes_total counter\n"
+        var out =
+            "# HELP gatehouse_network_packets_total Packets on the mesh interface by the ruleset's verdict.\n# TYPE gatehouse_network_packets_total counter\n"
+        var bytesOut =
+            "# HELP gatehouse_network_bytes_total Bytes on the mesh interface by the ruleset's verdict.\n# TYPE gatehouse_network_bytes_total counter\n"
         if let text = try? Command.run("nft", ["-j", "list", "counters", "table", "inet", NftablesRuleset.table]),
-           let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], let items = json["nftables"] as? [[String: Any]] {
+            let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], let items = json["nftables"] as? [[String: Any]]
+        {
             for item in items {
                 guard let c = item["counter"] as? [String: Any], let name = c["name"] as? String else { continue }
                 out += "gatehouse_network_packets_total{counter=\"\(name)\"} \(c["packets"] as? Int ?? 0)\n"
@@ -259,7 +276,8 @@ public final class HostNetworkApplier: @unchecked Sendable {
             }
         }
         out += bytesOut
-        out += "# HELP gatehouse_mesh_isolation_packets_total Packets judged by the mesh isolation program.\n# TYPE gatehouse_mesh_isolation_packets_total counter\n"
+        out +=
+            "# HELP gatehouse_mesh_isolation_packets_total Packets judged by the mesh isolation program.\n# TYPE gatehouse_mesh_isolation_packets_total counter\n"
         for (verdict, count) in (try? self.isolationCounters()) ?? [:] {
             out += "gatehouse_mesh_isolation_packets_total{verdict=\"\(verdict)\"} \(count)\n"
         }
@@ -341,7 +359,8 @@ public enum Command {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [tool] + arguments
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         let stdin = Pipe()
@@ -371,8 +390,10 @@ public enum Command {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             // Some tools (wireguard-go) say why on standard output.
-            let message = (String(decoding: errorData, as: UTF8.self) + "\n" + String(decoding: output, as: UTF8.self)).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw GatehouseError(.invalidInput, "\(tool) \(arguments.prefix(3).joined(separator: " ")) failed (\(process.terminationStatus)): \(message.suffix(600))")
+            let message = (String(decoding: errorData, as: UTF8.self) + "\n" + String(decoding: output, as: UTF8.self)).trimmingCharacters(
+                in: .whitespacesAndNewlines)
+            throw GatehouseError(
+                .invalidInput, "\(tool) \(arguments.prefix(3).joined(separator: " ")) failed (\(process.terminationStatus)): \(message.suffix(600))")
         }
         return String(decoding: output, as: UTF8.self)
     }

@@ -50,7 +50,9 @@ public enum NftablesRuleset {
 
     /// The whole table. It starts by creating and deleting the table, so loading it replaces the
     /// previous one atomically (nftables applies a file as one transaction).
-    public static func full(interface: String, mesh: IPPrefix, allow: [NetworkAllowClass], generation: UInt32 = 0x8000_0001) -> (text: String, state: State) {
+    public static func full(interface: String, mesh: IPPrefix, allow: [NetworkAllowClass], generation: UInt32 = 0x8000_0001) -> (
+        text: String, state: State
+    ) {
         let start = State(generation: generation)
         var out = """
             table inet \(Self.table) {}
@@ -126,7 +128,8 @@ public enum NftablesRuleset {
 
     static func changes(from old: State, to allow: [NetworkAllowClass]) -> (String, State) {
         var state = old
-        var deletes: [(String, [String])] = [], adds: [(String, [String])] = []
+        var deletes: [(String, [String])] = []
+        var adds: [(String, [String])] = []
         // Classes: keep the numbers of rule lists still in use, retire the rest, number new ones.
         let wanted = Set(allow.map(\.rules))
         // Numbers retired now are handed out again only from the next update on: one transaction
@@ -150,7 +153,8 @@ public enum NftablesRuleset {
             for s in c.sources { sources[s] = n }
         }
         // Sources: delete those gone or moved, add those new or moved.
-        var removed: [String] = [], added: [String] = []
+        var removed: [String] = []
+        var added: [String] = []
         for (s, n) in old.sources.sorted(by: { $0.key < $1.key }) where sources[s] != n { removed.append(s) }
         for (s, n) in sources.sorted(by: { $0.key < $1.key }) where old.sources[s] != n { added.append("\(s) : \(n)") }
         state.sources = sources
@@ -164,7 +168,8 @@ public enum NftablesRuleset {
         if !removed.isEmpty || !deletes.allSatisfy({ $0.1.isEmpty }), !old.sources.isEmpty || !old.classes.isEmpty {
             state.generation = 0x8000_0000 | ((old.generation &+ 1) & 0x7FFF_FFFF)
             for chain in Self.hookChains {
-                out += "flush chain inet \(Self.table) \(chain)_mesh\n"
+                out +=
+                    "flush chain inet \(Self.table) \(chain)_mesh\n"
                     + Self.meshRules(chain, generation: state.generation).map { "add rule inet \(Self.table) \(chain)_mesh \($0)\n" }.joined()
             }
         }
@@ -175,7 +180,8 @@ public enum NftablesRuleset {
     /// 1.0.6 cannot delete an element of a concatenated interval set that is written with single
     /// values only (it answers "No such file or directory"), though it adds it.
     static func ruleElements(_ n: UInt32, _ rules: [NetworkAllowRule]) -> [(String, [String])] {
-        var ports: [String] = [], icmp: [String] = []
+        var ports: [String] = []
+        var icmp: [String] = []
         for r in rules {
             let destination = r.destination.contains("/") ? r.destination : r.destination + "/128"
             if r.proto == "icmp" {

@@ -79,7 +79,9 @@ public struct AuthorizationRequest: Sendable, Equatable {
         if prompt.contains(.none) && prompt.count > 1 { throw fail(.invalidRequest, "prompt=none cannot be combined with other values") }
         var maxAge: Int? = nil
         if let text = params.nonEmpty("max_age") {
-            guard text.utf8.count <= 10, let v = Int(text), v >= 0 else { throw fail(.invalidRequest, "max_age must be a non-negative number of seconds") }
+            guard text.utf8.count <= 10, let v = Int(text), v >= 0 else {
+                throw fail(.invalidRequest, "max_age must be a non-negative number of seconds")
+            }
             maxAge = v
         }
         return AuthorizationRequest(

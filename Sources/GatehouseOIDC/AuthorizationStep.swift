@@ -37,7 +37,9 @@ public enum AuthorizationStep: Sendable, Equatable {
         if let earliest = request.earliestAuthTime(now: now), session.authTime < earliest {
             return silent ? .error(OAuthError(.loginRequired, "the sign-in is older than max_age allows")) : freshSignIn
         }
-        if let policyDenial { return silent ? .error(OAuthError(.accessDenied, "the policy does not allow this user to use this app")) : .denied(reason: policyDenial) }
+        if let policyDenial {
+            return silent ? .error(OAuthError(.accessDenied, "the policy does not allow this user to use this app")) : .denied(reason: policyDenial)
+        }
         if !firstParty && (!consentGiven || request.prompt.contains(.consent)) {
             return silent ? .error(OAuthError(.consentRequired, "the user has not approved this client")) : .consent
         }

@@ -33,14 +33,17 @@ public enum ClientCredentials: Sendable, Equatable {
         var found: [ClientCredentials] = []
         if let authorization {
             guard authorization.utf8.count <= 1024, authorization.lowercased().hasPrefix("basic "),
-                  let decoded = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
-                  let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else {
+                let decoded = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+                let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
+            else {
                 throw OAuthError(.invalidClient, "the Authorization header is not valid HTTP Basic client authentication")
             }
             let id = try FormParameters.decode(ArraySlice(text[..<colon].utf8))
             let secret = try FormParameters.decode(ArraySlice(text[text.index(after: colon)...].utf8))
             guard !id.isEmpty else { throw OAuthError(.invalidClient, "the Authorization header names no client") }
-            if let bodyID = form.nonEmpty("client_id"), bodyID != id { throw OAuthError(.invalidRequest, "client_id differs from the authenticated client") }
+            if let bodyID = form.nonEmpty("client_id"), bodyID != id {
+                throw OAuthError(.invalidRequest, "client_id differs from the authenticated client")
+            }
             found.append(.basic(id: id, secret: secret))
         }
         if let secret = form.nonEmpty("client_secret") {

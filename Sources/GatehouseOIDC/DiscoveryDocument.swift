@@ -20,7 +20,9 @@ public struct DiscoveryDocument: Sendable, Encodable {
     public var tokenEndpointAuthSigningAlgValuesSupported = JWSAlgorithm.allCases.map(\.rawValue)
     public var codeChallengeMethodsSupported = ["S256"]
     public var scopesSupported = Scope.allCases.map(\.rawValue)
-    public var claimsSupported = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "azp", "sid", "preferred_username", "email", "groups", "roles"]
+    public var claimsSupported = [
+        "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "azp", "sid", "preferred_username", "email", "groups", "roles",
+    ]
     public var acrValuesSupported = ["phrh", "phr"]
     public var promptValuesSupported = ["none", "login", "consent", "select_account"]
     public var authorizationResponseIssParameterSupported = true

@@ -19,9 +19,13 @@ public struct JWK: Sendable, Equatable, Codable {
         switch key {
         case .p256(let k):
             let point = Array(k.publicKey.x963Representation)  // 0x04 || X || Y
-            self.init(kty: "EC", crv: "P-256", x: Base64URL.encode(point[1..<33]), y: Base64URL.encode(point[33..<65]), kid: nil, alg: JWSAlgorithm.es256.rawValue, use: "sig")
+            self.init(
+                kty: "EC", crv: "P-256", x: Base64URL.encode(point[1..<33]), y: Base64URL.encode(point[33..<65]), kid: nil,
+                alg: JWSAlgorithm.es256.rawValue, use: "sig")
         case .ed25519(let k):
-            self.init(kty: "OKP", crv: "Ed25519", x: Base64URL.encode(k.publicKey.rawRepresentation), y: nil, kid: nil, alg: JWSAlgorithm.edDSA.rawValue, use: "sig")
+            self.init(
+                kty: "OKP", crv: "Ed25519", x: Base64URL.encode(k.publicKey.rawRepresentation), y: nil, kid: nil, alg: JWSAlgorithm.edDSA.rawValue,
+                use: "sig")
         }
         self.kid = self.thumbprint
     }
@@ -59,12 +63,14 @@ public struct JWK: Sendable, Equatable, Codable {
         switch self.algorithm {
         case .es256?:
             guard let x = Base64URL.decode(self.x), let y = self.y.flatMap(Base64URL.decode), x.count == 32, y.count == 32,
-                  let key = try? P256.Signing.PublicKey(x963Representation: [0x04] + x + y) else {
+                let key = try? P256.Signing.PublicKey(x963Representation: [0x04] + x + y)
+            else {
                 throw OAuthError(.invalidClient, "malformed P-256 key")
             }
             return .p256(key)
         case .edDSA?:
-            guard self.y == nil, let x = Base64URL.decode(self.x), x.count == 32, let key = try? Curve25519.Signing.PublicKey(rawRepresentation: x) else {
+            guard self.y == nil, let x = Base64URL.decode(self.x), x.count == 32, let key = try? Curve25519.Signing.PublicKey(rawRepresentation: x)
+            else {
                 throw OAuthError(.invalidClient, "malformed Ed25519 key")
             }
             return .ed25519(key)

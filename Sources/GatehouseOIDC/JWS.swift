@@ -37,7 +37,8 @@ public enum JWS {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw OAuthError(.invalidToken, "not a compact JWS (expected three parts)") }
         guard let headerBytes = Base64URL.decode(String(parts[0])), let payload = Base64URL.decode(String(parts[1])),
-              let signature = Base64URL.decode(String(parts[2])) else {
+            let signature = Base64URL.decode(String(parts[2]))
+        else {
             throw OAuthError(.invalidToken, "token is not canonical base64url")
         }
         guard let header = try? JSONDecoder().decode(Header.self, from: Data(headerBytes)) else {

@@ -18,7 +18,8 @@ public enum LoginAfter {
         guard let text, text.utf8.count <= 64 else { return nil }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0].utf8.count <= 12, let time = Int(parts[0]), time >= 0,
-              ConstantTime.equals(Array(parts[1].utf8), Array(Self.mac(time, key: key).utf8)) else { return nil }
+            ConstantTime.equals(Array(parts[1].utf8), Array(Self.mac(time, key: key).utf8))
+        else { return nil }
         let t = TimeInterval(time)
         guard t <= now.timeIntervalSince1970 + 5, t >= now.timeIntervalSince1970 - Self.window else { return nil }
         return time

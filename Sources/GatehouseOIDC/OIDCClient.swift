@@ -40,8 +40,10 @@ public struct OIDCClient: Sendable, Equatable {
     public var source: Source
     public var createdAt: Date
 
-    public init(id: String, name: String, kind: Kind, redirectURIs: [String], postLogoutRedirectURIs: [String] = [], secretHash: String? = nil,
-                jwks: [JWK] = [], firstParty: Bool, source: Source = .registered, createdAt: Date) {
+    public init(
+        id: String, name: String, kind: Kind, redirectURIs: [String], postLogoutRedirectURIs: [String] = [], secretHash: String? = nil,
+        jwks: [JWK] = [], firstParty: Bool, source: Source = .registered, createdAt: Date
+    ) {
         self.id = id
         self.name = name
         self.kind = kind
@@ -81,7 +83,8 @@ public struct OIDCClient: Sendable, Equatable {
     public func registeredRedirect(matching uri: String) -> String? {
         if let exact = self.redirectURIs.first(where: { $0 == uri }) { return exact }
         guard let presented = URLComponents(string: uri), presented.scheme == "http", let host = presented.host,
-              host == "127.0.0.1" || host == "[::1]" || host == "::1" else { return nil }
+            host == "127.0.0.1" || host == "[::1]" || host == "::1"
+        else { return nil }
         for registered in self.redirectURIs {
             guard var r = URLComponents(string: registered), r.scheme == "http", r.host == host else { continue }
             var p = presented

@@ -14,7 +14,10 @@ public enum PKCE {
     public static func isValidVerifier(_ verifier: String) -> Bool {
         let b = verifier.utf8
         guard (43...128).contains(b.count) else { return false }
-        return b.allSatisfy { ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F || $0 == 0x7E }
+        return b.allSatisfy {
+            ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F
+                || $0 == 0x7E
+        }
     }
 
     public static func challenge(for verifier: String) -> String {

@@ -33,7 +33,8 @@ public struct ProxyTicket: Sendable, Equatable {
         guard text.utf8.count <= 512 else { return nil }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, let body = Base64URL.decode(String(parts[0])), let mac = Base64URL.decode(String(parts[1])),
-              HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: body, using: SymmetricKey(data: key)) else { return nil }
+            HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: body, using: SymmetricKey(data: key))
+        else { return nil }
         let fields = String(decoding: body, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false).map(String.init)
         guard fields.count == 4, fields[1] == app, let expiry = Int(fields[2]), now.timeIntervalSince1970 < TimeInterval(expiry) else { return nil }
         return ProxyTicket(sessionHash: fields[0], app: fields[1], expiresAt: Date(timeIntervalSince1970: TimeInterval(expiry)), nonce: fields[3])

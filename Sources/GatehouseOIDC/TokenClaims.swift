@@ -28,8 +28,11 @@ public struct IDTokenClaims: Sendable, Equatable, Codable {
         case preferredUsername = "preferred_username"
     }
 
-    public init(iss: String, sub: String, aud: String, exp: Int, iat: Int, authTime: Int, nonce: String?, amr: [String], acr: String,
-                azp: String? = nil, sid: String? = nil, preferredUsername: String? = nil, email: String? = nil, groups: [String]? = nil, roles: [String]? = nil) {
+    public init(
+        iss: String, sub: String, aud: String, exp: Int, iat: Int, authTime: Int, nonce: String?, amr: [String], acr: String,
+        azp: String? = nil, sid: String? = nil, preferredUsername: String? = nil, email: String? = nil, groups: [String]? = nil,
+        roles: [String]? = nil
+    ) {
         self.iss = iss
         self.sub = sub
         self.aud = aud
@@ -74,7 +77,10 @@ public struct ProxyAssertionClaims: Sendable, Equatable, Codable {
         case preferredUsername = "preferred_username"
     }
 
-    public init(iss: String, sub: String, aud: String, exp: Int, iat: Int, jti: String, preferredUsername: String, email: String?, groups: [String], roles: [String]) {
+    public init(
+        iss: String, sub: String, aud: String, exp: Int, iat: Int, jti: String, preferredUsername: String, email: String?, groups: [String],
+        roles: [String]
+    ) {
         self.iss = iss
         self.sub = sub
         self.aud = aud

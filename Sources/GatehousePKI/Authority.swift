@@ -60,8 +60,10 @@ public enum Authority {
     ) throws -> Certificate {
         try Certificate(
             version: .v3, serialNumber: serial, publicKey: publicKey,
-            notValidBefore: now.addingTimeInterval(-Self.backdate), notValidAfter: min(now.addingTimeInterval(Self.intermediateLifetime), root.notValidAfter),
-            issuer: root.subject, subject: try Self.intermediateName(trustDomain: trustDomain), signatureAlgorithm: rootKey.pkiAlgorithm.signatureAlgorithm,
+            notValidBefore: now.addingTimeInterval(-Self.backdate),
+            notValidAfter: min(now.addingTimeInterval(Self.intermediateLifetime), root.notValidAfter),
+            issuer: root.subject, subject: try Self.intermediateName(trustDomain: trustDomain),
+            signatureAlgorithm: rootKey.pkiAlgorithm.signatureAlgorithm,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
                 Critical(KeyUsage(keyCertSign: true, cRLSign: true))
@@ -83,7 +85,10 @@ public enum Authority {
         /// Where verifiers fetch the CRL; put in certificates that outlive the default lifetime.
         public var crlURL: String?
 
-        public init(spiffeID: String, dnsNames: [String] = [], ipAddresses: [IPPrefix] = [], lifetime: TimeInterval = Authority.defaultLeafLifetime, crlURL: String? = nil) {
+        public init(
+            spiffeID: String, dnsNames: [String] = [], ipAddresses: [IPPrefix] = [], lifetime: TimeInterval = Authority.defaultLeafLifetime,
+            crlURL: String? = nil
+        ) {
             self.spiffeID = spiffeID
             self.dnsNames = dnsNames
             self.ipAddresses = ipAddresses
@@ -95,7 +100,8 @@ public enum Authority {
     /// An X509-SVID: empty subject, the SPIFFE ID first in a critical SAN, digitalSignature,
     /// serverAuth and clientAuth, not a CA, and never outliving its issuer.
     public static func leaf(
-        publicKey: Certificate.PublicKey, profile: LeafProfile, issuer: Certificate, issuerKey: SigningKey, serial: Certificate.SerialNumber, now: Date
+        publicKey: Certificate.PublicKey, profile: LeafProfile, issuer: Certificate, issuerKey: SigningKey, serial: Certificate.SerialNumber,
+        now: Date
     ) throws -> Certificate {
         var names: [GeneralName] = [.uniformResourceIdentifier(profile.spiffeID)]
         names += profile.dnsNames.map { .dnsName($0) }
@@ -151,7 +157,9 @@ public enum Authority {
     /// The URI, DNS and IP names of a certificate's SAN extension.
     public static func names(of certificate: Certificate) -> (uris: [String], dns: [String], ips: [String]) {
         guard let sans = try? certificate.extensions.subjectAlternativeNames else { return ([], [], []) }
-        var uris: [String] = [], dns: [String] = [], ips: [String] = []
+        var uris: [String] = []
+        var dns: [String] = []
+        var ips: [String] = []
         for name in sans {
             switch name {
             case .uniformResourceIdentifier(let u): uris.append(u)

@@ -43,7 +43,9 @@ public struct SPIFFELeafPolicy: VerifierPolicy {
                 guard let constraints = try issuer.extensions.basicConstraints, case .isCertificateAuthority = constraints else {
                     return "an issuer in the chain is not a CA"
                 }
-                guard let keyUsage = try issuer.extensions.keyUsage, keyUsage.keyCertSign else { return "an issuer in the chain may not sign certificates" }
+                guard let keyUsage = try issuer.extensions.keyUsage, keyUsage.keyCertSign else {
+                    return "an issuer in the chain may not sign certificates"
+                }
             }
         } catch {
             return "an extension in the chain is malformed"
@@ -83,7 +85,9 @@ public struct SPIFFELeafPolicy: VerifierPolicy {
     /// The one SPIFFE ID a leaf carries: exactly one URI SAN, and it must be a valid SPIFFE ID.
     public static func spiffeID(of certificate: Certificate) -> Result<Identity, GatehouseError> {
         let uris = Authority.names(of: certificate).uris
-        guard uris.count == 1 else { return .failure(GatehouseError(.unauthenticated, "the certificate carries \(uris.count) URIs, not one SPIFFE ID")) }
+        guard uris.count == 1 else {
+            return .failure(GatehouseError(.unauthenticated, "the certificate carries \(uris.count) URIs, not one SPIFFE ID"))
+        }
         do {
             let parts = try SPIFFEID.split(uris[0])
             return .success(Identity(id: uris[0], trustDomain: parts.trustDomain, segments: parts.segments))
@@ -94,8 +98,12 @@ public struct SPIFFELeafPolicy: VerifierPolicy {
 
     /// Verifies `chain` (leaf first, as a TLS peer sends it) against `root` at `time` with
     /// RFC 5280 and this policy; returns the leaf's identity or why it fails.
-    public static func verify(chain: [Certificate], root: Certificate, trustDomain: String, usage: ExtendedKeyUsage.Usage, time: Date) async -> Result<(Identity, Certificate), GatehouseError> {
-        guard let leaf = chain.first, chain.count <= 4 else { return .failure(GatehouseError(.unauthenticated, "no certificate, or a chain longer than 4")) }
+    public static func verify(chain: [Certificate], root: Certificate, trustDomain: String, usage: ExtendedKeyUsage.Usage, time: Date) async
+        -> Result<(Identity, Certificate), GatehouseError>
+    {
+        guard let leaf = chain.first, chain.count <= 4 else {
+            return .failure(GatehouseError(.unauthenticated, "no certificate, or a chain longer than 4"))
+        }
         var verifier = Verifier(rootCertificates: CertificateStore([root])) {
             RFC5280Policy(fixedValidationTime: time)
             SPIFFELeafPolicy(trustDomain: trustDomain, usage: usage)

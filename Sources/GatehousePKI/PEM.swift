@@ -1,5 +1,5 @@
-public import GatehouseCore
 import Foundation
+public import GatehouseCore
 import SwiftASN1
 
 /// PEM armor (RFC 7468), strict: one block of the expected label, standard base64 in lines, and
@@ -30,13 +30,22 @@ public enum PEM {
                 }
                 body = ""
             } else if line.hasPrefix("-----END ") {
-                guard let b = body, line == "-----END \(label)-----" else { throw GatehouseError(.invalidInput, "unbalanced PEM block '\(line.prefix(60))'") }
-                guard let data = Data(base64Encoded: b), !data.isEmpty else { throw GatehouseError(.invalidInput, "the \(label) PEM block is not valid base64") }
+                guard let b = body, line == "-----END \(label)-----" else {
+                    throw GatehouseError(.invalidInput, "unbalanced PEM block '\(line.prefix(60))'")
+                }
+                guard let data = Data(base64Encoded: b), !data.isEmpty else {
+                    throw GatehouseError(.invalidInput, "the \(label) PEM block is not valid base64")
+                }
                 blocks.append([UInt8](data))
                 body = nil
             } else {
                 guard body != nil else { throw GatehouseError(.invalidInput, "text outside a PEM block") }
-                guard line.utf8.allSatisfy({ ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2B || $0 == 0x2F || $0 == 0x3D }) else {
+                guard
+                    line.utf8.allSatisfy({
+                        ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2B || $0 == 0x2F
+                            || $0 == 0x3D
+                    })
+                else {
                     throw GatehouseError(.invalidInput, "the \(label) PEM block holds a character that is not base64")
                 }
                 body! += line

@@ -1,6 +1,6 @@
 public import Crypto
-import SwiftASN1
 public import GatehouseCore
+import SwiftASN1
 public import X509
 
 /// Key algorithms the authority signs with and accepts in requests.
@@ -57,7 +57,8 @@ extension SigningKey {
         }
         let der = try PEM.decode(text, label: "PRIVATE KEY", limit: 16 * 1024)
         guard der.count == Self.ed25519PKCS8Prefix.count + 32, Array(der.prefix(Self.ed25519PKCS8Prefix.count)) == Self.ed25519PKCS8Prefix,
-              let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: der.suffix(32)) else {
+            let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: der.suffix(32))
+        else {
             throw GatehouseError(.invalidInput, "the key is neither a P-256 nor an Ed25519 PKCS#8 private key")
         }
         self = .ed25519(key)

@@ -51,7 +51,8 @@ public struct RevocationList: Sendable {
             }
             try c.appendConstructedNode(identifier: ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)) { x in
                 try x.appendConstructedNode(identifier: .sequence) { list in
-                    try list.serialize(Certificate.Extension(AuthorityKeyIdentifier(keyIdentifier: ArraySlice(issuer.publicKey.keyIdentifier)), critical: false))
+                    try list.serialize(
+                        Certificate.Extension(AuthorityKeyIdentifier(keyIdentifier: ArraySlice(issuer.publicKey.keyIdentifier)), critical: false))
                     var number = DER.Serializer()
                     try number.serialize(self.number)
                     try list.serialize(Certificate.Extension(oid: [2, 5, 29, 20], critical: false, value: ArraySlice(number.serializedBytes)))
@@ -82,7 +83,9 @@ public struct RevocationList: Sendable {
         if p.year! < 2050 {
             try coder.serialize(UTCTime(year: p.year!, month: p.month!, day: p.day!, hours: p.hour!, minutes: p.minute!, seconds: p.second!))
         } else {
-            try coder.serialize(GeneralizedTime(year: p.year!, month: p.month!, day: p.day!, hours: p.hour!, minutes: p.minute!, seconds: p.second!, fractionalSeconds: 0))
+            try coder.serialize(
+                GeneralizedTime(
+                    year: p.year!, month: p.month!, day: p.day!, hours: p.hour!, minutes: p.minute!, seconds: p.second!, fractionalSeconds: 0))
         }
     }
 }

@@ -1,5 +1,5 @@
-public import GatehouseCore
 import Foundation
+public import GatehouseCore
 import SwiftASN1
 public import X509
 
@@ -28,7 +28,9 @@ public struct SigningRequest: Sendable {
         if bytes.first == 0x30 {
             try self.init(der: bytes)
         } else {
-            guard let text = String(validating: bytes, as: UTF8.self) else { throw GatehouseError(.invalidInput, "the certificate request is neither PEM nor DER") }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw GatehouseError(.invalidInput, "the certificate request is neither PEM nor DER")
+            }
             try self.init(der: try PEM.decode(text, label: "CERTIFICATE REQUEST", limit: Self.maxBytes))
         }
     }
@@ -49,16 +51,20 @@ public struct SigningRequest: Sendable {
         // The request body too: rebuilt from what was parsed, it must encode to the same bytes.
         // (The parser keeps one attribute per type, so a request with two extension requests, the
         // second one unseen, is refused here instead of half-read.)
-        guard let rebuilt = try? CertificateSigningRequest(version: csr.version, subject: csr.subject, publicKey: csr.publicKey, attributes: csr.attributes,
-                                                           signatureAlgorithm: csr.signatureAlgorithm, signature: csr.signature),
-              (try? DERBytes.of(rebuilt)) == der else {
+        guard
+            let rebuilt = try? CertificateSigningRequest(
+                version: csr.version, subject: csr.subject, publicKey: csr.publicKey, attributes: csr.attributes,
+                signatureAlgorithm: csr.signatureAlgorithm, signature: csr.signature),
+            (try? DERBytes.of(rebuilt)) == der
+        else {
             throw GatehouseError(.invalidInput, "the certificate request is not canonical DER, or repeats an attribute")
         }
         guard let algorithm = csr.publicKey.pkiAlgorithm else {
             throw GatehouseError(.invalidInput, "unsupported key in the certificate request: use P-256 (ECDSA) or Ed25519")
         }
         guard csr.signatureAlgorithm == algorithm.signatureAlgorithm else {
-            throw GatehouseError(.invalidInput, "the request's signature algorithm \(csr.signatureAlgorithm) does not fit its \(algorithm.rawValue) key")
+            throw GatehouseError(
+                .invalidInput, "the request's signature algorithm \(csr.signatureAlgorithm) does not fit its \(algorithm.rawValue) key")
         }
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
             throw GatehouseError(.invalidInput, "the certificate request's signature does not verify: it was not made with the key it carries")
@@ -85,23 +91,30 @@ public struct SigningRequest: Sendable {
         }
         var seen = Set<ASN1ObjectIdentifier>()
         for ext in requested {
-            guard seen.insert(ext.oid).inserted else { throw GatehouseError(.invalidInput, "the certificate request names extension \(ext.oid) twice") }
+            guard seen.insert(ext.oid).inserted else {
+                throw GatehouseError(.invalidInput, "the certificate request names extension \(ext.oid) twice")
+            }
             do {
                 switch ext.oid {
                 case .X509ExtensionID.subjectAlternativeName:
                     for name in try SubjectAlternativeNames(ext) {
                         switch name {
                         case .uniformResourceIdentifier(let uri):
-                            guard spiffe == nil else { throw GatehouseError(.invalidInput, "a certificate carries exactly one SPIFFE ID; the request names several URIs") }
+                            guard spiffe == nil else {
+                                throw GatehouseError(.invalidInput, "a certificate carries exactly one SPIFFE ID; the request names several URIs")
+                            }
                             _ = try SPIFFEID.split(uri)
                             spiffe = uri
                         case .dnsName(let name):
                             dns.append(try Self.checkDNSName(name))
                         case .ipAddress(let octets):
-                            guard let ip = IPPrefix(addressBytes: Array(octets.bytes)) else { throw GatehouseError(.invalidInput, "an IP address SAN must be 4 or 16 bytes") }
+                            guard let ip = IPPrefix(addressBytes: Array(octets.bytes)) else {
+                                throw GatehouseError(.invalidInput, "an IP address SAN must be 4 or 16 bytes")
+                            }
                             ips.append(ip)
                         default:
-                            throw GatehouseError(.invalidInput, "the certificate request asks for a name Gatehouse does not issue (only URI, DNS and IP SANs)")
+                            throw GatehouseError(
+                                .invalidInput, "the certificate request asks for a name Gatehouse does not issue (only URI, DNS and IP SANs)")
                         }
                     }
                 case .X509ExtensionID.basicConstraints:
@@ -115,7 +128,8 @@ public struct SigningRequest: Sendable {
                     }
                 case .X509ExtensionID.extendedKeyUsage:
                     for usage in try ExtendedKeyUsage(ext) where usage != .serverAuth && usage != .clientAuth {
-                        throw GatehouseError(.invalidInput, "the certificate request asks for extended key usage \(usage); only serverAuth and clientAuth are issued")
+                        throw GatehouseError(
+                            .invalidInput, "the certificate request asks for extended key usage \(usage); only serverAuth and clientAuth are issued")
                     }
                 default:
                     throw GatehouseError(.invalidInput, "the certificate request asks for extension \(ext.oid), which Gatehouse does not issue")
@@ -129,7 +143,9 @@ public struct SigningRequest: Sendable {
         guard dns.count + ips.count + (spiffe == nil ? 0 : 1) <= Self.maxNames else {
             throw GatehouseError(.invalidInput, "the certificate request names more than \(Self.maxNames) subject alternative names")
         }
-        guard Set(dns).count == dns.count, Set(ips).count == ips.count else { throw GatehouseError(.invalidInput, "the certificate request names a SAN twice") }
+        guard Set(dns).count == dns.count, Set(ips).count == ips.count else {
+            throw GatehouseError(.invalidInput, "the certificate request names a SAN twice")
+        }
         self.publicKey = csr.publicKey
         self.algorithm = algorithm
         self.spiffeID = spiffe
@@ -140,11 +156,14 @@ public struct SigningRequest: Sendable {
     /// A DNS name as certificates carry it: lower case LDH labels, optional leading `*.`.
     public static func checkDNSName(_ name: String) throws(GatehouseError) -> String {
         let labels = name.split(separator: ".", omittingEmptySubsequences: false)
-        guard (1...253).contains(name.utf8.count), labels.count >= 1 else { throw GatehouseError(.invalidInput, "'\(name.prefix(64))' is not a DNS name") }
+        guard (1...253).contains(name.utf8.count), labels.count >= 1 else {
+            throw GatehouseError(.invalidInput, "'\(name.prefix(64))' is not a DNS name")
+        }
         for (i, label) in labels.enumerated() {
             if i == 0 && label == "*" && labels.count > 2 { continue }
             guard (1...63).contains(label.utf8.count), label.first != "-", label.last != "-",
-                  label.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }) else {
+                label.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D })
+            else {
                 throw GatehouseError(.invalidInput, "'\(name.prefix(64))' is not a lower-case DNS name")
             }
         }
@@ -160,10 +179,12 @@ extension SigningRequest {
         names += dnsNames.map { .dnsName($0) }
         var attributes = CertificateSigningRequest.Attributes()
         if !names.isEmpty {
-            attributes.insert(try CertificateSigningRequest.Attribute(ExtensionRequest(extensions: try Certificate.Extensions { SubjectAlternativeNames(names) })))
+            attributes.insert(
+                try CertificateSigningRequest.Attribute(ExtensionRequest(extensions: try Certificate.Extensions { SubjectAlternativeNames(names) })))
         }
-        let csr = try CertificateSigningRequest(version: .v1, subject: DistinguishedName(), privateKey: key.certificatePrivateKey, attributes: attributes,
-                                                signatureAlgorithm: key.pkiAlgorithm.signatureAlgorithm)
+        let csr = try CertificateSigningRequest(
+            version: .v1, subject: DistinguishedName(), privateKey: key.certificatePrivateKey, attributes: attributes,
+            signatureAlgorithm: key.pkiAlgorithm.signatureAlgorithm)
         return PEM.encode(try DERBytes.of(csr), label: "CERTIFICATE REQUEST")
     }
 }

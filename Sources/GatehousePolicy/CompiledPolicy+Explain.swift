@@ -23,7 +23,8 @@ extension CompiledPolicy {
         if case .deny(let d) = decision {
             switch d.reason {
             case .unknownTarget, .invalidRequest:
-                return PolicyExplanation(request: request, principals: subject.principals(at: context.now), decision: decision, steps: [d.description])
+                return PolicyExplanation(
+                    request: request, principals: subject.principals(at: context.now), decision: decision, steps: [d.description])
             default: break
             }
         }
@@ -44,7 +45,8 @@ extension CompiledPolicy {
                 continue
             }
             if rule.effect == .deny {
-                steps.append(line + (CompiledPolicy.denyApplies(rule, context) ? "DENIES (a deny beats every allow)" : "does not apply from this source"))
+                steps.append(
+                    line + (CompiledPolicy.denyApplies(rule, context) ? "DENIES (a deny beats every allow)" : "does not apply from this source"))
                 continue
             }
             if let reason = CompiledPolicy.unmetCondition(rule, context) {
@@ -61,12 +63,15 @@ extension CompiledPolicy {
         switch (rule.target, request) {
         case (.ssh(let ssh), .ssh(let login, let host)):
             guard let h = self.definitions.hosts.first(where: { $0.name == host }) else { return "host '\(host)' is not in the policy" }
-            let selected = ssh.allHosts || ssh.hostNames.contains(host) || (!ssh.labels.isEmpty && ssh.labels.allSatisfy { h.labels[$0.key] == $0.value })
+            let selected =
+                ssh.allHosts || ssh.hostNames.contains(host) || (!ssh.labels.isEmpty && ssh.labels.allSatisfy { h.labels[$0.key] == $0.value })
             if !selected { return "does not select host \(host)" }
             if !CompiledPolicy.loginMatches(ssh.logins, login: login, subject: subject) { return "login '\(login)' is not in \(ssh.logins)" }
             return nil
         case (.reach(let reach), .reach(let address, let port, let proto)):
-            let hit = reach.grants.contains { g in g.destinations.contains { $0.contains(address) } && g.ports.contains { $0.contains(proto: proto, port: port) } }
+            let hit = reach.grants.contains { g in
+                g.destinations.contains { $0.contains(address) } && g.ports.contains { $0.contains(proto: proto, port: port) }
+            }
             return hit ? nil : "does not cover that address and port"
         case (.app(let names, let all), .app(let app)):
             return all || names.contains(app) ? nil : "is for \(names.joined(separator: ", "))"
@@ -74,7 +79,9 @@ extension CompiledPolicy {
             return q.allRoles || q.roles.contains(role) ? nil : "is for roles \(q.roles.joined(separator: ", "))"
         case (.certificate(let c), .certificate(let id)):
             guard let parts = try? SPIFFEPattern.validateID(id) else { return "the SPIFFE ID is invalid" }
-            return c.patterns.contains { $0.matches(trustDomain: parts.trustDomain, segments: parts.segments, name: subject.name, isHost: subject.isHost) } ? nil : "covers \(c.patterns.map(\.description).joined(separator: ", "))"
+            return c.patterns.contains {
+                $0.matches(trustDomain: parts.trustDomain, segments: parts.segments, name: subject.name, isHost: subject.isHost)
+            } ? nil : "covers \(c.patterns.map(\.description).joined(separator: ", "))"
         default:
             return "is of another kind"
         }

@@ -1,5 +1,5 @@
-public import GatehouseCore
 public import Foundation
+public import GatehouseCore
 
 /// What the SSH certificate authority needs for one login: the rule that allows it and the
 /// certificate contents that rule asks for.
@@ -49,14 +49,20 @@ extension CompiledPolicy {
                 guard case .ssh(let ssh) = self.rules[Int(r)].target else { continue }
                 for login in ssh.logins {
                     // `*` cannot be listed: the certificate authority asks for the concrete login.
-                    if login == "$user" { if let n = subject.name, !subject.isHost { candidates.insert(n) } } else if login != "*" { candidates.insert(login) }
+                    if login == "$user" {
+                        if let n = subject.name, !subject.isHost { candidates.insert(n) }
+                    } else if login != "*" {
+                        candidates.insert(login)
+                    }
                 }
             }
         }
         return candidates.sorted().compactMap { login in
             guard case .allow(let a) = self.evaluate(.ssh(login: login, host: host), subject: subject, context: context),
-                  case .ssh(let ssh) = a.rule.target else { return nil }
-            return SSHLoginGrant(login: login, allowance: a, extensions: ssh.extensions, forceCommand: ssh.forceCommand, sourceAddresses: a.rule.sources)
+                case .ssh(let ssh) = a.rule.target
+            else { return nil }
+            return SSHLoginGrant(
+                login: login, allowance: a, extensions: ssh.extensions, forceCommand: ssh.forceCommand, sourceAddresses: a.rule.sources)
         }
     }
 
@@ -70,7 +76,8 @@ extension CompiledPolicy {
         var denied: [NetworkBox] = []
         let context = PolicyContext(now: now, sourceAddress: source, lastStepUp: nil)
         for atom in subject.atoms {
-            for r in self.reachAllow[atom] ?? [] where subject.holds(atom, at: now) && CompiledPolicy.unmetCondition(self.rules[Int(r)], context) == nil {
+            for r in self.reachAllow[atom] ?? []
+            where subject.holds(atom, at: now) && CompiledPolicy.unmetCondition(self.rules[Int(r)], context) == nil {
                 for e in self.reachEntries[Int(r)] { allowed += e.ports.map { NetworkBox(first: e.first, last: e.last, ports: $0) } }
             }
             for r in self.reachDeny[atom] ?? [] where CompiledPolicy.denyApplies(self.rules[Int(r)], context) {
@@ -87,7 +94,9 @@ extension CompiledPolicy {
         var out = Set<NetworkElement>()
         for (subject, sources) in members {
             for source in sources {
-                for box in self.guardedBoxes(node: node, subject: subject, source: source, at: now) { out.insert(NetworkElement(source: source, box: box)) }
+                for box in self.guardedBoxes(node: node, subject: subject, source: source, at: now) {
+                    out.insert(NetworkElement(source: source, box: box))
+                }
             }
         }
         return out.sorted()
@@ -96,7 +105,9 @@ extension CompiledPolicy {
     /// The same allow set grouped into classes: sources that may reach exactly the same boxes
     /// share one class, and a class's boxes never overlap (nftables interval sets refuse
     /// overlapping elements). Sources that may reach nothing are left out.
-    public func networkAllowClasses(node: String, members: [(subject: PolicySubject, sources: [IPPrefix])], at now: Date) -> [(sources: [IPPrefix], boxes: [NetworkBox])] {
+    public func networkAllowClasses(node: String, members: [(subject: PolicySubject, sources: [IPPrefix])], at now: Date) -> [(
+        sources: [IPPrefix], boxes: [NetworkBox]
+    )] {
         var classes: [[NetworkBox]: [IPPrefix]] = [:]
         var memo: [[UInt32]: [NetworkBox]] = [:]
         let conditional = self.hasSourceConditions
@@ -163,7 +174,9 @@ extension CompiledPolicy {
             for m in g.members { lines.append("member group:\(g.name) user:\(m)") }
         }
         for r in self.definitions.roles {
-            for m in r.members { lines.append("member role:\(r.name) \(m)" + (r.maxLifetime.map { " max_lifetime=\(PolicyDuration.format($0))" } ?? "")) }
+            for m in r.members {
+                lines.append("member role:\(r.name) \(m)" + (r.maxLifetime.map { " max_lifetime=\(PolicyDuration.format($0))" } ?? ""))
+            }
         }
         for (h, host) in self.definitions.hosts.enumerated() {
             for (table, _) in [(self.sshDeny[h], 0), (self.sshAllow[h], 1)] {
@@ -171,7 +184,9 @@ extension CompiledPolicy {
                     for r in rules {
                         let rule = self.rules[Int(r)]
                         guard case .ssh(let ssh) = rule.target else { continue }
-                        let options = rule.effect == .allow ? " " + ssh.extensions.joined(separator: ",") + (ssh.forceCommand.map { " force-command=\($0)" } ?? "") : ""
+                        let options =
+                            rule.effect == .allow
+                            ? " " + ssh.extensions.joined(separator: ",") + (ssh.forceCommand.map { " force-command=\($0)" } ?? "") : ""
                         lines.append("ssh \(host.name) \(who(atom)) \(ssh.logins.joined(separator: ",")) \(ruleText(rule))\(options)")
                     }
                 }
@@ -183,10 +198,12 @@ extension CompiledPolicy {
                         for e in self.reachEntries[Int(r)] {
                             for g in guarded {
                                 for range in g.ranges {
-                                    let f = max(e.first, range.lowerBound), l = min(e.last, range.upperBound)
+                                    let f = max(e.first, range.lowerBound)
+                                    let l = min(e.last, range.upperBound)
                                     guard f <= l else { continue }
                                     let dest = IPPrefix.covering(f...l).map(\.description).joined(separator: ",")
-                                    lines.append("net \(host.name) \(who(atom)) \(dest) \(PortRange.describe(e.ports)) \(ruleText(self.rules[Int(r)]))")
+                                    lines.append(
+                                        "net \(host.name) \(who(atom)) \(dest) \(PortRange.describe(e.ports)) \(ruleText(self.rules[Int(r)]))")
                                 }
                             }
                         }
@@ -204,11 +221,15 @@ extension CompiledPolicy {
                             lines.append("app \(all ? "*" : names.joined(separator: ",")) \(who(atom)) \(ruleText(rule))")
                         case .request(let q):
                             let approvers = q.approvers.map(\.description).joined(separator: ",")
-                            lines.append("request \(q.allRoles ? "*" : q.roles.joined(separator: ",")) \(who(atom)) \(ruleText(rule))"
-                                + (rule.effect == .allow ? " approvers=\(approvers) approvals=\(q.approvals) max=\(PolicyDuration.format(q.maxDuration)) reason=\(q.reasonRequired ? "required" : "optional")" : ""))
+                            lines.append(
+                                "request \(q.allRoles ? "*" : q.roles.joined(separator: ",")) \(who(atom)) \(ruleText(rule))"
+                                    + (rule.effect == .allow
+                                        ? " approvers=\(approvers) approvals=\(q.approvals) max=\(PolicyDuration.format(q.maxDuration)) reason=\(q.reasonRequired ? "required" : "optional")"
+                                        : ""))
                         case .certificate(let c):
-                            lines.append("pki \(c.patterns.map(\.description).joined(separator: ",")) \(who(atom)) \(ruleText(rule))"
-                                + (c.dnsNames.isEmpty ? "" : " dns=\(c.dnsNames.joined(separator: ","))"))
+                            lines.append(
+                                "pki \(c.patterns.map(\.description).joined(separator: ",")) \(who(atom)) \(ruleText(rule))"
+                                    + (c.dnsNames.isEmpty ? "" : " dns=\(c.dnsNames.joined(separator: ","))"))
                         default: break
                         }
                     }

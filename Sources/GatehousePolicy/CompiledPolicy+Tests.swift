@@ -1,5 +1,5 @@
-public import GatehouseCore
 public import Foundation
+public import GatehouseCore
 
 /// The outcome of one line of a policy's `tests` block.
 public struct PolicyTestResult: Sendable, Equatable, CustomStringConvertible {
@@ -35,7 +35,9 @@ extension CompiledPolicy {
             return result(d.isAllowed, d.description)
         }
         guard let subject = self.testSubject(t.subject, now: now, directory: directory, grants: grants) else {
-            return PolicyTestResult(assertion: t, passed: false, detail: "'\(t.subject)' is not a group, role or host of the policy, nor a user it names; write user:\(t.subject) for anyone else")
+            return PolicyTestResult(
+                assertion: t, passed: false,
+                detail: "'\(t.subject)' is not a group, role or host of the policy, nor a user it names; write user:\(t.subject) for anyone else")
         }
         let context = PolicyContext(now: now, sourceAddress: t.sourceAddress?.first, lastStepUp: t.freshStepUp ? now : nil)
         switch t.action {
@@ -52,18 +54,28 @@ extension CompiledPolicy {
                 return PolicyTestResult(assertion: t, passed: false, detail: "'\(target)' is not an address, prefix, host, network or service")
             }
             let boxes = self.reachableBoxes(subject: subject, source: context.sourceAddress, at: now)
-            let wanted = prefixes.flatMap { p in p.ranges.flatMap { r in ports.map { NetworkBox(first: r.lowerBound, last: r.upperBound, ports: $0) } } }
+            let wanted = prefixes.flatMap { p in
+                p.ranges.flatMap { r in ports.map { NetworkBox(first: r.lowerBound, last: r.upperBound, ports: $0) } }
+            }
             let uncovered = NetworkBox.subtract(wanted, boxes)
             let touched = wanted.contains { w in boxes.contains { $0.intersects(w) } }
             if t.expectAllowed {
-                return result(uncovered.isEmpty, uncovered.isEmpty ? "every address and port is allowed" : "not allowed: \(uncovered.sorted().prefix(3).map(\.description).joined(separator: "; "))")
+                return result(
+                    uncovered.isEmpty,
+                    uncovered.isEmpty
+                        ? "every address and port is allowed"
+                        : "not allowed: \(uncovered.sorted().prefix(3).map(\.description).joined(separator: "; "))")
             }
-            let open = wanted.flatMap { w in boxes.compactMap { b -> NetworkBox? in
-                guard b.intersects(w) else { return nil }
-                return NetworkBox(first: max(b.first, w.first), last: min(b.last, w.last),
-                                  ports: PortRange(proto: w.ports.proto, low: max(b.ports.low, w.ports.low), high: min(b.ports.high, w.ports.high)))
-            } }
-            return result(touched, touched ? "allowed: \(open.sorted().prefix(3).map(\.description).joined(separator: "; "))" : "nothing in it is allowed")
+            let open = wanted.flatMap { w in
+                boxes.compactMap { b -> NetworkBox? in
+                    guard b.intersects(w) else { return nil }
+                    return NetworkBox(
+                        first: max(b.first, w.first), last: min(b.last, w.last),
+                        ports: PortRange(proto: w.ports.proto, low: max(b.ports.low, w.ports.low), high: min(b.ports.high, w.ports.high)))
+                }
+            }
+            return result(
+                touched, touched ? "allowed: \(open.sorted().prefix(3).map(\.description).joined(separator: "; "))" : "nothing in it is allowed")
         }
     }
 
@@ -80,7 +92,8 @@ extension CompiledPolicy {
         // policy or directory knows, so a misspelled group is not taken for a stranger.
         let explicit = name.hasPrefix("user:")
         let user = explicit ? String(name.dropFirst(5)) : name
-        let known = self.atomIDs[.user(user)] != nil || self.userGroups[user] != nil || self.userRoles[user] != nil
+        let known =
+            self.atomIDs[.user(user)] != nil || self.userGroups[user] != nil || self.userRoles[user] != nil
             || directory[user] != nil || grants.contains { $0.user == user }
         guard known || (explicit && PolicyCompiler.isName(user) && user.first?.isLetter == true) else { return nil }
         return self.subject(user: user, directoryGroups: directory[user] ?? [], grants: grants, now: now)

@@ -131,7 +131,9 @@ public final class CompiledPolicy: Sendable {
                 var entries: [ReachEntry] = []
                 for g in reach.grants {
                     for p in g.destinations {
-                        for range in p.ranges { entries.append(ReachEntry(first: range.lowerBound, last: range.upperBound, ports: g.ports, rule: index)) }
+                        for range in p.ranges {
+                            entries.append(ReachEntry(first: range.lowerBound, last: range.upperBound, ports: g.ports, rule: index))
+                        }
                     }
                 }
                 indexed += entries.count + atoms.count
@@ -144,7 +146,11 @@ public final class CompiledPolicy: Sendable {
                 indexed += atoms.count
                 try Self.checkSize(indexed, rule)
                 for a in atoms {
-                    if rule.effect == .allow { otherAllow[rule.kind, default: [:]][a, default: []].append(index) } else { otherDeny[rule.kind, default: [:]][a, default: []].append(index) }
+                    if rule.effect == .allow {
+                        otherAllow[rule.kind, default: [:]][a, default: []].append(index)
+                    } else {
+                        otherDeny[rule.kind, default: [:]][a, default: []].append(index)
+                    }
                 }
             }
         }
@@ -161,7 +167,10 @@ public final class CompiledPolicy: Sendable {
 
     static func checkSize(_ entries: Int, _ rule: PolicyRule) throws(PolicyError) {
         guard entries <= Self.maxIndexEntries else {
-            throw PolicyError(rule.location, "the policy expands to more than \(Self.maxIndexEntries) index entries at rule '\(rule.name)' (principals × hosts, addresses); name groups instead of many people or addresses")
+            throw PolicyError(
+                rule.location,
+                "the policy expands to more than \(Self.maxIndexEntries) index entries at rule '\(rule.name)' (principals × hosts, addresses); name groups instead of many people or addresses"
+            )
         }
     }
 
@@ -228,14 +237,17 @@ public final class CompiledPolicy: Sendable {
                 return .deny(PolicyDenial(reason: .invalidRequest("'\(login)' is not a login"), rule: nil))
             }
             guard let h = self.hostIndex[host] else { return .deny(PolicyDenial(reason: .unknownTarget("host '\(host)'"), rule: nil)) }
-            let denies = self.sshDeny[h], allows = self.sshAllow[h]
+            let denies = self.sshDeny[h]
+            let allows = self.sshAllow[h]
             return self.decide(subject: subject, context: context, request: request, denies: { denies[$0] }, allows: { allows[$0] }) { rule in
                 guard case .ssh(let ssh) = rule.target else { return false }
                 return Self.loginMatches(ssh.logins, login: login, subject: subject)
             }
         case .reach(let address, let port, let proto):
             func hits(_ rule: Int32) -> Bool {
-                self.reachEntries[Int(rule)].contains { address >= $0.first && address <= $0.last && $0.ports.contains { $0.contains(proto: proto, port: port) } }
+                self.reachEntries[Int(rule)].contains {
+                    address >= $0.first && address <= $0.last && $0.ports.contains { $0.contains(proto: proto, port: port) }
+                }
             }
             for atom in subject.atoms {
                 for r in self.reachDeny[atom] ?? [] where hits(r) {
@@ -251,7 +263,9 @@ public final class CompiledPolicy: Sendable {
             }
             return best.decision
         case .app(let app):
-            guard self.definitions.apps.contains(where: { $0.name == app }) else { return .deny(PolicyDenial(reason: .unknownTarget("app '\(app)'"), rule: nil)) }
+            guard self.definitions.apps.contains(where: { $0.name == app }) else {
+                return .deny(PolicyDenial(reason: .unknownTarget("app '\(app)'"), rule: nil))
+            }
             return self.decideOther(.app, subject: subject, context: context, request: request) { rule in
                 guard case .app(let names, let all) = rule.target else { return false }
                 return all || names.contains(app)
@@ -268,7 +282,9 @@ public final class CompiledPolicy: Sendable {
             }
             return self.decideOther(.certificate, subject: subject, context: context, request: request) { rule in
                 guard case .certificate(let c) = rule.target else { return false }
-                return c.patterns.contains { $0.matches(trustDomain: parts.trustDomain, segments: parts.segments, name: subject.name, isHost: subject.isHost) }
+                return c.patterns.contains {
+                    $0.matches(trustDomain: parts.trustDomain, segments: parts.segments, name: subject.name, isHost: subject.isHost)
+                }
             }
         }
     }
@@ -276,7 +292,8 @@ public final class CompiledPolicy: Sendable {
     private func decideOther(
         _ kind: PolicyRule.Kind, subject: PolicySubject, context: PolicyContext, request: PolicyRequest, matches: (PolicyRule) -> Bool
     ) -> PolicyDecision {
-        let denies = self.otherDeny[kind], allows = self.otherAllow[kind]
+        let denies = self.otherDeny[kind]
+        let allows = self.otherAllow[kind]
         return self.decide(subject: subject, context: context, request: request, denies: { denies?[$0] }, allows: { allows?[$0] }, matches: matches)
     }
 
@@ -317,7 +334,8 @@ public final class CompiledPolicy: Sendable {
         }
         if let window = rule.stepUp {
             guard let last = context.lastStepUp, last <= context.now.addingTimeInterval(60),
-                  context.now.timeIntervalSince(last) <= Double(window.components.seconds) else { return .stepUpRequired(within: window) }
+                context.now.timeIntervalSince(last) <= Double(window.components.seconds)
+            else { return .stepUpRequired(within: window) }
         }
         return nil
     }
@@ -344,7 +362,9 @@ public final class CompiledPolicy: Sendable {
         var allowance: PolicyAllowance? = nil
         var failure: PolicyDenial? = nil
 
-        mutating func consider(_ rule: PolicyRule, atom: UInt32, policy: CompiledPolicy, subject: PolicySubject, context: PolicyContext, request: PolicyRequest) {
+        mutating func consider(
+            _ rule: PolicyRule, atom: UInt32, policy: CompiledPolicy, subject: PolicySubject, context: PolicyContext, request: PolicyRequest
+        ) {
             // A role held through a grant that has ended is not held, even by a subject
             // resolved before the end.
             guard subject.holds(atom, at: context.now) else { return }
@@ -359,7 +379,8 @@ public final class CompiledPolicy: Sendable {
                 if current.rule.index < rule.index { return }
                 if current.rule.index == rule.index, (current.lifetime ?? .zero) >= (lifetime ?? .zero) { return }
             }
-            self.allowance = PolicyAllowance(rule: rule, via: policy.atomPrincipals[Int(atom)], lifetime: lifetime, grantID: subject.grantExpiry[atom]?.id)
+            self.allowance = PolicyAllowance(
+                rule: rule, via: policy.atomPrincipals[Int(atom)], lifetime: lifetime, grantID: subject.grantExpiry[atom]?.id)
         }
 
         var decision: PolicyDecision {

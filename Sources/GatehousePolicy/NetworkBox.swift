@@ -1,4 +1,5 @@
 public import GatehouseCore
+
 /// A block of packets a filter allows: an address range × one protocol × a port range. Allow
 /// sets are unions of boxes; a deny is subtracted box by box, so a compiled set never needs
 /// rule order at run time (nftables sets have none).
@@ -19,7 +20,8 @@ public struct NetworkBox: Sendable, Hashable, Comparable, CustomStringConvertibl
     }
 
     func intersection(first: UInt128, last: UInt128) -> NetworkBox? {
-        let f = max(self.first, first), l = min(self.last, last)
+        let f = max(self.first, first)
+        let l = min(self.last, last)
         return f <= l ? NetworkBox(first: f, last: l, ports: self.ports) : nil
     }
 
@@ -29,7 +31,8 @@ public struct NetworkBox: Sendable, Hashable, Comparable, CustomStringConvertibl
         var out: [NetworkBox] = []
         if self.first < o.first { out.append(NetworkBox(first: self.first, last: o.first - 1, ports: self.ports)) }
         if self.last > o.last { out.append(NetworkBox(first: o.last + 1, last: self.last, ports: self.ports)) }
-        let f = max(self.first, o.first), l = min(self.last, o.last)
+        let f = max(self.first, o.first)
+        let l = min(self.last, o.last)
         if self.ports.low < o.ports.low {
             out.append(NetworkBox(first: f, last: l, ports: PortRange(proto: self.ports.proto, low: self.ports.low, high: o.ports.low - 1)))
         }
@@ -71,7 +74,9 @@ public struct NetworkBox: Sendable, Hashable, Comparable, CustomStringConvertibl
             var previous: (first: UInt128, last: UInt128, ports: [ClosedRange<UInt16>])? = nil
             for (i, start) in points.enumerated() {
                 let end = i + 1 < points.count ? points[i + 1] - 1 : UInt128.max
-                let covering = mine.filter { $0.first <= start && start <= $0.last }.map { $0.ports.low...$0.ports.high }.sorted { $0.lowerBound < $1.lowerBound }
+                let covering = mine.filter { $0.first <= start && start <= $0.last }.map { $0.ports.low...$0.ports.high }.sorted {
+                    $0.lowerBound < $1.lowerBound
+                }
                 var ports: [ClosedRange<UInt16>] = []
                 for r in covering {
                     if let last = ports.last, Int(r.lowerBound) <= Int(last.upperBound) + 1 {
@@ -84,10 +89,18 @@ public struct NetworkBox: Sendable, Hashable, Comparable, CustomStringConvertibl
                     previous = (p.first, end, ports)
                     continue
                 }
-                if let p = previous { out += p.ports.map { NetworkBox(first: p.first, last: p.last, ports: PortRange(proto: proto, low: $0.lowerBound, high: $0.upperBound)) } }
+                if let p = previous {
+                    out += p.ports.map {
+                        NetworkBox(first: p.first, last: p.last, ports: PortRange(proto: proto, low: $0.lowerBound, high: $0.upperBound))
+                    }
+                }
                 previous = ports.isEmpty ? nil : (start, end, ports)
             }
-            if let p = previous { out += p.ports.map { NetworkBox(first: p.first, last: p.last, ports: PortRange(proto: proto, low: $0.lowerBound, high: $0.upperBound)) } }
+            if let p = previous {
+                out += p.ports.map {
+                    NetworkBox(first: p.first, last: p.last, ports: PortRange(proto: proto, low: $0.lowerBound, high: $0.upperBound))
+                }
+            }
         }
         return out.sorted()
     }

@@ -1,4 +1,5 @@
 public import GatehouseCore
+
 /// One line of a policy's `tests` block, e.g. `alice can ssh root@web-1` or
 /// `contractors cannot reach 10.0.5.0/24:5432`. A policy whose tests fail is never applied.
 ///
@@ -92,9 +93,10 @@ public struct PolicyAssertion: Sendable, Equatable {
         case "obtain": action = .obtain(spiffeID: object)
         default: return fail("unknown action '\(words[2])'; expected ssh, reach, use, request or obtain")
         }
-        return .success(PolicyAssertion(
-            subject: words[0], expectAllowed: expect, action: action, sourceAddress: source,
-            freshStepUp: fresh, text: text, location: location
-        ))
+        return .success(
+            PolicyAssertion(
+                subject: words[0], expectAllowed: expect, action: action, sourceAddress: source,
+                freshStepUp: fresh, text: text, location: location
+            ))
     }
 }

@@ -103,7 +103,9 @@ private struct Checker {
                 self.error(host.location, "organizations '\(other)' and '\(org)' fall on the same mesh subnet; rename one")
             }
             subnets[subnet] = org
-            if let other = addresses[mesh] { self.error(host.location, "hosts '\(other)' and '\(host.name)' fall on the same mesh address; rename one") }
+            if let other = addresses[mesh] {
+                self.error(host.location, "hosts '\(other)' and '\(host.name)' fall on the same mesh address; rename one")
+            }
             addresses[mesh] = host.name
         }
         // A gateway's own routes are judged by the packet filters alone: inside the mesh they
@@ -155,7 +157,9 @@ private struct Checker {
             if unique(self.roleNames, "role") { self.roleNames[name] = block.location }
         case "host", "network", "service":
             if let first = self.destinationNames[name] {
-                self.error(block.location, "'\(name)' is already defined as a \(first.kind) at line \(first.location.line); hosts, networks and services share names")
+                self.error(
+                    block.location,
+                    "'\(name)' is already defined as a \(first.kind) at line \(first.location.line); hosts, networks and services share names")
             } else {
                 self.destinationNames[name] = (block.keyword, block.location)
             }
@@ -180,7 +184,9 @@ private struct Checker {
         if let upstream = app.upstream {
             let c = URLComponents(string: upstream)
             if c?.scheme.map({ ["http", "https"].contains($0) }) != true || (c?.host ?? "").isEmpty || c?.fragment != nil || c?.query != nil {
-                self.error(a.location("upstream") ?? block.location, "upstream must be an http or https URL without query or fragment, e.g. \"http://127.0.0.1:3000\"")
+                self.error(
+                    a.location("upstream") ?? block.location,
+                    "upstream must be an http or https URL without query or fragment, e.g. \"http://127.0.0.1:3000\"")
             }
             if (app.proxyHost == nil) == (app.proxyPath == nil) {
                 self.error(block.location, "app '\(app.name)' has an upstream: give it exactly one of host = \"name\" or path = \"/prefix/\"")
@@ -190,15 +196,25 @@ private struct Checker {
         }
         if let host = app.proxyHost {
             let lowered = host.lowercased()
-            if !Self.isDNSPattern(lowered) || lowered.hasPrefix("*.") { self.error(a.location("host") ?? block.location, "'\(host)' is not a host name") }
-            if self.definitions.apps.contains(where: { $0.proxyHost == lowered }) { self.error(a.location("host") ?? block.location, "host '\(host)' is proxied by another app") }
+            if !Self.isDNSPattern(lowered) || lowered.hasPrefix("*.") {
+                self.error(a.location("host") ?? block.location, "'\(host)' is not a host name")
+            }
+            if self.definitions.apps.contains(where: { $0.proxyHost == lowered }) {
+                self.error(a.location("host") ?? block.location, "host '\(host)' is proxied by another app")
+            }
             app.proxyHost = lowered
         }
         if let path = app.proxyPath {
-            let ok = path.hasPrefix("/") && path.hasSuffix("/") && path.count >= 3 && !path.contains("..") && !path.contains("//")
+            let ok =
+                path.hasPrefix("/") && path.hasSuffix("/") && path.count >= 3 && !path.contains("..") && !path.contains("//")
                 && path.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") && $0 != UInt8(ascii: "%") }
-            if !ok { self.error(a.location("path") ?? block.location, "path must look like \"/name/\": start and end with /, no '..', '?', '#' or '%'") }
-            for reserved in ["/oauth2/", "/.well-known/", "/v1/", "/assets/", "/graphql/", "/api/", "/signin/", "/enroll/", "/account/", "/device/", "/metrics/", "/healthz/", "/readyz/"] where path.hasPrefix(reserved) || reserved.hasPrefix(path) {
+            if !ok {
+                self.error(a.location("path") ?? block.location, "path must look like \"/name/\": start and end with /, no '..', '?', '#' or '%'")
+            }
+            for reserved in [
+                "/oauth2/", "/.well-known/", "/v1/", "/assets/", "/graphql/", "/api/", "/signin/", "/enroll/", "/account/", "/device/", "/metrics/",
+                "/healthz/", "/readyz/",
+            ] where path.hasPrefix(reserved) || reserved.hasPrefix(path) {
                 self.error(a.location("path") ?? block.location, "path '\(path)' overlaps Gatehouse's own \(reserved)")
             }
             if self.definitions.apps.contains(where: { $0.proxyPath.map { $0.hasPrefix(path) || path.hasPrefix($0) } ?? false }) {
@@ -243,17 +259,23 @@ private struct Checker {
                 self.error(block.location, "org '\(organization)' must be 1–64 of a-z 0-9 . _ - (starting with a letter or digit)")
             }
             let gateway = a.bool("gateway", &self) ?? false
-            if gateway && organization == nil { self.error(block.location, "gateway host '\(name)' needs org = \"...\": a gateway is on the private network") }
+            if gateway && organization == nil {
+                self.error(block.location, "gateway host '\(name)' needs org = \"...\": a gateway is on the private network")
+            }
             // A host on the private network has its mesh address, whatever else it declares.
             let mesh = organization.map { self.addressing.hostAddress(organization: $0, host: name) }
             if let mesh { addresses.append(mesh) }
-            if addresses.isEmpty && a.has("addresses") == false { self.error(block.location, "host '\(name)' needs addresses = [...] or org = \"...\"") }
+            if addresses.isEmpty && a.has("addresses") == false {
+                self.error(block.location, "host '\(name)' needs addresses = [...] or org = \"...\"")
+            }
             let labels = a.labels("labels", &self)
             let routes = a.prefixes("routes", &self, singleAddresses: false)
             self.hostNames[name] = self.definitions.hosts.count
             let sshPort = a.integer("ssh_port", &self, range: 1...65535) ?? 22
-            self.definitions.hosts.append(.init(name: name, addresses: addresses, labels: labels, routes: routes, organization: organization, meshAddress: mesh, gateway: gateway,
-                                                sshPort: sshPort, location: block.location))
+            self.definitions.hosts.append(
+                .init(
+                    name: name, addresses: addresses, labels: labels, routes: routes, organization: organization, meshAddress: mesh, gateway: gateway,
+                    sshPort: sshPort, location: block.location))
         case "network":
             a.allow(["cidrs", "description"])
             let prefixes = a.prefixes("cidrs", &self, singleAddresses: false)
@@ -274,7 +296,10 @@ private struct Checker {
             if !a.has("ports") { self.error(block.location, "service '\(name)' needs ports = [...]") }
             self.definitions.services.append(.init(name: name, destinations: destinations, ports: ports, location: block.location))
         case "app":
-            a.allow(["client_id", "redirect_uris", "upstream", "host", "path", "share_origin", "gatehouse_scopes", "device_gatehouse_scopes", "description"])
+            a.allow([
+                "client_id", "redirect_uris", "upstream", "host", "path", "share_origin", "gatehouse_scopes", "device_gatehouse_scopes",
+                "description",
+            ])
             let clientID = a.string("client_id", &self) ?? name
             if self.appNames.contains(name) { self.error(block.location, "app '\(name)' is already defined") }
             if self.clientIDs.contains(clientID) { self.error(block.location, "client_id '\(clientID)' is used by another app") }
@@ -289,15 +314,25 @@ private struct Checker {
                 // `gatehouse_scopes = [none]` takes them away from gatehouse-cli too.
                 var scopes: Set<String> = []
                 for w in a.words("gatehouse_scopes", &self) where w.text != "none" {
-                    if PolicyDefinitions.gatehouseScopeNames.contains(w.text) { scopes.insert(w.text) } else {
-                        self.error(w.location, "'\(w.text)' is not one of Gatehouse's own scopes; expected \(PolicyDefinitions.gatehouseScopeNames.sorted().joined(separator: ", ")) or none")
+                    if PolicyDefinitions.gatehouseScopeNames.contains(w.text) {
+                        scopes.insert(w.text)
+                    } else {
+                        self.error(
+                            w.location,
+                            "'\(w.text)' is not one of Gatehouse's own scopes; expected \(PolicyDefinitions.gatehouseScopeNames.sorted().joined(separator: ", ")) or none"
+                        )
                     }
                 }
                 app.gatehouseScopes = scopes
             }
             for w in a.words("device_gatehouse_scopes", &self) {
-                if PolicyDefinitions.gatehouseScopeNames.contains(w.text) { app.deviceGatehouseScopes.insert(w.text) } else {
-                    self.error(w.location, "'\(w.text)' is not one of Gatehouse's own scopes; expected \(PolicyDefinitions.gatehouseScopeNames.sorted().joined(separator: ", "))")
+                if PolicyDefinitions.gatehouseScopeNames.contains(w.text) {
+                    app.deviceGatehouseScopes.insert(w.text)
+                } else {
+                    self.error(
+                        w.location,
+                        "'\(w.text)' is not one of Gatehouse's own scopes; expected \(PolicyDefinitions.gatehouseScopeNames.sorted().joined(separator: ", "))"
+                    )
                 }
             }
             app.upstream = a.string("upstream", &self)
@@ -307,8 +342,10 @@ private struct Checker {
             // A path app is served on Gatehouse's own origin: its pages' scripts can do anything
             // the signed-in user can do on Gatehouse. That must be a deliberate choice.
             if app.proxyPath != nil, a.bool("share_origin", &self) != true {
-                self.error(a.location("path") ?? block.location,
-                           "app '\(name)' under a path shares Gatehouse's origin (its scripts act as the signed-in user on Gatehouse); give it its own host = \"...\", or add share_origin = true if it is as trusted as Gatehouse")
+                self.error(
+                    a.location("path") ?? block.location,
+                    "app '\(name)' under a path shares Gatehouse's origin (its scripts act as the signed-in user on Gatehouse); give it its own host = \"...\", or add share_origin = true if it is as trusted as Gatehouse"
+                )
             } else if app.proxyPath == nil, a.has("share_origin") {
                 self.error(a.location("share_origin") ?? block.location, "share_origin applies only to an app with a path")
             }
@@ -326,7 +363,10 @@ private struct Checker {
                 }
                 return w.text
             }
-            if self.identityNames[name] != nil { self.error(block.location, "identity '\(name)' is already defined"); return }
+            if self.identityNames[name] != nil {
+                self.error(block.location, "identity '\(name)' is already defined")
+                return
+            }
             do {
                 let pattern = try SPIFFEPattern(parsing: text)
                 self.identityNames[name] = self.definitions.identities.count
@@ -358,31 +398,50 @@ private struct Checker {
         var result: PolicyPrincipal? = nil
         var kind: PrincipalKind = .user
         if text == "everyone" {
-            result = .everyone; kind = .everyone
+            result = .everyone
+            kind = .everyone
         } else if let colon = text.firstIndex(of: ":") {
             let prefix = text[..<colon]
             let name = String(text[text.index(after: colon)...])
             switch prefix {
             case "user":
-                guard (try? Username(validating: name)) != nil else { self.error(word.location, "'\(name)' is not a valid user name"); return nil }
-                result = .user(name); kind = .user
+                guard (try? Username(validating: name)) != nil else {
+                    self.error(word.location, "'\(name)' is not a valid user name")
+                    return nil
+                }
+                result = .user(name)
+                kind = .user
             case "group":
-                guard self.groupNames[name] != nil else { self.error(word.location, "unknown group '\(name)'"); return nil }
-                result = .group(name); kind = .group
+                guard self.groupNames[name] != nil else {
+                    self.error(word.location, "unknown group '\(name)'")
+                    return nil
+                }
+                result = .group(name)
+                kind = .group
             case "role":
-                guard self.roleNames[name] != nil else { self.error(word.location, "unknown role '\(name)'"); return nil }
-                result = .role(name); kind = .role
+                guard self.roleNames[name] != nil else {
+                    self.error(word.location, "unknown role '\(name)'")
+                    return nil
+                }
+                result = .role(name)
+                kind = .role
             case "host":
-                guard self.hostNames[name] != nil || self.destinationNames[name]?.kind == "host" else { self.error(word.location, "unknown host '\(name)'"); return nil }
-                result = .host(name); kind = .host
+                guard self.hostNames[name] != nil || self.destinationNames[name]?.kind == "host" else {
+                    self.error(word.location, "unknown host '\(name)'")
+                    return nil
+                }
+                result = .host(name)
+                kind = .host
             default:
                 self.error(word.location, "'\(text)': expected everyone, user:NAME, group:NAME, role:NAME or host:NAME")
                 return nil
             }
         } else if self.groupNames[text] != nil {
-            result = .group(text); kind = .group
+            result = .group(text)
+            kind = .group
         } else if self.roleNames[text] != nil {
-            result = .role(text); kind = .role
+            result = .role(text)
+            kind = .role
         } else {
             self.error(word.location, "unknown group or role '\(text)'; write user:\(text) for a person")
             return nil
@@ -419,14 +478,17 @@ private struct Checker {
         var who: [PolicyPrincipal] = []
         var whoSeen = Set<PolicyPrincipal>()
         // Hosts ask for certificates, and send packets to each other over the mesh.
-        let hostsMayAsk: Set<PrincipalKind> = kind == .certificate || kind == .reach ? [.everyone, .user, .group, .role, .host] : [.everyone, .user, .group, .role]
+        let hostsMayAsk: Set<PrincipalKind> =
+            kind == .certificate || kind == .reach ? [.everyone, .user, .group, .role, .host] : [.everyone, .user, .group, .role]
         for word in a.words("who", &self) {
             if let p = self.principal(word, allowed: hostsMayAsk), whoSeen.insert(p).inserted { who.append(p) }
         }
         if !a.has("who") { self.error(block.location, "rule '\(block.labels[1])' needs who = [...]") }
         let sources = a.has("from") ? a.prefixes("from", &self, singleAddresses: false) : nil
         let stepUp = a.duration("step_up", &self)
-        if kind == .reach, a.has("step_up") { self.error(block.location, "step_up is not possible on reach rules: a packet filter cannot ask for a passkey") }
+        if kind == .reach, a.has("step_up") {
+            self.error(block.location, "step_up is not possible on reach rules: a packet filter cannot ask for a passkey")
+        }
         let deliberate = a.bool("deliberate", &self) ?? false
         var lifetime = a.duration("lifetime", &self)
         let everyone = who.contains(.everyone)
@@ -449,9 +511,15 @@ private struct Checker {
             var seenHosts = Set<String>()
             var allHosts = false
             for w in a.words("hosts", &self) {
-                if w.text == "*" { allHosts = true; continue }
+                if w.text == "*" {
+                    allHosts = true
+                    continue
+                }
                 let n = w.text.hasPrefix("host:") ? String(w.text.dropFirst(5)) : w.text
-                guard self.hostNames[n] != nil else { self.error(w.location, "unknown host '\(n)'"); continue }
+                guard self.hostNames[n] != nil else {
+                    self.error(w.location, "unknown host '\(n)'")
+                    continue
+                }
                 if seenHosts.insert(n).inserted { hostNames.append(n) }
             }
             let labels = a.labels("labels", &self)
@@ -461,7 +529,8 @@ private struct Checker {
                 extensions = []
                 for w in a.words("options", &self) {
                     guard PolicyCompiler.sshExtensions.contains(w.text) else {
-                        self.error(w.location, "unknown SSH option '\(w.text)'; known: \(PolicyCompiler.sshExtensions.sorted().joined(separator: ", "))")
+                        self.error(
+                            w.location, "unknown SSH option '\(w.text)'; known: \(PolicyCompiler.sshExtensions.sorted().joined(separator: ", "))")
                         continue
                     }
                     if !extensions.contains(w.text) { extensions.append(w.text) }
@@ -470,7 +539,10 @@ private struct Checker {
             let forceCommand = a.string("force_command", &self)
             if isAllow && lifetime == nil { lifetime = PolicyCompiler.defaultSSHLifetime }
             grantsEverything = allHosts && logins.contains("*")
-            target = .ssh(.init(logins: logins, hostNames: hostNames, allHosts: allHosts, labels: labels, extensions: extensions.sorted(), forceCommand: forceCommand))
+            target = .ssh(
+                .init(
+                    logins: logins, hostNames: hostNames, allHosts: allHosts, labels: labels, extensions: extensions.sorted(),
+                    forceCommand: forceCommand))
         case .reach:
             var grants: [PolicyRule.Reach.Grant] = []
             var plain: [IPPrefix] = []
@@ -496,10 +568,14 @@ private struct Checker {
             if !a.has("to") { self.error(block.location, "reach rule needs to = [...]") }
             let ports = a.ports("ports", &self)
             if needsPorts && !a.has("ports") { self.error(block.location, "reach rule needs ports = [...] for its addresses, hosts and networks") }
-            if !needsPorts && a.has("ports") { self.error(a.location("ports") ?? block.location, "ports do not apply: every target is a service with its own ports") }
+            if !needsPorts && a.has("ports") {
+                self.error(a.location("ports") ?? block.location, "ports do not apply: every target is a service with its own ports")
+            }
             if !plain.isEmpty { grants.insert(.init(destinations: plain, ports: ports), at: 0) }
             // 0.0.0.0/0 with ::/0 is everything, however it is spelled.
-            if plain.contains(where: { $0.isIPv4 && $0.length == 0 }) && plain.contains(where: { !$0.isIPv4 && $0.length == 0 }) { allDestinations = true }
+            if plain.contains(where: { $0.isIPv4 && $0.length == 0 }) && plain.contains(where: { !$0.isIPv4 && $0.length == 0 }) {
+                allDestinations = true
+            }
             let allPorts = Set(ports) == Set(PortRange.any)
             grantsEverything = allDestinations && allPorts
             target = .reach(.init(grants: grants, allDestinations: allDestinations, allPorts: allPorts))
@@ -508,8 +584,14 @@ private struct Checker {
             var seenApps = Set<String>()
             var all = false
             for w in a.words("apps", &self) {
-                if w.text == "*" { all = true; continue }
-                guard self.appNames.contains(w.text) else { self.error(w.location, "unknown app '\(w.text)'"); continue }
+                if w.text == "*" {
+                    all = true
+                    continue
+                }
+                guard self.appNames.contains(w.text) else {
+                    self.error(w.location, "unknown app '\(w.text)'")
+                    continue
+                }
                 if seenApps.insert(w.text).inserted { names.append(w.text) }
             }
             if !a.has("apps") { self.error(block.location, "app rule needs apps = [...]") }
@@ -520,9 +602,15 @@ private struct Checker {
             var seenRoles = Set<String>()
             var all = false
             for w in a.words("roles", &self) {
-                if w.text == "*" { all = true; continue }
+                if w.text == "*" {
+                    all = true
+                    continue
+                }
                 let n = w.text.hasPrefix("role:") ? String(w.text.dropFirst(5)) : w.text
-                guard self.roleNames[n] != nil else { self.error(w.location, "unknown role '\(n)'"); continue }
+                guard self.roleNames[n] != nil else {
+                    self.error(w.location, "unknown role '\(n)'")
+                    continue
+                }
                 if seenRoles.insert(n).inserted { roles.append(n) }
             }
             if !a.has("roles") { self.error(block.location, "request rule needs roles = [...]") }
@@ -545,7 +633,10 @@ private struct Checker {
                 }
             }
             grantsEverything = all
-            target = .request(.init(roles: roles, allRoles: all, approvers: approvers, approvals: approvals, maxDuration: maxDuration, reasonRequired: reasonRequired))
+            target = .request(
+                .init(
+                    roles: roles, allRoles: all, approvers: approvers, approvals: approvals, maxDuration: maxDuration, reasonRequired: reasonRequired)
+            )
         case .certificate:
             var names: [String] = []
             var seenIdentities = Set<String>()
@@ -553,8 +644,14 @@ private struct Checker {
             var dns: [String] = []
             var all = false
             for w in a.words("identities", &self) {
-                if w.text == "*" { all = true; continue }
-                guard let i = self.identityNames[w.text] else { self.error(w.location, "unknown identity '\(w.text)'"); continue }
+                if w.text == "*" {
+                    all = true
+                    continue
+                }
+                guard let i = self.identityNames[w.text] else {
+                    self.error(w.location, "unknown identity '\(w.text)'")
+                    continue
+                }
                 let identity = self.definitions.identities[i]
                 if seenIdentities.insert(identity.name).inserted {
                     names.append(identity.name)
@@ -563,7 +660,10 @@ private struct Checker {
                 }
             }
             if !a.has("identities") { self.error(block.location, "certificate rule needs identities = [...]") }
-            if all { patterns = self.definitions.identities.map(\.pattern); dns = self.definitions.identities.flatMap(\.dnsNames) }
+            if all {
+                patterns = self.definitions.identities.map(\.pattern)
+                dns = self.definitions.identities.flatMap(\.dnsNames)
+            }
             if isAllow && lifetime == nil { lifetime = PolicyCompiler.defaultCertificateLifetime }
             grantsEverything = all
             target = .certificate(.init(identities: all ? ["*"] : names, patterns: patterns, dnsNames: dns))
@@ -583,7 +683,9 @@ private struct Checker {
     static func isLogin(_ s: String) -> Bool {
         let b = Array(s.utf8)
         guard (1...32).contains(b.count), b[0] != 0x2D else { return false }
-        return b.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
+        return b.allSatisfy {
+            ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D
+        }
     }
 
     /// A named destination: a host (its addresses and routes), network, or service (with ports).
@@ -637,7 +739,7 @@ struct Word {
 }
 
 /// A block's attributes, checked for unknown and repeated names, read by type.
-fileprivate struct Attributes {
+private struct Attributes {
     var values: [String: PolicySyntax.Value] = [:]
     var order: [(String, PolicyLocation)] = []
     let block: PolicySyntax.Block
@@ -773,7 +875,10 @@ fileprivate struct Attributes {
         }
         var out: [String: String] = [:]
         for (key, v) in entries {
-            guard Checker.isName(key) else { checker.error(v.location, "label key '\(key)' is not a valid name"); continue }
+            guard Checker.isName(key) else {
+                checker.error(v.location, "label key '\(key)' is not a valid name")
+                continue
+            }
             switch v {
             case .word(let t, _), .string(let t, _):
                 if out[key] != nil { checker.error(v.location, "label '\(key)' is set twice") }

@@ -1,5 +1,5 @@
-public import GatehouseCore
 import Foundation
+public import GatehouseCore
 
 /// The named things a policy defines, after checking. ``PolicyCompiler`` produces them and
 /// ``CompiledPolicy`` indexes them.

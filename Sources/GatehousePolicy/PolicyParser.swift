@@ -79,7 +79,8 @@ private struct Lexer {
         switch c {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
         case UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "/"), UInt8(ascii: "@"), UInt8(ascii: "*"),
-             UInt8(ascii: "-"), UInt8(ascii: "$"), UInt8(ascii: "+"), UInt8(ascii: "~"), UInt8(ascii: "!"): return true
+            UInt8(ascii: "-"), UInt8(ascii: "$"), UInt8(ascii: "+"), UInt8(ascii: "~"), UInt8(ascii: "!"):
+            return true
         default: return false
         }
     }
@@ -102,13 +103,27 @@ private struct Lexer {
                 self.lineStart = self.index
             case UInt8(ascii: "#"):
                 while self.index < self.bytes.count && self.bytes[self.index] != 0x0A { self.index += 1 }
-            case UInt8(ascii: "="): out.append(Token(kind: .equals, text: "=", location: here)); self.index += 1
-            case UInt8(ascii: "{"): out.append(Token(kind: .openBrace, text: "{", location: here)); self.index += 1
-            case UInt8(ascii: "}"): out.append(Token(kind: .closeBrace, text: "}", location: here)); self.index += 1
-            case UInt8(ascii: "["): out.append(Token(kind: .openBracket, text: "[", location: here)); self.index += 1
-            case UInt8(ascii: "]"): out.append(Token(kind: .closeBracket, text: "]", location: here)); self.index += 1
-            case UInt8(ascii: ","): out.append(Token(kind: .comma, text: ",", location: here)); self.index += 1
-            case UInt8(ascii: ";"): out.append(Token(kind: .newline, text: ";", location: here)); self.index += 1
+            case UInt8(ascii: "="):
+                out.append(Token(kind: .equals, text: "=", location: here))
+                self.index += 1
+            case UInt8(ascii: "{"):
+                out.append(Token(kind: .openBrace, text: "{", location: here))
+                self.index += 1
+            case UInt8(ascii: "}"):
+                out.append(Token(kind: .closeBrace, text: "}", location: here))
+                self.index += 1
+            case UInt8(ascii: "["):
+                out.append(Token(kind: .openBracket, text: "[", location: here))
+                self.index += 1
+            case UInt8(ascii: "]"):
+                out.append(Token(kind: .closeBracket, text: "]", location: here))
+                self.index += 1
+            case UInt8(ascii: ","):
+                out.append(Token(kind: .comma, text: ",", location: here))
+                self.index += 1
+            case UInt8(ascii: ";"):
+                out.append(Token(kind: .newline, text: ";", location: here))
+                self.index += 1
             case UInt8(ascii: "\""):
                 out.append(Token(kind: .string, text: try self.string(), location: here))
             default:
@@ -137,7 +152,10 @@ private struct Lexer {
                 throw PolicyError(open, "string is not closed on the same line")
             }
             let c = self.bytes[self.index]
-            if c == UInt8(ascii: "\"") { self.index += 1; break }
+            if c == UInt8(ascii: "\"") {
+                self.index += 1
+                break
+            }
             if c < 0x20 || c == 0x7F { throw PolicyError(self.location, "control character in string; write \\n or \\t") }
             if c == UInt8(ascii: "\\") {
                 guard self.index + 1 < self.bytes.count else { throw PolicyError(self.location, "string is not closed") }
@@ -235,7 +253,8 @@ private struct Reader {
             return .block(PolicySyntax.Block(keyword: first.text, labels: words, body: body, location: first.location))
         }
         guard self.current.kind == .newline || self.current.kind == .end || self.current.kind == .closeBrace else {
-            throw PolicyError(self.current.location, "unexpected \(self.current.display) after '\(first.text)'; expected '=', '{' or the end of the line")
+            throw PolicyError(
+                self.current.location, "unexpected \(self.current.display) after '\(first.text)'; expected '=', '{' or the end of the line")
         }
         return .phrase(words: [first.text] + words, location: first.location)
     }
@@ -265,7 +284,10 @@ private struct Reader {
             var items: [PolicySyntax.Value] = []
             while true {
                 self.skipSeparators()
-                if self.current.kind == .closeBracket { self.index += 1; break }
+                if self.current.kind == .closeBracket {
+                    self.index += 1
+                    break
+                }
                 guard self.current.kind != .end else { throw PolicyError(token.location, "list is not closed with ']'") }
                 items.append(try self.value(depth: depth + 1))
                 guard items.count <= self.limits.maxListElements else {
@@ -281,7 +303,10 @@ private struct Reader {
             var entries: [(key: String, value: PolicySyntax.Value)] = []
             while true {
                 self.skipSeparators()
-                if self.current.kind == .closeBrace { self.index += 1; break }
+                if self.current.kind == .closeBrace {
+                    self.index += 1
+                    break
+                }
                 let key = self.current
                 guard key.kind == .word || key.kind == .string else {
                     throw PolicyError(key.location, key.kind == .end ? "map is not closed with '}'" : "expected a key in map, found \(key.display)")

@@ -6,7 +6,9 @@ public enum PolicyQuery {
     public enum Kind: String, Sendable, CaseIterable { case ssh, reach, app, request, obtain }
 
     public static func parse(_ kind: Kind, _ text: String, in policy: CompiledPolicy) throws(GatehouseError) -> PolicyRequest {
-        guard !text.isEmpty, text.utf8.count <= 2048 else { throw GatehouseError(.invalidInput, "\(kind.rawValue): expected a value of at most 2048 bytes") }
+        guard !text.isEmpty, text.utf8.count <= 2048 else {
+            throw GatehouseError(.invalidInput, "\(kind.rawValue): expected a value of at most 2048 bytes")
+        }
         switch kind {
         case .ssh:
             let parts = text.split(separator: "@", omittingEmptySubsequences: false)

@@ -1,5 +1,5 @@
-import GatehouseCore
 public import Foundation
+import GatehouseCore
 
 /// What someone asks to do. Every enforcement point phrases its question as one of these.
 public enum PolicyRequest: Sendable, Hashable, CustomStringConvertible {

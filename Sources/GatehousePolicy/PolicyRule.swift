@@ -1,5 +1,5 @@
-public import GatehouseCore
 import Foundation
+public import GatehouseCore
 
 /// Who a rule is about, as written in `who = [...]`.
 public enum PolicyPrincipal: Sendable, Hashable, Comparable, CustomStringConvertible {

@@ -51,11 +51,12 @@ final class Deflater {
                 output.append(contentsOf: out[0..<(out.count - Int(self.stream.pointee.avail_out))])
             }
         }
-        let mode: Int32 = switch flush {
-        case .none: Z_NO_FLUSH
-        case .sync: Z_SYNC_FLUSH
-        case .finish: Z_FINISH
-        }
+        let mode: Int32 =
+            switch flush {
+            case .none: Z_NO_FLUSH
+            case .sync: Z_SYNC_FLUSH
+            case .finish: Z_FINISH
+            }
         input.withUnsafeBufferPointer { inputBuffer in
             self.stream.pointee.next_in = UnsafeMutablePointer(mutating: inputBuffer.baseAddress)
             self.stream.pointee.avail_in = UInt32(inputBuffer.count)
@@ -115,13 +116,19 @@ final class Inflater {
                     output.append(contentsOf: out[0..<(out.count - Int(self.stream.pointee.avail_out))])
                     return status
                 }
-                if output.count + self.produced > self.limit { failure = .tooLarge; break }
+                if output.count + self.produced > self.limit {
+                    failure = .tooLarge
+                    break
+                }
                 if status == Z_STREAM_END {
                     self.ended = true
                     if self.stream.pointee.avail_in > 0 { failure = .dataAfterEnd }
                     break
                 }
-                guard status == Z_OK || status == Z_BUF_ERROR else { failure = .corrupt; break }
+                guard status == Z_OK || status == Z_BUF_ERROR else {
+                    failure = .corrupt
+                    break
+                }
                 if self.stream.pointee.avail_in == 0 && self.stream.pointee.avail_out > 0 { break }
                 if status == Z_BUF_ERROR && self.stream.pointee.avail_in == 0 { break }
             }

@@ -52,17 +52,26 @@ public final class RecordingDecoder {
         }
         var offset = 0
         while self.buffer.count - offset >= 4 {
-            let length = Int(self.buffer[offset]) << 24 | Int(self.buffer[offset + 1]) << 16 | Int(self.buffer[offset + 2]) << 8 | Int(self.buffer[offset + 3])
-            guard length >= 1 + RecordingFormat.tagLength, length <= RecordingFormat.maxFrameLength else { throw Self.fault("frame \(self.counter) has an impossible length") }
+            let length =
+                Int(self.buffer[offset]) << 24 | Int(self.buffer[offset + 1]) << 16 | Int(self.buffer[offset + 2]) << 8 | Int(self.buffer[offset + 3])
+            guard length >= 1 + RecordingFormat.tagLength, length <= RecordingFormat.maxFrameLength else {
+                throw Self.fault("frame \(self.counter) has an impossible length")
+            }
             guard self.buffer.count - offset - 4 >= length else { break }
             let kind = self.buffer[offset + 4]
-            guard kind == RecordingFormat.dataFrame || kind == RecordingFormat.finalFrame else { throw Self.fault("frame \(self.counter) has an unknown kind") }
+            guard kind == RecordingFormat.dataFrame || kind == RecordingFormat.finalFrame else {
+                throw Self.fault("frame \(self.counter) has an unknown kind")
+            }
             let body = self.buffer[(offset + 5)..<(offset + 4 + length)]
             let plaintext: [UInt8]
             do {
-                let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: RecordingFormat.nonce(self.counter)),
-                                                ciphertext: body.dropLast(RecordingFormat.tagLength), tag: body.suffix(RecordingFormat.tagLength))
-                plaintext = Array(try AES.GCM.open(box, using: self.key!, authenticating: RecordingFormat.associatedData(preambleDigest: self.preambleDigest!, counter: self.counter, kind: kind)))
+                let box = try AES.GCM.SealedBox(
+                    nonce: AES.GCM.Nonce(data: RecordingFormat.nonce(self.counter)),
+                    ciphertext: body.dropLast(RecordingFormat.tagLength), tag: body.suffix(RecordingFormat.tagLength))
+                plaintext = Array(
+                    try AES.GCM.open(
+                        box, using: self.key!,
+                        authenticating: RecordingFormat.associatedData(preambleDigest: self.preambleDigest!, counter: self.counter, kind: kind)))
             } catch {
                 throw Self.fault("frame \(self.counter) does not authenticate (edited, reordered or from another recording)")
             }
@@ -149,17 +158,21 @@ public final class RecordingDecoder {
     private func parse(_ line: ArraySlice<UInt8>, trailer: Bool) throws(GatehouseError) -> Line {
         let data = Data(line)
         if !self.sawHeader {
-            guard let header = try? JSONDecoder().decode(RecordingHeader.self, from: data) else { throw Self.fault("the first line is not a recording header") }
+            guard let header = try? JSONDecoder().decode(RecordingHeader.self, from: data) else {
+                throw Self.fault("the first line is not a recording header")
+            }
             self.sawHeader = true
             return .header(header)
         }
         if trailer {
-            guard let t = try? JSONDecoder().decode(RecordingTrailer.self, from: data) else { throw Self.fault("the last line is not a recording trailer") }
+            guard let t = try? JSONDecoder().decode(RecordingTrailer.self, from: data) else {
+                throw Self.fault("the last line is not a recording trailer")
+            }
             return .trailer(t)
         }
         guard let array = try? JSONSerialization.jsonObject(with: data) as? [Any], array.count == 3,
-              let time = (array[0] as? NSNumber)?.doubleValue, time.isFinite, time >= 0,
-              let code = array[1] as? String, let kind = RecordingEvent.Kind(rawValue: code), let text = array[2] as? String
+            let time = (array[0] as? NSNumber)?.doubleValue, time.isFinite, time >= 0,
+            let code = array[1] as? String, let kind = RecordingEvent.Kind(rawValue: code), let text = array[2] as? String
         else { throw Self.fault("an event line is malformed") }
         return .event(RecordingEvent(time: time, kind: kind, data: text))
     }

@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 import GatehouseCore
 
 /// What `gatehouse audit verify` checks of session recordings: every recording the audit log
@@ -19,9 +19,11 @@ public enum RecordingDigestCheck {
     /// file as found, among canonical audit entries (JSON text).
     public static func sealedRecordings(in entries: [String]) -> [Sealed] {
         entries.compactMap { text in
-            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], ["ssh.recording_sealed", "ssh.recording_interrupted"].contains(object["code"] as? String),
-                  let subject = object["subject"] as? String, subject.hasPrefix("session:"),
-                  let sha = (object["details"] as? [String: Any])?["sha256"] as? String else { return nil }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                ["ssh.recording_sealed", "ssh.recording_interrupted"].contains(object["code"] as? String),
+                let subject = object["subject"] as? String, subject.hasPrefix("session:"),
+                let sha = (object["details"] as? [String: Any])?["sha256"] as? String
+            else { return nil }
             return Sealed(session: String(subject.dropFirst("session:".count)), sha256: sha)
         }
     }
@@ -30,10 +32,14 @@ public enum RecordingDigestCheck {
     /// SHA-256 (nil when it cannot be read).
     public static func problems(_ sealed: [Sealed], directory: String, digest: (String) -> String?) -> [String] {
         sealed.compactMap { s in
-            guard RecordingFormat.isValidID(s.session) else { return "the audit log names a malformed session id \(s.session.prefix(64).debugDescription)" }
+            guard RecordingFormat.isValidID(s.session) else {
+                return "the audit log names a malformed session id \(s.session.prefix(64).debugDescription)"
+            }
             let path = (directory as NSString).appendingPathComponent("\(s.session).\(RecordingFormat.fileExtension)")
             guard let actual = digest(path) else { return "the recording of session \(s.session) is missing (\(path))" }
-            guard actual == s.sha256 else { return "the recording of session \(s.session) was changed: its SHA-256 is \(actual), the audit log sealed \(s.sha256)" }
+            guard actual == s.sha256 else {
+                return "the recording of session \(s.session) was changed: its SHA-256 is \(actual), the audit log sealed \(s.sha256)"
+            }
             return nil
         }
     }

@@ -48,7 +48,10 @@ public struct RecordingHeader: Sendable, Equatable, Codable {
     /// Unix time in seconds when the session started.
     public var started: Double
 
-    public init(session: String, user: String, login: String, host: String, source: String?, mode: String, command: String?, term: String?, width: Int, height: Int, started: Double) {
+    public init(
+        session: String, user: String, login: String, host: String, source: String?, mode: String, command: String?, term: String?, width: Int,
+        height: Int, started: Double
+    ) {
         self.session = session
         self.user = user
         self.login = login

@@ -51,7 +51,8 @@ public enum RecordingFormat {
     /// A recording identifier: what session IDs look like (lowercase UUIDs). Checked before an
     /// ID becomes a file name, so no path can be smuggled through one.
     public static func isValidID(_ id: String) -> Bool {
-        id.utf8.count >= 8 && id.utf8.count <= 64 && id.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D }
+        id.utf8.count >= 8 && id.utf8.count <= 64
+            && id.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D }
     }
 }
 

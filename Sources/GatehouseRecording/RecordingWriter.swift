@@ -143,18 +143,29 @@ public final class RecordingWriter {
         out.append(contentsOf: repeatElement(0, count: (n + 2) / 3 * 4))
         out.withUnsafeMutableBufferPointer { o in
             alphabet.withUnsafeBufferPointer { a in
-                var i = 0, j = start
+                var i = 0
+                var j = start
                 while i + 3 <= n {
                     let v = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2])
-                    o[j] = a[Int(v >> 18)]; o[j + 1] = a[Int(v >> 12 & 63)]; o[j + 2] = a[Int(v >> 6 & 63)]; o[j + 3] = a[Int(v & 63)]
-                    i += 3; j += 4
+                    o[j] = a[Int(v >> 18)]
+                    o[j + 1] = a[Int(v >> 12 & 63)]
+                    o[j + 2] = a[Int(v >> 6 & 63)]
+                    o[j + 3] = a[Int(v & 63)]
+                    i += 3
+                    j += 4
                 }
                 if n - i == 1 {
                     let v = UInt32(data[i]) << 16
-                    o[j] = a[Int(v >> 18)]; o[j + 1] = a[Int(v >> 12 & 63)]; o[j + 2] = 0x3D; o[j + 3] = 0x3D
+                    o[j] = a[Int(v >> 18)]
+                    o[j + 1] = a[Int(v >> 12 & 63)]
+                    o[j + 2] = 0x3D
+                    o[j + 3] = 0x3D
                 } else if n - i == 2 {
                     let v = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8
-                    o[j] = a[Int(v >> 18)]; o[j + 1] = a[Int(v >> 12 & 63)]; o[j + 2] = a[Int(v >> 6 & 63)]; o[j + 3] = 0x3D
+                    o[j] = a[Int(v >> 18)]
+                    o[j + 1] = a[Int(v >> 12 & 63)]
+                    o[j + 2] = a[Int(v >> 6 & 63)]
+                    o[j + 3] = 0x3D
                 }
             }
         }
@@ -198,7 +209,8 @@ public final class RecordingWriter {
             var i = 0
             var scannedTo = 0  // bytes before this are already part of a run that was handled
             let raw = UnsafeRawPointer(b.baseAddress!)
-            let low: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
+            let low: UInt64 = 0x0101_0101_0101_0101
+            let high: UInt64 = 0x8080_8080_8080_8080
             while i + 8 <= n {
                 let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
                 // Bit 7 of each byte: set when that byte is in 0x20...0x7E. A byte of 0xA0 or more
@@ -214,7 +226,8 @@ public final class RecordingWriter {
                 }
                 for start in [i, i + 4] where (start == i ? lowHalf : highHalf) && start >= scannedTo {
                     guard printable(b[start]) && printable(b[start + 1]) && printable(b[start + 2]) && printable(b[start + 3]) else { continue }
-                    var lo = start, hi = start + 4
+                    var lo = start
+                    var hi = start + 4
                     while lo > scannedTo && printable(b[lo - 1]) { lo -= 1 }
                     while hi < n && printable(b[hi]) { hi += 1 }
                     if hi - lo >= minimum { runs.append(String(decoding: UnsafeBufferPointer(rebasing: b[lo..<hi]), as: UTF8.self)) }
@@ -301,7 +314,10 @@ public final class RecordingWriter {
         while i >= 0 && seen < 4 {
             let b = bytes[i]
             seen += 1
-            if b & 0xC0 == 0x80 { i -= 1; continue }  // continuation byte
+            if b & 0xC0 == 0x80 {
+                i -= 1
+                continue
+            }  // continuation byte
             // Only a valid lead byte starts a sequence worth waiting for (0xC0, 0xC1 and 0xF5... never do).
             guard b >= 0xC2 && b <= 0xF4 else { return 0 }
             let needed = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2
@@ -338,11 +354,21 @@ public final class RecordingWriter {
                     }
                     buffer[n] = 0x5C
                     switch c {
-                    case 0x22: buffer[n + 1] = 0x22; n += 2
-                    case 0x5C: buffer[n + 1] = 0x5C; n += 2
-                    case 0x0A: buffer[n + 1] = 0x6E; n += 2
-                    case 0x0D: buffer[n + 1] = 0x72; n += 2
-                    case 0x09: buffer[n + 1] = 0x74; n += 2
+                    case 0x22:
+                        buffer[n + 1] = 0x22
+                        n += 2
+                    case 0x5C:
+                        buffer[n + 1] = 0x5C
+                        n += 2
+                    case 0x0A:
+                        buffer[n + 1] = 0x6E
+                        n += 2
+                    case 0x0D:
+                        buffer[n + 1] = 0x72
+                        n += 2
+                    case 0x09:
+                        buffer[n + 1] = 0x74
+                        n += 2
                     default:
                         buffer[n + 1] = 0x75
                         buffer[n + 2] = 0x30

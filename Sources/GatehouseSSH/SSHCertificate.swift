@@ -26,11 +26,15 @@ public struct SSHCertificate: Sendable, Equatable {
     public var extensions: Set<String>
 
     public static let knownCriticalOptions: Set<String> = ["force-command", "source-address"]
-    public static let knownExtensions: Set<String> = ["permit-X11-forwarding", "permit-agent-forwarding", "permit-port-forwarding", "permit-pty", "permit-user-rc"]
+    public static let knownExtensions: Set<String> = [
+        "permit-X11-forwarding", "permit-agent-forwarding", "permit-port-forwarding", "permit-pty", "permit-user-rc",
+    ]
     public static let maxPrincipals = 256
 
-    public init(kind: Kind, publicKey: SSHPublicKey, serial: UInt64, keyID: String, principals: [String], validAfter: UInt64, validBefore: UInt64,
-                criticalOptions: [String: String] = [:], extensions: Set<String> = []) {
+    public init(
+        kind: Kind, publicKey: SSHPublicKey, serial: UInt64, keyID: String, principals: [String], validAfter: UInt64, validBefore: UInt64,
+        criticalOptions: [String: String] = [:], extensions: Set<String> = []
+    ) {
         self.kind = kind
         self.publicKey = publicKey
         self.serial = serial
@@ -44,12 +48,17 @@ public struct SSHCertificate: Sendable, Equatable {
 
     /// Checks what the CA must never sign.
     public func validate() throws(SSHError) {
-        guard !self.principals.isEmpty else { throw SSHError(.invalidCertificate, "a certificate needs at least one principal (an empty list means any)") }
+        guard !self.principals.isEmpty else {
+            throw SSHError(.invalidCertificate, "a certificate needs at least one principal (an empty list means any)")
+        }
         guard self.principals.count <= Self.maxPrincipals else { throw SSHError(.invalidCertificate, "at most \(Self.maxPrincipals) principals") }
         for p in self.principals {
             // No `*` or `?` either: OpenSSH matches host-certificate principals as patterns.
-            guard (1...255).contains(p.utf8.count), p.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") && $0 != UInt8(ascii: "*") && $0 != UInt8(ascii: "?") }) else {
-                throw SSHError(.invalidCertificate, "principal \(p.prefix(40).debugDescription) is not printable ASCII without spaces, commas or wildcards")
+            guard (1...255).contains(p.utf8.count),
+                p.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") && $0 != UInt8(ascii: "*") && $0 != UInt8(ascii: "?") })
+            else {
+                throw SSHError(
+                    .invalidCertificate, "principal \(p.prefix(40).debugDescription) is not printable ASCII without spaces, commas or wildcards")
             }
         }
         guard Set(self.principals).count == self.principals.count else { throw SSHError(.invalidCertificate, "a principal is listed twice") }

@@ -36,12 +36,16 @@ public enum SSHCertificatePlan {
     ///   - permits: what the policy allows this user (on the requested hosts).
     ///   - requestedLifetime: what the client asked for, if anything.
     public static func certificate(
-        for publicKey: SSHPublicKey, username: String, permits: [SSHLoginPermit], requestedLifetime: TimeInterval?, serial: UInt64, requestID: String, now: Date
+        for publicKey: SSHPublicKey, username: String, permits: [SSHLoginPermit], requestedLifetime: TimeInterval?, serial: UInt64, requestID: String,
+        now: Date
     ) throws(SSHError) -> SSHCertificate {
         guard !permits.isEmpty else { throw SSHError(.notPermitted, "the policy allows you no SSH login on these hosts") }
         let principals = Array(Set(permits.map(\.principal))).sorted()
         guard principals.count <= SSHCertificate.maxPrincipals else {
-            throw SSHError(.invalidCertificate, "the policy allows \(principals.count) logins, more than one certificate may carry (\(SSHCertificate.maxPrincipals)); ask for specific hosts")
+            throw SSHError(
+                .invalidCertificate,
+                "the policy allows \(principals.count) logins, more than one certificate may carry (\(SSHCertificate.maxPrincipals)); ask for specific hosts"
+            )
         }
         if let requested = requestedLifetime, !(requested >= 60) { throw SSHError(.invalidCertificate, "the lifetime must be at least one minute") }
         let cap = permits.map { $0.maxLifetime ?? Self.defaultLifetime }.min()!
@@ -50,17 +54,22 @@ public enum SSHCertificatePlan {
         var extensions = permits[0].extensions
         for p in permits.dropFirst() { extensions.formIntersection(p.extensions) }
         let commands = Set(permits.map { $0.forceCommand ?? "" })
-        guard commands.count == 1 else { throw SSHError(.invalidCertificate, "these hosts have different force-commands; ask for them one at a time") }
+        guard commands.count == 1 else {
+            throw SSHError(.invalidCertificate, "these hosts have different force-commands; ask for them one at a time")
+        }
         let sources = Set(permits.map { ($0.sourceAddresses ?? []).sorted().joined(separator: ",") })
-        guard sources.count == 1 else { throw SSHError(.invalidCertificate, "these hosts allow different source networks; ask for them one at a time") }
+        guard sources.count == 1 else {
+            throw SSHError(.invalidCertificate, "these hosts allow different source networks; ask for them one at a time")
+        }
         var options: [String: String] = [:]
         if let command = permits[0].forceCommand { options["force-command"] = command }
         if let source = sources.first, !source.isEmpty { options["source-address"] = source }
         let after = UInt64(max(0, (now.timeIntervalSince1970 - Self.backdate).rounded(.down)))
         let before = UInt64((now.timeIntervalSince1970 + lifetime).rounded(.down))
-        let certificate = SSHCertificate(kind: .user, publicKey: publicKey, serial: serial, keyID: "\(username) serial:\(serial) request:\(requestID)",
-                                         principals: principals, validAfter: after, validBefore: before, criticalOptions: options,
-                                         extensions: extensions.intersection(SSHCertificate.knownExtensions))
+        let certificate = SSHCertificate(
+            kind: .user, publicKey: publicKey, serial: serial, keyID: "\(username) serial:\(serial) request:\(requestID)",
+            principals: principals, validAfter: after, validBefore: before, criticalOptions: options,
+            extensions: extensions.intersection(SSHCertificate.knownExtensions))
         try certificate.validate()
         return certificate
     }

@@ -40,6 +40,7 @@ extension SSHError: CodedError {
     }
     /// RFC 9470: the token is valid, its authentication too old for what was asked.
     public var challenge: String? {
-        self.code == .stepUpRequired ? #"Bearer error="insufficient_user_authentication", error_description="a fresh passkey check is needed", max_age=0"# : nil
+        self.code == .stepUpRequired
+            ? #"Bearer error="insufficient_user_authentication", error_description="a fresh passkey check is needed", max_age=0"# : nil
     }
 }

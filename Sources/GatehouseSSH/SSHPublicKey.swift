@@ -52,7 +52,9 @@ public enum SSHPublicKey: Sendable, Equatable {
         switch type {
         case "ssh-ed25519":
             let k = try r.string(max: 64)
-            guard k.count == 32, (try? Curve25519.Signing.PublicKey(rawRepresentation: k)) != nil else { throw SSHError(.malformed, "Ed25519 key is not 32 bytes") }
+            guard k.count == 32, (try? Curve25519.Signing.PublicKey(rawRepresentation: k)) != nil else {
+                throw SSHError(.malformed, "Ed25519 key is not 32 bytes")
+            }
             self = .ed25519(k)
         case "ecdsa-sha2-nistp256":
             guard try r.text(max: 16) == "nistp256" else { throw SSHError(.malformed, "ECDSA key names another curve") }
@@ -62,7 +64,8 @@ public enum SSHPublicKey: Sendable, Equatable {
             }
             self = .ecdsaP256(q)
         default:
-            throw SSHError(.unsupportedKey, "key type \(type.prefix(40)) is not supported; use ssh-ed25519 (ssh-keygen -t ed25519) or ecdsa-sha2-nistp256")
+            throw SSHError(
+                .unsupportedKey, "key type \(type.prefix(40)) is not supported; use ssh-ed25519 (ssh-keygen -t ed25519) or ecdsa-sha2-nistp256")
         }
         guard r.isAtEnd else { throw SSHError(.malformed, "public key has trailing data") }
     }
@@ -75,7 +78,9 @@ public enum SSHPublicKey: Sendable, Equatable {
             throw SSHError(.malformed, "expected an OpenSSH public key line: TYPE BASE64 [COMMENT]")
         }
         try self.init(blob: [UInt8](blob))
-        guard self.typeName == fields[0] else { throw SSHError(.malformed, "the key's type (\(self.typeName)) differs from its label (\(fields[0].prefix(40)))") }
+        guard self.typeName == fields[0] else {
+            throw SSHError(.malformed, "the key's type (\(self.typeName)) differs from its label (\(fields[0].prefix(40)))")
+        }
     }
 
     public init(_ key: Curve25519.Signing.PublicKey) { self = .ed25519(Array(key.rawRepresentation)) }

@@ -38,7 +38,9 @@ public struct SSHSignature: Sendable, Equatable {
         self.hashAlgorithm = try r.text(max: 16)
         self.signature = try r.string(max: 1024)
         guard r.isAtEnd else { throw SSHError(.malformed, "trailing bytes after the SSH signature") }
-        guard ["sha256", "sha512"].contains(self.hashAlgorithm) else { throw SSHError(.malformed, "the SSH signature's hash must be sha256 or sha512") }
+        guard ["sha256", "sha512"].contains(self.hashAlgorithm) else {
+            throw SSHError(.malformed, "the SSH signature's hash must be sha256 or sha512")
+        }
     }
 
     /// The bytes the key signed: the preamble, namespace, reserved, hash name and the message's hash.
@@ -65,9 +67,10 @@ public struct SSHSignature: Sendable, Equatable {
             // The signature is `mpint r, mpint s`, each at most 32 bytes after its sign byte.
             var inner = SSHReader(raw)
             guard let r = try? inner.string(max: 33), let s = try? inner.string(max: 33), inner.isAtEnd,
-                  let rr = Self.scalar(r), let ss = Self.scalar(s),
-                  let signature = try? P256.Signing.ECDSASignature(rawRepresentation: rr + ss),
-                  let pub = try? P256.Signing.PublicKey(x963Representation: q) else { return false }
+                let rr = Self.scalar(r), let ss = Self.scalar(s),
+                let signature = try? P256.Signing.ECDSASignature(rawRepresentation: rr + ss),
+                let pub = try? P256.Signing.PublicKey(x963Representation: q)
+            else { return false }
             return pub.isValidSignature(signature, for: data)
         }
     }
@@ -92,7 +95,10 @@ public struct SSHSignature: Sendable, Equatable {
         let b64 = Data(Self.magic + w.bytes).base64EncodedString()
         var lines: [String] = [Self.begin]
         var rest = Substring(b64)
-        while !rest.isEmpty { lines.append(String(rest.prefix(70))); rest = rest.dropFirst(70) }
+        while !rest.isEmpty {
+            lines.append(String(rest.prefix(70)))
+            rest = rest.dropFirst(70)
+        }
         lines.append(Self.end)
         return lines.joined(separator: "\n") + "\n"
     }
@@ -114,7 +120,10 @@ public enum SSHKeyPossession {
     /// Checks `proof` (an armored SSH signature) for `key` and `accessToken`.
     public static func check(proof: String?, key: SSHPublicKey, accessToken: String) throws(SSHError) {
         guard let proof, !proof.isEmpty else {
-            throw SSHError(.proofRequired, "prove you hold the key: send proof, the key's signature (ssh-keygen -Y sign -n \(Self.namespace)) over \"gatehouse ssh certificate request\\n\" and the SHA-256 of your access token in lower-case hex and a newline; gatehouse ssh does this for you")
+            throw SSHError(
+                .proofRequired,
+                "prove you hold the key: send proof, the key's signature (ssh-keygen -Y sign -n \(Self.namespace)) over \"gatehouse ssh certificate request\\n\" and the SHA-256 of your access token in lower-case hex and a newline; gatehouse ssh does this for you"
+            )
         }
         let signature = try SSHSignature(armored: proof)
         guard signature.isValid(for: Self.message(accessToken: accessToken), namespace: Self.namespace, key: key) else {

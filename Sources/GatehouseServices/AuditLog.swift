@@ -264,7 +264,8 @@ public struct AuditLog: Sendable {
         }
         let proof = MerkleLevels(leaves: entries).inclusionProof(index: Int(sequence - 1))
         return InclusionProof(
-            sequence: sequence, leafHash: entries[Int(sequence - 1)], size: checkpoint.size, root: checkpoint.root, proof: proof, checkpoint: checkpoint.note
+            sequence: sequence, leafHash: entries[Int(sequence - 1)], size: checkpoint.size, root: checkpoint.root, proof: proof,
+            checkpoint: checkpoint.note
         )
     }
 
@@ -319,6 +320,7 @@ public struct ConsistencyProof: Codable, Sendable {
     public let newCheckpoint: String
 
     public var verifies: Bool {
-        Merkle.verifyConsistency(oldSize: Int(self.oldSize), newSize: Int(self.newSize), oldRoot: self.oldRoot, newRoot: self.newRoot, proof: self.proof)
+        Merkle.verifyConsistency(
+            oldSize: Int(self.oldSize), newSize: Int(self.newSize), oldRoot: self.oldRoot, newRoot: self.newRoot, proof: self.proof)
     }
 }

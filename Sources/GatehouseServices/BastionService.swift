@@ -1,8 +1,8 @@
 public import Foundation
+import GatehouseAudit
 public import GatehouseCore
 import GatehousePolicy
 public import GatehouseRecording
-import GatehouseAudit
 public import GatehouseSSH
 
 /// The SSH bastion's decisions and records. The bastion adapter (swift-nio-ssh) proves the
@@ -27,7 +27,9 @@ public struct BastionService: Sendable {
     let sealer: KeySealer
     public let registry: BastionSessionRegistry
 
-    public init(environment: ServiceEnvironment, policy: PolicyService, ssh: SSHCertificateService, sealer: KeySealer, registry: BastionSessionRegistry) {
+    public init(
+        environment: ServiceEnvironment, policy: PolicyService, ssh: SSHCertificateService, sealer: KeySealer, registry: BastionSessionRegistry
+    ) {
         self.environment = environment
         self.policy = policy
         self.ssh = ssh
@@ -78,7 +80,9 @@ public struct BastionService: Sendable {
         let found = try await self.lookup(keyFingerprint: keyFingerprint, userName: userName)
         guard let user = found.user else { return nil }
         let identity = Identity(user: user, keyFingerprint: keyFingerprint)
-        var access = self.decide(identity: identity, certificates: found.certificates, userName: userName, host: found.host, source: source, sourceAddress: sourceAddress, now: now)
+        var access = self.decide(
+            identity: identity, certificates: found.certificates, userName: userName, host: found.host, source: source, sourceAddress: sourceAddress,
+            now: now)
         if found.owners > 1 {
             // Issuance now needs proof of possession, but certificates issued before it did not:
             // a key certified to two people identifies nobody.
@@ -87,9 +91,13 @@ public struct BastionService: Sendable {
         if case .denied(_, let message) = access {
             let target = BastionTarget(userName: userName)
             try await env.store.commit { _ in
-                Change((), event: AuditEvent(code: .sshSessionDenied, time: now, actor: "user:\(user.username)", subject: "host:\(target?.host ?? "?")", outcome: .denied,
-                                             reason: message, sourceAddress: source,
-                                             details: ["login": target?.login ?? user.username.rawValue, "user_name": String(userName.prefix(200)), "key": keyFingerprint]))
+                Change(
+                    (),
+                    event: AuditEvent(
+                        code: .sshSessionDenied, time: now, actor: "user:\(user.username)", subject: "host:\(target?.host ?? "?")", outcome: .denied,
+                        reason: message, sourceAddress: source,
+                        details: ["login": target?.login ?? user.username.rawValue, "user_name": String(userName.prefix(200)), "key": keyFingerprint])
+                )
             }
             // A locked or offboarded account does not get past authentication at all (it would
             // otherwise hold connections open); the reason is in the audit log.
@@ -98,7 +106,9 @@ public struct BastionService: Sendable {
         return access
     }
 
-    private func lookup(keyFingerprint: String, userName: String) async throws -> (certificates: [SSHCertificateRecord], user: User?, host: HostRecord?, owners: Int) {
+    private func lookup(keyFingerprint: String, userName: String) async throws -> (
+        certificates: [SSHCertificateRecord], user: User?, host: HostRecord?, owners: Int
+    ) {
         try await self.environment.store.read { tx in
             let all = try await tx.sshCertificates(keyFingerprint: keyFingerprint).filter { $0.kind == "user" }
             guard let newest = all.first else { return ([], nil, nil, 0) }
@@ -119,17 +129,22 @@ public struct BastionService: Sendable {
         guard let user = found.user, user.id == grant.identity.user.id, found.owners == 1 else {
             throw GatehouseError(.forbidden, "this key no longer identifies \(grant.identity.user.username)")
         }
-        let access = self.decide(identity: Identity(user: user, keyFingerprint: grant.identity.keyFingerprint), certificates: found.certificates,
-                                 userName: "\(grant.login)@\(grant.host)", host: found.host, source: grant.source, sourceAddress: grant.sourceAddress,
-                                 now: self.environment.time.now())
+        let access = self.decide(
+            identity: Identity(user: user, keyFingerprint: grant.identity.keyFingerprint), certificates: found.certificates,
+            userName: "\(grant.login)@\(grant.host)", host: found.host, source: grant.source, sourceAddress: grant.sourceAddress,
+            now: self.environment.time.now())
         switch access {
-        case .allowed(let now) where now.hostKeyFingerprint == grant.hostKeyFingerprint && now.address == grant.address && now.port == grant.port: return
+        case .allowed(let now) where now.hostKeyFingerprint == grant.hostKeyFingerprint && now.address == grant.address && now.port == grant.port:
+            return
         case .allowed: throw GatehouseError(.forbidden, "\(grant.host)'s address or host key changed since this connection began; connect again")
         case .denied(_, let message): throw GatehouseError(.forbidden, message)
         }
     }
 
-    func decide(identity: Identity, certificates: [SSHCertificateRecord], userName: String, host record: HostRecord?, source: String?, sourceAddress: UInt128?, now: Date) -> Access {
+    func decide(
+        identity: Identity, certificates: [SSHCertificateRecord], userName: String, host record: HostRecord?, source: String?,
+        sourceAddress: UInt128?, now: Date
+    ) -> Access {
         let user = identity.user
         func deny(_ message: String) -> Access { .denied(identity, message: message) }
         guard user.status == .active else { return deny("the Gatehouse account \(user.username) is \(user.status.rawValue)") }
@@ -148,30 +163,43 @@ public struct BastionService: Sendable {
         let compiled = self.policy.active.policy
         guard let host = compiled.definitions.hosts.first(where: { $0.name == target.host }) else {
             if target.login == nil {
-                return deny("there is no host \(target.host) in the policy; the SSH user name names the target, as HOST or LOGIN@HOST (for example `ssh -l root@web-1 web-1`)")
+                return deny(
+                    "there is no host \(target.host) in the policy; the SSH user name names the target, as HOST or LOGIN@HOST (for example `ssh -l root@web-1 web-1`)"
+                )
             }
             return deny("there is no host \(target.host) in the policy")
         }
         let principal = "\(login)@\(target.host)"
         guard live.contains(where: { $0.principals.contains(principal) }) else {
-            return deny("your SSH certificate does not allow \(login) on \(target.host); get a fresh one with `gatehouse login` if the policy changed")
+            return deny(
+                "your SSH certificate does not allow \(login) on \(target.host); get a fresh one with `gatehouse login` if the policy changed")
         }
         // `step_up` rules: the passkey check behind the certificate that carries this login counts.
         let stepUp = live.filter { $0.principals.contains(principal) }.compactMap(\.authTime).max()
-        guard let permit = self.ssh.permits(for: user, hosts: [target.host], sourceAddress: sourceAddress, lastStepUp: stepUp).first(where: { $0.login == login }) else {
-            if self.ssh.permits(for: user, hosts: [target.host], sourceAddress: sourceAddress, lastStepUp: now).contains(where: { $0.login == login }) {
-                return deny("\(login) on \(target.host) needs a recent passkey check (the rule's step_up): sign in again with `gatehouse login` and get a fresh certificate")
+        guard
+            let permit = self.ssh.permits(for: user, hosts: [target.host], sourceAddress: sourceAddress, lastStepUp: stepUp).first(where: {
+                $0.login == login
+            })
+        else {
+            if self.ssh.permits(for: user, hosts: [target.host], sourceAddress: sourceAddress, lastStepUp: now).contains(where: { $0.login == login })
+            {
+                return deny(
+                    "\(login) on \(target.host) needs a recent passkey check (the rule's step_up): sign in again with `gatehouse login` and get a fresh certificate"
+                )
             }
             return deny("the policy does not allow \(user.username) to log in as \(login) on \(target.host) now\(source.map { " from \($0)" } ?? "")")
         }
         guard let record, record.joinedAt != nil, let hostKey = record.hostKeyFingerprint else {
-            return deny("\(target.host) has not joined Gatehouse (`gatehouse agent join`): its host key is unknown, so the bastion will not connect to it")
+            return deny(
+                "\(target.host) has not joined Gatehouse (`gatehouse agent join`): its host key is unknown, so the bastion will not connect to it")
         }
         guard let address = host.addresses.first(where: { $0.isSingleAddress && $0 != host.meshAddress }) ?? host.meshAddress else {
             return deny("\(target.host) has no address in the policy")
         }
-        return .allowed(Grant(identity: identity, login: login, host: target.host, address: address.description, port: host.sshPort, hostKeyFingerprint: hostKey,
-                              permit: permit, source: source, sourceAddress: sourceAddress))
+        return .allowed(
+            Grant(
+                identity: identity, login: login, host: target.host, address: address.description, port: host.sshPort, hostKeyFingerprint: hostKey,
+                permit: permit, source: source, sourceAddress: sourceAddress))
     }
 
     /// A certificate for the onward connection: the bastion's fresh key, exactly `LOGIN@HOST`,
@@ -184,8 +212,9 @@ public struct BastionService: Sendable {
         var permit = grant.permit
         permit.sourceAddresses = nil
         let serial = SSHCertificate.randomSerial(using: env.random)
-        let certificate = try SSHCertificatePlan.certificate(for: publicKey, username: grant.identity.user.username.rawValue, permits: [permit], requestedLifetime: 60,
-                                                             serial: serial, requestID: "bastion:\(session)", now: now)
+        let certificate = try SSHCertificatePlan.certificate(
+            for: publicKey, username: grant.identity.user.username.rawValue, permits: [permit], requestedLifetime: 60,
+            serial: serial, requestID: "bastion:\(session)", now: now)
         let signed = try self.ssh.sign(certificate, nonce: env.random.bytes(32))
         let record = SSHCertificateRecord(
             serial: serial, userID: grant.identity.user.id, kind: "user", keyFingerprint: publicKey.fingerprint, principals: certificate.principals,
@@ -194,14 +223,21 @@ public struct BastionService: Sendable {
         )
         try await env.store.commit { tx in
             try await tx.lockAccountChanges()
-            guard try await tx.user(id: grant.identity.user.id)?.status == .active else { throw GatehouseError(.unauthenticated, "this account is not active") }
+            guard try await tx.user(id: grant.identity.user.id)?.status == .active else {
+                throw GatehouseError(.unauthenticated, "this account is not active")
+            }
             try await tx.insertSSHCertificate(record)
-            return Change((), event: AuditEvent(
-                code: .sshCertificateIssued, time: now, actor: "user:\(grant.identity.user.username)", subject: "ssh-cert:\(serial)", requestID: "bastion:\(session)",
-                sourceAddress: grant.source,
-                details: ["serial": String(serial), "key": publicKey.fingerprint, "principals": certificate.principals.joined(separator: ","),
-                          "valid_before": String(certificate.validBefore), "bastion_session": session]
-            ))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .sshCertificateIssued, time: now, actor: "user:\(grant.identity.user.username)", subject: "ssh-cert:\(serial)",
+                    requestID: "bastion:\(session)",
+                    sourceAddress: grant.source,
+                    details: [
+                        "serial": String(serial), "key": publicKey.fingerprint, "principals": certificate.principals.joined(separator: ","),
+                        "valid_before": String(certificate.validBefore), "bastion_session": session,
+                    ]
+                ))
         }
         return signed.line
     }
@@ -220,19 +256,25 @@ public struct BastionService: Sendable {
         try await self.reauthorize(grant)
         let env = self.environment
         let now = env.time.now()
-        let record = BastionSessionRecord(id: id, userID: grant.identity.user.id, username: grant.identity.user.username.rawValue, login: grant.login, host: grant.host,
-                                          source: grant.source, mode: mode, command: command.map { String($0.prefix(1024)) }, startedAt: now,
-                                          replica: self.registry.replica, heartbeatAt: now)
+        let record = BastionSessionRecord(
+            id: id, userID: grant.identity.user.id, username: grant.identity.user.username.rawValue, login: grant.login, host: grant.host,
+            source: grant.source, mode: mode, command: command.map { String($0.prefix(1024)) }, startedAt: now,
+            replica: self.registry.replica, heartbeatAt: now)
         let dataKey = env.random.bytes(32)
         let sealed = self.sealer.seal(dataKey, purpose: .sessionRecording, random: env.random)
         try await env.store.commit { tx in
             try await tx.lockAccountChanges()
-            guard try await tx.user(id: grant.identity.user.id)?.status == .active else { throw GatehouseError(.unauthenticated, "this account is not active") }
+            guard try await tx.user(id: grant.identity.user.id)?.status == .active else {
+                throw GatehouseError(.unauthenticated, "this account is not active")
+            }
             try await tx.insertBastionSession(record)
             var details = ["login": grant.login, "host": grant.host, "mode": mode, "recording": id]
             if let command { details["command"] = String(command.prefix(256)) }
-            return Change((), event: AuditEvent(code: .sshSessionStarted, time: now, actor: "user:\(grant.identity.user.username)", subject: "session:\(id)",
-                                                sourceAddress: grant.source, details: details))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .sshSessionStarted, time: now, actor: "user:\(grant.identity.user.username)", subject: "session:\(id)",
+                    sourceAddress: grant.source, details: details))
         }
         return Started(record: record, dataKey: dataKey, sealedKey: sealed)
     }
@@ -285,9 +327,12 @@ public struct BastionService: Sendable {
             guard try await tx.sealInterruptedBastionSession(id: started.id, sha256: sha256, bytes: bytes) else {
                 throw GatehouseError(.conflict, "session \(started.id) has already ended")
             }
-            return Change(true, event: AuditEvent(code: .sshRecordingSealed, time: env.time.now(), actor: "user:\(started.username)", subject: "session:\(started.id)",
-                                                  reason: "sealed by its server after it was closed as interrupted",
-                                                  details: ["login": started.login, "host": started.host, "sha256": sha256, "size": String(bytes)]))
+            return Change(
+                true,
+                event: AuditEvent(
+                    code: .sshRecordingSealed, time: env.time.now(), actor: "user:\(started.username)", subject: "session:\(started.id)",
+                    reason: "sealed by its server after it was closed as interrupted",
+                    details: ["login": started.login, "host": started.host, "sha256": sha256, "size": String(bytes)]))
         }
     }
 
@@ -298,8 +343,10 @@ public struct BastionService: Sendable {
         try await self.finish(started, ending: ending, sha256: nil, bytes: nil, code: .sshRecordingFailed, outcome: .failed)
     }
 
-    private func finish(_ started: BastionSessionRecord, ending: Ending, sha256: String?, bytes: Int64?, code: AuditCode, outcome: AuditEvent.Outcome,
-                        endedAt: Date? = nil, stale: Bool = false) async throws {
+    private func finish(
+        _ started: BastionSessionRecord, ending: Ending, sha256: String?, bytes: Int64?, code: AuditCode, outcome: AuditEvent.Outcome,
+        endedAt: Date? = nil, stale: Bool = false
+    ) async throws {
         let env = self.environment
         let now = env.time.now()
         var record = started
@@ -321,8 +368,11 @@ public struct BastionService: Sendable {
             if let bytes { details["size"] = String(bytes) }
             if let status = final.exitStatus { details["exit_status"] = String(status) }
             if let signal = final.exitSignal { details["exit_signal"] = signal }
-            return Change((), event: AuditEvent(code: code, time: now, actor: "user:\(final.username)", subject: "session:\(final.id)", outcome: outcome,
-                                                reason: final.endedBy, details: details))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: code, time: now, actor: "user:\(final.username)", subject: "session:\(final.id)", outcome: outcome,
+                    reason: final.endedBy, details: details))
         }
     }
 
@@ -345,7 +395,8 @@ public struct BastionService: Sendable {
         // open otherwise stops beating, and is closed as interrupted like any other.
         let ids = sessions.map(\.id) + self.registry.deferredSeals
         guard !ids.isEmpty else { return 0 }
-        let open = try await self.environment.store.recordBastionHeartbeat(replica: self.registry.replica, sessions: ids, at: self.environment.time.now())
+        let open = try await self.environment.store.recordBastionHeartbeat(
+            replica: self.registry.replica, sessions: ids, at: self.environment.time.now())
         var ended = 0
         for entry in sessions where !open.contains(entry.id) {
             entry.end("this session's record was closed by another Gatehouse server, which found this one silent")
@@ -364,7 +415,8 @@ public struct BastionService: Sendable {
         let soleWriter = env.store.writeGeneration != nil
         let cutoff = soleWriter ? nil : env.time.now().addingTimeInterval(-Self.staleAfter)
         return try await env.store.read { tx in
-            try await tx.staleBastionSessions(otherThan: self.registry.replica, heartbeatBefore: cutoff, includeUnowned: soleWriter, limit: max(1, min(limit, 1000)))
+            try await tx.staleBastionSessions(
+                otherThan: self.registry.replica, heartbeatBefore: cutoff, includeUnowned: soleWriter, limit: max(1, min(limit, 1000)))
         }
     }
 
@@ -379,7 +431,8 @@ public struct BastionService: Sendable {
         let ending = Ending(exitStatus: nil, exitSignal: nil, endedBy: reason, bytesIn: record.bytesIn, bytesOut: record.bytesOut)
         do {
             // Only if nothing moved since it was read: a heartbeat in between means it is alive.
-            try await self.finish(record, ending: ending, sha256: sha256, bytes: bytes, code: .sshRecordingInterrupted, outcome: .failed, endedAt: last, stale: true)
+            try await self.finish(
+                record, ending: ending, sha256: sha256, bytes: bytes, code: .sshRecordingInterrupted, outcome: .failed, endedAt: last, stale: true)
             return true
         } catch let error as GatehouseError where error.code == .conflict {
             return false
@@ -396,8 +449,12 @@ public struct BastionService: Sendable {
             throw GatehouseError(.notFound, "session \(id.prefix(64)) is not live on this server (another replica runs it, or it is still starting)")
         }
         try await env.store.commit { _ in
-            Change((), event: AuditEvent(code: .sshSessionKilled, time: env.time.now(), actor: actor, subject: "session:\(id)", reason: reason.map { String($0.prefix(500)) },
-                                         details: ["user": record.username, "login": record.login, "host": record.host]))
+            Change(
+                (),
+                event: AuditEvent(
+                    code: .sshSessionKilled, time: env.time.now(), actor: actor, subject: "session:\(id)",
+                    reason: reason.map { String($0.prefix(500)) },
+                    details: ["user": record.username, "login": record.login, "host": record.host]))
         }
         guard self.registry.end(id: id, reason: "ended by an administrator\(reason.map { ": \($0.prefix(200))" } ?? "")") else {
             throw GatehouseError(.notFound, "session \(id.prefix(64)) is not live on this server")
@@ -409,8 +466,11 @@ public struct BastionService: Sendable {
         try await self.reauthorize(grant)
         let env = self.environment
         try await env.store.commit { _ in
-            Change((), event: AuditEvent(code: .sshForwardingOpened, time: env.time.now(), actor: "user:\(grant.identity.user.username)", subject: "host:\(grant.host)",
-                                         sourceAddress: grant.source, details: ["login": grant.login, "to": "\(host.prefix(255)):\(port)"]))
+            Change(
+                (),
+                event: AuditEvent(
+                    code: .sshForwardingOpened, time: env.time.now(), actor: "user:\(grant.identity.user.username)", subject: "host:\(grant.host)",
+                    sourceAddress: grant.source, details: ["login": grant.login, "to": "\(host.prefix(255)):\(port)"]))
         }
     }
 
@@ -448,7 +508,8 @@ public struct BastionService: Sendable {
     }
 
     public func sessions(liveOnly: Bool, limit: Int) async throws -> [BastionSessionRecord] {
-        try await self.environment.store.read { tx in try await tx.bastionSessions(userID: nil, liveOnly: liveOnly, limit: max(1, min(limit, 10_000))) }
+        try await self.environment.store.read { tx in try await tx.bastionSessions(userID: nil, liveOnly: liveOnly, limit: max(1, min(limit, 10_000)))
+        }
     }
 
     public func session(id: String) async throws -> BastionSessionRecord {

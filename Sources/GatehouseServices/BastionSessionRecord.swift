@@ -28,9 +28,11 @@ public struct BastionSessionRecord: Sendable, Equatable, Codable {
     public var replica: String?
     public var heartbeatAt: Date?
 
-    public init(id: String, userID: String, username: String, login: String, host: String, source: String?, mode: String, command: String?, startedAt: Date,
-                endedAt: Date? = nil, exitStatus: Int? = nil, exitSignal: String? = nil, endedBy: String? = nil, recordingSHA256: String? = nil,
-                recordingBytes: Int64? = nil, bytesIn: Int64 = 0, bytesOut: Int64 = 0, replica: String? = nil, heartbeatAt: Date? = nil) {
+    public init(
+        id: String, userID: String, username: String, login: String, host: String, source: String?, mode: String, command: String?, startedAt: Date,
+        endedAt: Date? = nil, exitStatus: Int? = nil, exitSignal: String? = nil, endedBy: String? = nil, recordingSHA256: String? = nil,
+        recordingBytes: Int64? = nil, bytesIn: Int64 = 0, bytesOut: Int64 = 0, replica: String? = nil, heartbeatAt: Date? = nil
+    ) {
         self.id = id
         self.userID = userID
         self.username = username

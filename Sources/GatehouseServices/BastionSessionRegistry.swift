@@ -40,7 +40,10 @@ public final class BastionSessionRegistry: Sendable {
     public func deferSeal(id: String, _ retry: @escaping @Sendable () async throws -> Void) { self.deferred.mutate { $0[id] = retry } }
     /// Takes every deferred seal out (each retry defers itself again if the store is still down).
     public func takeDeferredSeals() -> [(id: String, retry: @Sendable () async throws -> Void)] {
-        self.deferred.mutate { d in defer { d = [:] }; return d.map { ($0.key, $0.value) } }
+        self.deferred.mutate { d in
+            defer { d = [:] }
+            return d.map { ($0.key, $0.value) }
+        }
     }
 
     /// Sessions that have ended here but whose recording is still being synced and recorded as

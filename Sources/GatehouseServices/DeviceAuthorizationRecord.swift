@@ -23,8 +23,10 @@ public struct DeviceAuthorizationRecord: Sendable, Equatable {
     /// someone else's code can see it did not start on their machine.
     public var sourceAddress: String?
 
-    public init(deviceCodeHash: String, userCode: String, clientID: String, scope: String, createdAt: Date, expiresAt: Date, interval: Int,
-                lastPolledAt: Date? = nil, status: Status = .pending, grantID: String? = nil, sourceAddress: String? = nil) {
+    public init(
+        deviceCodeHash: String, userCode: String, clientID: String, scope: String, createdAt: Date, expiresAt: Date, interval: Int,
+        lastPolledAt: Date? = nil, status: Status = .pending, grantID: String? = nil, sourceAddress: String? = nil
+    ) {
         self.sourceAddress = sourceAddress
         self.deviceCodeHash = deviceCodeHash
         self.userCode = userCode

@@ -38,7 +38,9 @@ public final class FailureAudit: Sendable {
     /// summary of an ended window before it, or nothing when it is a repeat (counted).
     public func admit(_ event: AuditEvent) -> [AuditEvent] {
         let now = event.time
-        let key = Key(code: event.code, subject: event.subject, reason: String((event.reason ?? "").prefix(200)), network: CeremonyStore.networkOwner(event.sourceAddress))
+        let key = Key(
+            code: event.code, subject: event.subject, reason: String((event.reason ?? "").prefix(200)),
+            network: CeremonyStore.networkOwner(event.sourceAddress))
         return self.tallies.mutate { table -> [AuditEvent] in
             var out: [AuditEvent] = []
             if var tally = table[key], now.timeIntervalSince(tally.started) < Self.window, now >= tally.started {
@@ -83,9 +85,11 @@ public final class FailureAudit: Sendable {
             code: .failuresAggregated, time: now, actor: tally.actor, subject: key.subject, outcome: .denied,
             reason: "\(tally.repeats) more \(key.code.rawValue) (\(key.reason)) from \(network) within a minute of the first",
             sourceAddress: String(network),
-            details: ["code": key.code.rawValue, "count": String(tally.repeats), "network": String(network),
-                      "first": String(Int64(first.timeIntervalSince1970 * 1000)), "last": String(Int64(last.timeIntervalSince1970 * 1000)),
-                      "reason": key.reason]
+            details: [
+                "code": key.code.rawValue, "count": String(tally.repeats), "network": String(network),
+                "first": String(Int64(first.timeIntervalSince1970 * 1000)), "last": String(Int64(last.timeIntervalSince1970 * 1000)),
+                "reason": key.reason,
+            ]
         )
     }
 

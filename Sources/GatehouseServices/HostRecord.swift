@@ -11,7 +11,10 @@ public struct HostRecord: Sendable, Equatable {
     public var agentTokenHash: String?
     public var createdAt: Date
 
-    public init(name: String, joinTokenHash: String?, joinExpiresAt: Date?, joinedAt: Date? = nil, hostKeyFingerprint: String? = nil, agentTokenHash: String? = nil, createdAt: Date) {
+    public init(
+        name: String, joinTokenHash: String?, joinExpiresAt: Date?, joinedAt: Date? = nil, hostKeyFingerprint: String? = nil,
+        agentTokenHash: String? = nil, createdAt: Date
+    ) {
         self.name = name
         self.joinTokenHash = joinTokenHash
         self.joinExpiresAt = joinExpiresAt

@@ -275,10 +275,12 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func insertInvitation(_ invitation: Invitation) async throws {
-        guard !self.state.invitations.contains(where: {
-            $0.id == invitation.id || $0.tokenHash == invitation.tokenHash
-                || ($0.username == invitation.username && $0.state == .pending && invitation.state == .pending)
-        }) else {
+        guard
+            !self.state.invitations.contains(where: {
+                $0.id == invitation.id || $0.tokenHash == invitation.tokenHash
+                    || ($0.username == invitation.username && $0.state == .pending && invitation.state == .pending)
+            })
+        else {
             throw GatehouseError(.conflict, "a pending invitation for \(invitation.username) already exists")
         }
         self.state.invitations.append(invitation)
@@ -302,7 +304,8 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
 
     func oidcToken(hash: String) async throws -> OIDCTokenView? {
         guard let token = self.state.oidcTokens[hash], let grant = self.state.oidcGrants[token.grantID],
-              let user = self.state.users.first(where: { $0.id == grant.userID }) else { return nil }
+            let user = self.state.users.first(where: { $0.id == grant.userID })
+        else { return nil }
         return OIDCTokenView(token: token, grant: grant, user: user)
     }
 
@@ -322,7 +325,9 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
     func deleteOIDCClient(id: String) async throws -> Bool { self.state.oidcClients.removeValue(forKey: id) != nil }
 
     func insertOIDCSigningKey(_ record: OIDCSigningKeyRecord) async throws {
-        guard !self.state.oidcKeys.contains(where: { $0.kid == record.kid }) else { throw GatehouseError(.conflict, "signing key \(record.kid) already exists") }
+        guard !self.state.oidcKeys.contains(where: { $0.kid == record.kid }) else {
+            throw GatehouseError(.conflict, "signing key \(record.kid) already exists")
+        }
         self.state.oidcKeys.append(record)
     }
 
@@ -415,7 +420,8 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
 
     func insertDeviceAuthorization(_ record: DeviceAuthorizationRecord) async throws {
         guard self.state.deviceAuthorizations[record.deviceCodeHash] == nil,
-              !self.state.deviceAuthorizations.values.contains(where: { $0.userCode == record.userCode }) else {
+            !self.state.deviceAuthorizations.values.contains(where: { $0.userCode == record.userCode })
+        else {
             throw GatehouseError(.conflict, "device code exists")
         }
         self.state.deviceAuthorizations[record.deviceCodeHash] = record
@@ -449,8 +455,10 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
 
     func revokeSSHCertificates(userID: String, at time: Date) async throws -> Int {
         var count = 0
-        for i in self.state.sshCertificates.indices where self.state.sshCertificates[i].userID == userID && self.state.sshCertificates[i].revokedAt == nil
-            && self.state.sshCertificates[i].validBefore > time {
+        for i in self.state.sshCertificates.indices
+        where self.state.sshCertificates[i].userID == userID && self.state.sshCertificates[i].revokedAt == nil
+            && self.state.sshCertificates[i].validBefore > time
+        {
             self.state.sshCertificates[i].revokedAt = time
             count += 1
         }
@@ -465,7 +473,9 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
     func saveHost(_ record: HostRecord) async throws { self.state.hosts[record.name] = record }
 
     func claimHostJoin(name: String, joinTokenHash: String, hostKeyFingerprint: String, agentTokenHash: String, at time: Date) async throws -> Bool {
-        guard var h = self.state.hosts[name], h.joinTokenHash == joinTokenHash, h.joinedAt == nil, (h.joinExpiresAt.map { $0 > time } ?? false) else { return false }
+        guard var h = self.state.hosts[name], h.joinTokenHash == joinTokenHash, h.joinedAt == nil, h.joinExpiresAt.map { $0 > time } ?? false else {
+            return false
+        }
         h.joinTokenHash = nil
         h.joinedAt = time
         h.hostKeyFingerprint = hostKeyFingerprint
@@ -481,13 +491,16 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
             .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
     }
     func networkDevice(id: String) async throws -> NetworkDeviceRecord? { self.state.networkDevices[id] }
-    func networkDevice(publicKey key: WireGuardKey) async throws -> NetworkDeviceRecord? { self.state.networkDevices.values.first { $0.publicKey == key } }
+    func networkDevice(publicKey key: WireGuardKey) async throws -> NetworkDeviceRecord? {
+        self.state.networkDevices.values.first { $0.publicKey == key }
+    }
     func maxNetworkDeviceIndex() async throws -> Int64 { self.state.networkDevices.values.map(\.addressIndex).max() ?? 0 }
     func networkHosts() async throws -> [NetworkHostRecord] { self.state.networkHosts.values.sorted { $0.host < $1.host } }
 
     func insertNetworkDevice(_ record: NetworkDeviceRecord) async throws {
         guard self.state.networkDevices[record.id] == nil,
-              !self.state.networkDevices.values.contains(where: { $0.publicKey == record.publicKey || $0.addressIndex == record.addressIndex }) else {
+            !self.state.networkDevices.values.contains(where: { $0.publicKey == record.publicKey || $0.addressIndex == record.addressIndex })
+        else {
             throw GatehouseError(.conflict, "that WireGuard key or device address is taken")
         }
         self.state.networkDevices[record.id] = record
@@ -524,27 +537,35 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func bastionSessions(userID: String?, liveOnly: Bool, limit: Int) async throws -> [BastionSessionRecord] {
-        Array(self.state.bastionSessions.values.filter { s in (userID.map { s.userID == $0 } ?? true) && (!liveOnly || s.endedAt == nil) }
-            .sorted { ($0.startedAt, $0.id) > ($1.startedAt, $1.id) }.prefix(limit))
+        Array(
+            self.state.bastionSessions.values.filter { s in (userID.map { s.userID == $0 } ?? true) && (!liveOnly || s.endedAt == nil) }
+                .sorted { ($0.startedAt, $0.id) > ($1.startedAt, $1.id) }.prefix(limit))
     }
 
     func bastionSession(id: String) async throws -> BastionSessionRecord? { self.state.bastionSessions[id] }
 
-    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date?, includeUnowned: Bool, limit: Int) async throws -> [BastionSessionRecord] {
-        Array(self.state.bastionSessions.values.filter { s in
-            s.endedAt == nil && (s.replica.map { $0 != replica } ?? includeUnowned) && cutoff.map { (s.heartbeatAt ?? s.startedAt) < $0 } ?? true
-        }.sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }.prefix(limit))
+    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date?, includeUnowned: Bool, limit: Int) async throws
+        -> [BastionSessionRecord]
+    {
+        Array(
+            self.state.bastionSessions.values.filter { s in
+                s.endedAt == nil && (s.replica.map { $0 != replica } ?? includeUnowned) && cutoff.map { (s.heartbeatAt ?? s.startedAt) < $0 } ?? true
+            }.sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }.prefix(limit))
     }
 
     func sealInterruptedBastionSession(id: String, sha256: String, bytes: Int64) async throws -> Bool {
-        guard let s = self.state.bastionSessions[id], s.endedAt != nil, s.recordingSHA256 == nil, s.endedBy?.hasPrefix("interrupted:") == true else { return false }
+        guard let s = self.state.bastionSessions[id], s.endedAt != nil, s.recordingSHA256 == nil, s.endedBy?.hasPrefix("interrupted:") == true else {
+            return false
+        }
         self.state.bastionSessions[id]?.recordingSHA256 = sha256
         self.state.bastionSessions[id]?.recordingBytes = bytes
         return true
     }
 
     func finishStaleBastionSession(_ record: BastionSessionRecord) async throws -> Bool {
-        guard let stored = self.state.bastionSessions[record.id], stored.endedAt == nil, stored.heartbeatAt == record.heartbeatAt else { return false }
+        guard let stored = self.state.bastionSessions[record.id], stored.endedAt == nil, stored.heartbeatAt == record.heartbeatAt else {
+            return false
+        }
         return try await self.finishBastionSession(record)
     }
 
@@ -571,15 +592,22 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
     func pkiCertificate(serial: String) async throws -> PKICertificateRecord? { self.state.pkiCertificates[serial] }
 
     func pkiCertificates(liveAt: Date?, limit: Int) async throws -> [PKICertificateRecord] {
-        Array(self.state.pkiCertificates.values.filter { c in liveAt.map { c.notAfter > $0 } ?? true }.sorted { ($0.createdAt, $0.serial) > ($1.createdAt, $1.serial) }.prefix(limit))
+        Array(
+            self.state.pkiCertificates.values.filter { c in liveAt.map { c.notAfter > $0 } ?? true }.sorted {
+                ($0.createdAt, $0.serial) > ($1.createdAt, $1.serial)
+            }.prefix(limit))
     }
 
     func revokedPKICertificates(authorityID: String, at time: Date) async throws -> [PKICertificateRecord] {
-        self.state.pkiCertificates.values.filter { $0.authorityID == authorityID && $0.revokedAt != nil && $0.notAfter > time }.sorted { $0.serial < $1.serial }
+        self.state.pkiCertificates.values.filter { $0.authorityID == authorityID && $0.revokedAt != nil && $0.notAfter > time }.sorted {
+            $0.serial < $1.serial
+        }
     }
 
     func insertPKIAuthority(_ record: PKIAuthorityRecord) async throws {
-        guard !self.state.pkiAuthorities.contains(where: { $0.id == record.id }) else { throw GatehouseError(.conflict, "authority \(record.id) exists") }
+        guard !self.state.pkiAuthorities.contains(where: { $0.id == record.id }) else {
+            throw GatehouseError(.conflict, "authority \(record.id) exists")
+        }
         self.state.pkiAuthorities.append(record)
     }
 
@@ -606,8 +634,10 @@ final class InMemoryTransaction: StoreWriter, @unchecked Sendable {
 
     func revokePKICertificates(userID: String?, requester: String?, reason: String, at time: Date) async throws -> Int {
         var n = 0
-        for (serial, c) in self.state.pkiCertificates where c.revokedAt == nil && c.notAfter > time
-            && ((userID != nil && c.userID == userID) || (requester != nil && c.requester == requester)) {
+        for (serial, c) in self.state.pkiCertificates
+        where c.revokedAt == nil && c.notAfter > time
+            && ((userID != nil && c.userID == userID) || (requester != nil && c.requester == requester))
+        {
             self.state.pkiCertificates[serial]?.revokedAt = time
             self.state.pkiCertificates[serial]?.revocationReason = reason
             n += 1

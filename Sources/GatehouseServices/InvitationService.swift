@@ -59,8 +59,9 @@ public struct InvitationService: Sendable {
             for old in try await tx.invitations(state: .pending) where old.kind == .bootstrap {
                 _ = try await tx.finishInvitation(id: old.id, state: .revoked, at: now)
                 revoked.append(
-                    AuditEvent(code: .invitationRevoked, time: now, actor: "system", subject: "invitation:\(old.id)",
-                               reason: "superseded by a new bootstrap invitation at server start")
+                    AuditEvent(
+                        code: .invitationRevoked, time: now, actor: "system", subject: "invitation:\(old.id)",
+                        reason: "superseded by a new bootstrap invitation at server start")
                 )
             }
             let (invitation, token) = Self.make(
@@ -78,8 +79,10 @@ public struct InvitationService: Sendable {
         username: Username, email: EmailAddress?, role: RoleName, actor: String, requestID: String? = nil, sourceAddress: String? = nil
     ) async throws -> Issued {
         guard RoleName.accountRoles.contains(role) else {
-            throw GatehouseError(.invalidInput, "the role is the account's role in Gatehouse itself: admin or member (not \(role.rawValue.prefix(64))). "
-                                 + "What a person may reach comes from the policy: list them in a group or role there (members = [...])")
+            throw GatehouseError(
+                .invalidInput,
+                "the role is the account's role in Gatehouse itself: admin or member (not \(role.rawValue.prefix(64))). "
+                    + "What a person may reach comes from the policy: list them in a group or role there (members = [...])")
         }
         return try await self.issue(kind: .invite, username: username, actor: actor, requestID: requestID, sourceAddress: sourceAddress) { tx in
             if try await tx.user(named: username) != nil { throw GatehouseError(.conflict, "user \(username) already exists") }
@@ -99,18 +102,24 @@ public struct InvitationService: Sendable {
         return try await self.issue(kind: .recovery, username: username, actor: actor, requestID: requestID, sourceAddress: sourceAddress) { tx in
             try await tx.lockAccountChanges()
             guard let user = try await tx.user(named: username) else { throw GatehouseError(.notFound, "there is no user \(username)") }
-            guard user.status == .active else { throw GatehouseError(.conflict, "\(username) is \(user.status.rawValue); only active accounts can be recovered") }
+            guard user.status == .active else {
+                throw GatehouseError(.conflict, "\(username) is \(user.status.rawValue); only active accounts can be recovered")
+            }
             let now = env.time.now()
             if let pending = try await tx.pendingInvitation(for: username), pending.isUsable(at: now) {
-                throw GatehouseError(.conflict, "\(username) already has a pending invitation (\(pending.id)); gatehouse admin invitations resend \(username) issues a new link, revoke ends it")
+                throw GatehouseError(
+                    .conflict,
+                    "\(username) already has a pending invitation (\(pending.id)); gatehouse admin invitations resend \(username) issues a new link, revoke ends it"
+                )
             }
             var details: [String: String] = ["role": user.role.rawValue]
             var removed = 0
             for old in try await tx.credentials(userID: user.id) where try await tx.deleteCredential(id: old.id, userID: user.id) { removed += 1 }
             details["passkeys_removed"] = String(removed)
             for hook in hooks { details[hook.name] = String(try await hook.revoke(user: user, in: tx, at: now)) }
-            let cut = AuditEvent(code: .userRecoveryStarted, time: now, actor: actor, subject: "user:\(username)", requestID: requestID,
-                                 sourceAddress: sourceAddress, details: details)
+            let cut = AuditEvent(
+                code: .userRecoveryStarted, time: now, actor: actor, subject: "user:\(username)", requestID: requestID,
+                sourceAddress: sourceAddress, details: details)
             return (user.email, user.role, Self.recoveryLifetime, [cut])
         }
     }
@@ -129,12 +138,19 @@ public struct InvitationService: Sendable {
             if let pending = try await tx.pendingInvitation(for: username) {
                 // An expired link blocks nobody: it is revoked (audited) and a new one issued.
                 guard !pending.isUsable(at: now) else {
-                    throw GatehouseError(.conflict, "\(username) already has a pending invitation (\(pending.id)); gatehouse admin invitations resend \(username) issues a new link, revoke ends it")
+                    throw GatehouseError(
+                        .conflict,
+                        "\(username) already has a pending invitation (\(pending.id)); gatehouse admin invitations resend \(username) issues a new link, revoke ends it"
+                    )
                 }
                 _ = try await tx.finishInvitation(id: pending.id, state: .revoked, at: now)
-                before.append(Self.revokedEvent(pending, actor: actor, reason: "expired; superseded by a new link", now: now, requestID: requestID, sourceAddress: sourceAddress))
+                before.append(
+                    Self.revokedEvent(
+                        pending, actor: actor, reason: "expired; superseded by a new link", now: now, requestID: requestID,
+                        sourceAddress: sourceAddress))
             }
-            let (invitation, token) = Self.make(kind: kind, username: username, email: email, role: role, actor: actor, env: env, now: now, lifetime: lifetime)
+            let (invitation, token) = Self.make(
+                kind: kind, username: username, email: email, role: role, actor: actor, env: env, now: now, lifetime: lifetime)
             try await tx.insertInvitation(invitation)
             var event = Self.createdEvent(invitation, actor: actor, now: now)
             event.requestID = requestID
@@ -161,9 +177,12 @@ public struct InvitationService: Sendable {
         return (invitation, token)
     }
 
-    static func revokedEvent(_ invitation: Invitation, actor: String, reason: String, now: Date, requestID: String?, sourceAddress: String?) -> AuditEvent {
-        AuditEvent(code: .invitationRevoked, time: now, actor: actor, subject: "invitation:\(invitation.id)", reason: reason, requestID: requestID,
-                   sourceAddress: sourceAddress, details: ["kind": invitation.kind.rawValue, "username": invitation.username.rawValue])
+    static func revokedEvent(_ invitation: Invitation, actor: String, reason: String, now: Date, requestID: String?, sourceAddress: String?)
+        -> AuditEvent
+    {
+        AuditEvent(
+            code: .invitationRevoked, time: now, actor: actor, subject: "invitation:\(invitation.id)", reason: reason, requestID: requestID,
+            sourceAddress: sourceAddress, details: ["kind": invitation.kind.rawValue, "username": invitation.username.rawValue])
     }
 
     // MARK: managing links
@@ -174,15 +193,25 @@ public struct InvitationService: Sendable {
     }
 
     /// Ends the pending link of `username` (a lost or mistaken invitation); audited.
-    public func revoke(username: Username, actor: String, reason: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws -> Invitation {
+    public func revoke(username: Username, actor: String, reason: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws
+        -> Invitation
+    {
         try OffboardingService.checkReason(reason)
         let env = self.environment
         return try await env.store.commit { tx -> Change<Invitation> in
-            guard var pending = try await tx.pendingInvitation(for: username) else { throw GatehouseError(.notFound, "\(username) has no pending invitation") }
+            guard var pending = try await tx.pendingInvitation(for: username) else {
+                throw GatehouseError(.notFound, "\(username) has no pending invitation")
+            }
             let now = env.time.now()
-            guard try await tx.finishInvitation(id: pending.id, state: .revoked, at: now) else { throw GatehouseError(.conflict, "that invitation was used or revoked meanwhile") }
+            guard try await tx.finishInvitation(id: pending.id, state: .revoked, at: now) else {
+                throw GatehouseError(.conflict, "that invitation was used or revoked meanwhile")
+            }
             pending.state = .revoked
-            return Change(pending, event: Self.revokedEvent(pending, actor: actor, reason: reason ?? "revoked by an administrator", now: now, requestID: requestID, sourceAddress: sourceAddress))
+            return Change(
+                pending,
+                event: Self.revokedEvent(
+                    pending, actor: actor, reason: reason ?? "revoked by an administrator", now: now, requestID: requestID,
+                    sourceAddress: sourceAddress))
         }
     }
 
@@ -200,10 +229,18 @@ public struct InvitationService: Sendable {
             if kind == .recovery, try await tx.user(named: username)?.status != .active {
                 throw GatehouseError(.conflict, "\(username) is not active; only active accounts can be recovered")
             }
-            guard try await tx.finishInvitation(id: pending.id, state: .revoked, at: now) else { throw GatehouseError(.conflict, "that invitation was used meanwhile") }
+            guard try await tx.finishInvitation(id: pending.id, state: .revoked, at: now) else {
+                throw GatehouseError(.conflict, "that invitation was used meanwhile")
+            }
             let lifetime = kind == .recovery ? Self.recoveryLifetime : kind == .invite ? Self.inviteLifetime : Self.defaultLifetime
-            return (pending.email, pending.role, lifetime,
-                    [Self.revokedEvent(pending, actor: actor, reason: "replaced by a new link (resend)", now: now, requestID: requestID, sourceAddress: sourceAddress)])
+            return (
+                pending.email, pending.role, lifetime,
+                [
+                    Self.revokedEvent(
+                        pending, actor: actor, reason: "replaced by a new link (resend)", now: now, requestID: requestID, sourceAddress: sourceAddress
+                    )
+                ]
+            )
         }
     }
 

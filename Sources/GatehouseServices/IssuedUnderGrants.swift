@@ -9,6 +9,9 @@ public struct IssuedUnderGrants: Sendable, Equatable {
 
     /// As audit details: `ssh_certificates`, `x509_certificates`, `network_devices`.
     public var details: [String: String] {
-        ["ssh_certificates": String(self.sshCertificates), "x509_certificates": String(self.x509Certificates), "network_devices": String(self.networkDevices)]
+        [
+            "ssh_certificates": String(self.sshCertificates), "x509_certificates": String(self.x509Certificates),
+            "network_devices": String(self.networkDevices),
+        ]
     }
 }

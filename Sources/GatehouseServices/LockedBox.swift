@@ -9,8 +9,16 @@ public final class LockedBox<Value: Sendable>: @unchecked Sendable {
     public init(_ value: Value) { self.stored = value }
 
     public var value: Value {
-        get { self.lock.lock(); defer { self.lock.unlock() }; return self.stored }
-        set { self.lock.lock(); defer { self.lock.unlock() }; self.stored = newValue }
+        get {
+            self.lock.lock()
+            defer { self.lock.unlock() }
+            return self.stored
+        }
+        set {
+            self.lock.lock()
+            defer { self.lock.unlock() }
+            self.stored = newValue
+        }
     }
 
     public func mutate<T>(_ body: (inout Value) throws -> T) rethrows -> T {

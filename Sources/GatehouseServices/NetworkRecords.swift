@@ -18,8 +18,11 @@ public struct NetworkDeviceRecord: Sendable, Equatable {
     /// sign-in session.
     public var grantID: String?
 
-    public init(id: String, userID: String, username: String, name: String, publicKey: WireGuardKey, addressIndex: Int64, createdAt: Date, expiresAt: Date, revokedAt: Date?,
-                grantID: String? = nil) {
+    public init(
+        id: String, userID: String, username: String, name: String, publicKey: WireGuardKey, addressIndex: Int64, createdAt: Date, expiresAt: Date,
+        revokedAt: Date?,
+        grantID: String? = nil
+    ) {
         self.grantID = grantID
         self.id = id
         self.userID = userID

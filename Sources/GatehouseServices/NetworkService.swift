@@ -40,7 +40,9 @@ public final class NetworkService: Sendable {
 
     static func validName(_ name: String) -> Bool {
         (1...Self.maxNameLength).contains(name.utf8.count)
-            && name.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F }
+            && name.utf8.allSatisfy {
+                ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D || $0 == 0x5F
+            }
     }
 
     // MARK: people's devices
@@ -49,7 +51,9 @@ public final class NetworkService: Sendable {
     /// `user`, with the next device address, and returns the device's configuration. The device
     /// lives as long as the sign-in it was registered with: `deviceLifetime` from `signedInAt`
     /// (the person's authentication time), so an old sign-in cannot mint a fresh 12 hours.
-    public func registerDevice(user: User, publicKey: WireGuardKey, name: String, signedInAt: Date? = nil, grantID: String? = nil) async throws -> DeviceNetworkConfig {
+    public func registerDevice(user: User, publicKey: WireGuardKey, name: String, signedInAt: Date? = nil, grantID: String? = nil) async throws
+        -> DeviceNetworkConfig
+    {
         guard Self.validName(name) else {
             throw GatehouseError(.invalidInput, "a device name is 1–\(Self.maxNameLength) of A-Z a-z 0-9 . _ -")
         }
@@ -81,25 +85,34 @@ public final class NetworkService: Sendable {
                     try await SessionCut.requireLiveGrant(grantID, in: tx, at: now)
                     let live = try await tx.networkDevices(userID: user.id, liveAt: now)
                     guard live.count < limit else {
-                        throw GatehouseError(.conflict, "\(user.username) already has \(live.count) devices on the network (the limit); remove one with gatehouse wg remove")
+                        throw GatehouseError(
+                            .conflict,
+                            "\(user.username) already has \(live.count) devices on the network (the limit); remove one with gatehouse wg remove")
                     }
                     // A key is one peer's, anywhere on the network, and is registered once.
-                    guard try await tx.networkDevice(publicKey: publicKey) == nil, try await !tx.networkHosts().contains(where: { $0.publicKey == publicKey }) else {
+                    guard try await tx.networkDevice(publicKey: publicKey) == nil,
+                        try await !tx.networkHosts().contains(where: { $0.publicKey == publicKey })
+                    else {
                         throw GatehouseError(.conflict, "that WireGuard key is already registered; make a new key for a new device")
                     }
                     let index = try await tx.maxNetworkDeviceIndex() + 1
-                    let record = NetworkDeviceRecord(id: id, userID: user.id, username: user.username.rawValue, name: name, publicKey: publicKey,
-                                                     addressIndex: index, createdAt: now, expiresAt: signIn.addingTimeInterval(lifetime), revokedAt: nil,
-                                                     grantID: grantID)
+                    let record = NetworkDeviceRecord(
+                        id: id, userID: user.id, username: user.username.rawValue, name: name, publicKey: publicKey,
+                        addressIndex: index, createdAt: now, expiresAt: signIn.addingTimeInterval(lifetime), revokedAt: nil,
+                        grantID: grantID)
                     do {
                         try await tx.insertNetworkDevice(record)
                     } catch let error as GatehouseError where error.code == .conflict {
                         throw NumberTaken()  // the key was checked above: only the number can clash
                     }
-                    return Change(record, event: AuditEvent(
-                        code: .networkDeviceRegistered, time: now, actor: "user:\(user.username)", subject: "device:\(id)",
-                        details: ["name": name, "public_key": publicKey.description, "address": self.address(of: record).description,
-                                  "expires_at": ISO8601DateFormatter().string(from: record.expiresAt)]))
+                    return Change(
+                        record,
+                        event: AuditEvent(
+                            code: .networkDeviceRegistered, time: now, actor: "user:\(user.username)", subject: "device:\(id)",
+                            details: [
+                                "name": name, "public_key": publicKey.description, "address": self.address(of: record).description,
+                                "expires_at": ISO8601DateFormatter().string(from: record.expiresAt),
+                            ]))
                 }
                 return DeviceNetworkConfig(device: self.view(record), peers: peers)
             } catch is NumberTaken where attempt < 4 {
@@ -115,8 +128,9 @@ public final class NetworkService: Sendable {
     func address(of device: NetworkDeviceRecord) -> IPPrefix { self.addressing.deviceAddress(index: UInt64(device.addressIndex)) }
 
     func view(_ d: NetworkDeviceRecord) -> NetworkDevice {
-        NetworkDevice(id: d.id, username: d.username, name: d.name, publicKey: d.publicKey, address: self.address(of: d).description,
-                      createdAt: d.createdAt, expiresAt: d.expiresAt, revokedAt: d.revokedAt)
+        NetworkDevice(
+            id: d.id, username: d.username, name: d.name, publicKey: d.publicKey, address: self.address(of: d).description,
+            createdAt: d.createdAt, expiresAt: d.expiresAt, revokedAt: d.revokedAt)
     }
 
     /// A device's peer: the gateway, routing the mesh and the gateway's own routes.
@@ -125,8 +139,12 @@ public final class NetworkService: Sendable {
         guard let registration else {
             throw GatehouseError(.notFound, "gateway \(gateway.name) has not joined the network yet (its agent registers it)")
         }
-        return [WireGuardPeer(publicKey: registration.publicKey, endpoint: registration.endpoint, allowedIPs: Self.gatewayRoutes(gateway, addressing: self.addressing),
-                              persistentKeepalive: self.settings.persistentKeepalive, label: "host:\(gateway.name)")]
+        return [
+            WireGuardPeer(
+                publicKey: registration.publicKey, endpoint: registration.endpoint,
+                allowedIPs: Self.gatewayRoutes(gateway, addressing: self.addressing),
+                persistentKeepalive: self.settings.persistentKeepalive, label: "host:\(gateway.name)")
+        ]
     }
 
     /// What a device routes through its gateway: the gateway, every organization's /64 and the
@@ -139,7 +157,8 @@ public final class NetworkService: Sendable {
 
     public func devices(userID: String?, liveOnly: Bool) async throws -> [NetworkDevice] {
         let now = self.environment.time.now()
-        return try await self.environment.store.read { tx in try await tx.networkDevices(userID: userID, liveAt: liveOnly ? now : nil) }.map(self.view)
+        return try await self.environment.store.read { tx in try await tx.networkDevices(userID: userID, liveAt: liveOnly ? now : nil) }.map(
+            self.view)
     }
 
     /// Removes a device: its owner's (`owner` set) or, for an administrator, anyone's.
@@ -150,8 +169,11 @@ public final class NetworkService: Sendable {
                 throw GatehouseError(.notFound, "there is no device \(id.prefix(64))")
             }
             guard try await tx.revokeNetworkDevice(id: id, at: now) else { throw GatehouseError(.conflict, "device \(id) is already removed") }
-            return Change((), event: AuditEvent(code: .networkDeviceRemoved, time: now, actor: actor, subject: "device:\(id)",
-                                                details: ["user": d.username, "name": d.name]))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .networkDeviceRemoved, time: now, actor: actor, subject: "device:\(id)",
+                    details: ["user": d.username, "name": d.name]))
         }
     }
 
@@ -167,7 +189,9 @@ public final class NetworkService: Sendable {
         let now = self.environment.time.now()
         // An agent registers at every start: the same key and endpoint again change nothing.
         let previous = try await self.environment.store.read { tx in try await tx.networkHosts().first { $0.host == host } }
-        if let previous, previous.publicKey == publicKey, previous.endpoint == endpoint, PKIService.sameInstant(previous.enrolledAt, enrolledAt) { return }
+        if let previous, previous.publicKey == publicKey, previous.endpoint == endpoint, PKIService.sameInstant(previous.enrolledAt, enrolledAt) {
+            return
+        }
         try await self.environment.store.commit { tx -> Change<Void> in
             guard let record = try await tx.host(named: host), let joined = record.joinedAt, PKIService.sameInstant(joined, enrolledAt) else {
                 throw GatehouseError(.forbidden, "host \(host) has been enrolled again since this agent joined")
@@ -176,8 +200,11 @@ public final class NetworkService: Sendable {
                 throw GatehouseError(.conflict, "that WireGuard key belongs to a device")
             }
             try await tx.saveNetworkHost(NetworkHostRecord(host: host, publicKey: publicKey, endpoint: endpoint, enrolledAt: joined, updatedAt: now))
-            return Change((), event: AuditEvent(code: .networkHostRegistered, time: now, actor: "host:\(host)", subject: "host:\(host)",
-                                                details: ["public_key": publicKey.description, "endpoint": endpoint]))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .networkHostRegistered, time: now, actor: "host:\(host)", subject: "host:\(host)",
+                    details: ["public_key": publicKey.description, "endpoint": endpoint]))
         }
     }
 
@@ -194,7 +221,9 @@ public final class NetworkService: Sendable {
     }
 
     static func checkEndpoint(_ endpoint: String) throws(GatehouseError) {
-        guard NetworkEndpoint.isValid(endpoint) else { throw GatehouseError(.invalidInput, "'\(endpoint.prefix(80))' is not an endpoint (HOST:PORT or [IPV6]:PORT)") }
+        guard NetworkEndpoint.isValid(endpoint) else {
+            throw GatehouseError(.invalidInput, "'\(endpoint.prefix(80))' is not an endpoint (HOST:PORT or [IPV6]:PORT)")
+        }
     }
 
     /// Registrations that count: hosts on the network in the policy, of their current enrollment.
@@ -217,8 +246,9 @@ public final class NetworkService: Sendable {
         let compiled = self.policy.active.policy
         let now = self.environment.time.now()
         let (registrations, devices) = try await self.snapshot(compiled: compiled, at: now, shared: shared)
-        return try Self.configuration(host: host, policy: compiled, addressing: self.addressing, registrations: registrations,
-                                      devices: devices, keepalive: self.settings.persistentKeepalive, at: now)
+        return try Self.configuration(
+            host: host, policy: compiled, addressing: self.addressing, registrations: registrations,
+            devices: devices, keepalive: self.settings.persistentKeepalive, at: now)
     }
 
     typealias LiveDevice = (address: IPPrefix, device: NetworkDeviceRecord, username: String)
@@ -244,7 +274,8 @@ public final class NetworkService: Sendable {
         let generation = self.environment.store.writeGeneration
         let version = self.policy.active.info?.version
         if shared, let s = self.snapshots.value, s.policyVersion == version, clock.now - s.taken < .seconds(5), abs(now.timeIntervalSince(s.at)) < 5,
-           generation.map({ $0 == s.generation }) ?? (clock.now - s.taken < .milliseconds(200)) {
+            generation.map({ $0 == s.generation }) ?? (clock.now - s.taken < .milliseconds(200))
+        {
             return (s.registrations, s.devices)
         }
         let taken = clock.now
@@ -259,16 +290,19 @@ public final class NetworkService: Sendable {
             }
             return (registrations, devices)
         }
-        self.snapshots.value = Snapshot(generation: generation, policyVersion: version, taken: taken, at: now, registrations: registrations, devices: devices)
+        self.snapshots.value = Snapshot(
+            generation: generation, policyVersion: version, taken: taken, at: now, registrations: registrations, devices: devices)
         return (registrations, devices)
     }
 
     /// The pure part of ``configuration(host:)``: what `host` runs, given the policy, the hosts
     /// registered and the live devices of active people.
-    public static func configuration(host name: String, policy compiled: CompiledPolicy, addressing: MeshAddressing,
-                                     registrations: [String: NetworkHostRecord],
-                                     devices: [(address: IPPrefix, device: NetworkDeviceRecord, username: String)],
-                                     keepalive: Int, at now: Date) throws -> HostNetworkConfig {
+    public static func configuration(
+        host name: String, policy compiled: CompiledPolicy, addressing: MeshAddressing,
+        registrations: [String: NetworkHostRecord],
+        devices: [(address: IPPrefix, device: NetworkDeviceRecord, username: String)],
+        keepalive: Int, at now: Date
+    ) throws -> HostNetworkConfig {
         let hosts = compiled.definitions.hosts
         guard let me = hosts.first(where: { $0.name == name }), let organization = me.organization, let address = me.meshAddress else {
             throw GatehouseError(.notFound, "host \(name) is not on the private network: give it org = \"...\" in the policy")
@@ -281,7 +315,9 @@ public final class NetworkService: Sendable {
             guard let r = registrations[other.name], let mesh = other.meshAddress else { continue }
             var allowed = [mesh.description]
             if other.name == deviceGateway { allowed.append(addressing.devicePrefix.description) }
-            peers.append(WireGuardPeer(publicKey: r.publicKey, endpoint: r.endpoint, allowedIPs: allowed, persistentKeepalive: keepalive, label: "host:\(other.name)"))
+            peers.append(
+                WireGuardPeer(
+                    publicKey: r.publicKey, endpoint: r.endpoint, allowedIPs: allowed, persistentKeepalive: keepalive, label: "host:\(other.name)"))
         }
         var members: [(subject: PolicySubject, sources: [IPPrefix])] = []
         if me.name == deviceGateway || !me.gateway {
@@ -292,7 +328,10 @@ public final class NetworkService: Sendable {
         }
         if me.name == deviceGateway {
             for d in devices.sorted(by: { $0.address < $1.address }) {
-                peers.append(WireGuardPeer(publicKey: d.device.publicKey, endpoint: nil, allowedIPs: [d.address.description], persistentKeepalive: nil, label: "device:\(d.device.id)"))
+                peers.append(
+                    WireGuardPeer(
+                        publicKey: d.device.publicKey, endpoint: nil, allowedIPs: [d.address.description], persistentKeepalive: nil,
+                        label: "device:\(d.device.id)"))
             }
         }
         for other in onNetwork where other.name != name {
@@ -308,7 +347,10 @@ public final class NetworkService: Sendable {
             for box in c.boxes {
                 let icmp = box.ports.proto == .icmp
                 for destination in box.prefixes {
-                    rules.append(NetworkAllowRule(destination: destination.description, proto: box.ports.proto.rawValue, low: icmp ? 0 : box.ports.low, high: icmp ? 0 : box.ports.high))
+                    rules.append(
+                        NetworkAllowRule(
+                            destination: destination.description, proto: box.ports.proto.rawValue, low: icmp ? 0 : box.ports.low,
+                            high: icmp ? 0 : box.ports.high))
                 }
             }
             allow.append(NetworkAllowClass(sources: c.sources.map(\.description), rules: rules.sorted()))
@@ -318,7 +360,10 @@ public final class NetworkService: Sendable {
         // organizations share a number even for a moment); devices and gateways' own routes
         // are 0, judged by the packet filters alone.
         let organizations = Set(hosts.compactMap(\.organization)).sorted()
-        var orgMap = organizations.map { MeshOrganizationPrefix(prefix: addressing.organizationPrefix($0).description, organization: UInt32(MeshAddressing.subnet(organization: $0))) }
+        var orgMap = organizations.map {
+            MeshOrganizationPrefix(
+                prefix: addressing.organizationPrefix($0).description, organization: UInt32(MeshAddressing.subnet(organization: $0)))
+        }
         orgMap.append(MeshOrganizationPrefix(prefix: addressing.devicePrefix.description, organization: 0))
         let orgPrefixes = Set(organizations.map { addressing.organizationPrefix($0) })
         for g in hosts where g.gateway {
@@ -326,8 +371,9 @@ public final class NetworkService: Sendable {
                 orgMap.append(MeshOrganizationPrefix(prefix: r.description, organization: 0))
             }
         }
-        var config = HostNetworkConfig(version: "", host: name, organization: organization, address: address.description, meshPrefix: addressing.prefix.description,
-                                       forwarding: me.gateway, peers: peers, allow: allow, organizations: orgMap)
+        var config = HostNetworkConfig(
+            version: "", host: name, organization: organization, address: address.description, meshPrefix: addressing.prefix.description,
+            forwarding: me.gateway, peers: peers, allow: allow, organizations: orgMap)
         config.version = Self.digest(config)
         return config
     }
@@ -346,7 +392,9 @@ public final class NetworkService: Sendable {
     /// Long poll: the configuration as soon as it differs from `version`, or when `timeout`
     /// passes. Checks every `interval`, recomputing only when the store or the policy changed
     /// (or a few seconds passed, for devices that expire).
-    public func nextConfiguration(host: String, after version: String?, timeout: Duration, interval: Duration = .milliseconds(200)) async throws -> HostNetworkConfig {
+    public func nextConfiguration(host: String, after version: String?, timeout: Duration, interval: Duration = .milliseconds(200)) async throws
+        -> HostNetworkConfig
+    {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         // What was seen is taken before the read: a write landing during the read then shows as

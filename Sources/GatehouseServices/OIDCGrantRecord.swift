@@ -22,8 +22,10 @@ public struct OIDCGrantRecord: Sendable, Equatable {
     /// Why it was revoked (`code_reuse`, `refresh_reuse`, `revoked`, `logout`, `offboarded`, `client_removed`).
     public var revokedReason: String?
 
-    public init(id: String, userID: String, clientID: String, scope: String, nonce: String?, authTime: Date, amr: [String], acr: String,
-                sessionHash: String?, createdAt: Date, expiresAt: Date, revokedAt: Date? = nil, revokedReason: String? = nil) {
+    public init(
+        id: String, userID: String, clientID: String, scope: String, nonce: String?, authTime: Date, amr: [String], acr: String,
+        sessionHash: String?, createdAt: Date, expiresAt: Date, revokedAt: Date? = nil, revokedReason: String? = nil
+    ) {
         self.id = id
         self.userID = userID
         self.clientID = clientID

@@ -28,13 +28,16 @@ public final class OIDCKeys: Sendable {
             let key = try SigningKey(algorithm: record.algorithm, rawPrivate: try sealer.open(record.sealedPrivateKey, purpose: .tokenSigning))
             let signer = TokenSigner(key: key)
             guard signer.kid == record.kid, key.publicKeyBytes == record.publicKey else {
-                throw GatehouseError(.keyMaterialCorrupted, "stored token-signing key \(record.kid.prefix(16)) does not match its public key (tampered)")
+                throw GatehouseError(
+                    .keyMaterialCorrupted, "stored token-signing key \(record.kid.prefix(16)) does not match its public key (tampered)")
             }
             keys.append(signer.jwk)
             verifiers[signer.kid] = try? signer.jwk.verificationKey()
             // A key with no retirement scheduled signs (a rotation schedules it for all others);
             // the others stay published until they retire.
-            if newest == nil || (record.retireAt == nil && (newest!.0.retireAt != nil || record.createdAt >= newest!.0.createdAt)) { newest = (record, key) }
+            if newest == nil || (record.retireAt == nil && (newest!.0.retireAt != nil || record.createdAt >= newest!.0.createdAt)) {
+                newest = (record, key)
+            }
         }
         guard let (_, signingKey) = newest else { throw GatehouseError(.keyMaterialCorrupted, "no published token-signing key") }
         let snapshot = Snapshot(signer: TokenSigner(key: signingKey), published: JWKSet(keys: keys), verifiers: verifiers, loadedAt: time)

@@ -36,8 +36,11 @@ extension OIDCService {
         case denied(clientName: String, reason: String)
     }
 
-    public func authorize(query: String, signedIn: SignedIn?, requestID: String? = nil, sourceAddress: String? = nil, source: UInt128? = nil) async throws -> AuthorizationOutcome {
-        let params: FormParameters, client: OIDCClient
+    public func authorize(query: String, signedIn: SignedIn?, requestID: String? = nil, sourceAddress: String? = nil, source: UInt128? = nil)
+        async throws -> AuthorizationOutcome
+    {
+        let params: FormParameters
+        let client: OIDCClient
         var request: AuthorizationRequest
         switch try await self.parse(query) {
         case .refused(let outcome): return outcome
@@ -51,7 +54,10 @@ extension OIDCService {
             denial = self.policyDenial(user: signedIn.user, clientID: client.id, sourceAddress: source, lastStepUp: signedIn.session.steppedUpAt)
             if !client.firstParty {
                 // Consent exists (even for no scopes at all) and covers every scope asked for.
-                if let stored = try await self.environment.store.read({ tx in try await tx.oidcConsent(userID: signedIn.user.id, clientID: client.id) }) {
+                let userID = signedIn.user.id
+                let clientID = client.id
+                let consent = try await self.environment.store.read { tx in try await tx.oidcConsent(userID: userID, clientID: clientID) }
+                if let stored = consent {
                     let approved = Set(stored.split(separator: " ").map(String.init))
                     consentGiven = request.scopes.allSatisfy { approved.contains($0.rawValue) }
                 }
@@ -63,7 +69,10 @@ extension OIDCService {
         )
         // An app rule with `step_up`: a fresh passkey sign-in satisfies it.
         if case .denied = step, case .stepUpRequired = denial?.reason {
-            step = request.prompt.contains(.none) ? .error(OAuthError(.interactionRequired, "this app needs a fresh passkey check")) : .signIn(loginAfter: Int(now.timeIntervalSince1970))
+            step =
+                request.prompt.contains(.none)
+                ? .error(OAuthError(.interactionRequired, "this app needs a fresh passkey check"))
+                : .signIn(loginAfter: Int(now.timeIntervalSince1970))
             if request.loginAfter != nil {
                 step = .denied(reason: denial!.description)  // they just signed in and it still is not enough
             }
@@ -78,14 +87,21 @@ extension OIDCService {
         case .denied(let reason):
             let user = signedIn!.user
             try await self.environment.store.commit { _ in
-                Change((), event: AuditEvent(code: .oidcDenied, time: now, actor: "user:\(user.username)", subject: "client:\(client.id)", outcome: .denied,
-                                             reason: reason, requestID: requestID, sourceAddress: sourceAddress))
+                Change(
+                    (),
+                    event: AuditEvent(
+                        code: .oidcDenied, time: now, actor: "user:\(user.username)", subject: "client:\(client.id)", outcome: .denied,
+                        reason: reason, requestID: requestID, sourceAddress: sourceAddress))
             }
             return .denied(clientName: client.name, reason: reason)
         case .consent:
-            return .consent(ConsentPrompt(clientID: client.id, clientName: client.name, scopes: Scope.format(request.scopes).split(separator: " ").map(String.init), query: query))
+            return .consent(
+                ConsentPrompt(
+                    clientID: client.id, clientName: client.name, scopes: Scope.format(request.scopes).split(separator: " ").map(String.init),
+                    query: query))
         case .issueCode:
-            return .redirect(try await self.issueCode(request, client: client, signedIn: signedIn!, requestID: requestID, sourceAddress: sourceAddress))
+            return .redirect(
+                try await self.issueCode(request, client: client, signedIn: signedIn!, requestID: requestID, sourceAddress: sourceAddress))
         }
     }
 
@@ -105,7 +121,8 @@ extension OIDCService {
             do {
                 try self.checkGatehouseScopes(request.scopes, clientID: client.id)
             } catch {
-                return .refused(.redirect(AuthorizationRequest.errorRedirect(error, redirectURI: request.redirectURI, state: request.state, issuer: self.issuer)))
+                return .refused(
+                    .redirect(AuthorizationRequest.errorRedirect(error, redirectURI: request.redirectURI, state: request.state, issuer: self.issuer)))
             }
             return .valid(params, request, client)
         } catch {
@@ -118,14 +135,19 @@ extension OIDCService {
     }
 
     /// The user's answer on the consent page. Approval is remembered for this client and scopes.
-    public func consent(query: String, approve: Bool, signedIn: SignedIn, requestID: String? = nil, sourceAddress: String? = nil, source: UInt128? = nil) async throws -> AuthorizationOutcome {
-        let params: FormParameters, request: AuthorizationRequest
+    public func consent(
+        query: String, approve: Bool, signedIn: SignedIn, requestID: String? = nil, sourceAddress: String? = nil, source: UInt128? = nil
+    ) async throws -> AuthorizationOutcome {
+        let params: FormParameters
+        let request: AuthorizationRequest
         switch try await self.parse(query) {
         case .refused(let outcome): return outcome
         case .valid(let p, let r, _): (params, request) = (p, r)
         }
         guard approve else {
-            return .redirect(AuthorizationRequest.errorRedirect(OAuthError(.accessDenied, "the user declined"), redirectURI: request.redirectURI, state: request.state, issuer: self.issuer))
+            return .redirect(
+                AuthorizationRequest.errorRedirect(
+                    OAuthError(.accessDenied, "the user declined"), redirectURI: request.redirectURI, state: request.state, issuer: self.issuer))
         }
         let env = self.environment
         let scope = Scope.format(request.scopes)
@@ -133,38 +155,52 @@ extension OIDCService {
         try await env.store.commit { tx in
             let now = env.time.now()
             try await tx.saveOIDCConsent(userID: user.id, clientID: request.clientID, scope: scope, at: now)
-            return Change((), event: AuditEvent(code: .oidcConsentGiven, time: now, actor: "user:\(user.username)", subject: "client:\(request.clientID)",
-                                                requestID: requestID, sourceAddress: sourceAddress, details: ["scope": scope]))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .oidcConsentGiven, time: now, actor: "user:\(user.username)", subject: "client:\(request.clientID)",
+                    requestID: requestID, sourceAddress: sourceAddress, details: ["scope": scope]))
         }
         // Carry on as the authorization endpoint would, without forcing the consent page again.
         var values = params.values
         if let prompt = values["prompt"] { values["prompt"] = prompt.split(separator: " ").filter { $0 != "consent" }.joined(separator: " ") }
-        return try await self.authorize(query: FormParameters.encode(values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }), signedIn: signedIn,
-                                        requestID: requestID, sourceAddress: sourceAddress, source: source)
+        return try await self.authorize(
+            query: FormParameters.encode(values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }), signedIn: signedIn,
+            requestID: requestID, sourceAddress: sourceAddress, source: source)
     }
 
     /// Opens a grant and issues its one-minute, single-use code.
-    func issueCode(_ request: AuthorizationRequest, client: OIDCClient, signedIn: SignedIn, requestID: String?, sourceAddress: String?) async throws -> String {
+    func issueCode(_ request: AuthorizationRequest, client: OIDCClient, signedIn: SignedIn, requestID: String?, sourceAddress: String?) async throws
+        -> String
+    {
         let env = self.environment
         let code = OIDCTokenKind.authorizationCode.generate(using: env.random)
         let grantID = Identifier.make(using: env.random)
         let lifetimes = self.lifetimes
-        let user = signedIn.user, session = signedIn.session
+        let user = signedIn.user
+        let session = signedIn.session
         try await env.store.commit { tx in
             let now = env.time.now()
-            guard try await tx.user(id: user.id)?.status == .active, try await tx.session(tokenHash: session.tokenHash)?.isLive(at: now) == true else {
+            guard try await tx.user(id: user.id)?.status == .active, try await tx.session(tokenHash: session.tokenHash)?.isLive(at: now) == true
+            else {
                 throw GatehouseError(.unauthenticated, "your session ended; sign in again")
             }
             let backedUp = try await tx.credential(id: session.credentialID)?.backedUp ?? true
             let context = IDTokenClaims.authenticationContext(passkeyBackedUp: backedUp)
-            let grant = OIDCGrantRecord(id: grantID, userID: user.id, clientID: client.id, scope: Scope.format(request.scopes), nonce: request.nonce,
-                                        authTime: session.steppedUpAt, amr: context.amr, acr: context.acr, sessionHash: session.tokenHash,
-                                        createdAt: now, expiresAt: now.addingTimeInterval(lifetimes.grant))
+            let grant = OIDCGrantRecord(
+                id: grantID, userID: user.id, clientID: client.id, scope: Scope.format(request.scopes), nonce: request.nonce,
+                authTime: session.steppedUpAt, amr: context.amr, acr: context.acr, sessionHash: session.tokenHash,
+                createdAt: now, expiresAt: now.addingTimeInterval(lifetimes.grant))
             try await tx.insertOIDCGrant(grant)
-            try await tx.insertOIDCToken(OIDCTokenRecord(hash: InvitationToken.hash(of: code), kind: .authorizationCode, grantID: grantID, createdAt: now,
-                                                         expiresAt: now.addingTimeInterval(lifetimes.code), redirectURI: request.redirectURI, codeChallenge: request.codeChallenge))
-            return Change((), event: AuditEvent(code: .oidcAuthorized, time: now, actor: "user:\(user.username)", subject: "client:\(client.id)",
-                                                requestID: requestID, sourceAddress: sourceAddress, details: ["grant": grantID, "scope": grant.scope]))
+            try await tx.insertOIDCToken(
+                OIDCTokenRecord(
+                    hash: InvitationToken.hash(of: code), kind: .authorizationCode, grantID: grantID, createdAt: now,
+                    expiresAt: now.addingTimeInterval(lifetimes.code), redirectURI: request.redirectURI, codeChallenge: request.codeChallenge))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .oidcAuthorized, time: now, actor: "user:\(user.username)", subject: "client:\(client.id)",
+                    requestID: requestID, sourceAddress: sourceAddress, details: ["grant": grantID, "scope": grant.scope]))
         }
         var params: [(String, String)] = [("code", code)]
         if let state = request.state { params.append(("state", state)) }
@@ -183,8 +219,12 @@ extension OIDCService {
         public let interval: Int
 
         enum CodingKeys: String, CodingKey {
-            case deviceCode = "device_code", userCode = "user_code", verificationURI = "verification_uri"
-            case verificationURIComplete = "verification_uri_complete", expiresIn = "expires_in", interval
+            case deviceCode = "device_code"
+            case userCode = "user_code"
+            case verificationURI = "verification_uri"
+            case verificationURIComplete = "verification_uri_complete"
+            case expiresIn = "expires_in"
+            case interval
         }
     }
 
@@ -198,21 +238,27 @@ extension OIDCService {
         for _ in 0..<3 {
             let userCode = UserCode.generate(using: env.random)
             let now = env.time.now()
-            let record = DeviceAuthorizationRecord(deviceCodeHash: InvitationToken.hash(of: deviceCode), userCode: userCode, clientID: client.id, scope: Scope.format(scopes),
-                                                   createdAt: now, expiresAt: now.addingTimeInterval(lifetimes.deviceCode), interval: lifetimes.deviceInterval,
-                                                   sourceAddress: sourceAddress)
+            let record = DeviceAuthorizationRecord(
+                deviceCodeHash: InvitationToken.hash(of: deviceCode), userCode: userCode, clientID: client.id, scope: Scope.format(scopes),
+                createdAt: now, expiresAt: now.addingTimeInterval(lifetimes.deviceCode), interval: lifetimes.deviceInterval,
+                sourceAddress: sourceAddress)
             do {
                 try await env.store.commit { tx in
                     try await tx.insertDeviceAuthorization(record)
-                    return Change((), event: AuditEvent(code: .oidcDeviceStarted, time: now, actor: "client:\(client.id)", subject: "client:\(client.id)",
-                                                        sourceAddress: sourceAddress, details: ["scope": record.scope, "user_code": UserCode.display(userCode)]))
+                    return Change(
+                        (),
+                        event: AuditEvent(
+                            code: .oidcDeviceStarted, time: now, actor: "client:\(client.id)", subject: "client:\(client.id)",
+                            sourceAddress: sourceAddress, details: ["scope": record.scope, "user_code": UserCode.display(userCode)]))
                 }
             } catch let error as GatehouseError where error.code == .conflict {
                 continue  // a user code collision: draw another
             }
             let uri = self.issuer + "/device"
-            return DeviceAuthorization(deviceCode: deviceCode, userCode: UserCode.display(userCode), verificationURI: uri,
-                                       verificationURIComplete: uri + "?user_code=" + UserCode.display(userCode), expiresIn: Int(lifetimes.deviceCode), interval: lifetimes.deviceInterval)
+            return DeviceAuthorization(
+                deviceCode: deviceCode, userCode: UserCode.display(userCode), verificationURI: uri,
+                verificationURIComplete: uri + "?user_code=" + UserCode.display(userCode), expiresIn: Int(lifetimes.deviceCode),
+                interval: lifetimes.deviceInterval)
         }
         throw OAuthError(.temporarilyUnavailable, "could not allocate a user code; try again")
     }
@@ -222,7 +268,8 @@ extension OIDCService {
         guard let code = UserCode.normalize(typed) else { return nil }
         let now = self.environment.time.now()
         guard let record = try await self.environment.store.read({ tx in try await tx.deviceAuthorization(userCode: code) }),
-              record.status == .pending, now < record.expiresAt, let client = try await self.client(id: record.clientID) else { return nil }
+            record.status == .pending, now < record.expiresAt, let client = try await self.client(id: record.clientID)
+        else { return nil }
         return (record, client)
     }
 
@@ -234,10 +281,13 @@ extension OIDCService {
     }
 
     /// The signed-in user approves or declines a device. The policy decides as for the code flow.
-    public func decideDevice(userCode typed: String, approve: Bool, signedIn: SignedIn, requestID: String? = nil, sourceAddress: String? = nil, source: UInt128? = nil) async throws -> DeviceDecision {
+    public func decideDevice(
+        userCode typed: String, approve: Bool, signedIn: SignedIn, requestID: String? = nil, sourceAddress: String? = nil, source: UInt128? = nil
+    ) async throws -> DeviceDecision {
         guard let (record, client) = try await self.pendingDevice(userCode: typed) else { return .invalidCode }
         let env = self.environment
-        let user = signedIn.user, session = signedIn.session
+        let user = signedIn.user
+        let session = signedIn.session
         let denial = self.policyDenial(user: user, clientID: client.id, sourceAddress: source, lastStepUp: session.steppedUpAt)
         // The policy may have taken a scope out of the device flow since the code was started.
         do {
@@ -249,31 +299,41 @@ extension OIDCService {
         let grantID = Identifier.make(using: env.random)
         return try await env.store.commit { tx in
             let now = env.time.now()
-            guard var current = try await tx.deviceAuthorization(deviceCodeHash: record.deviceCodeHash), current.status == .pending, now < current.expiresAt else {
+            guard var current = try await tx.deviceAuthorization(deviceCodeHash: record.deviceCodeHash), current.status == .pending,
+                now < current.expiresAt
+            else {
                 throw GatehouseError(.notFound, "this code has expired or was already used")
             }
             guard approve, denial == nil else {
                 current.status = .denied
                 try await tx.updateDeviceAuthorization(current)
                 let reason = denial?.description ?? "declined by the user"
-                return Change(denial == nil ? .declined : .denied(reason: reason), event: AuditEvent(
-                    code: .oidcDeviceDenied, time: now, actor: "user:\(user.username)", subject: "client:\(client.id)", outcome: .denied, reason: reason,
-                    requestID: requestID, sourceAddress: sourceAddress))
+                return Change(
+                    denial == nil ? .declined : .denied(reason: reason),
+                    event: AuditEvent(
+                        code: .oidcDeviceDenied, time: now, actor: "user:\(user.username)", subject: "client:\(client.id)", outcome: .denied,
+                        reason: reason,
+                        requestID: requestID, sourceAddress: sourceAddress))
             }
-            guard try await tx.user(id: user.id)?.status == .active, try await tx.session(tokenHash: session.tokenHash)?.isLive(at: now) == true else {
+            guard try await tx.user(id: user.id)?.status == .active, try await tx.session(tokenHash: session.tokenHash)?.isLive(at: now) == true
+            else {
                 throw GatehouseError(.unauthenticated, "your session ended; sign in again")
             }
             let backedUp = try await tx.credential(id: session.credentialID)?.backedUp ?? true
             let context = IDTokenClaims.authenticationContext(passkeyBackedUp: backedUp)
-            try await tx.insertOIDCGrant(OIDCGrantRecord(id: grantID, userID: user.id, clientID: client.id, scope: current.scope, nonce: nil, authTime: session.steppedUpAt,
-                                                         amr: context.amr, acr: context.acr, sessionHash: session.tokenHash, createdAt: now,
-                                                         expiresAt: now.addingTimeInterval(lifetimes.grant)))
+            try await tx.insertOIDCGrant(
+                OIDCGrantRecord(
+                    id: grantID, userID: user.id, clientID: client.id, scope: current.scope, nonce: nil, authTime: session.steppedUpAt,
+                    amr: context.amr, acr: context.acr, sessionHash: session.tokenHash, createdAt: now,
+                    expiresAt: now.addingTimeInterval(lifetimes.grant)))
             current.status = .approved
             current.grantID = grantID
             try await tx.updateDeviceAuthorization(current)
-            return Change(.approved(clientName: client.name), event: AuditEvent(
-                code: .oidcDeviceApproved, time: now, actor: "user:\(user.username)", subject: "client:\(client.id)", requestID: requestID,
-                sourceAddress: sourceAddress, details: ["grant": grantID, "scope": current.scope]))
+            return Change(
+                .approved(clientName: client.name),
+                event: AuditEvent(
+                    code: .oidcDeviceApproved, time: now, actor: "user:\(user.username)", subject: "client:\(client.id)", requestID: requestID,
+                    sourceAddress: sourceAddress, details: ["grant": grantID, "scope": current.scope]))
         }
     }
 }

@@ -14,15 +14,21 @@ extension OIDCService {
         public let scope: String
 
         enum CodingKeys: String, CodingKey {
-            case accessToken = "access_token", tokenType = "token_type", expiresIn = "expires_in"
-            case refreshToken = "refresh_token", idToken = "id_token", scope
+            case accessToken = "access_token"
+            case tokenType = "token_type"
+            case expiresIn = "expires_in"
+            case refreshToken = "refresh_token"
+            case idToken = "id_token"
+            case scope
         }
     }
 
     static let deviceGrantType = "urn:ietf:params:oauth:grant-type:device_code"
 
     /// The token endpoint. Throws ``OAuthError`` for every refusal the client should see.
-    public func token(form: FormParameters, authorization: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws -> TokenResponse {
+    public func token(form: FormParameters, authorization: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws
+        -> TokenResponse
+    {
         let client = try await self.authenticateClient(try ClientCredentials.parse(authorization: authorization, form: form))
         switch form.nonEmpty("grant_type") {
         case "authorization_code"?:
@@ -58,21 +64,33 @@ extension OIDCService {
         let env = self.environment
         let outcome = try await env.store.commit { tx -> Change<Redemption> in
             let now = env.time.now()
-            guard let view = try await tx.oidcToken(hash: hash), view.token.kind == .authorizationCode, view.grant.clientID == client.id else { throw Self.invalidGrant }
+            guard let view = try await tx.oidcToken(hash: hash), view.token.kind == .authorizationCode, view.grant.clientID == client.id else {
+                throw Self.invalidGrant
+            }
             if view.token.usedAt != nil {
                 // RFC 6749 §4.1.2, OAuth 2.1 §4.1.3: a second use revokes everything the first issued.
                 try await SessionCut.revokeGrant(id: view.grant.id, reason: "code_reuse", in: tx, at: now)
-                return Change(.replayed, event: self.replayEvent(view, client: client, kind: "authorization_code", now: now, requestID: requestID, sourceAddress: sourceAddress))
+                return Change(
+                    .replayed,
+                    event: self.replayEvent(
+                        view, client: client, kind: "authorization_code", now: now, requestID: requestID, sourceAddress: sourceAddress))
             }
             guard view.isActive(at: now) else { throw Self.invalidGrant }
-            guard redirectURI == view.token.redirectURI else { throw OAuthError(.invalidGrant, "redirect_uri does not match the authorization request") }
+            guard redirectURI == view.token.redirectURI else {
+                throw OAuthError(.invalidGrant, "redirect_uri does not match the authorization request")
+            }
             guard let challenge = view.token.codeChallenge, PKCE.verify(verifier: verifier, challenge: challenge) else {
                 throw OAuthError(.invalidGrant, "code_verifier does not match the code_challenge")
             }
             guard self.grantStillAllowed(user: view.user, clientID: client.id) else { throw Self.notAllowed }
             guard try await tx.consumeOIDCToken(hash: hash, at: now) else { throw Self.invalidGrant }
-            let response = try await self.issueTokens(tx, grant: view.grant, scope: view.grant.scope, user: view.user, client: client, nonce: view.grant.nonce, signer: signer, now: now)
-            return Change(.issued(response), event: self.issuedEvent(view.grant, user: view.user, grantType: "authorization_code", response, now: now, requestID: requestID, sourceAddress: sourceAddress))
+            let response = try await self.issueTokens(
+                tx, grant: view.grant, scope: view.grant.scope, user: view.user, client: client, nonce: view.grant.nonce, signer: signer, now: now)
+            return Change(
+                .issued(response),
+                event: self.issuedEvent(
+                    view.grant, user: view.user, grantType: "authorization_code", response, now: now, requestID: requestID,
+                    sourceAddress: sourceAddress))
         }
         guard case .issued(let response) = outcome else { throw Self.invalidGrant }
         return response
@@ -86,29 +104,43 @@ extension OIDCService {
         let env = self.environment
         let outcome = try await env.store.commit { tx -> Change<Redemption> in
             let now = env.time.now()
-            guard let view = try await tx.oidcToken(hash: hash), view.token.kind == .refreshToken, view.grant.clientID == client.id else { throw Self.invalidGrant }
+            guard let view = try await tx.oidcToken(hash: hash), view.token.kind == .refreshToken, view.grant.clientID == client.id else {
+                throw Self.invalidGrant
+            }
             if view.token.usedAt != nil && view.grant.revokedAt == nil {
                 // Rotation means a refresh token works once; a second presentation means two
                 // parties hold it. End the family (RFC 9700 §4.14.2).
                 try await SessionCut.revokeGrant(id: view.grant.id, reason: "refresh_reuse", in: tx, at: now)
-                return Change(.replayed, event: self.replayEvent(view, client: client, kind: "refresh_token", now: now, requestID: requestID, sourceAddress: sourceAddress))
+                return Change(
+                    .replayed,
+                    event: self.replayEvent(view, client: client, kind: "refresh_token", now: now, requestID: requestID, sourceAddress: sourceAddress)
+                )
             }
             guard view.isActive(at: now) else { throw Self.invalidGrant }
             guard self.grantStillAllowed(user: view.user, clientID: client.id) else {
                 try await SessionCut.revokeGrant(id: view.grant.id, reason: "policy", in: tx, at: now)
-                return Change(.refused, event: AuditEvent(code: .oidcDenied, time: now, actor: "user:\(view.user.username)", subject: "client:\(client.id)", outcome: .denied,
-                                                          reason: "the policy no longer allows this client; grant revoked", requestID: requestID, sourceAddress: sourceAddress,
-                                                          details: ["grant": view.grant.id]))
+                return Change(
+                    .refused,
+                    event: AuditEvent(
+                        code: .oidcDenied, time: now, actor: "user:\(view.user.username)", subject: "client:\(client.id)", outcome: .denied,
+                        reason: "the policy no longer allows this client; grant revoked", requestID: requestID, sourceAddress: sourceAddress,
+                        details: ["grant": view.grant.id]))
             }
             var scope = view.scope
             if let narrowed {
                 let granted = Set(scope.split(separator: " ").map(String.init))
-                guard narrowed.allSatisfy({ granted.contains($0.rawValue) }) else { throw OAuthError(.invalidScope, "a refresh cannot widen the granted scope") }
+                guard narrowed.allSatisfy({ granted.contains($0.rawValue) }) else {
+                    throw OAuthError(.invalidScope, "a refresh cannot widen the granted scope")
+                }
                 scope = Scope.format(narrowed)
             }
             guard try await tx.consumeOIDCToken(hash: hash, at: now) else { throw Self.invalidGrant }
-            let response = try await self.issueTokens(tx, grant: view.grant, scope: scope, user: view.user, client: client, nonce: nil, signer: signer, now: now)
-            return Change(.issued(response), event: self.issuedEvent(view.grant, user: view.user, grantType: "refresh_token", response, now: now, requestID: requestID, sourceAddress: sourceAddress))
+            let response = try await self.issueTokens(
+                tx, grant: view.grant, scope: scope, user: view.user, client: client, nonce: nil, signer: signer, now: now)
+            return Change(
+                .issued(response),
+                event: self.issuedEvent(
+                    view.grant, user: view.user, grantType: "refresh_token", response, now: now, requestID: requestID, sourceAddress: sourceAddress))
         }
         switch outcome {
         case .issued(let response): return response
@@ -121,7 +153,8 @@ extension OIDCService {
         guard let code = form.nonEmpty("device_code"), OIDCTokenKind.of(code) == .deviceCode else { throw Self.invalidGrant }
         let hash = InvitationToken.hash(of: code)
         let env = self.environment
-        guard let record = try await env.store.read({ tx in try await tx.deviceAuthorization(deviceCodeHash: hash) }), record.clientID == client.id else {
+        guard let record = try await env.store.read({ tx in try await tx.deviceAuthorization(deviceCodeHash: hash) }), record.clientID == client.id
+        else {
             throw Self.invalidGrant
         }
         let now = env.time.now()
@@ -144,17 +177,26 @@ extension OIDCService {
         let outcome = try await env.store.commit { tx -> Change<Redemption> in
             let now = env.time.now()
             guard let current = try await tx.deviceAuthorization(deviceCodeHash: hash), let grantID = current.grantID,
-                  let grant = try await tx.oidcGrant(id: grantID), let user = try await tx.user(id: grant.userID) else { throw Self.invalidGrant }
-            let view = OIDCTokenView(token: OIDCTokenRecord(hash: hash, kind: .deviceCode, grantID: grantID, createdAt: current.createdAt, expiresAt: current.expiresAt), grant: grant, user: user)
+                let grant = try await tx.oidcGrant(id: grantID), let user = try await tx.user(id: grant.userID)
+            else { throw Self.invalidGrant }
+            let view = OIDCTokenView(
+                token: OIDCTokenRecord(hash: hash, kind: .deviceCode, grantID: grantID, createdAt: current.createdAt, expiresAt: current.expiresAt),
+                grant: grant, user: user)
             guard try await tx.consumeDeviceAuthorization(deviceCodeHash: hash) else {
                 // Redeemed already (or concurrently): whoever holds a second copy must not win.
                 try await SessionCut.revokeGrant(id: grantID, reason: "device_code_reuse", in: tx, at: now)
-                return Change(.replayed, event: self.replayEvent(view, client: client, kind: "device_code", now: now, requestID: requestID, sourceAddress: sourceAddress))
+                return Change(
+                    .replayed,
+                    event: self.replayEvent(view, client: client, kind: "device_code", now: now, requestID: requestID, sourceAddress: sourceAddress))
             }
             guard grant.isLive(at: now), user.status == .active else { throw Self.invalidGrant }
             guard self.grantStillAllowed(user: user, clientID: client.id) else { throw Self.notAllowed }
-            let response = try await self.issueTokens(tx, grant: grant, scope: grant.scope, user: user, client: client, nonce: nil, signer: signer, now: now)
-            return Change(.issued(response), event: self.issuedEvent(grant, user: user, grantType: "device_code", response, now: now, requestID: requestID, sourceAddress: sourceAddress))
+            let response = try await self.issueTokens(
+                tx, grant: grant, scope: grant.scope, user: user, client: client, nonce: nil, signer: signer, now: now)
+            return Change(
+                .issued(response),
+                event: self.issuedEvent(
+                    grant, user: user, grantType: "device_code", response, now: now, requestID: requestID, sourceAddress: sourceAddress))
         }
         switch outcome {
         case .issued(let response): return response
@@ -164,44 +206,66 @@ extension OIDCService {
     }
 
     func replayEvent(_ view: OIDCTokenView, client: OIDCClient, kind: String, now: Date, requestID: String?, sourceAddress: String?) -> AuditEvent {
-        AuditEvent(code: .oidcReplayDetected, time: now, actor: "client:\(client.id)", subject: "user:\(view.user.username)", outcome: .denied,
-                   reason: "\(kind) presented twice; grant revoked", requestID: requestID, sourceAddress: sourceAddress, details: ["grant": view.grant.id, "kind": kind])
+        AuditEvent(
+            code: .oidcReplayDetected, time: now, actor: "client:\(client.id)", subject: "user:\(view.user.username)", outcome: .denied,
+            reason: "\(kind) presented twice; grant revoked", requestID: requestID, sourceAddress: sourceAddress,
+            details: ["grant": view.grant.id, "kind": kind])
     }
 
-    func issuedEvent(_ grant: OIDCGrantRecord, user: User, grantType: String, _ response: TokenResponse, now: Date, requestID: String?, sourceAddress: String?) -> AuditEvent {
-        AuditEvent(code: .oidcTokenIssued, time: now, actor: "client:\(grant.clientID)", subject: "user:\(user.username)", requestID: requestID, sourceAddress: sourceAddress,
-                   details: ["grant": grant.id, "grant_type": grantType, "scope": response.scope, "refresh": String(response.refreshToken != nil),
-                             "id_token": String(response.idToken != nil)])
+    func issuedEvent(
+        _ grant: OIDCGrantRecord, user: User, grantType: String, _ response: TokenResponse, now: Date, requestID: String?, sourceAddress: String?
+    ) -> AuditEvent {
+        AuditEvent(
+            code: .oidcTokenIssued, time: now, actor: "client:\(grant.clientID)", subject: "user:\(user.username)", requestID: requestID,
+            sourceAddress: sourceAddress,
+            details: [
+                "grant": grant.id, "grant_type": grantType, "scope": response.scope, "refresh": String(response.refreshToken != nil),
+                "id_token": String(response.idToken != nil),
+            ])
     }
 
     /// Issues an access token, a refresh token (with `offline_access`) and an ID token (with
     /// `openid`) for a live grant, inside the caller's transaction.
-    func issueTokens(_ tx: any StoreWriter, grant: OIDCGrantRecord, scope: String, user: User, client: OIDCClient, nonce: String?, signer: TokenSigner, now: Date) async throws -> TokenResponse {
+    func issueTokens(
+        _ tx: any StoreWriter, grant: OIDCGrantRecord, scope: String, user: User, client: OIDCClient, nonce: String?, signer: TokenSigner, now: Date
+    ) async throws -> TokenResponse {
         let random = self.environment.random
         let scopes = Set(scope.split(separator: " ").compactMap { Scope(rawValue: String($0)) })
         let ownScope = scope == grant.scope ? nil : scope
         let access = OIDCTokenKind.accessToken.generate(using: random)
         let accessExpiry = min(now.addingTimeInterval(self.lifetimes.accessToken), grant.expiresAt)
-        var records = [OIDCTokenRecord(hash: InvitationToken.hash(of: access), kind: .accessToken, grantID: grant.id, createdAt: now, expiresAt: accessExpiry, scope: ownScope)]
+        var records = [
+            OIDCTokenRecord(
+                hash: InvitationToken.hash(of: access), kind: .accessToken, grantID: grant.id, createdAt: now, expiresAt: accessExpiry,
+                scope: ownScope)
+        ]
         var refresh: String? = nil
         if scopes.contains(.offlineAccess) {
             let value = OIDCTokenKind.refreshToken.generate(using: random)
-            records.append(OIDCTokenRecord(hash: InvitationToken.hash(of: value), kind: .refreshToken, grantID: grant.id, createdAt: now, expiresAt: grant.expiresAt, scope: ownScope))
+            records.append(
+                OIDCTokenRecord(
+                    hash: InvitationToken.hash(of: value), kind: .refreshToken, grantID: grant.id, createdAt: now, expiresAt: grant.expiresAt,
+                    scope: ownScope))
             refresh = value
         }
         try await tx.insertOIDCTokens(records)
         var idToken: String? = nil
         if scopes.contains(.openid) {
-            var claims = IDTokenClaims(iss: self.issuer, sub: user.id, aud: client.id, exp: Int(now.addingTimeInterval(self.lifetimes.idToken).timeIntervalSince1970),
-                                       iat: Int(now.timeIntervalSince1970), authTime: Int(grant.authTime.timeIntervalSince1970), nonce: nonce, amr: grant.amr, acr: grant.acr,
-                                       azp: client.id, sid: grant.sessionHash.map { String($0.prefix(16)) })
+            var claims = IDTokenClaims(
+                iss: self.issuer, sub: user.id, aud: client.id, exp: Int(now.addingTimeInterval(self.lifetimes.idToken).timeIntervalSince1970),
+                iat: Int(now.timeIntervalSince1970), authTime: Int(grant.authTime.timeIntervalSince1970), nonce: nonce, amr: grant.amr,
+                acr: grant.acr,
+                azp: client.id, sid: grant.sessionHash.map { String($0.prefix(16)) })
             self.addProfileClaims(&claims.preferredUsername, &claims.email, &claims.groups, &claims.roles, user: user, scopes: scopes)
             idToken = signer.sign(payload: claims.encoded())
         }
-        return TokenResponse(accessToken: access, expiresIn: Int(accessExpiry.timeIntervalSince(now).rounded()), refreshToken: refresh, idToken: idToken, scope: scope)
+        return TokenResponse(
+            accessToken: access, expiresIn: Int(accessExpiry.timeIntervalSince(now).rounded()), refreshToken: refresh, idToken: idToken, scope: scope)
     }
 
-    func addProfileClaims(_ username: inout String?, _ email: inout String?, _ groups: inout [String]?, _ roles: inout [String]?, user: User, scopes: Set<Scope>) {
+    func addProfileClaims(
+        _ username: inout String?, _ email: inout String?, _ groups: inout [String]?, _ roles: inout [String]?, user: User, scopes: Set<Scope>
+    ) {
         if scopes.contains(.profile) { username = user.username.rawValue }
         if scopes.contains(.email) { email = user.email?.rawValue }
         if scopes.contains(.groups) {
@@ -218,7 +282,8 @@ extension OIDCService {
         guard OIDCTokenKind.of(token) == .accessToken else { return nil }
         let now = self.environment.time.now()
         guard let view = try await self.tokenView(hash: InvitationToken.hash(of: token)), view.token.kind == .accessToken, view.isActive(at: now),
-              self.grantStillAllowed(user: view.user, clientID: view.grant.clientID) else { return nil }
+            self.grantStillAllowed(user: view.user, clientID: view.grant.clientID)
+        else { return nil }
         return view
     }
 
@@ -240,7 +305,9 @@ extension OIDCService {
         // Gatehouse is the audience of its own scopes: a token some app obtained (or one issued
         // before the policy took a client's scopes away) carries none of them here.
         let allowed = self.gatehouseScopes(for: view.grant.clientID)
-        let scopes = Set(view.scope.split(separator: " ").compactMap { Scope(rawValue: String($0)) }).filter { !$0.reachesGatehouse || allowed.contains($0) }
+        let scopes = Set(view.scope.split(separator: " ").compactMap { Scope(rawValue: String($0)) }).filter {
+            !$0.reachesGatehouse || allowed.contains($0)
+        }
         return BearerCaller(user: view.user, scopes: scopes, authTime: view.grant.authTime, grantID: view.grant.id)
     }
 
@@ -248,16 +315,23 @@ extension OIDCService {
     /// longer hold (what introspection reports, as authenticateBearer enforces).
     func usableScope(_ view: OIDCTokenView) -> String {
         let allowed = self.gatehouseScopes(for: view.grant.clientID)
-        return view.scope.split(separator: " ").filter { word in Scope(rawValue: String(word)).map { !$0.reachesGatehouse || allowed.contains($0) } ?? true }
-            .joined(separator: " ")
+        return view.scope.split(separator: " ").filter { word in
+            Scope(rawValue: String(word)).map { !$0.reachesGatehouse || allowed.contains($0) } ?? true
+        }
+        .joined(separator: " ")
     }
 
     /// OIDC Core §5.3: claims about the user behind a live access token, per its scopes.
     public func userinfo(accessToken: String) async throws -> [String: UserinfoValue] {
-        guard let view = try await self.activeAccessToken(accessToken) else { throw OAuthError(.invalidToken, "the access token is invalid, expired or revoked") }
+        guard let view = try await self.activeAccessToken(accessToken) else {
+            throw OAuthError(.invalidToken, "the access token is invalid, expired or revoked")
+        }
         let scopes = Set(view.scope.split(separator: " ").compactMap { Scope(rawValue: String($0)) })
         guard scopes.contains(.openid) else { throw OAuthError(.invalidToken, "the access token was not issued for openid") }
-        var username: String? = nil, email: String? = nil, groups: [String]? = nil, roles: [String]? = nil
+        var username: String? = nil
+        var email: String? = nil
+        var groups: [String]? = nil
+        var roles: [String]? = nil
         self.addProfileClaims(&username, &email, &groups, &roles, user: view.user, scopes: scopes)
         var out: [String: UserinfoValue] = ["sub": .string(view.user.id)]
         if let username { out["preferred_username"] = .string(username) }
@@ -289,21 +363,25 @@ extension OIDCService {
     public func introspect(form: FormParameters, authorization: String?) async throws -> [String: UserinfoValue] {
         let caller = try await self.authenticateClient(try ClientCredentials.parse(authorization: authorization, form: form))
         guard caller.kind == .confidential, caller.firstParty else {
-            throw OAuthError(.invalidClient, "introspection is for the organization's own confidential clients (resource servers), not public or third-party ones")
+            throw OAuthError(
+                .invalidClient, "introspection is for the organization's own confidential clients (resource servers), not public or third-party ones")
         }
         guard let token = form.nonEmpty("token") else { throw OAuthError(.invalidRequest, "token is missing") }
         guard let kind = OIDCTokenKind.of(token), kind == .accessToken || kind == .refreshToken else { return ["active": .bool(false)] }
         let now = self.environment.time.now()
         guard let view = try await self.tokenView(hash: InvitationToken.hash(of: token)), view.token.kind == kind, view.isActive(at: now),
-              self.grantStillAllowed(user: view.user, clientID: view.grant.clientID) else {
+            self.grantStillAllowed(user: view.user, clientID: view.grant.clientID)
+        else {
             return ["active": .bool(false)]
         }
         // A refresh token is the business of the client it was issued to alone.
         if kind == .refreshToken && view.grant.clientID != caller.id { return ["active": .bool(false)] }
         return [
-            "active": .bool(true), "scope": .string(self.usableScope(view)), "client_id": .string(view.grant.clientID), "username": .string(view.user.username.rawValue),
+            "active": .bool(true), "scope": .string(self.usableScope(view)), "client_id": .string(view.grant.clientID),
+            "username": .string(view.user.username.rawValue),
             "token_type": .string(kind == .accessToken ? "Bearer" : "refresh_token"), "exp": .int(Int(view.token.expiresAt.timeIntervalSince1970)),
-            "iat": .int(Int(view.token.createdAt.timeIntervalSince1970)), "sub": .string(view.user.id), "aud": .string(view.grant.clientID), "iss": .string(self.issuer),
+            "iat": .int(Int(view.token.createdAt.timeIntervalSince1970)), "sub": .string(view.user.id), "aud": .string(view.grant.clientID),
+            "iss": .string(self.issuer),
         ]
     }
 
@@ -319,8 +397,10 @@ extension OIDCService {
         guard let kind = OIDCTokenKind.of(token), kind == .accessToken || kind == .refreshToken else { return }
         let hash = InvitationToken.hash(of: token)
         let env = self.environment
-        guard let view = try await env.store.read({ tx in try await tx.oidcToken(hash: hash) }), view.grant.clientID == client.id, view.token.kind == kind,
-              view.token.revokedAt == nil, view.grant.revokedAt == nil else { return }
+        guard let view = try await env.store.read({ tx in try await tx.oidcToken(hash: hash) }), view.grant.clientID == client.id,
+            view.token.kind == kind,
+            view.token.revokedAt == nil, view.grant.revokedAt == nil
+        else { return }
         try await env.store.commit { tx in
             let now = env.time.now()
             if kind == .refreshToken {
@@ -328,8 +408,11 @@ extension OIDCService {
             } else {
                 _ = try await tx.revokeOIDCToken(hash: hash, at: now)
             }
-            return Change((), event: AuditEvent(code: .oidcTokenRevoked, time: now, actor: "client:\(client.id)", subject: "user:\(view.user.username)",
-                                                requestID: requestID, sourceAddress: sourceAddress, details: ["grant": view.grant.id, "kind": kind.rawValue]))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .oidcTokenRevoked, time: now, actor: "client:\(client.id)", subject: "user:\(view.user.username)",
+                    requestID: requestID, sourceAddress: sourceAddress, details: ["grant": view.grant.id, "kind": kind.rawValue]))
         }
     }
 
@@ -347,13 +430,16 @@ extension OIDCService {
     }
 
     /// OIDC RP-Initiated Logout 1.0. Ends the browser's session and every grant opened from it.
-    public func logout(query: FormParameters, signedIn: SignedIn?, confirmed: Bool, requestID: String? = nil, sourceAddress: String? = nil) async throws -> LogoutOutcome {
+    public func logout(query: FormParameters, signedIn: SignedIn?, confirmed: Bool, requestID: String? = nil, sourceAddress: String? = nil)
+        async throws -> LogoutOutcome
+    {
         var hintClient: String? = nil
         var hintSubject: String? = nil
         if let hint = query.nonEmpty("id_token_hint") {
             // Signature checked with our own keys by kid; expiry does not matter for a hint.
             guard let verified = try? JWS.verify(hint, keys: try await self.snapshot().verifiers),
-                  let claims = try? JSONDecoder().decode(IDTokenClaims.self, from: Data(verified.payload)), claims.iss == self.issuer else {
+                let claims = try? JSONDecoder().decode(IDTokenClaims.self, from: Data(verified.payload)), claims.iss == self.issuer
+            else {
                 return .show(OAuthError(.invalidRequest, "id_token_hint is not an ID token issued here"))
             }
             hintClient = claims.aud
@@ -379,8 +465,12 @@ extension OIDCService {
             try await env.store.commit { tx in
                 let now = env.time.now()
                 let ended = try await SessionCut.end(tokenHashes: [signedIn.session.tokenHash], reason: "logout", in: tx, at: now)
-                return Change((), event: AuditEvent(code: .oidcLogout, time: now, actor: "user:\(signedIn.user.username)", subject: "session:\(PasskeyService.sessionID(signedIn.session))",
-                                                    requestID: requestID, sourceAddress: sourceAddress, details: ended.details.merging(["client": client]) { a, _ in a }))
+                return Change(
+                    (),
+                    event: AuditEvent(
+                        code: .oidcLogout, time: now, actor: "user:\(signedIn.user.username)",
+                        subject: "session:\(PasskeyService.sessionID(signedIn.session))",
+                        requestID: requestID, sourceAddress: sourceAddress, details: ended.details.merging(["client": client]) { a, _ in a }))
             }
         }
         return target.map { .redirect($0) } ?? .signedOut
@@ -392,9 +482,10 @@ extension OIDCService {
     public func proxyAssertion(user: User, app: String) async throws -> String {
         let now = self.environment.time.now()
         let m = self.memberships(of: user)
-        let claims = ProxyAssertionClaims(iss: self.issuer, sub: user.id, aud: app, exp: Int(now.addingTimeInterval(self.lifetimes.proxyAssertion).timeIntervalSince1970),
-                                          iat: Int(now.timeIntervalSince1970), jti: Base64URL.encode(self.environment.random.bytes(16)),
-                                          preferredUsername: user.username.rawValue, email: user.email?.rawValue, groups: m.groups, roles: m.roles)
+        let claims = ProxyAssertionClaims(
+            iss: self.issuer, sub: user.id, aud: app, exp: Int(now.addingTimeInterval(self.lifetimes.proxyAssertion).timeIntervalSince1970),
+            iat: Int(now.timeIntervalSince1970), jti: Base64URL.encode(self.environment.random.bytes(16)),
+            preferredUsername: user.username.rawValue, email: user.email?.rawValue, groups: m.groups, roles: m.roles)
         return try await self.snapshot().signer.sign(payload: claims.encoded(), type: "gatehouse-assertion+jwt")
     }
 }

@@ -44,7 +44,10 @@ public struct OIDCService: Sendable {
     let clientGeneration = LockedBox<UInt64>(0)
     let tokenCache = GenerationCache<OIDCTokenView?>(capacity: 100_000)
 
-    public init(environment: ServiceEnvironment, policy: PolicyService, rootKey: RootKey, issuer: String, lifetimes: Lifetimes = Lifetimes(), keys: OIDCKeys = OIDCKeys()) {
+    public init(
+        environment: ServiceEnvironment, policy: PolicyService, rootKey: RootKey, issuer: String, lifetimes: Lifetimes = Lifetimes(),
+        keys: OIDCKeys = OIDCKeys()
+    ) {
         self.environment = environment
         self.policy = policy
         self.sealer = KeySealer(rootKey: rootKey)
@@ -68,13 +71,17 @@ public struct OIDCService: Sendable {
         let existing = try await env.store.read { tx in try await tx.oidcSigningKeys() }
         if existing.isEmpty {
             let signer = TokenSigner(key: initial)
-            let record = OIDCSigningKeyRecord(kid: signer.kid, algorithm: initial.algorithm, publicKey: initial.publicKeyBytes,
-                                              sealedPrivateKey: self.sealer.seal(initial.rawPrivate, purpose: .tokenSigning, random: env.random), createdAt: env.time.now())
+            let record = OIDCSigningKeyRecord(
+                kid: signer.kid, algorithm: initial.algorithm, publicKey: initial.publicKeyBytes,
+                sealedPrivateKey: self.sealer.seal(initial.rawPrivate, purpose: .tokenSigning, random: env.random), createdAt: env.time.now())
             do {
                 try await env.store.commit { tx in
                     try await tx.insertOIDCSigningKey(record)
-                    return Change((), event: AuditEvent(code: .oidcKeyRotated, time: record.createdAt, actor: "system", subject: "key:\(signer.kid)",
-                                                        details: ["algorithm": signer.algorithm.rawValue, "first": "true"]))
+                    return Change(
+                        (),
+                        event: AuditEvent(
+                            code: .oidcKeyRotated, time: record.createdAt, actor: "system", subject: "key:\(signer.kid)",
+                            details: ["algorithm": signer.algorithm.rawValue, "first": "true"]))
                 }
             } catch let error as GatehouseError where error.code == .conflict {
                 // another replica did it first
@@ -105,14 +112,21 @@ public struct OIDCService: Sendable {
         let key = SigningKey.generate(algorithm, using: env.random)
         let signer = TokenSigner(key: key)
         let now = env.time.now()
-        let record = OIDCSigningKeyRecord(kid: signer.kid, algorithm: algorithm, publicKey: key.publicKeyBytes,
-                                          sealedPrivateKey: self.sealer.seal(key.rawPrivate, purpose: .tokenSigning, random: env.random), createdAt: now)
+        let record = OIDCSigningKeyRecord(
+            kid: signer.kid, algorithm: algorithm, publicKey: key.publicKeyBytes,
+            sealedPrivateKey: self.sealer.seal(key.rawPrivate, purpose: .tokenSigning, random: env.random), createdAt: now)
         let overlap = self.lifetimes.keyOverlap
         try await env.store.commit { tx in
             try await tx.insertOIDCSigningKey(record)
             try await tx.retireOIDCSigningKeys(keeping: signer.kid, at: now.addingTimeInterval(overlap))
-            return Change((), event: AuditEvent(code: .oidcKeyRotated, time: now, actor: actor, subject: "key:\(signer.kid)",
-                                                details: ["algorithm": signer.algorithm.rawValue, "previous_retire_at": String(Int(now.addingTimeInterval(overlap).timeIntervalSince1970))]))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .oidcKeyRotated, time: now, actor: actor, subject: "key:\(signer.kid)",
+                    details: [
+                        "algorithm": signer.algorithm.rawValue,
+                        "previous_retire_at": String(Int(now.addingTimeInterval(overlap).timeIntervalSince1970)),
+                    ]))
         }
         try await self.reloadKeys()
         return signer.kid
@@ -131,12 +145,18 @@ public struct OIDCService: Sendable {
     func checkGatehouseScopes(_ scopes: Set<Scope>, clientID: String, deviceFlow: Bool = false) throws(OAuthError) {
         let allowed = self.gatehouseScopes(for: clientID)
         if let refused = scopes.filter({ $0.reachesGatehouse && !allowed.contains($0) }).sorted().first {
-            throw OAuthError(.invalidScope, "client \(clientID) may not obtain the \(refused.rawValue) scope: it acts as the person on Gatehouse itself, and the policy gives it to gatehouse-cli only (gatehouse_scopes in the app's block)")
+            throw OAuthError(
+                .invalidScope,
+                "client \(clientID) may not obtain the \(refused.rawValue) scope: it acts as the person on Gatehouse itself, and the policy gives it to gatehouse-cli only (gatehouse_scopes in the app's block)"
+            )
         }
         guard deviceFlow else { return }
         let device = Set(self.policy.active.policy.definitions.deviceGatehouseScopes(clientID: clientID).compactMap { Scope(rawValue: $0) })
         if let refused = scopes.filter({ $0.reachesGatehouse && !device.contains($0) }).sorted().first {
-            throw OAuthError(.invalidScope, "the \(refused.rawValue) scope is not available through device sign-in (a code approved by mistake must not act as you on Gatehouse); sign in with a browser, or list it in device_gatehouse_scopes of the app's block")
+            throw OAuthError(
+                .invalidScope,
+                "the \(refused.rawValue) scope is not available through device sign-in (a code approved by mistake must not act as you on Gatehouse); sign in with a browser, or list it in device_gatehouse_scopes of the app's block"
+            )
         }
     }
 
@@ -154,8 +174,10 @@ public struct OIDCService: Sendable {
         }
         if let stored { return stored }
         guard let app = self.policy.active.policy.definitions.apps.first(where: { $0.clientID == id && !$0.redirectURIs.isEmpty }) else { return nil }
-        return OIDCClient(id: id, name: Self.displayName(clientID: id, app: app.name), kind: .public, redirectURIs: app.redirectURIs, firstParty: true, source: .policy,
-                          createdAt: Date(timeIntervalSince1970: 0))
+        return OIDCClient(
+            id: id, name: Self.displayName(clientID: id, app: app.name), kind: .public, redirectURIs: app.redirectURIs, firstParty: true,
+            source: .policy,
+            createdAt: Date(timeIntervalSince1970: 0))
     }
 
     /// What pages call a client declared in the policy: Gatehouse's own CLI by what it is, any
@@ -168,7 +190,9 @@ public struct OIDCService: Sendable {
         let stored = try await self.environment.store.read { tx in try await tx.oidcClients() }
         let ids = Set(stored.map(\.id))
         let declared = self.policy.active.policy.definitions.apps.filter { !$0.redirectURIs.isEmpty && !ids.contains($0.clientID) }.map {
-            OIDCClient(id: $0.clientID, name: Self.displayName(clientID: $0.clientID, app: $0.name), kind: .public, redirectURIs: $0.redirectURIs, firstParty: true, source: .policy, createdAt: Date(timeIntervalSince1970: 0))
+            OIDCClient(
+                id: $0.clientID, name: Self.displayName(clientID: $0.clientID, app: $0.name), kind: .public, redirectURIs: $0.redirectURIs,
+                firstParty: true, source: .policy, createdAt: Date(timeIntervalSince1970: 0))
         }
         return (stored + declared).sorted { $0.id < $1.id }
     }
@@ -181,12 +205,15 @@ public struct OIDCService: Sendable {
 
     /// Registers a client. Confidential clients get a generated secret unless they bring keys for
     /// `private_key_jwt`.
-    public func registerClient(id: String, name: String?, kind: OIDCClient.Kind, redirectURIs: [String], postLogoutRedirectURIs: [String] = [],
-                               jwks: [JWK] = [], firstParty: Bool, actor: String, requestID: String? = nil) async throws -> Registration {
+    public func registerClient(
+        id: String, name: String?, kind: OIDCClient.Kind, redirectURIs: [String], postLogoutRedirectURIs: [String] = [],
+        jwks: [JWK] = [], firstParty: Bool, actor: String, requestID: String? = nil
+    ) async throws -> Registration {
         guard OIDCClient.isValidID(id) else {
             throw GatehouseError(.invalidInput, "client id must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")
         }
-        guard !redirectURIs.isEmpty, redirectURIs.count <= OIDCClient.maxRedirectURIs, postLogoutRedirectURIs.count <= OIDCClient.maxRedirectURIs else {
+        guard !redirectURIs.isEmpty, redirectURIs.count <= OIDCClient.maxRedirectURIs, postLogoutRedirectURIs.count <= OIDCClient.maxRedirectURIs
+        else {
             throw GatehouseError(.invalidInput, "give 1 to \(OIDCClient.maxRedirectURIs) redirect URIs")
         }
         for uri in redirectURIs + postLogoutRedirectURIs {
@@ -208,14 +235,25 @@ public struct OIDCService: Sendable {
         let secret = kind == .confidential && jwks.isEmpty ? ClientSecret.generate(using: env.random) : nil
         let now = env.time.now()
         defer { self.clientGeneration.mutate { $0 &+= 1 } }
-        let client = OIDCClient(id: id, name: displayName, kind: kind, redirectURIs: redirectURIs, postLogoutRedirectURIs: postLogoutRedirectURIs,
-                                secretHash: secret.map(ClientSecret.hash), jwks: jwks.map { var k = $0; k.kid = k.kid ?? k.thumbprint; return k },
-                                firstParty: firstParty, createdAt: now)
+        let client = OIDCClient(
+            id: id, name: displayName, kind: kind, redirectURIs: redirectURIs, postLogoutRedirectURIs: postLogoutRedirectURIs,
+            secretHash: secret.map(ClientSecret.hash),
+            jwks: jwks.map {
+                var k = $0
+                k.kid = k.kid ?? k.thumbprint
+                return k
+            },
+            firstParty: firstParty, createdAt: now)
         try await env.store.commit { tx in
             try await tx.insertOIDCClient(client)
-            return Change((), event: AuditEvent(code: .oidcClientRegistered, time: now, actor: actor, subject: "client:\(id)", requestID: requestID,
-                                                details: ["kind": kind.rawValue, "first_party": String(firstParty), "redirect_uris": redirectURIs.joined(separator: " "),
-                                                          "auth": client.authMethods.map(\.rawValue).joined(separator: " ")]))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .oidcClientRegistered, time: now, actor: actor, subject: "client:\(id)", requestID: requestID,
+                    details: [
+                        "kind": kind.rawValue, "first_party": String(firstParty), "redirect_uris": redirectURIs.joined(separator: " "),
+                        "auth": client.authMethods.map(\.rawValue).joined(separator: " "),
+                    ]))
         }
         return Registration(client: client, secret: secret)
     }
@@ -231,8 +269,11 @@ public struct OIDCService: Sendable {
             let now = env.time.now()
             let grants = try await tx.revokeOIDCGrants(clientID: id, reason: "client_removed", at: now)
             let issued = grants.all.isEmpty ? IssuedUnderGrants() : try await tx.revokeIssued(grantIDs: grants.all, at: now)
-            return Change(grants.revoked, event: AuditEvent(code: .oidcClientRemoved, time: now, actor: actor, subject: "client:\(id)", requestID: requestID,
-                                                            details: issued.details.merging(["grants_revoked": String(grants.revoked)]) { a, _ in a }))
+            return Change(
+                grants.revoked,
+                event: AuditEvent(
+                    code: .oidcClientRemoved, time: now, actor: actor, subject: "client:\(id)", requestID: requestID,
+                    details: issued.details.merging(["grants_revoked": String(grants.revoked)]) { a, _ in a }))
         }
     }
 
@@ -242,11 +283,14 @@ public struct OIDCService: Sendable {
             throw OAuthError(.invalidClient, "client authentication failed")
         }
         guard client.authMethods.contains(credentials.method) else {
-            throw OAuthError(.invalidClient, "client authentication failed: this client uses \(client.authMethods.map(\.rawValue).joined(separator: " or "))")
+            throw OAuthError(
+                .invalidClient, "client authentication failed: this client uses \(client.authMethods.map(\.rawValue).joined(separator: " or "))")
         }
         switch credentials {
         case .basic(_, let secret), .post(_, let secret):
-            guard let hash = client.secretHash, ClientSecret.matches(secret, hash: hash) else { throw OAuthError(.invalidClient, "client authentication failed") }
+            guard let hash = client.secretHash, ClientSecret.matches(secret, hash: hash) else {
+                throw OAuthError(.invalidClient, "client authentication failed")
+            }
         case .assertion(_, let jwt):
             try self.verifyClientAssertion(jwt, client: client)
         case .none:
@@ -257,7 +301,8 @@ public struct OIDCService: Sendable {
 
     private func assertionIssuer(_ credentials: ClientCredentials) -> String? {
         guard case .assertion(_, let jwt) = credentials, let payload = jwt.split(separator: ".").dropFirst().first,
-              let bytes = Base64URL.decode(String(payload)), let claims = try? JSONDecoder().decode(ClientAssertionClaims.self, from: Data(bytes)) else { return nil }
+            let bytes = Base64URL.decode(String(payload)), let claims = try? JSONDecoder().decode(ClientAssertionClaims.self, from: Data(bytes))
+        else { return nil }
         return claims.iss
     }
 
@@ -272,13 +317,19 @@ public struct OIDCService: Sendable {
             throw OAuthError(.invalidClient, "client assertion claims are malformed")
         }
         let now = self.environment.time.now().timeIntervalSince1970
-        guard claims.iss == client.id, claims.sub == client.id else { throw OAuthError(.invalidClient, "client assertion iss and sub must be the client id") }
+        guard claims.iss == client.id, claims.sub == client.id else {
+            throw OAuthError(.invalidClient, "client assertion iss and sub must be the client id")
+        }
         guard claims.aud.values.contains(where: { $0 == self.issuer || $0 == self.discovery.tokenEndpoint }) else {
             throw OAuthError(.invalidClient, "client assertion audience must be the issuer or the token endpoint")
         }
-        guard TimeInterval(claims.exp) > now, TimeInterval(claims.exp) <= now + 300 else { throw OAuthError(.invalidClient, "client assertion is expired or lives longer than five minutes") }
+        guard TimeInterval(claims.exp) > now, TimeInterval(claims.exp) <= now + 300 else {
+            throw OAuthError(.invalidClient, "client assertion is expired or lives longer than five minutes")
+        }
         guard !claims.jti.isEmpty, claims.jti.utf8.count <= 256,
-              self.assertionReplay.insert("\(client.id) \(claims.jti)", until: Date(timeIntervalSince1970: TimeInterval(claims.exp)), now: self.environment.time.now()) else {
+            self.assertionReplay.insert(
+                "\(client.id) \(claims.jti)", until: Date(timeIntervalSince1970: TimeInterval(claims.exp)), now: self.environment.time.now())
+        else {
             throw OAuthError(.invalidClient, "client assertion was already used (jti)")
         }
     }
@@ -298,7 +349,8 @@ public struct OIDCService: Sendable {
         let compiled = self.policy.active.policy
         let now = self.environment.time.now()
         let subject = compiled.subject(user: user.username.rawValue, now: now)
-        let decision = compiled.evaluate(.app(app), subject: subject, context: PolicyContext(now: now, sourceAddress: sourceAddress, lastStepUp: lastStepUp))
+        let decision = compiled.evaluate(
+            .app(app), subject: subject, context: PolicyContext(now: now, sourceAddress: sourceAddress, lastStepUp: lastStepUp))
         if case .deny(let denial) = decision { return denial }
         return nil
     }
@@ -317,7 +369,8 @@ public struct OIDCService: Sendable {
     /// The user's groups and roles in the active policy, for the `groups` scope and the proxy.
     public func memberships(of user: User) -> (groups: [String], roles: [String]) {
         let compiled = self.policy.active.policy
-        var groups: [String] = [], roles: [String] = []
+        var groups: [String] = []
+        var roles: [String] = []
         for p in compiled.subject(user: user.username.rawValue, now: self.environment.time.now()).principals(at: self.environment.time.now()) {
             switch p {
             case .group(let g): groups.append(g)

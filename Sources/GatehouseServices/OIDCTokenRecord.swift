@@ -20,8 +20,10 @@ public struct OIDCTokenRecord: Sendable, Equatable {
     /// narrow it); nil means the grant's.
     public var scope: String?
 
-    public init(hash: String, kind: OIDCTokenKind, grantID: String, createdAt: Date, expiresAt: Date, usedAt: Date? = nil, revokedAt: Date? = nil,
-                redirectURI: String? = nil, codeChallenge: String? = nil, scope: String? = nil) {
+    public init(
+        hash: String, kind: OIDCTokenKind, grantID: String, createdAt: Date, expiresAt: Date, usedAt: Date? = nil, revokedAt: Date? = nil,
+        redirectURI: String? = nil, codeChallenge: String? = nil, scope: String? = nil
+    ) {
         self.hash = hash
         self.kind = kind
         self.grantID = grantID

@@ -40,7 +40,8 @@ public struct OffboardingService: Sendable {
 
     /// What every offboarding ends; the composition root adds the hooks of live connections (the bastion's sessions).
     public static let defaultHooks: [any OffboardingHook] = [
-        SessionOffboardingHook(), InvitationOffboardingHook(), OIDCOffboardingHook(), SSHCertificateOffboardingHook(), PKIOffboardingHook(), NetworkOffboardingHook(),
+        SessionOffboardingHook(), InvitationOffboardingHook(), OIDCOffboardingHook(), SSHCertificateOffboardingHook(), PKIOffboardingHook(),
+        NetworkOffboardingHook(),
     ]
 
     /// A reason goes into the audit log whole, or not at all: at most 500 bytes.
@@ -59,19 +60,25 @@ public struct OffboardingService: Sendable {
         public let revoked: [String: Int]
     }
 
-    public func offboard(username: Username, actor: String, reason: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws -> Result {
+    public func offboard(username: Username, actor: String, reason: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws
+        -> Result
+    {
         try await self.disable(username, to: .offboarded, actor: actor, reason: reason, requestID: requestID, sourceAddress: sourceAddress)
     }
 
     /// Locking: the same cut as offboarding (every session, token, certificate and peer ends at
     /// once), but the account and its passkeys stay, so an administrator can unlock it; the
     /// person then signs in again and gets new credentials. Only an active account is locked.
-    public func lock(username: Username, actor: String, reason: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws -> Result {
+    public func lock(username: Username, actor: String, reason: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws
+        -> Result
+    {
         try await self.disable(username, to: .locked, actor: actor, reason: reason, requestID: requestID, sourceAddress: sourceAddress)
     }
 
     /// Lets a locked account sign in again. Nothing it held comes back: it starts from a sign-in.
-    public func unlock(username: Username, actor: String, reason: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws -> User {
+    public func unlock(username: Username, actor: String, reason: String?, requestID: String? = nil, sourceAddress: String? = nil) async throws
+        -> User
+    {
         let env = self.environment
         return try await env.store.commit { tx -> Change<User> in
             try await tx.lockAccountChanges()
@@ -81,17 +88,21 @@ public struct OffboardingService: Sendable {
             // check; until every one of them is closed, unlocking could let one survive the lock.
             let open = try await tx.bastionSessions(userID: user.id, liveOnly: true, limit: 1000)
             guard open.isEmpty else {
-                throw GatehouseError(.conflict, "\(username) still has \(open.count) bastion session(s) ending since the lock; try again in a few seconds")
+                throw GatehouseError(
+                    .conflict, "\(username) still has \(open.count) bastion session(s) ending since the lock; try again in a few seconds")
             }
             try await tx.updateUserStatus(id: user.id, status: .active)
             user.status = .active
-            let event = AuditEvent(code: .userUnlocked, time: env.time.now(), actor: actor, subject: "user:\(username)", reason: reason.map { String($0.prefix(500)) },
-                                   requestID: requestID, sourceAddress: sourceAddress, details: ["role": user.role.rawValue])
+            let event = AuditEvent(
+                code: .userUnlocked, time: env.time.now(), actor: actor, subject: "user:\(username)", reason: reason.map { String($0.prefix(500)) },
+                requestID: requestID, sourceAddress: sourceAddress, details: ["role": user.role.rawValue])
             return Change(user, event: event)
         }
     }
 
-    private func disable(_ username: Username, to status: User.Status, actor: String, reason: String?, requestID: String?, sourceAddress: String?) async throws -> Result {
+    private func disable(_ username: Username, to status: User.Status, actor: String, reason: String?, requestID: String?, sourceAddress: String?)
+        async throws -> Result
+    {
         let env = self.environment
         let hooks = self.hooks
         return try await env.store.commit { tx -> Change<Result> in
@@ -110,7 +121,8 @@ public struct OffboardingService: Sendable {
             var details = revoked.mapValues(String.init)
             details["role"] = user.role.rawValue
             let event = AuditEvent(
-                code: status == .locked ? .userLocked : .userOffboarded, time: now, actor: actor, subject: "user:\(username)", reason: reason.map { String($0.prefix(500)) },
+                code: status == .locked ? .userLocked : .userOffboarded, time: now, actor: actor, subject: "user:\(username)",
+                reason: reason.map { String($0.prefix(500)) },
                 requestID: requestID, sourceAddress: sourceAddress, details: details
             )
             return Change(Result(user: user, revoked: revoked), event: event)

@@ -18,8 +18,10 @@ public struct PKIAuthorityRecord: Sendable, Equatable {
     public var status: Status
     public var createdAt: Date
 
-    public init(id: String, trustDomain: String, algorithm: KeyAlgorithm, rootDER: [UInt8], intermediateDER: [UInt8], sealedIntermediateKey: [UInt8],
-                rootOffline: Bool, status: Status, createdAt: Date) {
+    public init(
+        id: String, trustDomain: String, algorithm: KeyAlgorithm, rootDER: [UInt8], intermediateDER: [UInt8], sealedIntermediateKey: [UInt8],
+        rootOffline: Bool, status: Status, createdAt: Date
+    ) {
         self.id = id
         self.trustDomain = trustDomain
         self.algorithm = algorithm
@@ -72,8 +74,11 @@ public struct PKICertificateRecord: Sendable, Equatable, Codable {
         case revocationReason = "revocation_reason"
     }
 
-    public init(serial: String, spiffeID: String, dnsNames: [String], ipAddresses: [String], keyFingerprint: String, requester: String, userID: String?,
-                authorityID: String, notBefore: Date, notAfter: Date, createdAt: Date, revokedAt: Date? = nil, revocationReason: String? = nil, grantID: String? = nil) {
+    public init(
+        serial: String, spiffeID: String, dnsNames: [String], ipAddresses: [String], keyFingerprint: String, requester: String, userID: String?,
+        authorityID: String, notBefore: Date, notAfter: Date, createdAt: Date, revokedAt: Date? = nil, revocationReason: String? = nil,
+        grantID: String? = nil
+    ) {
         self.grantID = grantID
         self.serial = serial
         self.spiffeID = spiffeID

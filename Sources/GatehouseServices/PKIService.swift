@@ -1,6 +1,6 @@
 public import Foundation
-public import GatehouseCore
 import GatehouseAudit
+public import GatehouseCore
 public import GatehousePKI
 import GatehousePolicy
 public import X509
@@ -25,7 +25,10 @@ public final class PKIService: Sendable {
         public var serverIPAddresses: [IPPrefix]
         public var algorithm: PKIKeyAlgorithm
 
-        public init(trustDomain: String, crlURL: String? = nil, serverDNSNames: [String] = [], serverIPAddresses: [IPPrefix] = [], algorithm: PKIKeyAlgorithm = .p256) {
+        public init(
+            trustDomain: String, crlURL: String? = nil, serverDNSNames: [String] = [], serverIPAddresses: [IPPrefix] = [],
+            algorithm: PKIKeyAlgorithm = .p256
+        ) {
             self.trustDomain = trustDomain
             self.crlURL = crlURL
             self.serverDNSNames = serverDNSNames
@@ -114,7 +117,9 @@ public final class PKIService: Sendable {
 
     public func current() throws -> Active {
         guard let active = self.active.value else {
-            throw GatehouseError(.notFound, "the X.509 authority has no active intermediate for \(self.trustDomain); import one (gatehouse admin pki import-intermediate)")
+            throw GatehouseError(
+                .notFound,
+                "the X.509 authority has no active intermediate for \(self.trustDomain); import one (gatehouse admin pki import-intermediate)")
         }
         return active
     }
@@ -155,18 +160,23 @@ public final class PKIService: Sendable {
         var root: Certificate? = nil
         for record in records where record.trustDomain == self.trustDomain && !record.rootOffline && record.status == .active {
             if let r = try? Certificate(derEncoded: record.rootDER), r.publicKey == self.rootKey.certificatePrivateKey.publicKey,
-               r.notValidAfter.timeIntervalSince(now) > Authority.intermediateLifetime {
+                r.notValidAfter.timeIntervalSince(now) > Authority.intermediateLifetime
+            {
                 root = r
                 break
             }
         }
-        let rootCertificate = try root ?? Authority.root(key: self.rootKey, trustDomain: self.trustDomain, serial: Authority.randomSerial(using: env.random), now: now)
+        let rootCertificate =
+            try root ?? Authority.root(key: self.rootKey, trustDomain: self.trustDomain, serial: Authority.randomSerial(using: env.random), now: now)
         let key = SigningKey.generate(self.settings.algorithm.keyAlgorithm, using: env.random)
-        let intermediate = try Authority.intermediate(publicKey: key.certificatePrivateKey.publicKey, trustDomain: self.trustDomain, root: rootCertificate,
-                                                      rootKey: self.rootKey, serial: Authority.randomSerial(using: env.random), now: now)
+        let intermediate = try Authority.intermediate(
+            publicKey: key.certificatePrivateKey.publicKey, trustDomain: self.trustDomain, root: rootCertificate,
+            rootKey: self.rootKey, serial: Authority.randomSerial(using: env.random), now: now)
         let record = PKIAuthorityRecord(
-            id: Identifier.make(using: env.random), trustDomain: self.trustDomain, algorithm: key.algorithm, rootDER: try Authority.der(rootCertificate),
-            intermediateDER: try Authority.der(intermediate), sealedIntermediateKey: self.sealer.seal(key.rawPrivate, purpose: .x509Intermediate, random: env.random),
+            id: Identifier.make(using: env.random), trustDomain: self.trustDomain, algorithm: key.algorithm,
+            rootDER: try Authority.der(rootCertificate),
+            intermediateDER: try Authority.der(intermediate),
+            sealedIntermediateKey: self.sealer.seal(key.rawPrivate, purpose: .x509Intermediate, random: env.random),
             rootOffline: false, status: .active, createdAt: now
         )
         let seen = Set(records.map(\.id))
@@ -178,15 +188,21 @@ public final class PKIService: Sendable {
                 throw GatehouseError(.conflict, "another replica made the X.509 authority concurrently")
             }
             try await tx.insertPKIAuthority(record)
-            return Change((), event: AuditEvent(code: .pkiAuthorityActivated, time: now, actor: "system", subject: "pki:\(record.id)",
-                                                details: ["trust_domain": self.trustDomain, "intermediate_serial": Authority.serialHex(intermediate.serialNumber),
-                                                          "root_serial": Authority.serialHex(rootCertificate.serialNumber), "algorithm": key.algorithm.rawValue]))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .pkiAuthorityActivated, time: now, actor: "system", subject: "pki:\(record.id)",
+                    details: [
+                        "trust_domain": self.trustDomain, "intermediate_serial": Authority.serialHex(intermediate.serialNumber),
+                        "root_serial": Authority.serialHex(rootCertificate.serialNumber), "algorithm": key.algorithm.rawValue,
+                    ]))
         }
         self.active.mutate { $0 = Active(id: record.id, root: rootCertificate, intermediate: intermediate, rootOffline: false, key: key) }
     }
 
     func load(_ record: PKIAuthorityRecord) throws -> Active {
-        let key = try SigningKey(algorithm: record.algorithm, rawPrivate: try self.sealer.open(record.sealedIntermediateKey, purpose: .x509Intermediate))
+        let key = try SigningKey(
+            algorithm: record.algorithm, rawPrivate: try self.sealer.open(record.sealedIntermediateKey, purpose: .x509Intermediate))
         let root = try Certificate(derEncoded: record.rootDER)
         let intermediate = try Certificate(derEncoded: record.intermediateDER)
         guard intermediate.publicKey == key.certificatePrivateKey.publicKey else {
@@ -201,14 +217,20 @@ public final class PKIService: Sendable {
         let env = self.environment
         let now = env.time.now()
         let key = SigningKey.generate(self.settings.algorithm.keyAlgorithm, using: env.random)
-        let csr = try CertificateSigningRequest(version: .v1, subject: try Authority.intermediateName(trustDomain: self.trustDomain), privateKey: key.certificatePrivateKey,
-                                                attributes: CertificateSigningRequest.Attributes(), signatureAlgorithm: key.pkiAlgorithm.signatureAlgorithm)
-        let record = PKIAuthorityRecord(id: Identifier.make(using: env.random), trustDomain: self.trustDomain, algorithm: key.algorithm, rootDER: [], intermediateDER: [],
-                                        sealedIntermediateKey: self.sealer.seal(key.rawPrivate, purpose: .x509Intermediate, random: env.random),
-                                        rootOffline: true, status: .pending, createdAt: now)
+        let csr = try CertificateSigningRequest(
+            version: .v1, subject: try Authority.intermediateName(trustDomain: self.trustDomain), privateKey: key.certificatePrivateKey,
+            attributes: CertificateSigningRequest.Attributes(), signatureAlgorithm: key.pkiAlgorithm.signatureAlgorithm)
+        let record = PKIAuthorityRecord(
+            id: Identifier.make(using: env.random), trustDomain: self.trustDomain, algorithm: key.algorithm, rootDER: [], intermediateDER: [],
+            sealedIntermediateKey: self.sealer.seal(key.rawPrivate, purpose: .x509Intermediate, random: env.random),
+            rootOffline: true, status: .pending, createdAt: now)
         try await env.store.commit { tx in
             try await tx.insertPKIAuthority(record)
-            return Change((), event: AuditEvent(code: .pkiIntermediateRequested, time: now, actor: actor, subject: "pki:\(record.id)", details: ["trust_domain": self.trustDomain]))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .pkiIntermediateRequested, time: now, actor: actor, subject: "pki:\(record.id)", details: ["trust_domain": self.trustDomain]
+                ))
         }
         return try csr.serializeAsPEM().pemString
     }
@@ -220,44 +242,63 @@ public final class PKIService: Sendable {
         let env = self.environment
         let now = env.time.now()
         let blocks = try PEM.decodeAll(pem, label: "CERTIFICATE")
-        guard blocks.count == 2 else { throw GatehouseError(.invalidInput, "give the intermediate and then the root certificate (2 PEM blocks), found \(blocks.count)") }
-        let intermediate: Certificate, root: Certificate
+        guard blocks.count == 2 else {
+            throw GatehouseError(.invalidInput, "give the intermediate and then the root certificate (2 PEM blocks), found \(blocks.count)")
+        }
+        let intermediate: Certificate
+        let root: Certificate
         do {
             intermediate = try Certificate(derEncoded: blocks[0])
             root = try Certificate(derEncoded: blocks[1])
         } catch {
             throw GatehouseError(.invalidInput, "a certificate in the bundle is not valid DER")
         }
-        let pending = try await env.store.read { tx in try await tx.pkiAuthorities() }.filter { $0.status == .pending && $0.trustDomain == self.trustDomain }
+        let pending = try await env.store.read { tx in try await tx.pkiAuthorities() }.filter {
+            $0.status == .pending && $0.trustDomain == self.trustDomain
+        }
         guard let record = pending.first(where: { (try? self.sealedKeyMatches($0, intermediate.publicKey)) == true }) else {
-            throw GatehouseError(.invalidInput, "this intermediate is not for a key this server requested for \(self.trustDomain); run gatehouse admin pki request-intermediate first")
+            throw GatehouseError(
+                .invalidInput,
+                "this intermediate is not for a key this server requested for \(self.trustDomain); run gatehouse admin pki request-intermediate first"
+            )
         }
         guard root.subject == root.issuer, root.publicKey.isValidSignature(root.signature, for: root),
-              case .isCertificateAuthority = try root.extensions.basicConstraints ?? .notCertificateAuthority,
-              try root.extensions.keyUsage?.keyCertSign == true else {
+            case .isCertificateAuthority = try root.extensions.basicConstraints ?? .notCertificateAuthority,
+            try root.extensions.keyUsage?.keyCertSign == true
+        else {
             throw GatehouseError(.invalidInput, "the second certificate is not a self-signed CA root")
         }
         guard intermediate.issuer == root.subject, root.publicKey.isValidSignature(intermediate.signature, for: intermediate) else {
             throw GatehouseError(.invalidInput, "the intermediate is not signed by this root")
         }
         guard case .isCertificateAuthority = try intermediate.extensions.basicConstraints ?? .notCertificateAuthority,
-              let usage = try intermediate.extensions.keyUsage, usage.keyCertSign,
-              let constraints = try intermediate.extensions.nameConstraints, Array(constraints.permittedURIDomains) == [self.trustDomain],
-              intermediate.extensions.first(where: { $0.oid == .X509ExtensionID.nameConstraints })?.critical == true else {
-            throw GatehouseError(.invalidInput, "the intermediate must be a CA with keyCertSign and name constraints permitting only URIs in \(self.trustDomain)")
+            let usage = try intermediate.extensions.keyUsage, usage.keyCertSign,
+            let constraints = try intermediate.extensions.nameConstraints, Array(constraints.permittedURIDomains) == [self.trustDomain],
+            intermediate.extensions.first(where: { $0.oid == .X509ExtensionID.nameConstraints })?.critical == true
+        else {
+            throw GatehouseError(
+                .invalidInput, "the intermediate must be a CA with keyCertSign and name constraints permitting only URIs in \(self.trustDomain)")
         }
-        guard intermediate.notValidBefore <= now.addingTimeInterval(Authority.backdate), intermediate.notValidAfter > now.addingTimeInterval(24 * 3600),
-              intermediate.notValidAfter <= root.notValidAfter else {
+        guard intermediate.notValidBefore <= now.addingTimeInterval(Authority.backdate),
+            intermediate.notValidAfter > now.addingTimeInterval(24 * 3600),
+            intermediate.notValidAfter <= root.notValidAfter
+        else {
             throw GatehouseError(.invalidInput, "the intermediate is not valid now, expires within a day, or outlives its root")
         }
-        let rootDER = try Authority.der(root), intermediateDER = try Authority.der(intermediate)
+        let rootDER = try Authority.der(root)
+        let intermediateDER = try Authority.der(intermediate)
         try await env.store.commit { tx in
             guard try await tx.activatePKIAuthority(id: record.id, rootDER: rootDER, intermediateDER: intermediateDER) else {
                 throw GatehouseError(.conflict, "this intermediate was imported already")
             }
-            return Change((), event: AuditEvent(code: .pkiAuthorityActivated, time: now, actor: actor, subject: "pki:\(record.id)",
-                                                details: ["trust_domain": self.trustDomain, "intermediate_serial": Authority.serialHex(intermediate.serialNumber),
-                                                          "root_serial": Authority.serialHex(root.serialNumber), "root_offline": "true"]))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .pkiAuthorityActivated, time: now, actor: actor, subject: "pki:\(record.id)",
+                    details: [
+                        "trust_domain": self.trustDomain, "intermediate_serial": Authority.serialHex(intermediate.serialNumber),
+                        "root_serial": Authority.serialHex(root.serialNumber), "root_offline": "true",
+                    ]))
         }
         var activated = record
         activated.status = .active
@@ -278,24 +319,33 @@ public final class PKIService: Sendable {
     /// Signs `request` for `requester` if the policy lets them obtain its SPIFFE ID, with the DNS
     /// names of the identities that grant it and (for hosts) the host's own addresses.
     /// `grantID`: the OIDC grant whose token asked (a person's certificate dies with its session).
-    public func sign(_ request: SigningRequest, requester: Requester, lifetime requested: TimeInterval?, sourceAddress: String?, requestID: String?,
-                     grantID: String? = nil) async throws -> Issued {
+    public func sign(
+        _ request: SigningRequest, requester: Requester, lifetime requested: TimeInterval?, sourceAddress: String?, requestID: String?,
+        grantID: String? = nil
+    ) async throws -> Issued {
         let env = self.environment
         let now = env.time.now()
         do {
             let (profile, userID) = try self.authorize(request, requester: requester, lifetime: requested, now: now)
-            return try await self.issue(publicKey: request.publicKey, profile: profile, requester: requester.name, userID: userID, enrollment: requester.enrollment,
-                                        sourceAddress: sourceAddress, requestID: requestID, grantID: grantID)
+            return try await self.issue(
+                publicKey: request.publicKey, profile: profile, requester: requester.name, userID: userID, enrollment: requester.enrollment,
+                sourceAddress: sourceAddress, requestID: requestID, grantID: grantID)
         } catch let error as GatehouseError where [.invalidInput, .forbidden, .unauthenticated].contains(error.code) {
             try await env.store.commit { _ in
-                Change((), event: AuditEvent(code: .pkiCertificateRefused, time: now, actor: requester.name, subject: request.spiffeID.map { "spiffe:\($0.prefix(200))" } ?? requester.name,
-                                             outcome: .denied, reason: error.message, requestID: requestID, sourceAddress: sourceAddress))
+                Change(
+                    (),
+                    event: AuditEvent(
+                        code: .pkiCertificateRefused, time: now, actor: requester.name,
+                        subject: request.spiffeID.map { "spiffe:\($0.prefix(200))" } ?? requester.name,
+                        outcome: .denied, reason: error.message, requestID: requestID, sourceAddress: sourceAddress))
             }
             throw error
         }
     }
 
-    func authorize(_ request: SigningRequest, requester: Requester, lifetime requested: TimeInterval?, now: Date) throws -> (Authority.LeafProfile, String?) {
+    func authorize(_ request: SigningRequest, requester: Requester, lifetime requested: TimeInterval?, now: Date) throws -> (
+        Authority.LeafProfile, String?
+    ) {
         guard let id = request.spiffeID else {
             throw GatehouseError(.invalidInput, "name the SPIFFE ID as a URI in the request's subjectAltName (spiffe://\(self.trustDomain)/...)")
         }
@@ -319,13 +369,18 @@ public final class PKIService: Sendable {
             subject = compiled.subject(host: name)
             ownAddresses = compiled.definitions.hosts.first { $0.name == name }?.addresses.filter(\.isSingleAddress) ?? []
         }
-        let decision = compiled.evaluate(.certificate(spiffeID: id), subject: subject, context: PolicyContext(now: now, sourceAddress: nil, lastStepUp: nil))
+        let decision = compiled.evaluate(
+            .certificate(spiffeID: id), subject: subject, context: PolicyContext(now: now, sourceAddress: nil, lastStepUp: nil))
         guard case .allow(let allowance) = decision else {
             throw GatehouseError(.forbidden, "the policy does not let \(requester.name) obtain \(id.prefix(200)): \(decision)")
         }
-        guard case .certificate(let target) = allowance.rule.target else { throw GatehouseError(.internal, "a certificate decision named a rule of another kind") }
-        let granting = compiled.definitions.identities.filter { (target.identities.contains("*") || target.identities.contains($0.name))
-            && $0.pattern.matches(trustDomain: parts.trustDomain, segments: parts.segments, name: subject.name, isHost: subject.isHost) }
+        guard case .certificate(let target) = allowance.rule.target else {
+            throw GatehouseError(.internal, "a certificate decision named a rule of another kind")
+        }
+        let granting = compiled.definitions.identities.filter {
+            (target.identities.contains("*") || target.identities.contains($0.name))
+                && $0.pattern.matches(trustDomain: parts.trustDomain, segments: parts.segments, name: subject.name, isHost: subject.isHost)
+        }
         let allowedDNS = granting.flatMap(\.dnsNames)
         let reserved = Set(self.settings.serverDNSNames)
         for name in request.dnsNames {
@@ -334,7 +389,10 @@ public final class PKIService: Sendable {
                 throw GatehouseError(.forbidden, "\(name) is (or covers) the Gatehouse server's own name")
             }
             guard allowedDNS.contains(where: { Self.dns(name, matches: $0) }) else {
-                throw GatehouseError(.forbidden, "the policy grants no DNS name \(name.prefix(64)) with \(id.prefix(200)) (allowed: \(allowedDNS.isEmpty ? "none" : allowedDNS.joined(separator: ", ")))")
+                throw GatehouseError(
+                    .forbidden,
+                    "the policy grants no DNS name \(name.prefix(64)) with \(id.prefix(200)) (allowed: \(allowedDNS.isEmpty ? "none" : allowedDNS.joined(separator: ", ")))"
+                )
             }
         }
         for ip in request.ipAddresses where !ownAddresses.contains(ip) || self.settings.serverIPAddresses.contains(ip) {
@@ -344,10 +402,13 @@ public final class PKIService: Sendable {
         let lifetime = requested ?? min(Authority.defaultLeafLifetime, maximum)
         guard lifetime >= 60 else { throw GatehouseError(.invalidInput, "a certificate lives at least a minute") }
         guard lifetime <= maximum else {
-            throw GatehouseError(.forbidden, "the policy allows \(Int(maximum))s at most for \(id.prefix(200)) (rule \(allowance.rule.name)); asked for \(Int(lifetime))s")
+            throw GatehouseError(
+                .forbidden,
+                "the policy allows \(Int(maximum))s at most for \(id.prefix(200)) (rule \(allowance.rule.name)); asked for \(Int(lifetime))s")
         }
-        let profile = Authority.LeafProfile(spiffeID: id, dnsNames: request.dnsNames, ipAddresses: request.ipAddresses, lifetime: lifetime,
-                                            crlURL: lifetime > Self.crlThreshold ? self.settings.crlURL : nil)
+        let profile = Authority.LeafProfile(
+            spiffeID: id, dnsNames: request.dnsNames, ipAddresses: request.ipAddresses, lifetime: lifetime,
+            crlURL: lifetime > Self.crlThreshold ? self.settings.crlURL : nil)
         return (profile, userID)
     }
 
@@ -359,22 +420,28 @@ public final class PKIService: Sendable {
 
     /// Issues, records and audits in one transaction; a person's certificate only while the
     /// account is active (ordered with offboarding by the account lock).
-    func issue(publicKey: Certificate.PublicKey, profile: Authority.LeafProfile, requester: String, userID: String?, enrollment: (host: String, at: Date)?,
-               sourceAddress: String?, requestID: String?, grantID: String? = nil) async throws -> Issued {
+    func issue(
+        publicKey: Certificate.PublicKey, profile: Authority.LeafProfile, requester: String, userID: String?, enrollment: (host: String, at: Date)?,
+        sourceAddress: String?, requestID: String?, grantID: String? = nil
+    ) async throws -> Issued {
         let env = self.environment
         let now = env.time.now()
         let active = try self.current()
         guard active.intermediate.notValidAfter > now.addingTimeInterval(Authority.backdate) else {
-            throw GatehouseError(.internal, "the intermediate has expired; import a new one from the offline root (gatehouse admin pki request-intermediate)")
+            throw GatehouseError(
+                .internal, "the intermediate has expired; import a new one from the offline root (gatehouse admin pki request-intermediate)")
         }
         let serial = Authority.randomSerial(using: env.random)
         var profile = profile
         // Each intermediate has its own CRL: the one that lists what it signed.
         profile.crlURL = profile.crlURL.map { $0 + "/" + active.id }
-        let certificate = try Authority.leaf(publicKey: publicKey, profile: profile, issuer: active.intermediate, issuerKey: active.key, serial: serial, now: now)
+        let certificate = try Authority.leaf(
+            publicKey: publicKey, profile: profile, issuer: active.intermediate, issuerKey: active.key, serial: serial, now: now)
         let record = PKICertificateRecord(
-            serial: Authority.serialHex(serial), spiffeID: profile.spiffeID, dnsNames: profile.dnsNames, ipAddresses: profile.ipAddresses.map(\.description),
-            keyFingerprint: publicKey.fingerprint, requester: requester, userID: userID, authorityID: active.id, notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter, createdAt: now,
+            serial: Authority.serialHex(serial), spiffeID: profile.spiffeID, dnsNames: profile.dnsNames,
+            ipAddresses: profile.ipAddresses.map(\.description),
+            keyFingerprint: publicKey.fingerprint, requester: requester, userID: userID, authorityID: active.id,
+            notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter, createdAt: now,
             grantID: grantID
         )
         try await env.store.commit { tx in
@@ -390,22 +457,31 @@ public final class PKIService: Sendable {
             }
             try await SessionCut.requireLiveGrant(grantID, in: tx, at: now)
             try await tx.insertPKICertificate(record)
-            return Change((), event: AuditEvent(
-                code: .pkiCertificateIssued, time: now, actor: requester, subject: "x509:\(record.serial)", requestID: requestID, sourceAddress: sourceAddress,
-                details: ["serial": record.serial, "spiffe_id": record.spiffeID, "dns": record.dnsNames.joined(separator: ","), "ip": record.ipAddresses.joined(separator: ","),
-                          "key": record.keyFingerprint, "not_after": String(Int(record.notAfter.timeIntervalSince1970))]
-            ))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .pkiCertificateIssued, time: now, actor: requester, subject: "x509:\(record.serial)", requestID: requestID,
+                    sourceAddress: sourceAddress,
+                    details: [
+                        "serial": record.serial, "spiffe_id": record.spiffeID, "dns": record.dnsNames.joined(separator: ","),
+                        "ip": record.ipAddresses.joined(separator: ","),
+                        "key": record.keyFingerprint, "not_after": String(Int(record.notAfter.timeIntervalSince1970)),
+                    ]
+                ))
         }
         return Issued(certificate: certificate, serial: record.serial, spiffeID: profile.spiffeID, chain: [certificate, active.intermediate])
     }
 
     /// The certificate of one of Gatehouse's own identities (the server's, a host agent's):
     /// decided by Gatehouse, not the policy.
-    public func issueInternal(publicKey: Certificate.PublicKey, spiffeID: String, dnsNames: [String] = [], ipAddresses: [IPPrefix] = [], lifetime: TimeInterval,
-                              requester: String, enrollment: (host: String, at: Date)? = nil, sourceAddress: String? = nil) async throws -> Issued {
+    public func issueInternal(
+        publicKey: Certificate.PublicKey, spiffeID: String, dnsNames: [String] = [], ipAddresses: [IPPrefix] = [], lifetime: TimeInterval,
+        requester: String, enrollment: (host: String, at: Date)? = nil, sourceAddress: String? = nil
+    ) async throws -> Issued {
         guard publicKey.pkiAlgorithm != nil else { throw GatehouseError(.invalidInput, "unsupported key: use P-256 or Ed25519") }
-        return try await self.issue(publicKey: publicKey, profile: .init(spiffeID: spiffeID, dnsNames: dnsNames, ipAddresses: ipAddresses, lifetime: lifetime),
-                                    requester: requester, userID: nil, enrollment: enrollment, sourceAddress: sourceAddress, requestID: nil)
+        return try await self.issue(
+            publicKey: publicKey, profile: .init(spiffeID: spiffeID, dnsNames: dnsNames, ipAddresses: ipAddresses, lifetime: lifetime),
+            requester: requester, userID: nil, enrollment: enrollment, sourceAddress: sourceAddress, requestID: nil)
     }
 
     // MARK: revocation and inventory
@@ -422,14 +498,19 @@ public final class PKIService: Sendable {
             guard try await tx.revokePKICertificate(serial: serial, reason: String(reason.prefix(200)), at: now) else {
                 throw GatehouseError(.conflict, "certificate \(serial) is revoked already")
             }
-            return Change((), event: AuditEvent(code: .pkiCertificateRevoked, time: now, actor: actor, subject: "x509:\(serial)", requestID: requestID,
-                                                details: ["reason": String(reason.prefix(200))]))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .pkiCertificateRevoked, time: now, actor: actor, subject: "x509:\(serial)", requestID: requestID,
+                    details: ["reason": String(reason.prefix(200))]))
         }
     }
 
     public func inventory(includeExpired: Bool, limit: Int = 1000) async throws -> [PKICertificateRecord] {
         let now = self.environment.time.now()
-        return try await self.environment.store.read { tx in try await tx.pkiCertificates(liveAt: includeExpired ? nil : now, limit: max(1, min(limit, 10_000))) }
+        return try await self.environment.store.read { tx in
+            try await tx.pkiCertificates(liveAt: includeExpired ? nil : now, limit: max(1, min(limit, 10_000)))
+        }
     }
 
     /// The signed CRL (DER) of one intermediate (the current one by default): every certificate it
@@ -441,7 +522,9 @@ public final class PKIService: Sendable {
         let generation = env.store.writeGeneration
         let current = try self.current()
         let id = authorityID ?? current.id
-        guard id.utf8.count <= 64, id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F }) else {
+        guard id.utf8.count <= 64,
+            id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F })
+        else {
             throw GatehouseError(.notFound, "no such authority")
         }
         if let generation, let cached = self.crlCache.value[id], cached.generation == generation, now.timeIntervalSince(cached.made) < 60 {
@@ -451,7 +534,8 @@ public final class PKIService: Sendable {
         if id == current.id {
             active = current
         } else {
-            guard let record = try await env.store.read({ tx in try await tx.pkiAuthorities() }).first(where: { $0.id == id && $0.status == .active }) else {
+            guard let record = try await env.store.read({ tx in try await tx.pkiAuthorities() }).first(where: { $0.id == id && $0.status == .active })
+            else {
                 throw GatehouseError(.notFound, "no such authority")
             }
             active = try self.load(record)
@@ -460,8 +544,9 @@ public final class PKIService: Sendable {
         // The CRL number is the time it was made, in milliseconds: it grows with every new CRL,
         // also when entries expire off the list (RFC 5280 5.2.3).
         let number = UInt64(max(0, now.timeIntervalSince1970 * 1000))
-        let list = RevocationList(entries: revoked.map { .init(serialHex: $0.serial, revokedAt: $0.revokedAt ?? now) }, number: number,
-                                  thisUpdate: now.addingTimeInterval(-Authority.backdate), nextUpdate: now.addingTimeInterval(Self.crlValidity))
+        let list = RevocationList(
+            entries: revoked.map { .init(serialHex: $0.serial, revokedAt: $0.revokedAt ?? now) }, number: number,
+            thisUpdate: now.addingTimeInterval(-Authority.backdate), nextUpdate: now.addingTimeInterval(Self.crlValidity))
         let der = try list.der(issuer: active.intermediate, key: active.key)
         if let generation { self.crlCache.mutate { $0[id] = (generation, now, der) } }
         return der
@@ -518,21 +603,29 @@ public final class PKIService: Sendable {
             }
             if record.revokedAt != nil { return .refused("this certificate was revoked (\(record.revocationReason ?? "no reason given"))") }
             if let userID = record.userID {
-                guard try await tx.user(id: userID)?.status == .active else { return .refused("the person this certificate was issued to is no longer active") }
+                guard try await tx.user(id: userID)?.status == .active else {
+                    return .refused("the person this certificate was issued to is no longer active")
+                }
             }
             var enrolledAt: Date? = nil
             if record.requester.hasPrefix("host:") {
                 // Only certificates from the host's current enrollment: one re-enrolled (or
                 // enrolled again after that) does not bring back what came before.
                 let host = String(record.requester.dropFirst(5))
-                guard let joined = try await tx.host(named: host)?.joinedAt else { return .refused("host \(host), which obtained this certificate, is not enrolled") }
-                guard record.createdAt >= joined.addingTimeInterval(-0.001) else { return .refused("host \(host) was enrolled again after this certificate was issued") }
+                guard let joined = try await tx.host(named: host)?.joinedAt else {
+                    return .refused("host \(host), which obtained this certificate, is not enrolled")
+                }
+                guard record.createdAt >= joined.addingTimeInterval(-0.001) else {
+                    return .refused("host \(host) was enrolled again after this certificate was issued")
+                }
                 enrolledAt = joined
             }
             if identity.segments.count == 3, identity.segments[0] == Self.reservedSegment, identity.segments[1] == "agent" {
                 let host = identity.segments[2]
                 guard record.requester == "host:\(host)", let enrolledAt else { return .refused("host \(host) is not enrolled") }
-                guard self.policy.active.policy.definitions.hosts.contains(where: { $0.name == host }) else { return .refused("host \(host) is no longer in the policy") }
+                guard self.policy.active.policy.definitions.hosts.contains(where: { $0.name == host }) else {
+                    return .refused("host \(host) is no longer in the policy")
+                }
                 return .ok(.agent(host: host, enrolledAt: enrolledAt), notAfter: record.notAfter)
             }
             return .ok(.workload(spiffeID: identity.id, requester: record.requester), notAfter: record.notAfter)
@@ -543,8 +636,11 @@ public final class PKIService: Sendable {
     public func auditRefusedPeer(_ reason: String, spiffeID: String?, sourceAddress: String?) async {
         let now = self.environment.time.now()
         try? await self.environment.store.commit { _ in
-            Change((), event: AuditEvent(code: .pkiPeerRefused, time: now, actor: spiffeID.map { "spiffe:\($0.prefix(200))" } ?? "unknown", subject: "mtls",
-                                         outcome: .denied, reason: String(reason.prefix(300)), sourceAddress: sourceAddress))
+            Change(
+                (),
+                event: AuditEvent(
+                    code: .pkiPeerRefused, time: now, actor: spiffeID.map { "spiffe:\($0.prefix(200))" } ?? "unknown", subject: "mtls",
+                    outcome: .denied, reason: String(reason.prefix(300)), sourceAddress: sourceAddress))
         }
     }
 }

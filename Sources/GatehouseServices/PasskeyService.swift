@@ -19,7 +19,10 @@ public struct PasskeyService: Sendable {
     /// Repeated failed sign-ins and enrollments from one network are counted, not each logged.
     let failures: FailureAudit
 
-    public init(environment: ServiceEnvironment, relyingParty: RelyingParty, ceremonies: CeremonyStore, decoySecret: [UInt8], failures: FailureAudit = FailureAudit()) {
+    public init(
+        environment: ServiceEnvironment, relyingParty: RelyingParty, ceremonies: CeremonyStore, decoySecret: [UInt8],
+        failures: FailureAudit = FailureAudit()
+    ) {
         self.environment = environment
         self.relyingParty = relyingParty
         self.ceremonies = ceremonies
@@ -50,18 +53,21 @@ public struct PasskeyService: Sendable {
         let hash = InvitationToken.hash(of: token)
         let now = self.environment.time.now()
         guard let invitation = try await self.environment.store.read({ tx in try await tx.invitation(tokenHash: hash) }),
-              InvitationToken.matches(presented: token, storedHash: invitation.tokenHash), invitation.isUsable(at: now) else {
+            InvitationToken.matches(presented: token, storedHash: invitation.tokenHash), invitation.isUsable(at: now)
+        else {
             throw Self.invalidInvitation
         }
         var userID = Identifier.make(using: self.environment.random)
         if invitation.kind == .recovery {
             // Recovery re-enrolls the existing account under its own user handle.
-            guard let user = try await self.environment.store.read({ tx in try await tx.user(named: invitation.username) }), user.status == .active else {
+            guard let user = try await self.environment.store.read({ tx in try await tx.user(named: invitation.username) }), user.status == .active
+            else {
                 throw Self.invalidInvitation
             }
             userID = user.id
         }
-        let (ceremony, challenge) = self.ceremonies.begin(.registration(invitationID: invitation.id, userID: userID), owner: CeremonyStore.networkOwner(sourceAddress))
+        let (ceremony, challenge) = self.ceremonies.begin(
+            .registration(invitationID: invitation.id, userID: userID), owner: CeremonyStore.networkOwner(sourceAddress))
         let options = CreationOptions(
             rp: self.relyingParty, userHandle: Array(userID.utf8), userName: invitation.username.rawValue,
             displayName: invitation.email?.rawValue ?? invitation.username.rawValue, challenge: challenge
@@ -69,12 +75,15 @@ public struct PasskeyService: Sendable {
         return (ceremony, options)
     }
 
-    static let invalidInvitation = GatehouseError(.notFound, "this enrollment link is not valid: it may have been used, revoked or expired. Ask an administrator for a new one")
+    static let invalidInvitation = GatehouseError(
+        .notFound, "this enrollment link is not valid: it may have been used, revoked or expired. Ask an administrator for a new one")
 
     /// Finishes enrollment: verifies the new passkey, creates the account from the invitation,
     /// uses up the invitation and opens a session, all in one audited transaction.
     /// `userAgent`: the browser's User-Agent header, kept summarized with the session.
-    public func finishEnrollment(ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?, userAgent: String? = nil) async throws -> Enrolled {
+    public func finishEnrollment(ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?, userAgent: String? = nil)
+        async throws -> Enrolled
+    {
         let env = self.environment
         guard let pending = self.ceremonies.take(ceremony), case .registration(let invitationID, let userID) = pending.kind else {
             throw WebAuthnError(.challengeMismatch, "this enrollment has expired or was already finished; start again")
@@ -84,7 +93,8 @@ public struct PasskeyService: Sendable {
             verified = try self.relyingParty.verifyRegistration(try RegistrationResponse(json: json), challenge: pending.challenge)
             try await self.relyingParty.verifyAttestationTrust(verified, now: self.environment.time.now())
         } catch {
-            try await self.auditFailure(.enrollmentFailed, subject: "invitation:\(invitationID)", error: error, requestID: requestID, sourceAddress: sourceAddress)
+            try await self.auditFailure(
+                .enrollmentFailed, subject: "invitation:\(invitationID)", error: error, requestID: requestID, sourceAddress: sourceAddress)
             throw error
         }
         let token = InvitationToken.generate(using: env.random)
@@ -110,39 +120,51 @@ public struct PasskeyService: Sendable {
                     details[hook.name] = String(try await hook.revoke(user: user, in: tx, at: now))
                 }
                 details["sessions_ended"] = details.removeValue(forKey: "sessions")
-                recovered = AuditEvent(code: .userRecovered, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)",
-                                       requestID: requestID, sourceAddress: sourceAddress, details: details)
+                recovered = AuditEvent(
+                    code: .userRecovered, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)",
+                    requestID: requestID, sourceAddress: sourceAddress, details: details)
             } else {
-                if try await tx.user(named: invitation.username) != nil { throw GatehouseError(.conflict, "user \(invitation.username) already exists") }
-                user = User(id: userID, username: invitation.username, email: invitation.email, role: invitation.role, status: .active, createdAt: now)
+                if try await tx.user(named: invitation.username) != nil {
+                    throw GatehouseError(.conflict, "user \(invitation.username) already exists")
+                }
+                user = User(
+                    id: userID, username: invitation.username, email: invitation.email, role: invitation.role, status: .active, createdAt: now)
                 try await tx.insertUser(user)
             }
-            try await tx.insertCredential(CredentialRecord(
-                id: verified.credentialID, userID: userID, userHandle: Array(userID.utf8), publicKey: verified.publicKey.encoded,
-                algorithm: verified.publicKey.algorithm.rawValue, signCount: verified.signCount, backupEligible: verified.backupEligible,
-                backedUp: verified.backedUp, aaguid: verified.aaguid, attestationFormat: verified.attestationFormat,
-                transports: verified.transports, createdAt: now, lastUsedAt: now
-            ))
+            try await tx.insertCredential(
+                CredentialRecord(
+                    id: verified.credentialID, userID: userID, userHandle: Array(userID.utf8), publicKey: verified.publicKey.encoded,
+                    algorithm: verified.publicKey.algorithm.rawValue, signCount: verified.signCount, backupEligible: verified.backupEligible,
+                    backedUp: verified.backedUp, aaguid: verified.aaguid, attestationFormat: verified.attestationFormat,
+                    transports: verified.transports, createdAt: now, lastUsedAt: now
+                ))
             guard try await tx.finishInvitation(id: invitationID, state: .used, at: now) else { throw Self.invalidInvitation }
-            let session = try await self.openSession(tx, user: user, credentialID: verified.credentialID, token: token, now: now, sourceAddress: sourceAddress, userAgent: userAgent)
+            let session = try await self.openSession(
+                tx, user: user, credentialID: verified.credentialID, token: token, now: now, sourceAddress: sourceAddress, userAgent: userAgent)
             let subject = "user:\(user.username)"
             return Change(
                 Enrolled(user: user, credentialID: verified.credentialID, session: session),
-                first: recovered ?? AuditEvent(code: .userEnrolled, time: now, actor: subject, subject: subject, requestID: requestID, sourceAddress: sourceAddress,
-                                               details: ["invitation": invitationID, "role": user.role.rawValue]),
+                first: recovered
+                    ?? AuditEvent(
+                        code: .userEnrolled, time: now, actor: subject, subject: subject, requestID: requestID, sourceAddress: sourceAddress,
+                        details: ["invitation": invitationID, "role": user.role.rawValue]),
                 rest: [
-                    AuditEvent(code: .passkeyRegistered, time: now, actor: subject, subject: "passkey:\(Base64URL.encode(verified.credentialID).prefix(22))",
-                               requestID: requestID, sourceAddress: sourceAddress, details: Self.passkeyDetails(verified)),
-                    AuditEvent(code: .signInSucceeded, time: now, actor: subject, subject: subject, requestID: requestID, sourceAddress: sourceAddress,
-                               details: ["method": "enrollment"]),
+                    AuditEvent(
+                        code: .passkeyRegistered, time: now, actor: subject, subject: "passkey:\(Base64URL.encode(verified.credentialID).prefix(22))",
+                        requestID: requestID, sourceAddress: sourceAddress, details: Self.passkeyDetails(verified)),
+                    AuditEvent(
+                        code: .signInSucceeded, time: now, actor: subject, subject: subject, requestID: requestID, sourceAddress: sourceAddress,
+                        details: ["method": "enrollment"]),
                 ]
             )
         }
     }
 
     static func passkeyDetails(_ v: RelyingParty.VerifiedRegistration) -> [String: String] {
-        ["algorithm": v.publicKey.algorithm.name, "aaguid": Hex.encode(v.aaguid), "attestation": v.attestationFormat,
-         "backup_eligible": String(v.backupEligible), "backed_up": String(v.backedUp)]
+        [
+            "algorithm": v.publicKey.algorithm.name, "aaguid": Hex.encode(v.aaguid), "attestation": v.attestationFormat,
+            "backup_eligible": String(v.backupEligible), "backed_up": String(v.backedUp),
+        ]
     }
 
     // MARK: sign-in
@@ -176,7 +198,9 @@ public struct PasskeyService: Sendable {
 
     /// Finishes sign-in: verifies the assertion against the stored passkey, moves its counter
     /// forward and opens a session. A counter that goes backwards is audited as a possible clone.
-    public func finishSignIn(ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?, userAgent: String? = nil) async throws -> Session {
+    public func finishSignIn(ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?, userAgent: String? = nil)
+        async throws -> Session
+    {
         let env = self.environment
         guard let pending = self.ceremonies.take(ceremony), case .authentication(let expectedUserID) = pending.kind else {
             throw WebAuthnError(.challengeMismatch, "this sign-in has expired or was already finished; start again")
@@ -194,14 +218,18 @@ public struct PasskeyService: Sendable {
         }
         guard let (stored, user) = found, user.status == .active, expectedUserID == nil || expectedUserID == user.id else {
             let error = WebAuthnError(.credentialNotAllowed, "this passkey is not registered here, or not for this account")
-            try await self.auditFailure(.signInFailed, subject: found.map { "user:\($0.1.username)" } ?? "unknown", error: error, requestID: requestID, sourceAddress: sourceAddress)
+            try await self.auditFailure(
+                .signInFailed, subject: found.map { "user:\($0.1.username)" } ?? "unknown", error: error, requestID: requestID,
+                sourceAddress: sourceAddress)
             throw error
         }
         let verified: RelyingParty.VerifiedAuthentication
         do {
             verified = try self.relyingParty.verifyAuthentication(
                 response, challenge: pending.challenge,
-                credential: .init(id: stored.id, publicKey: stored.publicKey, signCount: stored.signCount, backupEligible: stored.backupEligible, userHandle: stored.userHandle),
+                credential: .init(
+                    id: stored.id, publicKey: stored.publicKey, signCount: stored.signCount, backupEligible: stored.backupEligible,
+                    userHandle: stored.userHandle),
                 expectedUserHandle: expectedUserID.map { Array($0.utf8) }
             )
         } catch {
@@ -217,35 +245,45 @@ public struct PasskeyService: Sendable {
                 try await tx.lockAccountChanges()
                 let now = env.time.now()
                 guard let current = try await tx.user(id: user.id), current.status == .active,
-                      try await tx.credential(id: stored.id)?.userID == user.id else {
+                    try await tx.credential(id: stored.id)?.userID == user.id
+                else {
                     throw WebAuthnError(.credentialNotAllowed, "this passkey is not registered here, or not for this account")
                 }
                 guard try await tx.updateCredentialUse(id: stored.id, signCount: verified.signCount, backedUp: verified.backedUp, at: now) else {
-                    throw WebAuthnError(.counterRegression, "another sign-in with this passkey used the same or a higher counter: possible cloned authenticator")
+                    throw WebAuthnError(
+                        .counterRegression, "another sign-in with this passkey used the same or a higher counter: possible cloned authenticator")
                 }
-                let session = try await self.openSession(tx, user: current, credentialID: stored.id, token: token, now: now, sourceAddress: sourceAddress, userAgent: userAgent)
-                return Change(session, event: AuditEvent(
-                    code: .signInSucceeded, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", requestID: requestID,
-                    sourceAddress: sourceAddress, details: ["method": "passkey", "passkey": String(Base64URL.encode(stored.id).prefix(22))]
-                ))
+                let session = try await self.openSession(
+                    tx, user: current, credentialID: stored.id, token: token, now: now, sourceAddress: sourceAddress, userAgent: userAgent)
+                return Change(
+                    session,
+                    event: AuditEvent(
+                        code: .signInSucceeded, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", requestID: requestID,
+                        sourceAddress: sourceAddress, details: ["method": "passkey", "passkey": String(Base64URL.encode(stored.id).prefix(22))]
+                    ))
             }
         } catch let error as WebAuthnError {
-            try await self.auditFailure(error.code == .counterRegression ? .passkeyCloneSuspected : .signInFailed, subject: "user:\(user.username)",
-                                        error: error, requestID: requestID, sourceAddress: sourceAddress)
+            try await self.auditFailure(
+                error.code == .counterRegression ? .passkeyCloneSuspected : .signInFailed, subject: "user:\(user.username)",
+                error: error, requestID: requestID, sourceAddress: sourceAddress)
             throw error
         }
     }
 
     // MARK: sessions
 
-    func openSession(_ tx: any StoreWriter, user: User, credentialID: [UInt8], token: InvitationToken, now: Date, sourceAddress: String?,
-                     userAgent: String? = nil) async throws -> Session {
+    func openSession(
+        _ tx: any StoreWriter, user: User, credentialID: [UInt8], token: InvitationToken, now: Date, sourceAddress: String?,
+        userAgent: String? = nil
+    ) async throws -> Session {
         let expires = now.addingTimeInterval(Self.sessionLifetime)
-        try await tx.insertSession(SessionRecord(
-            tokenHash: token.hash, userID: user.id, credentialID: credentialID, createdAt: now, lastSeenAt: now, expiresAt: expires,
-            idleTimeout: user.role == .admin ? Self.adminIdleTimeout : Self.idleTimeout, steppedUpAt: now, revokedAt: nil, sourceAddress: sourceAddress,
-            userAgent: BrowserSummary.summarize(userAgent)
-        ))
+        try await tx.insertSession(
+            SessionRecord(
+                tokenHash: token.hash, userID: user.id, credentialID: credentialID, createdAt: now, lastSeenAt: now, expiresAt: expires,
+                idleTimeout: user.role == .admin ? Self.adminIdleTimeout : Self.idleTimeout, steppedUpAt: now, revokedAt: nil,
+                sourceAddress: sourceAddress,
+                userAgent: BrowserSummary.summarize(userAgent)
+            ))
         return Session(token: token.secret, user: user, expiresAt: expires)
     }
 
@@ -255,10 +293,12 @@ public struct PasskeyService: Sendable {
         guard !sessionToken.isEmpty, sessionToken.utf8.count <= 128 else { return nil }
         let hash = InvitationToken.hash(of: sessionToken)
         let now = self.environment.time.now()
-        guard let (session, user) = try await self.environment.store.read({ tx -> (SessionRecord, User)? in
-            guard let s = try await tx.session(tokenHash: hash), let u = try await tx.user(id: s.userID) else { return nil }
-            return (s, u)
-        }), session.isLive(at: now), user.status == .active else { return nil }
+        guard
+            let (session, user) = try await self.environment.store.read({ tx -> (SessionRecord, User)? in
+                guard let s = try await tx.session(tokenHash: hash), let u = try await tx.user(id: s.userID) else { return nil }
+                return (s, u)
+            }), session.isLive(at: now), user.status == .active
+        else { return nil }
         try await self.environment.store.recordSessionActivity(tokenHash: hash, at: now)
         return (user, session)
     }
@@ -278,7 +318,8 @@ public struct PasskeyService: Sendable {
             throw GatehouseError(.stepUpRequired, "confirm with one of your passkeys first (step-up), then add the new one")
         }
         let existing = try await self.passkeys(of: user).map(\.id)
-        let (ceremony, challenge) = self.ceremonies.begin(.addPasskey(userID: user.id, sessionHash: session.tokenHash), owner: CeremonyStore.accountOwner(user.id))
+        let (ceremony, challenge) = self.ceremonies.begin(
+            .addPasskey(userID: user.id, sessionHash: session.tokenHash), owner: CeremonyStore.accountOwner(user.id))
         let options = CreationOptions(
             rp: self.relyingParty, userHandle: Array(user.id.utf8), userName: user.username.rawValue,
             displayName: user.email?.rawValue ?? user.username.rawValue, challenge: challenge, exclude: existing
@@ -286,7 +327,9 @@ public struct PasskeyService: Sendable {
         return (ceremony, options)
     }
 
-    public func finishAddPasskey(user: User, ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?) async throws -> CredentialRecord {
+    public func finishAddPasskey(user: User, ceremony: String, credential json: [UInt8], requestID: String?, sourceAddress: String?) async throws
+        -> CredentialRecord
+    {
         let env = self.environment
         guard let pending = self.ceremonies.take(ceremony), case .addPasskey(let userID, let sessionHash) = pending.kind, userID == user.id else {
             throw WebAuthnError(.challengeMismatch, "this request has expired or was already finished; start again")
@@ -296,7 +339,8 @@ public struct PasskeyService: Sendable {
             verified = try self.relyingParty.verifyRegistration(try RegistrationResponse(json: json), challenge: pending.challenge)
             try await self.relyingParty.verifyAttestationTrust(verified, now: self.environment.time.now())
         } catch {
-            try await self.auditFailure(.enrollmentFailed, subject: "user:\(user.username)", error: error, requestID: requestID, sourceAddress: sourceAddress)
+            try await self.auditFailure(
+                .enrollmentFailed, subject: "user:\(user.username)", error: error, requestID: requestID, sourceAddress: sourceAddress)
             throw error
         }
         return try await env.store.commit { tx -> Change<CredentialRecord> in
@@ -314,10 +358,12 @@ public struct PasskeyService: Sendable {
                 transports: verified.transports, createdAt: now, lastUsedAt: nil
             )
             try await tx.insertCredential(record)
-            return Change(record, event: AuditEvent(
-                code: .passkeyRegistered, time: now, actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(record.id).prefix(22))",
-                requestID: requestID, sourceAddress: sourceAddress, details: Self.passkeyDetails(verified)
-            ))
+            return Change(
+                record,
+                event: AuditEvent(
+                    code: .passkeyRegistered, time: now, actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(record.id).prefix(22))",
+                    requestID: requestID, sourceAddress: sourceAddress, details: Self.passkeyDetails(verified)
+                ))
         }
     }
 
@@ -329,15 +375,22 @@ public struct PasskeyService: Sendable {
     public func renamePasskey(user: User, id: [UInt8], name raw: String, requestID: String?, sourceAddress: String?) async throws {
         let name = raw.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !name.isEmpty, name.count <= Self.maxPasskeyName, name.utf8.count <= 4 * Self.maxPasskeyName,
-              !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format }) else {
+            !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0.properties.generalCategory == .format })
+        else {
             throw GatehouseError(.invalidInput, "a passkey's name is 1 to \(Self.maxPasskeyName) characters, without control characters")
         }
         let env = self.environment
         try await env.store.commit { tx in
             try await tx.lockAccountChanges()
-            guard try await tx.renameCredential(id: id, userID: user.id, name: name) else { throw GatehouseError(.notFound, "you have no such passkey") }
-            return Change((), event: AuditEvent(code: .passkeyRenamed, time: env.time.now(), actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(id).prefix(22))",
-                                                requestID: requestID, sourceAddress: sourceAddress, details: ["name": name]))
+            guard try await tx.renameCredential(id: id, userID: user.id, name: name) else {
+                throw GatehouseError(.notFound, "you have no such passkey")
+            }
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .passkeyRenamed, time: env.time.now(), actor: "user:\(user.username)",
+                    subject: "passkey:\(Base64URL.encode(id).prefix(22))",
+                    requestID: requestID, sourceAddress: sourceAddress, details: ["name": name]))
         }
     }
 
@@ -361,8 +414,11 @@ public struct PasskeyService: Sendable {
             // devices obtained through them die too (a lost laptop keeps nothing).
             let opened = try await tx.sessions(userID: user.id).filter { $0.credentialID == id }.map(\.tokenHash)
             let ended = try await SessionCut.end(tokenHashes: opened, reason: "passkey_removed", in: tx, at: now)
-            return Change((), event: AuditEvent(code: .passkeyRemoved, time: now, actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(id).prefix(22))",
-                                                requestID: requestID, sourceAddress: sourceAddress, details: ended.details))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .passkeyRemoved, time: now, actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(id).prefix(22))",
+                    requestID: requestID, sourceAddress: sourceAddress, details: ended.details))
         }
     }
 
@@ -370,7 +426,8 @@ public struct PasskeyService: Sendable {
     /// require (within a window) before sensitive actions.
     public func beginStepUp(user: User, session: SessionRecord) async throws -> (ceremony: String, options: RequestOptions) {
         let allow = try await self.passkeys(of: user).map(\.id)
-        let (ceremony, challenge) = self.ceremonies.begin(.stepUp(userID: user.id, sessionHash: session.tokenHash), owner: CeremonyStore.accountOwner(user.id))
+        let (ceremony, challenge) = self.ceremonies.begin(
+            .stepUp(userID: user.id, sessionHash: session.tokenHash), owner: CeremonyStore.accountOwner(user.id))
         return (ceremony, RequestOptions(rp: self.relyingParty, challenge: challenge, allow: allow))
     }
 
@@ -389,7 +446,9 @@ public struct PasskeyService: Sendable {
             stored = found
             verified = try self.relyingParty.verifyAuthentication(
                 response, challenge: pending.challenge,
-                credential: .init(id: stored.id, publicKey: stored.publicKey, signCount: stored.signCount, backupEligible: stored.backupEligible, userHandle: stored.userHandle),
+                credential: .init(
+                    id: stored.id, publicKey: stored.publicKey, signCount: stored.signCount, backupEligible: stored.backupEligible,
+                    userHandle: stored.userHandle),
                 expectedUserHandle: Array(user.id.utf8)
             )
         } catch {
@@ -404,10 +463,15 @@ public struct PasskeyService: Sendable {
                 throw GatehouseError(.unauthenticated, "your session ended; sign in again")
             }
             guard try await tx.updateCredentialUse(id: stored.id, signCount: verified.signCount, backedUp: verified.backedUp, at: now) else {
-                throw WebAuthnError(.counterRegression, "another sign-in with this passkey used the same or a higher counter: possible cloned authenticator")
+                throw WebAuthnError(
+                    .counterRegression, "another sign-in with this passkey used the same or a higher counter: possible cloned authenticator")
             }
             try await tx.touchSession(tokenHash: sessionHash, at: now, steppedUp: true)
-            return Change((), event: AuditEvent(code: .steppedUp, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", requestID: requestID, sourceAddress: sourceAddress))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .steppedUp, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", requestID: requestID,
+                    sourceAddress: sourceAddress))
         }
     }
 
@@ -421,8 +485,11 @@ public struct PasskeyService: Sendable {
         return try await env.store.commit { tx in
             let now = env.time.now()
             let ended = try await SessionCut.end(tokenHashes: [session.tokenHash], reason: "signed_out", in: tx, at: now)
-            return Change(ended.sessions > 0, event: AuditEvent(code: .signedOut, time: now, actor: "user:\(user.username)", subject: "session:\(Self.sessionID(session))",
-                                                                requestID: requestID, sourceAddress: sourceAddress, details: ended.details))
+            return Change(
+                ended.sessions > 0,
+                event: AuditEvent(
+                    code: .signedOut, time: now, actor: "user:\(user.username)", subject: "session:\(Self.sessionID(session))",
+                    requestID: requestID, sourceAddress: sourceAddress, details: ended.details))
         }
     }
 
@@ -441,15 +508,20 @@ public struct PasskeyService: Sendable {
         try await env.store.commit { tx in
             let now = env.time.now()
             let ended = try await SessionCut.end(tokenHashes: [target.tokenHash], reason: "session_revoked", in: tx, at: now)
-            return Change((), event: AuditEvent(code: .sessionRevoked, time: now, actor: "user:\(user.username)", subject: "session:\(id)",
-                                                requestID: requestID, sourceAddress: sourceAddress, details: ended.details))
+            return Change(
+                (),
+                event: AuditEvent(
+                    code: .sessionRevoked, time: now, actor: "user:\(user.username)", subject: "session:\(id)",
+                    requestID: requestID, sourceAddress: sourceAddress, details: ended.details))
         }
     }
 
     func auditFailure(_ code: AuditCode, subject: String, error: any Error, requestID: String?, sourceAddress: String?) async throws {
         let now = self.environment.time.now()
         let reason = (error as? WebAuthnError)?.code.rawValue ?? (error as? GatehouseError)?.code.rawValue ?? "error"
-        let event = AuditEvent(code: code, time: now, actor: subject, subject: subject, outcome: .denied, reason: reason, requestID: requestID, sourceAddress: sourceAddress)
+        let event = AuditEvent(
+            code: code, time: now, actor: subject, subject: subject, outcome: .denied, reason: reason, requestID: requestID,
+            sourceAddress: sourceAddress)
         // A suspected clone is always its own event; other failures anyone can repeat are counted.
         try await FailureAudit.commit(code == .passkeyCloneSuspected ? [event] : self.failures.admit(event), to: self.environment.store)
     }

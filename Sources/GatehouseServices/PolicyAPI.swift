@@ -143,7 +143,9 @@ public enum PolicyAPI {
 
         /// The one kind asked about, or nil when none or several were given.
         public var query: (PolicyQuery.Kind, String)? {
-            let given: [(PolicyQuery.Kind, String?)] = [(.ssh, self.ssh), (.reach, self.reach), (.app, self.app), (.request, self.request), (.obtain, self.obtain)]
+            let given: [(PolicyQuery.Kind, String?)] = [
+                (.ssh, self.ssh), (.reach, self.reach), (.app, self.app), (.request, self.request), (.obtain, self.obtain),
+            ]
             let set = given.compactMap { k, v in v.map { (k, $0) } }
             return set.count == 1 ? set[0] : nil
         }

@@ -34,7 +34,9 @@ public final class PolicyService: Sendable {
             }
             let failed = self.failedTests
             guard !failed.isEmpty else { return nil }
-            return GatehouseError(.policyTestsFailed, "\(failed.count) of \(self.tests.count) policy tests failed:\n" + failed.map(\.description).joined(separator: "\n"))
+            return GatehouseError(
+                .policyTestsFailed,
+                "\(failed.count) of \(self.tests.count) policy tests failed:\n" + failed.map(\.description).joined(separator: "\n"))
         }
     }
 
@@ -65,7 +67,8 @@ public final class PolicyService: Sendable {
     /// The groups and roles the active policy gives `username` now (for their account page).
     public func membership(of username: String) -> (groups: [String], roles: [String]) {
         let principals = self.active.policy.subject(user: username, now: self.environment.time.now()).principals(at: self.environment.time.now())
-        var groups: [String] = [], roles: [String] = []
+        var groups: [String] = []
+        var roles: [String] = []
         for p in principals {
             switch p {
             case .group(let name): groups.append(name)
@@ -89,7 +92,8 @@ public final class PolicyService: Sendable {
         guard let record = try await self.environment.store.read({ tx in try await tx.policyVersion(latest.version) }) else { return current }
         let next: Active
         do {
-            let compiled = try PolicyCompiler(fileName: Self.fileName(version: record.info.version), addressing: self.addressing).compile(record.source)
+            let compiled = try PolicyCompiler(fileName: Self.fileName(version: record.info.version), addressing: self.addressing).compile(
+                record.source)
             next = Active(info: record.info, policy: compiled, loadError: nil)
         } catch {
             next = Active(info: record.info, policy: Self.empty, loadError: error.description)
@@ -132,7 +136,8 @@ public final class PolicyService: Sendable {
             let now = env.time.now()
             let event = AuditEvent(
                 code: .policyRejected, time: now, actor: actor, subject: "policy", outcome: .denied,
-                reason: refusal.code == .policyInvalid ? "\(check.diagnostics.count) problem(s); first: \(check.diagnostics[0].description.prefix(300))"
+                reason: refusal.code == .policyInvalid
+                    ? "\(check.diagnostics.count) problem(s); first: \(check.diagnostics[0].description.prefix(300))"
                     : "\(check.failedTests.count) of \(check.tests.count) tests failed; first: \(check.failedTests[0].assertion.text.prefix(300))",
                 requestID: requestID, sourceAddress: sourceAddress, details: ["sha256": check.sha256]
             )
@@ -157,7 +162,8 @@ public final class PolicyService: Sendable {
                 if latest.version == active.info?.version, active.loadError == nil {
                     previous = active.policy
                 } else if let stored = try await tx.policyVersion(latest.version) {
-                    previous = try? PolicyCompiler(fileName: Self.fileName(version: latest.version), addressing: self.addressing).compile(stored.source)
+                    previous = try? PolicyCompiler(fileName: Self.fileName(version: latest.version), addressing: self.addressing).compile(
+                        stored.source)
                 }
             }
             let diff = PolicyDiff(from: previous, to: policy)
@@ -198,18 +204,23 @@ public final class PolicyService: Sendable {
     }
 
     /// Explains `request` for `user` against the active version, as of now.
-    public func explain(user: String, request: PolicyRequest, sourceAddress: UInt128? = nil, stepUpAgo: Duration? = nil) async throws -> PolicyExplanation {
+    public func explain(user: String, request: PolicyRequest, sourceAddress: UInt128? = nil, stepUpAgo: Duration? = nil) async throws
+        -> PolicyExplanation
+    {
         let active = try await self.refresh()
         let now = self.environment.time.now()
         let subject: PolicySubject
         if user.hasPrefix("host:") {
             subject = active.policy.subject(host: String(user.dropFirst(5)))
         } else {
-            guard (try? Username(validating: user)) != nil else { throw GatehouseError(.invalidInput, "'\(user.prefix(64))' is not a user name or host:NAME") }
+            guard (try? Username(validating: user)) != nil else {
+                throw GatehouseError(.invalidInput, "'\(user.prefix(64))' is not a user name or host:NAME")
+            }
             subject = active.policy.subject(user: user, now: now)
         }
         let lastStepUp = stepUpAgo.map { now.addingTimeInterval(-Double($0.components.seconds)) }
-        return active.policy.explain(request, subject: subject, context: PolicyContext(now: now, sourceAddress: sourceAddress, lastStepUp: lastStepUp))
+        return active.policy.explain(
+            request, subject: subject, context: PolicyContext(now: now, sourceAddress: sourceAddress, lastStepUp: lastStepUp))
     }
 
     /// Explains a request as the API and CLI phrase it (`root@web-1`, `db-1:5432`, ...).
@@ -225,7 +236,8 @@ public final class PolicyService: Sendable {
             from = p.first
         }
         if let age = query.stepUpAgeSeconds, age < 0 { throw GatehouseError(.invalidInput, "step_up_age_seconds must not be negative") }
-        let explanation = try await self.explain(user: query.user, request: request, sourceAddress: from, stepUpAgo: query.stepUpAgeSeconds.map { .seconds($0) })
+        let explanation = try await self.explain(
+            user: query.user, request: request, sourceAddress: from, stepUpAgo: query.stepUpAgeSeconds.map { .seconds($0) })
         return PolicyAPI.ExplainResult(activeVersion: active.info?.version, explanation)
     }
 }

@@ -21,8 +21,11 @@ public struct SSHCertificateRecord: Sendable, Equatable {
     /// sign-in session (a revoked session or removed passkey revokes it too).
     public var grantID: String?
 
-    public init(serial: UInt64, userID: String, kind: String, keyFingerprint: String, principals: [String], keyID: String, validAfter: Date, validBefore: Date,
-                createdAt: Date, revokedAt: Date? = nil, authTime: Date? = nil, grantID: String? = nil) {
+    public init(
+        serial: UInt64, userID: String, kind: String, keyFingerprint: String, principals: [String], keyID: String, validAfter: Date,
+        validBefore: Date,
+        createdAt: Date, revokedAt: Date? = nil, authTime: Date? = nil, grantID: String? = nil
+    ) {
         self.authTime = authTime
         self.grantID = grantID
         self.serial = serial

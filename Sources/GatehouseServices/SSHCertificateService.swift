@@ -62,7 +62,8 @@ public struct SSHCertificateService: Sendable {
         return fresh.compactMap { permit in
             guard seen.insert(permit.principal).inserted else { return nil }
             if case .deny(let denial) = compiled.evaluate(.ssh(login: permit.login, host: permit.host), subject: subject, context: context),
-               case .stepUpRequired(let within) = denial.reason {
+                case .stepUpRequired(let within) = denial.reason
+            {
                 return StepUpNeed(principal: permit.principal, within: within)
             }
             // Several rules grant it and the engine named another reason: the tightest window
@@ -91,13 +92,16 @@ public struct SSHCertificateService: Sendable {
                 // A deny rule that depends on the source network cannot travel in a certificate
                 // (source-address only narrows): if one could apply from somewhere, no permit.
                 let anywhere = PolicyContext(now: now, sourceAddress: nil, lastStepUp: lastStepUp)
-                if case .deny(let denial) = compiled.evaluate(.ssh(login: grant.login, host: host), subject: subject, context: anywhere), denial.reason == .explicitDeny {
+                if case .deny(let denial) = compiled.evaluate(.ssh(login: grant.login, host: host), subject: subject, context: anywhere),
+                    denial.reason == .explicitDeny
+                {
                     return false
                 }
                 return true
             }.map { grant in
-                SSHLoginPermit(login: grant.login, host: host, maxLifetime: grant.allowance.lifetime.map { TimeInterval($0.components.seconds) },
-                               extensions: Set(grant.extensions), forceCommand: grant.forceCommand, sourceAddresses: grant.sourceAddresses?.map(\.description))
+                SSHLoginPermit(
+                    login: grant.login, host: host, maxLifetime: grant.allowance.lifetime.map { TimeInterval($0.components.seconds) },
+                    extensions: Set(grant.extensions), forceCommand: grant.forceCommand, sourceAddresses: grant.sourceAddresses?.map(\.description))
             }
         }
     }
@@ -117,15 +121,18 @@ public struct SSHCertificateService: Sendable {
             while b64.count % 4 != 0 { b64 += "=" }
             return Data(base64Encoded: b64).map { [UInt8]($0) }
         }
-        return SSHKeyRevocationList(version: version, generatedAt: UInt64(now.timeIntervalSince1970), comment: "gatehouse user CA",
-                                    caKey: self.userCAKey, revokedSerials: revoked.map(\.serial), revokedKeyHashes: hashes)
+        return SSHKeyRevocationList(
+            version: version, generatedAt: UInt64(now.timeIntervalSince1970), comment: "gatehouse user CA",
+            caKey: self.userCAKey, revokedSerials: revoked.map(\.serial), revokedKeyHashes: hashes)
     }
 
     /// `grantID`: the OIDC grant whose token asked; the certificate dies with that grant's session.
     /// `possession`: the proof that the asker holds the key (``SSHKeyPossession``) and the access
     /// token it must be bound to; nil only for callers that made the key themselves.
-    public func issue(user: User, publicKey text: String, hosts: [String]?, lifetime: TimeInterval?, sourceAddress: String?, source: UInt128?, lastStepUp: Date?,
-                      requestID: String, grantID: String? = nil, possession: (proof: String?, accessToken: String)?) async throws -> Issued {
+    public func issue(
+        user: User, publicKey text: String, hosts: [String]?, lifetime: TimeInterval?, sourceAddress: String?, source: UInt128?, lastStepUp: Date?,
+        requestID: String, grantID: String? = nil, possession: (proof: String?, accessToken: String)?
+    ) async throws -> Issued {
         let env = self.environment
         let now = env.time.now()
         do {
@@ -139,17 +146,25 @@ public struct SSHCertificateService: Sendable {
             let permits = self.permits(for: user, hosts: hosts, sourceAddress: source, lastStepUp: lastStepUp)
             let needs = self.stepUpNeeds(for: user, hosts: hosts, sourceAddress: source, lastStepUp: lastStepUp)
             if permits.isEmpty, let tightest = needs.min(by: { $0.within < $1.within }) {
-                let age = lastStepUp.map { " (your last passkey check was \(PolicyDuration.format(.seconds(Int64(max(0, now.timeIntervalSince($0)))))) ago)" } ?? ""
-                throw SSHError(.stepUpRequired, "\(needs.map(\.principal).joined(separator: ", ")) needs a passkey check within the last \(PolicyDuration.format(tightest.within))"
-                               + " (the policy's step_up)\(age); sign in again with your passkey: gatehouse login --step-up")
+                let age =
+                    lastStepUp.map {
+                        " (your last passkey check was \(PolicyDuration.format(.seconds(Int64(max(0, now.timeIntervalSince($0)))))) ago)"
+                    } ?? ""
+                throw SSHError(
+                    .stepUpRequired,
+                    "\(needs.map(\.principal).joined(separator: ", ")) needs a passkey check within the last \(PolicyDuration.format(tightest.within))"
+                        + " (the policy's step_up)\(age); sign in again with your passkey: gatehouse login --step-up")
             }
             let serial = SSHCertificate.randomSerial(using: env.random)
-            let certificate = try SSHCertificatePlan.certificate(for: key, username: user.username.rawValue, permits: permits, requestedLifetime: lifetime,
-                                                                 serial: serial, requestID: requestID, now: now)
+            let certificate = try SSHCertificatePlan.certificate(
+                for: key, username: user.username.rawValue, permits: permits, requestedLifetime: lifetime,
+                serial: serial, requestID: requestID, now: now)
             let signed = try certificate.signed(by: self.userCA, nonce: env.random.bytes(32))
             let record = SSHCertificateRecord(
-                serial: serial, userID: user.id, kind: "user", keyFingerprint: key.fingerprint, principals: certificate.principals, keyID: certificate.keyID,
-                validAfter: Date(timeIntervalSince1970: TimeInterval(certificate.validAfter)), validBefore: Date(timeIntervalSince1970: TimeInterval(certificate.validBefore)),
+                serial: serial, userID: user.id, kind: "user", keyFingerprint: key.fingerprint, principals: certificate.principals,
+                keyID: certificate.keyID,
+                validAfter: Date(timeIntervalSince1970: TimeInterval(certificate.validAfter)),
+                validBefore: Date(timeIntervalSince1970: TimeInterval(certificate.validBefore)),
                 createdAt: now, authTime: lastStepUp, grantID: grantID
             )
             try await env.store.commit { tx in
@@ -159,19 +174,29 @@ public struct SSHCertificateService: Sendable {
                 guard try await tx.user(id: user.id)?.status == .active else { throw GatehouseError(.unauthenticated, "this account is not active") }
                 try await SessionCut.requireLiveGrant(grantID, in: tx, at: now)
                 try await tx.insertSSHCertificate(record)
-                return Change((), event: AuditEvent(
-                    code: .sshCertificateIssued, time: now, actor: "user:\(user.username)", subject: "ssh-cert:\(serial)", requestID: requestID, sourceAddress: sourceAddress,
-                    details: ["serial": String(serial), "key": key.fingerprint, "principals": certificate.principals.joined(separator: ","),
-                              "valid_before": String(certificate.validBefore), "extensions": certificate.extensions.sorted().joined(separator: ","),
-                              "critical_options": certificate.criticalOptions.keys.sorted().joined(separator: ",")]
-                ))
+                return Change(
+                    (),
+                    event: AuditEvent(
+                        code: .sshCertificateIssued, time: now, actor: "user:\(user.username)", subject: "ssh-cert:\(serial)", requestID: requestID,
+                        sourceAddress: sourceAddress,
+                        details: [
+                            "serial": String(serial), "key": key.fingerprint, "principals": certificate.principals.joined(separator: ","),
+                            "valid_before": String(certificate.validBefore), "extensions": certificate.extensions.sorted().joined(separator: ","),
+                            "critical_options": certificate.criticalOptions.keys.sorted().joined(separator: ","),
+                        ]
+                    ))
             }
-            return Issued(certificate: signed.line, serial: serial, principals: certificate.principals, validAfter: record.validAfter, validBefore: record.validBefore,
-                          stepUpWouldAdd: needs.map(\.principal))
+            return Issued(
+                certificate: signed.line, serial: serial, principals: certificate.principals, validAfter: record.validAfter,
+                validBefore: record.validBefore,
+                stepUpWouldAdd: needs.map(\.principal))
         } catch let error as SSHError {
             try await env.store.commit { _ in
-                Change((), event: AuditEvent(code: .sshCertificateRefused, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", outcome: .denied,
-                                             reason: error.message, requestID: requestID, sourceAddress: sourceAddress))
+                Change(
+                    (),
+                    event: AuditEvent(
+                        code: .sshCertificateRefused, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", outcome: .denied,
+                        reason: error.message, requestID: requestID, sourceAddress: sourceAddress))
             }
             throw error
         }

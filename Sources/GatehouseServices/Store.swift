@@ -1,6 +1,6 @@
 public import Foundation
-public import GatehouseCore
 import GatehouseAudit
+public import GatehouseCore
 public import GatehouseOIDC
 
 /// Gatehouse's state, behind one protocol so that the in-memory, SQLite and PostgreSQL
@@ -132,7 +132,8 @@ public protocol StoreReader: Sendable {
     /// Live sessions of other replicas (and, with `includeUnowned`, of none recorded: rows from
     /// before heartbeats) whose last heartbeat, or start when none, is before `cutoff` (any,
     /// when nil), oldest first.
-    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date?, includeUnowned: Bool, limit: Int) async throws -> [BastionSessionRecord]
+    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date?, includeUnowned: Bool, limit: Int) async throws
+        -> [BastionSessionRecord]
 }
 
 /// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value

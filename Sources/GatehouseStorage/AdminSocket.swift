@@ -2,7 +2,7 @@ import Foundation
 public import GatehouseCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Exclusive ownership of a data directory for the life of a server process: an advisory
@@ -15,8 +15,9 @@ public final class DataDirectoryLock: Sendable {
     private init(fd: Int32) { self.fd = fd }
 
     public static func acquire(_ dataDir: DataDirectory) throws(GatehouseError) -> DataDirectoryLock {
-        try Self.acquire(file: (dataDir.path as NSString).appendingPathComponent("lock"),
-                         held: "another gatehouse server is already running with this data dir (\(dataDir.path))")
+        try Self.acquire(
+            file: (dataDir.path as NSString).appendingPathComponent("lock"),
+            held: "another gatehouse server is already running with this data dir (\(dataDir.path))")
     }
 
     /// The same lock on `DB.lock` beside a SQLite database, which `--database sqlite:PATH` may put

@@ -2,7 +2,7 @@ import Foundation
 public import GatehouseCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The server's data directory and the root key file, with the file-system rules of
@@ -31,7 +31,8 @@ public struct DataDirectory: Sendable {
             throw GatehouseError(.dataDirUnusable, "cannot inspect data dir \(path): \(String(cString: strerror(errno)))")
         }
         guard info.st_uid == geteuid() else {
-            throw GatehouseError(.dataDirUnusable, "data dir \(path) is owned by uid \(info.st_uid), not by this user (uid \(geteuid())); refusing to use it")
+            throw GatehouseError(
+                .dataDirUnusable, "data dir \(path) is owned by uid \(info.st_uid), not by this user (uid \(geteuid())); refusing to use it")
         }
         guard info.st_mode & 0o022 == 0 else {
             throw GatehouseError(
@@ -127,7 +128,8 @@ public struct DataDirectory: Sendable {
             throw GatehouseError(.rootKeyInvalid, "cannot create root key file \(path): \(String(cString: strerror(reason)))")
         }
         // Make the new directory entry durable too, before any key is sealed under this key.
-        let directory = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY)
+        let directory = open(
+            (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY)
         if directory >= 0 {
             fsync(directory)
             close(directory)

@@ -96,7 +96,7 @@ enum Migrations {
                     comment TEXT,
                     rule_count BIGINT NOT NULL
                 )
-                """,
+                """
             ]
         },
         Migration(version: 4, name: "passkeys-and-sessions") { _ in
@@ -253,7 +253,7 @@ enum Migrations {
                     agent_token_hash TEXT UNIQUE,
                     created_at BIGINT NOT NULL
                 )
-                """,
+                """
             ]
         },
         Migration(version: 8, name: "x509-authority") { _ in

@@ -1,6 +1,6 @@
-public import GatehouseServices
-public import GatehouseCore
 public import Foundation
+public import GatehouseCore
+public import GatehouseServices
 public import Logging
 import NIOCore
 import NIOPosix
@@ -132,10 +132,12 @@ public final class SQLStore: Store {
 
     public func recordDevicePoll(deviceCodeHash: String, at time: Date, interval: Int) async throws {
         try await self.withTransaction(readOnly: false) { db in
-            try await db.raw("""
+            try await db.raw(
+                """
                 UPDATE oidc_device_authorizations SET last_polled_at = \(bind: SQLTransaction.millis(time)), interval_s = \(bind: Int64(interval))
                 WHERE device_code_hash = \(bind: deviceCodeHash)
-                """).run()
+                """
+            ).run()
         }
     }
 
@@ -240,7 +242,9 @@ public final class SQLStore: Store {
         }
     }
 
-    private static func run<T: Sendable>(_ db: any SQLDatabase, begin: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    private static func run<T: Sendable>(_ db: any SQLDatabase, begin: String, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws
+        -> T
+    {
         try await db.raw(SQLQueryString(begin)).run()
         do {
             let value = try await body(db)
@@ -259,8 +263,9 @@ public final class SQLStore: Store {
         // Errors raised by the caller's own code pass through untouched; only failures of the
         // database drivers and the network below them become `store.failure`.
         let origin = String(reflecting: type(of: error))
-        guard ["PostgresNIO.", "SQLiteNIO.", "SQLKit.", "SQLiteKit.", "PostgresKit.", "NIOCore.", "NIOPosix.", "_ConnectionPoolModule."]
-            .contains(where: origin.hasPrefix)
+        guard
+            ["PostgresNIO.", "SQLiteNIO.", "SQLKit.", "SQLiteKit.", "PostgresKit.", "NIOCore.", "NIOPosix.", "_ConnectionPoolModule."]
+                .contains(where: origin.hasPrefix)
         else { return error }
         let detail = Self.describe(error)
         self.logger.error("store operation failed", metadata: ["action": "\(action)", "error": "\(detail)"])
@@ -285,13 +290,15 @@ public final class SQLStore: Store {
                 // Serialize concurrent starts of several replicas; released at commit.
                 try await db.raw("SELECT pg_advisory_xact_lock(7424513)").run()
             }
-            try await db.raw("""
+            try await db.raw(
+                """
                 CREATE TABLE IF NOT EXISTS gatehouse_schema_migrations (
                     version BIGINT PRIMARY KEY,
                     name TEXT NOT NULL,
                     applied_at BIGINT NOT NULL
                 )
-                """).run()
+                """
+            ).run()
             let rows = try await db.raw("SELECT version FROM gatehouse_schema_migrations ORDER BY version").all()
             let applied = Set(try rows.map { try $0.decode(column: "version", as: Int64.self) })
             if let newest = applied.max(), newest > Migrations.latestVersion {
@@ -305,10 +312,12 @@ public final class SQLStore: Store {
                     try await db.raw(SQLQueryString(statement)).run()
                 }
                 let now = Int64(time.now().timeIntervalSince1970 * 1000)
-                try await db.raw("""
+                try await db.raw(
+                    """
                     INSERT INTO gatehouse_schema_migrations (version, name, applied_at)
                     VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: now))
-                    """).run()
+                    """
+                ).run()
             }
         }
     }

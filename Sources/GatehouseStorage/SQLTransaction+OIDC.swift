@@ -21,7 +21,8 @@ extension SQLTransaction {
 
     private static func client(_ row: any SQLRow) throws -> OIDCClient {
         guard let kind = OIDCClient.Kind(rawValue: try row.decode(column: "kind", as: String.self)),
-              let jwks = try? JSONDecoder().decode(JWKSet.self, from: Data(try row.decode(column: "jwks", as: String.self).utf8)) else {
+            let jwks = try? JSONDecoder().decode(JWKSet.self, from: Data(try row.decode(column: "jwks", as: String.self).utf8))
+        else {
             throw GatehouseError(.storeFailure, "stored OIDC client is malformed")
         }
         return OIDCClient(
@@ -36,13 +37,15 @@ extension SQLTransaction {
 
     func insertOIDCClient(_ c: OIDCClient) async throws {
         let jwks = String(decoding: OIDCJSON.encode(JWKSet(keys: c.jwks)), as: UTF8.self)
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             INSERT INTO oidc_clients (\(unsafeRaw: Self.clientColumns))
             VALUES (\(bind: c.id), \(bind: c.name), \(bind: c.kind.rawValue), \(bind: c.redirectURIs.joined(separator: "\n")),
                     \(bind: c.postLogoutRedirectURIs.joined(separator: "\n")), \(bind: c.secretHash), \(bind: jwks), \(bind: c.firstParty),
                     \(bind: Self.millis(c.createdAt)))
             ON CONFLICT DO NOTHING RETURNING id
-            """).all()
+            """
+        ).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "client \(c.id) already exists") }
     }
 
@@ -53,13 +56,16 @@ extension SQLTransaction {
     // MARK: signing keys
 
     func oidcSigningKeys() async throws -> [OIDCSigningKeyRecord] {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             SELECT kid, algorithm, public_key, sealed_private_key, created_at, retire_at FROM oidc_signing_keys ORDER BY created_at, kid
-            """).all()
+            """
+        ).all()
         return try rows.map { row in
             guard let algorithm = KeyAlgorithm(rawValue: try row.decode(column: "algorithm", as: String.self)),
-                  let publicKey = Base64URL.decode(try row.decode(column: "public_key", as: String.self)),
-                  let sealed = Base64URL.decode(try row.decode(column: "sealed_private_key", as: String.self)) else {
+                let publicKey = Base64URL.decode(try row.decode(column: "public_key", as: String.self)),
+                let sealed = Base64URL.decode(try row.decode(column: "sealed_private_key", as: String.self))
+            else {
                 throw GatehouseError(.keyMaterialCorrupted, "a stored token-signing key is malformed")
             }
             return OIDCSigningKeyRecord(
@@ -71,24 +77,29 @@ extension SQLTransaction {
     }
 
     func insertOIDCSigningKey(_ r: OIDCSigningKeyRecord) async throws {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             INSERT INTO oidc_signing_keys (kid, algorithm, public_key, sealed_private_key, created_at, retire_at)
             VALUES (\(bind: r.kid), \(bind: r.algorithm.rawValue), \(bind: Base64URL.encode(r.publicKey)), \(bind: Base64URL.encode(r.sealedPrivateKey)),
                     \(bind: Self.millis(r.createdAt)), \(bind: r.retireAt.map(Self.millis)))
             ON CONFLICT DO NOTHING RETURNING kid
-            """).all()
+            """
+        ).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "signing key \(r.kid) already exists") }
     }
 
     func retireOIDCSigningKeys(keeping kid: String, at time: Date) async throws {
-        try await self.db.raw("""
+        try await self.db.raw(
+            """
             UPDATE oidc_signing_keys SET retire_at = \(bind: Self.millis(time)) WHERE kid <> \(bind: kid) AND retire_at IS NULL
-            """).run()
+            """
+        ).run()
     }
 
     // MARK: grants and tokens
 
-    private static let grantColumns = "id, user_id, client_id, scope, nonce, auth_time, amr, acr, session_hash, created_at, expires_at, revoked_at, revoked_reason"
+    private static let grantColumns =
+        "id, user_id, client_id, scope, nonce, auth_time, amr, acr, session_hash, created_at, expires_at, revoked_at, revoked_reason"
 
     func oidcGrant(id: String) async throws -> OIDCGrantRecord? {
         try await self.db.raw("SELECT \(unsafeRaw: Self.grantColumns) FROM oidc_grants WHERE id = \(bind: id)").all().first.map(Self.grant)
@@ -99,20 +110,25 @@ extension SQLTransaction {
             id: try row.decode(column: "id", as: String.self), userID: try row.decode(column: "user_id", as: String.self),
             clientID: try row.decode(column: "client_id", as: String.self), scope: try row.decode(column: "scope", as: String.self),
             nonce: try row.decode(column: "nonce", as: String?.self), authTime: Self.date(try row.decode(column: "auth_time", as: Int64.self)),
-            amr: try row.decode(column: "amr", as: String.self).split(separator: " ").map(String.init), acr: try row.decode(column: "acr", as: String.self),
+            amr: try row.decode(column: "amr", as: String.self).split(separator: " ").map(String.init),
+            acr: try row.decode(column: "acr", as: String.self),
             sessionHash: try row.decode(column: "session_hash", as: String?.self),
-            createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)), expiresAt: Self.date(try row.decode(column: "expires_at", as: Int64.self)),
-            revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date), revokedReason: try row.decode(column: "revoked_reason", as: String?.self)
+            createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)),
+            expiresAt: Self.date(try row.decode(column: "expires_at", as: Int64.self)),
+            revokedAt: try row.decode(column: "revoked_at", as: Int64?.self).map(Self.date),
+            revokedReason: try row.decode(column: "revoked_reason", as: String?.self)
         )
     }
 
     func insertOIDCGrant(_ g: OIDCGrantRecord) async throws {
-        try await self.db.raw("""
+        try await self.db.raw(
+            """
             INSERT INTO oidc_grants (\(unsafeRaw: Self.grantColumns))
             VALUES (\(bind: g.id), \(bind: g.userID), \(bind: g.clientID), \(bind: g.scope), \(bind: g.nonce), \(bind: Self.millis(g.authTime)),
                     \(bind: g.amr.joined(separator: " ")), \(bind: g.acr), \(bind: g.sessionHash), \(bind: Self.millis(g.createdAt)),
                     \(bind: Self.millis(g.expiresAt)), \(bind: g.revokedAt.map(Self.millis)), \(bind: g.revokedReason))
-            """).run()
+            """
+        ).run()
     }
 
     func revokeOIDCGrant(id: String, reason: String, at time: Date) async throws -> Bool {
@@ -138,7 +154,8 @@ extension SQLTransaction {
     }
 
     private func revokeGrants(reason: String, at time: Date, _ condition: SQLQueryString) async throws -> Int {
-        var query: SQLQueryString = "UPDATE oidc_grants SET revoked_at = \(bind: Self.millis(time)), revoked_reason = \(bind: reason) WHERE revoked_at IS NULL AND "
+        var query: SQLQueryString =
+            "UPDATE oidc_grants SET revoked_at = \(bind: Self.millis(time)), revoked_reason = \(bind: reason) WHERE revoked_at IS NULL AND "
         query.appendInterpolation(condition)
         query.appendLiteral(" RETURNING id")
         return try await self.db.raw(query).all().count
@@ -149,36 +166,48 @@ extension SQLTransaction {
     /// One query for the token, its grant and the grant's user (introspection and every
     /// exchange read it), columns prefixed per table.
     func oidcToken(hash: String) async throws -> OIDCTokenView? {
-        guard let row = try await self.db.raw("""
-            SELECT t.kind AS t_kind, t.grant_id AS t_grant_id, t.created_at AS t_created_at, t.expires_at AS t_expires_at, t.used_at AS t_used_at,
-                   t.revoked_at AS t_revoked_at, t.redirect_uri AS t_redirect_uri, t.code_challenge AS t_code_challenge, t.scope AS t_scope,
-                   g.user_id AS g_user_id, g.client_id AS g_client_id, g.scope AS g_scope, g.nonce AS g_nonce, g.auth_time AS g_auth_time, g.amr AS g_amr,
-                   g.acr AS g_acr, g.session_hash AS g_session_hash, g.created_at AS g_created_at, g.expires_at AS g_expires_at,
-                   g.revoked_at AS g_revoked_at, g.revoked_reason AS g_revoked_reason,
-                   u.username AS u_username, u.email AS u_email, u.role AS u_role, u.status AS u_status, u.created_at AS u_created_at
-            FROM oidc_tokens t JOIN oidc_grants g ON g.id = t.grant_id JOIN users u ON u.id = g.user_id
-            WHERE t.hash = \(bind: hash)
-            """).all().first else { return nil }
+        guard
+            let row = try await self.db.raw(
+                """
+                SELECT t.kind AS t_kind, t.grant_id AS t_grant_id, t.created_at AS t_created_at, t.expires_at AS t_expires_at, t.used_at AS t_used_at,
+                       t.revoked_at AS t_revoked_at, t.redirect_uri AS t_redirect_uri, t.code_challenge AS t_code_challenge, t.scope AS t_scope,
+                       g.user_id AS g_user_id, g.client_id AS g_client_id, g.scope AS g_scope, g.nonce AS g_nonce, g.auth_time AS g_auth_time, g.amr AS g_amr,
+                       g.acr AS g_acr, g.session_hash AS g_session_hash, g.created_at AS g_created_at, g.expires_at AS g_expires_at,
+                       g.revoked_at AS g_revoked_at, g.revoked_reason AS g_revoked_reason,
+                       u.username AS u_username, u.email AS u_email, u.role AS u_role, u.status AS u_status, u.created_at AS u_created_at
+                FROM oidc_tokens t JOIN oidc_grants g ON g.id = t.grant_id JOIN users u ON u.id = g.user_id
+                WHERE t.hash = \(bind: hash)
+                """
+            ).all().first
+        else { return nil }
         guard let kind = OIDCTokenKind(rawValue: try row.decode(column: "t_kind", as: String.self)),
-              let status = User.Status(rawValue: try row.decode(column: "u_status", as: String.self)) else {
+            let status = User.Status(rawValue: try row.decode(column: "u_status", as: String.self))
+        else {
             throw GatehouseError(.storeFailure, "stored token has an unknown kind or user status")
         }
         let grantID = try row.decode(column: "t_grant_id", as: String.self)
         let userID = try row.decode(column: "g_user_id", as: String.self)
         let token = OIDCTokenRecord(
             hash: hash, kind: kind, grantID: grantID,
-            createdAt: Self.date(try row.decode(column: "t_created_at", as: Int64.self)), expiresAt: Self.date(try row.decode(column: "t_expires_at", as: Int64.self)),
-            usedAt: try row.decode(column: "t_used_at", as: Int64?.self).map(Self.date), revokedAt: try row.decode(column: "t_revoked_at", as: Int64?.self).map(Self.date),
-            redirectURI: try row.decode(column: "t_redirect_uri", as: String?.self), codeChallenge: try row.decode(column: "t_code_challenge", as: String?.self),
+            createdAt: Self.date(try row.decode(column: "t_created_at", as: Int64.self)),
+            expiresAt: Self.date(try row.decode(column: "t_expires_at", as: Int64.self)),
+            usedAt: try row.decode(column: "t_used_at", as: Int64?.self).map(Self.date),
+            revokedAt: try row.decode(column: "t_revoked_at", as: Int64?.self).map(Self.date),
+            redirectURI: try row.decode(column: "t_redirect_uri", as: String?.self),
+            codeChallenge: try row.decode(column: "t_code_challenge", as: String?.self),
             scope: try row.decode(column: "t_scope", as: String?.self)
         )
         let grant = OIDCGrantRecord(
-            id: grantID, userID: userID, clientID: try row.decode(column: "g_client_id", as: String.self), scope: try row.decode(column: "g_scope", as: String.self),
+            id: grantID, userID: userID, clientID: try row.decode(column: "g_client_id", as: String.self),
+            scope: try row.decode(column: "g_scope", as: String.self),
             nonce: try row.decode(column: "g_nonce", as: String?.self), authTime: Self.date(try row.decode(column: "g_auth_time", as: Int64.self)),
-            amr: try row.decode(column: "g_amr", as: String.self).split(separator: " ").map(String.init), acr: try row.decode(column: "g_acr", as: String.self),
+            amr: try row.decode(column: "g_amr", as: String.self).split(separator: " ").map(String.init),
+            acr: try row.decode(column: "g_acr", as: String.self),
             sessionHash: try row.decode(column: "g_session_hash", as: String?.self),
-            createdAt: Self.date(try row.decode(column: "g_created_at", as: Int64.self)), expiresAt: Self.date(try row.decode(column: "g_expires_at", as: Int64.self)),
-            revokedAt: try row.decode(column: "g_revoked_at", as: Int64?.self).map(Self.date), revokedReason: try row.decode(column: "g_revoked_reason", as: String?.self)
+            createdAt: Self.date(try row.decode(column: "g_created_at", as: Int64.self)),
+            expiresAt: Self.date(try row.decode(column: "g_expires_at", as: Int64.self)),
+            revokedAt: try row.decode(column: "g_revoked_at", as: Int64?.self).map(Self.date),
+            revokedReason: try row.decode(column: "g_revoked_reason", as: String?.self)
         )
         let user = User(
             id: userID, username: Username(uncheckedStored: try row.decode(column: "u_username", as: String.self)),
@@ -190,11 +219,13 @@ extension SQLTransaction {
     }
 
     func insertOIDCToken(_ t: OIDCTokenRecord) async throws {
-        try await self.db.raw("""
+        try await self.db.raw(
+            """
             INSERT INTO oidc_tokens (\(unsafeRaw: Self.tokenColumns))
             VALUES (\(bind: t.hash), \(bind: t.kind.rawValue), \(bind: t.grantID), \(bind: Self.millis(t.createdAt)), \(bind: Self.millis(t.expiresAt)),
                     \(bind: t.usedAt.map(Self.millis)), \(bind: t.revokedAt.map(Self.millis)), \(bind: t.redirectURI), \(bind: t.codeChallenge), \(bind: t.scope))
-            """).run()
+            """
+        ).run()
     }
 
     func insertOIDCTokens(_ records: [OIDCTokenRecord]) async throws {
@@ -202,7 +233,8 @@ extension SQLTransaction {
         var query: SQLQueryString = "INSERT INTO oidc_tokens (\(unsafeRaw: Self.tokenColumns)) VALUES "
         for (i, t) in records.enumerated() {
             if i > 0 { query.appendLiteral(", ") }
-            query.appendInterpolation("""
+            query.appendInterpolation(
+                """
                 (\(bind: t.hash), \(bind: t.kind.rawValue), \(bind: t.grantID), \(bind: Self.millis(t.createdAt)), \(bind: Self.millis(t.expiresAt)),
                  \(bind: t.usedAt.map(Self.millis)), \(bind: t.revokedAt.map(Self.millis)), \(bind: t.redirectURI), \(bind: t.codeChallenge), \(bind: t.scope))
                 """ as SQLQueryString)
@@ -211,15 +243,19 @@ extension SQLTransaction {
     }
 
     func consumeOIDCToken(hash: String, at time: Date) async throws -> Bool {
-        !(try await self.db.raw("""
+        !(try await self.db.raw(
+            """
             UPDATE oidc_tokens SET used_at = \(bind: Self.millis(time)) WHERE hash = \(bind: hash) AND used_at IS NULL RETURNING hash
-            """).all().isEmpty)
+            """
+        ).all().isEmpty)
     }
 
     func revokeOIDCToken(hash: String, at time: Date) async throws -> Bool {
-        !(try await self.db.raw("""
+        !(try await self.db.raw(
+            """
             UPDATE oidc_tokens SET revoked_at = \(bind: Self.millis(time)) WHERE hash = \(bind: hash) AND revoked_at IS NULL RETURNING hash
-            """).all().isEmpty)
+            """
+        ).all().isEmpty)
     }
 
     // MARK: consent and device authorizations
@@ -230,17 +266,22 @@ extension SQLTransaction {
     }
 
     func saveOIDCConsent(userID: String, clientID: String, scope: String, at time: Date) async throws {
-        try await self.db.raw("""
+        try await self.db.raw(
+            """
             INSERT INTO oidc_consents (user_id, client_id, scope, updated_at) VALUES (\(bind: userID), \(bind: clientID), \(bind: scope), \(bind: Self.millis(time)))
             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at
-            """).run()
+            """
+        ).run()
     }
 
-    private static let deviceColumns = "device_code_hash, user_code, client_id, scope, created_at, expires_at, interval_s, last_polled_at, status, grant_id, source_address"
+    private static let deviceColumns =
+        "device_code_hash, user_code, client_id, scope, created_at, expires_at, interval_s, last_polled_at, status, grant_id, source_address"
 
     func deviceAuthorization(deviceCodeHash: String) async throws -> DeviceAuthorizationRecord? {
-        try await self.db.raw("SELECT \(unsafeRaw: Self.deviceColumns) FROM oidc_device_authorizations WHERE device_code_hash = \(bind: deviceCodeHash)")
-            .all().first.map(Self.device)
+        try await self.db.raw(
+            "SELECT \(unsafeRaw: Self.deviceColumns) FROM oidc_device_authorizations WHERE device_code_hash = \(bind: deviceCodeHash)"
+        )
+        .all().first.map(Self.device)
     }
 
     func deviceAuthorization(userCode: String) async throws -> DeviceAuthorizationRecord? {
@@ -253,9 +294,11 @@ extension SQLTransaction {
             throw GatehouseError(.storeFailure, "stored device authorization has an unknown status")
         }
         return DeviceAuthorizationRecord(
-            deviceCodeHash: try row.decode(column: "device_code_hash", as: String.self), userCode: try row.decode(column: "user_code", as: String.self),
+            deviceCodeHash: try row.decode(column: "device_code_hash", as: String.self),
+            userCode: try row.decode(column: "user_code", as: String.self),
             clientID: try row.decode(column: "client_id", as: String.self), scope: try row.decode(column: "scope", as: String.self),
-            createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)), expiresAt: Self.date(try row.decode(column: "expires_at", as: Int64.self)),
+            createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)),
+            expiresAt: Self.date(try row.decode(column: "expires_at", as: Int64.self)),
             interval: Int(try row.decode(column: "interval_s", as: Int64.self)),
             lastPolledAt: try row.decode(column: "last_polled_at", as: Int64?.self).map(Self.date), status: status,
             grantID: try row.decode(column: "grant_id", as: String?.self), sourceAddress: try row.decode(column: "source_address", as: String?.self)
@@ -263,28 +306,34 @@ extension SQLTransaction {
     }
 
     func insertDeviceAuthorization(_ r: DeviceAuthorizationRecord) async throws {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             INSERT INTO oidc_device_authorizations (\(unsafeRaw: Self.deviceColumns))
             VALUES (\(bind: r.deviceCodeHash), \(bind: r.userCode), \(bind: r.clientID), \(bind: r.scope), \(bind: Self.millis(r.createdAt)),
                     \(bind: Self.millis(r.expiresAt)), \(bind: Int64(r.interval)), \(bind: r.lastPolledAt.map(Self.millis)), \(bind: r.status.rawValue),
                     \(bind: r.grantID), \(bind: r.sourceAddress))
             ON CONFLICT DO NOTHING RETURNING device_code_hash
-            """).all()
+            """
+        ).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "device code exists") }
     }
 
     func consumeDeviceAuthorization(deviceCodeHash: String) async throws -> Bool {
-        !(try await self.db.raw("""
+        !(try await self.db.raw(
+            """
             UPDATE oidc_device_authorizations SET status = 'used' WHERE device_code_hash = \(bind: deviceCodeHash) AND status = 'approved' RETURNING device_code_hash
-            """).all().isEmpty)
+            """
+        ).all().isEmpty)
     }
 
     func updateDeviceAuthorization(_ r: DeviceAuthorizationRecord) async throws {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             UPDATE oidc_device_authorizations SET interval_s = \(bind: Int64(r.interval)), last_polled_at = \(bind: r.lastPolledAt.map(Self.millis)),
                 status = \(bind: r.status.rawValue), grant_id = \(bind: r.grantID)
             WHERE device_code_hash = \(bind: r.deviceCodeHash) RETURNING device_code_hash
-            """).all()
+            """
+        ).all()
         guard !rows.isEmpty else { throw GatehouseError(.notFound, "no such device authorization") }
     }
 }

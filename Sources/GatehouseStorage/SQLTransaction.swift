@@ -1,7 +1,7 @@
 import Foundation
+import GatehouseAudit
 import GatehouseCore
 import GatehouseServices
-import GatehouseAudit
 import SQLKit
 
 /// The queries behind ``StoreReader`` and ``StoreWriter``, written once for both dialects.
@@ -32,15 +32,17 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func sealedKeys() async throws -> [SealedKeyRecord] {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             SELECT purpose, algorithm, public_key, sealed_private_key, created_at FROM sealed_keys ORDER BY purpose
-            """).all()
+            """
+        ).all()
         return try rows.map { row in
             let purposeText = try row.decode(column: "purpose", as: String.self)
             let algorithmText = try row.decode(column: "algorithm", as: String.self)
             guard let purpose = KeyPurpose(rawValue: purposeText), let algorithm = KeyAlgorithm(rawValue: algorithmText),
-                  let publicKey = Data(base64Encoded: try row.decode(column: "public_key", as: String.self)),
-                  let sealed = Data(base64Encoded: try row.decode(column: "sealed_private_key", as: String.self))
+                let publicKey = Data(base64Encoded: try row.decode(column: "public_key", as: String.self)),
+                let sealed = Data(base64Encoded: try row.decode(column: "sealed_private_key", as: String.self))
             else {
                 throw GatehouseError(.keyMaterialCorrupted, "sealed key row '\(purposeText)' is malformed")
             }
@@ -52,9 +54,11 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func user(named username: Username) async throws -> User? {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             SELECT id, username, email, role, status, created_at FROM users WHERE username = \(bind: username.rawValue)
-            """).all()
+            """
+        ).all()
         return try rows.first.map(Self.user)
     }
 
@@ -75,14 +79,18 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
         """
 
     func credential(id: [UInt8]) async throws -> CredentialRecord? {
-        let rows = try await self.db.raw("SELECT \(unsafeRaw: Self.credentialColumns) FROM webauthn_credentials WHERE id = \(bind: Base64URL.encode(id))").all()
+        let rows = try await self.db.raw(
+            "SELECT \(unsafeRaw: Self.credentialColumns) FROM webauthn_credentials WHERE id = \(bind: Base64URL.encode(id))"
+        ).all()
         return try rows.first.map(Self.credential)
     }
 
     func credentials(userID: String) async throws -> [CredentialRecord] {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             SELECT \(unsafeRaw: Self.credentialColumns) FROM webauthn_credentials WHERE user_id = \(bind: userID) ORDER BY created_at, id
-            """).all()
+            """
+        ).all()
         return try rows.map(Self.credential)
     }
 
@@ -108,30 +116,36 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func insertCredential(_ r: CredentialRecord) async throws {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             INSERT INTO webauthn_credentials (\(unsafeRaw: Self.credentialColumns))
             VALUES (\(bind: Base64URL.encode(r.id)), \(bind: r.userID), \(bind: Base64URL.encode(r.userHandle)), \(bind: Base64URL.encode(r.publicKey)),
                     \(bind: r.algorithm), \(bind: Int64(r.signCount)), \(bind: r.backupEligible), \(bind: r.backedUp), \(bind: Base64URL.encode(r.aaguid)),
                     \(bind: r.attestationFormat), \(bind: r.transports.joined(separator: ",")), \(bind: Self.millis(r.createdAt)),
                     \(bind: r.lastUsedAt.map(Self.millis)), \(bind: r.name))
             ON CONFLICT DO NOTHING RETURNING id
-            """).all()
+            """
+        ).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "this passkey is already registered") }
     }
 
     func updateCredentialUse(id: [UInt8], signCount: UInt32, backedUp: Bool, at time: Date) async throws -> Bool {
         let count = Int64(signCount)
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             UPDATE webauthn_credentials SET sign_count = \(bind: count), backed_up = \(bind: backedUp), last_used_at = \(bind: Self.millis(time))
             WHERE id = \(bind: Base64URL.encode(id)) AND (sign_count < \(bind: count) OR (sign_count = 0 AND \(bind: count) = 0)) RETURNING id
-            """).all()
+            """
+        ).all()
         return !rows.isEmpty
     }
 
     func renameCredential(id: [UInt8], userID: String, name: String) async throws -> Bool {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             UPDATE webauthn_credentials SET name = \(bind: name) WHERE id = \(bind: Base64URL.encode(id)) AND user_id = \(bind: userID) RETURNING id
-            """).all()
+            """
+        ).all()
         return !rows.isEmpty
     }
 
@@ -152,9 +166,11 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func sessions(userID: String) async throws -> [SessionRecord] {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             SELECT \(unsafeRaw: Self.sessionColumns) FROM sessions WHERE user_id = \(bind: userID) ORDER BY created_at DESC, token_hash
-            """).all()
+            """
+        ).all()
         return try rows.map(Self.session)
     }
 
@@ -174,23 +190,29 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func revokeSession(tokenHash: String, at time: Date) async throws -> Bool {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             UPDATE sessions SET revoked_at = \(bind: Self.millis(time)) WHERE token_hash = \(bind: tokenHash) AND revoked_at IS NULL RETURNING token_hash
-            """).all()
+            """
+        ).all()
         return !rows.isEmpty
     }
 
     func revokeSessions(userID: String, at time: Date) async throws -> Int {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             UPDATE sessions SET revoked_at = \(bind: Self.millis(time)) WHERE user_id = \(bind: userID) AND revoked_at IS NULL RETURNING token_hash
-            """).all()
+            """
+        ).all()
         return rows.count
     }
 
     func deleteCredential(id: [UInt8], userID: String) async throws -> Bool {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             DELETE FROM webauthn_credentials WHERE id = \(bind: Base64URL.encode(id)) AND user_id = \(bind: userID) RETURNING id
-            """).all()
+            """
+        ).all()
         return !rows.isEmpty
     }
 
@@ -200,19 +222,27 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func insertSession(_ r: SessionRecord) async throws {
-        try await self.db.raw("""
+        try await self.db.raw(
+            """
             INSERT INTO sessions (\(unsafeRaw: Self.sessionColumns))
             VALUES (\(bind: r.tokenHash), \(bind: r.userID), \(bind: Base64URL.encode(r.credentialID)), \(bind: Self.millis(r.createdAt)),
                     \(bind: Self.millis(r.lastSeenAt)), \(bind: Self.millis(r.expiresAt)), \(bind: Int64(r.idleTimeout * 1000)),
                     \(bind: Self.millis(r.steppedUpAt)), \(bind: r.revokedAt.map(Self.millis)), \(bind: r.sourceAddress), \(bind: r.userAgent))
-            """).run()
+            """
+        ).run()
     }
 
     func touchSession(tokenHash: String, at time: Date, steppedUp: Bool) async throws {
         let t = Self.millis(time)
-        let rows = try await (steppedUp
-            ? self.db.raw("UPDATE sessions SET last_seen_at = \(bind: t), stepped_up_at = \(bind: t) WHERE token_hash = \(bind: tokenHash) RETURNING token_hash").all()
-            : self.db.raw("UPDATE sessions SET last_seen_at = \(bind: t) WHERE token_hash = \(bind: tokenHash) AND last_seen_at < \(bind: t) RETURNING token_hash").all())
+        let rows =
+            try await
+            (steppedUp
+            ? self.db.raw(
+                "UPDATE sessions SET last_seen_at = \(bind: t), stepped_up_at = \(bind: t) WHERE token_hash = \(bind: tokenHash) RETURNING token_hash"
+            ).all()
+            : self.db.raw(
+                "UPDATE sessions SET last_seen_at = \(bind: t) WHERE token_hash = \(bind: tokenHash) AND last_seen_at < \(bind: t) RETURNING token_hash"
+            ).all())
         _ = rows
     }
 
@@ -232,18 +262,22 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func pendingInvitation(for username: Username) async throws -> Invitation? {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             SELECT \(unsafeRaw: Self.invitationColumns) FROM invitations WHERE username = \(bind: username.rawValue) AND state = 'pending'
-            """).all()
+            """
+        ).all()
         return try rows.first.map(Self.invitation)
     }
 
     func invitations(state: Invitation.State?) async throws -> [Invitation] {
         let rows: [any SQLRow]
         if let state {
-            rows = try await self.db.raw("""
+            rows = try await self.db.raw(
+                """
                 SELECT \(unsafeRaw: Self.invitationColumns) FROM invitations WHERE state = \(bind: state.rawValue) ORDER BY created_at, id
-                """).all()
+                """
+            ).all()
         } else {
             rows = try await self.db.raw("SELECT \(unsafeRaw: Self.invitationColumns) FROM invitations ORDER BY created_at, id").all()
         }
@@ -251,15 +285,17 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func auditRecords(after sequence: Int64, limit: Int) async throws -> [AuditRecord] {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             SELECT seq, time, code, actor, subject, outcome, reason, request_id, source_address, details, entry_hash
             FROM audit_events WHERE seq > \(bind: sequence) ORDER BY seq LIMIT \(bind: Int64(max(0, limit)))
-            """).all()
+            """
+        ).all()
         return try rows.map { row in
             let codeText = try row.decode(column: "code", as: String.self)
             let outcomeText = try row.decode(column: "outcome", as: String.self)
             guard let code = AuditCode(rawValue: codeText), let outcome = AuditEvent.Outcome(rawValue: outcomeText),
-                  let details = try? JSONDecoder().decode([String: String].self, from: Data(try row.decode(column: "details", as: String.self).utf8))
+                let details = try? JSONDecoder().decode([String: String].self, from: Data(try row.decode(column: "details", as: String.self).utf8))
             else {
                 throw GatehouseError(.storeFailure, "audit record is malformed")
             }
@@ -296,18 +332,21 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
     }
 
     func policyVersion(_ version: Int64?) async throws -> PolicyVersionRecord? {
-        let query: SQLQueryString = version.map {
-            "SELECT version, sha256, source, applied_at, applied_by, comment, rule_count FROM policy_versions WHERE version = \(bind: $0)"
-        } ?? "SELECT version, sha256, source, applied_at, applied_by, comment, rule_count FROM policy_versions ORDER BY version DESC LIMIT 1"
+        let query: SQLQueryString =
+            version.map {
+                "SELECT version, sha256, source, applied_at, applied_by, comment, rule_count FROM policy_versions WHERE version = \(bind: $0)"
+            } ?? "SELECT version, sha256, source, applied_at, applied_by, comment, rule_count FROM policy_versions ORDER BY version DESC LIMIT 1"
         guard let row = try await self.db.raw(query).all().first else { return nil }
         return PolicyVersionRecord(info: try Self.policyInfo(row), source: try row.decode(column: "source", as: String.self))
     }
 
     func policyHistory(limit: Int) async throws -> [PolicyVersionInfo] {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             SELECT version, sha256, applied_at, applied_by, comment, rule_count FROM policy_versions
             ORDER BY version DESC LIMIT \(bind: Int64(max(0, limit)))
-            """).all()
+            """
+        ).all()
         return try rows.map(Self.policyInfo)
     }
 
@@ -324,73 +363,87 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
 
     func insertPolicyVersion(_ record: PolicyVersionRecord) async throws {
         let i = record.info
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             INSERT INTO policy_versions (version, sha256, source, applied_at, applied_by, comment, rule_count)
             VALUES (\(bind: i.version), \(bind: i.sha256), \(bind: record.source), \(bind: Self.millis(i.appliedAt)),
                     \(bind: i.appliedBy), \(bind: i.comment), \(bind: Int64(i.ruleCount)))
             ON CONFLICT DO NOTHING RETURNING version
-            """).all()
+            """
+        ).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "policy version \(i.version) already exists") }
     }
 
     func recordCheckpoint(_ checkpoint: CheckpointRecord) async throws -> Bool {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             INSERT INTO audit_checkpoints (tree_size, root_hash, created_at, note)
             VALUES (\(bind: checkpoint.size), \(bind: Hex.encode(checkpoint.root)), \(bind: Self.millis(checkpoint.createdAt)), \(bind: checkpoint.note))
             ON CONFLICT DO NOTHING RETURNING tree_size
-            """).all()
+            """
+        ).all()
         return !rows.isEmpty
     }
 
     // MARK: writer
 
     func insertMetaValueIfAbsent(_ key: MetaKey, _ value: String) async throws -> Bool {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             INSERT INTO gatehouse_meta (key, value) VALUES (\(bind: key.rawValue), \(bind: value))
             ON CONFLICT DO NOTHING RETURNING key
-            """).all()
+            """
+        ).all()
         return !rows.isEmpty
     }
 
     func insertSealedKey(_ record: SealedKeyRecord) async throws {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             INSERT INTO sealed_keys (purpose, algorithm, public_key, sealed_private_key, created_at)
             VALUES (\(bind: record.purpose.rawValue), \(bind: record.algorithm.rawValue), \(bind: Data(record.publicKey).base64EncodedString()),
                     \(bind: Data(record.sealedPrivateKey).base64EncodedString()), \(bind: Self.millis(record.createdAt)))
             ON CONFLICT DO NOTHING RETURNING purpose
-            """).all()
+            """
+        ).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "a \(record.purpose.rawValue) key already exists") }
     }
 
     func insertUser(_ user: User) async throws {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             INSERT INTO users (id, username, email, role, status, created_at)
             VALUES (\(bind: user.id), \(bind: user.username.rawValue), \(bind: user.email?.rawValue), \(bind: user.role.rawValue),
                     \(bind: user.status.rawValue), \(bind: Self.millis(user.createdAt)))
             ON CONFLICT DO NOTHING RETURNING id
-            """).all()
+            """
+        ).all()
         guard !rows.isEmpty else { throw GatehouseError(.conflict, "user \(user.username) already exists") }
     }
 
     func insertInvitation(_ invitation: Invitation) async throws {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             INSERT INTO invitations (id, kind, username, email, role, token_hash, created_at, expires_at, created_by, state)
             VALUES (\(bind: invitation.id), \(bind: invitation.kind.rawValue), \(bind: invitation.username.rawValue),
                     \(bind: invitation.email?.rawValue), \(bind: invitation.role.rawValue), \(bind: invitation.tokenHash),
                     \(bind: Self.millis(invitation.createdAt)), \(bind: Self.millis(invitation.expiresAt)),
                     \(bind: invitation.createdBy), \(bind: invitation.state.rawValue))
             ON CONFLICT DO NOTHING RETURNING id
-            """).all()
+            """
+        ).all()
         guard !rows.isEmpty else {
             throw GatehouseError(.conflict, "a pending invitation for \(invitation.username) already exists")
         }
     }
 
     func finishInvitation(id: String, state: Invitation.State, at time: Date) async throws -> Bool {
-        let rows = try await self.db.raw("""
+        let rows = try await self.db.raw(
+            """
             UPDATE invitations SET state = \(bind: state.rawValue), finished_at = \(bind: Self.millis(time))
             WHERE id = \(bind: id) AND state = 'pending' RETURNING id
-            """).all()
+            """
+        ).all()
         return !rows.isEmpty
     }
 
@@ -404,12 +457,14 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
         defer { self.sequencer?.next = next }
         for event in events {
             let record = AuditRecord(sequence: next, event: event)
-            try await self.db.raw("""
+            try await self.db.raw(
+                """
                 INSERT INTO audit_events (seq, time, code, actor, subject, outcome, reason, request_id, source_address, details, entry_hash)
                 VALUES (\(bind: next), \(bind: Self.millis(event.time)), \(bind: event.code.rawValue), \(bind: event.actor),
                         \(bind: event.subject), \(bind: event.outcome.rawValue), \(bind: event.reason), \(bind: event.requestID),
                         \(bind: event.sourceAddress), \(bind: event.detailsJSON), \(bind: Hex.encode(record.entryHash)))
-                """).run()
+                """
+            ).run()
             next += 1
         }
     }
@@ -440,7 +495,7 @@ final class SQLTransaction: StoreWriter, @unchecked Sendable {
 
     private static func invitation(_ row: any SQLRow) throws -> Invitation {
         guard let kind = Invitation.Kind(rawValue: try row.decode(column: "kind", as: String.self)),
-              let state = Invitation.State(rawValue: try row.decode(column: "state", as: String.self))
+            let state = Invitation.State(rawValue: try row.decode(column: "state", as: String.self))
         else {
             throw GatehouseError(.storeFailure, "invitation record has an unknown kind or state")
         }

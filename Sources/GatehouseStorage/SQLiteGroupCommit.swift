@@ -68,10 +68,11 @@ final class SQLiteGroupCommit: Sendable {
     private func run(_ batch: [Job]) async {
         let outcome: Result<[Result<any Sendable, any Error>], any Error>
         do {
-            outcome = .success(try await self.gate.withExclusiveAccess {
-                if let results = try await self.attempt(batch, isolated: false) { return results }
-                return try await self.attempt(batch, isolated: true)!
-            })
+            outcome = .success(
+                try await self.gate.withExclusiveAccess {
+                    if let results = try await self.attempt(batch, isolated: false) { return results }
+                    return try await self.attempt(batch, isolated: true)!
+                })
         } catch {
             outcome = .failure(error)
         }

@@ -51,4 +51,3 @@ public final class SwitchableStore: Store, @unchecked Sendable {
         if self.down.value { throw GatehouseError(.storeUnreachable, "store is down") }
     }
 }
-

@@ -49,17 +49,21 @@ public struct TestStore: Sendable {
         case .sqlite:
             let dir = try TemporaryDirectory()
             let store = try await SQLStore.openSQLite(path: dir.file("test.sqlite"), logger: logger, time: time)
-            return TestStore(store: store, cleanup: {
-                try? await store.close()
-                dir.remove()
-            })
+            return TestStore(
+                store: store,
+                cleanup: {
+                    try? await store.close()
+                    dir.remove()
+                })
         case .postgres:
             let url = try await TestPostgres.createDatabase()
             let store = try await SQLStore.openPostgres(url: url.url, logger: logger, time: time)
-            return TestStore(store: store, cleanup: {
-                try? await store.close()
-                await TestPostgres.dropDatabase(url.name)
-            })
+            return TestStore(
+                store: store,
+                cleanup: {
+                    try? await store.close()
+                    await TestPostgres.dropDatabase(url.name)
+                })
         }
     }
 

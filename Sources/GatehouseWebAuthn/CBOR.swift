@@ -125,7 +125,10 @@ public struct CBORDecoder: Sendable {
                 let count = 1 << Int(info - 24)
                 guard self.remaining >= count else { throw WebAuthnError(.malformed, "CBOR: unexpected end of data") }
                 var value: UInt64 = 0
-                for _ in 0..<count { value = value << 8 | UInt64(self.bytes[self.index]); self.index += 1 }
+                for _ in 0..<count {
+                    value = value << 8 | UInt64(self.bytes[self.index])
+                    self.index += 1
+                }
                 return value
             case 31: throw WebAuthnError(.malformed, "CBOR: indefinite lengths are not allowed")
             default: throw WebAuthnError(.malformed, "CBOR: reserved additional information \(info)")
@@ -144,7 +147,8 @@ public struct CBORDecoder: Sendable {
             self.items += 1
             guard self.items <= self.limits.maxItems else { throw WebAuthnError(.tooLarge, "CBOR: more than \(self.limits.maxItems) items") }
             let initial = try self.byte()
-            let major = initial >> 5, info = initial & 0x1F
+            let major = initial >> 5
+            let info = initial & 0x1F
             switch major {
             case 0:
                 return .unsigned(try self.argument(info))
@@ -173,7 +177,9 @@ public struct CBORDecoder: Sendable {
                 let n = try self.length(info, unit: 2)
                 var out: [(key: CBORValue, value: CBORValue)] = []
                 out.reserveCapacity(n)
-                var unsignedKeys = Set<UInt64>(), negativeKeys = Set<Int64>(), textKeys = Set<String>()
+                var unsignedKeys = Set<UInt64>()
+                var negativeKeys = Set<Int64>()
+                var textKeys = Set<String>()
                 for _ in 0..<n {
                     let key = try self.item(depth: depth + 1)
                     let fresh: Bool
@@ -216,8 +222,12 @@ public enum CBOREncoder {
         case 0..<24: out.append(m | UInt8(n))
         case 24...0xFF: out += [m | 24, UInt8(n)]
         case 0x100...0xFFFF: out += [m | 25, UInt8(n >> 8), UInt8(n & 0xFF)]
-        case 0x10000...0xFFFF_FFFF: out.append(m | 26); for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8((n >> UInt64(s)) & 0xFF)) }
-        default: out.append(m | 27); for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8((n >> UInt64(s)) & 0xFF)) }
+        case 0x10000...0xFFFF_FFFF:
+            out.append(m | 26)
+            for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8((n >> UInt64(s)) & 0xFF)) }
+        default:
+            out.append(m | 27)
+            for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8((n >> UInt64(s)) & 0xFF)) }
         }
     }
 
@@ -225,10 +235,21 @@ public enum CBOREncoder {
         switch value {
         case .unsigned(let u): Self.head(0, u, to: &out)
         case .negative(let n): Self.head(1, UInt64(-1 - n), to: &out)
-        case .bytes(let b): Self.head(2, UInt64(b.count), to: &out); out += b
-        case .text(let t): Self.head(3, UInt64(t.utf8.count), to: &out); out += Array(t.utf8)
-        case .array(let a): Self.head(4, UInt64(a.count), to: &out); for v in a { Self.append(v, to: &out) }
-        case .map(let m): Self.head(5, UInt64(m.count), to: &out); for (k, v) in m { Self.append(k, to: &out); Self.append(v, to: &out) }
+        case .bytes(let b):
+            Self.head(2, UInt64(b.count), to: &out)
+            out += b
+        case .text(let t):
+            Self.head(3, UInt64(t.utf8.count), to: &out)
+            out += Array(t.utf8)
+        case .array(let a):
+            Self.head(4, UInt64(a.count), to: &out)
+            for v in a { Self.append(v, to: &out) }
+        case .map(let m):
+            Self.head(5, UInt64(m.count), to: &out)
+            for (k, v) in m {
+                Self.append(k, to: &out)
+                Self.append(v, to: &out)
+            }
         case .bool(let b): out.append(b ? 0xF5 : 0xF4)
         case .null: out.append(0xF6)
         }

@@ -1,8 +1,8 @@
-public import Foundation
 import Crypto
+public import Foundation
 import GatehouseCore
-public import X509
 import SwiftASN1
+public import X509
 
 /// Gatehouse as a WebAuthn relying party: verifies registration and authentication ceremonies
 /// with every step of WebAuthn Level 3 §7.1 and §7.2 that belongs to the relying party, and
@@ -78,9 +78,10 @@ public struct RelyingParty: Sendable {
         let clientDataHash = Array(SHA256.hash(data: response.clientDataJSON))
         let attestation = try CBORDecoder().decode(response.attestationObject)
         guard let pairs = attestation.mapPairs, pairs.count == 3,
-              let fmt = attestation[text: "fmt"]?.textString,
-              let statement = attestation[text: "attStmt"], statement.mapPairs != nil,
-              let authBytes = attestation[text: "authData"]?.byteString else {
+            let fmt = attestation[text: "fmt"]?.textString,
+            let statement = attestation[text: "attStmt"], statement.mapPairs != nil,
+            let authBytes = attestation[text: "authData"]?.byteString
+        else {
             throw WebAuthnError(.malformed, "attestationObject must be a map of exactly fmt, attStmt and authData")
         }
         let authData = try AuthenticatorData(authBytes)
@@ -94,10 +95,12 @@ public struct RelyingParty: Sendable {
         guard self.algorithms.contains(credential.publicKey.algorithm) else {
             throw WebAuthnError(.unsupportedAlgorithm, "\(credential.publicKey.algorithm.name) was not offered")
         }
-        let chain = try Self.verifyAttestation(format: fmt, statement: statement, authData: authData, clientDataHash: clientDataHash, key: credential.publicKey)
+        let chain = try Self.verifyAttestation(
+            format: fmt, statement: statement, authData: authData, clientDataHash: clientDataHash, key: credential.publicKey)
         if self.attestation.mode == .attested {
             guard !chain.isEmpty else {
-                throw WebAuthnError(.attestationInvalid, "this server accepts only attested security keys; '\(fmt.prefix(32))' carries no attestation certificate")
+                throw WebAuthnError(
+                    .attestationInvalid, "this server accepts only attested security keys; '\(fmt.prefix(32))' carries no attestation certificate")
             }
             if let allowed = self.attestation.allowedAAGUIDs, !allowed.contains(credential.aaguid) {
                 throw WebAuthnError(.attestationInvalid, "authenticator model \(Hex.encode(credential.aaguid)) is not on the allowlist")
@@ -128,11 +131,15 @@ public struct RelyingParty: Sendable {
     /// attestation, or with a certificate chain) and `fido-u2f`. Returns the chain, leaf first,
     /// or empty for `none` and self attestation. Whether the chain is trusted is
     /// ``verifyAttestationTrust(_:now:)``'s question.
-    static func verifyAttestation(format: String, statement: CBORValue, authData: AuthenticatorData, clientDataHash: [UInt8], key: COSEKey) throws(WebAuthnError) -> [Certificate] {
+    static func verifyAttestation(format: String, statement: CBORValue, authData: AuthenticatorData, clientDataHash: [UInt8], key: COSEKey)
+        throws(WebAuthnError) -> [Certificate]
+    {
         let signed = authData.bytes + clientDataHash
         switch format {
         case "none":
-            guard statement.mapPairs?.isEmpty == true else { throw WebAuthnError(.attestationInvalid, "attestation format none must have an empty statement") }
+            guard statement.mapPairs?.isEmpty == true else {
+                throw WebAuthnError(.attestationInvalid, "attestation format none must have an empty statement")
+            }
             return []
         case "packed":
             guard let alg = statement[text: "alg"]?.int, let sig = statement[text: "sig"]?.byteString else {
@@ -140,8 +147,12 @@ public struct RelyingParty: Sendable {
             }
             guard let x5c = statement[text: "x5c"] else {
                 guard statement.mapPairs?.count == 2 else { throw WebAuthnError(.attestationInvalid, "packed self attestation has unknown fields") }
-                guard alg == key.algorithm.rawValue else { throw WebAuthnError(.attestationInvalid, "packed self attestation alg differs from the credential key") }
-                guard key.isValidSignature(sig, for: signed) else { throw WebAuthnError(.attestationInvalid, "packed self attestation signature does not verify") }
+                guard alg == key.algorithm.rawValue else {
+                    throw WebAuthnError(.attestationInvalid, "packed self attestation alg differs from the credential key")
+                }
+                guard key.isValidSignature(sig, for: signed) else {
+                    throw WebAuthnError(.attestationInvalid, "packed self attestation signature does not verify")
+                }
                 return []
             }
             guard statement.mapPairs?.count == 3 else { throw WebAuthnError(.attestationInvalid, "packed attestation has unknown fields") }
@@ -161,8 +172,9 @@ public struct RelyingParty: Sendable {
                 throw WebAuthnError(.attestationInvalid, "fido-u2f attestation needs one P-256 certificate")
             }
             guard key.algorithm == .es256, let credential = authData.attestedCredential,
-                  let value = try? CBORDecoder().decode(credential.publicKey.encoded),
-                  let x = value[int: -2]?.byteString, let y = value[int: -3]?.byteString else {
+                let value = try? CBORDecoder().decode(credential.publicKey.encoded),
+                let x = value[int: -2]?.byteString, let y = value[int: -3]?.byteString
+            else {
                 throw WebAuthnError(.attestationInvalid, "fido-u2f credentials are ES256 keys")
             }
             let data = [0x00] + authData.rpIDHash + clientDataHash + credential.credentialID + [0x04] + x + y
@@ -204,7 +216,9 @@ public struct RelyingParty: Sendable {
     /// extension (when present) equal to the authenticator data's.
     static func checkPackedCertificate(_ certificate: Certificate, aaguid: [UInt8]) throws(WebAuthnError) {
         guard certificate.version == .v3 else { throw WebAuthnError(.attestationInvalid, "attestation certificate is not X.509 v3") }
-        let ou = certificate.subject.flatMap { $0 }.filter { $0.type == .RDNAttributeType.organizationalUnitName }.map { String(describing: $0.value) }
+        let ou = certificate.subject.flatMap { $0 }.filter { $0.type == .RDNAttributeType.organizationalUnitName }.map {
+            String(describing: $0.value)
+        }
         guard ou.contains("Authenticator Attestation") else {
             throw WebAuthnError(.attestationInvalid, "attestation certificate subject OU must be 'Authenticator Attestation'")
         }
@@ -249,7 +263,9 @@ public struct RelyingParty: Sendable {
         // A counter that does not move forward means two authenticators share one key: a clone.
         if authData.signCount != 0 || credential.signCount != 0 {
             guard authData.signCount > credential.signCount else {
-                throw WebAuthnError(.counterRegression, "signature counter \(authData.signCount) is not above the stored \(credential.signCount): possible cloned authenticator")
+                throw WebAuthnError(
+                    .counterRegression,
+                    "signature counter \(authData.signCount) is not above the stored \(credential.signCount): possible cloned authenticator")
             }
         }
         return VerifiedAuthentication(credentialID: credential.id, signCount: authData.signCount, backedUp: authData.flags.contains(.backedUp))
@@ -273,13 +289,21 @@ public struct RelyingParty: Sendable {
         let data = try CollectedClientData(bytes)
         guard data.type == type else { throw WebAuthnError(.typeMismatch, "clientDataJSON type is '\(data.type.prefix(32))', expected \(type)") }
         guard ConstantTime.equals(data.challenge, challenge) else { throw WebAuthnError(.challengeMismatch, "the challenge is not the one issued") }
-        guard self.origins.contains(data.origin) else { throw WebAuthnError(.originMismatch, "origin '\(data.origin.prefix(128))' is not this relying party's") }
-        guard !data.crossOrigin, data.topOrigin == nil else { throw WebAuthnError(.crossOrigin, "ceremonies from inside another site's frame are refused") }
+        guard self.origins.contains(data.origin) else {
+            throw WebAuthnError(.originMismatch, "origin '\(data.origin.prefix(128))' is not this relying party's")
+        }
+        guard !data.crossOrigin, data.topOrigin == nil else {
+            throw WebAuthnError(.crossOrigin, "ceremonies from inside another site's frame are refused")
+        }
     }
 
     func checkAuthenticatorData(_ authData: AuthenticatorData) throws(WebAuthnError) {
-        guard ConstantTime.equals(authData.rpIDHash, self.idHash) else { throw WebAuthnError(.rpIDMismatch, "the credential is scoped to another RP ID") }
+        guard ConstantTime.equals(authData.rpIDHash, self.idHash) else {
+            throw WebAuthnError(.rpIDMismatch, "the credential is scoped to another RP ID")
+        }
         guard authData.flags.contains(.userPresent) else { throw WebAuthnError(.userNotPresent, "the authenticator did not test user presence") }
-        guard authData.flags.contains(.userVerified) else { throw WebAuthnError(.userNotVerified, "the authenticator did not verify the user (PIN or biometric)") }
+        guard authData.flags.contains(.userVerified) else {
+            throw WebAuthnError(.userNotVerified, "the authenticator did not verify the user (PIN or biometric)")
+        }
     }
 }

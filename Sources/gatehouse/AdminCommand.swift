@@ -7,7 +7,10 @@ import GatehouseCore
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Administer a running server through its local admin socket.",
-        subcommands: [Status.self, Invite.self, Invitations.self, Recover.self, Offboard.self, Lock.self, Unlock.self, OIDCClientCommand.self, OIDCKeyCommand.self, HostCommand.self, PKIAdminCommand.self, NetworkAdminCommand.self]
+        subcommands: [
+            Status.self, Invite.self, Invitations.self, Recover.self, Offboard.self, Lock.self, Unlock.self, OIDCClientCommand.self,
+            OIDCKeyCommand.self, HostCommand.self, PKIAdminCommand.self, NetworkAdminCommand.self,
+        ]
     )
 
     struct Status: AsyncParsableCommand {
@@ -26,7 +29,8 @@ struct Admin: AsyncParsableCommand {
                     print(String(decoding: try encoder.encode(status), as: UTF8.self))
                     return
                 }
-                print("""
+                print(
+                    """
                     gatehouse \(status.version)
                     public url:           \(status.publicURL)
                     store:                \(status.storeKind)
@@ -50,7 +54,10 @@ struct Admin: AsyncParsableCommand {
         @OptionGroup var options: DataDirOption
         @Argument(help: "Username: a-z, 0-9, '.', '_' and '-', starting with a letter.") var username: String
         @Option(help: "E-mail address.") var email: String
-        @Option(help: "The account's role in Gatehouse itself: admin or member (default: member). What they may reach comes from the policy's groups and roles.") var role: String?
+        @Option(
+            help:
+                "The account's role in Gatehouse itself: admin or member (default: member). What they may reach comes from the policy's groups and roles."
+        ) var role: String?
 
         /// Words that name what to do with invitations, not people: `admin invite revoke` was read
         /// as inviting someone called "revoke".
@@ -59,7 +66,10 @@ struct Admin: AsyncParsableCommand {
         func run() async throws {
             do {
                 if Self.reserved.contains(self.username) {
-                    throw GatehouseError(.invalidInput, "\(self.username) is not a user name here; did you mean gatehouse admin invitations \(self.username == "ls" ? "list" : self.username == "rm" ? "revoke" : self.username) ...?")
+                    throw GatehouseError(
+                        .invalidInput,
+                        "\(self.username) is not a user name here; did you mean gatehouse admin invitations \(self.username == "ls" ? "list" : self.username == "rm" ? "revoke" : self.username) ...?"
+                    )
                 }
                 // Check locally first so a typo gets the same clear message without a round trip.
                 _ = try Username(validating: self.username)
@@ -96,14 +106,23 @@ struct Admin: AsyncParsableCommand {
                         let encoder = JSONEncoder()
                         encoder.outputFormatting = [.sortedKeys]
                         encoder.dateEncodingStrategy = .iso8601
-                        print(String(decoding: try encoder.encode(list.map { ["id": $0.id, "kind": $0.kind, "username": $0.username, "email": $0.email ?? "", "role": $0.role,
-                                                                              "state": $0.state, "expires_at": ISO8601DateFormatter().string(from: $0.expiresAt),
-                                                                              "created_by": $0.createdBy] }), as: UTF8.self))
+                        print(
+                            String(
+                                decoding: try encoder.encode(
+                                    list.map {
+                                        [
+                                            "id": $0.id, "kind": $0.kind, "username": $0.username, "email": $0.email ?? "", "role": $0.role,
+                                            "state": $0.state, "expires_at": ISO8601DateFormatter().string(from: $0.expiresAt),
+                                            "created_by": $0.createdBy,
+                                        ]
+                                    }), as: UTF8.self))
                         return
                     }
                     guard !list.isEmpty else { return print("No pending invitations.") }
                     for i in list {
-                        print("\(i.username)\t\(i.kind)\t\(i.state)\texpires \(ISO8601DateFormatter().string(from: i.expiresAt))\tby \(i.createdBy)\t\(i.email ?? "")")
+                        print(
+                            "\(i.username)\t\(i.kind)\t\(i.state)\texpires \(ISO8601DateFormatter().string(from: i.expiresAt))\tby \(i.createdBy)\t\(i.email ?? "")"
+                        )
                     }
                 } catch {
                     throw fail(error)
@@ -118,7 +137,8 @@ struct Admin: AsyncParsableCommand {
             func run() async throws {
                 do {
                     _ = try Username(validating: self.account.username)
-                    let revoked = try await AdminClient(dataDir: self.account.options.dataDir).revokeInvitation(username: self.account.username, reason: self.account.reason)
+                    let revoked = try await AdminClient(dataDir: self.account.options.dataDir).revokeInvitation(
+                        username: self.account.username, reason: self.account.reason)
                     print("Revoked the \(revoked.kind) link of \(revoked.username); it no longer works.")
                 } catch {
                     throw fail(error)
@@ -127,7 +147,8 @@ struct Admin: AsyncParsableCommand {
         }
 
         struct Resend: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "A new link in place of a person's pending or expired one (same kind, e-mail and role); the old one stops working.")
+            static let configuration = CommandConfiguration(
+                abstract: "A new link in place of a person's pending or expired one (same kind, e-mail and role); the old one stops working.")
             @OptionGroup var options: DataDirOption
             @Argument(help: "Username.") var username: String
 
@@ -135,7 +156,9 @@ struct Admin: AsyncParsableCommand {
                 do {
                     _ = try Username(validating: self.username)
                     let issued = try await AdminClient(dataDir: self.options.dataDir).resendInvitation(username: self.username)
-                    print("New link for \(issued.username) (role \(issued.role)); it expires \(ISO8601DateFormatter().string(from: issued.expiresAt)). The previous one no longer works.")
+                    print(
+                        "New link for \(issued.username) (role \(issued.role)); it expires \(ISO8601DateFormatter().string(from: issued.expiresAt)). The previous one no longer works."
+                    )
                     print("")
                     print("    \(issued.enrollmentURL)")
                 } catch {
@@ -147,7 +170,8 @@ struct Admin: AsyncParsableCommand {
 
     struct Recover: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Issue a recovery link for someone who lost their passkeys: valid 24 hours, once. At once, their passkeys are removed and everything they hold ends; the link lets them enroll a new passkey."
+            abstract:
+                "Issue a recovery link for someone who lost their passkeys: valid 24 hours, once. At once, their passkeys are removed and everything they hold ends; the link lets them enroll a new passkey."
         )
 
         @OptionGroup var options: DataDirOption
@@ -158,7 +182,9 @@ struct Admin: AsyncParsableCommand {
                 _ = try Username(validating: self.username)
                 let issued = try await AdminClient(dataDir: self.options.dataDir).recover(username: self.username)
                 print("Recovery link for \(issued.username); it expires \(ISO8601DateFormatter().string(from: issued.expiresAt)).")
-                print("Their passkeys are removed and everything they held (sessions, tokens, certificates, devices) has ended; the link replaces every passkey of \(issued.username) with a new one. Send it over a channel you trust:")
+                print(
+                    "Their passkeys are removed and everything they held (sessions, tokens, certificates, devices) has ended; the link replaces every passkey of \(issued.username) with a new one. Send it over a channel you trust:"
+                )
                 print("")
                 print("    \(issued.enrollmentURL)")
             } catch {
@@ -191,7 +217,8 @@ struct Admin: AsyncParsableCommand {
 
     struct Offboard: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Offboard a person: disable the account and end everything it holds (sessions, tokens, certificates, bastion sessions, devices), at once and audited."
+            abstract:
+                "Offboard a person: disable the account and end everything it holds (sessions, tokens, certificates, bastion sessions, devices), at once and audited."
         )
         @OptionGroup var account: AccountChange
 
@@ -205,7 +232,8 @@ struct Admin: AsyncParsableCommand {
 
     struct Lock: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Lock an account: end everything it holds, as offboarding does, but keep it (and its passkeys) so that `unlock` lets the person sign in again."
+            abstract:
+                "Lock an account: end everything it holds, as offboarding does, but keep it (and its passkeys) so that `unlock` lets the person sign in again."
         )
         @OptionGroup var account: AccountChange
 
@@ -218,7 +246,8 @@ struct Admin: AsyncParsableCommand {
     }
 
     struct Unlock: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Unlock a locked account: the person may sign in again (nothing they held comes back).")
+        static let configuration = CommandConfiguration(
+            abstract: "Unlock a locked account: the person may sign in again (nothing they held comes back).")
         @OptionGroup var account: AccountChange
 
         func run() async throws {
@@ -238,7 +267,8 @@ struct HostCommand: AsyncParsableCommand {
 
         @OptionGroup var options: DataDirOption
         @Argument(help: "The host's name in the policy.") var name: String
-        @Option(help: "Labels the host must carry in the policy, e.g. env=prod,role=web (a check against enrolling the wrong machine).") var labels: String?
+        @Option(help: "Labels the host must carry in the policy, e.g. env=prod,role=web (a check against enrolling the wrong machine).") var labels:
+            String?
 
         func run() async throws {
             do {
@@ -253,8 +283,10 @@ struct HostCommand: AsyncParsableCommand {
                 // `agent join --token-file -`); the words around it on standard error.
                 FileHandle.standardError.write(Data("Join token for \(self.name), valid until \(result["expires_at"] ?? "?"), once:\n".utf8))
                 print(result["token"] ?? "")
-                FileHandle.standardError.write(Data(("On the host, as root: gatehouse agent join --server URL --token-file FILE (or - to read it from standard input),"
-                    + " so it stays out of ps and shell history.\n").utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        ("On the host, as root: gatehouse agent join --server URL --token-file FILE (or - to read it from standard input),"
+                            + " so it stays out of ps and shell history.\n").utf8))
             } catch {
                 throw fail(error)
             }

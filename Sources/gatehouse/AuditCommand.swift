@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
-import GatehouseRecording
 import GatehouseAudit
 import GatehouseClient
 import GatehouseCore
+import GatehouseRecording
 import GatehouseStorage
 
 /// `gatehouse audit ...`: read, prove and verify the tamper-evident audit log.
@@ -27,7 +27,8 @@ struct Audit: AsyncParsableCommand {
         @Option(help: "An exported bundle to verify offline (needs --key).") var bundle: String?
         @Option(help: "The audit verifier key, NAME+KEYID+BASE64 (from `gatehouse audit checkpoint`).") var key: String?
         @Option(help: "A signed checkpoint you trust (a file); the log must still contain it.") var checkpoint: [String] = []
-        @Option(help: "The directory of SSH session recordings to check against the log (default: the data dir's, when verifying the live log).") var recordings: String?
+        @Option(help: "The directory of SSH session recordings to check against the log (default: the data dir's, when verifying the live log).")
+        var recordings: String?
 
         func run() async throws {
             do {
@@ -44,7 +45,9 @@ struct Audit: AsyncParsableCommand {
                 let head = DataDirectory.auditHeadPath(self.options.dataDir)
                 let headNote = self.bundle == nil ? FileManager.default.contents(atPath: head).map { String(decoding: $0, as: UTF8.self) } : nil
                 if let path = self.bundle {
-                    guard let keyText = self.key else { throw GatehouseError(.invalidInput, "--bundle needs --key: never trust the key inside the bundle") }
+                    guard let keyText = self.key else {
+                        throw GatehouseError(.invalidInput, "--bundle needs --key: never trust the key inside the bundle")
+                    }
                     verifier = try NoteVerifier(parsing: keyText)
                     guard let data = FileManager.default.contents(atPath: path) else {
                         throw GatehouseError(.invalidInput, "cannot read bundle \(path)")
@@ -62,7 +65,8 @@ struct Audit: AsyncParsableCommand {
                 let result: AuditVerification
                 if let proofs = bundle.proofs {
                     guard trusted.isEmpty else {
-                        throw GatehouseError(.invalidInput, "--checkpoint needs a full export: a partial one cannot show it extends an older checkpoint")
+                        throw GatehouseError(
+                            .invalidInput, "--checkpoint needs a full export: a partial one cannot show it extends an older checkpoint")
                     }
                     let paths = proofs.map { $0.map { Hex.decode($0) ?? [] } }
                     result = AuditVerifier.verifyPartial(
@@ -71,22 +75,27 @@ struct Audit: AsyncParsableCommand {
                     )
                     if let fault = result.fault { throw GatehouseError(.invalidInput, "audit export FAILED verification: \(fault)") }
                     let first = bundle.entries.first?.seq ?? 0
-                    print("partial audit export verified: \(result.entries) entries proven in the signed checkpoint at size \(result.latest?.size ?? 0)"
-                        + ": every entry from \(first) on, starting with the last entry before \(bundle.since ?? "?") (check that this is the window you asked for)")
+                    print(
+                        "partial audit export verified: \(result.entries) entries proven in the signed checkpoint at size \(result.latest?.size ?? 0)"
+                            + ": every entry from \(first) on, starting with the last entry before \(bundle.since ?? "?") (check that this is the window you asked for)"
+                    )
                     return
                 }
-                result = AuditVerifier.verify(entries: bundle.verifiableEntries, checkpoints: bundle.checkpoints, verifier: verifier, trusted: trusted)
+                result = AuditVerifier.verify(
+                    entries: bundle.verifiableEntries, checkpoints: bundle.checkpoints, verifier: verifier, trusted: trusted)
                 if let fault = result.fault {
                     throw GatehouseError(.invalidInput, "audit log FAILED verification: \(fault)")
                 }
                 let latest = result.latest.map { " up to checkpoint \($0.size) of \(CanonicalEntry.timestamp($0.time))" } ?? ""
                 let uncovered = result.entries - (result.latest?.size ?? 0)
-                print("audit log verified: \(result.entries) entries, \(result.checkpoints) signed checkpoints\(latest)"
-                    + (uncovered > 0 ? " (\(uncovered) newer entries not yet under a checkpoint)" : ""))
+                print(
+                    "audit log verified: \(result.entries) entries, \(result.checkpoints) signed checkpoints\(latest)"
+                        + (uncovered > 0 ? " (\(uncovered) newer entries not yet under a checkpoint)" : ""))
                 // Session recordings: each sealed one must still have the digest the log recorded.
                 if let directory = self.recordings ?? (self.bundle == nil ? DataDirectory.recordingsPath(self.options.dataDir) : nil) {
                     let sealed = RecordingDigestCheck.sealedRecordings(in: bundle.entries.map(\.entry))
-                    let problems = RecordingDigestCheck.problems(sealed, directory: directory, digest: { RecordingDigestCheck.fileDigest($0)?.sha256 })
+                    let problems = RecordingDigestCheck.problems(
+                        sealed, directory: directory, digest: { RecordingDigestCheck.fileDigest($0)?.sha256 })
                     guard problems.isEmpty else {
                         throw GatehouseError(.invalidInput, "session recordings FAILED verification:\n  " + problems.joined(separator: "\n  "))
                     }
@@ -159,7 +168,8 @@ struct Audit: AsyncParsableCommand {
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write entries and checkpoints to a bundle for offline verification.",
-            discussion: "Without --since: every entry and checkpoint. With --since: the entries from that time on, each with its proof against a checkpoint signed now."
+            discussion:
+                "Without --since: every entry and checkpoint. With --since: the entries from that time on, each with its proof against a checkpoint signed now."
         )
         @OptionGroup var options: DataDirOption
         @Option(help: "Output file.") var out: String

@@ -22,9 +22,11 @@ struct CheckpointPublisher: Service {
             var lastPublished = ContinuousClock.now
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
-                guard let (latest, covered) = try? await self.store.read({ tx in
-                    (try await tx.latestAuditSequence(), try await tx.checkpoints().last?.size ?? 0)
-                }) else { continue }
+                guard
+                    let (latest, covered) = try? await self.store.read({ tx in
+                        (try await tx.latestAuditSequence(), try await tx.checkpoints().last?.size ?? 0)
+                    })
+                else { continue }
                 let pending = latest - covered
                 if pending >= self.everyEntries || (pending > 0 && ContinuousClock.now - lastPublished >= .seconds(self.everySeconds)) {
                     await self.publish()

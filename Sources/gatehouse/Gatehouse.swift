@@ -12,7 +12,10 @@ struct Gatehouse: AsyncParsableCommand {
         commandName: "gatehouse",
         abstract: "One access-control plane: passkey sign-on, SSH certificates, WireGuard, mTLS, one policy, one audit log.",
         version: Gatehouse.version,
-        subcommands: [Serve.self, Login.self, Logout.self, Status.self, SSHCommand.self, Agent.self, Admin.self, PolicyCommand.self, Audit.self, GraphQLCommand.self, PKICommand.self, WGCommand.self, SessionsCommand.self]
+        subcommands: [
+            Serve.self, Login.self, Logout.self, Status.self, SSHCommand.self, Agent.self, Admin.self, PolicyCommand.self, Audit.self,
+            GraphQLCommand.self, PKICommand.self, WGCommand.self, SessionsCommand.self,
+        ]
     )
 
     /// With `GATEHOUSE_CHECK_ARGS=1`, the arguments are parsed and nothing is run: it prints the

@@ -4,8 +4,9 @@ import Foundation
 import GatehouseClient
 import GatehouseCore
 import GatehouseSSH
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where the CLI keeps a person's sign-in and SSH files: `$GATEHOUSE_CONFIG_DIR`, else
@@ -110,7 +111,8 @@ func say(_ text: String) {
 /// The signed-in name from an ID token's payload, for display only.
 func preferredUsername(idToken: String?) -> String? {
     guard let parts = idToken?.split(separator: "."), parts.count == 3, let payload = Base64URL.decode(String(parts[1])),
-          let claims = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any] else { return nil }
+        let claims = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any]
+    else { return nil }
     return claims["preferred_username"] as? String
 }
 
@@ -146,14 +148,18 @@ struct Login: AsyncParsableCommand {
                 } catch let refusal as ServerClient.OAuthRefusal where refusal.code == "invalid_scope" {
                     // The policy keeps Gatehouse's own scopes out of the device flow (the default):
                     // sign in without them and say how to get them.
-                    say("Device sign-in cannot obtain SSH certificates, X.509 identities or network devices here (\(refusal.message)).\nSigning in without them; run gatehouse login (with a browser) for those.")
+                    say(
+                        "Device sign-in cannot obtain SSH certificates, X.509 identities or network devices here (\(refusal.message)).\nSigning in without them; run gatehouse login (with a browser) for those."
+                    )
                     start = try await client.startDeviceAuthorization(scope: Self.deviceScope)
                 }
                 say("To sign in, open \(start.verificationURIComplete)\nin a browser and check that it shows the code \(start.userCode).")
-                tokens = try await client.waitForDeviceApproval(start, progress: { remaining in
-                    // A line now and then, not a spinner: the output may be a log.
-                    say("Waiting for approval of \(start.userCode) (\(remaining / 60)m \(remaining % 60)s left)...")
-                })
+                tokens = try await client.waitForDeviceApproval(
+                    start,
+                    progress: { remaining in
+                        // A line now and then, not a spinner: the output may be a log.
+                        say("Waiting for approval of \(start.userCode) (\(remaining / 60)m \(remaining % 60)s left)...")
+                    })
             } else {
                 tokens = try await LoopbackSignIn.run(client: client, scope: Self.scope, openBrowser: !self.noBrowser, fresh: self.stepUp)
             }
@@ -181,34 +187,39 @@ struct Login: AsyncParsableCommand {
         let client = ServerClient(server: url)
         let config = CLIConfig()
         let username = preferredUsername(idToken: tokens.idToken)
-        try config.save(.init(server: url.absoluteString, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken,
-                              expiresAt: Date().addingTimeInterval(TimeInterval(tokens.expiresIn)), username: username))
+        try config.save(
+            .init(
+                server: url.absoluteString, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken,
+                expiresAt: Date().addingTimeInterval(TimeInterval(tokens.expiresIn)), username: username))
         // SSH, for the hosts this person may reach only: their certificate goes to those
         // servers and no others, and the host CA vouches for those names and no others.
         let authorities = try await client.sshAuthorities()
         let hosts = (try? await client.sshHosts(accessToken: tokens.accessToken)) ?? []
         try config.write("hosts.json", try JSONEncoder().encode(hosts))
         let patterns = hosts.flatMap { [$0.name] + $0.addresses }.filter { $0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") } }
-        try config.write("known_hosts", Data((patterns.isEmpty ? "" : "@cert-authority \(patterns.joined(separator: ",")) \(authorities.hostCA)\n").utf8))
+        try config.write(
+            "known_hosts", Data((patterns.isEmpty ? "" : "@cert-authority \(patterns.joined(separator: ",")) \(authorities.hostCA)\n").utf8))
         // Each host by its policy name: where it is (its first address and sshd port) and the
         // name its host certificate vouches for (HostKeyAlias), so `ssh web-1` resolves and
         // checks the right key on any port. Then its addresses, for `ssh 10.0.0.5`.
         let named = hosts.filter { BastionTarget.isHostName($0.name) }.map { host in
-            "Host \(host.name)\n" + (host.addresses.first.map { "    HostName \($0)\n" } ?? "") + "    Port \(host.port ?? 22)\n    HostKeyAlias \(host.name)\n"
+            "Host \(host.name)\n" + (host.addresses.first.map { "    HostName \($0)\n" } ?? "")
+                + "    Port \(host.port ?? 22)\n    HostKeyAlias \(host.name)\n"
                 + "    IdentityFile \(config.path("id_ed25519"))\n    CertificateFile \(config.path("id_ed25519-cert.pub"))\n"
                 + "    UserKnownHostsFile \(config.path("known_hosts"))\n\n"
         }
         let addresses = hosts.flatMap(\.addresses).filter { $0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") } }
-        try config.write("ssh_config", Data((patterns.isEmpty ? "# No SSH hosts for you in the policy yet; run gatehouse login again when there are.\n" : """
-            # Written by gatehouse login. Add to ~/.ssh/config:  Include \(config.path("ssh_config"))
-            \(named.joined())\(addresses.isEmpty ? "" : """
-            Host \(addresses.joined(separator: " "))
-                IdentityFile \(config.path("id_ed25519"))
-                CertificateFile \(config.path("id_ed25519-cert.pub"))
-                UserKnownHostsFile \(config.path("known_hosts"))
-
-            """)
-            """).utf8))
+        // The hosts by their addresses too, for `ssh 10.0.0.5`.
+        let byAddress =
+            addresses.isEmpty
+            ? ""
+            : "Host \(addresses.joined(separator: " "))\n" + "    IdentityFile \(config.path("id_ed25519"))\n"
+                + "    CertificateFile \(config.path("id_ed25519-cert.pub"))\n" + "    UserKnownHostsFile \(config.path("known_hosts"))\n\n"
+        let sshConfig =
+            patterns.isEmpty
+            ? "# No SSH hosts for you in the policy yet; run gatehouse login again when there are.\n"
+            : "# Written by gatehouse login. Add to ~/.ssh/config:  Include \(config.path("ssh_config"))\n" + named.joined() + byAddress
+        try config.write("ssh_config", Data(sshConfig.utf8))
         // Through the bastion: the same hosts, each reached as HOST on the bastion (log in as
         // your own name; `ssh -l LOGIN@HOST HOST` for another login); sessions are recorded.
         if let bastion = authorities.bastion, !patterns.isEmpty {
@@ -217,19 +228,24 @@ struct Login: AsyncParsableCommand {
             // The bastion's key under its alias, and under its real name and port, so the
             // README's `ssh -p PORT LOGIN@HOST@BASTION` checks it too.
             let realName = bastion.port == 22 ? bastionHost : "[\(bastionHost)]:\(bastion.port)"
-            try config.write("known_hosts", Data(("@cert-authority \(patterns.joined(separator: ",")) \(authorities.hostCA)\n"
-                + "\(alias) \(bastion.hostKey)\n\(realName) \(bastion.hostKey)\n").utf8))
+            try config.write(
+                "known_hosts",
+                Data(
+                    ("@cert-authority \(patterns.joined(separator: ",")) \(authorities.hostCA)\n"
+                        + "\(alias) \(bastion.hostKey)\n\(realName) \(bastion.hostKey)\n").utf8))
             let blocks = hosts.map(\.name).filter(BastionTarget.isHostName).map { name in
                 "Host \(name)\n    HostName \(bastionHost)\n    Port \(bastion.port)\n    User \(name)\n    HostKeyAlias \(alias)\n"
                     + "    IdentityFile \(config.path("id_ed25519"))\n    CertificateFile \(config.path("id_ed25519-cert.pub"))\n"
                     + "    IdentitiesOnly yes\n    UserKnownHostsFile \(config.path("known_hosts"))\n\n"
             }
-            let header = "# Written by gatehouse login: your hosts through the Gatehouse bastion (sessions are recorded).\n"
+            let header =
+                "# Written by gatehouse login: your hosts through the Gatehouse bastion (sessions are recorded).\n"
                 + "# Add to ~/.ssh/config instead of ssh_config:  Include \(config.path("ssh_bastion_config"))\n"
                 + "# `ssh web-1` logs in as your own name; `ssh -l root@web-1 web-1` as root;\n"
                 + "# `ssh -p \(bastion.port) root@web-1@\(bastionHost)` names the bastion itself.\n\n"
             // The bastion by its own name, for a login of the form LOGIN@HOST (or HOST).
-            let direct = "Match host \(bastionHost) user *@*,\(hosts.map(\.name).filter(BastionTarget.isHostName).joined(separator: ","))\n"
+            let direct =
+                "Match host \(bastionHost) user *@*,\(hosts.map(\.name).filter(BastionTarget.isHostName).joined(separator: ","))\n"
                 + "    IdentityFile \(config.path("id_ed25519"))\n    CertificateFile \(config.path("id_ed25519-cert.pub"))\n"
                 + "    IdentitiesOnly yes\n    UserKnownHostsFile \(config.path("known_hosts"))\n\n"
             try config.write("ssh_bastion_config", Data((header + blocks.joined() + direct).utf8))
@@ -247,8 +263,12 @@ enum LoopbackSignIn {
         let env = ProcessInfo.processInfo.environment
         let chosen = (env["BROWSER"] ?? "").split(separator: ":").map(String.init).filter { !$0.isEmpty } + ["/usr/bin/xdg-open", "/usr/bin/open"]
         for command in chosen {
-            let path = command.contains("/") ? command
-                : ((env["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { "\($0)/\(command)" }.first { FileManager.default.isExecutableFile(atPath: $0) } ?? "")
+            let path =
+                command.contains("/")
+                ? command
+                : ((env["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { "\($0)/\(command)" }.first {
+                    FileManager.default.isExecutableFile(atPath: $0)
+                } ?? "")
             guard FileManager.default.isExecutableFile(atPath: path) else { continue }
             if (try? Process.run(URL(fileURLWithPath: path), arguments: [url])) != nil { return }
         }
@@ -262,9 +282,12 @@ enum LoopbackSignIn {
         let state = Base64URL.encode((0..<16).map { _ in UInt8.random(in: 0...255) })
         let challenge = Base64URL.encode(SHA256.hash(data: Array(verifier.utf8)))
         var components = URLComponents(url: client.server.appendingPathComponent("oauth2/authorize"), resolvingAgainstBaseURL: false)!
-        components.queryItems = [.init(name: "client_id", value: client.clientID), .init(name: "redirect_uri", value: redirect), .init(name: "response_type", value: "code"),
-                                 .init(name: "scope", value: scope), .init(name: "state", value: state), .init(name: "code_challenge", value: challenge),
-                                 .init(name: "code_challenge_method", value: "S256")]
+        components.queryItems = [
+            .init(name: "client_id", value: client.clientID), .init(name: "redirect_uri", value: redirect),
+            .init(name: "response_type", value: "code"),
+            .init(name: "scope", value: scope), .init(name: "state", value: state), .init(name: "code_challenge", value: challenge),
+            .init(name: "code_challenge_method", value: "S256"),
+        ]
         if fresh { components.queryItems! += [.init(name: "prompt", value: "login"), .init(name: "max_age", value: "0")] }
         let url = components.url!.absoluteString
         say("Sign in at: \(url)")
@@ -328,7 +351,8 @@ final class LoopbackListener: @unchecked Sendable {
                     let parts = line.split(separator: " ")
                     if parts.count >= 2, parts[0] == "GET", parts[1].hasPrefix("/callback?"), accept(String(parts[1].dropFirst("/callback?".count))) {
                         let page = "<!doctype html><title>Gatehouse</title><p>Signed in. You can close this tab and return to the terminal.</p>"
-                        let response = "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(page.utf8.count)\r\nConnection: close\r\n\r\n\(page)"
+                        let response =
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: \(page.utf8.count)\r\nConnection: close\r\n\r\n\(page)"
                         _ = response.withCString { write(client, $0, strlen($0)) }
                         close(client)
                         continuation.resume(returning: String(parts[1].dropFirst("/callback?".count)))
@@ -366,7 +390,8 @@ struct Logout: AsyncParsableCommand {
 
 /// `gatehouse status`: who this machine is signed in as, and the SSH certificate's state.
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show who you are signed in as (asking the server whether it still holds), the hosts you may reach, and your SSH certificate.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show who you are signed in as (asking the server whether it still holds), the hosts you may reach, and your SSH certificate.")
 
     func run() async throws {
         do {
@@ -375,7 +400,8 @@ struct Status: AsyncParsableCommand {
             print("server:       \(stored.server)")
             // The server decides whether this sign-in still holds (it may have been revoked,
             // or the account locked or offboarded): ask it, refreshing the token if needed.
-            let token: String, credentials: CLIConfig.Credentials
+            let token: String
+            let credentials: CLIConfig.Credentials
             do {
                 (token, credentials) = try await config.accessToken()
             } catch let error as GatehouseError where error.code == .unauthenticated {
@@ -396,7 +422,9 @@ struct Status: AsyncParsableCommand {
             print("signed in as: \(credentials.username ?? "unknown") (checked with the server)")
             print("access token: valid until \(ISO8601DateFormatter().string(from: credentials.expiresAt))")
             print("refresh:      \(credentials.refreshToken == nil ? "none (sign in again when it expires)" : "yes")")
-            print("hosts:        \(hosts.isEmpty ? "none" : hosts.map { h in h.name + (h.addresses.first.map { " (\($0)" + ((h.port ?? 22) == 22 ? "" : ":\(h.port!)") + ")" } ?? "") }.joined(separator: ", "))")
+            print(
+                "hosts:        \(hosts.isEmpty ? "none" : hosts.map { h in h.name + (h.addresses.first.map { " (\($0)" + ((h.port ?? 22) == 22 ? "" : ":\(h.port!)") + ")" } ?? "") }.joined(separator: ", "))"
+            )
             let certificate = config.path("id_ed25519-cert.pub")
             print("ssh cert:     \(FileManager.default.fileExists(atPath: certificate) ? certificate : "none (gatehouse ssh cert)")")
         } catch let exit as ExitCode {

@@ -19,12 +19,15 @@ struct OIDCClientCommand: AsyncParsableCommand {
 
         @OptionGroup var options: DataDirOption
         @Argument(help: "Client id: a-z, 0-9, '.', '_' or '-'.") var id: String
-        @Option(name: .customLong("redirect-uri"), help: "A redirect URI, exactly as the client will send it (repeatable).") var redirectURIs: [String] = []
-        @Option(name: .customLong("post-logout-redirect-uri"), help: "Where the client may send users after logout (repeatable).") var postLogoutRedirectURIs: [String] = []
+        @Option(name: .customLong("redirect-uri"), help: "A redirect URI, exactly as the client will send it (repeatable).") var redirectURIs:
+            [String] = []
+        @Option(name: .customLong("post-logout-redirect-uri"), help: "Where the client may send users after logout (repeatable).")
+        var postLogoutRedirectURIs: [String] = []
         @Option(help: "Display name on consent and error pages.") var name: String?
         @Flag(name: .customLong("public"), help: "A public client (CLI, single-page app): no secret, PKCE only.") var isPublic = false
         @Flag(name: .customLong("third-party"), help: "Ask users for consent before signing them in to this client.") var thirdParty = false
-        @Option(name: .customLong("jwks-file"), help: "A JWK Set file: the client authenticates with private_key_jwt instead of a secret.") var jwksFile: String?
+        @Option(name: .customLong("jwks-file"), help: "A JWK Set file: the client authenticates with private_key_jwt instead of a secret.")
+        var jwksFile: String?
         @Flag(help: "Print JSON instead of text.") var json = false
 
         func run() async throws {
@@ -32,15 +35,17 @@ struct OIDCClientCommand: AsyncParsableCommand {
                 var jwks: [String: [[String: String]]]? = nil
                 if let path = self.jwksFile {
                     guard let data = FileManager.default.contents(atPath: path), data.count <= 16_384,
-                          let parsed = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let keys = parsed["keys"] as? [[String: Any]] else {
+                        let parsed = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let keys = parsed["keys"] as? [[String: Any]]
+                    else {
                         throw GatehouseError(.invalidInput, "\(path) is not a JWK Set ({\"keys\": [...]}) of at most 16 KiB")
                     }
                     jwks = ["keys": keys.map { $0.compactMapValues { $0 as? String } }]
                 }
-                let listing = try await AdminClient(dataDir: self.options.dataDir).addOIDCClient(.init(
-                    id: self.id, name: self.name, kind: self.isPublic ? "public" : "confidential", redirectURIs: self.redirectURIs,
-                    postLogoutRedirectURIs: self.postLogoutRedirectURIs, firstParty: !self.thirdParty, jwks: jwks
-                ))
+                let listing = try await AdminClient(dataDir: self.options.dataDir).addOIDCClient(
+                    .init(
+                        id: self.id, name: self.name, kind: self.isPublic ? "public" : "confidential", redirectURIs: self.redirectURIs,
+                        postLogoutRedirectURIs: self.postLogoutRedirectURIs, firstParty: !self.thirdParty, jwks: jwks
+                    ))
                 if self.json { return printJSON(listing) }
                 print("Registered \(listing.kind) client \(listing.id) (\(listing.authMethods.joined(separator: ", "))).")
                 if let secret = listing.secret {
@@ -66,7 +71,8 @@ struct OIDCClientCommand: AsyncParsableCommand {
                 if self.json { return printJSON(clients) }
                 if clients.isEmpty { print("No clients.") }
                 for c in clients {
-                    print("\(c.id)\t\(c.kind)\t\(c.source)\t\(c.firstParty ? "first-party" : "third-party")\t\(c.redirectURIs.joined(separator: " "))")
+                    print(
+                        "\(c.id)\t\(c.kind)\t\(c.source)\t\(c.firstParty ? "first-party" : "third-party")\t\(c.redirectURIs.joined(separator: " "))")
                 }
             } catch {
                 throw fail(error)

@@ -46,12 +46,16 @@ struct PolicyCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let (text, name) = try PolicyCommand.read(self.file)
-                let service = PolicyService(environment: ServiceEnvironment(store: InMemoryStore(), time: SystemTimeSource(), random: SystemRandomSource()))
+                let service = PolicyService(
+                    environment: ServiceEnvironment(store: InMemoryStore(), time: SystemTimeSource(), random: SystemRandomSource()))
                 let check = service.check(source: text, fileName: name)
                 for d in check.diagnostics { print(d) }
                 for t in check.tests where self.verbose || !t.passed { print(t) }
                 if let refusal = check.refusal {
-                    throw GatehouseError(refusal.code, check.diagnostics.isEmpty ? "\(check.failedTests.count) of \(check.tests.count) tests failed" : "\(check.diagnostics.count) problem(s) in \(name)")
+                    throw GatehouseError(
+                        refusal.code,
+                        check.diagnostics.isEmpty
+                            ? "\(check.failedTests.count) of \(check.tests.count) tests failed" : "\(check.diagnostics.count) problem(s) in \(name)")
                 }
                 print("\(name): valid, \(check.policy!.rules.count) rules, \(check.tests.count) tests passed (sha256 \(check.sha256.prefix(16)))")
             } catch {
@@ -61,7 +65,8 @@ struct PolicyCommand: AsyncParsableCommand {
     }
 
     struct Diff: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show what a policy file would grant (+) and revoke (-) against the active version.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show what a policy file would grant (+) and revoke (-) against the active version.")
 
         @OptionGroup var options: DataDirOption
         @Argument(help: "Policy file, or - for standard input.") var file: String
@@ -103,7 +108,9 @@ struct PolicyCommand: AsyncParsableCommand {
                 if result.unchanged {
                     print("unchanged: \(name) is already version \(result.version.version)")
                 } else {
-                    print("applied \(name) as version \(result.version.version): \(result.version.ruleCount) rules, \(result.tests) tests passed, \(result.added.count) granted, \(result.removed.count) revoked")
+                    print(
+                        "applied \(name) as version \(result.version.version): \(result.version.ruleCount) rules, \(result.tests) tests passed, \(result.added.count) granted, \(result.removed.count) revoked"
+                    )
                     PolicyCommand.printLines(result.added, result.removed)
                 }
             } catch {
@@ -140,7 +147,9 @@ struct PolicyCommand: AsyncParsableCommand {
                 if versions.isEmpty { print("no policy has been applied yet; everything is denied") }
                 let format = ISO8601DateFormatter()
                 for v in versions {
-                    print("v\(v.version)  \(format.string(from: v.appliedAt))  \(v.appliedBy)  \(v.ruleCount) rules  sha256:\(v.sha256.prefix(16))" + (v.comment.map { "  \($0)" } ?? ""))
+                    print(
+                        "v\(v.version)  \(format.string(from: v.appliedAt))  \(v.appliedBy)  \(v.ruleCount) rules  sha256:\(v.sha256.prefix(16))"
+                            + (v.comment.map { "  \($0)" } ?? ""))
                 }
             } catch {
                 throw fail(error)
@@ -167,10 +176,13 @@ struct PolicyCommand: AsyncParsableCommand {
 
         func run() async throws {
             do {
-                let given: [(PolicyQuery.Kind, String?)] = [(.ssh, self.ssh), (.reach, self.reach), (.app, self.app), (.request, self.request), (.obtain, self.obtain)]
+                let given: [(PolicyQuery.Kind, String?)] = [
+                    (.ssh, self.ssh), (.reach, self.reach), (.app, self.app), (.request, self.request), (.obtain, self.obtain),
+                ]
                 let chosen = given.compactMap { k, v in v.map { (k, $0) } }
                 guard chosen.count == 1 else { throw GatehouseError(.invalidInput, "give exactly one of --ssh, --reach, --app, --request, --obtain") }
-                let query = PolicyAPI.ExplainQuery(user: self.user, kind: chosen[0].0, value: chosen[0].1, from: self.from, stepUpAgeSeconds: self.steppedUp)
+                let query = PolicyAPI.ExplainQuery(
+                    user: self.user, kind: chosen[0].0, value: chosen[0].1, from: self.from, stepUpAgeSeconds: self.steppedUp)
                 let result = try await AdminClient(dataDir: self.options.dataDir).policyExplain(query)
                 if self.json {
                     let encoder = JSONEncoder()

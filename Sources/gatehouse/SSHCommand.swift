@@ -3,8 +3,9 @@ import Foundation
 import GatehouseClient
 import GatehouseCore
 import GatehouseSSH
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `gatehouse ssh cert` and `gatehouse ssh [LOGIN@]HOST [COMMAND]`.
@@ -19,10 +20,13 @@ struct SSHCommand: AsyncParsableCommand {
     /// Makes sure a certificate valid for at least `margin` seconds exists; returns its path.
     /// `wanted`: the login (`login@host`) this certificate is for, when known; if the policy
     /// would add it only after a fresh passkey check, the browser asks for one and it is retried.
-    static func ensureCertificate(ttl: Int?, hosts: [String]?, margin: TimeInterval, force: Bool, file: String = "id_ed25519-cert.pub",
-                                  wanted: String? = nil) async throws -> (key: String, certificate: String, ServerClient.SSHCertificate?) {
+    static func ensureCertificate(
+        ttl: Int?, hosts: [String]?, margin: TimeInterval, force: Bool, file: String = "id_ed25519-cert.pub",
+        wanted: String? = nil
+    ) async throws -> (key: String, certificate: String, ServerClient.SSHCertificate?) {
         let config = CLIConfig()
-        let key = config.path("id_ed25519"), certificate = config.path(file)
+        let key = config.path("id_ed25519")
+        let certificate = config.path(file)
         if !force, let remaining = Self.remainingValidity(certificate), remaining > margin { return (key, certificate, nil) }
         let (token, credentials) = try await config.accessToken()
         if !FileManager.default.fileExists(atPath: key) {
@@ -40,7 +44,8 @@ struct SSHCommand: AsyncParsableCommand {
         }
         let line = String(decoding: publicKey, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         func request(_ token: String) async throws -> ServerClient.SSHCertificate {
-            try await ServerClient(server: server).sshCertificate(publicKey: line, proof: try Self.prove(key: key, accessToken: token), hosts: hosts, lifetime: ttl, accessToken: token)
+            try await ServerClient(server: server).sshCertificate(
+                publicKey: line, proof: try Self.prove(key: key, accessToken: token), hosts: hosts, lifetime: ttl, accessToken: token)
         }
         var issued: ServerClient.SSHCertificate
         do {
@@ -63,7 +68,8 @@ struct SSHCommand: AsyncParsableCommand {
         let sign = Process()
         sign.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
         sign.arguments = ["-q", "-Y", "sign", "-f", key, "-n", SSHKeyPossession.namespace]
-        let input = Pipe(), output = Pipe()
+        let input = Pipe()
+        let output = Pipe()
         sign.standardInput = input
         sign.standardOutput = output
         sign.standardError = FileHandle.nullDevice
@@ -88,7 +94,9 @@ struct SSHCommand: AsyncParsableCommand {
         guard (try? show.run()) != nil else { return nil }
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         show.waitUntilExit()
-        guard let line = output.split(separator: "\n").first(where: { $0.contains("Valid: from") }), let to = line.components(separatedBy: " to ").last else { return nil }
+        guard let line = output.split(separator: "\n").first(where: { $0.contains("Valid: from") }),
+            let to = line.components(separatedBy: " to ").last
+        else { return nil }
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
         formatter.timeZone = .current
@@ -110,7 +118,8 @@ struct SSHCommand: AsyncParsableCommand {
     }
 
     struct Cert: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Get a fresh SSH certificate for your logins (a new key is made locally the first time).")
+        static let configuration = CommandConfiguration(
+            abstract: "Get a fresh SSH certificate for your logins (a new key is made locally the first time).")
 
         @Option(help: "Lifetime, e.g. 1h (at most what the policy allows; default 8h).") var ttl: String?
         @Option(name: .customLong("host"), help: "Only for these hosts (repeatable; default: every host you may reach).") var hosts: [String] = []
@@ -118,9 +127,12 @@ struct SSHCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let ttl = try self.ttl.map(SSHCommand.parseDuration)
-                let (_, path, issued) = try await SSHCommand.ensureCertificate(ttl: ttl, hosts: self.hosts.isEmpty ? nil : self.hosts, margin: 0, force: true)
+                let (_, path, issued) = try await SSHCommand.ensureCertificate(
+                    ttl: ttl, hosts: self.hosts.isEmpty ? nil : self.hosts, margin: 0, force: true)
                 guard let issued else { return }
-                print("Certificate \(path) (serial \(issued.serial)) for \(issued.principals.joined(separator: ", ")), valid until \(ISO8601DateFormatter().string(from: issued.validBefore)).")
+                print(
+                    "Certificate \(path) (serial \(issued.serial)) for \(issued.principals.joined(separator: ", ")), valid until \(ISO8601DateFormatter().string(from: issued.validBefore))."
+                )
             } catch {
                 throw fail(error)
             }
@@ -171,26 +183,37 @@ struct SSHCommand: AsyncParsableCommand {
 
         func run() async throws {
             do {
-                guard let target = Self.destination(self.arguments) else { throw GatehouseError(.invalidInput, "name a host: gatehouse ssh [LOGIN@]HOST [COMMAND]") }
+                guard let target = Self.destination(self.arguments) else {
+                    throw GatehouseError(.invalidInput, "name a host: gatehouse ssh [LOGIN@]HOST [COMMAND]")
+                }
                 // A certificate for this host alone (when it is one of the policy's), so a
                 // connection never carries principals for every other server.
                 let config = CLIConfig()
-                let hosts = (FileManager.default.contents(atPath: config.path("hosts.json")).flatMap { try? JSONDecoder().decode([ServerClient.SSHHost].self, from: $0) }) ?? []
+                let hosts =
+                    (FileManager.default.contents(atPath: config.path("hosts.json")).flatMap {
+                        try? JSONDecoder().decode([ServerClient.SSHHost].self, from: $0)
+                    }) ?? []
                 let listed = hosts.first { $0.name == target || $0.addresses.contains(target) }
                 let host = listed?.name
                 let file = host.map { "id_ed25519-\($0)-cert.pub" } ?? "id_ed25519-cert.pub"
                 let login = Self.login(self.arguments)
-                let (key, certificate, _) = try await SSHCommand.ensureCertificate(ttl: nil, hosts: host.map { [$0] }, margin: 300, force: false, file: file,
-                                                                                   wanted: login.flatMap { l in host.map { "\(l)@\($0)" } })
-                var args = ["ssh", "-i", key, "-o", "CertificateFile=\(certificate)", "-o", "IdentitiesOnly=yes", "-o", "UserKnownHostsFile=\(config.path("known_hosts"))",
-                            "-o", "StrictHostKeyChecking=yes"]
+                let (key, certificate, _) = try await SSHCommand.ensureCertificate(
+                    ttl: nil, hosts: host.map { [$0] }, margin: 300, force: false, file: file,
+                    wanted: login.flatMap { l in host.map { "\(l)@\($0)" } })
+                var args = [
+                    "ssh", "-i", key, "-o", "CertificateFile=\(certificate)", "-o", "IdentitiesOnly=yes", "-o",
+                    "UserKnownHostsFile=\(config.path("known_hosts"))",
+                    "-o", "StrictHostKeyChecking=yes",
+                ]
                 // A host named as in the policy: reach its address and sshd port, and check the
                 // key its host certificate vouches for under its name. Options the person gave
                 // (a port, a HostName) come first in the arguments and win.
                 if let listed, listed.name == target {
                     let given = self.arguments.joined(separator: " ").lowercased()
                     if let address = listed.addresses.first, !given.contains("hostname=") { args += ["-o", "HostName=\(address)"] }
-                    if !self.arguments.contains(where: { $0.hasPrefix("-p") }) && !given.contains("port=") { args += ["-o", "Port=\(listed.port ?? 22)"] }
+                    if !self.arguments.contains(where: { $0.hasPrefix("-p") }) && !given.contains("port=") {
+                        args += ["-o", "Port=\(listed.port ?? 22)"]
+                    }
                     args += ["-o", "HostKeyAlias=\(listed.name)"]
                 }
                 args += self.arguments

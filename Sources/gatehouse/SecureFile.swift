@@ -1,7 +1,8 @@
 import Foundation
 import GatehouseCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes a file atomically with its permissions from the first byte: a temporary file created

@@ -15,7 +15,10 @@ struct Serve: AsyncParsableCommand {
     )
 
     @Option(help: "Configuration file (TOML subset; see docs/configuration.md).") var config: String?
-    @Option(name: .customLong("data-dir"), help: "Data directory (default: $GATEHOUSE_DATA_DIR, else data_dir in the config file, else \(ServerSettings.defaultDataDir)).") var dataDir: String?
+    @Option(
+        name: .customLong("data-dir"),
+        help: "Data directory (default: $GATEHOUSE_DATA_DIR, else data_dir in the config file, else \(ServerSettings.defaultDataDir)).") var dataDir:
+        String?
     @Option(help: "Address to listen on, HOST:PORT (default: \(ServerSettings.defaultListen)).") var listen: String?
     @Option(name: .customLong("public-url"), help: "URL users reach Gatehouse at (default: derived from --listen).") var publicURL: String?
     @Option(help: "postgres://USER@HOST/DB or sqlite:PATH (default: SQLite in the data dir).") var database: String?
@@ -33,17 +36,26 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("trusted-proxies"), help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed.")
     var trustedProxies: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key for HTTPS.") var tlsKey: String?
-    @Option(name: .customLong("mtls-listen"), help: "HOST:PORT of the mutual-TLS listener for agents and services (TLS 1.3, client certificate required; off by default).")
+    @Option(
+        name: .customLong("mtls-listen"),
+        help: "HOST:PORT of the mutual-TLS listener for agents and services (TLS 1.3, client certificate required; off by default).")
     var mtlsListen: String?
-    @Option(name: .customLong("mtls-public-url"), help: "The URL agents on other machines use for the mutual-TLS listener, e.g. https://gatehouse.internal:8443 (default: derived from --mtls-listen and the public URL).")
+    @Option(
+        name: .customLong("mtls-public-url"),
+        help:
+            "The URL agents on other machines use for the mutual-TLS listener, e.g. https://gatehouse.internal:8443 (default: derived from --mtls-listen and the public URL)."
+    )
     var mtlsPublicURL: String?
     @Option(name: .customLong("admin-name"), help: "The first administrator's user name, used by the first start's enrollment link (default admin).")
     var adminName: String?
     @Option(name: .customLong("ssh-listen"), help: "HOST:PORT of the SSH bastion, or off (default \(ServerSettings.defaultSSHListen)).")
     var sshListen: String?
-    @Option(name: .customLong("trust-domain"), help: "SPIFFE trust domain of the X.509 authority (default: the public URL's host).") var trustDomain: String?
-    @Option(name: .customLong("pki-algorithm"), help: "Key algorithm of the X.509 intermediates the server makes: p256 (default) or ed25519.") var pkiAlgorithm: String?
-    @Option(name: .customLong("network-prefix"), help: "The private network's IPv6 ULA /48 (default: derived from the trust domain).") var networkPrefix: String?
+    @Option(name: .customLong("trust-domain"), help: "SPIFFE trust domain of the X.509 authority (default: the public URL's host).") var trustDomain:
+        String?
+    @Option(name: .customLong("pki-algorithm"), help: "Key algorithm of the X.509 intermediates the server makes: p256 (default) or ed25519.")
+    var pkiAlgorithm: String?
+    @Option(name: .customLong("network-prefix"), help: "The private network's IPv6 ULA /48 (default: derived from the trust domain).")
+    var networkPrefix: String?
 
     func run() async throws {
         let settings: ServerSettings

@@ -4,10 +4,8 @@ import GatehouseCore
 import GatehouseHTTP
 import GatehousePKI
 import GatehouseServices
-import GatehouseWebAuthn
-import X509
-import SwiftASN1
 import GatehouseStorage
+import GatehouseWebAuthn
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -15,6 +13,8 @@ import Logging
 import NIOCore
 import NIOSSL
 import ServiceLifecycle
+import SwiftASN1
+import X509
 
 /// Builds and runs the server: the composition root of `gatehouse serve`.
 ///
@@ -60,7 +60,9 @@ struct ServerRunner {
         }
     }
 
-    private func serve(store: SQLStore, dataDir: DataDirectory, tls: TLSConfiguration?, time: SystemTimeSource, random: SystemRandomSource) async throws {
+    private func serve(store: SQLStore, dataDir: DataDirectory, tls: TLSConfiguration?, time: SystemTimeSource, random: SystemRandomSource)
+        async throws
+    {
         let environment = ServiceEnvironment(store: store, time: time, random: random)
         let rootKeyPath = dataDir.rootKeyPath(environment: ProcessInfo.processInfo.environment)
         let rootKey: RootKey
@@ -78,7 +80,8 @@ struct ServerRunner {
         let keys = try await KeyBootstrap(environment: environment, rootKey: rootKey).loadOrCreate()
         self.logger.info("key material unsealed", metadata: ["ssh_user_ca": "\(keys[.sshUserCA].fingerprint.prefix(16))"])
 
-        let bootstrap = try await InvitationService(environment: environment, publicURL: self.settings.publicURL).ensureBootstrapInvitation(username: self.settings.adminName)
+        let bootstrap = try await InvitationService(environment: environment, publicURL: self.settings.publicURL).ensureBootstrapInvitation(
+            username: self.settings.adminName)
 
         let headPath = dataDir.auditHeadPath
         let auditLog = try await AuditLog(
@@ -89,14 +92,17 @@ struct ServerRunner {
         let policy = PolicyService(environment: environment, addressing: self.settings.addressing)
         let active = try await policy.refresh()
         if let error = active.loadError {
-            self.logger.error("the stored policy does not compile; everything is denied until a valid one is applied", metadata: ["error": "\(error)"])
+            self.logger.error(
+                "the stored policy does not compile; everything is denied until a valid one is applied", metadata: ["error": "\(error)"])
         } else {
-            self.logger.info("policy loaded", metadata: ["version": "\(active.info?.version.description ?? "none")", "rules": "\(active.policy.rules.count)"])
+            self.logger.info(
+                "policy loaded", metadata: ["version": "\(active.info?.version.description ?? "none")", "rules": "\(active.policy.rules.count)"])
         }
         let failures = FailureAudit()
         var deps = HTTPDependencies(
             environment: environment, publicURL: self.settings.publicURL, version: self.version, startedAt: time.now(), auditLog: auditLog,
-            policy: policy, passkeys: PasskeyService(
+            policy: policy,
+            passkeys: PasskeyService(
                 environment: environment,
                 relyingParty: RelyingParty(
                     id: self.settings.publicURL.relyingPartyID, name: "Gatehouse", origins: [self.settings.publicURL.origin],
@@ -114,14 +120,18 @@ struct ServerRunner {
         deps.ssh = ssh
         let pki = try PKIService(
             environment: environment, policy: policy, rootKey: keys[.x509Root], sealer: KeySealer(rootKey: rootKey),
-            settings: .init(trustDomain: self.settings.trustDomain, crlURL: self.settings.publicURL.origin + "/api/pki/crl",
-                            serverDNSNames: [self.settings.publicURL.host], serverIPAddresses: self.settings.mtlsListen.flatMap { try? IPPrefix(parsing: $0.bindHost) }.map { [$0] } ?? [],
-                            algorithm: PKIKeyAlgorithm(rawValue: self.settings.pkiAlgorithm) ?? .p256)
+            settings: .init(
+                trustDomain: self.settings.trustDomain, crlURL: self.settings.publicURL.origin + "/api/pki/crl",
+                serverDNSNames: [self.settings.publicURL.host],
+                serverIPAddresses: self.settings.mtlsListen.flatMap { try? IPPrefix(parsing: $0.bindHost) }.map { [$0] } ?? [],
+                algorithm: PKIKeyAlgorithm(rawValue: self.settings.pkiAlgorithm) ?? .p256)
         )
         try await pki.start()
         let authorityReady = (try? pki.current()) != nil
         if !authorityReady {
-            self.logger.warning("the X.509 authority waits for an intermediate from the offline root (gatehouse admin pki import-intermediate); no certificates are issued until then")
+            self.logger.warning(
+                "the X.509 authority waits for an intermediate from the offline root (gatehouse admin pki import-intermediate); no certificates are issued until then"
+            )
         }
         deps.pki = pki
         let hosts = HostEnrollmentService(environment: environment, policy: policy, ssh: ssh, pki: pki, failures: failures)
@@ -129,14 +139,16 @@ struct ServerRunner {
         let network = NetworkService(environment: environment, policy: policy)
         deps.network = network
         let registry = BastionSessionRegistry(replica: Identifier.make(using: environment.random))
-        let bastionService = BastionService(environment: environment, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: rootKey), registry: registry)
+        let bastionService = BastionService(
+            environment: environment, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: rootKey), registry: registry)
         deps.bastion = bastionService
         deps.recordingsDirectory = dataDir.recordingsPath
         deps.extraOffboardingHooks = [BastionOffboardingHook(registry: registry)]
         var bastionServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let listen = self.settings.sshListen {
-            let server = try BastionServer(configuration: .init(host: listen.bindHost, port: listen.port, recordingsDirectory: dataDir.recordingsPath),
-                                           service: bastionService, hostKey: keys[.sshBastionHost].rawPrivate, logger: Logger(label: "gatehouse.bastion"))
+            let server = try BastionServer(
+                configuration: .init(host: listen.bindHost, port: listen.port, recordingsDirectory: dataDir.recordingsPath),
+                service: bastionService, hostKey: keys[.sshBastionHost].rawPrivate, logger: Logger(label: "gatehouse.bastion"))
             bastionServices = [.init(service: BastionListener(server: server, listen: listen, logger: self.logger))]
             deps.bastionSSH = (self.settings.publicURL.host, listen.port, server.hostKeyLine)
         }
@@ -144,18 +156,25 @@ struct ServerRunner {
         if let mtls = self.settings.mtlsListen {
             // The certificate names every way agents are told to reach it: the public host, the
             // bound address, and the host of mtls_public_url.
-            let advertised = (self.settings.mtlsPublicURL.flatMap { URLComponents(string: $0)?.host } ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            let advertised = (self.settings.mtlsPublicURL.flatMap { URLComponents(string: $0)?.host } ?? "").trimmingCharacters(
+                in: CharacterSet(charactersIn: "[]"))
             let addresses = [mtls.bindHost, advertised].compactMap { try? IPPrefix(parsing: $0) }.filter(\.isSingleAddress)
-            let names = [self.settings.publicURL.host] + (advertised.isEmpty || (try? IPPrefix(parsing: advertised)) != nil || advertised == self.settings.publicURL.host ? [] : [advertised])
+            let names =
+                [self.settings.publicURL.host]
+                + (advertised.isEmpty || (try? IPPrefix(parsing: advertised)) != nil || advertised == self.settings.publicURL.host
+                    ? [] : [advertised])
             let identity = MTLSServerIdentity(pki: pki, dnsNames: names, ipAddresses: Array(Set(addresses)))
             try await identity.prepare()
             deps.mtlsURL = self.settings.mtlsPublicURL
             let mtlsLogger = self.logger
             let app = Application(
                 router: MTLSListener.makeRouter(pki: pki, hosts: hosts, network: network, random: random, time: environment.time),
-                server: try .tls(.http1(configuration: Self.http1Configuration), configuration: try MTLSListener.tlsConfiguration(identity: identity, pki: pki)),
+                server: try .tls(
+                    .http1(configuration: Self.http1Configuration), configuration: try MTLSListener.tlsConfiguration(identity: identity, pki: pki)),
                 configuration: .init(address: .hostname(mtls.bindHost, port: mtls.port), serverName: nil),
-                onServerRunning: { _ in mtlsLogger.notice("mutual-TLS listener ready", metadata: ["address": "\(mtls)", "trust_domain": "\(pki.trustDomain)"]) },
+                onServerRunning: { _ in
+                    mtlsLogger.notice("mutual-TLS listener ready", metadata: ["address": "\(mtls)", "trust_domain": "\(pki.trustDomain)"])
+                },
                 logger: Logger(label: "gatehouse.mtls")
             )
             mtlsServices = [.init(service: identity), .init(service: app)]
@@ -207,7 +226,9 @@ struct ServerRunner {
                 // Shut down in reverse order: the listeners stop first, the publisher signs last.
                 services: [
                     .init(service: publisher), .init(service: PolicyRefresher(policy: policy, logger: Logger(label: "gatehouse.policy"))),
-                    .init(service: FailureAuditFlusher(failures: failures, store: environment.store, time: time, logger: Logger(label: "gatehouse.audit"))),
+                    .init(
+                        service: FailureAuditFlusher(
+                            failures: failures, store: environment.store, time: time, logger: Logger(label: "gatehouse.audit"))),
                     .init(service: publicApp), .init(service: adminApp),
                 ] + mtlsServices + bastionServices,
                 gracefulShutdownSignals: [.sigterm, .sigint],

@@ -33,8 +33,11 @@ struct SessionsCommand: AsyncParsableCommand {
                 let formatter = ISO8601DateFormatter()
                 print("ID                                    USER        LOGIN@HOST                 STARTED               STATE")
                 for s in sessions {
-                    let state = s.endedAt == nil ? "live" : s.exitSignal.map { "signal \($0)" } ?? s.exitStatus.map { "exit \($0)" } ?? (s.endedBy ?? "ended")
-                    print("\(s.id)  \(s.username.padding(toLength: 10, withPad: " ", startingAt: 0))  \("\(s.login)@\(s.host)".padding(toLength: 25, withPad: " ", startingAt: 0))  \(formatter.string(from: s.startedAt))  \(state)")
+                    let state =
+                        s.endedAt == nil ? "live" : s.exitSignal.map { "signal \($0)" } ?? s.exitStatus.map { "exit \($0)" } ?? (s.endedBy ?? "ended")
+                    print(
+                        "\(s.id)  \(s.username.padding(toLength: 10, withPad: " ", startingAt: 0))  \("\(s.login)@\(s.host)".padding(toLength: 25, withPad: " ", startingAt: 0))  \(formatter.string(from: s.startedAt))  \(state)"
+                    )
                 }
             } catch {
                 throw fail(error)
@@ -51,7 +54,9 @@ struct SessionsCommand: AsyncParsableCommand {
         @Flag(help: "Print the asciicast v2 file (for asciinema) instead of playing it.") var raw = false
 
         func validate() throws {
-            guard self.speed > 0, self.speed <= 1000, self.maxIdle >= 0 else { throw ValidationError("--speed must be in (0, 1000] and --max-idle at least 0") }
+            guard self.speed > 0, self.speed <= 1000, self.maxIdle >= 0 else {
+                throw ValidationError("--speed must be in (0, 1000] and --max-idle at least 0")
+            }
         }
 
         func run() async throws {
@@ -126,7 +131,8 @@ struct Player {
             return
         }
         guard let event = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any], event.count == 3,
-              let time = (event[0] as? NSNumber)?.doubleValue, let kind = event[1] as? String, let data = event[2] as? String else { return }
+            let time = (event[0] as? NSNumber)?.doubleValue, let kind = event[1] as? String, let data = event[2] as? String
+        else { return }
         if self.speed.isFinite {
             let pause = min(max(0, time - self.last), self.maxIdle) / self.speed
             if pause > 0.001 { try await Task.sleep(for: .milliseconds(Int(pause * 1000))) }

@@ -25,7 +25,8 @@ struct WGCommand: AsyncParsableCommand {
 
         @OptionGroup var interface: Interface
         @Option(help: "A name for this device in gatehouse wg devices (default: the host name).") var name: String?
-        @Option(name: .customLong("config-only"), help: "Write the wg-quick configuration to this file instead of bringing the interface up.") var configOnly: String?
+        @Option(name: .customLong("config-only"), help: "Write the wg-quick configuration to this file instead of bringing the interface up.")
+        var configOnly: String?
 
         func run() async throws {
             do {
@@ -34,7 +35,8 @@ struct WGCommand: AsyncParsableCommand {
                 let (token, credentials) = try await config.accessToken()
                 guard let server = URL(string: credentials.server) else { throw GatehouseError(.invalidInput, "the sign-in names no server") }
                 let privateKey = try Command.run("wg", ["genkey"]).trimmingCharacters(in: .whitespacesAndNewlines)
-                let publicKey = try WireGuardKey(base64: try Command.run("wg", ["pubkey"], input: privateKey + "\n").trimmingCharacters(in: .whitespacesAndNewlines))
+                let publicKey = try WireGuardKey(
+                    base64: try Command.run("wg", ["pubkey"], input: privateKey + "\n").trimmingCharacters(in: .whitespacesAndNewlines))
                 let deviceName = self.name ?? String(ProcessInfo.processInfo.hostName.prefix(64)).replacingOccurrences(of: " ", with: "-")
                 let answer = try await ServerClient(server: server).registerDevice(publicKey: publicKey, name: deviceName, accessToken: token)
                 // Checked before a line of it reaches a file that wg-quick runs as root.
@@ -54,7 +56,9 @@ struct WGCommand: AsyncParsableCommand {
                 let log = URL(fileURLWithPath: config.path("\(self.interface.interface).log"))
                 _ = try? Command.runDaemon("wg-quick", ["down", path], log: log)
                 try Command.runDaemon("wg-quick", ["up", path], log: log)
-                print("\(self.interface.interface) is up: \(answer.device.address) via \(answer.peers.map(\.label).joined(separator: ", ")), until \(expires).")
+                print(
+                    "\(self.interface.interface) is up: \(answer.device.address) via \(answer.peers.map(\.label).joined(separator: ", ")), until \(expires)."
+                )
             } catch {
                 throw fail(error)
             }
@@ -62,14 +66,17 @@ struct WGCommand: AsyncParsableCommand {
     }
 
     struct Down: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Bring the tunnel down (the device stays registered until it expires or is removed).")
+        static let configuration = CommandConfiguration(
+            abstract: "Bring the tunnel down (the device stays registered until it expires or is removed).")
         @OptionGroup var interface: Interface
 
         func run() async throws {
             do {
                 try HostNetworkPlan.checkInterfaceName(self.interface.interface)
                 let config = CLIConfig()
-                try Command.runDaemon("wg-quick", ["down", self.interface.configPath(config)], log: URL(fileURLWithPath: config.path("\(self.interface.interface).log")))
+                try Command.runDaemon(
+                    "wg-quick", ["down", self.interface.configPath(config)], log: URL(fileURLWithPath: config.path("\(self.interface.interface).log"))
+                )
                 print("\(self.interface.interface) is down.")
             } catch {
                 throw fail(error)
@@ -96,7 +103,9 @@ struct WGCommand: AsyncParsableCommand {
                 }
                 let now = Date()
                 for d in devices {
-                    let state = d.revokedAt != nil ? "removed" : d.expiresAt <= now ? "expired" : "live until \(ISO8601DateFormatter().string(from: d.expiresAt))"
+                    let state =
+                        d.revokedAt != nil
+                        ? "removed" : d.expiresAt <= now ? "expired" : "live until \(ISO8601DateFormatter().string(from: d.expiresAt))"
                     print("\(d.id)  \(d.name)  \(d.address)  \(state)")
                 }
             } catch {
@@ -127,11 +136,13 @@ struct WGCommand: AsyncParsableCommand {
 /// agent is told to enforce.
 struct NetworkAdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "network", abstract: "The private network: devices and hosts' configurations.", subcommands: [Devices.self, Remove.self, Show.self]
+        commandName: "network", abstract: "The private network: devices and hosts' configurations.",
+        subcommands: [Devices.self, Remove.self, Show.self]
     )
 
     struct Devices: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Live devices (--all for removed and expired ones too): id, person, name, address, expiry.")
+        static let configuration = CommandConfiguration(
+            abstract: "Live devices (--all for removed and expired ones too): id, person, name, address, expiry.")
         @OptionGroup var options: DataDirOption
         @Flag(help: "Include removed and expired devices.") var all = false
         @Flag(help: "Print JSON.") var json = false
@@ -148,7 +159,9 @@ struct NetworkAdminCommand: AsyncParsableCommand {
                 }
                 let iso = ISO8601DateFormatter()
                 for d in devices {
-                    print("\(d.id)  \(d.username)  \(d.name)  \(d.address)  until \(iso.string(from: d.expiresAt))\(d.revokedAt != nil ? "  REMOVED" : "")")
+                    print(
+                        "\(d.id)  \(d.username)  \(d.name)  \(d.address)  until \(iso.string(from: d.expiresAt))\(d.revokedAt != nil ? "  REMOVED" : "")"
+                    )
                 }
             } catch {
                 throw fail(error)
@@ -172,7 +185,8 @@ struct NetworkAdminCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The configuration a host's agent gets now (JSON): peers, allow classes, organizations.")
+        static let configuration = CommandConfiguration(
+            abstract: "The configuration a host's agent gets now (JSON): peers, allow classes, organizations.")
         @OptionGroup var options: DataDirOption
         @Argument(help: "The host's name in the policy.") var host: String
 

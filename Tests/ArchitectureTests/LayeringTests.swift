@@ -25,9 +25,17 @@ struct LayeringTests {
         "GatehouseRecording": (.core, ["Crypto", "CZlib"]),
         "CZlib": (.core, []),  // the system zlib's module map, no Swift
         "GatehouseServices": (.services, ["X509"]),  // the X.509 authority service handles swift-certificates types from GatehousePKI
-        "GatehouseStorage": (.adapter, Set(["Logging", "NIOCore", "NIOPosix", "NIOSSL", "SQLKit", "SQLiteKit", "SQLiteNIO", "PostgresKit", "PostgresNIO"]).union(os)),
+        "GatehouseStorage": (
+            .adapter, Set(["Logging", "NIOCore", "NIOPosix", "NIOSSL", "SQLKit", "SQLiteKit", "SQLiteNIO", "PostgresKit", "PostgresNIO"]).union(os)
+        ),
         "GatehouseGraphQL": (.adapter, ["Graphiti", "GraphQL"]),
-        "GatehouseHTTP": (.adapter, Set(["Hummingbird", "HummingbirdTLS", "HummingbirdCore", "Logging", "NIOCore", "NIOSSL", "Prometheus", "HTTPTypes", "ServiceLifecycle", "Mustache", "AsyncHTTPClient", "NIOHTTP1", "HummingbirdWebSocket", "HummingbirdWSClient", "X509", "Crypto"]).union(os)),
+        "GatehouseHTTP": (
+            .adapter,
+            Set([
+                "Hummingbird", "HummingbirdTLS", "HummingbirdCore", "Logging", "NIOCore", "NIOSSL", "Prometheus", "HTTPTypes", "ServiceLifecycle",
+                "Mustache", "AsyncHTTPClient", "NIOHTTP1", "HummingbirdWebSocket", "HummingbirdWSClient", "X509", "Crypto",
+            ]).union(os)
+        ),
         "GatehouseClient": (.adapter, ["AsyncHTTPClient", "NIOCore", "NIOHTTP1", "NIOSSL"]),
         "GatehouseHostNetwork": (.adapter, os),
         "GatehouseBastion": (.adapter, Set(["NIOSSH", "NIOCore", "NIOPosix", "Crypto", "Logging"]).union(os)),
@@ -54,7 +62,8 @@ struct LayeringTests {
                 let rest = words.drop { modifiers.contains($0) }
                 guard rest.first == "import", rest.count >= 2 else { continue }
                 // `import struct Foo.Bar` and `import Foo.Bar` both name module Foo.
-                let target = rest.count >= 3 && ["struct", "class", "enum", "protocol", "func", "var", "typealias"].contains(rest[rest.startIndex + 1])
+                let target =
+                    rest.count >= 3 && ["struct", "class", "enum", "protocol", "func", "var", "typealias"].contains(rest[rest.startIndex + 1])
                     ? rest[rest.startIndex + 2] : rest[rest.startIndex + 1]
                 let module = String(target.split(separator: ".").first!)
                 found.append((module, "\(file.lastPathComponent):\(number + 1)"))

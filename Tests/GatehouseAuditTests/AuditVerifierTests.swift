@@ -21,12 +21,16 @@ struct AuditVerifierTests {
         var accumulator = MerkleAccumulator()
         var notes: [String] = []
         for i in 1...20 {
-            let event = AuditEvent(code: .invitationCreated, time: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)), actor: "a", subject: "s\(i)", details: ["i": "\(i)"])
+            let event = AuditEvent(
+                code: .invitationCreated, time: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)), actor: "a", subject: "s\(i)",
+                details: ["i": "\(i)"])
             let leaf = Merkle.leafHash(CanonicalEntry.encode(sequence: Int64(i), event: event))
             accumulator.append(leaf)
             entries.append(VerifiableEntry(sequence: Int64(i), event: event, recordedHash: recordHashes ? leaf : nil))
             if [5, 10, 16, 20].contains(i) {
-                notes.append(try Checkpoint(origin: "gatehouse.audit/t", size: i, root: accumulator.root, time: Date(timeIntervalSince1970: 1_800_000_100)).signed(with: Self.key))
+                notes.append(
+                    try Checkpoint(origin: "gatehouse.audit/t", size: i, root: accumulator.root, time: Date(timeIntervalSince1970: 1_800_000_100))
+                        .signed(with: Self.key))
             }
         }
         return Log(entries: entries, notes: notes)
@@ -74,7 +78,9 @@ struct AuditVerifierTests {
         var relabeled = try Self.log()
         let (a, b) = (relabeled.entries[2], relabeled.entries[3])
         func renumbered(_ entry: VerifiableEntry, to sequence: Int64) -> [UInt8] {
-            Array(String(decoding: entry.canonical, as: UTF8.self).replacingOccurrences(of: "\"seq\":\(entry.sequence),", with: "\"seq\":\(sequence),").utf8)
+            Array(
+                String(decoding: entry.canonical, as: UTF8.self).replacingOccurrences(of: "\"seq\":\(entry.sequence),", with: "\"seq\":\(sequence),")
+                    .utf8)
         }
         relabeled.entries[2] = VerifiableEntry(sequence: 3, canonical: renumbered(b, to: 3), recordedHash: b.recordedHash)
         relabeled.entries[3] = VerifiableEntry(sequence: 4, canonical: renumbered(a, to: 4), recordedHash: a.recordedHash)
@@ -88,7 +94,8 @@ struct AuditVerifierTests {
     @Test func replacedAndForgedCheckpointsAreNamed() throws {
         var replaced = try Self.log()
         let attacker = Curve25519.Signing.PrivateKey()
-        replaced.notes[1] = try Checkpoint(origin: "gatehouse.audit/t", size: 10, root: Array(repeating: 0, count: 32), time: Date()).signed(with: attacker)
+        replaced.notes[1] = try Checkpoint(origin: "gatehouse.audit/t", size: 10, root: Array(repeating: 0, count: 32), time: Date()).signed(
+            with: attacker)
         #expect(self.verify(replaced).fault == .checkpointInvalid(size: 10, reason: "checkpoint carries no signature from gatehouse.audit/t"))
 
         var forged = try Self.log()
@@ -112,7 +119,11 @@ struct AuditVerifierTests {
     }
 
     @Test func faultsReadAsSentences() {
-        #expect(AuditFault.entryAltered(sequence: 12).description == "entry 12 was altered: its content no longer matches the hash recorded when it was appended")
-        #expect(AuditFault.truncated(checkpointSize: 20, entries: 17).description == "log truncated: a signed checkpoint covers 20 entries but only 17 remain")
+        #expect(
+            AuditFault.entryAltered(sequence: 12).description
+                == "entry 12 was altered: its content no longer matches the hash recorded when it was appended")
+        #expect(
+            AuditFault.truncated(checkpointSize: 20, entries: 17).description
+                == "log truncated: a signed checkpoint covers 20 entries but only 17 remain")
     }
 }

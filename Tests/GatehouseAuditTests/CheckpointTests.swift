@@ -24,19 +24,26 @@ struct CheckpointTests {
             #expect(try NoteVerifier(parsing: v.description) == v)
         }
         #expect(throws: CheckpointError.self) { try NoteVerifier(parsing: text.replacingOccurrences(of: "+", with: "-")) }
-        #expect(throws: CheckpointError.self) { try NoteVerifier(parsing: "name+00000000+" + Data([0x01] + Array(repeating: 1, count: 32)).base64EncodedString()) }
+        #expect(throws: CheckpointError.self) {
+            try NoteVerifier(parsing: "name+00000000+" + Data([0x01] + Array(repeating: 1, count: 32)).base64EncodedString())
+        }
     }
 
     @Test func signsAndOpens() throws {
         let note = try Self.checkpoint.signed(with: Self.key)
-        #expect(note.hasPrefix("gatehouse.audit/test\n8\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\ntime 2027-01-15T08:00:00.123Z\n\n\u{2014} gatehouse.audit/test "))
+        #expect(
+            note.hasPrefix(
+                "gatehouse.audit/test\n8\nq6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=\ntime 2027-01-15T08:00:00.123Z\n\n\u{2014} gatehouse.audit/test "
+            ))
         #expect(try Checkpoint.open(note, verifier: Self.verifier) == Self.checkpoint)
     }
 
     @Test func refusesForgeriesAndMalformedNotes() throws {
         let note = try Self.checkpoint.signed(with: Self.key)
         // Another size under the same signature.
-        #expect(throws: CheckpointError.badSignature) { try Checkpoint.open(note.replacingOccurrences(of: "\n8\n", with: "\n9\n"), verifier: Self.verifier) }
+        #expect(throws: CheckpointError.badSignature) {
+            try Checkpoint.open(note.replacingOccurrences(of: "\n8\n", with: "\n9\n"), verifier: Self.verifier)
+        }
         // Signed by someone else under the same name.
         let forger = Curve25519.Signing.PrivateKey()
         #expect(throws: CheckpointError.noSignatureFromKey("gatehouse.audit/test")) {
@@ -60,7 +67,10 @@ struct CanonicalEntryTests {
             details: ["username": "alice", "role": "sre", "a\"b": "line\nbreak\u{01}é"]
         )
         let text = String(decoding: CanonicalEntry.encode(sequence: 42, event: event), as: UTF8.self)
-        #expect(text == #"{"actor":"admin-socket","code":"invitation.created","details":{"a\"b":"line\nbreak\u0001é","role":"sre","username":"alice"},"outcome":"allowed","request_id":"req-7","seq":42,"subject":"invitation:1","time":"2027-01-15T08:00:00.500Z","v":1}"#)
+        #expect(
+            text
+                == #"{"actor":"admin-socket","code":"invitation.created","details":{"a\"b":"line\nbreak\u0001é","role":"sre","username":"alice"},"outcome":"allowed","request_id":"req-7","seq":42,"subject":"invitation:1","time":"2027-01-15T08:00:00.500Z","v":1}"#
+        )
         // It is JSON that an independent parser reads back to the same values.
         let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
         #expect((object?["details"] as? [String: String])?["a\"b"] == "line\nbreak\u{01}é")

@@ -36,31 +36,35 @@ struct MerkleTests {
 
     @Test func inclusionVectors() {
         let p0 = Merkle.inclusionProof(index: 0, leaves: Self.hashes[...]).map { Hex.encode($0) }
-        #expect(p0 == [
-            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-        ])
+        #expect(
+            p0 == [
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ])
         let p5 = Merkle.inclusionProof(index: 5, leaves: Self.hashes[...]).map { Hex.encode($0) }
-        #expect(p5 == [
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        ])
+        #expect(
+            p5 == [
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ])
     }
 
     @Test func consistencyVectors() {
-        #expect(Merkle.consistencyProof(oldSize: 6, leaves: Self.hashes[...]).map { Hex.encode($0) } == [
-            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        ])
-        #expect(Merkle.consistencyProof(oldSize: 3, leaves: Self.hashes[..<7]).map { Hex.encode($0) } == [
-            "0298d122906dcfc10892cb53a73992fc5b9f493ea4c9badb27b791b4127a7fe7",
-            "07506a85fd9dd2f120eb694f86011e5bb4662e5c415a62917033d4a9624487e7",
-            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-            "837dbb152e9b079010717e84e865da4ebc0fa198a806d59d31bf15accef22d0e",
-        ])
+        #expect(
+            Merkle.consistencyProof(oldSize: 6, leaves: Self.hashes[...]).map { Hex.encode($0) } == [
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ])
+        #expect(
+            Merkle.consistencyProof(oldSize: 3, leaves: Self.hashes[..<7]).map { Hex.encode($0) } == [
+                "0298d122906dcfc10892cb53a73992fc5b9f493ea4c9badb27b791b4127a7fe7",
+                "07506a85fd9dd2f120eb694f86011e5bb4662e5c415a62917033d4a9624487e7",
+                "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+                "837dbb152e9b079010717e84e865da4ebc0fa198a806d59d31bf15accef22d0e",
+            ])
     }
 
     @Test func levelsGiveTheSamePathsAsTheRecursiveDefinition() {

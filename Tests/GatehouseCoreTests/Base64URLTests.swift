@@ -16,9 +16,11 @@ struct Base64URLTests {
         }
     }
 
-    @Test("refuses padding, the standard alphabet, whitespace, impossible lengths and stray bits", arguments: [
-        "A", "AAAAA", "AA==", "AA=", "+/8", "ab c", "ab\n", "AB", "AAB", "_-_-_", "é",
-    ])
+    @Test(
+        "refuses padding, the standard alphabet, whitespace, impossible lengths and stray bits",
+        arguments: [
+            "A", "AAAAA", "AA==", "AA=", "+/8", "ab c", "ab\n", "AB", "AAB", "_-_-_", "é",
+        ])
     func refuses(text: String) {
         #expect(Base64URL.decode(text) == nil)
     }

@@ -18,7 +18,8 @@ struct ConfigParserTests {
     }
 
     @Test func parsesTheSupportedSubset() throws {
-        let doc = try self.parse("""
+        let doc = try self.parse(
+            """
             # Gatehouse
             listen = "127.0.0.1:8443"   # trailing comment
             data_dir = '/var/lib/gatehouse'

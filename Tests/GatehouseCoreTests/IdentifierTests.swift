@@ -18,8 +18,10 @@ struct IdentifierTests {
         #expect(try EmailAddress(validating: text).rawValue == text)
     }
 
-    @Test(arguments: ["", "a", "a@b", "@b.c", "a@.c", "a@b.", "a b@c.d", "a@b@c.d", "<a@b.c>", "\"a\"@b.c", "é@b.c",
-                      String(repeating: "a", count: 65) + "@b.c", "a@" + String(repeating: "b", count: 260) + ".c"])
+    @Test(arguments: [
+        "", "a", "a@b", "@b.c", "a@.c", "a@b.", "a b@c.d", "a@b@c.d", "<a@b.c>", "\"a\"@b.c", "é@b.c",
+        String(repeating: "a", count: 65) + "@b.c", "a@" + String(repeating: "b", count: 260) + ".c",
+    ])
     func invalidEmails(_ text: String) {
         #expect(throws: GatehouseError.self) { try EmailAddress(validating: text) }
     }

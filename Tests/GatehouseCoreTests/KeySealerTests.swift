@@ -109,8 +109,11 @@ struct WycheproofAESGCMTests {
             }
             for test in group.tests {
                 let key = SymmetricKey(data: Self.bytes(test.key))
-                let iv = Self.bytes(test.iv), aad = Self.bytes(test.aad), msg = Self.bytes(test.msg)
-                let ct = Self.bytes(test.ct), tag = Self.bytes(test.tag)
+                let iv = Self.bytes(test.iv)
+                let aad = Self.bytes(test.aad)
+                let msg = Self.bytes(test.msg)
+                let ct = Self.bytes(test.ct)
+                let tag = Self.bytes(test.tag)
                 let opened = try? KeySealer.aeadOpen(key: key, nonce: iv, ciphertext: ct, tag: tag, aad: aad)
                 switch test.result {
                 case "valid":

@@ -45,8 +45,11 @@ struct NetworkAddressingTests {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
         var nonCanonical = Array(key)
         nonCanonical[42] = alphabet[alphabet.firstIndex(of: nonCanonical[42])! ^ 1]
-        let bad = ["", "AAAA", String(repeating: "A", count: 43) + "=", key + "=", String(key.dropLast()) + "!", String(repeating: "/", count: 44),
-                   String(nonCanonical), Data(Array(repeating: 1, count: 31)).base64EncodedString(), Data(Array(repeating: 1, count: 33)).base64EncodedString()]
+        let bad = [
+            "", "AAAA", String(repeating: "A", count: 43) + "=", key + "=", String(key.dropLast()) + "!", String(repeating: "/", count: 44),
+            String(nonCanonical), Data(Array(repeating: 1, count: 31)).base64EncodedString(),
+            Data(Array(repeating: 1, count: 33)).base64EncodedString(),
+        ]
         for text in bad where text != key {
             #expect(throws: GatehouseError.self, "\(text)") { try WireGuardKey(base64: text) }
         }
@@ -58,8 +61,10 @@ struct NetworkAddressingTests {
     @Test
     func endpoints() {
         for good in ["10.0.0.1:51820", "gw.example.org:1", "[fd00::1]:65535"] { #expect(NetworkEndpoint.isValid(good), "\(good)") }
-        for bad in ["10.0.0.1", "10.0.0.1:0", "10.0.0.1:65536", ":51820", "[fd00::1]", "[10.0.0.1]:1", "[fd00::/64]:1", "a b:1", "a;b:1", "a\nb:1",
-                    "host:+1", "host:٣", String(repeating: "a", count: 252) + ":123"] {
+        for bad in [
+            "10.0.0.1", "10.0.0.1:0", "10.0.0.1:65536", ":51820", "[fd00::1]", "[10.0.0.1]:1", "[fd00::/64]:1", "a b:1", "a;b:1", "a\nb:1",
+            "host:+1", "host:٣", String(repeating: "a", count: 252) + ":123",
+        ] {
             #expect(!NetworkEndpoint.isValid(bad), "\(bad)")
         }
     }

@@ -45,7 +45,8 @@ struct ServerSettingsTests {
     }
 
     @Test func postgresAndTLS() throws {
-        let s = try self.resolve("""
+        let s = try self.resolve(
+            """
             listen = "0.0.0.0:8443"
             public_url = "https://gatehouse.example.org"
             database = "postgres://gh:secret@db.internal:5432/gatehouse"
@@ -77,16 +78,18 @@ struct ServerSettingsTests {
         #expect(self.message { $0.logFormat = "xml" } == "--log-format: must be 'text' or 'json', not 'xml'")
         #expect(self.message { $0.logLevel = "loud" }?.hasPrefix("--log-level: must be one of trace") == true)
         #expect(self.message { $0.dataDir = "" } == "--data-dir: must be a non-empty path")
-        #expect(self.message {
-            $0.listen = "0.0.0.0:8443"
-            $0.tlsCert = "/c"
-            $0.tlsKey = "/k"
-        }?.contains("public_url cannot be derived") == true)
-        #expect(self.message {
-            $0.tlsCert = "/c"
-            $0.tlsKey = "/k"
-            $0.publicURL = "http://localhost:8080"
-        } == "--public-url: uses http while TLS is configured; use https")
+        #expect(
+            self.message {
+                $0.listen = "0.0.0.0:8443"
+                $0.tlsCert = "/c"
+                $0.tlsKey = "/k"
+            }?.contains("public_url cannot be derived") == true)
+        #expect(
+            self.message {
+                $0.tlsCert = "/c"
+                $0.tlsKey = "/k"
+                $0.publicURL = "http://localhost:8080"
+            } == "--public-url: uses http while TLS is configured; use https")
     }
 
     @Test func loopbackDetection() throws {
@@ -112,12 +115,20 @@ struct ServerSettingsTests {
         let s = try self.resolve(file)
         #expect(s.passkeys.requireAttestation && s.passkeys.trustAnchorsPath == "/etc/gatehouse/fido-roots.pem")
         #expect(s.passkeys.allowedAAGUIDs?.count == 2 && s.passkeys.allowedAAGUIDs?[0].first == 0xCB)
-        let flags = try self.resolve { $0.webauthnAttestation = "attested"; $0.webauthnTrustAnchors = "/r.pem"; $0.webauthnAAGUIDs = "cb69481e8ff7403993ec0a2729a154a8" }
+        let flags = try self.resolve {
+            $0.webauthnAttestation = "attested"
+            $0.webauthnTrustAnchors = "/r.pem"
+            $0.webauthnAAGUIDs = "cb69481e8ff7403993ec0a2729a154a8"
+        }
         #expect(flags.passkeys.allowedAAGUIDs?.count == 1)
         #expect(self.message { $0.webauthnAttestation = "attested" }?.contains("needs webauthn.trust_anchors") == true)
         #expect(self.message { $0.webauthnAttestation = "maybe" } == "--webauthn-attestation: must be 'any' or 'attested'")
-        #expect(self.message("[webauthn]\nattestation = \"attested\"\ntrust_anchors = \"/r.pem\"\naaguids = [\"xyz\"]")?.contains("is not an AAGUID") == true)
-        #expect(self.message("[webauthn]\naaguids = [1]\nattestation = \"attested\"\ntrust_anchors = \"/r.pem\"")?.contains("must be a list of strings") == true)
+        #expect(
+            self.message("[webauthn]\nattestation = \"attested\"\ntrust_anchors = \"/r.pem\"\naaguids = [\"xyz\"]")?.contains("is not an AAGUID")
+                == true)
+        #expect(
+            self.message("[webauthn]\naaguids = [1]\nattestation = \"attested\"\ntrust_anchors = \"/r.pem\"")?.contains("must be a list of strings")
+                == true)
     }
 
     @Test func signInRate() throws {
@@ -132,14 +143,24 @@ struct ServerSettingsTests {
         // Agents are told a URL they can reach: the public host, unless that is "localhost" and
         // the listener is bound to one concrete address.
         #expect(try self.resolve().mtlsPublicURL == nil)
-        #expect(try self.resolve { $0.mtlsListen = "0.0.0.0:8443"; $0.publicURL = "https://gh.example.com" }.mtlsPublicURL == "https://gh.example.com:8443")
+        #expect(
+            try self.resolve {
+                $0.mtlsListen = "0.0.0.0:8443"
+                $0.publicURL = "https://gh.example.com"
+            }.mtlsPublicURL == "https://gh.example.com:8443")
         #expect(try self.resolve { $0.mtlsListen = "10.77.0.1:8443" }.mtlsPublicURL == "https://10.77.0.1:8443")
         #expect(try self.resolve { $0.mtlsListen = "[fd00::1]:8443" }.mtlsPublicURL == "https://[fd00::1]:8443")
         #expect(try self.resolve { $0.mtlsListen = "127.0.0.1:8443" }.mtlsPublicURL == "https://localhost:8443")
-        #expect(try self.resolve("mtls_listen = \"0.0.0.0:8443\"\nmtls_public_url = \"https://gh.internal:443\"").mtlsPublicURL == "https://gh.internal:443")
+        #expect(
+            try self.resolve("mtls_listen = \"0.0.0.0:8443\"\nmtls_public_url = \"https://gh.internal:443\"").mtlsPublicURL
+                == "https://gh.internal:443")
         #expect(self.message { $0.mtlsPublicURL = "https://gh.internal" }?.contains("needs mtls_listen") == true)
         for bad in ["http://gh.internal:8443", "https://gh.internal:8443/path", "gh.internal:8443", "https://user@gh.internal"] {
-            #expect(self.message { $0.mtlsListen = "0.0.0.0:8443"; $0.mtlsPublicURL = bad }?.contains("--mtls-public-url: must be https://HOST[:PORT]") == true, "\(bad)")
+            #expect(
+                self.message {
+                    $0.mtlsListen = "0.0.0.0:8443"
+                    $0.mtlsPublicURL = bad
+                }?.contains("--mtls-public-url: must be https://HOST[:PORT]") == true, "\(bad)")
         }
         #expect(try self.resolve().adminName.rawValue == "admin")
         #expect(try self.resolve { $0.adminName = "alice" }.adminName.rawValue == "alice")
@@ -151,7 +172,10 @@ struct ServerSettingsTests {
     @Test func trustedProxies() throws {
         #expect(try self.resolve().trustedProxies.isEmpty)
         #expect(try self.resolve("trusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\"]").trustedProxies.map(\.description) == ["10.0.0.0/8", "fd00::/8"])
-        #expect(try self.resolve("trusted_proxies = [\"10.0.0.0/8\"]") { $0.trustedProxies = "192.0.2.1" }.trustedProxies.map(\.description) == ["192.0.2.1"])
+        #expect(
+            try self.resolve("trusted_proxies = [\"10.0.0.0/8\"]") { $0.trustedProxies = "192.0.2.1" }.trustedProxies.map(\.description) == [
+                "192.0.2.1"
+            ])
         #expect(self.message { $0.trustedProxies = "10.0.0.1/8" }?.contains("has host bits set; did you mean 10.0.0.0/8?") == true)
         #expect(self.message("trusted_proxies = [\"proxy.internal\"]")?.contains("is not an IP address or CIDR prefix") == true)
     }

@@ -37,21 +37,22 @@ struct AdminRoutesTests {
     }
 
     /// Every bad request gets a clear error, and nothing is written.
-    @Test(arguments: [
-        ("", 400, "input.invalid"),
-        ("[]", 400, "input.invalid"),
-        ("{", 400, "input.invalid"),
-        (#"{"email":"a@b.c"}"#, 400, "input.invalid"),
-        (#"{"username":"Alice"}"#, 400, "input.invalid"),
-        (#"{"username":"alice","email":"nope"}"#, 400, "input.invalid"),
-        (#"{"username":"alice","role":"Root!"}"#, 400, "input.invalid"),
-        (#"{"username":"alice","admin":true}"#, 400, "input.invalid"),
-        (#"{"username":5}"#, 400, "input.invalid"),
-        (#"{"username":"alice","email":["a@b.c"]}"#, 400, "input.invalid"),
-        (#"{"username":"'; DROP TABLE invitations; --"}"#, 400, "input.invalid"),
-        ("HUGE", 413, "input.too_large"),
-        (#"{"username":"existing"}"#, 409, "conflict"),
-    ] as [(String, Int, String)])
+    @Test(
+        arguments: [
+            ("", 400, "input.invalid"),
+            ("[]", 400, "input.invalid"),
+            ("{", 400, "input.invalid"),
+            (#"{"email":"a@b.c"}"#, 400, "input.invalid"),
+            (#"{"username":"Alice"}"#, 400, "input.invalid"),
+            (#"{"username":"alice","email":"nope"}"#, 400, "input.invalid"),
+            (#"{"username":"alice","role":"Root!"}"#, 400, "input.invalid"),
+            (#"{"username":"alice","admin":true}"#, 400, "input.invalid"),
+            (#"{"username":5}"#, 400, "input.invalid"),
+            (#"{"username":"alice","email":["a@b.c"]}"#, 400, "input.invalid"),
+            (#"{"username":"'; DROP TABLE invitations; --"}"#, 400, "input.invalid"),
+            ("HUGE", 413, "input.too_large"),
+            (#"{"username":"existing"}"#, 409, "conflict"),
+        ] as [(String, Int, String)])
     func badInvitations(body named: String, status: Int, code: String) async throws {
         let body = named == "HUGE" ? #"{"username":""# + String(repeating: "a", count: 20_000) + #""}"# : named
         let store = InMemoryStore()
@@ -60,7 +61,8 @@ struct AdminRoutesTests {
             .invite(username: try Username(validating: "existing"), email: nil, role: .member, actor: "test")
         let app = Application(router: AdminRoutes.makeRouter(deps))
         try await app.test(.router) { client in
-            try await client.execute(uri: "/v1/invitations", method: .post, headers: HTTPTestSupport.jsonHeaders, body: HTTPTestSupport.json(body)) { response in
+            try await client.execute(uri: "/v1/invitations", method: .post, headers: HTTPTestSupport.jsonHeaders, body: HTTPTestSupport.json(body)) {
+                response in
                 #expect(Int(response.status.code) == status, "body: \(body.prefix(60))")
                 #expect(HTTPTestSupport.errorCode(response.body) == code, "body: \(body.prefix(60))")
                 let message = (HTTPTestSupport.object(response.body)["error"] as? [String: Any])?["message"] as? String
@@ -85,7 +87,10 @@ struct AdminRoutesTests {
             var seen: [String] = []
             for _ in 0..<3 {
                 let after = cursor.map { #", after: "\#($0)""# } ?? ""
-                let result = try await Self.query(client, #"{ auditEvents(first: 2, code: "invitation.created"\#(after)) { events { sequence details { key value } canonical } endCursor hasNextPage } }"#)
+                let result = try await Self.query(
+                    client,
+                    #"{ auditEvents(first: 2, code: "invitation.created"\#(after)) { events { sequence details { key value } canonical } endCursor hasNextPage } }"#
+                )
                 let page = (result["data"] as? [String: Any])?["auditEvents"] as? [String: Any]
                 let events = page?["events"] as? [[String: Any]] ?? []
                 for event in events {
@@ -124,7 +129,8 @@ struct AdminRoutesTests {
         try await app.test(.router) { client in
             func data(_ result: [String: Any], _ field: String) -> [String: Any]? { (result["data"] as? [String: Any])?[field] as? [String: Any] }
             func error(_ result: [String: Any]) -> String? { (result["errors"] as? [[String: Any]])?.first?["message"] as? String }
-            let invited = try await Self.query(client, #"mutation { inviteUser(username: "carol", email: "carol@example.org") { username role kind enrollmentUrl expired } }"#)
+            let invited = try await Self.query(
+                client, #"mutation { inviteUser(username: "carol", email: "carol@example.org") { username role kind enrollmentUrl expired } }"#)
             #expect(data(invited, "inviteUser")?["role"] as? String == "member" && data(invited, "inviteUser")?["expired"] as? Bool == false)
             let first = data(invited, "inviteUser")?["enrollmentUrl"] as? String
             #expect(first?.hasPrefix("http://localhost:8080/enroll#token=") == true)
@@ -134,15 +140,18 @@ struct AdminRoutesTests {
             let resent = try await Self.query(client, #"mutation { resendInvitation(username: "carol") { enrollmentUrl } }"#)
             let second = data(resent, "resendInvitation")?["enrollmentUrl"] as? String
             #expect(second != nil && second != first)
-            let revoked = try await Self.query(client, #"mutation { revokeInvitation(username: "carol", reason: "sent to the wrong address") { username } }"#)
+            let revoked = try await Self.query(
+                client, #"mutation { revokeInvitation(username: "carol", reason: "sent to the wrong address") { username } }"#)
             #expect(data(revoked, "revokeInvitation")?["username"] as? String == "carol")
             // Refusals in words, nothing written.
             let before = try await store.read { tx in try await tx.auditRecords(after: 0, limit: 1000) }.count
-            for (text, words) in [(#"mutation { revokeInvitation(username: "carol") { username } }"#, "no pending invitation"),
-                                  (#"mutation { inviteUser(username: "Bad Name") { username } }"#, "a-z"),
-                                  (#"mutation { inviteUser(username: "dave", role: "totally-made-up") { username } }"#, "admin or member"),
-                                  (#"mutation { inviteUser(username: "dave", email: "not-an-address") { username } }"#, "mail"),
-                                  (#"mutation { resendInvitation(username: "nobody") { username } }"#, "no pending invitation")] {
+            for (text, words) in [
+                (#"mutation { revokeInvitation(username: "carol") { username } }"#, "no pending invitation"),
+                (#"mutation { inviteUser(username: "Bad Name") { username } }"#, "a-z"),
+                (#"mutation { inviteUser(username: "dave", role: "totally-made-up") { username } }"#, "admin or member"),
+                (#"mutation { inviteUser(username: "dave", email: "not-an-address") { username } }"#, "mail"),
+                (#"mutation { resendInvitation(username: "nobody") { username } }"#, "no pending invitation"),
+            ] {
                 let result = try await Self.query(client, text)
                 #expect(error(result)?.contains(words) == true, "\(text): \(error(result) ?? "no error")")
             }

@@ -8,14 +8,14 @@ struct ClientAddressTests {
 
     static let cases: [(String, [String], String)] = [
         // peer, X-Forwarded-For headers, client address
-        ("203.0.113.5", ["198.51.100.1"], "203.0.113.5"),                    // not from a proxy: the header is ignored
-        ("10.0.0.2", ["198.51.100.1"], "198.51.100.1"),                       // one trusted proxy
-        ("10.0.0.2", ["6.6.6.6, 198.51.100.1"], "198.51.100.1"),              // a client-forged hop to the left is skipped
-        ("10.0.0.2", ["198.51.100.1, 10.0.0.7"], "198.51.100.1"),             // two proxies
-        ("10.0.0.2", ["198.51.100.1", "10.0.0.7"], "198.51.100.1"),           // repeated headers are one list
-        ("10.0.0.2", ["10.0.0.9, 10.0.0.7"], "10.0.0.9"),                     // all proxies: the left-most
-        ("10.0.0.2", ["not-an-ip"], "10.0.0.2"),                              // malformed: not believed
-        ("10.0.0.2", ["198.51.100.0/24"], "10.0.0.2"),                        // a prefix is not an address
+        ("203.0.113.5", ["198.51.100.1"], "203.0.113.5"),  // not from a proxy: the header is ignored
+        ("10.0.0.2", ["198.51.100.1"], "198.51.100.1"),  // one trusted proxy
+        ("10.0.0.2", ["6.6.6.6, 198.51.100.1"], "198.51.100.1"),  // a client-forged hop to the left is skipped
+        ("10.0.0.2", ["198.51.100.1, 10.0.0.7"], "198.51.100.1"),  // two proxies
+        ("10.0.0.2", ["198.51.100.1", "10.0.0.7"], "198.51.100.1"),  // repeated headers are one list
+        ("10.0.0.2", ["10.0.0.9, 10.0.0.7"], "10.0.0.9"),  // all proxies: the left-most
+        ("10.0.0.2", ["not-an-ip"], "10.0.0.2"),  // malformed: not believed
+        ("10.0.0.2", ["198.51.100.0/24"], "10.0.0.2"),  // a prefix is not an address
         ("10.0.0.2", [], "10.0.0.2"),
         ("fd00::1", ["2001:db8::5"], "2001:db8::5"),
     ]

@@ -1,6 +1,5 @@
 import Foundation
 import GatehouseCore
-@testable import GatehouseHTTP
 import GatehouseOIDC
 import GatehouseSSH
 import GatehouseWebAuthn
@@ -8,6 +7,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Testing
+
+@testable import GatehouseHTTP
 
 /// The HTTP kit's error middleware: whatever a route throws becomes its answer in one place,
 /// with the status, code, message and headers the error carries, never parsed from words.
@@ -39,13 +40,20 @@ struct CodedErrorMiddlewareTests {
                 }
             }
             try await check("/limited", .tooManyRequests, #"{"error":{"code":"rate_limited","message":"slow down"}}"#, headers: ["Retry-After": "17"])
-            try await check("/limited-unknown", .tooManyRequests, #"{"error":{"code":"rate_limited","message":"slow down"}}"#, headers: ["Retry-After": "60"])
+            try await check(
+                "/limited-unknown", .tooManyRequests, #"{"error":{"code":"rate_limited","message":"slow down"}}"#, headers: ["Retry-After": "60"])
             try await check("/conflict", .conflict, #"{"error":{"code":"conflict","message":"already there"}}"#)
-            try await check("/step-up", .unauthorized, #"{"error":{"code":"step_up_required","message":"root@web-1 needs a passkey check"}}"#,
-                            headers: ["WWW-Authenticate": #"Bearer error="insufficient_user_authentication", error_description="a fresh passkey check is needed", max_age=0"#])
+            try await check(
+                "/step-up", .unauthorized, #"{"error":{"code":"step_up_required","message":"root@web-1 needs a passkey check"}}"#,
+                headers: [
+                    "WWW-Authenticate":
+                        #"Bearer error="insufficient_user_authentication", error_description="a fresh passkey check is needed", max_age=0"#
+                ])
             try await check("/not-permitted", .forbidden, #"{"error":{"code":"ssh.not_permitted","message":"no login"}}"#)
             try await check("/webauthn", .contentTooLarge, #"{"error":{"code":"webauthn.too_large","message":"too big"}}"#)
-            try await check("/oauth", .unauthorized, #"{"error":"invalid_client","error_description":"who are you"}"#, headers: ["WWW-Authenticate": #"Basic realm="gatehouse""#])
+            try await check(
+                "/oauth", .unauthorized, #"{"error":"invalid_client","error_description":"who are you"}"#,
+                headers: ["WWW-Authenticate": #"Basic realm="gatehouse""#])
             // Anything else: 503, "try again", and nothing of the error itself.
             try await client.execute(uri: "/opaque", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)

@@ -14,10 +14,13 @@ struct OIDCAdminRoutesTests {
     func hostileBodies() async throws {
         let store = InMemoryStore()
         var deps = try await HTTPTestSupport.dependencies(store)
-        let oidc = OIDCService(environment: deps.environment, policy: deps.policy, rootKey: try RootKey(bytes: Array(repeating: 1, count: 32)), issuer: "http://localhost:8080")
+        let oidc = OIDCService(
+            environment: deps.environment, policy: deps.policy, rootKey: try RootKey(bytes: Array(repeating: 1, count: 32)),
+            issuer: "http://localhost:8080")
         try await oidc.prepareKeys(initial: SigningKey.generate(.p256, using: SeededRandomSource(seed: 1)))
-        let ssh = SSHCertificateService(environment: deps.environment, policy: deps.policy, userCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 2)),
-                                        hostCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 3)))
+        let ssh = SSHCertificateService(
+            environment: deps.environment, policy: deps.policy, userCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 2)),
+            hostCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 3)))
         deps.oidc = oidc
         deps.ssh = ssh
         deps.hosts = HostEnrollmentService(environment: deps.environment, policy: deps.policy, ssh: ssh)
@@ -32,9 +35,17 @@ struct OIDCAdminRoutesTests {
                 ("/v1/oidc/clients", #"{"id":"App!","kind":"public","redirect_uris":["https://a.example/cb"]}"#, .badRequest),
                 ("/v1/oidc/clients", #"{"id":"app","kind":"public","redirect_uris":["http://evil.example/cb"]}"#, .badRequest),
                 ("/v1/oidc/clients", #"{"id":"app","kind":"public","redirect_uris":["https://a.example/cb"],"secret":"mine"}"#, .badRequest),
-                ("/v1/oidc/clients", #"{"id":"app","kind":"confidential","redirect_uris":["https://a.example/cb"],"jwks":{"keys":[{"kty":"RSA","crv":"","x":"AQAB"}]}}"#, .badRequest),
+                (
+                    "/v1/oidc/clients",
+                    #"{"id":"app","kind":"confidential","redirect_uris":["https://a.example/cb"],"jwks":{"keys":[{"kty":"RSA","crv":"","x":"AQAB"}]}}"#,
+                    .badRequest
+                ),
                 ("/v1/oidc/clients", #"{"id":"app","kind":"public","redirect_uris":[1]}"#, .badRequest),
-                ("/v1/oidc/clients", #"{"id":"app","kind":"public","redirect_uris":[""# + String(repeating: #""https://a.example/x","#, count: 20) + #""https://a.example/y"]}"#, .badRequest),
+                (
+                    "/v1/oidc/clients",
+                    #"{"id":"app","kind":"public","redirect_uris":[""# + String(repeating: #""https://a.example/x","#, count: 20)
+                        + #""https://a.example/y"]}"#, .badRequest
+                ),
                 ("/v1/oidc/clients", String(repeating: "x", count: 20_000), .contentTooLarge),
                 ("/v1/oidc/clients/remove", #"{"id":"nobody"}"#, .notFound),
                 ("/v1/oidc/clients/remove", #"{"id":5}"#, .badRequest),
@@ -46,9 +57,11 @@ struct OIDCAdminRoutesTests {
                 ("/v1/hosts", #"{"name":"web-1","owner":"me"}"#, .badRequest),
             ]
             for (uri, body, status) in cases {
-                try await client.execute(uri: uri, method: .post, headers: HTTPTestSupport.jsonHeaders, body: HTTPTestSupport.json(body)) { response in
+                try await client.execute(uri: uri, method: .post, headers: HTTPTestSupport.jsonHeaders, body: HTTPTestSupport.json(body)) {
+                    response in
                     #expect(response.status == status, "\(uri) \(body.prefix(60)): \(String(buffer: response.body))")
-                    #expect((HTTPTestSupport.object(response.body)["error"] as? [String: Any])?["message"] as? String != nil, "\(uri): no clear error")
+                    #expect(
+                        (HTTPTestSupport.object(response.body)["error"] as? [String: Any])?["message"] as? String != nil, "\(uri): no clear error")
                 }
             }
         }

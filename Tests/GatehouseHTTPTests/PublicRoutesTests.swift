@@ -60,31 +60,33 @@ struct PublicRoutesTests {
             try await client.execute(uri: "/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: body) { response in
                 #expect(response.status == .ok)
                 let info = (HTTPTestSupport.object(response.body)["data"] as? [String: Any])?["serverInfo"] as? [String: String]
-                #expect(info == [
-                    "name": "Gatehouse", "version": "test", "publicUrl": "http://localhost:8080",
-                    "relyingPartyId": "localhost", "startedAt": "2027-01-15T08:00:00Z",
-                ])
+                #expect(
+                    info == [
+                        "name": "Gatehouse", "version": "test", "publicUrl": "http://localhost:8080",
+                        "relyingPartyId": "localhost", "startedAt": "2027-01-15T08:00:00Z",
+                    ])
             }
         }
     }
 
     /// Malformed, oversized and hostile GraphQL requests get GraphQL errors, never a crash.
-    @Test(arguments: [
-        ("not json", 400, "BAD_REQUEST"),
-        (#"{"query": 5}"#, 400, "BAD_REQUEST"),
-        (#"{"query": "{ serverInfo { "}"#, 200, "GRAPHQL_PARSE_FAILED"),
-        (#"{"query": "{ a { b { c { d { e { f { g { h { i { j { k { l { m } } } } } } } } } } } } }"}"#, 400, "QUERY_TOO_DEEP"),
-        ("BRACES", 400, "QUERY_TOO_DEEP"),
-        ("BRACKETS", 400, "QUERY_TOO_DEEP"),
-        (#"{"query": "query Q { ...A } fragment A on Query { serverInfo { ...B } } fragment B on ServerInfo { ...A }"}"#, 400, "QUERY_TOO_DEEP"),
-        ("LONG", 400, "QUERY_TOO_LARGE"),
-        ("BLOCKSTRING", 400, "QUERY_TOO_DEEP"),
-        ("COMMENT", 400, "QUERY_TOO_DEEP"),
-        ("FANOUT", 400, "QUERY_TOO_DEEP"),
-        ("WIDE", 200, nil),
-        (#"{"query": "{ nothingHere }"}"#, 200, nil),
-        (#"{"query": "mutation { x }"}"#, 200, nil),
-    ] as [(String, Int, String?)])
+    @Test(
+        arguments: [
+            ("not json", 400, "BAD_REQUEST"),
+            (#"{"query": 5}"#, 400, "BAD_REQUEST"),
+            (#"{"query": "{ serverInfo { "}"#, 200, "GRAPHQL_PARSE_FAILED"),
+            (#"{"query": "{ a { b { c { d { e { f { g { h { i { j { k { l { m } } } } } } } } } } } } }"}"#, 400, "QUERY_TOO_DEEP"),
+            ("BRACES", 400, "QUERY_TOO_DEEP"),
+            ("BRACKETS", 400, "QUERY_TOO_DEEP"),
+            (#"{"query": "query Q { ...A } fragment A on Query { serverInfo { ...B } } fragment B on ServerInfo { ...A }"}"#, 400, "QUERY_TOO_DEEP"),
+            ("LONG", 400, "QUERY_TOO_LARGE"),
+            ("BLOCKSTRING", 400, "QUERY_TOO_DEEP"),
+            ("COMMENT", 400, "QUERY_TOO_DEEP"),
+            ("FANOUT", 400, "QUERY_TOO_DEEP"),
+            ("WIDE", 200, nil),
+            (#"{"query": "{ nothingHere }"}"#, 200, nil),
+            (#"{"query": "mutation { x }"}"#, 200, nil),
+        ] as [(String, Int, String?)])
     func hostileGraphQL(body named: String, status: Int, code: String?) async throws {
         // Large inputs are named in the arguments and built here, to keep test output readable.
         let body =
@@ -97,17 +99,21 @@ struct PublicRoutesTests {
             // A quote inside a comment is not a string.
             case "COMMENT": Self.body("# \"\n{ serverInfo(y: " + String(repeating: "[", count: 15_000) + ") }")
             // Fragments that each spread the next twice, one level deeper: 2^40 paths, one linear walk.
-            case "FANOUT": Self.body(
-                "query Q { ...F0 } " + (0..<40).map { "fragment F\($0) on Query { a { ...F\($0 + 1) ...F\($0 + 1) } }" }.joined(separator: " ")
-                    + " fragment F40 on Query { serverInfo { name } }")
+            case "FANOUT":
+                Self.body(
+                    "query Q { ...F0 } " + (0..<40).map { "fragment F\($0) on Query { a { ...F\($0 + 1) ...F\($0 + 1) } }" }.joined(separator: " ")
+                        + " fragment F40 on Query { serverInfo { name } }")
             // The same fan-out kept shallow, so it reaches validation and execution.
-            case "WIDE": Self.body(
-                "query Q { ...F0 } " + (0..<40).map { "fragment F\($0) on Query { serverInfo { name } ...F\($0 + 1) ...F\($0 + 1) }" }.joined(separator: " ")
-                    + " fragment F40 on Query { serverInfo { name } }")
+            case "WIDE":
+                Self.body(
+                    "query Q { ...F0 } "
+                        + (0..<40).map { "fragment F\($0) on Query { serverInfo { name } ...F\($0 + 1) ...F\($0 + 1) }" }.joined(separator: " ")
+                        + " fragment F40 on Query { serverInfo { name } }")
             default: named
             }
         try await self.app().test(.router) { client in
-            try await client.execute(uri: "/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: HTTPTestSupport.json(body)) { response in
+            try await client.execute(uri: "/graphql", method: .post, headers: HTTPTestSupport.jsonHeaders, body: HTTPTestSupport.json(body)) {
+                response in
                 #expect(Int(response.status.code) == status, "body prefix: \(body.prefix(60))")
                 let object = HTTPTestSupport.object(response.body)
                 let errors = object["errors"] as? [[String: Any]]
@@ -130,7 +136,9 @@ struct PublicRoutesTests {
         var fragments = "query Q { ...F0 } "
         for i in 0..<14 { fragments += "fragment F\(i) on Query { serverInfo { ...F\(i + 1) } } " }
         let body = try JSONSerialization.data(withJSONObject: ["query": fragments])
-        let response = await gateway.handle(body: [UInt8](body), context: GraphQLContext(serverInfo: ServerInfo(version: "t", publicURL: try PublicURL(parsing: "http://localhost:1"), startedAt: Date())))
+        let response = await gateway.handle(
+            body: [UInt8](body),
+            context: GraphQLContext(serverInfo: ServerInfo(version: "t", publicURL: try PublicURL(parsing: "http://localhost:1"), startedAt: Date())))
         #expect(response.status == 400)
         #expect(String(decoding: response.body, as: UTF8.self).contains("QUERY_TOO_DEEP"))
     }
@@ -143,7 +151,8 @@ struct PublicRoutesTests {
                 #expect(HTTPTestSupport.errorCode(response.body) == "REQUEST_TOO_LARGE")
             }
             let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
-            try await client.execute(uri: "/graphql", method: .post, headers: form, body: HTTPTestSupport.json("query={serverInfo{name}}")) { response in
+            try await client.execute(uri: "/graphql", method: .post, headers: form, body: HTTPTestSupport.json("query={serverInfo{name}}")) {
+                response in
                 #expect(response.status == .unsupportedMediaType)
             }
             try await client.execute(uri: "/graphql", method: .post, body: HTTPTestSupport.json(#"{"query":"{serverInfo{name}}"}"#)) { response in
@@ -159,7 +168,9 @@ struct PublicRoutesTests {
         let checkedIn = try String(contentsOf: root.appendingPathComponent("schema.graphql"), encoding: .utf8)
         #expect(try GatehouseSchema.printed() == checkedIn, "schema.graphql is stale: run `swift run gatehouse graphql schema > schema.graphql`")
         let admin = try String(contentsOf: root.appendingPathComponent("schema.admin.graphql"), encoding: .utf8)
-        #expect(try GatehouseSchema.printed(.admin) == admin, "schema.admin.graphql is stale: run `swift run gatehouse graphql schema --admin > schema.admin.graphql`")
+        #expect(
+            try GatehouseSchema.printed(.admin) == admin,
+            "schema.admin.graphql is stale: run `swift run gatehouse graphql schema --admin > schema.admin.graphql`")
         // The public schema has no way to read the audit log.
         #expect(!checkedIn.contains("audit"))
     }

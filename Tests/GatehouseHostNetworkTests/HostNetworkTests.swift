@@ -11,13 +11,21 @@ struct HostNetworkTests {
     static let plan = MeshAddressing(trustDomain: "corp.example")
     static let key = try! WireGuardKey(base64: Data(Array(repeating: 9, count: 32)).base64EncodedString())
 
-    static func config(peers: [WireGuardPeer]? = nil, allow: [NetworkAllowClass]? = nil, address: String? = nil, mesh: String? = nil,
-                       organizations: [MeshOrganizationPrefix]? = nil, version: String = "00ff") -> HostNetworkConfig {
+    static func config(
+        peers: [WireGuardPeer]? = nil, allow: [NetworkAllowClass]? = nil, address: String? = nil, mesh: String? = nil,
+        organizations: [MeshOrganizationPrefix]? = nil, version: String = "00ff"
+    ) -> HostNetworkConfig {
         let a1 = Self.plan.hostAddress(organization: "acme", host: "a1").description
         let device = Self.plan.deviceAddress(index: 1).description
         return HostNetworkConfig(
-            version: version, host: "a1", organization: "acme", address: address ?? a1, meshPrefix: mesh ?? Self.plan.prefix.description, forwarding: false,
-            peers: peers ?? [WireGuardPeer(publicKey: Self.key, endpoint: "192.0.2.1:51820", allowedIPs: [Self.plan.hostAddress(organization: "acme", host: "gw").description, Self.plan.devicePrefix.description], persistentKeepalive: 25, label: "host:gw")],
+            version: version, host: "a1", organization: "acme", address: address ?? a1, meshPrefix: mesh ?? Self.plan.prefix.description,
+            forwarding: false,
+            peers: peers ?? [
+                WireGuardPeer(
+                    publicKey: Self.key, endpoint: "192.0.2.1:51820",
+                    allowedIPs: [Self.plan.hostAddress(organization: "acme", host: "gw").description, Self.plan.devicePrefix.description],
+                    persistentKeepalive: 25, label: "host:gw")
+            ],
             allow: allow ?? [NetworkAllowClass(sources: [device], rules: [NetworkAllowRule(destination: a1, proto: "tcp", low: 443, high: 443)])],
             organizations: organizations ?? [MeshOrganizationPrefix(prefix: Self.plan.organizationPrefix("acme").description, organization: 1)])
     }
@@ -31,7 +39,9 @@ struct HostNetworkTests {
     @Test
     func hostileConfigurationsAreRefusedWhole() {
         let a1 = Self.plan.hostAddress(organization: "acme", host: "a1").description
-        let peer = { (endpoint: String?, allowed: [String], label: String) in WireGuardPeer(publicKey: Self.key, endpoint: endpoint, allowedIPs: allowed, persistentKeepalive: nil, label: label) }
+        let peer = { (endpoint: String?, allowed: [String], label: String) in
+            WireGuardPeer(publicKey: Self.key, endpoint: endpoint, allowedIPs: allowed, persistentKeepalive: nil, label: label)
+        }
         let rule = NetworkAllowRule(destination: a1, proto: "tcp", low: 1, high: 2)
         let cases: [(String, HostNetworkConfig)] = [
             ("version", Self.config(version: "XYZ; rm")),
@@ -48,12 +58,36 @@ struct HostNetworkTests {
             ("duplicate peer", Self.config(peers: [peer(nil, [a1], "a"), peer(nil, [a1], "b")])),
             ("source a prefix", Self.config(allow: [NetworkAllowClass(sources: ["fd00::/64"], rules: [rule])])),
             ("source not canonical", Self.config(allow: [NetworkAllowClass(sources: ["fd00:0::1"], rules: [rule])])),
-            ("source twice", Self.config(allow: [NetworkAllowClass(sources: ["fd00::1"], rules: [rule]), NetworkAllowClass(sources: ["fd00::1"], rules: [rule])])),
+            (
+                "source twice",
+                Self.config(allow: [NetworkAllowClass(sources: ["fd00::1"], rules: [rule]), NetworkAllowClass(sources: ["fd00::1"], rules: [rule])])
+            ),
             ("no rules", Self.config(allow: [NetworkAllowClass(sources: ["fd00::1"], rules: [])])),
-            ("protocol", Self.config(allow: [NetworkAllowClass(sources: ["fd00::1"], rules: [NetworkAllowRule(destination: a1, proto: "tcp . 1 } ; flush ruleset", low: 1, high: 1)])])),
-            ("ports backwards", Self.config(allow: [NetworkAllowClass(sources: ["fd00::1"], rules: [NetworkAllowRule(destination: a1, proto: "udp", low: 9, high: 1)])])),
-            ("icmp ports", Self.config(allow: [NetworkAllowClass(sources: ["fd00::1"], rules: [NetworkAllowRule(destination: a1, proto: "icmp", low: 1, high: 1)])])),
-            ("destination junk", Self.config(allow: [NetworkAllowClass(sources: ["fd00::1"], rules: [NetworkAllowRule(destination: "}", proto: "tcp", low: 1, high: 1)])])),
+            (
+                "protocol",
+                Self.config(allow: [
+                    NetworkAllowClass(
+                        sources: ["fd00::1"], rules: [NetworkAllowRule(destination: a1, proto: "tcp . 1 } ; flush ruleset", low: 1, high: 1)])
+                ])
+            ),
+            (
+                "ports backwards",
+                Self.config(allow: [
+                    NetworkAllowClass(sources: ["fd00::1"], rules: [NetworkAllowRule(destination: a1, proto: "udp", low: 9, high: 1)])
+                ])
+            ),
+            (
+                "icmp ports",
+                Self.config(allow: [
+                    NetworkAllowClass(sources: ["fd00::1"], rules: [NetworkAllowRule(destination: a1, proto: "icmp", low: 1, high: 1)])
+                ])
+            ),
+            (
+                "destination junk",
+                Self.config(allow: [
+                    NetworkAllowClass(sources: ["fd00::1"], rules: [NetworkAllowRule(destination: "}", proto: "tcp", low: 1, high: 1)])
+                ])
+            ),
             ("organization v4", Self.config(organizations: [MeshOrganizationPrefix(prefix: "10.0.0.0/8", organization: 1)])),
         ]
         for (what, config) in cases {
@@ -76,11 +110,17 @@ struct HostNetworkTests {
         let r443 = NetworkAllowRule(destination: "fd00:1::1", proto: "tcp", low: 443, high: 443)
         let ping = NetworkAllowRule(destination: "fd00:1::1", proto: "icmp", low: 0, high: 0)
         let r22 = NetworkAllowRule(destination: "fd00:1::/64", proto: "udp", low: 1000, high: 2000)
-        let (text, state) = NftablesRuleset.full(interface: "wg-a1", mesh: try IPPrefix(parsing: "fd00::/48"), allow: [NetworkAllowClass(sources: ["fd00::1", "fd00::2"], rules: [r443, ping]),
-                                                                               NetworkAllowClass(sources: ["fd00::3"], rules: [r22])])
+        let (text, state) = NftablesRuleset.full(
+            interface: "wg-a1", mesh: try IPPrefix(parsing: "fd00::/48"),
+            allow: [
+                NetworkAllowClass(sources: ["fd00::1", "fd00::2"], rules: [r443, ping]),
+                NetworkAllowClass(sources: ["fd00::3"], rules: [r22]),
+            ])
         // Replaces the table atomically, and guards only its interface.
         #expect(text.hasPrefix("table inet gatehouse {}\ndelete table inet gatehouse\n"))
-        #expect(text.contains("iifname vmap { \"wg-a1\" : goto input_mesh, \"lo\" : accept }") && text.contains("iifname vmap { \"wg-a1\" : goto forward_mesh, \"lo\" : accept }"))
+        #expect(
+            text.contains("iifname vmap { \"wg-a1\" : goto input_mesh, \"lo\" : accept }")
+                && text.contains("iifname vmap { \"wg-a1\" : goto forward_mesh, \"lo\" : accept }"))
         #expect(text.contains("counter name dropped_input drop") && text.contains("counter name dropped_forward drop"))
         // Established flows of the current generation pass on one comparison.
         #expect(text.contains("  chain input_mesh {\n    ct mark 0x80000001 accept\n"))
@@ -90,11 +130,19 @@ struct HostNetworkTests {
         #expect(text.contains("add element inet gatehouse source_class { fd00::1 : 1, fd00::2 : 1, fd00::3 : 2 }"))
         #expect(state.elementCount == 6)
         // Nothing changed: nothing to load.
-        #expect(NftablesRuleset.update(from: state, to: [NetworkAllowClass(sources: ["fd00::1", "fd00::2"], rules: [r443, ping]), NetworkAllowClass(sources: ["fd00::3"], rules: [r22])]).text == nil)
+        #expect(
+            NftablesRuleset.update(
+                from: state,
+                to: [
+                    NetworkAllowClass(sources: ["fd00::1", "fd00::2"], rules: [r443, ping]), NetworkAllowClass(sources: ["fd00::3"], rules: [r22]),
+                ]
+            ).text == nil)
         // fd00::2 leaves, fd00::4 joins class 2, class 1 loses ping: only those elements move.
         // The changed rule list gets a new number (3); 1 is handed out again only later, so no
         // transaction deletes and re-adds one element.
-        let (update, next) = NftablesRuleset.update(from: state, to: [NetworkAllowClass(sources: ["fd00::1"], rules: [r443]), NetworkAllowClass(sources: ["fd00::3", "fd00::4"], rules: [r22])])
+        let (update, next) = NftablesRuleset.update(
+            from: state,
+            to: [NetworkAllowClass(sources: ["fd00::1"], rules: [r443]), NetworkAllowClass(sources: ["fd00::3", "fd00::4"], rules: [r22])])
         let lines = (update ?? "").split(separator: "\n").map(String.init)
         var expected: [String] = [
             "delete element inet gatehouse source_class { fd00::1, fd00::2 }",
@@ -124,8 +172,12 @@ struct HostNetworkTests {
         #expect(next.generation == 0x8000_0002)
         #expect(next.sources == ["fd00::1": 3, "fd00::3": 2, "fd00::4": 2])
         // Only additions: the generation stays, established flows keep their fast path.
-        let (reuse, afterAdd) = NftablesRuleset.update(from: next, to: [NetworkAllowClass(sources: ["fd00::1"], rules: [r443]), NetworkAllowClass(sources: ["fd00::3", "fd00::4"], rules: [r22]),
-                                                                 NetworkAllowClass(sources: ["fd00::5"], rules: [ping])])
+        let (reuse, afterAdd) = NftablesRuleset.update(
+            from: next,
+            to: [
+                NetworkAllowClass(sources: ["fd00::1"], rules: [r443]), NetworkAllowClass(sources: ["fd00::3", "fd00::4"], rules: [r22]),
+                NetworkAllowClass(sources: ["fd00::5"], rules: [ping]),
+            ])
         #expect(reuse?.contains("add element inet gatehouse allow_icmp { 1 . fd00:1::1/128 }") == true)
         #expect(reuse?.contains("flush chain") == false && afterAdd.generation == next.generation)
         // Everything gone: every element deleted, the table stays (default deny).
@@ -135,14 +187,21 @@ struct HostNetworkTests {
 
     @Test
     func wireGuardFiles() {
-        let peer = WireGuardPeer(publicKey: Self.key, endpoint: "192.0.2.1:51820", allowedIPs: ["fd00::1", "fd00::/64"], persistentKeepalive: 25, label: "host:gw")
+        let peer = WireGuardPeer(
+            publicKey: Self.key, endpoint: "192.0.2.1:51820", allowedIPs: ["fd00::1", "fd00::/64"], persistentKeepalive: 25, label: "host:gw")
         let agent = WireGuardConfigFile.agent(privateKey: "PRIVATE", listenPort: 51820, peers: [peer])
-        #expect(agent == "[Interface]\nPrivateKey = PRIVATE\nListenPort = 51820\n\n[Peer]\n# host:gw\nPublicKey = \(Self.key)\nAllowedIPs = fd00::1, fd00::/64\nEndpoint = 192.0.2.1:51820\nPersistentKeepalive = 25\n")
+        #expect(
+            agent
+                == "[Interface]\nPrivateKey = PRIVATE\nListenPort = 51820\n\n[Peer]\n# host:gw\nPublicKey = \(Self.key)\nAllowedIPs = fd00::1, fd00::/64\nEndpoint = 192.0.2.1:51820\nPersistentKeepalive = 25\n"
+        )
         let device = WireGuardConfigFile.device(privateKey: "PRIVATE", address: "fd00::7/128", peers: [peer])
         #expect(device.hasPrefix("[Interface]\nPrivateKey = PRIVATE\nAddress = fd00::7/128\n\n[Peer]\n"))
     }
 
-    static var canRunNft: Bool { getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft") && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") }
+    static var canRunNft: Bool {
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft")
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare")
+    }
 
     @Test(.enabled(if: canRunNft, "needs root and nft"))
     func theTextsLoadIntoRealNftables() throws {
@@ -179,10 +238,14 @@ struct HostNetworkTests {
         // Only fd00::3 is left, and its class (whatever its number) allows exactly 443 to fd00:1::1.
         let mark = try #require(listed.range(of: "fd00::3 : ").map { String(listed[$0.upperBound...].prefix(10)) })
         #expect(!listed.contains("fd00::1 :") && !listed.contains("fd00::2 :"), "\(listed)")
-        #expect(listed.contains("elements = { \(mark) . fd00:1::1 . tcp . 443 }") && !listed.contains("fd00:1::/64") && !listed.contains("fd00:1::2"), "\(listed)")
+        #expect(
+            listed.contains("elements = { \(mark) . fd00:1::1 . tcp . 443 }") && !listed.contains("fd00:1::/64") && !listed.contains("fd00:1::2"),
+            "\(listed)")
         // The mesh chains were rewritten at each withdrawal: each holds the last generation, once.
         let gen = String(format: "0x%08x", state.generation)
         #expect(state.generation != 0x8000_0001 && listed.components(separatedBy: "ct mark \(gen) accept").count == 3, "\(listed)")
-        #expect(listed.components(separatedBy: "ct mark set \(gen) accept").count == 5 && listed.components(separatedBy: "ct mark 0x8").count == 3, "\(listed)")
+        #expect(
+            listed.components(separatedBy: "ct mark set \(gen) accept").count == 5 && listed.components(separatedBy: "ct mark 0x8").count == 3,
+            "\(listed)")
     }
 }

@@ -9,13 +9,16 @@ import Testing
 @Suite("Authorization requests")
 struct AuthorizationRequestTests {
     static let now = Date(timeIntervalSince1970: 1_800_000_000)
-    static let client = OIDCClient(id: "grafana", name: "Grafana", kind: .confidential, redirectURIs: ["https://grafana.example/cb", "http://127.0.0.1/cli"],
-                                   secretHash: ClientSecret.hash("s"), firstParty: true, createdAt: now)
+    static let client = OIDCClient(
+        id: "grafana", name: "Grafana", kind: .confidential, redirectURIs: ["https://grafana.example/cb", "http://127.0.0.1/cli"],
+        secretHash: ClientSecret.hash("s"), firstParty: true, createdAt: now)
     static let challenge = PKCE.challenge(for: String(repeating: "v", count: 43))
 
     static func params(_ overrides: [String: String?] = [:]) -> FormParameters {
-        var v: [String: String] = ["client_id": "grafana", "redirect_uri": "https://grafana.example/cb", "response_type": "code", "scope": "openid groups",
-                                   "state": "st", "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256"]
+        var v: [String: String] = [
+            "client_id": "grafana", "redirect_uri": "https://grafana.example/cb", "response_type": "code", "scope": "openid groups",
+            "state": "st", "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256",
+        ]
         for (k, value) in overrides { v[k] = value }
         return FormParameters(v)
     }
@@ -55,7 +58,10 @@ struct AuthorizationRequestTests {
                 _ = try AuthorizationRequest.validate(p, client: client)
                 Issue.record("accepted: \(message)")
             } catch {
-                guard case .show(let e) = error else { Issue.record("redirected: \(error)"); continue }
+                guard case .show(let e) = error else {
+                    Issue.record("redirected: \(error)")
+                    continue
+                }
                 #expect(e.description.contains(message), "\(e.description)")
             }
         }
@@ -89,12 +95,16 @@ struct AuthorizationRequestTests {
                 _ = try AuthorizationRequest.validate(Self.params(overrides), client: Self.client)
                 Issue.record("accepted \(overrides)")
             } catch {
-                guard case .redirect(let e, let uri, let state) = error else { Issue.record("shown: \(error)"); continue }
+                guard case .redirect(let e, let uri, let state) = error else {
+                    Issue.record("shown: \(error)")
+                    continue
+                }
                 #expect(e.code == code, "\(overrides): \(e)")
                 #expect(uri == "https://grafana.example/cb" && state == "st")
             }
         }
-        let url = AuthorizationRequest.errorRedirect(OAuthError(.accessDenied, "no & more"), redirectURI: "https://a.example/cb?x=1", state: "s t", issuer: "https://gh.example")
+        let url = AuthorizationRequest.errorRedirect(
+            OAuthError(.accessDenied, "no & more"), redirectURI: "https://a.example/cb?x=1", state: "s t", issuer: "https://gh.example")
         #expect(url == "https://a.example/cb?x=1&error=access_denied&error_description=no%20%26%20more&state=s%20t&iss=https%3A%2F%2Fgh.example")
     }
 
@@ -102,10 +112,14 @@ struct AuthorizationRequestTests {
     func steps() throws {
         let now = Self.now
         let key = [UInt8](repeating: 5, count: 32)
-        func step(_ o: [String: String?] = [:], session: Date? = now.addingTimeInterval(-100), denial: String? = nil, consent: Bool = false, firstParty: Bool = true) throws -> AuthorizationStep {
+        func step(
+            _ o: [String: String?] = [:], session: Date? = now.addingTimeInterval(-100), denial: String? = nil, consent: Bool = false,
+            firstParty: Bool = true
+        ) throws -> AuthorizationStep {
             var r = try AuthorizationRequest.validate(Self.params(o), client: Self.client)
             r.loginAfter = LoginAfter.verify(r.loginAfterToken, key: key, now: now)
-            return AuthorizationStep.decide(r, session: session.map { .init(authTime: $0) }, policyDenial: denial, consentGiven: consent, firstParty: firstParty, now: now)
+            return AuthorizationStep.decide(
+                r, session: session.map { .init(authTime: $0) }, policyDenial: denial, consentGiven: consent, firstParty: firstParty, now: now)
         }
         let fresh = AuthorizationStep.signIn(loginAfter: 1_800_000_000)
         let marker = LoginAfter.encode(1_799_999_950, key: key)
@@ -122,15 +136,24 @@ struct AuthorizationRequestTests {
         #expect(try step(["max_age": "0", "login_after": marker], session: now.addingTimeInterval(-10)) == .issueCode)
         // A forged, stale or future marker counts for nothing.
         #expect(try step(["prompt": "login", "login_after": "1799999950"], session: now.addingTimeInterval(-10)) == fresh)
-        #expect(try step(["prompt": "login", "login_after": LoginAfter.encode(1_799_999_000, key: key)], session: now.addingTimeInterval(-10)) == fresh)
-        #expect(try step(["prompt": "login", "login_after": LoginAfter.encode(1_800_000_100, key: key)], session: now.addingTimeInterval(-10)) == fresh)
-        #expect(try step(["prompt": "login", "login_after": LoginAfter.encode(1_799_999_950, key: [UInt8](repeating: 6, count: 32))], session: now.addingTimeInterval(-10)) == fresh)
+        #expect(
+            try step(["prompt": "login", "login_after": LoginAfter.encode(1_799_999_000, key: key)], session: now.addingTimeInterval(-10)) == fresh)
+        #expect(
+            try step(["prompt": "login", "login_after": LoginAfter.encode(1_800_000_100, key: key)], session: now.addingTimeInterval(-10)) == fresh)
+        #expect(
+            try step(
+                ["prompt": "login", "login_after": LoginAfter.encode(1_799_999_950, key: [UInt8](repeating: 6, count: 32))],
+                session: now.addingTimeInterval(-10)) == fresh)
         #expect(try step(denial: "no matching rule") == .denied(reason: "no matching rule"))
         if case .error(let e) = try step(["prompt": "none"], denial: "x") { #expect(e.code == .accessDenied) } else { Issue.record("expected error") }
         #expect(try step(firstParty: false) == .consent)
         #expect(try step(consent: true, firstParty: false) == .issueCode)
         #expect(try step(["prompt": "consent"], consent: true, firstParty: false) == .consent)
-        if case .error(let e) = try step(["prompt": "none"], firstParty: false) { #expect(e.code == .consentRequired) } else { Issue.record("expected error") }
+        if case .error(let e) = try step(["prompt": "none"], firstParty: false) {
+            #expect(e.code == .consentRequired)
+        } else {
+            Issue.record("expected error")
+        }
     }
 }
 
@@ -145,8 +168,10 @@ struct FormParametersTests {
 
     @Test("hostile bodies are refused, not half-parsed")
     func hostile() {
-        for body in ["a=1&a=2", "a=%ZZ", "a=%C3", "a=%00", "=x", "a=%0A", (0..<65).map { "k\($0)=v" }.joined(separator: "&"),
-                     String(repeating: "x", count: FormParameters.maxSize + 1)] {
+        for body in [
+            "a=1&a=2", "a=%ZZ", "a=%C3", "a=%00", "=x", "a=%0A", (0..<65).map { "k\($0)=v" }.joined(separator: "&"),
+            String(repeating: "x", count: FormParameters.maxSize + 1),
+        ] {
             #expect(throws: OAuthError.self, "\(body.prefix(40))") { try FormParameters(parsing: body) }
         }
     }
@@ -155,14 +180,20 @@ struct FormParametersTests {
     func clientCredentials() throws {
         let basic = "Basic " + Data("my%20client:s%3Acret".utf8).base64EncodedString()
         #expect(try ClientCredentials.parse(authorization: basic, form: FormParameters()) == .basic(id: "my client", secret: "s:cret"))
-        #expect(try ClientCredentials.parse(authorization: nil, form: FormParameters(["client_id": "c", "client_secret": "s"])) == .post(id: "c", secret: "s"))
+        #expect(
+            try ClientCredentials.parse(authorization: nil, form: FormParameters(["client_id": "c", "client_secret": "s"]))
+                == .post(id: "c", secret: "s"))
         #expect(try ClientCredentials.parse(authorization: nil, form: FormParameters(["client_id": "c"])) == .none(id: "c"))
-        #expect(throws: OAuthError.self) { try ClientCredentials.parse(authorization: basic, form: FormParameters(["client_id": "c", "client_secret": "s"])) }
+        #expect(throws: OAuthError.self) {
+            try ClientCredentials.parse(authorization: basic, form: FormParameters(["client_id": "c", "client_secret": "s"]))
+        }
         #expect(throws: OAuthError.self) { try ClientCredentials.parse(authorization: basic, form: FormParameters(["client_id": "other"])) }
         #expect(throws: OAuthError.self) { try ClientCredentials.parse(authorization: "Bearer x", form: FormParameters()) }
         #expect(throws: OAuthError.self) { try ClientCredentials.parse(authorization: "Basic !!!", form: FormParameters()) }
         #expect(throws: OAuthError.self) { try ClientCredentials.parse(authorization: nil, form: FormParameters()) }
-        #expect(throws: OAuthError.self) { try ClientCredentials.parse(authorization: nil, form: FormParameters(["client_assertion": "x", "client_assertion_type": "other"])) }
+        #expect(throws: OAuthError.self) {
+            try ClientCredentials.parse(authorization: nil, form: FormParameters(["client_assertion": "x", "client_assertion_type": "other"]))
+        }
     }
 
     @Test("user codes: twenty consonants, typed loosely")

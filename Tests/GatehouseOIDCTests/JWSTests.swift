@@ -26,13 +26,19 @@ struct JWSTests {
 
     @Test("RFC 8037 A.4: Ed25519 signing is byte for byte the RFC's")
     func rfc8037Signature() throws {
-        let token = try Self.rfc8037Signer().signCompact(protectedHeader: Array(#"{"alg":"EdDSA"}"#.utf8), payload: Array("Example of Ed25519 signing".utf8))
-        #expect(token == "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg")
+        let token = try Self.rfc8037Signer().signCompact(
+            protectedHeader: Array(#"{"alg":"EdDSA"}"#.utf8), payload: Array("Example of Ed25519 signing".utf8))
+        #expect(
+            token
+                == "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
+        )
     }
 
     @Test("RFC 7515 A.3: the ES256 example signature verifies with the example key")
     func rfc7515ES256() throws {
-        let jwk = JWK(kty: "EC", crv: "P-256", x: "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y: "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", kid: nil, alg: nil, use: nil)
+        let jwk = JWK(
+            kty: "EC", crv: "P-256", x: "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y: "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", kid: nil,
+            alg: nil, use: nil)
         let key = try jwk.verificationKey()
         let input = Array("eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ".utf8)
         let signature = try #require(Base64URL.decode("DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"))
@@ -103,7 +109,9 @@ struct JWSTests {
         let bad = [
             JWK(kty: "RSA", crv: "", x: "AQAB", y: nil, kid: "r", alg: nil, use: nil),
             JWK(kty: "EC", crv: "P-384", x: "AA", y: "AA", kid: nil, alg: nil, use: nil),
-            JWK(kty: "EC", crv: "P-256", x: Base64URL.encode([UInt8](repeating: 0, count: 32)), y: Base64URL.encode([UInt8](repeating: 0, count: 32)), kid: nil, alg: nil, use: nil),
+            JWK(
+                kty: "EC", crv: "P-256", x: Base64URL.encode([UInt8](repeating: 0, count: 32)), y: Base64URL.encode([UInt8](repeating: 0, count: 32)),
+                kid: nil, alg: nil, use: nil),
             JWK(kty: "OKP", crv: "Ed25519", x: "short", y: nil, kid: nil, alg: nil, use: nil),
             JWK(kty: "OKP", crv: "Ed25519", x: JWSTests.rfc8037X, y: nil, kid: nil, alg: nil, use: "enc"),
         ]
@@ -125,7 +133,8 @@ struct ProxyTicketTests {
         #expect(ProxyTicket.verify(text, app: "grafana", key: key, now: now) == nil)
         #expect(ProxyTicket.verify(text, app: "wiki", key: key, now: now.addingTimeInterval(61)) == nil)
         #expect(ProxyTicket.verify(text, app: "wiki", key: [UInt8](repeating: 4, count: 32), now: now) == nil)
-        let forged = ProxyTicket(sessionHash: "other", app: "wiki", expiresAt: now.addingTimeInterval(60), nonce: "n1").encode(key: [UInt8](repeating: 9, count: 32))
+        let forged = ProxyTicket(sessionHash: "other", app: "wiki", expiresAt: now.addingTimeInterval(60), nonce: "n1").encode(
+            key: [UInt8](repeating: 9, count: 32))
         #expect(ProxyTicket.verify(forged, app: "wiki", key: key, now: now) == nil)
         for junk in ["", ".", "a.b", String(repeating: "x", count: 600), text + "x", "x" + text] {
             #expect(ProxyTicket.verify(junk, app: "wiki", key: key, now: now) == nil)

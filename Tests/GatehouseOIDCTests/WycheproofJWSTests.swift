@@ -38,14 +38,19 @@ struct WycheproofJWSTests {
 
     @Test("ES256: ecdsa_secp256r1_sha256, rewritten to R || S")
     func es256() throws {
-        var checked = 0, failures: [String] = []
+        var checked = 0
+        var failures: [String] = []
         for group in try Self.load("ecdsa_secp256r1_sha256_test")["testGroups"] as! [[String: Any]] {
             let point = Hex.decode((group["publicKey"] as! [String: Any])["uncompressed"] as! String)!
-            let key = try JWK(kty: "EC", crv: "P-256", x: Base64URL.encode(point[1..<33]), y: Base64URL.encode(point[33..<65]), kid: nil, alg: nil, use: nil).verificationKey()
+            let key = try JWK(
+                kty: "EC", crv: "P-256", x: Base64URL.encode(point[1..<33]), y: Base64URL.encode(point[33..<65]), kid: nil, alg: nil, use: nil
+            ).verificationKey()
             for test in group["tests"] as! [[String: Any]] {
                 guard let raw = Self.rawSignature(der: Hex.decode(test["sig"] as! String)!) else { continue }
                 let flags = test["flags"] as! [String]
-                if flags.contains(where: { ["BerEncodedSignature", "InvalidEncoding", "MissingZero", "InvalidTypesInSignature"].contains($0) }) { continue }
+                if flags.contains(where: { ["BerEncodedSignature", "InvalidEncoding", "MissingZero", "InvalidTypesInSignature"].contains($0) }) {
+                    continue
+                }
                 checked += 1
                 let verified = key.isValidSignature(raw, for: Hex.decode(test["msg"] as! String)!)
                 if verified != (test["result"] as! String == "valid") { failures.append("tc \(test["tcId"]!): \(test["comment"]!)") }
@@ -57,7 +62,8 @@ struct WycheproofJWSTests {
 
     @Test("EdDSA: ed25519")
     func edDSA() throws {
-        var checked = 0, failures: [String] = []
+        var checked = 0
+        var failures: [String] = []
         for group in try Self.load("ed25519_test")["testGroups"] as! [[String: Any]] {
             let pk = Hex.decode((group["publicKey"] as! [String: Any])["pk"] as! String)!
             let key = try JWK(kty: "OKP", crv: "Ed25519", x: Base64URL.encode(pk), y: nil, kid: nil, alg: nil, use: nil).verificationKey()

@@ -1,4 +1,3 @@
-import _CryptoExtras
 import Crypto
 import Foundation
 import GatehouseCore
@@ -6,20 +5,27 @@ import GatehousePKI
 import SwiftASN1
 import Testing
 import X509
+import _CryptoExtras
 
 /// Every request is checked before the policy is asked: its own signature, its key type, and
 /// that it asks for nothing Gatehouse would not issue anyway. Hostile input gets a clear error.
 @Suite("Certificate signing requests")
 struct SigningRequestTests {
-    static func der(_ key: Certificate.PrivateKey, algorithm: Certificate.SignatureAlgorithm? = nil, @ExtensionsBuilder extensions: () throws -> Result<Certificate.Extensions, any Error> = { .success(Certificate.Extensions()) }, extraAttribute: Bool = false) throws -> [UInt8] {
+    static func der(
+        _ key: Certificate.PrivateKey, algorithm: Certificate.SignatureAlgorithm? = nil,
+        @ExtensionsBuilder extensions: () throws -> Result<Certificate.Extensions, any Error> = { .success(Certificate.Extensions()) },
+        extraAttribute: Bool = false
+    ) throws -> [UInt8] {
         var attributes = CertificateSigningRequest.Attributes()
         let ext = try extensions().get()
         if !ext.isEmpty { attributes.insert(try CertificateSigningRequest.Attribute(ExtensionRequest(extensions: ext))) }
         if extraAttribute {
-            attributes.insert(CertificateSigningRequest.Attribute(oid: [1, 2, 840, 113549, 1, 9, 7], values: [try ASN1Any(erasing: ASN1UTF8String("password"))]))
+            attributes.insert(
+                CertificateSigningRequest.Attribute(oid: [1, 2, 840, 113549, 1, 9, 7], values: [try ASN1Any(erasing: ASN1UTF8String("password"))]))
         }
-        let csr = try CertificateSigningRequest(version: .v1, subject: DistinguishedName(), privateKey: key, attributes: attributes,
-                                                signatureAlgorithm: algorithm ?? (key.publicKey.pkiAlgorithm == .ed25519 ? .ed25519 : .ecdsaWithSHA256))
+        let csr = try CertificateSigningRequest(
+            version: .v1, subject: DistinguishedName(), privateKey: key, attributes: attributes,
+            signatureAlgorithm: algorithm ?? (key.publicKey.pkiAlgorithm == .ed25519 ? .ed25519 : .ecdsaWithSHA256))
         var s = DER.Serializer()
         try s.serialize(csr)
         return s.serializedBytes
@@ -33,7 +39,9 @@ struct SigningRequestTests {
     static func twoExtensionRequests() throws -> [UInt8] {
         let key = P256.Signing.PrivateKey()
         func parts(_ der: [UInt8]) throws -> [ASN1Node] {
-            guard case .constructed(let top) = try DER.parse(der).content, case .constructed(let info) = Array(top)[0].content else { throw GatehouseError(.internal, "csr") }
+            guard case .constructed(let top) = try DER.parse(der).content, case .constructed(let info) = Array(top)[0].content else {
+                throw GatehouseError(.internal, "csr")
+            }
             return Array(info)
         }
         func attribute(_ der: [UInt8]) throws -> ArraySlice<UInt8> {
@@ -55,7 +63,10 @@ struct SigningRequestTests {
         var out = DER.Serializer()
         try out.appendConstructedNode(identifier: .sequence) { c in
             c.serializeRawBytes(tbs.serializedBytes[...])
-            try c.appendConstructedNode(identifier: .sequence) { a in let oid: ASN1ObjectIdentifier = [1, 2, 840, 10045, 4, 3, 2]; try a.serialize(oid) }
+            try c.appendConstructedNode(identifier: .sequence) { a in
+                let oid: ASN1ObjectIdentifier = [1, 2, 840, 10045, 4, 3, 2]
+                try a.serialize(oid)
+            }
             try c.serialize(ASN1BitString(bytes: ArraySlice(signature)))
         }
         return out.serializedBytes
@@ -64,7 +75,10 @@ struct SigningRequestTests {
     @Test("a P-256 request with a SPIFFE ID, DNS and IP names, in PEM and DER")
     func accepted() throws {
         let der = try Self.der(Self.p256) {
-            SubjectAlternativeNames([.uniformResourceIdentifier("spiffe://corp.example/api"), .dnsName("api.corp.example"), .ipAddress(ASN1OctetString(contentBytes: [10, 0, 0, 7]))])
+            SubjectAlternativeNames([
+                .uniformResourceIdentifier("spiffe://corp.example/api"), .dnsName("api.corp.example"),
+                .ipAddress(ASN1OctetString(contentBytes: [10, 0, 0, 7])),
+            ])
             try ExtendedKeyUsage([.serverAuth])
         }
         for input in [der, Array(PEM.encode(der, label: "CERTIFICATE REQUEST").utf8)] {
@@ -100,8 +114,17 @@ struct SigningRequestTests {
         #expect(Self.refusal(try Self.der(Self.p256) { try ExtendedKeyUsage([.codeSigning]) }).contains("extended key usage"))
         #expect(Self.refusal(try Self.der(Self.p256) { KeyUsage(digitalSignature: true, keyCertSign: true) }).contains("key usages"))
         #expect(Self.refusal(try Self.der(Self.p256) { SubjectAlternativeNames([.rfc822Name("a@b.c")]) }).contains("only URI, DNS and IP"))
-        #expect(Self.refusal(try Self.der(Self.p256) { SubjectAlternativeNames([.uniformResourceIdentifier("https://corp.example/")]) }).contains("not a SPIFFE ID"))
-        #expect(Self.refusal(try Self.der(Self.p256) { SubjectAlternativeNames([.uniformResourceIdentifier("spiffe://corp.example/a"), .uniformResourceIdentifier("spiffe://corp.example/b")]) }).contains("exactly one"))
+        #expect(
+            Self.refusal(try Self.der(Self.p256) { SubjectAlternativeNames([.uniformResourceIdentifier("https://corp.example/")]) }).contains(
+                "not a SPIFFE ID"))
+        #expect(
+            Self.refusal(
+                try Self.der(Self.p256) {
+                    SubjectAlternativeNames([
+                        .uniformResourceIdentifier("spiffe://corp.example/a"), .uniformResourceIdentifier("spiffe://corp.example/b"),
+                    ])
+                }
+            ).contains("exactly one"))
         #expect(Self.refusal(try Self.der(Self.p256) { SubjectAlternativeNames([.dnsName("Bad_Name.example")]) }).contains("DNS name"))
         #expect(Self.refusal(try Self.der(Self.p256) { SubjectKeyIdentifier(keyIdentifier: [1, 2, 3]) }).contains("does not issue"))
         #expect(Self.refusal(try Self.der(Self.p256, extraAttribute: true)).contains("attribute"))

@@ -16,7 +16,8 @@ struct WycheproofX509Tests {
 
     @Test("ecdsa_secp256r1_sha256 (DER signatures)")
     func ecdsa() throws {
-        var checked = 0, failures: [String] = []
+        var checked = 0
+        var failures: [String] = []
         for group in try Self.load("ecdsa_secp256r1_sha256_test")["testGroups"] as! [[String: Any]] {
             let point = Hex.decode((group["publicKey"] as! [String: Any])["uncompressed"] as! String)!
             let key = Certificate.PublicKey(try P256.Signing.PublicKey(x963Representation: point))
@@ -24,7 +25,8 @@ struct WycheproofX509Tests {
                 let result = test["result"] as! String
                 if result == "acceptable" { continue }
                 checked += 1
-                let verified = key.isValidSignature(Hex.decode(test["sig"] as! String)!, for: Hex.decode(test["msg"] as! String)!, signatureAlgorithm: .ecdsaWithSHA256)
+                let verified = key.isValidSignature(
+                    Hex.decode(test["sig"] as! String)!, for: Hex.decode(test["msg"] as! String)!, signatureAlgorithm: .ecdsaWithSHA256)
                 if verified != (result == "valid") { failures.append("tc \(test["tcId"]!): \(test["comment"]!)") }
             }
         }
@@ -34,13 +36,15 @@ struct WycheproofX509Tests {
 
     @Test("ed25519")
     func ed25519() throws {
-        var checked = 0, failures: [String] = []
+        var checked = 0
+        var failures: [String] = []
         for group in try Self.load("ed25519_test")["testGroups"] as! [[String: Any]] {
             let pk = Hex.decode((group["publicKey"] as! [String: Any])["pk"] as! String)!
             let key = Certificate.PublicKey(try Curve25519.Signing.PublicKey(rawRepresentation: pk))
             for test in group["tests"] as! [[String: Any]] {
                 checked += 1
-                let verified = key.isValidSignature(Hex.decode(test["sig"] as! String)!, for: Hex.decode(test["msg"] as! String)!, signatureAlgorithm: .ed25519)
+                let verified = key.isValidSignature(
+                    Hex.decode(test["sig"] as! String)!, for: Hex.decode(test["msg"] as! String)!, signatureAlgorithm: .ed25519)
                 if verified != (test["result"] as! String == "valid") { failures.append("tc \(test["tcId"]!): \(test["comment"]!)") }
             }
         }

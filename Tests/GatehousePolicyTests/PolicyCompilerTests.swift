@@ -67,16 +67,25 @@ struct PolicyCompilerTests {
         ("app a { upstream = \"http://127.0.0.1\" path = \"/a\" share_origin = true }", "path must look like"),
         ("app a { upstream = \"http://127.0.0.1\" path = \"/a/../b/\" share_origin = true }", "path must look like"),
         ("app a { upstream = \"http://127.0.0.1\" path = \"/oauth2/x/\" share_origin = true }", "overlaps Gatehouse's own /oauth2/"),
-        ("app a { upstream = \"http://127.0.0.1\" path = \"/a/\" share_origin = true }\napp b { upstream = \"http://127.0.0.1\" path = \"/a/b/\" share_origin = true }", "overlaps another app's path"),
+        (
+            "app a { upstream = \"http://127.0.0.1\" path = \"/a/\" share_origin = true }\napp b { upstream = \"http://127.0.0.1\" path = \"/a/b/\" share_origin = true }",
+            "overlaps another app's path"
+        ),
         ("app a { upstream = \"http://127.0.0.1\" host = \"*.example\" }", "is not a host name"),
         ("app a { upstream = \"http://127.0.0.1\" path = \"/a/\" }", "shares Gatehouse's origin"),
         ("app a { upstream = \"http://127.0.0.1\" host = \"a.example\" share_origin = true }", "share_origin applies only to an app with a path"),
-        ("app a { upstream = \"http://127.0.0.1\" host = \"a.example\" }\napp b { upstream = \"http://127.0.0.1\" host = \"A.example\" }", "is proxied by another app"),
+        (
+            "app a { upstream = \"http://127.0.0.1\" host = \"a.example\" }\napp b { upstream = \"http://127.0.0.1\" host = \"A.example\" }",
+            "is proxied by another app"
+        ),
         ("tests {\n  alice may ssh root@web-1\n}", "7:3: test 'alice may ssh root@web-1': second word must be 'can' or 'cannot'"),
         ("tests {\n  alice can fly web-1 x\n}", "unexpected 'x'"),
         ("tests {\n  alice can telnet web-1\n}", "unknown action 'telnet'"),
         ("tests {\n  members = [a]\n}", "a tests block holds lines like"),
-        ("allow ssh r { who = [sre] logins = [root] hosts = [web-1] }\nallow app r { who = [sre] apps = [grafana] }", "rule 'r' is already defined at line 6"),
+        (
+            "allow ssh r { who = [sre] logins = [root] hosts = [web-1] }\nallow app r { who = [sre] apps = [grafana] }",
+            "rule 'r' is already defined at line 6"
+        ),
         ("group g { members = [alice] description = \"x\" members = [bob] }", "'members' is set twice"),
         ("group g { members = [] }", "'members' is empty"),
         ("group g { members = [[alice]] }", "must be a list of names"),
@@ -93,11 +102,12 @@ struct PolicyCompilerTests {
 
     @Test("every problem is reported at once, each with its line")
     func collectsAll() {
-        let text = Self.base + """
-            group a { color = red }
-            allow ssh r1 { who = [ghost] logins = [root] hosts = [web-1] }
-            allow app r2 { who = [sre] apps = [kibana] }
-            """
+        let text =
+            Self.base + """
+                group a { color = red }
+                allow ssh r1 { who = [ghost] logins = [root] hosts = [web-1] }
+                allow app r2 { who = [sre] apps = [kibana] }
+                """
         do {
             _ = try PolicyFixtures.compile(text)
             Issue.record("accepted")
@@ -108,15 +118,16 @@ struct PolicyCompilerTests {
 
     @Test("a test about a host, app or role the policy lacks fails instead of passing vacuously")
     func typoTestsFail() throws {
-        let p = try PolicyFixtures.compile(Self.base + """
-            tests {
-              alice cannot ssh root@web-9
-              alice cannot use kibana
-              alice cannot request nope
-              alice cannot obtain spiffe://corp.example/../x
-              alice cannot use grafana
-            }
-            """)
+        let p = try PolicyFixtures.compile(
+            Self.base + """
+                tests {
+                  alice cannot ssh root@web-9
+                  alice cannot use kibana
+                  alice cannot request nope
+                  alice cannot obtain spiffe://corp.example/../x
+                  alice cannot use grafana
+                }
+                """)
         let results = p.runTests(now: PolicyFixtures.now)
         #expect(results.map(\.passed) == [false, false, false, false, true])
         #expect(results[0].detail == "host 'web-9' is not in the policy")
@@ -130,7 +141,8 @@ struct PolicyCompilerTests {
 
     @Test("names may be used before their definition")
     func forwardReferences() throws {
-        let policy = try PolicyFixtures.compile("""
+        let policy = try PolicyFixtures.compile(
+            """
             allow ssh r { who = [late] logins = [root] hosts = [h] }
             group late { members = [alice] }
             host h { addresses = [10.1.1.1] }

@@ -7,7 +7,9 @@ struct PolicyEvaluationTests {
     let policy = PolicyFixtures.example
     let now = PolicyFixtures.now
 
-    func decide(_ user: String, _ request: PolicyRequest, _ context: PolicyContext = PolicyFixtures.context(), grants: [PolicyGrant] = []) -> PolicyDecision {
+    func decide(_ user: String, _ request: PolicyRequest, _ context: PolicyContext = PolicyFixtures.context(), grants: [PolicyGrant] = [])
+        -> PolicyDecision
+    {
         self.policy.evaluate(request, subject: self.policy.subject(user: user, grants: grants, now: self.now), context: context)
     }
 
@@ -30,7 +32,10 @@ struct PolicyEvaluationTests {
     func ssh(user: String, login: String, host: String, rule: String?) {
         let d = self.decide(user, .ssh(login: login, host: host))
         if let rule {
-            guard case .allow(let a) = d else { Issue.record("\(user) \(login)@\(host): \(d)"); return }
+            guard case .allow(let a) = d else {
+                Issue.record("\(user) \(login)@\(host): \(d)")
+                return
+            }
             #expect(a.rule.name == rule)
         } else {
             #expect(!d.isAllowed, "\(user) \(login)@\(host): \(d)")
@@ -45,7 +50,8 @@ struct PolicyEvaluationTests {
 
     @Test("a deny names its rule and beats an allow the same user also has")
     func denyBeatsAllow() throws {
-        let p = try PolicyFixtures.compile("""
+        let p = try PolicyFixtures.compile(
+            """
             group a { members = [u] }
             group b { members = [u] }
             host h { addresses = [10.0.0.1] }
@@ -53,7 +59,10 @@ struct PolicyEvaluationTests {
             deny ssh shut { who = [b] logins = [root] hosts = [h] }
             """)
         let d = p.evaluate(.ssh(login: "root", host: "h"), subject: p.subject(user: "u", now: now), context: PolicyFixtures.context())
-        guard case .deny(let denial) = d else { Issue.record("allowed"); return }
+        guard case .deny(let denial) = d else {
+            Issue.record("allowed")
+            return
+        }
         #expect(denial.reason == .explicitDeny)
         #expect(denial.rule?.name == "shut")
         #expect(denial.rule?.location.line == 5)
@@ -65,7 +74,10 @@ struct PolicyEvaluationTests {
         #expect(self.decide("alice", request, PolicyFixtures.context(stepUpAgo: 599)).isAllowed)
         for stale in [601.0, nil] {
             let d = self.decide("alice", request, PolicyFixtures.context(stepUpAgo: stale))
-            guard case .deny(let denial) = d else { Issue.record("allowed without step-up"); continue }
+            guard case .deny(let denial) = d else {
+                Issue.record("allowed without step-up")
+                continue
+            }
             #expect(denial.reason == .stepUpRequired(within: .seconds(600)))
         }
         // An assertion dated in the future (clock skew beyond a minute) does not count.
@@ -79,7 +91,10 @@ struct PolicyEvaluationTests {
         #expect(self.decide("carol", request, PolicyFixtures.context(source: "10.100.3.4")).isAllowed)
         for source in ["203.0.113.9", nil] {
             let d = self.decide("carol", request, PolicyFixtures.context(source: source))
-            guard case .deny(let denial) = d else { Issue.record("allowed from \(source ?? "unknown")"); continue }
+            guard case .deny(let denial) = d else {
+                Issue.record("allowed from \(source ?? "unknown")")
+                continue
+            }
             #expect(denial.reason == .sourceNotAllowed)
         }
     }
@@ -98,7 +113,8 @@ struct PolicyEvaluationTests {
 
     @Test("reach: addresses, ports and protocols", arguments: reachCases)
     func reach(user: String, address: String, port: UInt16, proto: IPProtocolName, allowed: Bool) {
-        let d = self.decide(user, .reach(address: PolicyFixtures.address(address), port: port, proto: proto), PolicyFixtures.context(source: "192.168.10.1"))
+        let d = self.decide(
+            user, .reach(address: PolicyFixtures.address(address), port: port, proto: proto), PolicyFixtures.context(source: "192.168.10.1"))
         #expect(d.isAllowed == allowed, "\(user) \(address):\(port)/\(proto): \(d)")
     }
 
@@ -108,8 +124,14 @@ struct PolicyEvaluationTests {
         #expect(!self.decide("erin", .app("grafana")).isAllowed)
         #expect(self.decide("erin", .app("wiki")).isAllowed)
         #expect(self.decide("erin", .app("jira")) == .deny(PolicyDenial(reason: .unknownTarget("app 'jira'"), rule: nil)))
-        guard case .allow(let a) = self.decide("dave", .requestRole("db-admin")) else { Issue.record("request denied"); return }
-        guard case .request(let q) = a.rule.target else { Issue.record("wrong rule kind"); return }
+        guard case .allow(let a) = self.decide("dave", .requestRole("db-admin")) else {
+            Issue.record("request denied")
+            return
+        }
+        guard case .request(let q) = a.rule.target else {
+            Issue.record("wrong rule kind")
+            return
+        }
         #expect(q.approvers == [.group("dba-leads")])
         #expect(q.reasonRequired)
         // max_duration 2h, capped by the role's max_lifetime of 1h.
@@ -129,7 +151,8 @@ struct PolicyEvaluationTests {
         #expect(self.decide("dave", .certificate(spiffeID: "spiffe://corp.example/user/dave")).isAllowed)
         for bad in ["spiffe://corp.example/user/../dave", "https://corp.example/x", "spiffe://corp.example/", "spiffe://corp.example/a//b"] {
             guard case .deny(let d) = self.decide("dave", .certificate(spiffeID: bad)), case .invalidRequest = d.reason else {
-                Issue.record("accepted \(bad)"); continue
+                Issue.record("accepted \(bad)")
+                continue
             }
         }
     }
@@ -139,7 +162,10 @@ struct PolicyEvaluationTests {
         let grant = PolicyGrant(id: "req-1", user: "carol", role: "db-admin", expiresAt: now.addingTimeInterval(1800))
         let request = PolicyRequest.ssh(login: "postgres", host: "db-1")
         #expect(!self.decide("carol", request).isAllowed)
-        guard case .allow(let a) = self.decide("carol", request, grants: [grant]) else { Issue.record("grant did not apply"); return }
+        guard case .allow(let a) = self.decide("carol", request, grants: [grant]) else {
+            Issue.record("grant did not apply")
+            return
+        }
         #expect(a.rule.name == "dba-on-db")
         #expect(a.via == .role("db-admin"))
         #expect(a.grantID == "req-1")
@@ -157,8 +183,13 @@ struct PolicyEvaluationTests {
     func roleCap() {
         let p = self.policy
         let grant = PolicyGrant(id: "g", user: "dave", role: "db-admin", expiresAt: now.addingTimeInterval(86400))
-        guard case .allow(let a) = p.evaluate(.ssh(login: "postgres", host: "db-1"), subject: p.subject(user: "dave", grants: [grant], now: now), context: PolicyFixtures.context())
-        else { Issue.record("denied"); return }
+        guard
+            case .allow(let a) = p.evaluate(
+                .ssh(login: "postgres", host: "db-1"), subject: p.subject(user: "dave", grants: [grant], now: now), context: PolicyFixtures.context())
+        else {
+            Issue.record("denied")
+            return
+        }
         #expect(a.lifetime == .seconds(3600))
     }
 
@@ -198,7 +229,10 @@ struct PolicyEvaluationTests {
     func emptyPolicy() throws {
         let p = try PolicyFixtures.compile("# nothing\n")
         let s = p.subject(user: "alice", now: now)
-        for r: PolicyRequest in [.ssh(login: "root", host: "h"), .reach(address: 0, port: 1, proto: .tcp), .app("a"), .requestRole("r"), .certificate(spiffeID: "spiffe://a/b")] {
+        for r: PolicyRequest in [
+            .ssh(login: "root", host: "h"), .reach(address: 0, port: 1, proto: .tcp), .app("a"), .requestRole("r"),
+            .certificate(spiffeID: "spiffe://a/b"),
+        ] {
             #expect(!p.evaluate(r, subject: s, context: PolicyFixtures.context()).isAllowed)
         }
         #expect(p.accessTable().isEmpty)

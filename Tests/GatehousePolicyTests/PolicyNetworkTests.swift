@@ -27,14 +27,16 @@ struct PolicyNetworkTests {
 
     @Test("a deny punches a hole in a broader allow")
     func denyHole() throws {
-        let p = try PolicyFixtures.compile("""
+        let p = try PolicyFixtures.compile(
+            """
             group eng { members = [u] }
             group temp { members = [u] }
             host gw { addresses = [10.0.0.1] routes = [10.1.0.0/16] }
             allow reach wide { who = [eng] to = [10.1.0.0/16] ports = [1-1024] }
             deny reach hole { who = [temp] to = [10.1.2.0/24] ports = [22] }
             """)
-        let set = p.networkAllowSet(node: "gw", members: [(p.subject(user: "u", now: PolicyFixtures.now), [try IPPrefix(parsing: "10.100.0.1")])], at: PolicyFixtures.now)
+        let set = p.networkAllowSet(
+            node: "gw", members: [(p.subject(user: "u", now: PolicyFixtures.now), [try IPPrefix(parsing: "10.100.0.1")])], at: PolicyFixtures.now)
         let lines = set.flatMap(\.nftables)
         #expect(lines.contains("10.100.0.1 . 10.1.2.0/24 . tcp . 1-21"))
         #expect(lines.contains("10.100.0.1 . 10.1.2.0/24 . tcp . 23-1024"))
@@ -46,7 +48,8 @@ struct PolicyNetworkTests {
 
     @Test("hosts with an organization get their mesh address; gateways guard every organization")
     func meshHosts() throws {
-        let p = try PolicyCompiler(fileName: "t", addressing: Self.plan).compile("""
+        let p = try PolicyCompiler(fileName: "t", addressing: Self.plan).compile(
+            """
             group eng { members = [u] }
             host gw { org = "acme" gateway = true routes = [10.9.0.0/16] }
             host a1 { org = "acme" addresses = [10.0.0.1] }
@@ -66,7 +69,8 @@ struct PolicyNetworkTests {
         #expect(Set(hosts["gw"]?.routes ?? []) == [lan, Self.plan.organizationPrefix("acme"), Self.plan.organizationPrefix("beta")])
         // A device reaches a1's mesh address through the gateway; a1 (a host) reaches b1.
         let device = Self.plan.deviceAddress(index: 7)
-        let through = p.networkAllowSet(node: "gw", members: [(p.subject(user: "u", now: PolicyFixtures.now), [device])], at: PolicyFixtures.now).flatMap(\.nftables)
+        let through = p.networkAllowSet(node: "gw", members: [(p.subject(user: "u", now: PolicyFixtures.now), [device])], at: PolicyFixtures.now)
+            .flatMap(\.nftables)
         #expect(through == ["\(device) . \(a1) . tcp . 443"])
         let onB1 = p.networkAllowSet(node: "b1", members: [(p.subject(host: "a1"), [a1])], at: PolicyFixtures.now).flatMap(\.nftables)
         #expect(onB1 == ["\(a1) . \(Self.plan.hostAddress(organization: "beta", host: "b1")) . tcp . 5432"])
@@ -94,10 +98,13 @@ struct PolicyNetworkTests {
         var rng = PolicyGenerator(state: UInt64(seed) + 1)
         var boxes: [NetworkBox] = []
         for _ in 0..<Int(rng.next() % 12 + 1) {
-            let first = UInt128(rng.next() % 64), last = first + UInt128(rng.next() % 16)
-            let low = UInt16(rng.next() % 40), high = low + UInt16(rng.next() % 20)
+            let first = UInt128(rng.next() % 64)
+            let last = first + UInt128(rng.next() % 16)
+            let low = UInt16(rng.next() % 40)
+            let high = low + UInt16(rng.next() % 20)
             let proto: IPProtocolName = [.tcp, .udp, .icmp][Int(rng.next() % 3)]
-            boxes.append(NetworkBox(first: first, last: last, ports: PortRange(proto: proto, low: proto == .icmp ? 0 : low, high: proto == .icmp ? 0 : high)))
+            boxes.append(
+                NetworkBox(first: first, last: last, ports: PortRange(proto: proto, low: proto == .icmp ? 0 : low, high: proto == .icmp ? 0 : high)))
         }
         let result = NetworkBox.disjoint(boxes)
         for (i, a) in result.enumerated() {
@@ -106,8 +113,12 @@ struct PolicyNetworkTests {
         for address in UInt128(0)..<UInt128(82) {
             for port in UInt16(0)..<UInt16(62) {
                 for proto in IPProtocolName.allCases {
-                    let before = boxes.contains { $0.first <= address && address <= $0.last && $0.ports.proto == proto && $0.ports.low <= port && port <= $0.ports.high }
-                    let after = result.contains { $0.first <= address && address <= $0.last && $0.ports.proto == proto && $0.ports.low <= port && port <= $0.ports.high }
+                    let before = boxes.contains {
+                        $0.first <= address && address <= $0.last && $0.ports.proto == proto && $0.ports.low <= port && port <= $0.ports.high
+                    }
+                    let after = result.contains {
+                        $0.first <= address && address <= $0.last && $0.ports.proto == proto && $0.ports.low <= port && port <= $0.ports.high
+                    }
                     #expect(before == after)
                 }
             }
@@ -116,7 +127,8 @@ struct PolicyNetworkTests {
 
     @Test("sources with the same reach share one class")
     func classes() throws {
-        let p = try PolicyCompiler(fileName: "t", addressing: Self.plan).compile("""
+        let p = try PolicyCompiler(fileName: "t", addressing: Self.plan).compile(
+            """
             group eng { members = [u, v] }
             group ops { members = [w] }
             host a1 { org = "acme" }
@@ -125,8 +137,12 @@ struct PolicyNetworkTests {
             """)
         let now = PolicyFixtures.now
         let d = (1...4).map { Self.plan.deviceAddress(index: UInt64($0)) }
-        let classes = p.networkAllowClasses(node: "a1", members: [(p.subject(user: "u", now: now), [d[0], d[1]]), (p.subject(user: "v", now: now), [d[2]]),
-                                                                  (p.subject(user: "w", now: now), [d[3]]), (p.subject(user: "nobody", now: now), [Self.plan.deviceAddress(index: 9)])], at: now)
+        let classes = p.networkAllowClasses(
+            node: "a1",
+            members: [
+                (p.subject(user: "u", now: now), [d[0], d[1]]), (p.subject(user: "v", now: now), [d[2]]),
+                (p.subject(user: "w", now: now), [d[3]]), (p.subject(user: "nobody", now: now), [Self.plan.deviceAddress(index: 9)]),
+            ], at: now)
         #expect(classes.count == 2)
         let eng = try #require(classes.first { $0.sources.count == 3 })
         #expect(eng.sources == [d[0], d[1], d[2]])

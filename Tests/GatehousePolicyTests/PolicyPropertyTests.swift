@@ -38,8 +38,13 @@ struct PolicyGenerator {
     mutating func definitions() -> String {
         var text = ""
         for g in Self.groups { text += "group \(g) { members = [\(self.subset(Self.users).joined(separator: ", "))] }\n" }
-        for r in Self.roles { text += "role \(r) { members = [\(self.subset(Self.groups.map { "group:\($0)" }).joined(separator: ", "))]\(self.chance(50) ? " max_lifetime = 2h" : "") }\n" }
-        for (i, h) in Self.hosts.enumerated() { text += "host \(h) { addresses = [10.0.0.\(i)] labels = { env = \(i % 2 == 0 ? "prod" : "dev") } }\n" }
+        for r in Self.roles {
+            text +=
+                "role \(r) { members = [\(self.subset(Self.groups.map { "group:\($0)" }).joined(separator: ", "))]\(self.chance(50) ? " max_lifetime = 2h" : "") }\n"
+        }
+        for (i, h) in Self.hosts.enumerated() {
+            text += "host \(h) { addresses = [10.0.0.\(i)] labels = { env = \(i % 2 == 0 ? "prod" : "dev") } }\n"
+        }
         for a in Self.apps { text += "app \(a) {}\n" }
         return text
     }
@@ -56,12 +61,15 @@ struct PolicyGenerator {
         switch self.int(3) {
         case 0:
             body += " logins = [\(self.subset(Self.logins).joined(separator: ", "))]"
-            body += self.chance(50) ? " hosts = [\(self.subset(Self.hosts).joined(separator: ", "))]" : " labels = { env = \(self.pick(["prod", "dev"])) }"
+            body +=
+                self.chance(50)
+                ? " hosts = [\(self.subset(Self.hosts).joined(separator: ", "))]" : " labels = { env = \(self.pick(["prod", "dev"])) }"
             if allow && self.chance(25) { body += " step_up = 5m" }
             return "\(effect) ssh \(name) { \(body) }\n"
         case 1:
             body += " to = [\(self.subset(Self.destinations).joined(separator: ", "))] ports = [\(self.subset(Self.ports).joined(separator: ", "))]"
-            return "\(effect) reach \(name) { \(body) deliberate = true }\n".replacingOccurrences(of: "deny reach \(name) { \(body) deliberate = true }", with: "deny reach \(name) { \(body) }")
+            return "\(effect) reach \(name) { \(body) deliberate = true }\n".replacingOccurrences(
+                of: "deny reach \(name) { \(body) deliberate = true }", with: "deny reach \(name) { \(body) }")
         default:
             body += " apps = [\(self.subset(Self.apps).joined(separator: ", "))]"
             if allow && self.chance(25) { body += " step_up = 5m" }
@@ -72,7 +80,10 @@ struct PolicyGenerator {
     mutating func request() -> PolicyRequest {
         switch self.int(3) {
         case 0: return .ssh(login: self.pick(["root", "deploy"] + Self.users), host: self.pick(Self.hosts))
-        case 1: return .reach(address: try! IPPrefix(parsing: "10.0.0.\(self.int(9))").first, port: self.pick([22, 53, 443, 1500, 8080]), proto: self.pick([.tcp, .udp]))
+        case 1:
+            return .reach(
+                address: try! IPPrefix(parsing: "10.0.0.\(self.int(9))").first, port: self.pick([22, 53, 443, 1500, 8080]),
+                proto: self.pick([.tcp, .udp]))
         default: return .app(self.pick(Self.apps))
         }
     }
@@ -115,7 +126,9 @@ struct PolicyPropertyTests {
             let before = self.compile(text)
             let after = self.compile(text + g.rule("extra", effect: "allow"))
             for _ in 0..<200 {
-                let user = g.pick(PolicyGenerator.users), request = g.request(), context = g.context(now: now)
+                let user = g.pick(PolicyGenerator.users)
+                let request = g.request()
+                let context = g.context(now: now)
                 let old = before.evaluate(request, subject: before.subject(user: user, now: now), context: context)
                 let new = after.evaluate(request, subject: after.subject(user: user, now: now), context: context)
                 if old.isAllowed { #expect(new.isAllowed, "seed \(seed): \(user) \(request) lost access: \(new)") }
@@ -130,15 +143,19 @@ struct PolicyPropertyTests {
             var text = g.definitions()
             for i in 0..<(1 + g.int(8)) { text += g.rule("r\(i)", effect: "allow") }
             let before = self.compile(text)
-            let host = g.pick(PolicyGenerator.hosts), app = g.pick(PolicyGenerator.apps)
-            let after = self.compile(text + """
-                deny ssh no-host { who = [everyone] logins = [*] hosts = [\(host)] }
-                deny app no-app { who = [everyone] apps = [\(app)] }
-                deny reach no-net { who = [everyone] to = [10.0.0.4/30] ports = [*] }
+            let host = g.pick(PolicyGenerator.hosts)
+            let app = g.pick(PolicyGenerator.apps)
+            let after = self.compile(
+                text + """
+                    deny ssh no-host { who = [everyone] logins = [*] hosts = [\(host)] }
+                    deny app no-app { who = [everyone] apps = [\(app)] }
+                    deny reach no-net { who = [everyone] to = [10.0.0.4/30] ports = [*] }
 
-                """)
+                    """)
             for _ in 0..<200 {
-                let user = g.pick(PolicyGenerator.users), request = g.request(), context = g.context(now: now)
+                let user = g.pick(PolicyGenerator.users)
+                let request = g.request()
+                let context = g.context(now: now)
                 let old = before.evaluate(request, subject: before.subject(user: user, now: now), context: context)
                 let new = after.evaluate(request, subject: after.subject(user: user, now: now), context: context)
                 if new.isAllowed { #expect(old.isAllowed, "seed \(seed): the deny granted \(request)") }
@@ -150,7 +167,10 @@ struct PolicyPropertyTests {
                 default: covered = false
                 }
                 if covered {
-                    guard case .deny(let d) = new else { Issue.record("seed \(seed): \(request) allowed despite deny"); continue }
+                    guard case .deny(let d) = new else {
+                        Issue.record("seed \(seed): \(request) allowed despite deny")
+                        continue
+                    }
                     #expect(d.reason == .explicitDeny)
                 }
             }
@@ -165,7 +185,9 @@ struct PolicyPropertyTests {
             for i in 0..<(1 + g.int(10)) { text += g.rule("r\(i)", effect: g.chance(70) ? "allow" : "deny") }
             let p = self.compile(text)
             for _ in 0..<150 {
-                let user = g.pick(PolicyGenerator.users), request = g.request(), context = g.context(now: now)
+                let user = g.pick(PolicyGenerator.users)
+                let request = g.request()
+                let context = g.context(now: now)
                 let subject = p.subject(user: user, now: now)
                 let decision = p.evaluate(request, subject: subject, context: context)
                 #expect(p.explain(request, subject: subject, context: context).decision == decision, "seed \(seed)")

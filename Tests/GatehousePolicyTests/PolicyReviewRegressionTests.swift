@@ -18,30 +18,42 @@ struct PolicyReviewRegressionTests {
 
     @Test("an IPv6 prefix never covers IPv4, and mapped addresses must be written as IPv4")
     func familiesStayApart() throws {
-        let p = try PolicyFixtures.compile("""
+        let p = try PolicyFixtures.compile(
+            """
             group g { members = [u] }
             allow reach v6 { who = [g] to = [::/0] ports = [443] }
             """)
         let s = p.subject(user: "u", now: now)
-        #expect(p.evaluate(.reach(address: PolicyFixtures.address("2001:db8::1"), port: 443, proto: .tcp), subject: s, context: PolicyFixtures.context()).isAllowed)
-        #expect(!p.evaluate(.reach(address: PolicyFixtures.address("10.0.0.1"), port: 443, proto: .tcp), subject: s, context: PolicyFixtures.context()).isAllowed)
-        #expect(p.reachableBoxes(subject: s, source: nil, at: now).allSatisfy { !($0.first...$0.last).overlaps(PolicyFixtures.address("0.0.0.0")...PolicyFixtures.address("255.255.255.255")) })
+        #expect(
+            p.evaluate(.reach(address: PolicyFixtures.address("2001:db8::1"), port: 443, proto: .tcp), subject: s, context: PolicyFixtures.context())
+                .isAllowed)
+        #expect(
+            !p.evaluate(.reach(address: PolicyFixtures.address("10.0.0.1"), port: 443, proto: .tcp), subject: s, context: PolicyFixtures.context())
+                .isAllowed)
+        #expect(
+            p.reachableBoxes(subject: s, source: nil, at: now).allSatisfy {
+                !($0.first...$0.last).overlaps(PolicyFixtures.address("0.0.0.0")...PolicyFixtures.address("255.255.255.255"))
+            })
         #expect(PolicyFixtures.firstError("network n { cidrs = [::ffff:a00:0/120] }")?.contains("IPv4-mapped") == true)
         // A `from` of ::/0 does not admit IPv4 sources either.
         #expect(!(try IPPrefix(parsing: "::/0")).contains(PolicyFixtures.address("192.0.2.1")))
         // Both /0s together are everything, and need `deliberate` for everyone.
-        #expect(PolicyFixtures.firstError("allow reach r { who = [everyone] to = [0.0.0.0/0, ::/0] ports = [*] }")?.contains("grants everything to everyone") == true)
+        #expect(
+            PolicyFixtures.firstError("allow reach r { who = [everyone] to = [0.0.0.0/0, ::/0] ports = [*] }")?.contains(
+                "grants everything to everyone") == true)
     }
 
     @Test("$user matches only people and $host only hosts")
     func spiffeVariables() throws {
-        let p = try PolicyFixtures.compile("""
+        let p = try PolicyFixtures.compile(
+            """
             host web-1 { addresses = [10.0.0.1] }
             identity hosts { spiffe = "spiffe://corp.example/host/$host/**" }
             identity people { spiffe = "spiffe://corp.example/user/$user" }
             allow certificate all { who = [everyone, host:web-1] identities = [hosts, people] }
             """)
-        let person = p.subject(user: "web-1", now: now), host = p.subject(host: "web-1")
+        let person = p.subject(user: "web-1", now: now)
+        let host = p.subject(host: "web-1")
         let ctx = PolicyFixtures.context()
         #expect(!p.evaluate(.certificate(spiffeID: "spiffe://corp.example/host/web-1/nginx"), subject: person, context: ctx).isAllowed)
         #expect(p.evaluate(.certificate(spiffeID: "spiffe://corp.example/host/web-1/nginx"), subject: host, context: ctx).isAllowed)
@@ -57,21 +69,26 @@ struct PolicyReviewRegressionTests {
         let later = PolicyContext(now: now.addingTimeInterval(61), lastStepUp: now.addingTimeInterval(61))
         #expect(p.evaluate(.ssh(login: "postgres", host: "db-1"), subject: subject, context: PolicyFixtures.context()).isAllowed)
         #expect(!p.evaluate(.ssh(login: "postgres", host: "db-1"), subject: subject, context: later).isAllowed)
-        #expect(p.explain(.ssh(login: "postgres", host: "db-1"), subject: subject, context: later).decision == p.evaluate(.ssh(login: "postgres", host: "db-1"), subject: subject, context: later))
+        #expect(
+            p.explain(.ssh(login: "postgres", host: "db-1"), subject: subject, context: later).decision
+                == p.evaluate(.ssh(login: "postgres", host: "db-1"), subject: subject, context: later))
     }
 
     @Test("'*' is rule syntax, never a login a request may name; a denied login stays denied under '*'")
     func wildcardLogins() throws {
-        let p = try PolicyFixtures.compile("""
+        let p = try PolicyFixtures.compile(
+            """
             group g { members = [u] }
             host h { addresses = [10.0.0.1] }
             allow ssh any { who = [g] logins = [*] hosts = [h] }
             deny ssh root { who = [g] logins = [root] hosts = [h] }
             """)
-        let s = p.subject(user: "u", now: now), ctx = PolicyFixtures.context()
+        let s = p.subject(user: "u", now: now)
+        let ctx = PolicyFixtures.context()
         for login in ["*", "$user"] {
             guard case .deny(let d) = p.evaluate(.ssh(login: login, host: "h"), subject: s, context: ctx), case .invalidRequest = d.reason else {
-                Issue.record("'\(login)' was accepted as a login"); continue
+                Issue.record("'\(login)' was accepted as a login")
+                continue
             }
         }
         #expect(!p.evaluate(.ssh(login: "root", host: "h"), subject: s, context: ctx).isAllowed)
@@ -81,19 +98,22 @@ struct PolicyReviewRegressionTests {
 
     @Test("explain does not count a host as everyone")
     func explainHosts() throws {
-        let p = try PolicyFixtures.compile("""
+        let p = try PolicyFixtures.compile(
+            """
             host web-1 { addresses = [10.0.0.1] }
             identity people { spiffe = "spiffe://corp.example/user/**" }
             allow certificate all { who = [everyone] identities = [people] }
             """)
-        let e = p.explain(.certificate(spiffeID: "spiffe://corp.example/user/x"), subject: p.subject(host: "web-1"), context: PolicyFixtures.context())
+        let e = p.explain(
+            .certificate(spiffeID: "spiffe://corp.example/user/x"), subject: p.subject(host: "web-1"), context: PolicyFixtures.context())
         #expect(!e.decision.isAllowed)
         #expect(e.text.contains("not for you"))
     }
 
     @Test("tests about an unknown host or an unknown name fail instead of passing as 'cannot'")
     func typoSubjects() throws {
-        let p = try PolicyFixtures.compile("""
+        let p = try PolicyFixtures.compile(
+            """
             group contractors { members = [erin] }
             app wiki {}
             tests {
@@ -108,8 +128,12 @@ struct PolicyReviewRegressionTests {
 
     @Test("a service pointing to another service is an error in either order")
     func serviceToService() {
-        #expect(PolicyFixtures.firstError("service a { to = [b] ports = [1] }\nservice b { to = [10.0.0.1] ports = [2] }")?.contains("a service cannot point to another service") == true)
-        #expect(PolicyFixtures.firstError("service b { to = [10.0.0.1] ports = [2] }\nservice a { to = [b] ports = [1] }")?.contains("a service cannot point to another service") == true)
+        #expect(
+            PolicyFixtures.firstError("service a { to = [b] ports = [1] }\nservice b { to = [10.0.0.1] ports = [2] }")?.contains(
+                "a service cannot point to another service") == true)
+        #expect(
+            PolicyFixtures.firstError("service b { to = [10.0.0.1] ports = [2] }\nservice a { to = [b] ports = [1] }")?.contains(
+                "a service cannot point to another service") == true)
     }
 
     @Test("token count and huge durations are bounded, never a trap")

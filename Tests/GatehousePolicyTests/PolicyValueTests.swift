@@ -30,7 +30,8 @@ struct PolicyValueTests {
 
     @Test("a range is covered by the fewest prefixes")
     func covering() throws {
-        let a = try IPPrefix(parsing: "10.0.0.1").first, b = try IPPrefix(parsing: "10.0.0.6").first
+        let a = try IPPrefix(parsing: "10.0.0.1").first
+        let b = try IPPrefix(parsing: "10.0.0.6").first
         #expect(IPPrefix.covering(a...b).map(\.description) == ["10.0.0.1", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6"])
         let all = try IPPrefix(parsing: "0.0.0.0/0")
         #expect(IPPrefix.covering(all.range).map(\.description) == ["0.0.0.0/0"])
@@ -78,6 +79,8 @@ struct PolicyValueTests {
             let denied = hole.contains(a) && port == 22
             #expect(kept == !denied, "\(address):\(port)")
         }
-        #expect(NetworkBox.subtract([allow], [NetworkBox(first: net.first, last: net.last, ports: PortRange(proto: .udp, low: 1, high: 1000))]) == [allow])
+        #expect(
+            NetworkBox.subtract([allow], [NetworkBox(first: net.first, last: net.last, ports: PortRange(proto: .udp, low: 1, high: 1000))]) == [allow]
+        )
     }
 }

@@ -9,8 +9,9 @@ import Testing
 struct RecordingTests {
     static let key: [UInt8] = Array(repeating: 7, count: 32)
     static let sealed: [UInt8] = Array("sealed-key-blob".utf8)
-    static let header = RecordingHeader(session: "3f0e2b7a-0000-4000-8000-000000000001", user: "alice", login: "root", host: "web-1", source: "127.0.0.1",
-                                        mode: "shell", command: nil, term: "xterm-256color", width: 80, height: 24, started: 1_790_000_000)
+    static let header = RecordingHeader(
+        session: "3f0e2b7a-0000-4000-8000-000000000001", user: "alice", login: "root", host: "web-1", source: "127.0.0.1",
+        mode: "shell", command: nil, term: "xterm-256color", width: 80, height: 24, started: 1_790_000_000)
     static let trailer = RecordingTrailer(ended: 1_790_000_012.5, exitStatus: 0, exitSignal: nil, endedBy: nil, bytesIn: 5, bytesOut: 22)
 
     static func decoder(key: [UInt8] = Self.key, limit: Int = 1 << 30) -> RecordingDecoder {
@@ -64,14 +65,15 @@ struct RecordingTests {
     @Test func roundTripKeepsEveryEventAndTheTrailer() throws {
         let (lines, sealed) = try Self.lines(try Self.sample().bytes)
         #expect(sealed)
-        #expect(lines == [
-            .header(Self.header),
-            .event(.init(time: 0.1, kind: .output, data: "$ ")),
-            .event(.init(time: 1.25, kind: .input, data: "ls\r")),
-            .event(.init(time: 1.3, kind: .output, data: "ls\r\nfile \"a\"\u{1b}[0m\r\n")),
-            .event(.init(time: 2, kind: .resize, data: "100x40")),
-            .trailer(Self.trailer),
-        ])
+        #expect(
+            lines == [
+                .header(Self.header),
+                .event(.init(time: 0.1, kind: .output, data: "$ ")),
+                .event(.init(time: 1.25, kind: .input, data: "ls\r")),
+                .event(.init(time: 1.3, kind: .output, data: "ls\r\nfile \"a\"\u{1b}[0m\r\n")),
+                .event(.init(time: 2, kind: .resize, data: "100x40")),
+                .trailer(Self.trailer),
+            ])
     }
 
     @Test func theFileBeginsWithThePinnedPreambleAndHidesTheText() throws {
@@ -109,7 +111,9 @@ struct RecordingTests {
         var out: [UInt8] = []
         RecordingWriter.appendJSONString("a\u{0}b\u{1b}\"\\\n\t", to: &out)
         #expect(String(decoding: out, as: UTF8.self) == #""a\u0000b\u001b\"\\\n\t""#)
-        #expect(RecordingWriter.formatTime(0) == "0.000000" && RecordingWriter.formatTime(12.5) == "12.500000" && RecordingWriter.formatTime(-1) == "0.000000")
+        #expect(
+            RecordingWriter.formatTime(0) == "0.000000" && RecordingWriter.formatTime(12.5) == "12.500000"
+                && RecordingWriter.formatTime(-1) == "0.000000")
     }
 
     @Test func everyEditedByteIsDetected() throws {
@@ -130,7 +134,9 @@ struct RecordingTests {
         let (bytes, frames) = try Self.sample()
         let preamble = Array(bytes[0..<frames[0]])
         #expect(frames.count == 3)
-        let f0 = Array(bytes[frames[0]..<frames[1]]), f1 = Array(bytes[frames[1]..<frames[2]]), f2 = Array(bytes[frames[2]...])
+        let f0 = Array(bytes[frames[0]..<frames[1]])
+        let f1 = Array(bytes[frames[1]..<frames[2]])
+        let f2 = Array(bytes[frames[2]...])
         #expect(throws: GatehouseError.self) { _ = try Self.lines(preamble + f0 + f2) }  // a frame dropped
         #expect(throws: GatehouseError.self) { _ = try Self.lines(preamble + f1 + f0 + f2) }  // reordered
         #expect(throws: GatehouseError.self) { _ = try Self.lines(preamble + f0 + f1 + f2 + f2) }  // data after the end
@@ -149,9 +155,11 @@ struct RecordingTests {
         let bytes = try Self.sample().bytes
         let wrong = Self.decoder(key: Array(repeating: 8, count: 32))
         #expect { _ = try wrong.feed(bytes) } throws: { ($0 as? GatehouseError)?.message.contains("does not authenticate") == true }
-        for hostile: [UInt8] in [Array("not a recording at all".utf8), Array("GHREC02\n".utf8) + [0, 1], Array("GHREC01\n".utf8) + [0xFF, 0xFF],
-                                 Array("GHREC01\n".utf8) + [0, 8] + Array("../../x/".utf8) + [0, 1, 1],
-                                 Array(bytes.prefix(62)) + [0x7F, 0xFF, 0xFF, 0xFF, 1]] {
+        for hostile: [UInt8] in [
+            Array("not a recording at all".utf8), Array("GHREC02\n".utf8) + [0, 1], Array("GHREC01\n".utf8) + [0xFF, 0xFF],
+            Array("GHREC01\n".utf8) + [0, 8] + Array("../../x/".utf8) + [0, 1, 1],
+            Array(bytes.prefix(62)) + [0x7F, 0xFF, 0xFF, 0xFF, 1],
+        ] {
             #expect(throws: GatehouseError.self) { _ = try Self.decoder().feed(hostile) }
         }
         // Random bytes after a valid preamble: refused, never a crash.
@@ -185,7 +193,8 @@ struct RecordingTests {
         #expect(head["version"] as? Int == 2 && head["width"] as? Int == 80 && head["height"] as? Int == 24)
         #expect(head["duration"] as? Double == 12.5 && head["timestamp"] as? Int == 1_790_000_000)
         let g = head["gatehouse"] as! [String: Any]
-        #expect(g["user"] as? String == "alice" && g["login"] as? String == "root" && g["host"] as? String == "web-1" && g["exit_status"] as? Int == 0)
+        #expect(
+            g["user"] as? String == "alice" && g["login"] as? String == "root" && g["host"] as? String == "web-1" && g["exit_status"] as? Int == 0)
         #expect(rows[2] == #"[1.250000,"i","ls\r"]"#)
         #expect(RecordingFormat.isValidID("../etc") == false && RecordingFormat.isValidID(Self.header.session))
     }
@@ -194,7 +203,8 @@ struct RecordingTests {
 @Suite("Session recordings: binary streams")
 struct RecordingBinaryTests {
     @Test func binaryOutputOfATransferIsSummarizedAndInputIsAlwaysKeptWhole() throws {
-        let w = try RecordingWriter(id: RecordingTests.header.session, dataKey: RecordingTests.key, sealedKey: RecordingTests.sealed, header: RecordingTests.header)
+        let w = try RecordingWriter(
+            id: RecordingTests.header.session, dataKey: RecordingTests.key, sealedKey: RecordingTests.sealed, header: RecordingTests.header)
         var bytes = w.start()
         var chunk: [UInt8] = [0xFF, 0x00, 0xC3]
         chunk += Array("rm -rf /tmp/evidence".utf8) + [0x80, 0x01] + Array("short".utf8) + [0xFE]
@@ -212,19 +222,20 @@ struct RecordingBinaryTests {
         w.record(.output, bytes: bulk, at: 7, binary: .summarizeBulk)
         bytes += w.seal(RecordingTests.trailer)
         let events = try RecordingTests.lines(bytes).0.compactMap { if case .event(let e) = $0 { e } else { nil } }
-        #expect(events == [
-            .init(time: 1, kind: .marker, data: "binary output, \(chunk.count) bytes; text in it: rm -rf /tmp/evidence"),
-            .init(time: 2, kind: .output, data: "plain text stays text\n"),
-            .init(time: 3, kind: .output, data: "\u{FFFD}A"),
-            .init(time: 3, kind: .marker, data: RecordingWriter.exactOutputPrefix + "/0E="),
-            .init(time: 4, kind: .input, data: "cat\t/etc/s\\\nhadow #\u{FFFD}\n"),
-            .init(time: 4, kind: .marker, data: RecordingWriter.exactInputPrefix + Data(evasion).base64EncodedString()),
-            .init(time: 5, kind: .input, data: "\u{01}\u{FFFD}"),
-            .init(time: 5, kind: .marker, data: RecordingWriter.exactInputPrefix + "Af4="),
-            .init(time: 6, kind: .output, data: "root:x:\u{FFFD}"),
-            .init(time: 6, kind: .marker, data: RecordingWriter.exactOutputPrefix + Data(Array("root:x:".utf8) + [0xFF]).base64EncodedString()),
-            .init(time: 7, kind: .marker, data: "binary output, 5014 bytes; text in it: hidden-in-bulk"),
-        ])
+        #expect(
+            events == [
+                .init(time: 1, kind: .marker, data: "binary output, \(chunk.count) bytes; text in it: rm -rf /tmp/evidence"),
+                .init(time: 2, kind: .output, data: "plain text stays text\n"),
+                .init(time: 3, kind: .output, data: "\u{FFFD}A"),
+                .init(time: 3, kind: .marker, data: RecordingWriter.exactOutputPrefix + "/0E="),
+                .init(time: 4, kind: .input, data: "cat\t/etc/s\\\nhadow #\u{FFFD}\n"),
+                .init(time: 4, kind: .marker, data: RecordingWriter.exactInputPrefix + Data(evasion).base64EncodedString()),
+                .init(time: 5, kind: .input, data: "\u{01}\u{FFFD}"),
+                .init(time: 5, kind: .marker, data: RecordingWriter.exactInputPrefix + "Af4="),
+                .init(time: 6, kind: .output, data: "root:x:\u{FFFD}"),
+                .init(time: 6, kind: .marker, data: RecordingWriter.exactOutputPrefix + Data(Array("root:x:".utf8) + [0xFF]).base64EncodedString()),
+                .init(time: 7, kind: .marker, data: "binary output, 5014 bytes; text in it: hidden-in-bulk"),
+            ])
     }
 
     @Test func bulkUploadsAreKeptExactlyAndReadBack() throws {
@@ -237,7 +248,8 @@ struct RecordingBinaryTests {
             bytes.withUnsafeBufferPointer { RecordingWriter.base64($0, to: &ours) }
             #expect(String(decoding: ours, as: UTF8.self) == Data(bytes).base64EncodedString(), "length \(n)")
         }
-        let w = try RecordingWriter(id: RecordingTests.header.session, dataKey: RecordingTests.key, sealedKey: RecordingTests.sealed, header: RecordingTests.header)
+        let w = try RecordingWriter(
+            id: RecordingTests.header.session, dataKey: RecordingTests.key, sealedKey: RecordingTests.sealed, header: RecordingTests.header)
         var file = w.start()
         var uploads: [[UInt8]] = []
         for i in 0..<4 {
@@ -250,7 +262,9 @@ struct RecordingBinaryTests {
         w.record(.output, bytes: Array("after the upload\n".utf8), at: 5, binary: .summarizeBulk)
         file += w.seal(RecordingTests.trailer)
         let events = try RecordingTests.lines(file).0.compactMap { if case .event(let e) = $0 { e } else { nil } }
-        let exact = events.filter { $0.data.hasPrefix(RecordingWriter.exactInputPrefix) }.map { [UInt8](Data(base64Encoded: String($0.data.dropFirst(RecordingWriter.exactInputPrefix.count)))!) }
+        let exact = events.filter { $0.data.hasPrefix(RecordingWriter.exactInputPrefix) }.map {
+            [UInt8](Data(base64Encoded: String($0.data.dropFirst(RecordingWriter.exactInputPrefix.count)))!)
+        }
         #expect(exact.count == uploads.count && exact == uploads)
         #expect(events.last == .init(time: 5, kind: .output, data: "after the upload\n"))
     }
@@ -264,9 +278,15 @@ struct RecordingBinaryTests {
         #expect(runs([0, 0x41, 0x42] + Array("12345678".utf8) + [0xFF] + Array("abcdefgh".utf8)) == ["AB12345678", "abcdefgh"])
         // Against a byte-by-byte reference, on random bytes with text planted at every offset.
         func reference(_ b: [UInt8]) -> [String] {
-            var out: [String] = [], run: [UInt8] = []
+            var out: [String] = []
+            var run: [UInt8] = []
             for c in b + [0] {
-                if c >= 0x20 && c < 0x7F { run.append(c) } else { if run.count >= 8 { out.append(String(decoding: run, as: UTF8.self)) }; run = [] }
+                if c >= 0x20 && c < 0x7F {
+                    run.append(c)
+                } else {
+                    if run.count >= 8 { out.append(String(decoding: run, as: UTF8.self)) }
+                    run = []
+                }
             }
             return out
         }

@@ -21,15 +21,17 @@ struct SSHCertificateTests {
     }
 
     static func ca(_ kind: String) -> SigningKey {
-        kind == "ed25519" ? .ed25519(try! Curve25519.Signing.PrivateKey(rawRepresentation: [UInt8](repeating: 3, count: 32)))
+        kind == "ed25519"
+            ? .ed25519(try! Curve25519.Signing.PrivateKey(rawRepresentation: [UInt8](repeating: 3, count: 32)))
             : .p256(try! P256.Signing.PrivateKey(rawRepresentation: [UInt8](repeating: 4, count: 32)))
     }
 
     static func certificate(_ key: SSHPublicKey) -> SSHCertificate {
-        SSHCertificate(kind: .user, publicKey: key, serial: 0x0123_4567_89AB_CDEF, keyID: "alice request:r-1", principals: ["alice", "deploy"],
-                       validAfter: 1_800_000_000 - 60, validBefore: 1_800_000_000 + 8 * 3600,
-                       criticalOptions: ["source-address": "10.0.0.0/8,192.168.1.0/24", "force-command": "/usr/bin/true"],
-                       extensions: ["permit-pty", "permit-port-forwarding"])
+        SSHCertificate(
+            kind: .user, publicKey: key, serial: 0x0123_4567_89AB_CDEF, keyID: "alice request:r-1", principals: ["alice", "deploy"],
+            validAfter: 1_800_000_000 - 60, validBefore: 1_800_000_000 + 8 * 3600,
+            criticalOptions: ["source-address": "10.0.0.0/8,192.168.1.0/24", "force-command": "/usr/bin/true"],
+            extensions: ["permit-pty", "permit-port-forwarding"])
     }
 
     @Test("golden bytes, and the line ssh-keygen reads", arguments: [("ed25519", "ed25519"), ("ecdsa", "ed25519")])
@@ -87,7 +89,8 @@ struct SSHCertificateTests {
             case .p256(let key):
                 #expect(try signature.text() == "ecdsa-sha2-nistp256")
                 var rs = SSHReader(try signature.string())
-                let r1 = try rs.string().drop { $0 == 0 }, s1 = try rs.string().drop { $0 == 0 }
+                let r1 = try rs.string().drop { $0 == 0 }
+                let s1 = try rs.string().drop { $0 == 0 }
                 let raw = [UInt8](repeating: 0, count: 32 - r1.count) + r1 + [UInt8](repeating: 0, count: 32 - s1.count) + s1
                 #expect(key.publicKey.isValidSignature(try P256.Signing.ECDSASignature(rawRepresentation: raw), for: signedPart))
             }
@@ -138,12 +141,54 @@ struct SSHCertificateTests {
         let rsa = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7 x"
         let bad = [
             ("", SSHError.Code.malformed), ("ssh-ed25519", .malformed), ("ssh-ed25519 !!!!", .malformed),
-            ("ssh-rsa " + Data({ var w = SSHWriter(); w.string("ssh-rsa"); w.string([1]); w.string([1]); return w.bytes }()).base64EncodedString(), .unsupportedKey),
+            (
+                "ssh-rsa "
+                    + Data(
+                        {
+                            var w = SSHWriter()
+                            w.string("ssh-rsa")
+                            w.string([1])
+                            w.string([1])
+                            return w.bytes
+                        }()
+                    ).base64EncodedString(), .unsupportedKey
+            ),
             ("ecdsa-sha2-nistp256 " + ed.authorizedKey.split(separator: " ")[1], .malformed),  // label differs from blob
             ("ssh-ed25519 " + Data(ed.blob + [0]).base64EncodedString(), .malformed),  // trailing data
-            ("ssh-ed25519 " + Data({ var w = SSHWriter(); w.string("ssh-ed25519"); w.string([UInt8](repeating: 1, count: 31)); return w.bytes }()).base64EncodedString(), .malformed),
-            ("ecdsa-sha2-nistp256 " + Data({ var w = SSHWriter(); w.string("ecdsa-sha2-nistp256"); w.string("nistp256"); w.string([4] + [UInt8](repeating: 0, count: 64)); return w.bytes }()).base64EncodedString(), .malformed),
-            ("ssh-ed25519 " + Data({ var w = SSHWriter(); w.string("ssh-ed25519"); w.uint32(1 << 30); return w.bytes }()).base64EncodedString(), .malformed),
+            (
+                "ssh-ed25519 "
+                    + Data(
+                        {
+                            var w = SSHWriter()
+                            w.string("ssh-ed25519")
+                            w.string([UInt8](repeating: 1, count: 31))
+                            return w.bytes
+                        }()
+                    ).base64EncodedString(), .malformed
+            ),
+            (
+                "ecdsa-sha2-nistp256 "
+                    + Data(
+                        {
+                            var w = SSHWriter()
+                            w.string("ecdsa-sha2-nistp256")
+                            w.string("nistp256")
+                            w.string([4] + [UInt8](repeating: 0, count: 64))
+                            return w.bytes
+                        }()
+                    ).base64EncodedString(), .malformed
+            ),
+            (
+                "ssh-ed25519 "
+                    + Data(
+                        {
+                            var w = SSHWriter()
+                            w.string("ssh-ed25519")
+                            w.uint32(1 << 30)
+                            return w.bytes
+                        }()
+                    ).base64EncodedString(), .malformed
+            ),
             (String(repeating: "A", count: 5000), .tooLarge),
         ]
         _ = rsa
@@ -163,17 +208,24 @@ struct SSHCertificatePlanTests {
     static let now = Date(timeIntervalSince1970: 1_800_000_000)
     static let key = SSHCertificateTests.userKey("ed25519")
 
-    static func permit(_ login: String, _ host: String, lifetime: TimeInterval? = nil, ext: Set<String> = ["permit-pty"], command: String? = nil, from: [String]? = nil) -> SSHLoginPermit {
+    static func permit(
+        _ login: String, _ host: String, lifetime: TimeInterval? = nil, ext: Set<String> = ["permit-pty"], command: String? = nil,
+        from: [String]? = nil
+    ) -> SSHLoginPermit {
         SSHLoginPermit(login: login, host: host, maxLifetime: lifetime, extensions: ext, forceCommand: command, sourceAddresses: from)
     }
 
     func plan(_ permits: [SSHLoginPermit], ttl: TimeInterval? = nil) throws(SSHError) -> SSHCertificate {
-        try SSHCertificatePlan.certificate(for: Self.key, username: "alice", permits: permits, requestedLifetime: ttl, serial: 42, requestID: "r1", now: Self.now)
+        try SSHCertificatePlan.certificate(
+            for: Self.key, username: "alice", permits: permits, requestedLifetime: ttl, serial: 42, requestID: "r1", now: Self.now)
     }
 
     @Test("principals name login and host; lifetime is the least of request, policy and default; backdated a minute")
     func basics() throws {
-        let c = try self.plan([Self.permit("alice", "web-1", lifetime: 3600), Self.permit("deploy", "web-1"), Self.permit("alice", "web-2", ext: ["permit-pty", "permit-port-forwarding"])])
+        let c = try self.plan([
+            Self.permit("alice", "web-1", lifetime: 3600), Self.permit("deploy", "web-1"),
+            Self.permit("alice", "web-2", ext: ["permit-pty", "permit-port-forwarding"]),
+        ])
         #expect(c.principals == ["alice@web-1", "alice@web-2", "deploy@web-1"])
         #expect(c.validAfter == 1_800_000_000 - 60 && c.validBefore == 1_800_000_000 + 3600)
         #expect(c.extensions == ["permit-pty"] && c.criticalOptions.isEmpty)
@@ -211,9 +263,12 @@ struct SSHKeyRevocationListTests {
     @Test("header, a serial section under the CA, a SHA-256 section; sorted and without repeats")
     func layout() throws {
         let ca = SSHCertificate.publicKey(of: SSHCertificateTests.ca("ed25519"))
-        let h1 = [UInt8](repeating: 9, count: 32), h2 = [UInt8](repeating: 1, count: 32)
-        let krl = SSHKeyRevocationList(version: 7, generatedAt: 1_800_000_000, comment: "c", caKey: ca, revokedSerials: [30, 10, 30, 20],
-                                       revokedKeyHashes: [h1, h2, h1, [1, 2]]).encoded()
+        let h1 = [UInt8](repeating: 9, count: 32)
+        let h2 = [UInt8](repeating: 1, count: 32)
+        let krl = SSHKeyRevocationList(
+            version: 7, generatedAt: 1_800_000_000, comment: "c", caKey: ca, revokedSerials: [30, 10, 30, 20],
+            revokedKeyHashes: [h1, h2, h1, [1, 2]]
+        ).encoded()
         var r = SSHReader(krl)
         #expect(try r.uint64() == 0x5353_484B_524C_0A00 && r.uint32() == 1 && r.uint64() == 7 && r.uint64() == 1_800_000_000 && r.uint64() == 0)
         #expect(try r.string().isEmpty && r.text() == "c")
@@ -232,6 +287,8 @@ struct SSHKeyRevocationListTests {
         var entries = SSHReader(try hashes.string())
         #expect(try entries.string() == h2 && entries.string() == h1 && entries.isAtEnd && hashes.isAtEnd)
         // An empty list is a header alone.
-        #expect(SSHKeyRevocationList(version: 0, generatedAt: 0, comment: "", caKey: ca, revokedSerials: [], revokedKeyHashes: []).encoded().count == 8 + 4 + 8 + 8 + 8 + 4 + 4)
+        #expect(
+            SSHKeyRevocationList(version: 0, generatedAt: 0, comment: "", caKey: ca, revokedSerials: [], revokedKeyHashes: []).encoded().count == 8
+                + 4 + 8 + 8 + 8 + 4 + 4)
     }
 }

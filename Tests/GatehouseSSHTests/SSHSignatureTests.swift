@@ -21,7 +21,8 @@ struct SSHSignatureTests {
         0A7E6G9VIN68HRf27ZwPEhoCl6lJRRCONaS/KSnzU7LMM0JU0A
         -----END SSH SIGNATURE-----
         """
-    static let ecdsaKey = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBHUj1qbW03qp/l6/Fs9oHdIKD4rODBmRfHW+XW5HTY0ST7bvqycWW+4r7BeE7/pQNcaj4NvbFQZAeQad31hhfp8="
+    static let ecdsaKey =
+        "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBHUj1qbW03qp/l6/Fs9oHdIKD4rODBmRfHW+XW5HTY0ST7bvqycWW+4r7BeE7/pQNcaj4NvbFQZAeQad31hhfp8="
     static let ecdsaProof = """
         -----BEGIN SSH SIGNATURE-----
         U1NIU0lHAAAAAQAAAGgAAAATZWNkc2Etc2hhMi1uaXN0cDI1NgAAAAhuaXN0cDI1NgAAAE
@@ -34,10 +35,12 @@ struct SSHSignatureTests {
         """
 
     @Test func openSSHSignaturesVerifyForTheirKeyAndTokenOnly() throws {
-        let ed = try SSHPublicKey(authorizedKey: Self.ed25519Key), ec = try SSHPublicKey(authorizedKey: Self.ecdsaKey)
+        let ed = try SSHPublicKey(authorizedKey: Self.ed25519Key)
+        let ec = try SSHPublicKey(authorizedKey: Self.ecdsaKey)
         try SSHKeyPossession.check(proof: Self.ed25519Proof, key: ed, accessToken: Self.token)
         try SSHKeyPossession.check(proof: Self.ecdsaProof, key: ec, accessToken: Self.token)
-        #expect(String(decoding: SSHKeyPossession.message(accessToken: Self.token), as: UTF8.self)
+        #expect(
+            String(decoding: SSHKeyPossession.message(accessToken: Self.token), as: UTF8.self)
                 == "gatehouse ssh certificate request\nbfd12bc0c476d30c5cfdeb5d6efaefa7c57f42b3f8962b78a3f40a72ec524e3f\n")
         // Another token, another key, or no proof at all: refused.
         for (proof, key, token) in [(Self.ed25519Proof, ed, "ghat_other"), (Self.ed25519Proof, ec, Self.token), (Self.ecdsaProof, ed, Self.token)] {
@@ -99,7 +102,8 @@ struct SSHSignatureTests {
         // Random garbage inside valid armour, many times: only SSHError, never a trap.
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<2000 {
-            let bytes = Array("SSHSIG".utf8) + (0..<Int.random(in: 0..<200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let bytes =
+                Array("SSHSIG".utf8) + (0..<Int.random(in: 0..<200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             #expect(throws: SSHError.self) { try SSHKeyPossession.check(proof: armor(bytes), key: ed, accessToken: Self.token) }
         }
     }

@@ -2,8 +2,8 @@ import Crypto
 import Foundation
 import GatehouseCore
 import GatehouseRecording
-import GatehouseServices
 import GatehouseSSH
+import GatehouseServices
 import GatehouseTesting
 import Testing
 
@@ -46,19 +46,30 @@ struct BastionServiceTests {
         try await test.store.commit { tx in
             for u in [alice, bob] { try await tx.insertUser(u) }
             for h in ["web-1", "db-1"] {
-                try await tx.saveHost(HostRecord(name: h, joinTokenHash: nil, joinExpiresAt: nil, joinedAt: Self.t0, hostKeyFingerprint: "SHA256:host-\(h)", createdAt: Self.t0))
+                try await tx.saveHost(
+                    HostRecord(
+                        name: h, joinTokenHash: nil, joinExpiresAt: nil, joinedAt: Self.t0, hostKeyFingerprint: "SHA256:host-\(h)", createdAt: Self.t0
+                    ))
             }
             return Change((), event: AuditEvent(code: .userCreated, time: Self.t0, actor: "test", subject: "seed"))
         }
         let policy = PolicyService(environment: env)
         _ = try await policy.apply(source: Self.policy, fileName: "t.policy", actor: "test")
-        let ssh = SSHCertificateService(environment: env, policy: policy, userCA: SigningKey.generate(.ed25519, using: random), hostCA: SigningKey.generate(.ed25519, using: random))
+        let ssh = SSHCertificateService(
+            environment: env, policy: policy, userCA: SigningKey.generate(.ed25519, using: random),
+            hostCA: SigningKey.generate(.ed25519, using: random))
         let (root, _) = RootKey.generate(using: random)
-        let bastion = BastionService(environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry(replica: "test-replica"))
-        let other = BastionService(environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry(replica: "other-replica"))
+        let bastion = BastionService(
+            environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry(replica: "test-replica"))
+        let other = BastionService(
+            environment: env, policy: policy, ssh: ssh, sealer: KeySealer(rootKey: root), registry: BastionSessionRegistry(replica: "other-replica"))
         let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey)
-        _ = try await ssh.issue(user: alice, publicKey: key.authorizedKey, hosts: nil, lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r1", possession: nil)
-        return Fixture(test: test, time: time, bastion: bastion, other: other, ssh: ssh, policy: policy, sealer: KeySealer(rootKey: root), alice: alice, bob: bob, key: key.authorizedKey, fingerprint: key.fingerprint)
+        _ = try await ssh.issue(
+            user: alice, publicKey: key.authorizedKey, hosts: nil, lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r1",
+            possession: nil)
+        return Fixture(
+            test: test, time: time, bastion: bastion, other: other, ssh: ssh, policy: policy, sealer: KeySealer(rootKey: root), alice: alice,
+            bob: bob, key: key.authorizedKey, fingerprint: key.fingerprint)
     }
 
     static func events(_ f: Fixture, _ code: AuditCode) async throws -> [AuditEvent] {
@@ -76,25 +87,34 @@ struct BastionServiceTests {
         #expect(try await Self.events(f, .sshSessionDenied).isEmpty)
 
         // Allowed: where to connect, and which host key to expect.
-        guard case .allowed(let grant)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: "10.1.1.1", sourceAddress: nil) else {
+        guard
+            case .allowed(let grant)? = try await b.authenticate(
+                keyFingerprint: f.fingerprint, userName: "root@web-1", source: "10.1.1.1", sourceAddress: nil)
+        else {
             Issue.record("root@web-1 should be allowed")
             return
         }
-        #expect(grant.login == "root" && grant.host == "web-1" && grant.address == "10.0.0.5" && grant.port == 2200 && grant.hostKeyFingerprint == "SHA256:host-web-1")
+        #expect(
+            grant.login == "root" && grant.host == "web-1" && grant.address == "10.0.0.5" && grant.port == 2200
+                && grant.hostKeyFingerprint == "SHA256:host-web-1")
         #expect(grant.pty && !grant.portForwarding)
         // HOST alone logs in as the person's own name; LOGIN%HOST is LOGIN@HOST.
         guard case .allowed(let own)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "web-1", source: nil, sourceAddress: nil),
-              case .allowed(let percent)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root%db-1", source: nil, sourceAddress: nil) else {
+            case .allowed(let percent)? = try await b.authenticate(
+                keyFingerprint: f.fingerprint, userName: "root%db-1", source: nil, sourceAddress: nil)
+        else {
             Issue.record("web-1 and root%db-1 should be allowed")
             return
         }
         #expect(own.login == "alice" && percent.login == "root" && percent.host == "db-1" && percent.port == 22)
 
         // Each refusal names its reason.
-        for (user, source, reason) in [("nobody@web-1", nil as UInt128?, "does not allow nobody on web-1"), ("root@web-9", nil, "there is no host web-9"),
-                                       ("root@new-1", nil, "new-1 has not joined Gatehouse"),
-                                       ("a@b@c", nil, "must be HOST or LOGIN@HOST"), (String(repeating: "x", count: 300), nil, "must be HOST or LOGIN@HOST"),
-                                       ("", nil, "must be HOST or LOGIN@HOST")] {
+        for (user, source, reason) in [
+            ("nobody@web-1", nil as UInt128?, "does not allow nobody on web-1"), ("root@web-9", nil, "there is no host web-9"),
+            ("root@new-1", nil, "new-1 has not joined Gatehouse"),
+            ("a@b@c", nil, "must be HOST or LOGIN@HOST"), (String(repeating: "x", count: 300), nil, "must be HOST or LOGIN@HOST"),
+            ("", nil, "must be HOST or LOGIN@HOST"),
+        ] {
             let access = try await b.authenticate(keyFingerprint: f.fingerprint, userName: user, source: nil, sourceAddress: source)
             guard case .denied(_, let message)? = access else {
                 Issue.record("\(user) should be denied")
@@ -104,8 +124,13 @@ struct BastionServiceTests {
         }
         #expect(try await Self.events(f, .sshSessionDenied).count == 6)
         // The policy changes after the certificate was issued: the current policy decides.
-        _ = try await f.policy.apply(source: Self.policy.replacingOccurrences(of: "hosts = [web-1, db-1, new-1]", with: "hosts = [web-1]"), fileName: "t.policy", actor: "test")
-        guard case .denied(_, let changed)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@db-1", source: "192.0.2.7", sourceAddress: nil) else {
+        _ = try await f.policy.apply(
+            source: Self.policy.replacingOccurrences(of: "hosts = [web-1, db-1, new-1]", with: "hosts = [web-1]"), fileName: "t.policy", actor: "test"
+        )
+        guard
+            case .denied(_, let changed)? = try await b.authenticate(
+                keyFingerprint: f.fingerprint, userName: "root@db-1", source: "192.0.2.7", sourceAddress: nil)
+        else {
             Issue.record("root@db-1 should be denied by the new policy")
             return
         }
@@ -113,14 +138,22 @@ struct BastionServiceTests {
 
         // Time passes: the certificate expires.
         f.time.advance(by: 3601)
-        guard case .denied(_, let expired)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
+        guard
+            case .denied(_, let expired)? = try await b.authenticate(
+                keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil)
+        else {
             Issue.record("an expired certificate should be denied")
             return
         }
         #expect(expired.contains("expired"))
         // A fresh one, then offboarding revokes it and locks the account.
-        _ = try await f.ssh.issue(user: f.alice, publicKey: f.key, hosts: nil, lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r2", possession: nil)
-        #expect(try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil).map { if case .allowed = $0 { true } else { false } } == true)
+        _ = try await f.ssh.issue(
+            user: f.alice, publicKey: f.key, hosts: nil, lifetime: 3600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r2",
+            possession: nil)
+        #expect(
+            try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil).map {
+                if case .allowed = $0 { true } else { false }
+            } == true)
         _ = try await OffboardingService(environment: ServiceEnvironment(store: f.test.store, time: f.time, random: SeededRandomSource(seed: 9)))
             .offboard(username: f.alice.username, actor: "test", reason: nil)
         // An offboarded person does not get past authentication; the reason is audited.
@@ -133,7 +166,10 @@ struct BastionServiceTests {
         let f = try await Self.fixture(kind)
         defer { Task { await f.test.close() } }
         let b = f.bastion
-        guard case .allowed(let grant)? = try await b.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: "10.1.1.1", sourceAddress: nil) else {
+        guard
+            case .allowed(let grant)? = try await b.authenticate(
+                keyFingerprint: f.fingerprint, userName: "root@web-1", source: "10.1.1.1", sourceAddress: nil)
+        else {
             Issue.record("root@web-1 should be allowed")
             return
         }
@@ -155,21 +191,32 @@ struct BastionServiceTests {
         #expect(try b.recordingKey(.init(id: id, sealedKey: started.sealedKey)) == started.dataKey)
         #expect(try await b.sessions(liveOnly: true, limit: 10).map(\.id) == [id])
         f.time.advance(by: 5)
-        try await b.sealed(started.record, ending: .init(exitStatus: 3, exitSignal: nil, endedBy: nil, bytesIn: 10, bytesOut: 20), sha256: String(repeating: "ab", count: 32), bytes: 999)
+        try await b.sealed(
+            started.record, ending: .init(exitStatus: 3, exitSignal: nil, endedBy: nil, bytesIn: 10, bytesOut: 20),
+            sha256: String(repeating: "ab", count: 32), bytes: 999)
         let ended = try await b.session(id: id)
-        #expect(ended.exitStatus == 3 && ended.recordingSHA256 == String(repeating: "ab", count: 32) && ended.recordingBytes == 999 && ended.endedAt == Self.t0.addingTimeInterval(5))
-        let liveNow = try await b.sessions(liveOnly: true, limit: 10), all = try await b.sessions(liveOnly: false, limit: 10)
+        #expect(
+            ended.exitStatus == 3 && ended.recordingSHA256 == String(repeating: "ab", count: 32) && ended.recordingBytes == 999
+                && ended.endedAt == Self.t0.addingTimeInterval(5))
+        let liveNow = try await b.sessions(liveOnly: true, limit: 10)
+        let all = try await b.sessions(liveOnly: false, limit: 10)
         #expect(liveNow.isEmpty && all.count == 1)
         let sealed = try #require(try await Self.events(f, .sshRecordingSealed).last)
-        #expect(sealed.subject == "session:\(id)" && sealed.details["sha256"] == String(repeating: "ab", count: 32) && sealed.details["exit_status"] == "3")
+        #expect(
+            sealed.subject == "session:\(id)" && sealed.details["sha256"] == String(repeating: "ab", count: 32)
+                && sealed.details["exit_status"] == "3")
         // Ending twice is refused; ids that could be paths are not found.
-        await #expect(throws: GatehouseError.self) { try await b.sealed(started.record, ending: .init(exitStatus: 0, exitSignal: nil, endedBy: nil, bytesIn: 0, bytesOut: 0), sha256: "x", bytes: 1) }
+        await #expect(throws: GatehouseError.self) {
+            try await b.sealed(
+                started.record, ending: .init(exitStatus: 0, exitSignal: nil, endedBy: nil, bytesIn: 0, bytesOut: 0), sha256: "x", bytes: 1)
+        }
         await #expect(throws: GatehouseError.self) { try await b.session(id: "../../etc/passwd") }
         await #expect(throws: GatehouseError.self) { try await b.kill(id: id, actor: "test", reason: nil) }  // not live
 
         // Each session is decided again when it starts: a policy change reaches a connection
         // that was allowed when it began.
-        _ = try await f.policy.apply(source: Self.policy.replacingOccurrences(of: "hosts = [web-1, db-1, new-1]", with: "hosts = [db-1]"), fileName: "t.policy", actor: "test")
+        _ = try await f.policy.apply(
+            source: Self.policy.replacingOccurrences(of: "hosts = [web-1, db-1, new-1]", with: "hosts = [db-1]"), fileName: "t.policy", actor: "test")
         await #expect { try await b.start(grant, id: "9b2f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e61", mode: "shell", command: nil) } throws: {
             ($0 as? GatehouseError)?.message.contains("does not allow alice to log in as root on web-1") == true
         }
@@ -178,7 +225,8 @@ struct BastionServiceTests {
 
         // A recording that fails: audited as failed, the session ended with the reason.
         let second = try await b.start(grant, id: "9b2f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e60", mode: "shell", command: nil)
-        try await b.recordingFailed(second.record, ending: .init(exitStatus: nil, exitSignal: nil, endedBy: nil, bytesIn: 0, bytesOut: 0), reason: "No space left on device")
+        try await b.recordingFailed(
+            second.record, ending: .init(exitStatus: nil, exitSignal: nil, endedBy: nil, bytesIn: 0, bytesOut: 0), reason: "No space left on device")
         let failed = try #require(try await Self.events(f, .sshRecordingFailed).last)
         #expect(failed.outcome == .failed && failed.reason?.contains("No space left") == true)
     }
@@ -189,7 +237,10 @@ struct BastionServiceTests {
         defer { Task { await f.test.close() } }
         let (a, b) = (f.bastion, f.other)
         #expect(a.registry.replica != b.registry.replica)
-        guard case .allowed(let grant)? = try await a.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: "10.1.1.1", sourceAddress: nil) else {
+        guard
+            case .allowed(let grant)? = try await a.authenticate(
+                keyFingerprint: f.fingerprint, userName: "root@web-1", source: "10.1.1.1", sourceAddress: nil)
+        else {
             Issue.record("root@web-1 should be allowed")
             return
         }
@@ -207,8 +258,9 @@ struct BastionServiceTests {
 
         // A row from before heartbeats (no replica): where B is the only writer its process is
         // gone; on a shared store a replica of the older version may still be running it.
-        let legacy = BastionSessionRecord(id: "5e1f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e03", userID: "u-a", username: "alice", login: "root", host: "web-1", source: nil,
-                                          mode: "shell", command: nil, startedAt: Self.t0)
+        let legacy = BastionSessionRecord(
+            id: "5e1f0c7e-1d3a-4c5b-8e6f-0a1b2c3d4e03", userID: "u-a", username: "alice", login: "root", host: "web-1", source: nil,
+            mode: "shell", command: nil, startedAt: Self.t0)
         try await f.test.store.commit { tx in
             try await tx.insertBastionSession(legacy)
             return Change((), event: AuditEvent(code: .sshSessionStarted, time: Self.t0, actor: "test", subject: "session:\(legacy.id)"))
@@ -235,7 +287,9 @@ struct BastionServiceTests {
         #expect(Set(stale.map(\.id)) == expected)
         let digest = String(repeating: "cd", count: 32)
         #expect(try await b.closeInterrupted(stale.first { $0.id == first.record.id }!, sha256: digest, bytes: 4242))
-        #expect(try await b.closeInterrupted(stale.first { $0.id == second.record.id }!, sha256: nil, bytes: nil, note: "its recording is not on this server's disk"))
+        #expect(
+            try await b.closeInterrupted(
+                stale.first { $0.id == second.record.id }!, sha256: nil, bytes: nil, note: "its recording is not on this server's disk"))
         // Twice is a no-op, not a second audit entry.
         #expect(try await b.closeInterrupted(stale[0], sha256: digest, bytes: 1) == false)
 
@@ -260,25 +314,37 @@ struct BastionServiceTests {
     func stepUpRulesCountThePasskeyCheckBehindTheCertificate(_ kind: TestStoreKind) async throws {
         let f = try await Self.fixture(kind)
         defer { Task { await f.test.close() } }
-        _ = try await f.policy.apply(source: Self.policy + "\nallow ssh deploys { who = [staff] logins = [deploy] hosts = [web-1] step_up = 10m }\n", fileName: "t.policy", actor: "test")
+        _ = try await f.policy.apply(
+            source: Self.policy + "\nallow ssh deploys { who = [staff] logins = [deploy] hosts = [web-1] step_up = 10m }\n", fileName: "t.policy",
+            actor: "test")
         // A certificate issued right after a passkey check carries deploy@web-1; one without does not.
         let key = SSHPublicKey(Curve25519.Signing.PrivateKey().publicKey)
-        let issued = try await f.ssh.issue(user: f.bob, publicKey: key.authorizedKey, hosts: ["web-1"], lifetime: 3600, sourceAddress: nil, source: nil,
-                                           lastStepUp: Self.t0, requestID: "r3", possession: nil)
+        let issued = try await f.ssh.issue(
+            user: f.bob, publicKey: key.authorizedKey, hosts: ["web-1"], lifetime: 3600, sourceAddress: nil, source: nil,
+            lastStepUp: Self.t0, requestID: "r3", possession: nil)
         #expect(issued.principals.contains("deploy@web-1"))
         f.time.advance(by: 300)
-        guard case .allowed? = try await f.bastion.authenticate(keyFingerprint: key.fingerprint, userName: "deploy@web-1", source: nil, sourceAddress: nil) else {
+        guard
+            case .allowed? = try await f.bastion.authenticate(
+                keyFingerprint: key.fingerprint, userName: "deploy@web-1", source: nil, sourceAddress: nil)
+        else {
             Issue.record("five minutes after the passkey check, deploy@web-1 should be allowed")
             return
         }
         f.time.advance(by: 400)
-        guard case .denied(_, let message)? = try await f.bastion.authenticate(keyFingerprint: key.fingerprint, userName: "deploy@web-1", source: nil, sourceAddress: nil) else {
+        guard
+            case .denied(_, let message)? = try await f.bastion.authenticate(
+                keyFingerprint: key.fingerprint, userName: "deploy@web-1", source: nil, sourceAddress: nil)
+        else {
             Issue.record("eleven minutes after, the step-up rule should deny")
             return
         }
         #expect(message.contains("needs a recent passkey check"))
         // Other logins on the same certificate do not need it.
-        guard case .allowed? = try await f.bastion.authenticate(keyFingerprint: key.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
+        guard
+            case .allowed? = try await f.bastion.authenticate(
+                keyFingerprint: key.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil)
+        else {
             Issue.record("root@web-1 has no step-up rule")
             return
         }
@@ -289,8 +355,13 @@ struct BastionServiceTests {
         let f = try await Self.fixture(kind)
         defer { Task { await f.test.close() } }
         // Bob has Alice's public key certified (issuance needs no proof of possession).
-        _ = try await f.ssh.issue(user: f.bob, publicKey: f.key, hosts: nil, lifetime: 600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r9", possession: nil)
-        guard case .denied(_, let message)? = try await f.bastion.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
+        _ = try await f.ssh.issue(
+            user: f.bob, publicKey: f.key, hosts: nil, lifetime: 600, sourceAddress: nil, source: nil, lastStepUp: nil, requestID: "r9",
+            possession: nil)
+        guard
+            case .denied(_, let message)? = try await f.bastion.authenticate(
+                keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil)
+        else {
             Issue.record("a key certified to two people should be denied")
             return
         }
@@ -308,8 +379,10 @@ struct BastionServiceTests {
         }
         // Offboarding runs the hook: Alice's two sessions end at once, Bob's does not.
         let env = ServiceEnvironment(store: f.test.store, time: f.time, random: SeededRandomSource(seed: 3))
-        let result = try await OffboardingService(environment: env, hooks: OffboardingService.defaultHooks + [BastionOffboardingHook(registry: registry)])
-            .offboard(username: f.alice.username, actor: "test", reason: nil)
+        let result = try await OffboardingService(
+            environment: env, hooks: OffboardingService.defaultHooks + [BastionOffboardingHook(registry: registry)]
+        )
+        .offboard(username: f.alice.username, actor: "test", reason: nil)
         #expect(result.revoked["ssh_sessions"] == 2)
         #expect(ended.value == ["s-a1": "alice was offboarded", "s-a2": "alice was offboarded"])
         for id in ["s-a1", "s-a2"] { registry.unregister(id: id) }
@@ -326,7 +399,10 @@ struct BastionServiceTests {
     func lockingEndsSessionsAndUnlockingWaitsForTheirRecordsToClose(_ kind: TestStoreKind) async throws {
         let f = try await Self.fixture(kind)
         defer { Task { await f.test.close() } }
-        guard case .allowed(let grant)? = try await f.bastion.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
+        guard
+            case .allowed(let grant)? = try await f.bastion.authenticate(
+                keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil)
+        else {
             Issue.record("root@web-1 should be allowed")
             return
         }
@@ -334,7 +410,8 @@ struct BastionServiceTests {
         let ended = LockedBox<String?>(nil)
         f.bastion.registry.register(.init(id: started.record.id, userID: "u-a") { reason in ended.value = reason })
         let env = ServiceEnvironment(store: f.test.store, time: f.time, random: SeededRandomSource(seed: 5))
-        let accounts = OffboardingService(environment: env, hooks: OffboardingService.defaultHooks + [BastionOffboardingHook(registry: f.bastion.registry)])
+        let accounts = OffboardingService(
+            environment: env, hooks: OffboardingService.defaultHooks + [BastionOffboardingHook(registry: f.bastion.registry)])
         let locked = try await accounts.lock(username: f.alice.username, actor: "test", reason: "laptop stolen")
         #expect(locked.revoked["ssh_sessions"] == 1 && locked.revoked["ssh_certificates"] == 1 && locked.user.status == .locked)
         #expect(ended.value == "alice was locked")
@@ -344,8 +421,9 @@ struct BastionServiceTests {
             ($0 as? GatehouseError)?.message.contains("still has 1 bastion session") == true
         }
         f.bastion.registry.unregister(id: started.record.id)
-        try await f.bastion.sealed(started.record, ending: .init(exitStatus: nil, exitSignal: nil, endedBy: "alice was locked", bytesIn: 0, bytesOut: 0),
-                                   sha256: String(repeating: "ef", count: 32), bytes: 10)
+        try await f.bastion.sealed(
+            started.record, ending: .init(exitStatus: nil, exitSignal: nil, endedBy: "alice was locked", bytesIn: 0, bytesOut: 0),
+            sha256: String(repeating: "ef", count: 32), bytes: 10)
         let unlocked = try await accounts.unlock(username: f.alice.username, actor: "test", reason: "found")
         #expect(unlocked.status == .active)
         // Her old certificate stays revoked: she starts again from a sign-in.
@@ -359,9 +437,13 @@ struct BastionServiceTests {
         defer { Task { await f.test.close() } }
         // Server C's view of the store can go down; B shares the store and stays up.
         let store = SwitchableStore(f.test.store)
-        let c = BastionService(environment: ServiceEnvironment(store: store, time: f.time, random: SeededRandomSource(seed: 11)), policy: f.policy, ssh: f.ssh,
-                               sealer: f.sealer, registry: BastionSessionRegistry(replica: "restarted-replica"))
-        guard case .allowed(let grant)? = try await c.authenticate(keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil) else {
+        let c = BastionService(
+            environment: ServiceEnvironment(store: store, time: f.time, random: SeededRandomSource(seed: 11)), policy: f.policy, ssh: f.ssh,
+            sealer: f.sealer, registry: BastionSessionRegistry(replica: "restarted-replica"))
+        guard
+            case .allowed(let grant)? = try await c.authenticate(
+                keyFingerprint: f.fingerprint, userName: "root@web-1", source: nil, sourceAddress: nil)
+        else {
             Issue.record("root@web-1 should be allowed")
             return
         }

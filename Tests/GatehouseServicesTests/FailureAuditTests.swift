@@ -9,9 +9,13 @@ import Testing
 struct FailureAuditTests {
     static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
-    func failure(_ at: TimeInterval, from address: String?, subject: String = "unknown", code: AuditCode = .signInFailed,
-                 reason: String = "webauthn.bad_signature") -> AuditEvent {
-        AuditEvent(code: code, time: Self.t0.addingTimeInterval(at), actor: subject, subject: subject, outcome: .denied, reason: reason, sourceAddress: address)
+    func failure(
+        _ at: TimeInterval, from address: String?, subject: String = "unknown", code: AuditCode = .signInFailed,
+        reason: String = "webauthn.bad_signature"
+    ) -> AuditEvent {
+        AuditEvent(
+            code: code, time: Self.t0.addingTimeInterval(at), actor: subject, subject: subject, outcome: .denied, reason: reason,
+            sourceAddress: address)
     }
 
     @Test func theFirstIsAuditedAtOnceAndRepeatsAreCountedOnce() {
@@ -32,7 +36,9 @@ struct FailureAuditTests {
         let summaries = audit.flush(at: Self.t0.addingTimeInterval(63))
         #expect(summaries.count == 2)
         let first = summaries.first { $0.details["network"] == "198.51.100.7" }
-        #expect(first?.code == .failuresAggregated && first?.details["count"] == "500" && first?.details["code"] == "signin.failed", "\(String(describing: first))")
+        #expect(
+            first?.code == .failuresAggregated && first?.details["count"] == "500" && first?.details["code"] == "signin.failed",
+            "\(String(describing: first))")
         #expect(first?.details["reason"] == "webauthn.bad_signature" && first?.outcome == .denied)
         #expect(summaries.contains { $0.details["network"] == "2001:db8:1:2::/64" && $0.details["count"] == "1" })
         #expect(audit.flush(at: Self.t0.addingTimeInterval(200), all: true).isEmpty)

@@ -22,13 +22,17 @@ struct InvitationLinkTests {
         #expect(try await store.read { tx in try await tx.invitation(id: first.invitation.id) }?.state == .revoked)
         // Resend keeps the kind, e-mail and role, and ends the previous link in the same change.
         let third = try await service.resend(username: carol, actor: "test")
-        #expect(third.invitation.email?.rawValue == "carol@example.org" && third.invitation.kind == .invite && third.enrollmentURL != second.enrollmentURL)
+        #expect(
+            third.invitation.email?.rawValue == "carol@example.org" && third.invitation.kind == .invite && third.enrollmentURL != second.enrollmentURL
+        )
         #expect(try await store.read { tx in try await tx.invitation(id: second.invitation.id) }?.state == .revoked)
         #expect(try await service.pending().map(\.id) == [third.invitation.id])
         let revoked = try await service.revoke(username: carol, actor: "test", reason: "typo")
         let left = try await service.pending()
         #expect(revoked.state == .revoked && left.isEmpty)
-        await #expect(throws: GatehouseError(.notFound, "carol has no pending invitation")) { try await service.revoke(username: carol, actor: "test", reason: nil) }
+        await #expect(throws: GatehouseError(.notFound, "carol has no pending invitation")) {
+            try await service.revoke(username: carol, actor: "test", reason: nil)
+        }
         let codes = try await store.read { tx in try await tx.auditRecords(after: 0, limit: 100) }.map(\.event.code)
         #expect(codes.filter { $0 == .invitationRevoked }.count == 3 && codes.filter { $0 == .invitationCreated }.count == 3)
     }

@@ -29,7 +29,8 @@ struct KeyBootstrapTests {
             #expect(!Data(record.sealedPrivateKey).contains(Data(ring[record.purpose].rawPrivate)))
         }
         let audit = try await store.read { tx in try await tx.auditRecords(after: 0, limit: 100) }
-        #expect(audit.map(\.event.code) == [.systemInitialized] + Array(repeating: .keyGenerated, count: KeyPurpose.allCases.filter(\.isInKeyRing).count))
+        #expect(
+            audit.map(\.event.code) == [.systemInitialized] + Array(repeating: .keyGenerated, count: KeyPurpose.allCases.filter(\.isInKeyRing).count))
 
         // A restart with the same root key loads the same keys and writes nothing.
         let again = try await KeyBootstrap(environment: self.environment(store, seed: 99), rootKey: Self.rootKey).loadOrCreate()
@@ -101,7 +102,9 @@ struct KeyBootstrapTests {
             let store = test.store
             let rings = try await withThrowingTaskGroup(of: KeyRing.self) { group in
                 for seed in 1...4 {
-                    group.addTask { try await KeyBootstrap(environment: self.environment(store, seed: UInt64(seed)), rootKey: Self.rootKey).loadOrCreate() }
+                    group.addTask {
+                        try await KeyBootstrap(environment: self.environment(store, seed: UInt64(seed)), rootKey: Self.rootKey).loadOrCreate()
+                    }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
@@ -152,7 +155,8 @@ struct InvitationServiceTests {
 
         // Once an administrator exists, no new link.
         try await store.commit { tx in
-            try await tx.insertUser(User(id: "u", username: Username(uncheckedStored: "admin"), email: nil, role: .admin, status: .active, createdAt: clock.now()))
+            try await tx.insertUser(
+                User(id: "u", username: Username(uncheckedStored: "admin"), email: nil, role: .admin, status: .active, createdAt: clock.now()))
             return Change((), event: AuditEvent(code: .userCreated, time: clock.now(), actor: "test", subject: "user:admin"))
         }
         #expect(try await service.ensureBootstrapInvitation() == nil)
@@ -167,7 +171,8 @@ struct InvitationServiceTests {
         let env = ServiceEnvironment(store: store, time: SystemTimeSource(), random: SystemRandomSource())
         let service = InvitationService(environment: env, publicURL: self.publicURL)
         let alice = try Username(validating: "alice")
-        let issued = try await service.invite(username: alice, email: try EmailAddress(validating: "alice@example.org"), role: try RoleName(validating: "admin"), actor: "admin-socket")
+        let issued = try await service.invite(
+            username: alice, email: try EmailAddress(validating: "alice@example.org"), role: try RoleName(validating: "admin"), actor: "admin-socket")
         #expect(issued.invitation.role.rawValue == "admin")
         do {
             _ = try await service.invite(username: alice, email: nil, role: .member, actor: "admin-socket")

@@ -45,13 +45,16 @@ struct NetworkServiceTests {
         let admin = User(id: "u-c", username: Username(uncheckedStored: "carol"), email: nil, role: .admin, status: .active, createdAt: Self.t0)
         try await test.store.commit { tx in
             for u in [alice, bob, admin] { try await tx.insertUser(u) }
-            for h in ["gw", "a1", "b1"] { try await tx.saveHost(HostRecord(name: h, joinTokenHash: nil, joinExpiresAt: nil, joinedAt: Self.t0, createdAt: Self.t0)) }
+            for h in ["gw", "a1", "b1"] {
+                try await tx.saveHost(HostRecord(name: h, joinTokenHash: nil, joinExpiresAt: nil, joinedAt: Self.t0, createdAt: Self.t0))
+            }
             return Change((), event: AuditEvent(code: .userCreated, time: Self.t0, actor: "test", subject: "seed"))
         }
         let policy = PolicyService(environment: env, addressing: Self.addressing)
         _ = try await policy.apply(source: Self.policy, fileName: "t.policy", actor: "test")
-        return Fixture(test: test, time: time, network: NetworkService(environment: env, policy: policy, settings: .init(maxDevicesPerUser: 2)),
-                       policy: policy, alice: alice, bob: bob)
+        return Fixture(
+            test: test, time: time, network: NetworkService(environment: env, policy: policy, settings: .init(maxDevicesPerUser: 2)),
+            policy: policy, alice: alice, bob: bob)
     }
 
     @Test(arguments: TestStoreKind.available)
@@ -71,11 +74,20 @@ struct NetworkServiceTests {
         try await net.registerHost(host: "a1", enrolledAt: Self.t0, publicKey: try Self.key(101), endpoint: "192.0.2.2:51820")
         #expect(try await f.test.store.read { tx in try await tx.latestAuditSequence() } == events)
         // A host off the network, another host's key, a stale enrollment, a bad endpoint.
-        await #expect(throws: GatehouseError.self) { try await net.registerHost(host: "legacy", enrolledAt: Self.t0, publicKey: try Self.key(99), endpoint: "192.0.2.9:51820") }
-        await #expect(throws: GatehouseError.self) { try await net.registerHost(host: "b1", enrolledAt: Self.t0, publicKey: try Self.key(100), endpoint: "192.0.2.3:51820") }
-        await #expect(throws: GatehouseError.self) { try await net.registerHost(host: "b1", enrolledAt: Self.t0.addingTimeInterval(-5), publicKey: try Self.key(98), endpoint: "192.0.2.3:51820") }
+        await #expect(throws: GatehouseError.self) {
+            try await net.registerHost(host: "legacy", enrolledAt: Self.t0, publicKey: try Self.key(99), endpoint: "192.0.2.9:51820")
+        }
+        await #expect(throws: GatehouseError.self) {
+            try await net.registerHost(host: "b1", enrolledAt: Self.t0, publicKey: try Self.key(100), endpoint: "192.0.2.3:51820")
+        }
+        await #expect(throws: GatehouseError.self) {
+            try await net.registerHost(
+                host: "b1", enrolledAt: Self.t0.addingTimeInterval(-5), publicKey: try Self.key(98), endpoint: "192.0.2.3:51820")
+        }
         for bad in ["192.0.2.3", "192.0.2.3:0", "192.0.2.3:70000", "a b:1", "[10.0.0.1]:1", "host:1x", String(repeating: "a", count: 300) + ":1"] {
-            await #expect(throws: GatehouseError.self) { try await net.registerHost(host: "b1", enrolledAt: Self.t0, publicKey: try Self.key(98), endpoint: bad) }
+            await #expect(throws: GatehouseError.self) {
+                try await net.registerHost(host: "b1", enrolledAt: Self.t0, publicKey: try Self.key(98), endpoint: bad)
+            }
         }
 
         // Devices: numbered in order; the gateway is the only peer and routes the mesh.
@@ -85,7 +97,8 @@ struct NetworkServiceTests {
         // A device lives as long as the sign-in behind it; a sign-in near its end cannot add one.
         let signedIn = Self.t0.addingTimeInterval(-11 * 3600)
         await #expect(throws: GatehouseError.self) {
-            try await net.registerDevice(user: f.bob, publicKey: try Self.key(60), name: "stale", signedInAt: Self.t0.addingTimeInterval(-12 * 3600 + 30))
+            try await net.registerDevice(
+                user: f.bob, publicKey: try Self.key(60), name: "stale", signedInAt: Self.t0.addingTimeInterval(-12 * 3600 + 30))
         }
         let short = try await net.registerDevice(user: f.bob, publicKey: try Self.key(61), name: "short", signedInAt: signedIn)
         #expect(short.device.expiresAt == signedIn.addingTimeInterval(12 * 3600))
@@ -96,15 +109,20 @@ struct NetworkServiceTests {
         let second = try await net.registerDevice(user: f.bob, publicKey: try Self.key(2), name: "desk")
         #expect(second.device.address == Self.addressing.deviceAddress(index: 3).description)  // 2 was "short"
         for (name, key) in [("bad name", 3), ("", 3), (String(repeating: "x", count: 65), 3)] {
-            await #expect(throws: GatehouseError.self) { try await net.registerDevice(user: f.alice, publicKey: try Self.key(UInt8(key)), name: name) }
+            await #expect(throws: GatehouseError.self) {
+                try await net.registerDevice(user: f.alice, publicKey: try Self.key(UInt8(key)), name: name)
+            }
         }
         await #expect(throws: GatehouseError.self) { try await net.registerDevice(user: f.bob, publicKey: try Self.key(1), name: "stolen-key") }
         // One key, one peer, across devices and hosts: a device may not claim the gateway's key,
         // nor a host a device's (either would make every configuration carry it twice).
         await #expect(throws: GatehouseError.self) { try await net.registerDevice(user: f.bob, publicKey: try Self.key(100), name: "gw-key") }
-        await #expect(throws: GatehouseError.self) { try await net.registerHost(host: "b1", enrolledAt: Self.t0, publicKey: try Self.key(1), endpoint: "192.0.2.3:51820") }
+        await #expect(throws: GatehouseError.self) {
+            try await net.registerHost(host: "b1", enrolledAt: Self.t0, publicKey: try Self.key(1), endpoint: "192.0.2.3:51820")
+        }
         _ = try await net.registerDevice(user: f.alice, publicKey: try Self.key(3), name: "phone")
-        await #expect(throws: GatehouseError.self) { try await net.registerDevice(user: f.alice, publicKey: try Self.key(4), name: "third") }  // the limit
+        // The limit.
+        await #expect(throws: GatehouseError.self) { try await net.registerDevice(user: f.alice, publicKey: try Self.key(4), name: "third") }
         // A removed device's number is never handed out again.
         try await net.removeDevice(id: first.device.id, owner: f.alice, actor: "user:alice")
         await #expect(throws: GatehouseError.self) { try await net.removeDevice(id: second.device.id, owner: f.alice, actor: "user:alice") }  // bob's
@@ -121,16 +139,27 @@ struct NetworkServiceTests {
         // alice and bob are in different groups with the same reach: one class for all devices.
         let deviceClass = try #require(gw.allow.first { $0.sources.contains(fourth.device.address) })
         #expect(deviceClass.sources.contains(second.device.address))
-        #expect(Set(deviceClass.rules) == [NetworkAllowRule(destination: a1, proto: "icmp", low: 0, high: 0), NetworkAllowRule(destination: a1, proto: "tcp", low: 443, high: 443)])
+        #expect(
+            Set(deviceClass.rules) == [
+                NetworkAllowRule(destination: a1, proto: "icmp", low: 0, high: 0),
+                NetworkAllowRule(destination: a1, proto: "tcp", low: 443, high: 443),
+            ])
         // The isolation map: each organization (numbered by its subnet), the devices (0), nothing else.
-        #expect(Set(gw.organizations) == [MeshOrganizationPrefix(prefix: Self.addressing.organizationPrefix("acme").description, organization: UInt32(MeshAddressing.subnet(organization: "acme"))),
-                                           MeshOrganizationPrefix(prefix: Self.addressing.organizationPrefix("beta").description, organization: UInt32(MeshAddressing.subnet(organization: "beta"))),
-                                           MeshOrganizationPrefix(prefix: Self.addressing.devicePrefix.description, organization: 0)])
+        #expect(
+            Set(gw.organizations) == [
+                MeshOrganizationPrefix(
+                    prefix: Self.addressing.organizationPrefix("acme").description, organization: UInt32(MeshAddressing.subnet(organization: "acme"))),
+                MeshOrganizationPrefix(
+                    prefix: Self.addressing.organizationPrefix("beta").description, organization: UInt32(MeshAddressing.subnet(organization: "beta"))),
+                MeshOrganizationPrefix(prefix: Self.addressing.devicePrefix.description, organization: 0),
+            ])
         // A plain host: the other hosts as peers, the gateway carrying the devices' subnet.
         let b1 = try await net.configuration(host: "b1")
         #expect(!b1.forwarding && b1.peers.count == 2)
         #expect(b1.peers.first { $0.label == "host:gw" }?.allowedIPs.contains(Self.addressing.devicePrefix.description) == true)
-        #expect(b1.allow.count == 1 && b1.allow[0].sources == [a1] && b1.allow[0].rules == [NetworkAllowRule(destination: b1.address, proto: "tcp", low: 5432, high: 5432)])
+        #expect(
+            b1.allow.count == 1 && b1.allow[0].sources == [a1]
+                && b1.allow[0].rules == [NetworkAllowRule(destination: b1.address, proto: "tcp", low: 5432, high: 5432)])
         await #expect(throws: GatehouseError.self) { try await net.configuration(host: "legacy") }
 
         // Same inputs, same version; a change, a new one, and the long poll answers at once.
@@ -154,8 +183,10 @@ struct NetworkServiceTests {
             try await tx.updateUserStatus(id: f.alice.id, status: .active)
             return Change((), event: AuditEvent(code: .userCreated, time: Self.t0, actor: "test", subject: "unlock"))
         }
-        let result = try await OffboardingService(environment: ServiceEnvironment(store: f.test.store, time: f.time, random: SeededRandomSource(seed: 2)))
-            .offboard(username: f.alice.username, actor: "test", reason: nil)
+        let result = try await OffboardingService(
+            environment: ServiceEnvironment(store: f.test.store, time: f.time, random: SeededRandomSource(seed: 2))
+        )
+        .offboard(username: f.alice.username, actor: "test", reason: nil)
         #expect(result.revoked["wireguard_devices"] == 2)
         #expect(try await net.devices(userID: f.alice.id, liveOnly: true).isEmpty)
         // Expiry ends a device without anyone acting.
@@ -164,8 +195,9 @@ struct NetworkServiceTests {
         #expect(!(try await net.configuration(host: "gw").peers.contains { $0.label == "device:\(late.device.id)" }))
         // Re-enrolling a host forgets its registration: the others drop it.
         let env = ServiceEnvironment(store: f.test.store, time: f.time, random: SeededRandomSource(seed: 5))
-        let ssh = SSHCertificateService(environment: env, policy: f.policy, userCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 4)),
-                                        hostCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 6)))
+        let ssh = SSHCertificateService(
+            environment: env, policy: f.policy, userCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 4)),
+            hostCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 6)))
         _ = try await HostEnrollmentService(environment: env, policy: f.policy, ssh: ssh).addHost(name: "b1", actor: "test")
         #expect(!(try await net.configuration(host: "gw").peers.contains { $0.label == "host:b1" }))
     }
@@ -173,19 +205,28 @@ struct NetworkServiceTests {
     @Test
     func theConfigurationIsAPureFunctionOfPolicyAndRegistrations() throws {
         let compiled = try PolicyCompiler(fileName: "t", addressing: Self.addressing).compile(Self.policy)
-        let registrations = Dictionary(uniqueKeysWithValues: try ["gw", "a1", "b1"].enumerated().map { i, h in
-            (h, NetworkHostRecord(host: h, publicKey: try Self.key(UInt8(10 + i)), endpoint: "h\(i):51820", enrolledAt: Self.t0, updatedAt: Self.t0))
-        })
+        let registrations = Dictionary(
+            uniqueKeysWithValues: try ["gw", "a1", "b1"].enumerated().map { i, h in
+                (
+                    h,
+                    NetworkHostRecord(
+                        host: h, publicKey: try Self.key(UInt8(10 + i)), endpoint: "h\(i):51820", enrolledAt: Self.t0, updatedAt: Self.t0)
+                )
+            })
         // 10,000 devices in two groups collapse to one class on a1 (same reach), not 10,000 rule lists.
         var devices: [(address: IPPrefix, device: NetworkDeviceRecord, username: String)] = []
         for i in 1...10_000 {
-            let d = NetworkDeviceRecord(id: "d\(i)", userID: "u", username: i % 2 == 0 ? "alice" : "bob", name: "n", publicKey: try Self.key(1),
-                                        addressIndex: Int64(i), createdAt: Self.t0, expiresAt: Self.t0.addingTimeInterval(3600), revokedAt: nil)
+            let d = NetworkDeviceRecord(
+                id: "d\(i)", userID: "u", username: i % 2 == 0 ? "alice" : "bob", name: "n", publicKey: try Self.key(1),
+                addressIndex: Int64(i), createdAt: Self.t0, expiresAt: Self.t0.addingTimeInterval(3600), revokedAt: nil)
             devices.append((Self.addressing.deviceAddress(index: UInt64(i)), d, d.username))
         }
-        let a1 = try NetworkService.configuration(host: "a1", policy: compiled, addressing: Self.addressing, registrations: registrations, devices: devices, keepalive: 25, at: Self.t0)
+        let a1 = try NetworkService.configuration(
+            host: "a1", policy: compiled, addressing: Self.addressing, registrations: registrations, devices: devices, keepalive: 25, at: Self.t0)
         #expect(a1.allow.count == 1 && a1.allow[0].sources.count == 10_000)
-        let again = try NetworkService.configuration(host: "a1", policy: compiled, addressing: Self.addressing, registrations: registrations, devices: devices.reversed(), keepalive: 25, at: Self.t0)
+        let again = try NetworkService.configuration(
+            host: "a1", policy: compiled, addressing: Self.addressing, registrations: registrations, devices: devices.reversed(), keepalive: 25,
+            at: Self.t0)
         #expect(again == a1)
     }
 }

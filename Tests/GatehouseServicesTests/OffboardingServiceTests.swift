@@ -22,11 +22,14 @@ struct OffboardingServiceTests {
     func seed(_ store: any Store) async throws {
         try await store.commit { tx in
             for (id, name, role) in [("u1", "root", RoleName.admin), ("u2", "alice", RoleName.member)] {
-                try await tx.insertUser(User(id: id, username: Username(uncheckedStored: name), email: nil, role: role, status: .active, createdAt: Self.t0))
+                try await tx.insertUser(
+                    User(id: id, username: Username(uncheckedStored: name), email: nil, role: role, status: .active, createdAt: Self.t0))
             }
             for (hash, user) in [("s1", "u2"), ("s2", "u2"), ("s3", "u1")] {
-                try await tx.insertSession(SessionRecord(tokenHash: hash, userID: user, credentialID: [1], createdAt: Self.t0, lastSeenAt: Self.t0,
-                                                         expiresAt: Self.t0.addingTimeInterval(3600), idleTimeout: 1800, steppedUpAt: Self.t0, revokedAt: nil, sourceAddress: nil))
+                try await tx.insertSession(
+                    SessionRecord(
+                        tokenHash: hash, userID: user, credentialID: [1], createdAt: Self.t0, lastSeenAt: Self.t0,
+                        expiresAt: Self.t0.addingTimeInterval(3600), idleTimeout: 1800, steppedUpAt: Self.t0, revokedAt: nil, sourceAddress: nil))
             }
             return Change((), event: AuditEvent(code: .userCreated, time: Self.t0, actor: "test", subject: "seed"))
         }
@@ -41,7 +44,9 @@ struct OffboardingServiceTests {
 
         // A failing hook rolls back the whole offboarding: the account stays as it was.
         let broken = OffboardingService(environment: env, hooks: [SessionOffboardingHook(), FailingHook()])
-        await #expect(throws: GatehouseError.self) { try await broken.offboard(username: Username(uncheckedStored: "alice"), actor: "test", reason: nil) }
+        await #expect(throws: GatehouseError.self) {
+            try await broken.offboard(username: Username(uncheckedStored: "alice"), actor: "test", reason: nil)
+        }
         #expect(try await test.store.read { tx in try await tx.user(named: Username(uncheckedStored: "alice")) }?.status == .active)
         #expect(try await test.store.read { tx in try await tx.sessions(userID: "u2") }.allSatisfy { $0.revokedAt == nil })
 
@@ -49,8 +54,11 @@ struct OffboardingServiceTests {
         let result = try await service.offboard(username: Username(uncheckedStored: "alice"), actor: "admin-socket", reason: "left")
         #expect(result.revoked == ["sessions": 2, "widgets": 5])
         let (alice, sessions, rootSessions, last) = try await test.store.read { tx in
-            (try await tx.user(named: Username(uncheckedStored: "alice")), try await tx.sessions(userID: "u2"), try await tx.sessions(userID: "u1"),
-             try await tx.auditRecords(after: 0, limit: 10).last?.event)
+            (
+                try await tx.user(named: Username(uncheckedStored: "alice")), try await tx.sessions(userID: "u2"),
+                try await tx.sessions(userID: "u1"),
+                try await tx.auditRecords(after: 0, limit: 10).last?.event
+            )
         }
         #expect(alice?.status == .offboarded)
         #expect(sessions.allSatisfy { $0.revokedAt == Self.t0 })
@@ -70,7 +78,10 @@ struct OffboardingServiceTests {
             .inviteRecovery(username: Username(uncheckedStored: "alice"), actor: "test")
         let result = try await OffboardingService(environment: env).offboard(username: Username(uncheckedStored: "alice"), actor: "test", reason: nil)
         // The recovery link already ended alice's two sessions; offboarding revokes the link.
-        #expect(result.revoked == ["sessions": 0, "invitations": 1, "oidc_grants": 0, "ssh_certificates": 0, "x509_certificates": 0, "wireguard_devices": 0])
+        #expect(
+            result.revoked == [
+                "sessions": 0, "invitations": 1, "oidc_grants": 0, "ssh_certificates": 0, "x509_certificates": 0, "wireguard_devices": 0,
+            ])
         #expect(try await store.read { tx in try await tx.invitation(id: issued.invitation.id) }?.state == .revoked)
     }
 }

@@ -28,26 +28,38 @@ struct PasskeyServiceTests {
             .invite(username: try Username(validating: "alice"), email: nil, role: .member, actor: "test")
         let token = String(issued.enrollmentURL.split(separator: "=").last!)
         let ceremonies = CeremonyStore(time: time, random: SeededRandomSource(seed: 12), capacity: capacity)
-        return Setup(service: PasskeyService(environment: env, relyingParty: self.rp, ceremonies: ceremonies, decoySecret: Array(repeating: 1, count: 32)),
-                     ceremonies: ceremonies, time: time, store: store, token: token)
+        return Setup(
+            service: PasskeyService(environment: env, relyingParty: self.rp, ceremonies: ceremonies, decoySecret: Array(repeating: 1, count: 32)),
+            ceremonies: ceremonies, time: time, store: store, token: token)
     }
 
     /// A registration for `options`, signed by `key`; `flags` lets a test drop UV.
-    static func registration(_ options: CreationOptions, key: P256.Signing.PrivateKey, id: [UInt8], origin: String = "http://localhost:8080", flags: UInt8 = 0x45) -> [UInt8] {
+    static func registration(
+        _ options: CreationOptions, key: P256.Signing.PrivateKey, id: [UInt8], origin: String = "http://localhost:8080", flags: UInt8 = 0x45
+    ) -> [UInt8] {
         let raw = Array(key.publicKey.x963Representation)
-        let cose = CBOREncoder.encode(.map([(.unsigned(1), .unsigned(2)), (.unsigned(3), .negative(-7)), (.negative(-1), .unsigned(1)),
-                                            (.negative(-2), .bytes(Array(raw[1..<33]))), (.negative(-3), .bytes(Array(raw[33..<65])))]))
-        let auth = Array(SHA256.hash(data: Array("localhost".utf8))) + [flags, 0, 0, 0, 0] + Array(repeating: 0, count: 16) + [0, UInt8(id.count)] + id + cose
+        let cose = CBOREncoder.encode(
+            .map([
+                (.unsigned(1), .unsigned(2)), (.unsigned(3), .negative(-7)), (.negative(-1), .unsigned(1)),
+                (.negative(-2), .bytes(Array(raw[1..<33]))), (.negative(-3), .bytes(Array(raw[33..<65]))),
+            ]))
+        let auth =
+            Array(SHA256.hash(data: Array("localhost".utf8))) + [flags, 0, 0, 0, 0] + Array(repeating: 0, count: 16) + [0, UInt8(id.count)] + id
+            + cose
         let client = Array(#"{"type":"webauthn.create","challenge":"\#(options.challenge)","origin":"\#(origin)"}"#.utf8)
         let att = CBOREncoder.encode(.map([(.text("fmt"), .text("none")), (.text("attStmt"), .map([])), (.text("authData"), .bytes(auth))]))
-        return Array(#"{"id":"\#(Base64URL.encode(id))","rawId":"\#(Base64URL.encode(id))","type":"public-key","response":{"clientDataJSON":"\#(Base64URL.encode(client))","attestationObject":"\#(Base64URL.encode(att))"}}"#.utf8)
+        return Array(
+            #"{"id":"\#(Base64URL.encode(id))","rawId":"\#(Base64URL.encode(id))","type":"public-key","response":{"clientDataJSON":"\#(Base64URL.encode(client))","attestationObject":"\#(Base64URL.encode(att))"}}"#
+                .utf8)
     }
 
     static func assertion(_ options: RequestOptions, key: P256.Signing.PrivateKey, id: [UInt8], counter: UInt8, handle: [UInt8]) -> [UInt8] {
         let auth = Array(SHA256.hash(data: Array("localhost".utf8))) + [0x05, 0, 0, 0, counter]
         let client = Array(#"{"type":"webauthn.get","challenge":"\#(options.challenge)","origin":"http://localhost:8080"}"#.utf8)
         let sig = Array(try! key.signature(for: auth + Array(SHA256.hash(data: client))).derRepresentation)
-        return Array(#"{"id":"\#(Base64URL.encode(id))","rawId":"\#(Base64URL.encode(id))","type":"public-key","response":{"clientDataJSON":"\#(Base64URL.encode(client))","authenticatorData":"\#(Base64URL.encode(auth))","signature":"\#(Base64URL.encode(sig))","userHandle":"\#(Base64URL.encode(handle))"}}"#.utf8)
+        return Array(
+            #"{"id":"\#(Base64URL.encode(id))","rawId":"\#(Base64URL.encode(id))","type":"public-key","response":{"clientDataJSON":"\#(Base64URL.encode(client))","authenticatorData":"\#(Base64URL.encode(auth))","signature":"\#(Base64URL.encode(sig))","userHandle":"\#(Base64URL.encode(handle))"}}"#
+                .utf8)
     }
 
     func codes(_ store: any Store) async throws -> [AuditCode] {
@@ -65,17 +77,22 @@ struct PasskeyServiceTests {
         // A refused registration (no user verification) writes only its audit event.
         let (c1, o1) = try await s.service.beginEnrollment(token: s.token)
         await #expect(throws: WebAuthnError.self) {
-            try await s.service.finishEnrollment(ceremony: c1, credential: Self.registration(o1, key: key, id: id, flags: 0x41), requestID: nil, sourceAddress: nil)
+            try await s.service.finishEnrollment(
+                ceremony: c1, credential: Self.registration(o1, key: key, id: id, flags: 0x41), requestID: nil, sourceAddress: nil)
         }
         #expect(try await test.store.read { tx in try await tx.countUsers() } == 0)
         #expect(try await self.codes(test.store) == [.invitationCreated, .enrollmentFailed])
 
         // The invitation still works; this time all of it commits together.
         let (c2, o2) = try await s.service.beginEnrollment(token: s.token)
-        let enrolled = try await s.service.finishEnrollment(ceremony: c2, credential: Self.registration(o2, key: key, id: id), requestID: "r1", sourceAddress: nil)
+        let enrolled = try await s.service.finishEnrollment(
+            ceremony: c2, credential: Self.registration(o2, key: key, id: id), requestID: "r1", sourceAddress: nil)
         #expect(enrolled.user.username.rawValue == "alice")
         let (users, credentials, invitation) = try await test.store.read { tx in
-            (try await tx.countUsers(), try await tx.credentials(userID: enrolled.user.id), try await tx.invitation(tokenHash: InvitationToken.hash(of: s.token)))
+            (
+                try await tx.countUsers(), try await tx.credentials(userID: enrolled.user.id),
+                try await tx.invitation(tokenHash: InvitationToken.hash(of: s.token))
+            )
         }
         #expect(users == 1 && credentials.map(\.id) == [id] && invitation?.state == .used)
         #expect(try await self.codes(test.store).suffix(3) == [.userEnrolled, .passkeyRegistered, .signInSucceeded])
@@ -84,7 +101,9 @@ struct PasskeyServiceTests {
         // Sign in; the session authenticates until idle for 30 minutes.
         let (c3, o3) = try await s.service.beginSignIn(username: "alice")
         #expect(o3.allowCredentials.map(\.id) == [Base64URL.encode(id)])
-        let session = try await s.service.finishSignIn(ceremony: c3, credential: Self.assertion(o3, key: key, id: id, counter: 1, handle: Array(enrolled.user.id.utf8)), requestID: nil, sourceAddress: nil)
+        let session = try await s.service.finishSignIn(
+            ceremony: c3, credential: Self.assertion(o3, key: key, id: id, counter: 1, handle: Array(enrolled.user.id.utf8)), requestID: nil,
+            sourceAddress: nil)
         #expect(try await s.service.authenticate(sessionToken: session.token)?.user.username.rawValue == "alice")
         s.time.advance(by: 29 * 60)
         #expect(try await s.service.authenticate(sessionToken: session.token) != nil)
@@ -154,20 +173,32 @@ struct PasskeyServiceTests {
     @Test("removing a passkey needs a fresh passkey check, never takes the last one, and signs out its sessions")
     func removal() async throws {
         let s = try await self.setup(InMemoryStore())
-        let first = P256.Signing.PrivateKey(), second = P256.Signing.PrivateKey()
-        let id1: [UInt8] = Array(repeating: 1, count: 16), id2: [UInt8] = Array(repeating: 2, count: 16)
+        let first = P256.Signing.PrivateKey()
+        let second = P256.Signing.PrivateKey()
+        let id1: [UInt8] = Array(repeating: 1, count: 16)
+        let id2: [UInt8] = Array(repeating: 2, count: 16)
         let (c1, o1) = try await s.service.beginEnrollment(token: s.token)
-        let enrolled = try await s.service.finishEnrollment(ceremony: c1, credential: Self.registration(o1, key: first, id: id1), requestID: nil, sourceAddress: nil)
+        let enrolled = try await s.service.finishEnrollment(
+            ceremony: c1, credential: Self.registration(o1, key: first, id: id1), requestID: nil, sourceAddress: nil)
         let user = enrolled.user
-        guard let session = try await s.service.authenticate(sessionToken: enrolled.session.token)?.session else { Issue.record("no session"); return }
+        guard let session = try await s.service.authenticate(sessionToken: enrolled.session.token)?.session else {
+            Issue.record("no session")
+            return
+        }
         await #expect(throws: GatehouseError(.conflict, "this is your only passkey; add another before removing it")) {
             try await s.service.removePasskey(user: user, session: session, id: id1, requestID: nil, sourceAddress: nil)
         }
         let (c2, o2) = try await s.service.beginAddPasskey(user: user, session: session)
-        _ = try await s.service.finishAddPasskey(user: user, ceremony: c2, credential: Self.registration(o2, key: second, id: id2), requestID: nil, sourceAddress: nil)
+        _ = try await s.service.finishAddPasskey(
+            user: user, ceremony: c2, credential: Self.registration(o2, key: second, id: id2), requestID: nil, sourceAddress: nil)
         s.time.advance(by: 6 * 60)
-        guard let stale = try await s.service.authenticate(sessionToken: enrolled.session.token)?.session else { Issue.record("no session"); return }
-        await #expect(throws: GatehouseError.self) { try await s.service.removePasskey(user: user, session: stale, id: id1, requestID: nil, sourceAddress: nil) }
+        guard let stale = try await s.service.authenticate(sessionToken: enrolled.session.token)?.session else {
+            Issue.record("no session")
+            return
+        }
+        await #expect(throws: GatehouseError.self) {
+            try await s.service.removePasskey(user: user, session: stale, id: id1, requestID: nil, sourceAddress: nil)
+        }
         await #expect(throws: GatehouseError.self) { try await s.service.beginAddPasskey(user: user, session: stale) }
         // Within the step-up window the removal works, and the session opened with that passkey ends.
         var fresh = stale
@@ -186,8 +217,9 @@ struct PasskeyServiceTests {
         let s = try await self.setup(test.store)
         let id: [UInt8] = Array(repeating: 7, count: 16)
         let (c, o) = try await s.service.beginEnrollment(token: s.token)
-        let enrolled = try await s.service.finishEnrollment(ceremony: c, credential: Self.registration(o, key: P256.Signing.PrivateKey(), id: id), requestID: nil,
-                                                            sourceAddress: "192.0.2.9", userAgent: "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0")
+        let enrolled = try await s.service.finishEnrollment(
+            ceremony: c, credential: Self.registration(o, key: P256.Signing.PrivateKey(), id: id), requestID: nil,
+            sourceAddress: "192.0.2.9", userAgent: "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0")
         let session = try #require(try await s.service.authenticate(sessionToken: enrolled.session.token)?.session)
         #expect(session.userAgent == "Firefox on Linux" && session.sourceAddress == "192.0.2.9")
         #expect(try await s.service.passkeys(of: enrolled.user).first?.name == nil)
@@ -196,7 +228,9 @@ struct PasskeyServiceTests {
         let last = try await s.store.read { tx in try await tx.auditRecords(after: 0, limit: 100) }.last?.event
         #expect(last?.code == .passkeyRenamed && last?.details["name"] == "work laptop")
         for bad in ["", "   ", String(repeating: "x", count: 65), "a\u{0}b", "a\u{202E}b", "line\nbreak"] {
-            await #expect(throws: GatehouseError.self) { try await s.service.renamePasskey(user: enrolled.user, id: id, name: bad, requestID: nil, sourceAddress: nil) }
+            await #expect(throws: GatehouseError.self) {
+                try await s.service.renamePasskey(user: enrolled.user, id: id, name: bad, requestID: nil, sourceAddress: nil)
+            }
         }
         await #expect(throws: GatehouseError(.notFound, "you have no such passkey")) {
             try await s.service.renamePasskey(user: enrolled.user, id: [9, 9], name: "x", requestID: nil, sourceAddress: nil)

@@ -35,14 +35,20 @@ struct PolicyServiceTests {
         defer { Task { await test.close() } }
         let service = PolicyService(environment: self.environment(test.store))
         #expect(service.active.info == nil)
-        #expect(!service.active.policy.evaluate(.ssh(login: "root", host: "web-1"), subject: service.active.policy.subject(user: "alice", now: Self.t0), context: PolicyContext(now: Self.t0)).isAllowed)
+        #expect(
+            !service.active.policy.evaluate(
+                .ssh(login: "root", host: "web-1"), subject: service.active.policy.subject(user: "alice", now: Self.t0),
+                context: PolicyContext(now: Self.t0)
+            ).isAllowed)
 
         let first = try await service.apply(source: Self.v1, fileName: "p", actor: "admin-socket", comment: "first")
         #expect(first.info.version == 1)
         #expect(!first.unchanged)
         #expect(first.diff.added == ["member group:sre user:alice", "ssh web-1 group:sre root allow [sre-root] lifetime=8h permit-pty"])
         let p = service.active.policy
-        #expect(p.evaluate(.ssh(login: "root", host: "web-1"), subject: p.subject(user: "alice", now: Self.t0), context: PolicyContext(now: Self.t0)).isAllowed)
+        #expect(
+            p.evaluate(.ssh(login: "root", host: "web-1"), subject: p.subject(user: "alice", now: Self.t0), context: PolicyContext(now: Self.t0))
+                .isAllowed)
 
         let again = try await service.apply(source: Self.v1, fileName: "p", actor: "admin-socket")
         #expect(again.unchanged)
@@ -112,10 +118,11 @@ struct PolicyServiceTests {
 
         // Simulate a stored text the current compiler refuses (as after a stricter upgrade).
         try await store.commit { tx in
-            try await tx.insertPolicyVersion(PolicyVersionRecord(
-                info: PolicyVersionInfo(version: 2, sha256: "x", appliedAt: Self.t0, appliedBy: "old", comment: nil, ruleCount: 0),
-                source: "frobnicate {}"
-            ))
+            try await tx.insertPolicyVersion(
+                PolicyVersionRecord(
+                    info: PolicyVersionInfo(version: 2, sha256: "x", appliedAt: Self.t0, appliedBy: "old", comment: nil, ruleCount: 0),
+                    source: "frobnicate {}"
+                ))
             return Change((), event: AuditEvent(code: .policyApplied, time: Self.t0, actor: "old", subject: "policy:v2"))
         }
         let active = try await b.refresh()

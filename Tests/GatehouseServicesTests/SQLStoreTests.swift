@@ -43,14 +43,16 @@ struct SQLStoreTests {
             let sql = try #require(store as? SQLStore)
             switch kind {
             case .postgres:
-                try await sql.execute(unsafeSQL: """
-                    CREATE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit log unavailable'; END $$ LANGUAGE plpgsql
-                    """)
+                try await sql.execute(
+                    unsafeSQL: """
+                        CREATE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit log unavailable'; END $$ LANGUAGE plpgsql
+                        """)
                 try await sql.execute(unsafeSQL: "CREATE TRIGGER refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_audit()")
             default:
-                try await sql.execute(unsafeSQL: """
-                    CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END
-                    """)
+                try await sql.execute(
+                    unsafeSQL: """
+                        CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END
+                        """)
             }
             let env = ServiceEnvironment(store: store, time: SystemTimeSource(), random: SystemRandomSource())
             let service = InvitationService(environment: env, publicURL: try PublicURL(parsing: "http://localhost:8080"))

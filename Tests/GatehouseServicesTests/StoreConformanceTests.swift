@@ -47,7 +47,10 @@ struct StoreConformanceTests {
                 return Change((), event: Self.event("invitation:alice"))
             }
             let (byID, pending, all) = try await store.read { tx in
-                (try await tx.invitation(id: "inv-alice"), try await tx.pendingInvitation(for: invitation.username), try await tx.invitations(state: nil))
+                (
+                    try await tx.invitation(id: "inv-alice"), try await tx.pendingInvitation(for: invitation.username),
+                    try await tx.invitations(state: nil)
+                )
             }
             #expect(byID == invitation)
             #expect(pending == invitation)
@@ -137,14 +140,16 @@ struct StoreConformanceTests {
     @Test(arguments: TestStoreKind.available)
     func sealedKeysAreNeverReplaced(_ kind: TestStoreKind) async throws {
         try await self.withStore(kind) { store in
-            let record = SealedKeyRecord(purpose: .sshUserCA, algorithm: .ed25519, publicKey: [1, 2, 3], sealedPrivateKey: [4, 5, 6], createdAt: Self.t0)
+            let record = SealedKeyRecord(
+                purpose: .sshUserCA, algorithm: .ed25519, publicKey: [1, 2, 3], sealedPrivateKey: [4, 5, 6], createdAt: Self.t0)
             try await store.commit { tx in
                 try await tx.insertSealedKey(record)
                 return Change((), event: Self.event("key"))
             }
             await #expect(throws: GatehouseError.self) {
                 try await store.commit { tx in
-                    try await tx.insertSealedKey(SealedKeyRecord(purpose: .sshUserCA, algorithm: .ed25519, publicKey: [9], sealedPrivateKey: [9], createdAt: Self.t0))
+                    try await tx.insertSealedKey(
+                        SealedKeyRecord(purpose: .sshUserCA, algorithm: .ed25519, publicKey: [9], sealedPrivateKey: [9], createdAt: Self.t0))
                     return Change((), event: Self.event("key2"))
                 }
             }
@@ -209,13 +214,15 @@ struct StoreConformanceTests {
         try await self.withStore(kind) { store in
             @Sendable func record(_ version: Int64, _ text: String) -> PolicyVersionRecord {
                 PolicyVersionRecord(
-                    info: PolicyVersionInfo(version: version, sha256: ContentDigest.sha256Hex(text), appliedAt: Self.t0.addingTimeInterval(Double(version)),
-                                            appliedBy: "test", comment: version == 1 ? nil : "second: ünïcode ✓", ruleCount: Int(version)),
+                    info: PolicyVersionInfo(
+                        version: version, sha256: ContentDigest.sha256Hex(text), appliedAt: Self.t0.addingTimeInterval(Double(version)),
+                        appliedBy: "test", comment: version == 1 ? nil : "second: ünïcode ✓", ruleCount: Int(version)),
                     source: text
                 )
             }
             #expect(try await store.read { tx in try await tx.policyVersion(nil) } == nil)
-            let first = record(1, "group a {}\n"), second = record(2, "# \u{1F512} quoted \"text\"\ngroup b {}\n")
+            let first = record(1, "group a {}\n")
+            let second = record(2, "# \u{1F512} quoted \"text\"\ngroup b {}\n")
             for r in [first, second] {
                 try await store.commit { tx in
                     try await tx.insertPolicyVersion(r)
@@ -242,7 +249,8 @@ struct StoreConformanceTests {
     @Test(arguments: TestStoreKind.available)
     func passkeysAreUniqueAcrossUsersAndSessionsRoundTrip(_ kind: TestStoreKind) async throws {
         try await self.withStore(kind) { store in
-            let alice = User(id: "u-alice", username: Username(uncheckedStored: "alice"), email: nil, role: .member, status: .active, createdAt: Self.t0)
+            let alice = User(
+                id: "u-alice", username: Username(uncheckedStored: "alice"), email: nil, role: .member, status: .active, createdAt: Self.t0)
             let bob = User(id: "u-bob", username: Username(uncheckedStored: "bob"), email: nil, role: .member, status: .active, createdAt: Self.t0)
             let key = CredentialRecord(
                 id: [1, 2, 3, 250], userID: "u-alice", userHandle: Array("u-alice".utf8), publicKey: [0xA5, 1, 2], algorithm: -7, signCount: 0,
@@ -280,8 +288,10 @@ struct StoreConformanceTests {
                 return Change((), event: Self.event("session"))
             }
             let (byID, mine, theirs, stored, byHandle, byToken) = try await store.read { tx in
-                (try await tx.credential(id: key.id), try await tx.credentials(userID: "u-alice"), try await tx.credentials(userID: "u-bob"),
-                 try await tx.session(tokenHash: "h1"), try await tx.user(id: "u-alice"), try await tx.invitation(tokenHash: "nope"))
+                (
+                    try await tx.credential(id: key.id), try await tx.credentials(userID: "u-alice"), try await tx.credentials(userID: "u-bob"),
+                    try await tx.session(tokenHash: "h1"), try await tx.user(id: "u-alice"), try await tx.invitation(tokenHash: "nope")
+                )
             }
             var used = key
             used.signCount = 7

@@ -20,7 +20,10 @@ struct AttestationTests {
 
         init(ou: String = "Authenticator Attestation", aaguid: [UInt8]? = AttestationTests.aaguid, ca: Bool = false) throws {
             let rootKey = P256.Signing.PrivateKey()
-            let rootName = try DistinguishedName { CommonName("Test Vendor Root"); OrganizationName("Test Vendor") }
+            let rootName = try DistinguishedName {
+                CommonName("Test Vendor Root")
+                OrganizationName("Test Vendor")
+            }
             self.root = try Certificate(
                 version: .v3, serialNumber: .init(), publicKey: .init(rootKey.publicKey),
                 notValidBefore: AttestationTests.now - 3600, notValidAfter: AttestationTests.now + 86400 * 365,
@@ -33,7 +36,10 @@ struct AttestationTests {
             )
             self.attestationKey = P256.Signing.PrivateKey()
             let subject = try DistinguishedName {
-                CountryName("US"); OrganizationName("Test Vendor"); OrganizationalUnitName(ou); CommonName("Test Key Attestation")
+                CountryName("US")
+                OrganizationName("Test Vendor")
+                OrganizationalUnitName(ou)
+                CommonName("Test Key Attestation")
             }
             var extensions = try Certificate.Extensions {
                 Critical(ca ? BasicConstraints.isCertificateAuthority(maxPathLength: nil) : BasicConstraints.notCertificateAuthority)
@@ -41,7 +47,8 @@ struct AttestationTests {
             if let aaguid {
                 var serializer = DER.Serializer()
                 try serializer.serialize(ASN1OctetString(contentBytes: ArraySlice(aaguid)))
-                try extensions.append(Certificate.Extension(oid: [1, 3, 6, 1, 4, 1, 45724, 1, 1, 4], critical: false, value: ArraySlice(serializer.serializedBytes)))
+                try extensions.append(
+                    Certificate.Extension(oid: [1, 3, 6, 1, 4, 1, 45724, 1, 1, 4], critical: false, value: ArraySlice(serializer.serializedBytes)))
             }
             self.attestation = try Certificate(
                 version: .v3, serialNumber: .init(), publicKey: .init(self.attestationKey.publicKey),
@@ -59,17 +66,27 @@ struct AttestationTests {
     }
 
     /// A registration whose statement is built by `statement(authData, clientDataHash, x, y)`.
-    static func registration(fmt: String, aaguid: [UInt8] = Self.aaguid, challenge: [UInt8], statement: ([UInt8], [UInt8], [UInt8], [UInt8], [UInt8]) -> CBORValue) -> [UInt8] {
+    static func registration(
+        fmt: String, aaguid: [UInt8] = Self.aaguid, challenge: [UInt8], statement: ([UInt8], [UInt8], [UInt8], [UInt8], [UInt8]) -> CBORValue
+    ) -> [UInt8] {
         let key = P256.Signing.PrivateKey()
         let raw = Array(key.publicKey.x963Representation)
-        let x = Array(raw[1..<33]), y = Array(raw[33..<65])
+        let x = Array(raw[1..<33])
+        let y = Array(raw[33..<65])
         let id: [UInt8] = Array(repeating: 0x42, count: 16)
-        let cose = CBOREncoder.encode(.map([(.unsigned(1), .unsigned(2)), (.unsigned(3), .negative(-7)), (.negative(-1), .unsigned(1)), (.negative(-2), .bytes(x)), (.negative(-3), .bytes(y))]))
+        let cose = CBOREncoder.encode(
+            .map([
+                (.unsigned(1), .unsigned(2)), (.unsigned(3), .negative(-7)), (.negative(-1), .unsigned(1)), (.negative(-2), .bytes(x)),
+                (.negative(-3), .bytes(y)),
+            ]))
         let auth = Array(SHA256.hash(data: Array("localhost".utf8))) + [0x45, 0, 0, 0, 0] + aaguid + [0, 16] + id + cose
         let client = Array(#"{"type":"webauthn.create","challenge":"\#(Base64URL.encode(challenge))","origin":"http://localhost:8080"}"#.utf8)
         let hash = Array(SHA256.hash(data: client))
-        let att = CBOREncoder.encode(.map([(.text("fmt"), .text(fmt)), (.text("attStmt"), statement(auth, hash, id, x, y)), (.text("authData"), .bytes(auth))]))
-        return Array(#"{"id":"\#(Base64URL.encode(id))","rawId":"\#(Base64URL.encode(id))","type":"public-key","response":{"clientDataJSON":"\#(Base64URL.encode(client))","attestationObject":"\#(Base64URL.encode(att))"}}"#.utf8)
+        let att = CBOREncoder.encode(
+            .map([(.text("fmt"), .text(fmt)), (.text("attStmt"), statement(auth, hash, id, x, y)), (.text("authData"), .bytes(auth))]))
+        return Array(
+            #"{"id":"\#(Base64URL.encode(id))","rawId":"\#(Base64URL.encode(id))","type":"public-key","response":{"clientDataJSON":"\#(Base64URL.encode(client))","attestationObject":"\#(Base64URL.encode(att))"}}"#
+                .utf8)
     }
 
     static func packed(_ vendor: Vendor, challenge: [UInt8], aaguid: [UInt8] = Self.aaguid, tamper: Bool = false) -> [UInt8] {
@@ -124,7 +141,10 @@ struct AttestationTests {
             ("model not on the allowlist", Self.packed(vendor, challenge: self.challenge, aaguid: Array(repeating: 0xEE, count: 16)), strict),
             ("another vendor's chain", Self.packed(other, challenge: self.challenge), strict),
             ("tampered statement signature", Self.packed(vendor, challenge: self.challenge, tamper: true), strict),
-            ("certificate AAGUID differs", Self.packed(try Vendor(aaguid: Array(repeating: 1, count: 16)), challenge: self.challenge), self.rp(.anyAuthenticator)),
+            (
+                "certificate AAGUID differs", Self.packed(try Vendor(aaguid: Array(repeating: 1, count: 16)), challenge: self.challenge),
+                self.rp(.anyAuthenticator)
+            ),
             ("wrong OU", Self.packed(try Vendor(ou: "Marketing"), challenge: self.challenge), self.rp(.anyAuthenticator)),
             ("attestation certificate is a CA", Self.packed(try Vendor(ca: true), challenge: self.challenge), self.rp(.anyAuthenticator)),
             ("no trust anchors configured", Self.packed(vendor, challenge: self.challenge), self.rp(AttestationPolicy(mode: .attested))),

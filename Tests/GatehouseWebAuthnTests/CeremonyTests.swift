@@ -31,7 +31,8 @@ struct CeremonyTests {
                 var credential = self.stored(a, r)
                 for _ in 0..<3 {
                     let assertion = try AuthenticationResponse(json: a.assertion(challenge: self.challenge))
-                    let v = try self.rp.verifyAuthentication(assertion, challenge: self.challenge, credential: credential, expectedUserHandle: a.userHandle)
+                    let v = try self.rp.verifyAuthentication(
+                        assertion, challenge: self.challenge, credential: credential, expectedUserHandle: a.userHandle)
                     #expect(v.signCount == a.counter)
                     credential.signCount = v.signCount
                 }
@@ -50,7 +51,13 @@ struct CeremonyTests {
             ("backed up but not eligible", .backupStateInvalid, { $0.flags = 0x01 | 0x04 | 0x10 }),
             ("cross-origin frame", .crossOrigin, { $0.crossOrigin = true }),
             ("bytes after authenticator data", .malformed, { $0.trailing = [0x00] }),
-            ("tampered packed signature", .attestationInvalid, { $0.format = "packed"; $0.tamperSignature = true }),
+            (
+                "tampered packed signature", .attestationInvalid,
+                {
+                    $0.format = "packed"
+                    $0.tamperSignature = true
+                }
+            ),
             ("unsupported attestation format", .attestationUnsupported, { $0.format = "tpm" }),
             ("id differs from the attested credential", .malformed, { $0.idOverride = [9, 9, 9] }),
         ]
@@ -82,7 +89,9 @@ struct CeremonyTests {
     func badAssertions() throws {
         var a = TestAuthenticator()
         let credential = self.stored(a, try self.register(a))
-        func expect(_ code: WebAuthnError.Code, _ name: String, _ json: [UInt8], credential c: RelyingParty.StoredCredential? = nil, user: [UInt8]? = nil) {
+        func expect(
+            _ code: WebAuthnError.Code, _ name: String, _ json: [UInt8], credential c: RelyingParty.StoredCredential? = nil, user: [UInt8]? = nil
+        ) {
             do {
                 let r = try AuthenticationResponse(json: json)
                 _ = try self.rp.verifyAuthentication(r, challenge: self.challenge, credential: c ?? credential, expectedUserHandle: user)
@@ -94,23 +103,30 @@ struct CeremonyTests {
         var o = TestAuthenticator.Options()
         o.tamperSignature = true
         expect(.badSignature, "tampered signature", a.assertion(challenge: self.challenge, o))
-        o = .init(); o.flags = 0x01
+        o = .init()
+        o.flags = 0x01
         expect(.userNotVerified, "UV=0", a.assertion(challenge: self.challenge, o))
-        o = .init(); o.flags = 0x04
+        o = .init()
+        o.flags = 0x04
         expect(.userNotPresent, "UP=0", a.assertion(challenge: self.challenge, o))
-        o = .init(); o.origin = "https://login.evil.example"
+        o = .init()
+        o.origin = "https://login.evil.example"
         expect(.originMismatch, "wrong origin", a.assertion(challenge: self.challenge, o))
-        o = .init(); o.rpID = "evil.example"
+        o = .init()
+        o.rpID = "evil.example"
         expect(.rpIDMismatch, "wrong RP ID", a.assertion(challenge: self.challenge, o))
-        o = .init(); o.type = "webauthn.create"
+        o = .init()
+        o.type = "webauthn.create"
         expect(.typeMismatch, "registration type in an assertion", a.assertion(challenge: self.challenge, o))
-        o = .init(); o.flags = 0x01 | 0x04 | 0x08
+        o = .init()
+        o.flags = 0x01 | 0x04 | 0x08
         expect(.backupStateInvalid, "backup eligibility appears after registration", a.assertion(challenge: self.challenge, o))
 
         // Counter: a clone replays an older count.
         var advanced = credential
         advanced.signCount = 50
-        o = .init(); o.counter = 50
+        o = .init()
+        o.counter = 50
         expect(.counterRegression, "counter equal to stored", a.assertion(challenge: self.challenge, o), credential: advanced)
         o.counter = 3
         expect(.counterRegression, "counter below stored", a.assertion(challenge: self.challenge, o), credential: advanced)
@@ -132,8 +148,14 @@ struct CeremonyTests {
         ("{\"type\":\"public-key\"}", "webauthn.malformed"),
         ("{\"id\":\"AAA\",\"rawId\":\"AAE\",\"type\":\"public-key\",\"response\":{}}", "webauthn.malformed"),
         ("{\"id\":\"AA\",\"rawId\":\"AA\",\"type\":\"password\",\"response\":{}}", "webauthn.malformed"),
-        ("{\"id\":\"AA\",\"rawId\":\"AA\",\"type\":\"public-key\",\"response\":{\"clientDataJSON\":\"e30\",\"attestationObject\":\"!!\"}}", "webauthn.malformed"),
-        ("{\"id\":\"AA\",\"rawId\":\"AA\",\"type\":\"public-key\",\"response\":{\"clientDataJSON\":\"e30\",\"attestationObject\":\"oA\"}}", "webauthn.malformed"),
+        (
+            "{\"id\":\"AA\",\"rawId\":\"AA\",\"type\":\"public-key\",\"response\":{\"clientDataJSON\":\"e30\",\"attestationObject\":\"!!\"}}",
+            "webauthn.malformed"
+        ),
+        (
+            "{\"id\":\"AA\",\"rawId\":\"AA\",\"type\":\"public-key\",\"response\":{\"clientDataJSON\":\"e30\",\"attestationObject\":\"oA\"}}",
+            "webauthn.malformed"
+        ),
     ]
 
     @Test("garbage, truncated and oversized registration JSON and CBOR: a clear error, no crash", arguments: garbage)
@@ -151,13 +173,18 @@ struct CeremonyTests {
     func truncationsAndBitFlips() throws {
         let a = TestAuthenticator()
         let good = try RegistrationResponse(json: a.registration(challenge: self.challenge))
-        var refused = 0, total = 0
+        var refused = 0
+        var total = 0
         for cut in 0..<good.attestationObject.count {
             total += 1
-            let r = try RegistrationResponse(json: TestAuthenticator.json([
-                "id": Base64URL.encode(a.credentialID), "rawId": Base64URL.encode(a.credentialID), "type": "public-key",
-                "response": ["clientDataJSON": Base64URL.encode(good.clientDataJSON), "attestationObject": Base64URL.encode(Array(good.attestationObject.prefix(cut)))],
-            ]))
+            let r = try RegistrationResponse(
+                json: TestAuthenticator.json([
+                    "id": Base64URL.encode(a.credentialID), "rawId": Base64URL.encode(a.credentialID), "type": "public-key",
+                    "response": [
+                        "clientDataJSON": Base64URL.encode(good.clientDataJSON),
+                        "attestationObject": Base64URL.encode(Array(good.attestationObject.prefix(cut))),
+                    ],
+                ]))
             if (try? self.rp.verifyRegistration(r, challenge: self.challenge)) == nil { refused += 1 }
         }
         #expect(refused == total)
@@ -170,10 +197,11 @@ struct CeremonyTests {
         for i in 0..<packed.attestationObject.count {
             var flipped = packed.attestationObject
             flipped[i] ^= 0x01
-            let r = try RegistrationResponse(json: TestAuthenticator.json([
-                "id": Base64URL.encode(a.credentialID), "rawId": Base64URL.encode(a.credentialID), "type": "public-key",
-                "response": ["clientDataJSON": Base64URL.encode(packed.clientDataJSON), "attestationObject": Base64URL.encode(flipped)],
-            ]))
+            let r = try RegistrationResponse(
+                json: TestAuthenticator.json([
+                    "id": Base64URL.encode(a.credentialID), "rawId": Base64URL.encode(a.credentialID), "type": "public-key",
+                    "response": ["clientDataJSON": Base64URL.encode(packed.clientDataJSON), "attestationObject": Base64URL.encode(flipped)],
+                ]))
             if (try? self.rp.verifyRegistration(r, challenge: self.challenge)) != nil { accepted.append(i) }
         }
         #expect(accepted.isEmpty, "bit flips accepted at offsets \(accepted)")

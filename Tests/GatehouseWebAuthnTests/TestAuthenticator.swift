@@ -15,7 +15,10 @@ struct TestAuthenticator {
     let userHandle: [UInt8]
     var counter: UInt32 = 0
 
-    init(_ kind: KeyKind = .p256, credentialID: [UInt8] = Array((0..<16).map { UInt8($0 * 7 & 0xFF) }), userHandle: [UInt8] = Array(repeating: 0xAB, count: 16)) {
+    init(
+        _ kind: KeyKind = .p256, credentialID: [UInt8] = Array((0..<16).map { UInt8($0 * 7 & 0xFF) }),
+        userHandle: [UInt8] = Array(repeating: 0xAB, count: 16)
+    ) {
         self.kind = kind
         self.credentialID = credentialID
         self.userHandle = userHandle
@@ -39,15 +42,17 @@ struct TestAuthenticator {
         switch self.kind {
         case .p256:
             let raw = Array(self.p256.publicKey.x963Representation)
-            return CBOREncoder.encode(.map([
-                (.unsigned(1), .unsigned(2)), (.unsigned(3), .negative(-7)), (.negative(-1), .unsigned(1)),
-                (.negative(-2), .bytes(Array(raw[1..<33]))), (.negative(-3), .bytes(Array(raw[33..<65]))),
-            ]))
+            return CBOREncoder.encode(
+                .map([
+                    (.unsigned(1), .unsigned(2)), (.unsigned(3), .negative(-7)), (.negative(-1), .unsigned(1)),
+                    (.negative(-2), .bytes(Array(raw[1..<33]))), (.negative(-3), .bytes(Array(raw[33..<65]))),
+                ]))
         case .ed25519:
-            return CBOREncoder.encode(.map([
-                (.unsigned(1), .unsigned(1)), (.unsigned(3), .negative(-8)), (.negative(-1), .unsigned(6)),
-                (.negative(-2), .bytes(Array(self.ed25519.publicKey.rawRepresentation))),
-            ]))
+            return CBOREncoder.encode(
+                .map([
+                    (.unsigned(1), .unsigned(1)), (.unsigned(3), .negative(-8)), (.negative(-1), .unsigned(6)),
+                    (.negative(-2), .bytes(Array(self.ed25519.publicKey.rawRepresentation))),
+                ]))
         }
     }
 
@@ -85,11 +90,14 @@ struct TestAuthenticator {
             if o.tamperSignature { sig[sig.count - 1] ^= 1 }
             statement = [(.text("alg"), .negative(self.kind == .p256 ? -7 : -8)), (.text("sig"), .bytes(sig))]
         }
-        let attestation = CBOREncoder.encode(.map([(.text("fmt"), .text(o.format)), (.text("attStmt"), .map(statement)), (.text("authData"), .bytes(auth))]))
+        let attestation = CBOREncoder.encode(
+            .map([(.text("fmt"), .text(o.format)), (.text("attStmt"), .map(statement)), (.text("authData"), .bytes(auth))]))
         let id = Base64URL.encode(o.idOverride ?? self.credentialID)
         return Self.json([
             "id": id, "rawId": id, "type": "public-key",
-            "response": ["clientDataJSON": Base64URL.encode(clientData), "attestationObject": Base64URL.encode(attestation), "transports": ["internal"]],
+            "response": [
+                "clientDataJSON": Base64URL.encode(clientData), "attestationObject": Base64URL.encode(attestation), "transports": ["internal"],
+            ],
             "clientExtensionResults": [String: Any](),
         ])
     }
@@ -101,7 +109,9 @@ struct TestAuthenticator {
         var sig = self.sign(auth + Array(SHA256.hash(data: clientData)))
         if o.tamperSignature { sig[sig.count / 2] ^= 0x40 }
         let id = Base64URL.encode(o.idOverride ?? self.credentialID)
-        var response: [String: Any] = ["clientDataJSON": Base64URL.encode(clientData), "authenticatorData": Base64URL.encode(auth), "signature": Base64URL.encode(sig)]
+        var response: [String: Any] = [
+            "clientDataJSON": Base64URL.encode(clientData), "authenticatorData": Base64URL.encode(auth), "signature": Base64URL.encode(sig),
+        ]
         if let h = userHandle ?? self.userHandle as [UInt8]? { response["userHandle"] = Base64URL.encode(h) }
         return Self.json(["id": id, "rawId": id, "type": "public-key", "response": response])
     }

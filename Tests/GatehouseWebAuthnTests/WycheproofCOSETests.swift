@@ -50,7 +50,9 @@ struct WycheproofCOSETests {
     func es256() throws {
         let outcome = try Self.run("ecdsa_secp256r1_sha256_test") { key in
             let point = Hex.decode(key["uncompressed"] as! String)!
-            return try Self.cose([(1, .unsigned(2)), (3, .negative(-7)), (-1, .unsigned(1)), (-2, .bytes(Array(point[1..<33]))), (-3, .bytes(Array(point[33..<65])))])
+            return try Self.cose([
+                (1, .unsigned(2)), (3, .negative(-7)), (-1, .unsigned(1)), (-2, .bytes(Array(point[1..<33]))), (-3, .bytes(Array(point[33..<65]))),
+            ])
         }
         #expect(outcome.failures.isEmpty, "\(outcome.failures.prefix(10))")
         #expect(outcome.valid + outcome.invalid + outcome.acceptable == 484)
@@ -70,7 +72,9 @@ struct WycheproofCOSETests {
         let outcome = try Self.run("rsa_signature_2048_sha256_test") { key in
             var n = Hex.decode(key["modulus"] as! String)!
             while n.first == 0 { n.removeFirst() }
-            return try Self.cose([(1, .unsigned(3)), (3, .negative(-257)), (-1, .bytes(n)), (-2, .bytes(Hex.decode(key["publicExponent"] as! String)!))])
+            return try Self.cose([
+                (1, .unsigned(3)), (3, .negative(-257)), (-1, .bytes(n)), (-2, .bytes(Hex.decode(key["publicExponent"] as! String)!)),
+            ])
         }
         #expect(outcome.failures.isEmpty, "\(outcome.failures.prefix(10))")
         #expect(outcome.valid == 9 && outcome.invalid == 249 && outcome.acceptable == 1)
@@ -80,14 +84,14 @@ struct WycheproofCOSETests {
     func badKeys() throws {
         let x = Array(repeating: UInt8(1), count: 32)
         let cases: [[(Int64, CBORValue)]] = [
-            [(1, .unsigned(2)), (3, .negative(-7)), (-1, .unsigned(2)), (-2, .bytes(x)), (-3, .bytes(x))],          // P-384 curve id
-            [(1, .unsigned(2)), (3, .negative(-7)), (-1, .unsigned(1)), (-2, .bytes(x)), (-3, .bytes(x))],          // not on the curve
-            [(1, .unsigned(2)), (3, .negative(-7)), (-1, .unsigned(1)), (-2, .bytes(x))],                           // no y
-            [(1, .unsigned(1)), (3, .negative(-7)), (-1, .unsigned(6)), (-2, .bytes(x))],                           // OKP with ES256
-            [(1, .unsigned(1)), (3, .negative(-8)), (-1, .unsigned(4)), (-2, .bytes(x))],                           // X25519 curve
-            [(1, .unsigned(2)), (3, .negative(-35)), (-1, .unsigned(2)), (-2, .bytes(x)), (-3, .bytes(x))],         // ES384 not accepted
-            [(1, .unsigned(3)), (3, .negative(-257)), (-1, .bytes(Array(repeating: 0xC1, count: 128))), (-2, .bytes([1, 0, 1]))], // RSA-1024
-            [(3, .negative(-8)), (-1, .unsigned(6)), (-2, .bytes(x))],                                              // no kty
+            [(1, .unsigned(2)), (3, .negative(-7)), (-1, .unsigned(2)), (-2, .bytes(x)), (-3, .bytes(x))],  // P-384 curve id
+            [(1, .unsigned(2)), (3, .negative(-7)), (-1, .unsigned(1)), (-2, .bytes(x)), (-3, .bytes(x))],  // not on the curve
+            [(1, .unsigned(2)), (3, .negative(-7)), (-1, .unsigned(1)), (-2, .bytes(x))],  // no y
+            [(1, .unsigned(1)), (3, .negative(-7)), (-1, .unsigned(6)), (-2, .bytes(x))],  // OKP with ES256
+            [(1, .unsigned(1)), (3, .negative(-8)), (-1, .unsigned(4)), (-2, .bytes(x))],  // X25519 curve
+            [(1, .unsigned(2)), (3, .negative(-35)), (-1, .unsigned(2)), (-2, .bytes(x)), (-3, .bytes(x))],  // ES384 not accepted
+            [(1, .unsigned(3)), (3, .negative(-257)), (-1, .bytes(Array(repeating: 0xC1, count: 128))), (-2, .bytes([1, 0, 1]))],  // RSA-1024
+            [(3, .negative(-8)), (-1, .unsigned(6)), (-2, .bytes(x))],  // no kty
         ]
         for pairs in cases {
             #expect(throws: WebAuthnError.self) { try Self.cose(pairs) }

@@ -25,8 +25,10 @@ public func fuzzCBOR(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         _ = try? COSEKey(value, encoded: bytes)
     }
     _ = try? AuthenticatorData(bytes)
-    let b64 = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    let json = "{\"id\":\"AAEC\",\"rawId\":\"AAEC\",\"type\":\"public-key\",\"response\":{\"clientDataJSON\":\"e30\",\"attestationObject\":\"\(b64)\"}}"
+    let b64 = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        .replacingOccurrences(of: "=", with: "")
+    let json =
+        "{\"id\":\"AAEC\",\"rawId\":\"AAEC\",\"type\":\"public-key\",\"response\":{\"clientDataJSON\":\"e30\",\"attestationObject\":\"\(b64)\"}}"
     if let response = try? RegistrationResponse(json: Array(json.utf8)) {
         _ = try? rp.verifyRegistration(response, challenge: [1, 2, 3])
     }

@@ -18,8 +18,10 @@ func LLVMFuzzerRunDriver(
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzNetwork(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let bytes = Data(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
-    let wgLines = ["[Interface]", "[Peer]", "# host:", "# device:", "# ", "PrivateKey = K", "ListenPort = 51820", "PublicKey = ", "AllowedIPs = ", "Endpoint = ",
-                   "PersistentKeepalive = ", "Address = "]
+    let wgLines = [
+        "[Interface]", "[Peer]", "# host:", "# device:", "# ", "PrivateKey = K", "ListenPort = 51820", "PublicKey = ", "AllowedIPs = ", "Endpoint = ",
+        "PersistentKeepalive = ", "Address = ",
+    ]
     func checkWG(_ text: String) {
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) where !wgLines.contains(where: { line.hasPrefix($0) }) {
             fatalError("a WireGuard file line nobody writes: \(line.prefix(80))")

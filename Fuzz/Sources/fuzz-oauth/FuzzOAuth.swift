@@ -11,8 +11,9 @@ func LLVMFuzzerRunDriver(
     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
 ) -> Int32
 
-let client = OIDCClient(id: "grafana", name: "Grafana", kind: .confidential, redirectURIs: ["https://grafana.example/cb", "http://127.0.0.1/cli"],
-                        secretHash: ClientSecret.hash("s"), firstParty: false, createdAt: Date(timeIntervalSince1970: 0))
+let client = OIDCClient(
+    id: "grafana", name: "Grafana", kind: .confidential, redirectURIs: ["https://grafana.example/cb", "http://127.0.0.1/cli"],
+    secretHash: ClientSecret.hash("s"), firstParty: false, createdAt: Date(timeIntervalSince1970: 0))
 let signer = TokenSigner(key: SigningKey.generate(.p256, using: SeededRandomSource(seed: 1)))
 let keys = [signer.kid: try! signer.jwk.verificationKey()]
 let ticketKey = [UInt8](repeating: 7, count: 32)

@@ -20,7 +20,8 @@ let now = Date(timeIntervalSince1970: 1_800_000_000)
 public func fuzzPolicy(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
     guard let text = String(validating: bytes, as: UTF8.self),
-          let policy = try? PolicyCompiler(fileName: "fuzz.policy").compile(text) else { return 0 }
+        let policy = try? PolicyCompiler(fileName: "fuzz.policy").compile(text)
+    else { return 0 }
     _ = policy.runTests(now: now)
     _ = policy.accessTable()
     _ = PolicyDiff(from: nil, to: policy)
@@ -29,8 +30,10 @@ public func fuzzPolicy(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     for user in users {
         let subject = policy.subject(user: user, directoryGroups: policy.definitions.groups.prefix(2).map(\.name), now: now)
         let context = PolicyContext(now: now, sourceAddress: 0xFFFF_0A00_0001, lastStepUp: now)
-        var requests: [PolicyRequest] = [.app(policy.definitions.apps.first?.name ?? "x"), .requestRole(policy.definitions.roles.first?.name ?? "r"),
-                                         .certificate(spiffeID: "spiffe://corp.example/user/\(user)"), .reach(address: 0xFFFF_0A00_0001, port: 443, proto: .tcp)]
+        var requests: [PolicyRequest] = [
+            .app(policy.definitions.apps.first?.name ?? "x"), .requestRole(policy.definitions.roles.first?.name ?? "r"),
+            .certificate(spiffeID: "spiffe://corp.example/user/\(user)"), .reach(address: 0xFFFF_0A00_0001, port: 443, proto: .tcp),
+        ]
         for h in hosts {
             requests.append(.ssh(login: "root", host: h.name))
             requests.append(.ssh(login: user, host: h.name))

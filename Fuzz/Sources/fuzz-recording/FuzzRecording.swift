@@ -15,7 +15,8 @@ func LLVMFuzzerRunDriver(
 let key: [UInt8] = Array(repeating: 9, count: 32)
 let sealed: [UInt8] = Array("sealed".utf8)
 let id = "00000000-0000-4000-8000-000000000001"
-let header = RecordingHeader(session: id, user: "u", login: "root", host: "h", source: nil, mode: "exec", command: nil, term: nil, width: 80, height: 24, started: 0)
+let header = RecordingHeader(
+    session: id, user: "u", login: "root", host: "h", source: nil, mode: "exec", command: nil, term: nil, width: 80, height: 24, started: 0)
 
 func decoder(limit: Int = 1 << 22) -> RecordingDecoder {
     RecordingDecoder(limit: limit) { _ in key }
@@ -33,9 +34,12 @@ func sealedFile(frames: [[UInt8]], finalLast: Bool) -> [UInt8] {
         let kind: UInt8 = finalLast && n == frames.count - 1 ? 2 : 1
         var counter: [UInt8] = []
         for shift in stride(from: 56, through: 0, by: -8) { counter.append(UInt8((UInt64(n) >> UInt64(shift)) & 0xFF)) }
-        let box = try! AES.GCM.seal(plaintext, using: SymmetricKey(data: key), nonce: AES.GCM.Nonce(data: [0, 0, 0, 0] + counter), authenticating: digest + counter + [kind])
+        let box = try! AES.GCM.seal(
+            plaintext, using: SymmetricKey(data: key), nonce: AES.GCM.Nonce(data: [0, 0, 0, 0] + counter), authenticating: digest + counter + [kind])
         let length = UInt32(1 + box.ciphertext.count + 16)
-        out += [UInt8(length >> 24), UInt8((length >> 16) & 0xFF), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF), kind] + Array(box.ciphertext) + Array(box.tag)
+        out +=
+            [UInt8(length >> 24), UInt8((length >> 16) & 0xFF), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF), kind] + Array(box.ciphertext)
+            + Array(box.tag)
     }
     return out
 }

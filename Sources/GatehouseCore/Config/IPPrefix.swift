@@ -1,5 +1,3 @@
-
-
 /// An IPv4 or IPv6 prefix (`10.0.5.0/24`, `fd00::/8`; a bare address is a full-length prefix).
 /// Both families live in one 128-bit space, IPv4 as `::ffff:a.b.c.d`, so ranges compare and
 /// subtract uniformly.
@@ -109,12 +107,17 @@ public struct IPPrefix: Sendable, Hashable, Comparable, CustomStringConvertible 
         }
         let groups = (0..<8).map { UInt16(truncatingIfNeeded: value >> (16 * (7 - $0))) }
         // The longest run of two or more zero groups becomes "::".
-        var bestStart = -1, bestLength = 1, runStart = -1
+        var bestStart = -1
+        var bestLength = 1
+        var runStart = -1
         for i in 0...8 {
             if i < 8 && groups[i] == 0 {
                 if runStart < 0 { runStart = i }
             } else if runStart >= 0 {
-                if i - runStart > bestLength { bestStart = runStart; bestLength = i - runStart }
+                if i - runStart > bestLength {
+                    bestStart = runStart
+                    bestLength = i - runStart
+                }
                 runStart = -1
             }
         }

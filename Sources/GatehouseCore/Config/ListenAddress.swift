@@ -35,7 +35,9 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     public var isLoopback: Bool { IPAddress.isLoopback(self.host) }
 
     /// True for 0.0.0.0 and ::.
-    public var isWildcard: Bool { self.host == "0.0.0.0" || IPAddress.isIPv6(self.host) && IPAddress.ipv6Groups(self.host) == [0, 0, 0, 0, 0, 0, 0, 0] }
+    public var isWildcard: Bool {
+        self.host == "0.0.0.0" || IPAddress.isIPv6(self.host) && IPAddress.ipv6Groups(self.host) == [0, 0, 0, 0, 0, 0, 0, 0]
+    }
 
     /// The host to hand to the socket layer.
     public var bindHost: String { self.host == "localhost" ? "127.0.0.1" : self.host }
@@ -53,7 +55,8 @@ public enum IPAddress {
         var out: [UInt8] = []
         for p in parts {
             guard (1...3).contains(p.count), p.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  p.count == 1 || p.first != "0", let v = UInt8(p) else { return nil }
+                p.count == 1 || p.first != "0", let v = UInt8(p)
+            else { return nil }
             out.append(v)
         }
         return out

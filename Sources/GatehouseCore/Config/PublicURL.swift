@@ -9,7 +9,7 @@ public struct PublicURL: Sendable, Equatable, CustomStringConvertible {
 
     public init(parsing text: String) throws(GatehouseError) {
         guard text.utf8.count <= 2048, let c = URLComponents(string: text), let scheme = c.scheme?.lowercased(),
-              let rawHost = c.host, !rawHost.isEmpty
+            let rawHost = c.host, !rawHost.isEmpty
         else {
             throw GatehouseError(.configInvalid, "'\(text)' is not an absolute http(s) URL")
         }
@@ -23,9 +23,12 @@ public struct PublicURL: Sendable, Equatable, CustomStringConvertible {
         guard !IPAddress.isIPv4(host), !IPAddress.isIPv6(host), !host.hasPrefix("[") else {
             throw GatehouseError(.configInvalid, "'\(text)': host must be a DNS name; WebAuthn refuses IP addresses (use localhost for loopback)")
         }
-        guard host.split(separator: ".", omittingEmptySubsequences: false).allSatisfy({ label in
-            (1...63).contains(label.utf8.count) && label.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }
-        }) else {
+        guard
+            host.split(separator: ".", omittingEmptySubsequences: false).allSatisfy({ label in
+                (1...63).contains(label.utf8.count)
+                    && label.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }
+            })
+        else {
             throw GatehouseError(.configInvalid, "'\(text)': host is not a valid DNS name")
         }
         guard scheme == "https" || host == "localhost" else {

@@ -144,7 +144,9 @@ public struct ServerSettings: Sendable, Equatable {
             }
         } else {
             guard listen.isLoopback else {
-                throw lookup.error(listenText.origin, "listen", "is not a loopback address, so public_url cannot be derived from it; set public_url (--public-url) to the https URL users reach")
+                throw lookup.error(
+                    listenText.origin, "listen",
+                    "is not a loopback address, so public_url cannot be derived from it; set public_url (--public-url) to the https URL users reach")
             }
             let scheme = tls == nil ? "http" : "https"
             // Cannot fail: localhost and a valid port always form a valid URL.
@@ -173,7 +175,9 @@ public struct ServerSettings: Sendable, Equatable {
             passkeys = .any
         case "attested":
             guard let anchors = try lookup.string("webauthn.trust_anchors"), !anchors.value.isEmpty else {
-                throw lookup.error(attestation.origin, "webauthn.attestation", "'attested' needs webauthn.trust_anchors (a PEM file of the vendors' root certificates)")
+                throw lookup.error(
+                    attestation.origin, "webauthn.attestation",
+                    "'attested' needs webauthn.trust_anchors (a PEM file of the vendors' root certificates)")
             }
             var aaguids: [[UInt8]]? = nil
             if let list = try lookup.stringList("webauthn.aaguids") {
@@ -225,10 +229,14 @@ public struct ServerSettings: Sendable, Equatable {
         }
         var mtlsPublicURL: String? = nil
         if let text = try lookup.string("mtls_public_url") {
-            guard let mtls = mtlsListen else { throw lookup.error(text.origin, "mtls_public_url", "needs mtls_listen: there is no mutual-TLS listener to reach") }
+            guard let mtls = mtlsListen else {
+                throw lookup.error(text.origin, "mtls_public_url", "needs mtls_listen: there is no mutual-TLS listener to reach")
+            }
             guard let c = URLComponents(string: text.value), c.scheme == "https", let host = c.host, !host.isEmpty, c.path.isEmpty || c.path == "/",
-                  c.query == nil, c.fragment == nil, c.user == nil, text.value.utf8.count <= 512 else {
-                throw lookup.error(text.origin, "mtls_public_url", "must be https://HOST[:PORT] (no path), e.g. https://gatehouse.internal:\(mtls.port)")
+                c.query == nil, c.fragment == nil, c.user == nil, text.value.utf8.count <= 512
+            else {
+                throw lookup.error(
+                    text.origin, "mtls_public_url", "must be https://HOST[:PORT] (no path), e.g. https://gatehouse.internal:\(mtls.port)")
             }
             mtlsPublicURL = "https://\(c.percentEncodedHost ?? host)\(c.port.map { ":\($0)" } ?? "")"
         } else if let mtls = mtlsListen {
@@ -247,7 +255,8 @@ public struct ServerSettings: Sendable, Equatable {
         }
         let domain = try lookup.string("trust_domain") ?? (publicURL.host, .default)
         guard SPIFFEID.isValidTrustDomain(domain.value) else {
-            throw lookup.error(domain.origin, "trust_domain", "'\(domain.value.prefix(64))' is not a SPIFFE trust domain (lower-case a-z, 0-9, '.', '-', '_')")
+            throw lookup.error(
+                domain.origin, "trust_domain", "'\(domain.value.prefix(64))' is not a SPIFFE trust domain (lower-case a-z, 0-9, '.', '-', '_')")
         }
 
         let algorithm = try lookup.string("pki_algorithm") ?? ("p256", .default)
@@ -257,13 +266,16 @@ public struct ServerSettings: Sendable, Equatable {
 
         var addressing = MeshAddressing(trustDomain: domain.value)
         if let text = try lookup.string("network_prefix") {
-            do { addressing = try MeshAddressing(prefix: try IPPrefix(parsing: text.value)) } catch { throw lookup.error(text.origin, "network_prefix", error.message) }
+            do { addressing = try MeshAddressing(prefix: try IPPrefix(parsing: text.value)) } catch {
+                throw lookup.error(text.origin, "network_prefix", error.message)
+            }
         }
 
         return ServerSettings(
             dataDir: dataDir.value, listen: listen, publicURL: publicURL, database: database,
             logFormat: logFormat, logLevel: levelText.value, tls: tls, passkeys: passkeys, signInRatePerMinute: signInRate,
-            trustedProxies: trustedProxies, mtlsListen: mtlsListen, mtlsPublicURL: mtlsPublicURL, adminName: adminName, sshListen: sshListen, trustDomain: domain.value, pkiAlgorithm: algorithm.value, addressing: addressing
+            trustedProxies: trustedProxies, mtlsListen: mtlsListen, mtlsPublicURL: mtlsPublicURL, adminName: adminName, sshListen: sshListen,
+            trustDomain: domain.value, pkiAlgorithm: algorithm.value, addressing: addressing
         )
     }
 }
@@ -330,7 +342,8 @@ private struct Lookup {
 
     /// A list: comma-separated from a flag; an array of strings (or one string) in the file.
     func stringList(_ key: String) throws(GatehouseError) -> (value: [String], origin: SettingOrigin)? {
-        let flagGiven = (key == "webauthn.aaguids" && self.overrides.webauthnAAGUIDs != nil) || (key == "trusted_proxies" && self.overrides.trustedProxies != nil)
+        let flagGiven =
+            (key == "webauthn.aaguids" && self.overrides.webauthnAAGUIDs != nil) || (key == "trusted_proxies" && self.overrides.trustedProxies != nil)
         if let entry = self.file?[key], case .array(let items) = entry.value, !flagGiven {
             var out: [String] = []
             for item in items {

@@ -1,5 +1,5 @@
-public import Foundation
 import Crypto
+public import Foundation
 
 /// The private network's address plan (docs/network.md): one IPv6 ULA /48 per deployment
 /// (RFC 4193), cut into /64 subnets.

@@ -3,7 +3,11 @@ public import Foundation
 /// One WireGuard peer as the server describes it to an agent or a device.
 public struct WireGuardPeer: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
-        case publicKey = "public_key", endpoint, allowedIPs = "allowed_ips", persistentKeepalive = "persistent_keepalive", label
+        case publicKey = "public_key"
+        case endpoint
+        case allowedIPs = "allowed_ips"
+        case persistentKeepalive = "persistent_keepalive"
+        case label
     }
 
     public var publicKey: WireGuardKey
@@ -73,7 +77,9 @@ public struct MeshOrganizationPrefix: Sendable, Hashable, Codable {
 /// from the policy and the store. `version` is a digest of the rest: equal versions, equal state.
 public struct HostNetworkConfig: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
-        case version, host, organization, address, meshPrefix = "mesh_prefix", forwarding, peers, allow, organizations
+        case version, host, organization, address
+        case meshPrefix = "mesh_prefix"
+        case forwarding, peers, allow, organizations
     }
 
     public var version: String
@@ -89,8 +95,10 @@ public struct HostNetworkConfig: Sendable, Equatable, Codable {
     public var allow: [NetworkAllowClass]
     public var organizations: [MeshOrganizationPrefix]
 
-    public init(version: String, host: String, organization: String, address: String, meshPrefix: String, forwarding: Bool,
-                peers: [WireGuardPeer], allow: [NetworkAllowClass], organizations: [MeshOrganizationPrefix]) {
+    public init(
+        version: String, host: String, organization: String, address: String, meshPrefix: String, forwarding: Bool,
+        peers: [WireGuardPeer], allow: [NetworkAllowClass], organizations: [MeshOrganizationPrefix]
+    ) {
         self.version = version
         self.host = host
         self.organization = organization
@@ -106,7 +114,12 @@ public struct HostNetworkConfig: Sendable, Equatable, Codable {
 /// A person's device on the private network, as the server lists it.
 public struct NetworkDevice: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
-        case id, username, name, publicKey = "public_key", address, createdAt = "created_at", expiresAt = "expires_at", revokedAt = "revoked_at"
+        case id, username, name
+        case publicKey = "public_key"
+        case address
+        case createdAt = "created_at"
+        case expiresAt = "expires_at"
+        case revokedAt = "revoked_at"
     }
 
     public var id: String
@@ -118,7 +131,9 @@ public struct NetworkDevice: Sendable, Equatable, Codable {
     public var expiresAt: Date
     public var revokedAt: Date?
 
-    public init(id: String, username: String, name: String, publicKey: WireGuardKey, address: String, createdAt: Date, expiresAt: Date, revokedAt: Date?) {
+    public init(
+        id: String, username: String, name: String, publicKey: WireGuardKey, address: String, createdAt: Date, expiresAt: Date, revokedAt: Date?
+    ) {
         self.id = id
         self.username = username
         self.name = name

@@ -11,6 +11,9 @@ public enum NetworkEndpoint {
             return host.hasSuffix("]") && (try? IPPrefix(parsing: String(host.dropFirst().dropLast())))?.isSingleAddress == true
                 && (try? IPPrefix(parsing: String(host.dropFirst().dropLast())))?.isIPv4 == false
         }
-        return !host.isEmpty && host.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D }
+        return !host.isEmpty
+            && host.utf8.allSatisfy {
+                ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D
+            }
     }
 }

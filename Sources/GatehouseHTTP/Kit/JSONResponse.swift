@@ -40,10 +40,11 @@ enum JSONResponse {
     /// The answer for any coded error: its status and body, and the headers it asks for.
     static func error(_ error: any CodedError) -> Response {
         let status = HTTPResponse.Status(code: error.httpStatus)
-        var response = switch error.bodyFormat {
-        case .gatehouse: self.make(status, ErrorBody(error: .init(code: error.stableCode, message: error.message)))
-        case .oauth: self.make(status, OAuthBody(error: error.stableCode, errorDescription: error.message))
-        }
+        var response =
+            switch error.bodyFormat {
+            case .gatehouse: self.make(status, ErrorBody(error: .init(code: error.stableCode, message: error.message)))
+            case .oauth: self.make(status, OAuthBody(error: error.stableCode, errorDescription: error.message))
+            }
         if error.stableCode == GatehouseError.Code.rateLimited.rawValue { response.headers[.retryAfter] = String(error.retryAfter ?? 60) }
         if let challenge = error.challenge { response.headers[.wwwAuthenticate] = challenge }
         return response
