@@ -52,26 +52,44 @@ public protocol Store: Sendable {
     func close() async throws
 }
 
-/// Reads available inside a transaction.
-public protocol StoreReader: Sendable {
+/// Reads available inside a transaction: one protocol per control, composed. A new read goes
+/// in its control's protocol, with its SQL in `SQLTransaction+CONTROL.swift` and its in-memory
+/// twin in `InMemoryStore+CONTROL.swift`.
+public protocol StoreReader: InstallationReads, IdentityReads, AuditReads, PolicyReads, OIDCReads, SSHReads, PKIReads, NetworkReads, BastionReads {}
+
+/// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
+/// throw a ``GatehouseError`` with code ``GatehouseError/Code/conflict`` and change nothing.
+public protocol StoreWriter: StoreReader, InstallationWrites, IdentityWrites, PolicyWrites, OIDCWrites, SSHWrites, PKIWrites, NetworkWrites,
+    BastionWrites
+{}
+
+// MARK: Installation
+
+/// Reads of installation-wide facts and sealed key material.
+public protocol InstallationReads: Sendable {
     func metaValue(_ key: MetaKey) async throws -> String?
     func sealedKeys() async throws -> [SealedKeyRecord]
+}
+
+/// Writes of installation-wide facts and sealed key material.
+public protocol InstallationWrites: Sendable {
+    /// Sets a value only if the key has none; returns false (and changes nothing) if it had one.
+    func insertMetaValueIfAbsent(_ key: MetaKey, _ value: String) async throws -> Bool
+    /// Adds a sealed key. Existing key material is never replaced: a second key for the same
+    /// purpose is a conflict.
+    func insertSealedKey(_ record: SealedKeyRecord) async throws
+}
+
+// MARK: Identity
+
+/// Reads of people, invitations, passkeys and sign-in sessions.
+public protocol IdentityReads: Sendable {
     func user(named username: Username) async throws -> User?
     func countActiveUsers(role: RoleName) async throws -> Int
     func countUsers() async throws -> Int
     func invitation(id: String) async throws -> Invitation?
     func pendingInvitation(for username: Username) async throws -> Invitation?
     func invitations(state: Invitation.State?) async throws -> [Invitation]
-    /// Audit records with sequence numbers greater than `sequence`, oldest first, at most `limit`.
-    func auditRecords(after sequence: Int64, limit: Int) async throws -> [AuditRecord]
-    /// The highest audit sequence number, 0 when the log is empty.
-    func latestAuditSequence() async throws -> Int64
-    /// Published checkpoints, smallest first.
-    func checkpoints() async throws -> [CheckpointRecord]
-    /// One applied policy version with its text, or the latest when `version` is nil.
-    func policyVersion(_ version: Int64?) async throws -> PolicyVersionRecord?
-    /// Applied policy versions without their text, newest first, at most `limit`.
-    func policyHistory(limit: Int) async throws -> [PolicyVersionInfo]
     func user(id: String) async throws -> User?
     /// The invitation whose token hashes to `tokenHash`, in any state.
     func invitation(tokenHash: String) async throws -> Invitation?
@@ -81,76 +99,14 @@ public protocol StoreReader: Sendable {
     func session(tokenHash: String) async throws -> SessionRecord?
     /// A user's sessions, newest first, live or not.
     func sessions(userID: String) async throws -> [SessionRecord]
-
-    // OpenID Connect
-    func oidcClient(id: String) async throws -> OIDCClient?
-    /// Registered clients, by id.
-    func oidcClients() async throws -> [OIDCClient]
-    /// Token-signing keys, oldest first, retired or not.
-    func oidcSigningKeys() async throws -> [OIDCSigningKeyRecord]
-    func oidcGrant(id: String) async throws -> OIDCGrantRecord?
-    /// The token with this hash, its grant and the grant's user, in one read.
-    func oidcToken(hash: String) async throws -> OIDCTokenView?
-    /// The scopes the user has approved for a third-party client (space-separated), if any.
-    func oidcConsent(userID: String, clientID: String) async throws -> String?
-    func deviceAuthorization(deviceCodeHash: String) async throws -> DeviceAuthorizationRecord?
-    func deviceAuthorization(userCode: String) async throws -> DeviceAuthorizationRecord?
-
-    // SSH certificates
-    /// A user's certificates, newest first, revoked or not.
-    func sshCertificates(userID: String) async throws -> [SSHCertificateRecord]
-    /// Revoked certificates that have not expired at `time` (what a revocation list must name).
-    func revokedSSHCertificates(at time: Date) async throws -> [SSHCertificateRecord]
-    func host(named name: String) async throws -> HostRecord?
-    func host(joinTokenHash: String) async throws -> HostRecord?
-    func host(agentTokenHash: String) async throws -> HostRecord?
-
-    // X.509 authority (migration 8)
-    /// Authority records, newest first.
-    func pkiAuthorities() async throws -> [PKIAuthorityRecord]
-    func pkiCertificate(serial: String) async throws -> PKICertificateRecord?
-    /// Issued certificates, newest first, at most `limit`; only unexpired ones at `liveAt` when given.
-    func pkiCertificates(liveAt: Date?, limit: Int) async throws -> [PKICertificateRecord]
-    /// Revoked certificates of one authority that have not expired at `time` (what its CRL must name).
-    func revokedPKICertificates(authorityID: String, at time: Date) async throws -> [PKICertificateRecord]
-    /// Devices, newest first: one person's (`userID`) or everyone's; only live ones at `liveAt`.
-    func networkDevices(userID: String?, liveAt: Date?) async throws -> [NetworkDeviceRecord]
-    func networkDevice(id: String) async throws -> NetworkDeviceRecord?
-    /// The device ever registered with `key` (keys are never registered twice), if any.
-    func networkDevice(publicKey key: WireGuardKey) async throws -> NetworkDeviceRecord?
-    /// The highest device number ever handed out (0 for none).
-    func maxNetworkDeviceIndex() async throws -> Int64
-    func networkHosts() async throws -> [NetworkHostRecord]
-
-    // SSH bastion
-    /// Certificates issued for the key with this fingerprint (`SHA256:...`), newest first.
-    func sshCertificates(keyFingerprint: String) async throws -> [SSHCertificateRecord]
-    /// Bastion sessions, newest first: one person's (`userID`) or everyone's, only those not
-    /// ended when `liveOnly`, at most `limit`.
-    func bastionSessions(userID: String?, liveOnly: Bool, limit: Int) async throws -> [BastionSessionRecord]
-    func bastionSession(id: String) async throws -> BastionSessionRecord?
-    /// Live sessions of other replicas (and, with `includeUnowned`, of none recorded: rows from
-    /// before heartbeats) whose last heartbeat, or start when none, is before `cutoff` (any,
-    /// when nil), oldest first.
-    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date?, includeUnowned: Bool, limit: Int) async throws
-        -> [BastionSessionRecord]
 }
 
-/// Writes available inside ``Store/commit(_:)``. Inserts that would duplicate a unique value
-/// throw a ``GatehouseError`` with code ``GatehouseError/Code/conflict`` and change nothing.
-public protocol StoreWriter: StoreReader {
-    /// Sets a value only if the key has none; returns false (and changes nothing) if it had one.
-    func insertMetaValueIfAbsent(_ key: MetaKey, _ value: String) async throws -> Bool
-    /// Adds a sealed key. Existing key material is never replaced: a second key for the same
-    /// purpose is a conflict.
-    func insertSealedKey(_ record: SealedKeyRecord) async throws
+/// Writes of people, invitations, passkeys and sign-in sessions.
+public protocol IdentityWrites: Sendable {
     func insertUser(_ user: User) async throws
     func insertInvitation(_ invitation: Invitation) async throws
     /// Moves an invitation out of `pending`. Returns false if it was not pending.
     func finishInvitation(id: String, state: Invitation.State, at time: Date) async throws -> Bool
-    /// Records an applied policy version. A version number that exists already is a conflict
-    /// (two applies raced); versions are never replaced.
-    func insertPolicyVersion(_ record: PolicyVersionRecord) async throws
     /// Adds a passkey. A credential ID that exists (for anyone) is a conflict.
     func insertCredential(_ record: CredentialRecord) async throws
     /// Records a successful assertion: the new counter, backup state and time, but only if the
@@ -172,8 +128,57 @@ public protocol StoreWriter: StoreReader {
     func updateUserStatus(id: String, status: User.Status) async throws
     /// Removes one of a user's passkeys; false if the user has no such passkey.
     func deleteCredential(id: [UInt8], userID: String) async throws -> Bool
+}
 
-    // OpenID Connect
+// MARK: Audit
+
+/// Reads of the audit log and its checkpoints.
+public protocol AuditReads: Sendable {
+    /// Audit records with sequence numbers greater than `sequence`, oldest first, at most `limit`.
+    func auditRecords(after sequence: Int64, limit: Int) async throws -> [AuditRecord]
+    /// The highest audit sequence number, 0 when the log is empty.
+    func latestAuditSequence() async throws -> Int64
+    /// Published checkpoints, smallest first.
+    func checkpoints() async throws -> [CheckpointRecord]
+}
+
+// MARK: Policy
+
+/// Reads of applied policy versions.
+public protocol PolicyReads: Sendable {
+    /// One applied policy version with its text, or the latest when `version` is nil.
+    func policyVersion(_ version: Int64?) async throws -> PolicyVersionRecord?
+    /// Applied policy versions without their text, newest first, at most `limit`.
+    func policyHistory(limit: Int) async throws -> [PolicyVersionInfo]
+}
+
+/// Writes of applied policy versions.
+public protocol PolicyWrites: Sendable {
+    /// Records an applied policy version. A version number that exists already is a conflict
+    /// (two applies raced); versions are never replaced.
+    func insertPolicyVersion(_ record: PolicyVersionRecord) async throws
+}
+
+// MARK: OIDC
+
+/// Reads of the OpenID Connect provider: clients, signing keys, grants, tokens, consent, device codes.
+public protocol OIDCReads: Sendable {
+    func oidcClient(id: String) async throws -> OIDCClient?
+    /// Registered clients, by id.
+    func oidcClients() async throws -> [OIDCClient]
+    /// Token-signing keys, oldest first, retired or not.
+    func oidcSigningKeys() async throws -> [OIDCSigningKeyRecord]
+    func oidcGrant(id: String) async throws -> OIDCGrantRecord?
+    /// The token with this hash, its grant and the grant's user, in one read.
+    func oidcToken(hash: String) async throws -> OIDCTokenView?
+    /// The scopes the user has approved for a third-party client (space-separated), if any.
+    func oidcConsent(userID: String, clientID: String) async throws -> String?
+    func deviceAuthorization(deviceCodeHash: String) async throws -> DeviceAuthorizationRecord?
+    func deviceAuthorization(userCode: String) async throws -> DeviceAuthorizationRecord?
+}
+
+/// Writes of the OpenID Connect provider: clients, signing keys, grants, tokens, consent, device codes.
+public protocol OIDCWrites: Sendable {
     /// Registers a client; an id that exists is a conflict.
     func insertOIDCClient(_ client: OIDCClient) async throws
     /// Removes a client; false if there was none.
@@ -212,7 +217,25 @@ public protocol StoreWriter: StoreReader {
     /// Moves an approved device authorization to `used`; false if it was not approved (already
     /// redeemed: the caller treats that as replay). Atomic, so two polls cannot both redeem it.
     func consumeDeviceAuthorization(deviceCodeHash: String) async throws -> Bool
+}
 
+// MARK: SSH
+
+/// Reads of SSH certificates and enrolled hosts.
+public protocol SSHReads: Sendable {
+    /// A user's certificates, newest first, revoked or not.
+    func sshCertificates(userID: String) async throws -> [SSHCertificateRecord]
+    /// Revoked certificates that have not expired at `time` (what a revocation list must name).
+    func revokedSSHCertificates(at time: Date) async throws -> [SSHCertificateRecord]
+    func host(named name: String) async throws -> HostRecord?
+    func host(joinTokenHash: String) async throws -> HostRecord?
+    func host(agentTokenHash: String) async throws -> HostRecord?
+    /// Certificates issued for the key with this fingerprint (`SHA256:...`), newest first.
+    func sshCertificates(keyFingerprint: String) async throws -> [SSHCertificateRecord]
+}
+
+/// Writes of SSH certificates and enrolled hosts.
+public protocol SSHWrites: Sendable {
     /// Records an issued certificate; a serial that exists is a conflict.
     func insertSSHCertificate(_ record: SSHCertificateRecord) async throws
     /// Revokes every unrevoked certificate of a user that has not expired; returns how many.
@@ -222,7 +245,23 @@ public protocol StoreWriter: StoreReader {
     /// Spends a join token in one conditional update: true only for the one caller that finds it
     /// unused and unexpired (two racing joins cannot both succeed).
     func claimHostJoin(name: String, joinTokenHash: String, hostKeyFingerprint: String, agentTokenHash: String, at time: Date) async throws -> Bool
+}
 
+// MARK: PKI
+
+/// Reads of the X.509 authority and its certificates.
+public protocol PKIReads: Sendable {
+    /// Authority records, newest first.
+    func pkiAuthorities() async throws -> [PKIAuthorityRecord]
+    func pkiCertificate(serial: String) async throws -> PKICertificateRecord?
+    /// Issued certificates, newest first, at most `limit`; only unexpired ones at `liveAt` when given.
+    func pkiCertificates(liveAt: Date?, limit: Int) async throws -> [PKICertificateRecord]
+    /// Revoked certificates of one authority that have not expired at `time` (what its CRL must name).
+    func revokedPKICertificates(authorityID: String, at time: Date) async throws -> [PKICertificateRecord]
+}
+
+/// Writes of the X.509 authority and its certificates.
+public protocol PKIWrites: Sendable {
     func insertPKIAuthority(_ record: PKIAuthorityRecord) async throws
     /// Turns a pending authority active with its certificates; false if it was not pending.
     func activatePKIAuthority(id: String, rootDER: [UInt8], intermediateDER: [UInt8]) async throws -> Bool
@@ -233,6 +272,24 @@ public protocol StoreWriter: StoreReader {
     /// Revokes every unexpired, unrevoked certificate of a user (`userID`) or of a requester
     /// (`requester`, e.g. `host:web-1`); returns how many.
     func revokePKICertificates(userID: String?, requester: String?, reason: String, at time: Date) async throws -> Int
+}
+
+// MARK: Network
+
+/// Reads of the private network: devices and host registrations.
+public protocol NetworkReads: Sendable {
+    /// Devices, newest first: one person's (`userID`) or everyone's; only live ones at `liveAt`.
+    func networkDevices(userID: String?, liveAt: Date?) async throws -> [NetworkDeviceRecord]
+    func networkDevice(id: String) async throws -> NetworkDeviceRecord?
+    /// The device ever registered with `key` (keys are never registered twice), if any.
+    func networkDevice(publicKey key: WireGuardKey) async throws -> NetworkDeviceRecord?
+    /// The highest device number ever handed out (0 for none).
+    func maxNetworkDeviceIndex() async throws -> Int64
+    func networkHosts() async throws -> [NetworkHostRecord]
+}
+
+/// Writes of the private network: devices and host registrations.
+public protocol NetworkWrites: Sendable {
     /// Fails with `.conflict` if the key or the device number is taken.
     func insertNetworkDevice(_ record: NetworkDeviceRecord) async throws
     func revokeNetworkDevice(id: String, at time: Date) async throws -> Bool
@@ -240,6 +297,25 @@ public protocol StoreWriter: StoreReader {
     /// Inserts or replaces the host's registration; `.conflict` if another host has the key.
     func saveNetworkHost(_ record: NetworkHostRecord) async throws
     func deleteNetworkHost(name: String) async throws -> Bool
+}
+
+// MARK: Bastion
+
+/// Reads of the SSH bastion's sessions.
+public protocol BastionReads: Sendable {
+    /// Bastion sessions, newest first: one person's (`userID`) or everyone's, only those not
+    /// ended when `liveOnly`, at most `limit`.
+    func bastionSessions(userID: String?, liveOnly: Bool, limit: Int) async throws -> [BastionSessionRecord]
+    func bastionSession(id: String) async throws -> BastionSessionRecord?
+    /// Live sessions of other replicas (and, with `includeUnowned`, of none recorded: rows from
+    /// before heartbeats) whose last heartbeat, or start when none, is before `cutoff` (any,
+    /// when nil), oldest first.
+    func staleBastionSessions(otherThan replica: String, heartbeatBefore cutoff: Date?, includeUnowned: Bool, limit: Int) async throws
+        -> [BastionSessionRecord]
+}
+
+/// Writes of the SSH bastion's sessions.
+public protocol BastionWrites: Sendable {
     /// Fails with `.conflict` if the id exists.
     func insertBastionSession(_ record: BastionSessionRecord) async throws
     /// Records how a session ended (its `ended*`, exit, byte and recording fields); false if it
