@@ -102,8 +102,13 @@ enum WebAuthnRoutes {
             )
             return JSONResponse.make(.created, ["id": Base64URL.encode(record.id)])
         }
+        // Renames write an audit event each: bounded per person, apart from sign-in attempts.
+        let renames = RateLimiter(capacity: 20, per: 60, time: time)
         router.post("/api/passkeys/rename") { request, context in
             let (user, _, _) = try await Self.signedInUser(request, passkeys, secure: secure)
+            if let wait = renames.take("user:" + user.id) {
+                throw GatehouseError(.rateLimited, "too many renames; try again in \(wait) seconds", retryAfter: wait)
+            }
             let object = try await Self.object(request, allowed: ["id", "name"])
             guard let text = object["id"] as? String, let id = Base64URL.decode(text), !id.isEmpty else {
                 throw GatehouseError(.invalidInput, "id is required")

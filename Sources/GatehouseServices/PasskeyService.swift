@@ -380,8 +380,11 @@ public struct PasskeyService: Sendable {
             throw GatehouseError(.invalidInput, "a passkey's name is 1 to \(Self.maxPasskeyName) characters, without control characters")
         }
         let env = self.environment
+        // The same name again changes nothing and writes nothing (no audit event either).
+        let current = try await env.store.read { tx in try await tx.credential(id: id) }
+        if let current, current.userID == user.id, current.name == name { return }
+        // No account lock: a name grants nothing, and sign-ins must not queue behind renames.
         try await env.store.commit { tx in
-            try await tx.lockAccountChanges()
             guard try await tx.renameCredential(id: id, userID: user.id, name: name) else {
                 throw GatehouseError(.notFound, "you have no such passkey")
             }

@@ -27,7 +27,10 @@ struct SSHCommand: AsyncParsableCommand {
         let config = CLIConfig()
         let key = config.path("id_ed25519")
         let certificate = config.path(file)
-        if !force, let remaining = Self.remainingValidity(certificate), remaining > margin { return (key, certificate, nil) }
+        // A certificate that still has time, and carries the login asked for, is used as is.
+        if !force, let (remaining, principals) = Self.validity(certificate), remaining > margin, wanted.map(principals.contains) ?? true {
+            return (key, certificate, nil)
+        }
         let (token, credentials) = try await config.accessToken()
         if !FileManager.default.fileExists(atPath: key) {
             // The private key is made here and never leaves this machine.
@@ -47,17 +50,22 @@ struct SSHCommand: AsyncParsableCommand {
             try await ServerClient(server: server).sshCertificate(
                 publicKey: line, proof: try Self.prove(key: key, accessToken: token), hosts: hosts, lifetime: ttl, accessToken: token)
         }
-        var issued: ServerClient.SSHCertificate
+        // When the rule's step_up window has passed since the sign-in, ask for the passkey again
+        // (the browser asks even if it is signed in), then retry: once, whatever happens.
+        var stepUpReason: String? = nil
+        var issued: ServerClient.SSHCertificate? = nil
         do {
-            issued = try await request(token)
-            if let wanted, issued.stepUpWouldAdd?.contains(wanted) == true {
-                issued = try await request(try await Login.stepUp(reason: "\(wanted) needs a recent passkey check (the policy's step_up)."))
+            let first = try await request(token)
+            if let wanted, first.stepUpWouldAdd?.contains(wanted) == true {
+                stepUpReason = "\(wanted) needs a recent passkey check (the policy's step_up)."
+            } else {
+                issued = first
             }
         } catch let error as GatehouseError where error.code == .stepUpRequired {
-            // The rule's step_up window has passed since the sign-in: ask for the passkey again
-            // (the browser asks even if it is signed in), then retry once.
-            issued = try await request(try await Login.stepUp(reason: error.message))
+            stepUpReason = error.message
         }
+        if let stepUpReason { issued = try await request(try await Login.stepUp(reason: stepUpReason)) }
+        guard let issued else { throw GatehouseError(.internal, "no certificate was issued") }
         try config.write(file, Data((issued.certificate + "\n").utf8))
         return (key, certificate, issued)
     }
@@ -82,8 +90,9 @@ struct SSHCommand: AsyncParsableCommand {
         return String(decoding: signature, as: UTF8.self)
     }
 
-    /// Seconds left on the certificate at `path`, read with `ssh-keygen -L`.
-    static func remainingValidity(_ path: String) -> TimeInterval? {
+    /// Seconds left on the certificate at `path` and the principals it carries, read with
+    /// `ssh-keygen -L`; nil when there is no readable certificate.
+    static func validity(_ path: String) -> (remaining: TimeInterval, principals: [String])? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let show = Process()
         show.executableURL = URL(fileURLWithPath: "/usr/bin/ssh-keygen")
@@ -94,13 +103,22 @@ struct SSHCommand: AsyncParsableCommand {
         guard (try? show.run()) != nil else { return nil }
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         show.waitUntilExit()
-        guard let line = output.split(separator: "\n").first(where: { $0.contains("Valid: from") }),
-            let to = line.components(separatedBy: " to ").last
-        else { return nil }
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let line = lines.first(where: { $0.contains("Valid: from") }), let to = line.components(separatedBy: " to ").last else { return nil }
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
         formatter.timeZone = .current
-        return formatter.date(from: to.trimmingCharacters(in: .whitespaces)).map { $0.timeIntervalSinceNow }
+        guard let end = formatter.date(from: to.trimmingCharacters(in: .whitespaces)) else { return nil }
+        // "Principals:" is followed by one more deeply indented line per principal.
+        var principals: [String] = []
+        if let start = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "Principals:" }) {
+            let indent = lines[start].prefix { $0 == " " }.count
+            for next in lines[(start + 1)...] {
+                guard next.prefix(while: { $0 == " " }).count > indent else { break }
+                principals.append(next.trimmingCharacters(in: .whitespaces))
+            }
+        }
+        return (end.timeIntervalSinceNow, principals)
     }
 
     static func parseDuration(_ text: String) throws -> Int {

@@ -155,6 +155,26 @@ struct ServerSettingsTests {
             try self.resolve("mtls_listen = \"0.0.0.0:8443\"\nmtls_public_url = \"https://gh.internal:443\"").mtlsPublicURL
                 == "https://gh.internal:443")
         #expect(self.message { $0.mtlsPublicURL = "https://gh.internal" }?.contains("needs mtls_listen") == true)
+        #expect(
+            try self.resolve {
+                $0.mtlsListen = "0.0.0.0:8443"
+                $0.mtlsPublicURL = "https://GH.Internal:8443"
+            }.mtlsPublicURL == "https://gh.internal:8443")
+        #expect(
+            try self.resolve {
+                $0.mtlsListen = "0.0.0.0:8443"
+                $0.mtlsPublicURL = "https://[FD00::1]:8443"
+            }.mtlsPublicURL == "https://[fd00::1]:8443")
+        // Names that would put a wildcard, an escape or another script into the certificate.
+        for bad in [
+            "https://*.corp.example:8443", "https://gh%2Einternal:8443", "https://gh_internal:8443", "https://-gh.internal", "https://gh..internal",
+        ] {
+            #expect(
+                self.message {
+                    $0.mtlsListen = "0.0.0.0:8443"
+                    $0.mtlsPublicURL = bad
+                }?.contains("--mtls-public-url") == true, "\(bad)")
+        }
         for bad in ["http://gh.internal:8443", "https://gh.internal:8443/path", "gh.internal:8443", "https://user@gh.internal"] {
             #expect(
                 self.message {

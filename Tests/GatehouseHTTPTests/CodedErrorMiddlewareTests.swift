@@ -27,6 +27,9 @@ struct CodedErrorMiddlewareTests {
         router.get("/webauthn") { _, _ -> Response in throw WebAuthnError(.tooLarge, "too big") }
         router.get("/oauth") { _, _ -> Response in throw OAuthError(.invalidClient, "who are you") }
         router.get("/opaque") { _, _ -> Response in throw Opaque() }
+        router.get("/store") { _, _ -> Response in
+            throw GatehouseError(.storeFailure, "could not read: password authentication failed for user \"gatehouse\"")
+        }
         return router
     }
 
@@ -59,6 +62,9 @@ struct CodedErrorMiddlewareTests {
                 #expect(response.status == .serviceUnavailable)
                 #expect(!String(buffer: response.body).contains("hunter2") && String(buffer: response.body).contains("store.failure"))
             }
+            // A server-side failure keeps its code; its words (a database's) stay in the log.
+            try await check(
+                "/store", .serviceUnavailable, #"{"error":{"code":"store.failure","message":"Gatehouse cannot answer this right now; try again"}}"#)
             // Hummingbird's own answers pass through (an unknown path stays 404).
             try await client.execute(uri: "/nowhere", method: .get) { response in #expect(response.status == .notFound) }
         }

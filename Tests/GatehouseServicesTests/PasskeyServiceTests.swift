@@ -227,6 +227,10 @@ struct PasskeyServiceTests {
         #expect(try await s.service.passkeys(of: enrolled.user).first?.name == "work laptop")
         let last = try await s.store.read { tx in try await tx.auditRecords(after: 0, limit: 100) }.last?.event
         #expect(last?.code == .passkeyRenamed && last?.details["name"] == "work laptop")
+        // The same name again writes nothing.
+        let count = try await s.store.read { tx in try await tx.latestAuditSequence() }
+        try await s.service.renamePasskey(user: enrolled.user, id: id, name: "work laptop", requestID: nil, sourceAddress: nil)
+        #expect(try await s.store.read { tx in try await tx.latestAuditSequence() } == count)
         for bad in ["", "   ", String(repeating: "x", count: 65), "a\u{0}b", "a\u{202E}b", "line\nbreak"] {
             await #expect(throws: GatehouseError.self) {
                 try await s.service.renamePasskey(user: enrolled.user, id: id, name: bad, requestID: nil, sourceAddress: nil)

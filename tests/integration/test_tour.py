@@ -383,8 +383,14 @@ def test_a_stale_step_up_asks_for_the_passkey_again_instead_of_looping(servers, 
     assert r.status_code == 200 or r.status_code == 201, r.text  # deploy@web-1 needs no step-up: issued without root
     assert r.json()["principals"] == ["deploy@web-1"] and r.json()["step_up_would_add"] == ["root@web-1"], r.text
 
-    # `gatehouse ssh root@web-1` wants root: the CLI asks for the passkey in the browser and retries.
+    # `gatehouse ssh web-1` names no login: it takes what the stale sign-in still gets (deploy)
+    # and keeps that certificate; nothing asks for a passkey.
     cert = os.path.join(person.home, ".config/gatehouse/id_ed25519-web-1-cert.pub")
+    code, out, err = person.run("gatehouse ssh -o ConnectTimeout=1 -p 1 web-1 true")
+    assert "Connection refused" in err and person.signins == 0, out + err
+    assert "root@web-1" not in subprocess.run(["ssh-keygen", "-L", "-f", cert], capture_output=True, text=True, check=True).stdout
+    # `gatehouse ssh root@web-1` wants root: the cached certificate lacks it, so the CLI asks
+    # again, hears that a passkey check would add it, asks for the passkey, and retries.
     code, out, err = person.run("gatehouse ssh -o ConnectTimeout=1 -p 1 root@web-1 true")
     assert "root@web-1 needs a recent passkey check" in out, out + err
     assert "Connection refused" in err  # ssh ran (nothing listens on port 1): the certificate came first

@@ -238,7 +238,16 @@ public struct ServerSettings: Sendable, Equatable {
                 throw lookup.error(
                     text.origin, "mtls_public_url", "must be https://HOST[:PORT] (no path), e.g. https://gatehouse.internal:\(mtls.port)")
             }
-            mtlsPublicURL = "https://\(c.percentEncodedHost ?? host)\(c.port.map { ":\($0)" } ?? "")"
+            // The host goes into the listener's certificate: an IP address or a plain DNS name
+            // (letters, digits, hyphens; no wildcard, escape or other script), lower-cased, the
+            // same string in the URL agents get and in the certificate.
+            let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+            guard c.percentEncodedHost == c.host, Self.isCertificateHost(bare.lowercased()) else {
+                throw lookup.error(
+                    text.origin, "mtls_public_url", "'\(host.prefix(64))' must be an IP address or a DNS name of letters, digits, hyphens and dots")
+            }
+            let name = bare.lowercased()
+            mtlsPublicURL = "https://\(name.contains(":") ? "[\(name)]" : name)\(c.port.map { ":\($0)" } ?? "")"
         } else if let mtls = mtlsListen {
             mtlsPublicURL = Self.derivedMTLSURL(listen: mtls, publicHost: publicURL.host)
         }
@@ -281,6 +290,16 @@ public struct ServerSettings: Sendable, Equatable {
 }
 
 extension ServerSettings {
+    /// An IP address, or a DNS name of LDH labels (RFC 1123), fit for a certificate's names.
+    static func isCertificateHost(_ host: String) -> Bool {
+        if IPAddress.isIPv4(host) || IPAddress.isIPv6(host) { return true }
+        guard !host.isEmpty, host.utf8.count <= 253 else { return false }
+        return host.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
+                && label.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }
+        }
+    }
+
     /// The mutual-TLS URL agents are told when none is configured: the public URL's host on the
     /// listener's port; but when the public host is this machine's loopback name and the listener
     /// is bound to one concrete other address, that address (agents elsewhere cannot reach

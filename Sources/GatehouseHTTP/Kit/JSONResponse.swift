@@ -37,13 +37,19 @@ enum JSONResponse {
         }
     }
 
-    /// The answer for any coded error: its status and body, and the headers it asks for.
+    /// What a server-side failure says to the caller: its message may carry a database's or the
+    /// system's own words (a user name, a column, a path), which stay in the server's log.
+    static let unavailable = "Gatehouse cannot answer this right now; try again"
+
+    /// The answer for any coded error: its status and body, and the headers it asks for. A 5xx
+    /// answer keeps its code but never its message.
     static func error(_ error: any CodedError) -> Response {
         let status = HTTPResponse.Status(code: error.httpStatus)
+        let message = error.httpStatus >= 500 ? Self.unavailable : error.message
         var response =
             switch error.bodyFormat {
-            case .gatehouse: self.make(status, ErrorBody(error: .init(code: error.stableCode, message: error.message)))
-            case .oauth: self.make(status, OAuthBody(error: error.stableCode, errorDescription: error.message))
+            case .gatehouse: self.make(status, ErrorBody(error: .init(code: error.stableCode, message: message)))
+            case .oauth: self.make(status, OAuthBody(error: error.stableCode, errorDescription: message))
             }
         if error.stableCode == GatehouseError.Code.rateLimited.rawValue { response.headers[.retryAfter] = String(error.retryAfter ?? 60) }
         if let challenge = error.challenge { response.headers[.wwwAuthenticate] = challenge }
