@@ -2,7 +2,7 @@ import Foundation
 import GatehouseCore
 import GatehouseOIDC
 
-/// The in-memory store's the SSH bastion's sessions, as `SQLTransaction+Bastion.swift` holds the SQL.
+/// The in-memory store: the SSH bastion's sessions (`SQLTransaction+Bastion.swift` is the SQL).
 extension InMemoryTransaction {
     func bastionSessions(userID: String?, liveOnly: Bool, limit: Int) async throws -> [BastionSessionRecord] {
         Array(

@@ -2,7 +2,7 @@ import Foundation
 import GatehouseCore
 import GatehouseOIDC
 
-/// The in-memory store's people, invitations, passkeys and sign-in sessions, as `SQLTransaction.swift` holds the SQL.
+/// The in-memory store: people, invitations, passkeys and sign-in sessions (`SQLTransaction+Identity.swift` is the SQL).
 extension InMemoryTransaction {
     func user(named username: Username) async throws -> User? {
         self.state.users.first { $0.username == username }

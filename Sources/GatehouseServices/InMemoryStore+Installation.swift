@@ -2,7 +2,7 @@ import Foundation
 import GatehouseCore
 import GatehouseOIDC
 
-/// The in-memory store's installation-wide facts and sealed key material, as `SQLTransaction.swift` holds the SQL.
+/// The in-memory store: installation-wide facts and sealed key material (`SQLTransaction+Installation.swift` is the SQL).
 extension InMemoryTransaction {
     func metaValue(_ key: MetaKey) async throws -> String? { self.state.meta[key] }
 

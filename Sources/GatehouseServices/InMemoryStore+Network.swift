@@ -2,7 +2,7 @@ import Foundation
 import GatehouseCore
 import GatehouseOIDC
 
-/// The in-memory store's the private network: devices and host registrations, as `SQLTransaction+Network.swift` holds the SQL.
+/// The in-memory store: the private network: devices and host registrations (`SQLTransaction+Network.swift` is the SQL).
 extension InMemoryTransaction {
     func networkDevices(userID: String?, liveAt: Date?) async throws -> [NetworkDeviceRecord] {
         self.state.networkDevices.values.filter { d in (userID.map { d.userID == $0 } ?? true) && (liveAt.map { d.isLive(at: $0) } ?? true) }

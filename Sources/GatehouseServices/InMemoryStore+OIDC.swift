@@ -2,7 +2,7 @@ import Foundation
 import GatehouseCore
 import GatehouseOIDC
 
-/// The in-memory store's the OpenID Connect provider: clients, signing keys, grants, tokens, consent, device codes, as `SQLTransaction+OIDC.swift` holds the SQL.
+/// The in-memory store: the OpenID Connect provider: clients, signing keys, grants, tokens, consent, device codes (`SQLTransaction+OIDC.swift` is the SQL).
 extension InMemoryTransaction {
     func oidcClient(id: String) async throws -> OIDCClient? { self.state.oidcClients[id] }
 

@@ -2,7 +2,7 @@ import Foundation
 import GatehouseCore
 import GatehouseOIDC
 
-/// The in-memory store's the X.509 authority and its certificates, as `SQLTransaction+PKI.swift` holds the SQL.
+/// The in-memory store: the X.509 authority and its certificates (`SQLTransaction+PKI.swift` is the SQL).
 extension InMemoryTransaction {
     func pkiAuthorities() async throws -> [PKIAuthorityRecord] { self.state.pkiAuthorities.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) } }
 

@@ -2,7 +2,7 @@ import Foundation
 import GatehouseCore
 import GatehouseOIDC
 
-/// The in-memory store's applied policy versions, as `SQLTransaction.swift` holds the SQL.
+/// The in-memory store: applied policy versions (`SQLTransaction+Policy.swift` is the SQL).
 extension InMemoryTransaction {
     func policyVersion(_ version: Int64?) async throws -> PolicyVersionRecord? {
         guard let version else { return self.state.policies.last }

@@ -2,7 +2,7 @@ import Foundation
 import GatehouseCore
 import GatehouseOIDC
 
-/// The in-memory store's SSH certificates and enrolled hosts, as `SQLTransaction+SSH.swift` holds the SQL.
+/// The in-memory store: SSH certificates and enrolled hosts (`SQLTransaction+SSH.swift` is the SQL).
 extension InMemoryTransaction {
     func sshCertificates(userID: String) async throws -> [SSHCertificateRecord] {
         self.state.sshCertificates.filter { $0.userID == userID }.sorted { $0.createdAt > $1.createdAt }
