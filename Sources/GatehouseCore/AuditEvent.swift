@@ -130,6 +130,16 @@ public struct AuditEvent: Sendable, Equatable, Codable {
         self.details = details
     }
 
+    /// An event between typed parties: what every service writes.
+    public init(
+        code: AuditCode, time: Date, actor: AuditParty, subject: AuditParty, outcome: Outcome = .allowed,
+        reason: String? = nil, requestID: String? = nil, sourceAddress: String? = nil, details: [String: String] = [:]
+    ) {
+        self.init(
+            code: code, time: time, actor: actor.description, subject: subject.description, outcome: outcome, reason: reason, requestID: requestID,
+            sourceAddress: sourceAddress, details: details)
+    }
+
     /// Details as canonical JSON (sorted keys), the form stored.
     public var detailsJSON: String {
         String(decoding: CanonicalJSON.object(self.details), as: UTF8.self)

@@ -16,7 +16,8 @@ public enum AdminRoutes {
 
     public static func makeRouter(_ deps: HTTPDependencies) -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: CodedErrorMiddleware())
+        // The socket's operator is the administrator: server-side failures keep their words.
+        router.add(middleware: CodedErrorMiddleware(revealServerErrors: true))
         let invitations = InvitationService(
             environment: deps.environment, publicURL: deps.publicURL,
             recoveryHooks: OffboardingService.defaultHooks + deps.extraOffboardingHooks)

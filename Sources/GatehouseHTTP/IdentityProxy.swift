@@ -144,7 +144,7 @@ public struct IdentityProxy: Sendable {
                 Change(
                     (),
                     event: AuditEvent(
-                        code: .oidcDenied, time: now, actor: "user:\(user.username)", subject: "app:\(app.name)", outcome: .denied,
+                        code: .oidcDenied, time: now, actor: .user(user.username), subject: .app(app.name), outcome: .denied,
                         reason: denial.description, requestID: Identifier.make(using: self.environment.random), sourceAddress: address))
             }
             return nil
@@ -159,7 +159,7 @@ public struct IdentityProxy: Sendable {
                     Change(
                         (),
                         event: AuditEvent(
-                            code: .proxyAllowed, time: now, actor: "user:\(user.username)", subject: "app:\(app.name)",
+                            code: .proxyAllowed, time: now, actor: .user(user.username), subject: .app(app.name),
                             requestID: Identifier.make(using: self.environment.random), sourceAddress: address,
                             details: ["session": PasskeyService.sessionID(session)]))
                 }
@@ -338,7 +338,7 @@ public struct IdentityProxy: Sendable {
                     Change(
                         (),
                         event: AuditEvent(
-                            code: .oidcDenied, time: now, actor: "user:\(user.username)", subject: "app:\(app.name)", outcome: .denied,
+                            code: .oidcDenied, time: now, actor: .user(user.username), subject: .app(app.name), outcome: .denied,
                             reason: denial.description, requestID: Identifier.make(using: self.environment.random), sourceAddress: address))
                 }
                 return JSONResponse.raw(

@@ -73,7 +73,8 @@ enum NetworkRoutes {
             switch try await SSHRoutes.bearer(request, oidc: oidc, scope: .network) {
             case .refused(let response): return response
             case .user(let caller):
-                try await network.removeDevice(id: context.parameters.get("id") ?? "", owner: caller.user, actor: "user:\(caller.user.username)")
+                try await network.removeDevice(
+                    id: context.parameters.get("id") ?? "", owner: caller.user, actor: AuditParty.user(caller.user.username).description)
                 return Response(status: .noContent)
             }
         }

@@ -34,7 +34,7 @@ enum PKIAdminRoutes {
                 return JSONResponse.make(
                     .created, ["trust_domain": pki.trustDomain, "not_after": ISO8601DateFormatter().string(from: active.intermediate.notValidAfter)])
             } catch let error as GatehouseError {
-                return JSONResponse.error(error)
+                return JSONResponse.error(error, revealing: true)
             } catch {
                 return JSONResponse.error(GatehouseError(.invalidInput, "the intermediate could not be imported: \(error)"))
             }

@@ -94,7 +94,7 @@ public struct BastionService: Sendable {
                 Change(
                     (),
                     event: AuditEvent(
-                        code: .sshSessionDenied, time: now, actor: "user:\(user.username)", subject: "host:\(target?.host ?? "?")", outcome: .denied,
+                        code: .sshSessionDenied, time: now, actor: .user(user.username), subject: .host(target?.host ?? "?"), outcome: .denied,
                         reason: message, sourceAddress: source,
                         details: ["login": target?.login ?? user.username.rawValue, "user_name": String(userName.prefix(200)), "key": keyFingerprint])
                 )
@@ -230,7 +230,7 @@ public struct BastionService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .sshCertificateIssued, time: now, actor: "user:\(grant.identity.user.username)", subject: "ssh-cert:\(serial)",
+                    code: .sshCertificateIssued, time: now, actor: .user(grant.identity.user.username), subject: .sshCertificate(serial),
                     requestID: "bastion:\(session)",
                     sourceAddress: grant.source,
                     details: [
@@ -273,7 +273,7 @@ public struct BastionService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .sshSessionStarted, time: now, actor: "user:\(grant.identity.user.username)", subject: "session:\(id)",
+                    code: .sshSessionStarted, time: now, actor: .user(grant.identity.user.username), subject: .session(id),
                     sourceAddress: grant.source, details: details))
         }
         return Started(record: record, dataKey: dataKey, sealedKey: sealed)
@@ -330,7 +330,7 @@ public struct BastionService: Sendable {
             return Change(
                 true,
                 event: AuditEvent(
-                    code: .sshRecordingSealed, time: env.time.now(), actor: "user:\(started.username)", subject: "session:\(started.id)",
+                    code: .sshRecordingSealed, time: env.time.now(), actor: .user(started.username), subject: .session(started.id),
                     reason: "sealed by its server after it was closed as interrupted",
                     details: ["login": started.login, "host": started.host, "sha256": sha256, "size": String(bytes)]))
         }
@@ -371,7 +371,7 @@ public struct BastionService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: code, time: now, actor: "user:\(final.username)", subject: "session:\(final.id)", outcome: outcome,
+                    code: code, time: now, actor: .user(final.username), subject: .session(final.id), outcome: outcome,
                     reason: final.endedBy, details: details))
         }
     }
@@ -452,7 +452,7 @@ public struct BastionService: Sendable {
             Change(
                 (),
                 event: AuditEvent(
-                    code: .sshSessionKilled, time: env.time.now(), actor: actor, subject: "session:\(id)",
+                    code: .sshSessionKilled, time: env.time.now(), actor: .stored(actor), subject: .session(id),
                     reason: reason.map { String($0.prefix(500)) },
                     details: ["user": record.username, "login": record.login, "host": record.host]))
         }
@@ -469,7 +469,7 @@ public struct BastionService: Sendable {
             Change(
                 (),
                 event: AuditEvent(
-                    code: .sshForwardingOpened, time: env.time.now(), actor: "user:\(grant.identity.user.username)", subject: "host:\(grant.host)",
+                    code: .sshForwardingOpened, time: env.time.now(), actor: .user(grant.identity.user.username), subject: .host(grant.host),
                     sourceAddress: grant.source, details: ["login": grant.login, "to": "\(host.prefix(255)):\(port)"]))
         }
     }

@@ -69,7 +69,7 @@ public struct HostEnrollmentService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .hostAdded, time: now, actor: actor, subject: "host:\(name)", requestID: requestID,
+                    code: .hostAdded, time: now, actor: .stored(actor), subject: .host(name), requestID: requestID,
                     details: ["expires_at": String(Int(expires.timeIntervalSince1970)), "re_enrolled": String(existing?.joinedAt != nil)]))
         }
         return (token, expires)
@@ -99,7 +99,7 @@ public struct HostEnrollmentService: Sendable {
             try await FailureAudit.commit(
                 self.failures.admit(
                     AuditEvent(
-                        code: .hostJoinRefused, time: now, actor: "agent", subject: "host:unknown", outcome: .denied,
+                        code: .hostJoinRefused, time: now, actor: .agent, subject: .unknownHost, outcome: .denied,
                         reason: "unknown, used or expired join token", sourceAddress: sourceAddress)), to: env.store)
             throw GatehouseError(
                 .unauthenticated, "this join token is not valid: it may have been used or have expired; make a new one with gatehouse admin host add")
@@ -122,7 +122,7 @@ public struct HostEnrollmentService: Sendable {
             return Change(
                 (),
                 first: AuditEvent(
-                    code: .hostJoined, time: now, actor: "host:\(record.name)", subject: "host:\(record.name)", sourceAddress: sourceAddress,
+                    code: .hostJoined, time: now, actor: .host(record.name), subject: .host(record.name), sourceAddress: sourceAddress,
                     details: ["host_key": key.fingerprint]),
                 rest: [self.issuedEvent(certificate, name: record.name, key: key, now: now, sourceAddress: sourceAddress)])
         }
@@ -212,7 +212,7 @@ public struct HostEnrollmentService: Sendable {
 
     func issuedEvent(_ c: SSHCertificate, name: String, key: SSHPublicKey, now: Date, sourceAddress: String?) -> AuditEvent {
         AuditEvent(
-            code: .hostCertificateIssued, time: now, actor: "host:\(name)", subject: "ssh-cert:\(c.serial)", sourceAddress: sourceAddress,
+            code: .hostCertificateIssued, time: now, actor: .host(name), subject: .sshCertificate(c.serial), sourceAddress: sourceAddress,
             details: [
                 "serial": String(c.serial), "key": key.fingerprint, "principals": c.principals.joined(separator: ","),
                 "valid_before": String(c.validBefore),

@@ -60,15 +60,15 @@ public struct InvitationService: Sendable {
                 _ = try await tx.finishInvitation(id: old.id, state: .revoked, at: now)
                 revoked.append(
                     AuditEvent(
-                        code: .invitationRevoked, time: now, actor: "system", subject: "invitation:\(old.id)",
+                        code: .invitationRevoked, time: now, actor: .system, subject: .invitation(old.id),
                         reason: "superseded by a new bootstrap invitation at server start")
                 )
             }
             let (invitation, token) = Self.make(
-                kind: .bootstrap, username: username, email: nil, role: .admin, actor: "system", env: env, now: now
+                kind: .bootstrap, username: username, email: nil, role: .admin, actor: AuditParty.system.description, env: env, now: now
             )
             try await tx.insertInvitation(invitation)
-            let created = Self.createdEvent(invitation, actor: "system", now: now)
+            let created = Self.createdEvent(invitation, actor: .system, now: now)
             return Change(Issued(invitation: invitation, enrollmentURL: token.enrollmentURL(publicURL: publicURL)), first: created, rest: revoked)
         }
     }
@@ -118,7 +118,7 @@ public struct InvitationService: Sendable {
             details["passkeys_removed"] = String(removed)
             for hook in hooks { details[hook.name] = String(try await hook.revoke(user: user, in: tx, at: now)) }
             let cut = AuditEvent(
-                code: .userRecoveryStarted, time: now, actor: actor, subject: "user:\(username)", requestID: requestID,
+                code: .userRecoveryStarted, time: now, actor: .stored(actor), subject: .user(username), requestID: requestID,
                 sourceAddress: sourceAddress, details: details)
             return (user.email, user.role, Self.recoveryLifetime, [cut])
         }
@@ -146,13 +146,13 @@ public struct InvitationService: Sendable {
                 _ = try await tx.finishInvitation(id: pending.id, state: .revoked, at: now)
                 before.append(
                     Self.revokedEvent(
-                        pending, actor: actor, reason: "expired; superseded by a new link", now: now, requestID: requestID,
+                        pending, actor: .stored(actor), reason: "expired; superseded by a new link", now: now, requestID: requestID,
                         sourceAddress: sourceAddress))
             }
             let (invitation, token) = Self.make(
                 kind: kind, username: username, email: email, role: role, actor: actor, env: env, now: now, lifetime: lifetime)
             try await tx.insertInvitation(invitation)
-            var event = Self.createdEvent(invitation, actor: actor, now: now)
+            var event = Self.createdEvent(invitation, actor: .stored(actor), now: now)
             event.requestID = requestID
             event.sourceAddress = sourceAddress
             let issued = Issued(invitation: invitation, enrollmentURL: token.enrollmentURL(publicURL: publicURL))
@@ -177,11 +177,11 @@ public struct InvitationService: Sendable {
         return (invitation, token)
     }
 
-    static func revokedEvent(_ invitation: Invitation, actor: String, reason: String, now: Date, requestID: String?, sourceAddress: String?)
+    static func revokedEvent(_ invitation: Invitation, actor: AuditParty, reason: String, now: Date, requestID: String?, sourceAddress: String?)
         -> AuditEvent
     {
         AuditEvent(
-            code: .invitationRevoked, time: now, actor: actor, subject: "invitation:\(invitation.id)", reason: reason, requestID: requestID,
+            code: .invitationRevoked, time: now, actor: actor, subject: .invitation(invitation.id), reason: reason, requestID: requestID,
             sourceAddress: sourceAddress, details: ["kind": invitation.kind.rawValue, "username": invitation.username.rawValue])
     }
 
@@ -210,7 +210,7 @@ public struct InvitationService: Sendable {
             return Change(
                 pending,
                 event: Self.revokedEvent(
-                    pending, actor: actor, reason: reason ?? "revoked by an administrator", now: now, requestID: requestID,
+                    pending, actor: .stored(actor), reason: reason ?? "revoked by an administrator", now: now, requestID: requestID,
                     sourceAddress: sourceAddress))
         }
     }
@@ -237,16 +237,17 @@ public struct InvitationService: Sendable {
                 pending.email, pending.role, lifetime,
                 [
                     Self.revokedEvent(
-                        pending, actor: actor, reason: "replaced by a new link (resend)", now: now, requestID: requestID, sourceAddress: sourceAddress
+                        pending, actor: .stored(actor), reason: "replaced by a new link (resend)", now: now, requestID: requestID,
+                        sourceAddress: sourceAddress
                     )
                 ]
             )
         }
     }
 
-    private static func createdEvent(_ invitation: Invitation, actor: String, now: Date) -> AuditEvent {
+    private static func createdEvent(_ invitation: Invitation, actor: AuditParty, now: Date) -> AuditEvent {
         AuditEvent(
-            code: .invitationCreated, time: now, actor: actor, subject: "invitation:\(invitation.id)",
+            code: .invitationCreated, time: now, actor: actor, subject: .invitation(invitation.id),
             details: [
                 "kind": invitation.kind.rawValue, "username": invitation.username.rawValue, "role": invitation.role.rawValue,
                 "expires_at": invitation.expiresAt.formatted(.iso8601),

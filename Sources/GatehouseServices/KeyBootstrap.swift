@@ -58,7 +58,7 @@ public struct KeyBootstrap: Sendable {
                     throw GatehouseError(.conflict, "another replica initialized the store concurrently")
                 }
                 _ = try await tx.insertMetaValueIfAbsent(.installationID, Identifier.make(using: env.random))
-                events.append(AuditEvent(code: .systemInitialized, time: now, actor: "system", subject: "installation"))
+                events.append(AuditEvent(code: .systemInitialized, time: now, actor: .system, subject: .installation))
             }
             for purpose in KeyPurpose.allCases where purpose.isInKeyRing && keys[purpose] == nil {
                 let key = SigningKey.generate(purpose.algorithm, using: env.random)
@@ -71,7 +71,7 @@ public struct KeyBootstrap: Sendable {
                 keys[purpose] = key
                 events.append(
                     AuditEvent(
-                        code: .keyGenerated, time: now, actor: "system", subject: "key:\(purpose.rawValue)",
+                        code: .keyGenerated, time: now, actor: .system, subject: .key(purpose.rawValue),
                         details: ["algorithm": key.algorithm.rawValue, "fingerprint": key.fingerprint]
                     )
                 )

@@ -108,7 +108,7 @@ public final class NetworkService: Sendable {
                     return Change(
                         record,
                         event: AuditEvent(
-                            code: .networkDeviceRegistered, time: now, actor: "user:\(user.username)", subject: "device:\(id)",
+                            code: .networkDeviceRegistered, time: now, actor: .user(user.username), subject: .device(id),
                             details: [
                                 "name": name, "public_key": publicKey.description, "address": self.address(of: record).description,
                                 "expires_at": ISO8601DateFormatter().string(from: record.expiresAt),
@@ -172,7 +172,7 @@ public final class NetworkService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .networkDeviceRemoved, time: now, actor: actor, subject: "device:\(id)",
+                    code: .networkDeviceRemoved, time: now, actor: .stored(actor), subject: .device(id),
                     details: ["user": d.username, "name": d.name]))
         }
     }
@@ -203,7 +203,7 @@ public final class NetworkService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .networkHostRegistered, time: now, actor: "host:\(host)", subject: "host:\(host)",
+                    code: .networkHostRegistered, time: now, actor: .host(host), subject: .host(host),
                     details: ["public_key": publicKey.description, "endpoint": endpoint]))
         }
     }
@@ -216,7 +216,7 @@ public final class NetworkService: Sendable {
                 throw GatehouseError(.forbidden, "host \(host) has been enrolled again since this agent joined")
             }
             guard try await tx.deleteNetworkHost(name: host) else { throw GatehouseError(.notFound, "host \(host) is not registered on the network") }
-            return Change((), event: AuditEvent(code: .networkHostLeft, time: now, actor: "host:\(host)", subject: "host:\(host)", details: [:]))
+            return Change((), event: AuditEvent(code: .networkHostLeft, time: now, actor: .host(host), subject: .host(host), details: [:]))
         }
     }
 

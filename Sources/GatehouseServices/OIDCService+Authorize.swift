@@ -90,7 +90,7 @@ extension OIDCService {
                 Change(
                     (),
                     event: AuditEvent(
-                        code: .oidcDenied, time: now, actor: "user:\(user.username)", subject: "client:\(client.id)", outcome: .denied,
+                        code: .oidcDenied, time: now, actor: .user(user.username), subject: .client(client.id), outcome: .denied,
                         reason: reason, requestID: requestID, sourceAddress: sourceAddress))
             }
             return .denied(clientName: client.name, reason: reason)
@@ -158,7 +158,7 @@ extension OIDCService {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .oidcConsentGiven, time: now, actor: "user:\(user.username)", subject: "client:\(request.clientID)",
+                    code: .oidcConsentGiven, time: now, actor: .user(user.username), subject: .client(request.clientID),
                     requestID: requestID, sourceAddress: sourceAddress, details: ["scope": scope]))
         }
         // Carry on as the authorization endpoint would, without forcing the consent page again.
@@ -199,7 +199,7 @@ extension OIDCService {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .oidcAuthorized, time: now, actor: "user:\(user.username)", subject: "client:\(client.id)",
+                    code: .oidcAuthorized, time: now, actor: .user(user.username), subject: .client(client.id),
                     requestID: requestID, sourceAddress: sourceAddress, details: ["grant": grantID, "scope": grant.scope]))
         }
         var params: [(String, String)] = [("code", code)]
@@ -248,7 +248,7 @@ extension OIDCService {
                     return Change(
                         (),
                         event: AuditEvent(
-                            code: .oidcDeviceStarted, time: now, actor: "client:\(client.id)", subject: "client:\(client.id)",
+                            code: .oidcDeviceStarted, time: now, actor: .client(client.id), subject: .client(client.id),
                             sourceAddress: sourceAddress, details: ["scope": record.scope, "user_code": UserCode.display(userCode)]))
                 }
             } catch let error as GatehouseError where error.code == .conflict {
@@ -311,7 +311,7 @@ extension OIDCService {
                 return Change(
                     denial == nil ? .declined : .denied(reason: reason),
                     event: AuditEvent(
-                        code: .oidcDeviceDenied, time: now, actor: "user:\(user.username)", subject: "client:\(client.id)", outcome: .denied,
+                        code: .oidcDeviceDenied, time: now, actor: .user(user.username), subject: .client(client.id), outcome: .denied,
                         reason: reason,
                         requestID: requestID, sourceAddress: sourceAddress))
             }
@@ -332,7 +332,7 @@ extension OIDCService {
             return Change(
                 .approved(clientName: client.name),
                 event: AuditEvent(
-                    code: .oidcDeviceApproved, time: now, actor: "user:\(user.username)", subject: "client:\(client.id)", requestID: requestID,
+                    code: .oidcDeviceApproved, time: now, actor: .user(user.username), subject: .client(client.id), requestID: requestID,
                     sourceAddress: sourceAddress, details: ["grant": grantID, "scope": current.scope]))
         }
     }

@@ -122,7 +122,7 @@ extension OIDCService {
                 return Change(
                     .refused,
                     event: AuditEvent(
-                        code: .oidcDenied, time: now, actor: "user:\(view.user.username)", subject: "client:\(client.id)", outcome: .denied,
+                        code: .oidcDenied, time: now, actor: .user(view.user.username), subject: .client(client.id), outcome: .denied,
                         reason: "the policy no longer allows this client; grant revoked", requestID: requestID, sourceAddress: sourceAddress,
                         details: ["grant": view.grant.id]))
             }
@@ -207,7 +207,7 @@ extension OIDCService {
 
     func replayEvent(_ view: OIDCTokenView, client: OIDCClient, kind: String, now: Date, requestID: String?, sourceAddress: String?) -> AuditEvent {
         AuditEvent(
-            code: .oidcReplayDetected, time: now, actor: "client:\(client.id)", subject: "user:\(view.user.username)", outcome: .denied,
+            code: .oidcReplayDetected, time: now, actor: .client(client.id), subject: .user(view.user.username), outcome: .denied,
             reason: "\(kind) presented twice; grant revoked", requestID: requestID, sourceAddress: sourceAddress,
             details: ["grant": view.grant.id, "kind": kind])
     }
@@ -216,7 +216,7 @@ extension OIDCService {
         _ grant: OIDCGrantRecord, user: User, grantType: String, _ response: TokenResponse, now: Date, requestID: String?, sourceAddress: String?
     ) -> AuditEvent {
         AuditEvent(
-            code: .oidcTokenIssued, time: now, actor: "client:\(grant.clientID)", subject: "user:\(user.username)", requestID: requestID,
+            code: .oidcTokenIssued, time: now, actor: .client(grant.clientID), subject: .user(user.username), requestID: requestID,
             sourceAddress: sourceAddress,
             details: [
                 "grant": grant.id, "grant_type": grantType, "scope": response.scope, "refresh": String(response.refreshToken != nil),
@@ -411,7 +411,7 @@ extension OIDCService {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .oidcTokenRevoked, time: now, actor: "client:\(client.id)", subject: "user:\(view.user.username)",
+                    code: .oidcTokenRevoked, time: now, actor: .client(client.id), subject: .user(view.user.username),
                     requestID: requestID, sourceAddress: sourceAddress, details: ["grant": view.grant.id, "kind": kind.rawValue]))
         }
     }
@@ -468,8 +468,8 @@ extension OIDCService {
                 return Change(
                     (),
                     event: AuditEvent(
-                        code: .oidcLogout, time: now, actor: "user:\(signedIn.user.username)",
-                        subject: "session:\(PasskeyService.sessionID(signedIn.session))",
+                        code: .oidcLogout, time: now, actor: .user(signedIn.user.username),
+                        subject: .session(PasskeyService.sessionID(signedIn.session)),
                         requestID: requestID, sourceAddress: sourceAddress, details: ended.details.merging(["client": client]) { a, _ in a }))
             }
         }

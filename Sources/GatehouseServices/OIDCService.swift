@@ -80,7 +80,7 @@ public struct OIDCService: Sendable {
                     return Change(
                         (),
                         event: AuditEvent(
-                            code: .oidcKeyRotated, time: record.createdAt, actor: "system", subject: "key:\(signer.kid)",
+                            code: .oidcKeyRotated, time: record.createdAt, actor: .system, subject: .key(signer.kid),
                             details: ["algorithm": signer.algorithm.rawValue, "first": "true"]))
                 }
             } catch let error as GatehouseError where error.code == .conflict {
@@ -122,7 +122,7 @@ public struct OIDCService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .oidcKeyRotated, time: now, actor: actor, subject: "key:\(signer.kid)",
+                    code: .oidcKeyRotated, time: now, actor: .stored(actor), subject: .key(signer.kid),
                     details: [
                         "algorithm": signer.algorithm.rawValue,
                         "previous_retire_at": String(Int(now.addingTimeInterval(overlap).timeIntervalSince1970)),
@@ -249,7 +249,7 @@ public struct OIDCService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .oidcClientRegistered, time: now, actor: actor, subject: "client:\(id)", requestID: requestID,
+                    code: .oidcClientRegistered, time: now, actor: .stored(actor), subject: .client(id), requestID: requestID,
                     details: [
                         "kind": kind.rawValue, "first_party": String(firstParty), "redirect_uris": redirectURIs.joined(separator: " "),
                         "auth": client.authMethods.map(\.rawValue).joined(separator: " "),
@@ -272,7 +272,7 @@ public struct OIDCService: Sendable {
             return Change(
                 grants.revoked,
                 event: AuditEvent(
-                    code: .oidcClientRemoved, time: now, actor: actor, subject: "client:\(id)", requestID: requestID,
+                    code: .oidcClientRemoved, time: now, actor: .stored(actor), subject: .client(id), requestID: requestID,
                     details: issued.details.merging(["grants_revoked": String(grants.revoked)]) { a, _ in a }))
         }
     }

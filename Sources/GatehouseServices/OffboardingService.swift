@@ -94,7 +94,8 @@ public struct OffboardingService: Sendable {
             try await tx.updateUserStatus(id: user.id, status: .active)
             user.status = .active
             let event = AuditEvent(
-                code: .userUnlocked, time: env.time.now(), actor: actor, subject: "user:\(username)", reason: reason.map { String($0.prefix(500)) },
+                code: .userUnlocked, time: env.time.now(), actor: .stored(actor), subject: .user(username),
+                reason: reason.map { String($0.prefix(500)) },
                 requestID: requestID, sourceAddress: sourceAddress, details: ["role": user.role.rawValue])
             return Change(user, event: event)
         }
@@ -121,7 +122,7 @@ public struct OffboardingService: Sendable {
             var details = revoked.mapValues(String.init)
             details["role"] = user.role.rawValue
             let event = AuditEvent(
-                code: status == .locked ? .userLocked : .userOffboarded, time: now, actor: actor, subject: "user:\(username)",
+                code: status == .locked ? .userLocked : .userOffboarded, time: now, actor: .stored(actor), subject: .user(username),
                 reason: reason.map { String($0.prefix(500)) },
                 requestID: requestID, sourceAddress: sourceAddress, details: details
             )

@@ -191,7 +191,7 @@ public final class PKIService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .pkiAuthorityActivated, time: now, actor: "system", subject: "pki:\(record.id)",
+                    code: .pkiAuthorityActivated, time: now, actor: .system, subject: .pki(record.id),
                     details: [
                         "trust_domain": self.trustDomain, "intermediate_serial": Authority.serialHex(intermediate.serialNumber),
                         "root_serial": Authority.serialHex(rootCertificate.serialNumber), "algorithm": key.algorithm.rawValue,
@@ -229,7 +229,8 @@ public final class PKIService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .pkiIntermediateRequested, time: now, actor: actor, subject: "pki:\(record.id)", details: ["trust_domain": self.trustDomain]
+                    code: .pkiIntermediateRequested, time: now, actor: .stored(actor), subject: .pki(record.id),
+                    details: ["trust_domain": self.trustDomain]
                 ))
         }
         return try csr.serializeAsPEM().pemString
@@ -294,7 +295,7 @@ public final class PKIService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .pkiAuthorityActivated, time: now, actor: actor, subject: "pki:\(record.id)",
+                    code: .pkiAuthorityActivated, time: now, actor: .stored(actor), subject: .pki(record.id),
                     details: [
                         "trust_domain": self.trustDomain, "intermediate_serial": Authority.serialHex(intermediate.serialNumber),
                         "root_serial": Authority.serialHex(root.serialNumber), "root_offline": "true",
@@ -460,7 +461,7 @@ public final class PKIService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .pkiCertificateIssued, time: now, actor: requester, subject: "x509:\(record.serial)", requestID: requestID,
+                    code: .pkiCertificateIssued, time: now, actor: .stored(requester), subject: .x509(record.serial), requestID: requestID,
                     sourceAddress: sourceAddress,
                     details: [
                         "serial": record.serial, "spiffe_id": record.spiffeID, "dns": record.dnsNames.joined(separator: ","),
@@ -501,7 +502,7 @@ public final class PKIService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .pkiCertificateRevoked, time: now, actor: actor, subject: "x509:\(serial)", requestID: requestID,
+                    code: .pkiCertificateRevoked, time: now, actor: .stored(actor), subject: .x509(serial), requestID: requestID,
                     details: ["reason": String(reason.prefix(200))]))
         }
     }
@@ -639,7 +640,7 @@ public final class PKIService: Sendable {
             Change(
                 (),
                 event: AuditEvent(
-                    code: .pkiPeerRefused, time: now, actor: spiffeID.map { "spiffe:\($0.prefix(200))" } ?? "unknown", subject: "mtls",
+                    code: .pkiPeerRefused, time: now, actor: spiffeID.map { .workload(String($0.prefix(200))) } ?? .unknown, subject: .mtls,
                     outcome: .denied, reason: String(reason.prefix(300)), sourceAddress: sourceAddress))
         }
     }

@@ -94,7 +94,7 @@ public struct PasskeyService: Sendable {
             try await self.relyingParty.verifyAttestationTrust(verified, now: self.environment.time.now())
         } catch {
             try await self.auditFailure(
-                .enrollmentFailed, subject: "invitation:\(invitationID)", error: error, requestID: requestID, sourceAddress: sourceAddress)
+                .enrollmentFailed, subject: .invitation(invitationID), error: error, requestID: requestID, sourceAddress: sourceAddress)
             throw error
         }
         let token = InvitationToken.generate(using: env.random)
@@ -121,7 +121,7 @@ public struct PasskeyService: Sendable {
                 }
                 details["sessions_ended"] = details.removeValue(forKey: "sessions")
                 recovered = AuditEvent(
-                    code: .userRecovered, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)",
+                    code: .userRecovered, time: now, actor: .user(user.username), subject: .user(user.username),
                     requestID: requestID, sourceAddress: sourceAddress, details: details)
             } else {
                 if try await tx.user(named: invitation.username) != nil {
@@ -141,7 +141,7 @@ public struct PasskeyService: Sendable {
             guard try await tx.finishInvitation(id: invitationID, state: .used, at: now) else { throw Self.invalidInvitation }
             let session = try await self.openSession(
                 tx, user: user, credentialID: verified.credentialID, token: token, now: now, sourceAddress: sourceAddress, userAgent: userAgent)
-            let subject = "user:\(user.username)"
+            let subject = AuditParty.user(user.username)
             return Change(
                 Enrolled(user: user, credentialID: verified.credentialID, session: session),
                 first: recovered
@@ -150,7 +150,7 @@ public struct PasskeyService: Sendable {
                         details: ["invitation": invitationID, "role": user.role.rawValue]),
                 rest: [
                     AuditEvent(
-                        code: .passkeyRegistered, time: now, actor: subject, subject: "passkey:\(Base64URL.encode(verified.credentialID).prefix(22))",
+                        code: .passkeyRegistered, time: now, actor: subject, subject: .passkey(verified.credentialID),
                         requestID: requestID, sourceAddress: sourceAddress, details: Self.passkeyDetails(verified)),
                     AuditEvent(
                         code: .signInSucceeded, time: now, actor: subject, subject: subject, requestID: requestID, sourceAddress: sourceAddress,
@@ -209,7 +209,7 @@ public struct PasskeyService: Sendable {
         do {
             response = try AuthenticationResponse(json: json)
         } catch {
-            try await self.auditFailure(.signInFailed, subject: "unknown", error: error, requestID: requestID, sourceAddress: sourceAddress)
+            try await self.auditFailure(.signInFailed, subject: .unknown, error: error, requestID: requestID, sourceAddress: sourceAddress)
             throw error
         }
         let found = try await env.store.read { tx -> (CredentialRecord, User)? in
@@ -219,7 +219,7 @@ public struct PasskeyService: Sendable {
         guard let (stored, user) = found, user.status == .active, expectedUserID == nil || expectedUserID == user.id else {
             let error = WebAuthnError(.credentialNotAllowed, "this passkey is not registered here, or not for this account")
             try await self.auditFailure(
-                .signInFailed, subject: found.map { "user:\($0.1.username)" } ?? "unknown", error: error, requestID: requestID,
+                .signInFailed, subject: found.map { .user($0.1.username) } ?? .unknown, error: error, requestID: requestID,
                 sourceAddress: sourceAddress)
             throw error
         }
@@ -234,7 +234,7 @@ public struct PasskeyService: Sendable {
             )
         } catch {
             let code: AuditCode = error.code == .counterRegression ? .passkeyCloneSuspected : .signInFailed
-            try await self.auditFailure(code, subject: "user:\(user.username)", error: error, requestID: requestID, sourceAddress: sourceAddress)
+            try await self.auditFailure(code, subject: .user(user.username), error: error, requestID: requestID, sourceAddress: sourceAddress)
             throw error
         }
         let token = InvitationToken.generate(using: env.random)
@@ -258,13 +258,13 @@ public struct PasskeyService: Sendable {
                 return Change(
                     session,
                     event: AuditEvent(
-                        code: .signInSucceeded, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", requestID: requestID,
+                        code: .signInSucceeded, time: now, actor: .user(user.username), subject: .user(user.username), requestID: requestID,
                         sourceAddress: sourceAddress, details: ["method": "passkey", "passkey": String(Base64URL.encode(stored.id).prefix(22))]
                     ))
             }
         } catch let error as WebAuthnError {
             try await self.auditFailure(
-                error.code == .counterRegression ? .passkeyCloneSuspected : .signInFailed, subject: "user:\(user.username)",
+                error.code == .counterRegression ? .passkeyCloneSuspected : .signInFailed, subject: .user(user.username),
                 error: error, requestID: requestID, sourceAddress: sourceAddress)
             throw error
         }
@@ -340,7 +340,7 @@ public struct PasskeyService: Sendable {
             try await self.relyingParty.verifyAttestationTrust(verified, now: self.environment.time.now())
         } catch {
             try await self.auditFailure(
-                .enrollmentFailed, subject: "user:\(user.username)", error: error, requestID: requestID, sourceAddress: sourceAddress)
+                .enrollmentFailed, subject: .user(user.username), error: error, requestID: requestID, sourceAddress: sourceAddress)
             throw error
         }
         return try await env.store.commit { tx -> Change<CredentialRecord> in
@@ -361,7 +361,7 @@ public struct PasskeyService: Sendable {
             return Change(
                 record,
                 event: AuditEvent(
-                    code: .passkeyRegistered, time: now, actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(record.id).prefix(22))",
+                    code: .passkeyRegistered, time: now, actor: .user(user.username), subject: .passkey(record.id),
                     requestID: requestID, sourceAddress: sourceAddress, details: Self.passkeyDetails(verified)
                 ))
         }
@@ -391,8 +391,8 @@ public struct PasskeyService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .passkeyRenamed, time: env.time.now(), actor: "user:\(user.username)",
-                    subject: "passkey:\(Base64URL.encode(id).prefix(22))",
+                    code: .passkeyRenamed, time: env.time.now(), actor: .user(user.username),
+                    subject: .passkey(id),
                     requestID: requestID, sourceAddress: sourceAddress, details: ["name": name]))
         }
     }
@@ -420,7 +420,7 @@ public struct PasskeyService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .passkeyRemoved, time: now, actor: "user:\(user.username)", subject: "passkey:\(Base64URL.encode(id).prefix(22))",
+                    code: .passkeyRemoved, time: now, actor: .user(user.username), subject: .passkey(id),
                     requestID: requestID, sourceAddress: sourceAddress, details: ended.details))
         }
     }
@@ -456,7 +456,7 @@ public struct PasskeyService: Sendable {
             )
         } catch {
             let code: AuditCode = (error as? WebAuthnError)?.code == .counterRegression ? .passkeyCloneSuspected : .signInFailed
-            try await self.auditFailure(code, subject: "user:\(user.username)", error: error, requestID: requestID, sourceAddress: sourceAddress)
+            try await self.auditFailure(code, subject: .user(user.username), error: error, requestID: requestID, sourceAddress: sourceAddress)
             throw error
         }
         try await env.store.commit { tx in
@@ -473,7 +473,7 @@ public struct PasskeyService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .steppedUp, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", requestID: requestID,
+                    code: .steppedUp, time: now, actor: .user(user.username), subject: .user(user.username), requestID: requestID,
                     sourceAddress: sourceAddress))
         }
     }
@@ -491,7 +491,7 @@ public struct PasskeyService: Sendable {
             return Change(
                 ended.sessions > 0,
                 event: AuditEvent(
-                    code: .signedOut, time: now, actor: "user:\(user.username)", subject: "session:\(Self.sessionID(session))",
+                    code: .signedOut, time: now, actor: .user(user.username), subject: .session(Self.sessionID(session)),
                     requestID: requestID, sourceAddress: sourceAddress, details: ended.details))
         }
     }
@@ -514,12 +514,12 @@ public struct PasskeyService: Sendable {
             return Change(
                 (),
                 event: AuditEvent(
-                    code: .sessionRevoked, time: now, actor: "user:\(user.username)", subject: "session:\(id)",
+                    code: .sessionRevoked, time: now, actor: .user(user.username), subject: .session(id),
                     requestID: requestID, sourceAddress: sourceAddress, details: ended.details))
         }
     }
 
-    func auditFailure(_ code: AuditCode, subject: String, error: any Error, requestID: String?, sourceAddress: String?) async throws {
+    func auditFailure(_ code: AuditCode, subject: AuditParty, error: any Error, requestID: String?, sourceAddress: String?) async throws {
         let now = self.environment.time.now()
         let reason = (error as? WebAuthnError)?.code.rawValue ?? (error as? GatehouseError)?.code.rawValue ?? "error"
         let event = AuditEvent(

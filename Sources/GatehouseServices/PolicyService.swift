@@ -135,7 +135,7 @@ public final class PolicyService: Sendable {
         if let refusal = check.refusal {
             let now = env.time.now()
             let event = AuditEvent(
-                code: .policyRejected, time: now, actor: actor, subject: "policy", outcome: .denied,
+                code: .policyRejected, time: now, actor: .stored(actor), subject: .policy, outcome: .denied,
                 reason: refusal.code == .policyInvalid
                     ? "\(check.diagnostics.count) problem(s); first: \(check.diagnostics[0].description.prefix(300))"
                     : "\(check.failedTests.count) of \(check.tests.count) tests failed; first: \(check.failedTests[0].assertion.text.prefix(300))",
@@ -179,7 +179,7 @@ public final class PolicyService: Sendable {
             ]
             if let latest { details["previous_version"] = String(latest.version) }
             let event = AuditEvent(
-                code: .policyApplied, time: now, actor: actor, subject: "policy:v\(info.version)", reason: comment,
+                code: .policyApplied, time: now, actor: .stored(actor), subject: .policy(version: info.version), reason: comment,
                 requestID: requestID, sourceAddress: sourceAddress, details: details
             )
             return Change((record, diff), event: event)

@@ -177,7 +177,7 @@ public struct SSHCertificateService: Sendable {
                 return Change(
                     (),
                     event: AuditEvent(
-                        code: .sshCertificateIssued, time: now, actor: "user:\(user.username)", subject: "ssh-cert:\(serial)", requestID: requestID,
+                        code: .sshCertificateIssued, time: now, actor: .user(user.username), subject: .sshCertificate(serial), requestID: requestID,
                         sourceAddress: sourceAddress,
                         details: [
                             "serial": String(serial), "key": key.fingerprint, "principals": certificate.principals.joined(separator: ","),
@@ -195,7 +195,7 @@ public struct SSHCertificateService: Sendable {
                 Change(
                     (),
                     event: AuditEvent(
-                        code: .sshCertificateRefused, time: now, actor: "user:\(user.username)", subject: "user:\(user.username)", outcome: .denied,
+                        code: .sshCertificateRefused, time: now, actor: .user(user.username), subject: .user(user.username), outcome: .denied,
                         reason: error.message, requestID: requestID, sourceAddress: sourceAddress))
             }
             throw error

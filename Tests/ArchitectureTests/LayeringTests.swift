@@ -124,4 +124,45 @@ struct LayeringTests {
         #expect(Self.allowed("GatehouseCore", in: "GatehouseAudit"))
         #expect(!Self.allowed("GatehouseAudit", in: "GatehouseCore"))
     }
+
+    /// Lines of Swift under `directory` that match `pattern`, as file:line.
+    static func lines(in directory: URL, matching pattern: String) throws -> [String] {
+        let regex = try Regex(pattern)
+        var found: [String] = []
+        let files = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil)!
+        for case let file as URL in files where file.pathExtension == "swift" {
+            let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+            for (number, line) in lines.enumerated() where line.contains(regex) {
+                found.append("\(file.lastPathComponent):\(number + 1)")
+            }
+        }
+        return found
+    }
+
+    /// Audit actors and subjects come from `AuditParty`'s constructors, never a string spelled at
+    /// the call site (`"user:\(name)"`): one vocabulary, one spelling per party.
+    @Test func auditPartiesAreTyped() throws {
+        let sources = Self.root.appendingPathComponent("Sources")
+        let pattern = #"\b(actor|subject): "[^"]*""#
+        let spelled = try Self.lines(in: sources, matching: pattern)
+        #expect(spelled.isEmpty, "audit parties spelled as strings: \(spelled)")
+        // The check itself finds what it looks for.
+        let sample = FileManager.default.temporaryDirectory.appendingPathComponent("layering-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: sample, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: sample) }
+        try #"AuditEvent(code: .x, time: t, actor: "user:\(name)", subject: .system)"#.write(
+            to: sample.appendingPathComponent("A.swift"), atomically: true, encoding: .utf8)
+        #expect(try Self.lines(in: sample, matching: pattern) == ["A.swift:1"])
+    }
+
+    /// Adapters take the clock and randomness from the environment; only the composition root
+    /// (and the test harness) makes the system's.
+    @Test func onlyTheCompositionRootMakesSystemSources() throws {
+        var found: [String] = []
+        for target in try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("Sources").path)
+        where !["gatehouse", "GatehouseTesting", "GatehouseCore"].contains(target) {
+            found += try Self.lines(in: Self.root.appendingPathComponent("Sources/\(target)"), matching: #"System(Time|Random)Source\(\)"#)
+        }
+        #expect(found.isEmpty, "system clock or randomness made outside the composition root: \(found)")
+    }
 }

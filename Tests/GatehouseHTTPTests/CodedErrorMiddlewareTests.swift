@@ -33,6 +33,18 @@ struct CodedErrorMiddlewareTests {
         return router
     }
 
+    @Test func theAdminSocketKeepsAServerFailuresWords() async throws {
+        let router = Router()
+        router.add(middleware: CodedErrorMiddleware(revealServerErrors: true))
+        router.get("/checkpoint") { _, _ -> Response in throw GatehouseError(.internal, "refusing to sign a checkpoint: the log was rolled back") }
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/checkpoint", method: .get) { response in
+                #expect(response.status == .internalServerError)
+                #expect(String(buffer: response.body).contains("refusing to sign a checkpoint"))
+            }
+        }
+    }
+
     @Test func everyErrorTypeIsAnsweredByWhatItCarries() async throws {
         try await Application(router: Self.router()).test(.router) { client in
             func check(_ path: String, _ status: HTTPResponse.Status, _ body: String, headers: [String: String] = [:]) async throws {

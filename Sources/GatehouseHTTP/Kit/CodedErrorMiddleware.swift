@@ -9,9 +9,12 @@ public import Logging
 /// own words (5xx) are logged, never sent. Routes throw; none catches to translate.
 public struct CodedErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
+    /// Whether a server-side failure's own words reach the caller: only on the admin socket.
+    let revealServerErrors: Bool
 
-    public init(logger: Logger = Logger(label: "gatehouse.http")) {
+    public init(logger: Logger = Logger(label: "gatehouse.http"), revealServerErrors: Bool = false) {
         self.logger = logger
+        self.revealServerErrors = revealServerErrors
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -24,7 +27,7 @@ public struct CodedErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                     "request failed",
                     metadata: ["path": "\(request.uri.path)", "code": "\(error.stableCode)", "error": "\(error.message.prefix(500))"])
             }
-            return JSONResponse.error(error)
+            return JSONResponse.error(error, revealing: self.revealServerErrors)
         } catch let error as any HTTPResponseError {
             throw error
         } catch {

@@ -42,10 +42,11 @@ enum JSONResponse {
     static let unavailable = "Gatehouse cannot answer this right now; try again"
 
     /// The answer for any coded error: its status and body, and the headers it asks for. A 5xx
-    /// answer keeps its code but never its message.
-    static func error(_ error: any CodedError) -> Response {
+    /// answer keeps its code but not its message, unless `revealing` (the local admin socket,
+    /// whose operator needs "refusing to sign a checkpoint: ..." and already reads the log).
+    static func error(_ error: any CodedError, revealing: Bool = false) -> Response {
         let status = HTTPResponse.Status(code: error.httpStatus)
-        let message = error.httpStatus >= 500 ? Self.unavailable : error.message
+        let message = error.httpStatus >= 500 && !revealing ? Self.unavailable : error.message
         var response =
             switch error.bodyFormat {
             case .gatehouse: self.make(status, ErrorBody(error: .init(code: error.stableCode, message: message)))
