@@ -25,6 +25,24 @@ enum HTTPTestSupport {
         )
     }
 
+    /// ``dependencies(_:)`` with the OIDC provider, the SSH authority and host enrollment on
+    /// (deterministic keys), and, when asked, the private network.
+    static func withControls(_ store: any Store = InMemoryStore(), network: Bool = false) async throws -> HTTPDependencies {
+        var deps = try await Self.dependencies(store)
+        let oidc = OIDCService(
+            environment: deps.environment, policy: deps.policy, rootKey: try RootKey(bytes: Array(repeating: 1, count: 32)),
+            issuer: "http://localhost:8080")
+        try await oidc.prepareKeys(initial: SigningKey.generate(.p256, using: SeededRandomSource(seed: 1)))
+        let ssh = SSHCertificateService(
+            environment: deps.environment, policy: deps.policy, userCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 2)),
+            hostCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 3)))
+        deps.oidc = oidc
+        deps.ssh = ssh
+        deps.hosts = HostEnrollmentService(environment: deps.environment, policy: deps.policy, ssh: ssh)
+        if network { deps.network = NetworkService(environment: deps.environment, policy: deps.policy) }
+        return deps
+    }
+
     static let bootstrapEvents: Int64 = 7
 
     static func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }

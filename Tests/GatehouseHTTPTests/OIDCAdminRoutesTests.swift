@@ -13,17 +13,7 @@ struct OIDCAdminRoutesTests {
     @Test("hostile bodies are refused and nothing is written")
     func hostileBodies() async throws {
         let store = InMemoryStore()
-        var deps = try await HTTPTestSupport.dependencies(store)
-        let oidc = OIDCService(
-            environment: deps.environment, policy: deps.policy, rootKey: try RootKey(bytes: Array(repeating: 1, count: 32)),
-            issuer: "http://localhost:8080")
-        try await oidc.prepareKeys(initial: SigningKey.generate(.p256, using: SeededRandomSource(seed: 1)))
-        let ssh = SSHCertificateService(
-            environment: deps.environment, policy: deps.policy, userCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 2)),
-            hostCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 3)))
-        deps.oidc = oidc
-        deps.ssh = ssh
-        deps.hosts = HostEnrollmentService(environment: deps.environment, policy: deps.policy, ssh: ssh)
+        let deps = try await HTTPTestSupport.withControls(store)
         let before = try await store.read { tx in try await tx.latestAuditSequence() }
         let app = Application(router: AdminRoutes.makeRouter(deps))
         try await app.test(.router) { client in
@@ -65,7 +55,7 @@ struct OIDCAdminRoutesTests {
                 }
             }
         }
-        #expect(try await oidc.clients().isEmpty)
+        #expect(try await deps.oidc!.clients().isEmpty)
         #expect(try await store.read { tx in try await tx.latestAuditSequence() } == before)
     }
 }

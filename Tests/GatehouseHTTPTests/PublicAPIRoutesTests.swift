@@ -12,22 +12,6 @@ import Testing
 /// refuse malformed, oversized and hostile requests with a clear code, and write nothing.
 @Suite("Public API routes")
 struct PublicAPIRoutesTests {
-    static func dependencies(_ store: InMemoryStore) async throws -> HTTPDependencies {
-        var deps = try await HTTPTestSupport.dependencies(store)
-        let oidc = OIDCService(
-            environment: deps.environment, policy: deps.policy, rootKey: try RootKey(bytes: Array(repeating: 1, count: 32)),
-            issuer: "http://localhost:8080")
-        try await oidc.prepareKeys(initial: SigningKey.generate(.p256, using: SeededRandomSource(seed: 1)))
-        let ssh = SSHCertificateService(
-            environment: deps.environment, policy: deps.policy, userCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 2)),
-            hostCA: SigningKey.generate(.ed25519, using: SeededRandomSource(seed: 3)))
-        deps.oidc = oidc
-        deps.ssh = ssh
-        deps.hosts = HostEnrollmentService(environment: deps.environment, policy: deps.policy, ssh: ssh)
-        deps.network = NetworkService(environment: deps.environment, policy: deps.policy)
-        return deps
-    }
-
     struct Case: Sendable, CustomStringConvertible {
         let method: HTTPRequest.Method
         let uri: String
@@ -100,7 +84,7 @@ struct PublicAPIRoutesTests {
     @Test("hostile requests get a clear code and write nothing")
     func hostileRequests() async throws {
         let store = InMemoryStore()
-        let deps = try await Self.dependencies(store)
+        let deps = try await HTTPTestSupport.withControls(store, network: true)
         let before = try await store.read { tx in try await tx.latestAuditSequence() }
         try await Application(router: try PublicRoutes.makeRouter(deps)).test(.router) { client in
             for c in Self.cases {
@@ -127,7 +111,7 @@ struct PublicAPIRoutesTests {
 
     @Test("the token endpoint answers in OAuth's shape, whatever it is sent")
     func tokenEndpoint() async throws {
-        let deps = try await Self.dependencies(InMemoryStore())
+        let deps = try await HTTPTestSupport.withControls(network: true)
         try await Application(router: try PublicRoutes.makeRouter(deps)).test(.router) { client in
             let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
             for (body, headers, status, error) in [

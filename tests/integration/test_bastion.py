@@ -18,7 +18,7 @@ import requests
 from conftest import BIN, free_port, gatehouse, venv_tool
 from test_oidc import Provider
 from test_passkeys import Authenticator, enroll, sign_in
-from test_ssh import SSHD_BIN, access_token, issue, keypair, wait_for_port, with_device_scopes
+from test_ssh import SSHD_BIN, SSHD_LOCKED_DOWN, access_token, issue, keypair, wait_for_port, with_device_scopes
 
 if not SSHD_BIN or os.geteuid() != 0:
     pytest.skip("needs openssh-server and root", allow_module_level=True)
@@ -55,13 +55,7 @@ Port {self.sshd_port}
 ListenAddress 127.0.0.1
 HostKey {self.host_key}
 PidFile {tmp_path}/sshd.pid
-AuthorizedKeysFile none
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-AcceptEnv LANG LC_* GH_SECRET
+{SSHD_LOCKED_DOWN}AcceptEnv LANG LC_* GH_SECRET
 Subsystem sftp internal-sftp
 LogLevel VERBOSE
 """)

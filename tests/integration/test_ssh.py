@@ -25,6 +25,14 @@ if not SSHD_BIN or os.geteuid() != 0:
     pytest.skip("needs openssh-server and root", allow_module_level=True)
 
 CLI_REDIRECT = "http://127.0.0.1:5555/callback"
+# What every test sshd shares: certificates only (no keys, passwords or PAM), root by key.
+SSHD_LOCKED_DOWN = """AuthorizedKeysFile none
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+"""
 
 
 @pytest.fixture
@@ -117,13 +125,7 @@ HostKey {directory}/host_key
 PidFile {directory}/sshd.pid
 TrustedUserCAKeys {directory}/user_ca.pub
 AuthorizedPrincipalsFile {directory}/principals/%u
-AuthorizedKeysFile none
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-LogLevel VERBOSE
+{SSHD_LOCKED_DOWN}LogLevel VERBOSE
 """)
         subprocess.run([SSHD_BIN, "-t", "-f", config], check=True)
         self.proc = subprocess.Popen([SSHD_BIN, "-D", "-e", "-f", config], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -423,13 +425,7 @@ Port {port}
 ListenAddress 127.0.0.1
 HostKey {host_key}
 PidFile {tmp_path}/sshd.pid
-AuthorizedKeysFile none
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-""")
+{SSHD_LOCKED_DOWN}""")
     subprocess.run([SSHD_BIN, "-t", "-f", str(config)], check=True)
     sshd = subprocess.Popen([SSHD_BIN, "-D", "-e", "-f", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

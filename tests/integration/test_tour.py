@@ -29,6 +29,7 @@ import pytest
 import requests
 
 from conftest import BIN, free_port
+from test_ssh import SSHD_LOCKED_DOWN
 
 ROOT = os.path.join(os.path.dirname(__file__), "../..")
 TOUR_PORTS = {8080: "the server's default listener", 2222: "the SSH bastion's default listener", 2022: "web-1's sshd in examples/tour.policy"}
@@ -238,13 +239,7 @@ Port 2022
 ListenAddress 127.0.0.1
 HostKey /etc/ssh/ssh_host_ed25519_key
 PidFile {directory}/web-1/sshd.pid
-AuthorizedKeysFile none
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PermitRootLogin prohibit-password
-""")
+{SSHD_LOCKED_DOWN}""")
         self.sshd = None
 
     def wrap(self, line):
